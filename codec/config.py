@@ -75,6 +75,7 @@ class CodecConfig:
     hop: int = 320  # samples per code frame
     backbone: str = "spectral"  # spectral (ConvNeXt + iSTFT) | seanet (strided convs)
     latent_dim: int = 128
+    delay_frames: int = 2  # decoder output lags by this many frames: quality for latency
     # spectral backbone
     dim: int = 384
     n_layers: int = 8
@@ -93,6 +94,8 @@ class CodecConfig:
             raise ConfigError(f"backbone must be one of {BACKBONES}, got {self.backbone!r}")
         if self.backbone == "seanet" and math.prod(self.ratios) != self.hop:
             raise ConfigError(f"seanet ratios {self.ratios} multiply to {math.prod(self.ratios)}, not hop={self.hop}")
+        if self.backbone == "spectral" and self.n_fft_factor < 3:
+            raise ConfigError("n_fft_factor must be >= 3 so Hann frames overlap-add to a constant")
         if self.sample_rate % self.hop:
             raise ConfigError(f"hop {self.hop} must divide sample_rate {self.sample_rate}")
 
@@ -112,8 +115,12 @@ class CodecConfig:
 
     @property
     def latency_samples(self) -> int:
-        """Algorithmic latency: a frame is emitted once its hop of input has arrived."""
-        return self.hop
+        """Algorithmic latency: one hop of input per frame plus the decoder's delay."""
+        return self.hop * (1 + self.delay_frames)
+
+    @property
+    def delay_samples(self) -> int:
+        return self.hop * self.delay_frames
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -1,0 +1,195 @@
+"""The codec: causal encoder -> quantizer -> causal decoder, offline and streaming.
+
+Timing contract (all in samples, ``D = delay_frames * hop``):
+- ``encode(wav[T])`` pads the end with zeros to ``F = ceil((T + D) / hop)`` frames, so the
+  decoder, whose output lags by D, still reaches the last input sample;
+- ``decode(codes[F])`` returns ``F * hop - D`` samples aligned with the input (trim to the
+  original length with ``n_samples``).
+Streaming (``codec.stream``) gives exactly the same codes and audio chunk by chunk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
+
+from .config import CodecConfig
+from .errors import ModelMismatch
+from .modules.convnext import ConvNeXtStack
+from .modules.seanet import seanet_decoder, seanet_encoder
+from .modules.spectral import CausalSTFT, ISTFTHead
+from .modules.streaming import StreamingSequential
+from .quantize import build_quantizer
+
+FORMAT_VERSION = 1
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+
+
+@dataclass
+class CodecOutput:
+    """Result of a training forward pass."""
+
+    audio: Tensor  # [B, T] reconstruction aligned with the input
+    codes: Tensor  # [B, Q, F]
+    latent: Tensor  # [B, D, F] encoder output before quantization
+    quantized: Tensor  # [B, D, F]
+    commit_loss: Tensor
+    codebook_loss: Tensor
+
+
+def build_encoder(cfg: CodecConfig) -> StreamingSequential:
+    """Waveform [B, 1, T] -> latent [B, latent_dim, T / hop]."""
+    if cfg.backbone == "seanet":
+        return seanet_encoder(cfg.channels, cfg.ratios, cfg.latent_dim, cfg.n_residual)
+    stft = CausalSTFT(cfg.n_fft, cfg.hop)
+    return StreamingSequential(stft, ConvNeXtStack(stft.out_channels, cfg.dim, cfg.latent_dim, cfg.n_layers, cfg.kernel_size))
+
+
+def build_decoder(cfg: CodecConfig) -> StreamingSequential:
+    """Latent [B, latent_dim, F] -> waveform [B, 1, F * hop]."""
+    if cfg.backbone == "seanet":
+        return seanet_decoder(cfg.channels, cfg.ratios, cfg.latent_dim, cfg.n_residual)
+    head = ISTFTHead(cfg.n_fft, cfg.hop)
+    return StreamingSequential(ConvNeXtStack(cfg.latent_dim, cfg.dim, head.in_channels, cfg.n_layers, cfg.kernel_size), head)
+
+
+def _atomic_write(path: Path, write) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+class Codec(nn.Module):
+    """Streaming neural speech codec for 24 kHz mono audio."""
+
+    def __init__(self, cfg: CodecConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = build_encoder(cfg)
+        self.quantizer = build_quantizer(cfg.latent_dim, cfg.quantizer)
+        self.decoder = build_decoder(cfg)
+        self.pretrained = False  # True once real weights are loaded
+
+    # -- geometry -------------------------------------------------------------------
+    @property
+    def hop(self) -> int:
+        return self.cfg.hop
+
+    @property
+    def sample_rate(self) -> int:
+        return self.cfg.sample_rate
+
+    @property
+    def n_codebooks(self) -> int:
+        return self.quantizer.n_codebooks
+
+    @property
+    def codebook_sizes(self) -> list[int]:
+        return list(self.quantizer.codebook_sizes)
+
+    def n_frames(self, n_samples: int) -> int:
+        """Frames ``encode`` emits for ``n_samples`` of audio."""
+        return math.ceil((n_samples + self.cfg.delay_samples) / self.hop)
+
+    def n_q_for_bandwidth(self, kbps: float | None) -> int:
+        """Largest number of code streams whose bitrate fits ``kbps`` (all when None)."""
+        if kbps is None:
+            return self.n_codebooks
+        step = self.cfg.quantizer.groups
+        per_stream = self.cfg.frame_rate * self.cfg.quantizer.bits_per_code / 1000
+        n_q = int(kbps / per_stream + 1e-6) // step * step
+        if n_q < 1 or (n_q < self.n_codebooks and not self._variable_bitrate()):
+            raise ValueError(f"{self.cfg.name} supports {self.cfg.bitrate / 1000:g} kbit/s, not {kbps:g}")
+        return min(n_q, self.n_codebooks)
+
+    def _variable_bitrate(self) -> bool:
+        return self.cfg.quantizer.kind in ("rvq", "grvq", "mcrvq")
+
+    # -- offline ----------------------------------------------------------------------
+    def _pad(self, wav: Tensor) -> Tensor:
+        if wav.dim() != 2:
+            raise ValueError(f"expected wav [B, T], got {tuple(wav.shape)}")
+        total = self.n_frames(wav.shape[-1]) * self.hop
+        return nn.functional.pad(wav, (0, total - wav.shape[-1]))
+
+    def forward(self, wav: Tensor, n_q: int | None = None) -> CodecOutput:
+        """Training pass: wav [B, T] -> reconstruction [B, T] plus codes and losses."""
+        latent = self.encoder(self._pad(wav)[:, None])
+        q = self.quantizer(latent, n_q)
+        audio = self.decoder(q.quantized)[:, 0, self.cfg.delay_samples :]
+        return CodecOutput(audio[:, : wav.shape[-1]], q.codes, latent, q.quantized, q.commit_loss, q.codebook_loss)
+
+    @torch.no_grad()
+    def encode(self, wav: Tensor, n_q: int | None = None) -> Tensor:
+        """wav [B, T] float -> codes [B, Q, ceil((T + delay) / hop)] int64."""
+        return self.quantizer.encode(self.encoder(self._pad(wav)[:, None]), n_q)
+
+    @torch.no_grad()
+    def decode(self, codes: Tensor, n_samples: int | None = None) -> Tensor:
+        """codes [B, Q, F] -> wav [B, F * hop - delay], cut to ``n_samples`` if given."""
+        self.check_codes(codes)
+        wav = self.decoder(self.quantizer.decode(codes))[:, 0, self.cfg.delay_samples :]
+        return wav if n_samples is None else wav[:, :n_samples]
+
+    def check_codes(self, codes: Tensor) -> None:
+        """Reject codes this model cannot decode, with the reason."""
+        if codes.dim() != 3 or not 1 <= codes.shape[1] <= self.n_codebooks:
+            raise ModelMismatch(f"codes shape {tuple(codes.shape)} does not fit {self.cfg.name} ([B, <= {self.n_codebooks}, F])")
+        sizes = torch.tensor(self.codebook_sizes[: codes.shape[1]], device=codes.device).view(1, -1, 1)
+        if codes.numel() and (codes.min() < 0 or (codes >= sizes).any()):
+            raise ModelMismatch(f"codes out of range for {self.cfg.name} codebooks {self.codebook_sizes}")
+
+    def stream(self, batch: int = 1, n_q: int | None = None):
+        """Chunked encoder and decoder for ``batch`` parallel streams (see codec.stream)."""
+        from .stream import CodecStream
+
+        return CodecStream(self, batch, n_q)
+
+    # -- persistence ------------------------------------------------------------------
+    def weights_hash(self) -> str:
+        """Short content hash of the weights: identifies the model in .codes files."""
+        h = hashlib.sha256()
+        for name, tensor in sorted(self.state_dict().items()):
+            h.update(name.encode())
+            h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        return h.hexdigest()[:16]
+
+    def save_pretrained(self, directory: str | Path) -> Path:
+        """Write config.json + model.safetensors (atomically) into ``directory``."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
+        meta = {"format_version": FORMAT_VERSION, "kind": "codec", "weights_hash": self.weights_hash(), "config": self.cfg.to_dict()}
+        _atomic_write(directory / WEIGHTS_FILE, lambda p: save_file(state, p, metadata={"format_version": str(FORMAT_VERSION)}))
+        _atomic_write(directory / CONFIG_FILE, lambda p: Path(p).write_text(json.dumps(meta, indent=2) + "\n"))
+        return directory
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, map_location: str = "cpu") -> "Codec":
+        """Load a codec saved by ``save_pretrained`` (safetensors only, nothing unpickled)."""
+        directory = Path(directory)
+        cfg_path, weights_path = directory / CONFIG_FILE, directory / WEIGHTS_FILE
+        if not cfg_path.is_file() or not weights_path.is_file():
+            raise FileNotFoundError(f"{directory}: not a codec directory (needs {CONFIG_FILE} and {WEIGHTS_FILE})")
+        meta = json.loads(cfg_path.read_text())
+        if meta.get("kind") != "codec" or meta.get("format_version") != FORMAT_VERSION:
+            raise ModelMismatch(f"{cfg_path}: not a version-{FORMAT_VERSION} codec config")
+        model = cls(CodecConfig.from_dict(meta["config"]))
+        model.load_state_dict(load_file(str(weights_path), device=map_location))
+        model.pretrained = True
+        return model.eval()
