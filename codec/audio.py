@@ -1,0 +1,133 @@
+"""The one place that reads and writes audio: files, in-memory bytes and raw PCM16.
+
+Everything returns float32 mono numpy arrays at the sample rate the caller asks for, and
+every bad input becomes an ``InvalidAudio`` with one line naming the source. No torch here:
+the ONNX Runtime server imports this module without torch installed.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import secrets
+from pathlib import Path
+from typing import BinaryIO, Union
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from .errors import CodecError, InvalidAudio
+
+PathLike = Union[str, os.PathLike]
+
+_READ_ERRORS = (sf.SoundFileError, RuntimeError, ValueError, TypeError, OSError, EOFError)
+_FLOAT_SUBTYPES = {"FLOAT", "DOUBLE", "VORBIS", "OPUS", "MPEG_LAYER_III"}
+
+
+def load(path: PathLike, sample_rate: int) -> np.ndarray:
+    """Read an audio file as float32 mono [T] at ``sample_rate``; raise InvalidAudio otherwise."""
+    path = Path(path)
+    if not path.exists():
+        raise InvalidAudio(f"{path}: no such file")
+    if path.is_dir():
+        raise InvalidAudio(f"{path}: is a directory, not an audio file")
+    return _decode(path, sample_rate, str(path))
+
+
+def decode_bytes(data: bytes, sample_rate: int, name: str = "<bytes>") -> np.ndarray:
+    """Same as ``load`` for an in-memory WAV/FLAC/OGG file (e.g. a gRPC request body)."""
+    if not data:
+        raise InvalidAudio(f"{name}: empty input, expected WAV/FLAC/OGG bytes")
+    return _decode(io.BytesIO(data), sample_rate, name)
+
+
+def _decode(source: Union[Path, BinaryIO], sample_rate: int, name: str) -> np.ndarray:
+    """Read, validate, mix down and resample; shared by files and bytes."""
+    try:
+        wav, sr = sf.read(source, dtype="float32", always_2d=True)
+    except _READ_ERRORS as e:
+        raise InvalidAudio(f"{name}: not a readable audio file ({_one_line(e)})") from None
+    if wav.shape[0] == 0 or wav.shape[1] == 0:
+        raise InvalidAudio(f"{name}: no audio frames")
+    if not np.isfinite(wav).all():
+        raise InvalidAudio(f"{name}: contains NaN or infinite samples")
+    mono = wav.mean(axis=1, dtype=np.float32) if wav.shape[1] > 1 else wav[:, 0]
+    return resample(mono, int(sr), sample_rate)
+
+
+def _one_line(e: BaseException) -> str:
+    """libsndfile messages can span lines; keep the CLI/gRPC error to one."""
+    text = " ".join(str(getattr(e, "error_string", None) or e).split())
+    return text[:200] or type(e).__name__
+
+
+def resample(wav: np.ndarray, orig_sr: int, new_sr: int) -> np.ndarray:
+    """Band-limited resampling (soxr HQ) of a 1-D signal; identity when the rates match."""
+    wav = np.ascontiguousarray(wav, dtype=np.float32)
+    if orig_sr <= 0 or new_sr <= 0:
+        raise ValueError(f"sample rates must be positive, got {orig_sr} -> {new_sr}")
+    if orig_sr == new_sr or wav.size == 0:
+        return wav
+    return np.ascontiguousarray(soxr.resample(wav, orig_sr, new_sr, quality="HQ"), dtype=np.float32)
+
+
+def from_pcm16(data: bytes) -> np.ndarray:
+    """Little-endian signed 16-bit PCM (mono) to float32 in [-1, 1)."""
+    if len(data) % 2:
+        raise InvalidAudio(f"<pcm16>: odd number of bytes ({len(data)}), expected 16-bit samples")
+    return np.frombuffer(data, dtype="<i2").astype(np.float32) / np.float32(32768.0)
+
+
+def to_pcm16(wav: np.ndarray) -> bytes:
+    """Float audio to little-endian 16-bit PCM, clipping out-of-range samples instead of wrapping."""
+    x = np.nan_to_num(np.asarray(wav, dtype=np.float32).reshape(-1), nan=0.0, posinf=1.0, neginf=-1.0)
+    return np.clip(np.round(x * 32768.0), -32768, 32767).astype("<i2").tobytes()
+
+
+def _as_mono(wav: np.ndarray) -> np.ndarray:
+    """Accept [T] or [1, T] (what a decoder returns for one item) as a finite 1-D float32 array."""
+    x = np.asarray(wav, dtype=np.float32)
+    if x.ndim == 2 and x.shape[0] == 1:
+        x = x[0]
+    if x.ndim != 1:
+        raise ValueError(f"expected mono audio shaped [T] or [1, T], got {x.shape}")
+    return np.nan_to_num(x, nan=0.0, posinf=1.0, neginf=-1.0)
+
+
+def _prepare(wav: np.ndarray, subtype: str) -> np.ndarray:
+    """Clip for integer subtypes: libsndfile would otherwise wrap loud samples around."""
+    x = _as_mono(wav)
+    return x if subtype in _FLOAT_SUBTYPES else np.clip(x, -1.0, 1.0)
+
+
+def _format_for(path: Path) -> str:
+    """The soundfile container format named by the file extension."""
+    fmt = path.suffix.lstrip(".").upper()
+    if fmt not in sf.available_formats() or fmt == "RAW":
+        raise InvalidAudio(f"{path}: unsupported output format {path.suffix!r} (use .wav, .flac or .ogg)")
+    return fmt
+
+
+def save(path: PathLike, wav: np.ndarray, sample_rate: int, subtype: str = "PCM_16") -> None:
+    """Write audio atomically (temp file + os.replace) so readers never see a partial file."""
+    path = Path(path)
+    fmt = _format_for(path)
+    if not sf.check_format(fmt, subtype):
+        subtype = sf.default_subtype(fmt)  # e.g. OGG has no PCM_16: Vorbis instead
+    data = _prepare(wav, subtype)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        sf.write(tmp, data, sample_rate, subtype=subtype, format=fmt)
+        os.replace(tmp, path)
+    except _READ_ERRORS as e:
+        raise CodecError(f"{path}: cannot write audio ({_one_line(e)})") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def to_wav_bytes(wav: np.ndarray, sample_rate: int) -> bytes:
+    """A complete 16-bit PCM WAV file in memory (gRPC responses)."""
+    buf = io.BytesIO()
+    sf.write(buf, _prepare(wav, "PCM_16"), sample_rate, subtype="PCM_16", format="WAV")
+    return buf.getvalue()

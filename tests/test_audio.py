@@ -1,0 +1,136 @@
+"""codec.audio: real files on disk, mixdown, resampling, formats and the errors users see."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from codec import audio
+from codec.errors import CodecError, InvalidAudio
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def sine(freq: float, sr: int, seconds: float = 0.5, amp: float = 0.5) -> np.ndarray:
+    t = np.arange(int(sr * seconds)) / sr
+    return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def peak_hz(wav: np.ndarray, sr: int) -> float:
+    spec = np.abs(np.fft.rfft(wav * np.hanning(len(wav))))
+    return float(np.argmax(spec) * sr / len(wav))
+
+
+def test_load_mono_wav_exact(tmp_path):
+    x = sine(440, 24000)
+    sf.write(tmp_path / "a.wav", x, 24000, subtype="FLOAT")
+    y = audio.load(tmp_path / "a.wav", 24000)
+    assert y.dtype == np.float32 and y.ndim == 1
+    np.testing.assert_array_equal(y, x)
+
+
+def test_stereo_is_mixed_down(tmp_path):
+    left, right = sine(440, 24000), sine(1000, 24000, amp=0.25)
+    sf.write(tmp_path / "s.wav", np.stack([left, right], 1), 24000, subtype="FLOAT")
+    y = audio.load(str(tmp_path / "s.wav"), 24000)
+    np.testing.assert_allclose(y, (left + right) / 2, atol=1e-7)
+
+
+@pytest.mark.parametrize("sr", [16000, 44100])
+def test_resample_keeps_frequency_and_duration(tmp_path, sr):
+    sf.write(tmp_path / "in.wav", sine(1000, sr), sr, subtype="PCM_16")
+    y = audio.load(tmp_path / "in.wav", 24000)
+    assert abs(len(y) - 12000) <= 1
+    assert abs(peak_hz(y, 24000) - 1000) < 5
+    assert 0.45 < np.abs(y[1000:-1000]).max() < 0.55
+
+
+def test_resample_function_identity_and_length():
+    x = sine(300, 16000)
+    np.testing.assert_array_equal(audio.resample(x, 16000, 16000), x)
+    assert abs(len(audio.resample(x, 16000, 48000)) - 3 * len(x)) <= 1
+
+
+@pytest.mark.parametrize("ext", ["flac", "ogg"])
+def test_save_load_roundtrip_formats(tmp_path, ext):
+    x = sine(500, 24000)
+    path = tmp_path / f"out.{ext}"
+    audio.save(path, x[None], 24000)  # [1, T] accepted
+    y = audio.load(path, 24000)
+    assert abs(len(y) - len(x)) <= 1
+    n = min(len(x), len(y))
+    tol = 1e-3 if ext == "flac" else 0.1  # FLAC is PCM_16 lossless, Vorbis is lossy
+    assert np.abs(y[:n] - x[:n]).max() < tol
+    assert abs(peak_hz(y, 24000) - 500) < 5
+    assert list(tmp_path.iterdir()) == [path]  # no temp file left behind
+
+
+def test_save_clips_and_replaces_atomically(tmp_path):
+    path = tmp_path / "o.wav"
+    audio.save(path, np.zeros(10, np.float32), 8000)
+    audio.save(path, np.array([2.0, -2.0, 0.5], np.float32), 8000)
+    y, sr = sf.read(path, dtype="float32")
+    assert sr == 8000 and y[0] > 0.99 and y[1] == -1.0 and abs(y[2] - 0.5) < 1e-4
+    assert list(tmp_path.iterdir()) == [path]
+
+
+def test_save_errors(tmp_path):
+    with pytest.raises(InvalidAudio, match=r"out\.xyz.*unsupported"):
+        audio.save(tmp_path / "out.xyz", np.zeros(10), 8000)
+    with pytest.raises(CodecError, match="missing"):
+        audio.save(tmp_path / "missing" / "o.wav", np.zeros(10), 8000)
+    with pytest.raises(ValueError):
+        audio.save(tmp_path / "o.wav", np.zeros((2, 10)), 8000)
+
+
+def test_bytes_roundtrip_and_pcm16():
+    x = sine(700, 16000)
+    data = audio.to_wav_bytes(x, 16000)
+    assert data[:4] == b"RIFF"
+    y = audio.decode_bytes(data, 24000)
+    assert abs(len(y) - 12000) <= 1 and abs(peak_hz(y, 24000) - 700) < 5
+    pcm = audio.to_pcm16(x)
+    assert len(pcm) == 2 * len(x)
+    np.testing.assert_allclose(audio.from_pcm16(pcm), x, atol=1 / 32768)
+    assert audio.from_pcm16(audio.to_pcm16(np.array([3.0, -3.0, np.nan]))).tolist() == [32767 / 32768, -1.0, 0.0]
+
+
+def test_decode_bytes_errors():
+    with pytest.raises(InvalidAudio, match=r"^req\.wav: not a readable audio file"):
+        audio.decode_bytes(b"hello, not audio", 24000, name="req.wav")
+    with pytest.raises(InvalidAudio, match="<bytes>: empty"):
+        audio.decode_bytes(b"", 24000)
+    with pytest.raises(InvalidAudio, match="odd number"):
+        audio.from_pcm16(b"\x00\x01\x02")
+
+
+def _bad_inputs(tmp_path):
+    text = tmp_path / "text.wav"
+    text.write_text("this is not audio\n")
+    empty = tmp_path / "empty.wav"
+    sf.write(empty, np.zeros(0, np.float32), 24000)
+    nan = tmp_path / "nan.wav"
+    sf.write(nan, np.array([0.0, np.nan, 0.1], np.float32), 24000, subtype="FLOAT")
+    return [
+        (tmp_path / "missing.wav", "no such file"),
+        (tmp_path, "directory"),
+        (text, "not a readable audio file"),
+        (empty, "no audio frames"),
+        (nan, "NaN"),
+    ]
+
+
+def test_bad_inputs_raise_invalid_audio_with_path(tmp_path):
+    for path, what in _bad_inputs(tmp_path):
+        with pytest.raises(InvalidAudio) as info:
+            audio.load(path, 24000)
+        msg = str(info.value)
+        assert msg.startswith(f"{path}: ") and what in msg and "\n" not in msg
+
+
+def test_no_torch_import():
+    code = "import codec.audio, codec.container, sys; assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
