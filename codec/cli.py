@@ -1,0 +1,168 @@
+"""``codec-cli``: encode audio to .codes, decode back, inspect, round-trip, evaluate.
+
+Every user error becomes one line on stderr and a non-zero exit; outputs are written
+atomically, so a failure never leaves a half-written or clobbered file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+from .errors import CodecError
+
+EXIT_USAGE, EXIT_ERROR = 2, 1
+
+
+def _codec_api():
+    """Torch-side imports, deferred so ``codec-cli --help`` and ``info`` start fast."""
+    import torch
+
+    from . import audio, container
+    from .pretrained import load_codec
+
+    return torch, audio, container, load_codec
+
+
+def _load_model(spec: str | None, quiet: bool = False):
+    *_, load_codec = _codec_api()
+    codec = load_codec(spec)
+    if not codec.pretrained and not quiet:
+        print(f"warning: model {codec.cfg.name!r} has no trained weights: using a randomly initialized preset", file=sys.stderr)
+    return codec
+
+
+def _outputs(inputs: list[Path], output: Path | None, out_dir: Path | None, suffix: str) -> list[Path]:
+    if output is not None:
+        if len(inputs) != 1:
+            raise CodecError(f"-o names one file but {len(inputs)} inputs were given; use --out-dir")
+        return [output]
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    return [(out_dir or p.parent) / (p.stem + suffix) for p in inputs]
+
+
+def _progress(items: list, desc: str):
+    from tqdm import tqdm
+
+    return tqdm(items, desc=desc, unit="file", disable=len(items) < 2, file=sys.stderr)
+
+
+def encode_file(codec, src: Path, dst: Path, n_q: int | None) -> float:
+    """Encode one audio file; return its bitrate in bit/s."""
+    torch, audio, container, _ = _codec_api()
+    wav = audio.load(src, codec.sample_rate)
+    codes = codec.encode(torch.from_numpy(wav)[None], n_q)[0].numpy()
+    header = container.CodesHeader(
+        model=codec.cfg.name, weights_hash=codec.weights_hash(), sample_rate=codec.sample_rate,
+        frame_rate=codec.cfg.frame_rate, hop=codec.hop, codebook_sizes=codec.codebook_sizes[: codes.shape[0]],
+        n_frames=int(codes.shape[1]), n_samples=int(wav.shape[0]),
+    )
+    container.write(dst, header, codes)
+    return dst.stat().st_size * 8 / (wav.shape[0] / codec.sample_rate)
+
+
+def decode_file(src: Path, dst: Path, model: str | None, cache: dict) -> None:
+    """Decode one .codes file with the model it names (or ``model``), checking identity."""
+    torch, audio, container, _ = _codec_api()
+    header, codes = container.read(src)
+    spec = model or header.model
+    if spec not in cache:
+        cache[spec] = _load_model(spec)
+    codec = cache[spec]
+    if header.weights_hash != codec.weights_hash():
+        raise CodecError(
+            f"{src}: encoded with model {header.model!r} (weights {header.weights_hash}), "
+            f"but the loaded model {codec.cfg.name!r} has weights {codec.weights_hash()}"
+        )
+    wav = codec.decode(torch.from_numpy(codes.astype("int64"))[None], n_samples=header.n_samples)[0]
+    audio.save(dst, wav.numpy(), codec.sample_rate)
+
+
+def cmd_encode(args: argparse.Namespace) -> None:
+    codec = _load_model(args.model)
+    n_q = codec.n_q_for_bandwidth(args.bandwidth)
+    for src, dst in _progress(list(zip(args.inputs, _outputs(args.inputs, args.output, args.out_dir, ".codes"))), "encode"):
+        bps = encode_file(codec, src, dst, n_q)
+        if not args.quiet:
+            print(f"{src} -> {dst} ({bps / 1000:.2f} kbit/s incl. header)", file=sys.stderr)
+
+
+def cmd_decode(args: argparse.Namespace) -> None:
+    cache: dict = {}
+    for src, dst in _progress(list(zip(args.inputs, _outputs(args.inputs, args.output, args.out_dir, ".wav"))), "decode"):
+        decode_file(src, dst, args.model, cache)
+        if not args.quiet:
+            print(f"{src} -> {dst}", file=sys.stderr)
+
+
+def cmd_info(args: argparse.Namespace) -> None:
+    from . import container
+
+    for src in args.inputs:
+        header, codes = container.read(src)
+        seconds = header.n_samples / header.sample_rate
+        size = src.stat().st_size
+        print(
+            f"{src}: model={header.model} weights={header.weights_hash} sample_rate={header.sample_rate} "
+            f"frame_rate={header.frame_rate:g} codebooks={len(header.codebook_sizes)}x{header.codebook_sizes} "
+            f"frames={header.n_frames} samples={header.n_samples} duration={seconds:.2f}s "
+            f"size={size}B bitrate={size * 8 / max(seconds, 1e-9) / 1000:.2f}kbit/s"
+        )
+
+
+def cmd_roundtrip(args: argparse.Namespace) -> None:
+    torch, audio, _, _ = _codec_api()
+    codec = _load_model(args.model)
+    n_q = codec.n_q_for_bandwidth(args.bandwidth)
+    for src, dst in _progress(list(zip(args.inputs, _outputs(args.inputs, args.output, args.out_dir, ".roundtrip.wav"))), "roundtrip"):
+        wav = torch.from_numpy(audio.load(src, codec.sample_rate))[None]
+        start = time.perf_counter()
+        out = codec.decode(codec.encode(wav, n_q), n_samples=wav.shape[-1])[0]
+        rtf = (time.perf_counter() - start) / (wav.shape[-1] / codec.sample_rate)
+        audio.save(dst, out.numpy(), codec.sample_rate)
+        kbps = codec.cfg.frame_rate * sum(max(1, (k - 1).bit_length()) for k in codec.codebook_sizes[:n_q]) / 1000
+        print(f"{src} -> {dst} ({kbps:.2f} kbit/s, real-time factor {rtf:.3f})", file=sys.stderr)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="codec-cli", description="Streaming neural speech codec")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, func: Callable, help_: str, model: bool = True, outputs: bool = True) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("inputs", nargs="+", type=Path)
+        if outputs:
+            p.add_argument("-o", "--output", type=Path, help="output file (one input only)")
+            p.add_argument("--out-dir", type=Path, help="folder for outputs (default: beside each input)")
+            p.add_argument("-q", "--quiet", action="store_true")
+        if model:
+            p.add_argument("--model", help="model directory, bundled model name, or preset")
+        p.set_defaults(func=func)
+        return p
+
+    for name, func, help_ in (("encode", cmd_encode, "audio -> .codes"), ("roundtrip", cmd_roundtrip, "audio -> codes -> audio")):
+        add(name, func, help_).add_argument("--bandwidth", type=float, help="target kbit/s (fewer codebooks)")
+    add("decode", cmd_decode, ".codes -> wav (model named in the file unless --model)")
+    add("info", cmd_info, "describe .codes files", model=False, outputs=False)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (CodecError, FileNotFoundError, ValueError) as err:
+        print(f"codec-cli: error: {err}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("codec-cli: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
