@@ -1,0 +1,111 @@
+"""Atomic training checkpoints in safetensors: weights, optimizer, schedulers, RNG, step.
+
+Nothing is pickled: tensors go into one safetensors file and everything else (step,
+param-group settings, scheduler counters, python RNG state) into its JSON metadata.
+Resuming restores every RNG so the continued run is bit-for-bit the uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, safe_open, save_file
+from torch import nn
+
+LATEST = "checkpoint.safetensors"
+
+
+def _optimizer_tensors(prefix: str, opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    sd = opt.state_dict()
+    tensors = {
+        f"{prefix}.state.{idx}.{name}": value.detach().cpu().contiguous()
+        for idx, entry in sd["state"].items()
+        for name, value in entry.items()
+    }
+    return tensors, {"param_groups": sd["param_groups"]}
+
+
+def _optimizer_restore(prefix: str, opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], meta: dict) -> None:
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in tensors.items():
+        if key.startswith(prefix + ".state."):
+            idx, name = key[len(prefix) + 7 :].split(".", 1)
+            state.setdefault(int(idx), {})[name] = value
+    opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+
+
+def _rng_state() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    tensors = {"rng.torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        tensors.update({f"rng.cuda.{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())})
+    np_state = np.random.get_state()
+    tensors["rng.numpy"] = torch.from_numpy(np_state[1].astype(np.int64))
+    meta = {"numpy": [np_state[0], int(np_state[2]), int(np_state[3]), float(np_state[4])], "python": _py_state()}
+    return tensors, meta
+
+
+def _py_state() -> list:
+    version, internal, gauss = random.getstate()
+    return [version, list(internal), gauss]
+
+
+def _rng_restore(tensors: dict[str, torch.Tensor], meta: dict) -> None:
+    torch.set_rng_state(tensors["rng.torch"])
+    cuda = [tensors[k] for k in sorted(k for k in tensors if k.startswith("rng.cuda."))]
+    if cuda and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(cuda)
+    name, pos, has_gauss, gauss = meta["numpy"]
+    np.random.set_state((name, tensors["rng.numpy"].numpy().astype(np.uint32), pos, has_gauss, gauss))
+    version, internal, g = meta["python"]
+    random.setstate((version, tuple(internal), g))
+
+
+def save_checkpoint(
+    path: str | Path, step: int, modules: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer],
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """Write everything needed to resume at ``step``, atomically (temp file + rename)."""
+    tensors: dict[str, torch.Tensor] = {}
+    meta: dict[str, Any] = {"step": step, "extra": extra or {}, "optimizers": {}}
+    for name, module in modules.items():
+        tensors.update({f"{name}.{k}": v.detach().cpu().contiguous() for k, v in module.state_dict().items()})
+    for name, opt in optimizers.items():
+        t, m = _optimizer_tensors(f"opt.{name}", opt)
+        tensors.update(t)
+        meta["optimizers"][name] = m
+    rng_t, meta["rng"] = _rng_state()
+    tensors.update(rng_t)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".ckpt.")
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata={"training_state": json.dumps(meta)})
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def load_checkpoint(
+    path: str | Path, modules: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer], restore_rng: bool = True
+) -> dict[str, Any]:
+    """Restore modules, optimizers and RNGs in place; return ``{"step", "extra"}``."""
+    with safe_open(str(path), framework="pt") as f:
+        meta = json.loads(f.metadata()["training_state"])
+    tensors = load_file(str(path))
+    for name, module in modules.items():
+        prefix = name + "."
+        module.load_state_dict({k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)})
+    for name, opt in optimizers.items():
+        _optimizer_restore(f"opt.{name}", opt, tensors, meta["optimizers"][name])
+    if restore_rng:
+        _rng_restore(tensors, meta["rng"])
+    return {"step": meta["step"], "extra": meta["extra"]}

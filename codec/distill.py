@@ -1,0 +1,76 @@
+"""DistilCodec-style distillation: a single-codebook student from a multi-codebook teacher.
+
+    torchrun --nproc_per_node=2 -m codec.distill --config recipes/libritts/conf/distilcodec.yaml
+
+The student shares the teacher's frame geometry, so it starts from the teacher's encoder
+and decoder and only its quantizer is new.  On top of the usual codec losses it matches
+the teacher's quantized latent (L2) and the teacher's output (multi-scale mel L1), which
+gives the large single codebook a well-clustered target and keeps its usage near 100%.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from .model import Codec
+from .train import TrainConfig, Trainer, run
+
+
+@dataclass
+class DistillConfig(TrainConfig):
+    teacher: str = ""  # directory of the trained multi-codebook teacher
+    init_from_teacher: bool = True  # copy encoder/decoder weights when shapes agree
+    latent_weight: float = 5.0
+    teacher_mel_weight: float = 0.5  # relative to weights.mel
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.teacher:
+            raise ValueError("distillation needs 'teacher': a trained codec directory")
+
+
+def copy_backbone(student: Codec, teacher: Codec) -> list[str]:
+    """Copy encoder/decoder tensors whose names and shapes agree; return what was copied."""
+    t_state = teacher.state_dict()
+    copied = {
+        k: t_state[k]
+        for k, v in student.state_dict().items()
+        if k.startswith(("encoder.", "decoder.")) and k in t_state and t_state[k].shape == v.shape
+    }
+    student.load_state_dict(copied, strict=False)
+    return sorted(copied)
+
+
+class DistillTrainer(Trainer):
+    cfg: DistillConfig
+
+    def build_codec(self) -> Codec:
+        self.teacher = Codec.from_pretrained(self.cfg.teacher).to(self.env.device).eval().requires_grad_(False)
+        student = Codec(self.cfg.codec_config())
+        if self.cfg.init_from_teacher:
+            copied = copy_backbone(student, self.teacher)
+            if self.env.main:
+                print(f"student starts from {len(copied)} teacher tensors", file=sys.stderr)
+        return student.train()
+
+    def generator_loss(self, wav: Tensor, out) -> tuple[Tensor, dict[str, float]]:
+        loss, logs = super().generator_loss(wav, out)
+        with torch.no_grad():
+            target = self.teacher(wav)
+        latent = torch.nn.functional.mse_loss(out.quantized, target.quantized)
+        teacher_mel = self.mel_loss(out.audio, target.audio)
+        loss = loss + self.cfg.latent_weight * latent + self.cfg.teacher_mel_weight * self.cfg.weights.mel * teacher_mel
+        logs.update({"distill/latent": latent.item(), "distill/teacher_mel": teacher_mel.item()})
+        return loss, logs
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run(DistillTrainer, DistillConfig, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

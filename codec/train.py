@@ -1,0 +1,281 @@
+"""GAN training of a codec: single process or ``torchrun`` DDP (gloo on CPU, nccl on GPU).
+
+    torchrun --nproc_per_node=2 -m codec.train --config recipes/libritts/conf/hificodec.yaml
+
+Losses: multi-scale log-mel L1, multi-period + multi-resolution STFT discriminators
+(adversarial + feature matching, from ``adv_start_step``), commitment/codebook.  Every
+``ckpt_every`` steps an atomic checkpoint is written; ``--resume`` continues bit-for-bit
+(the data order is a pure function of seed and step, RNGs are restored).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+import torch.distributed as dist
+import yaml
+from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel as DDP
+
+from .checkpoint import LATEST, load_checkpoint, save_checkpoint
+from .config import CodecConfig, load_preset
+from .data import AudioSegmentDataset, ShardSampler, read_manifest
+from .discriminators import DISCRIMINATOR_PRESETS, Discriminators
+from .losses import LossWeights, MultiScaleMelLoss, discriminator_loss, feature_matching_loss, generator_adversarial_loss
+from .model import Codec
+from .train_logging import TrainLogger
+
+
+@dataclass
+class TrainConfig:
+    """One training run; loaded from YAML (``codec: {preset: ..., overrides...}``)."""
+
+    train_manifest: str
+    out_dir: str
+    codec: dict[str, Any] = field(default_factory=lambda: {"preset": "hificodec-small"})
+    dev_manifest: str | None = None
+    init_from: str | None = None  # start the generator from a saved codec directory
+    segment_seconds: float = 1.0
+    batch_size: int = 8
+    max_steps: int = 10000
+    lr: float = 5e-4
+    lr_disc: float = 2e-4
+    betas: tuple[float, float] = (0.8, 0.99)
+    weight_decay: float = 0.01
+    warmup_steps: int = 200
+    min_lr_ratio: float = 0.1
+    grad_clip: float = 1.0
+    adv_start_step: int = 0
+    discriminator: str = "default"
+    weights: LossWeights = field(default_factory=LossWeights)
+    log_every: int = 25
+    ckpt_every: int = 250
+    sample_every: int = 500
+    seed: int = 0
+    amp: bool = True  # bf16 autocast, GPU only
+    threads: int = 0  # torch intra-op threads on CPU (0: leave as is)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.weights, dict):
+            self.weights = LossWeights(**self.weights)
+        self.betas = tuple(self.betas)
+
+    def codec_config(self) -> CodecConfig:
+        spec = dict(self.codec)
+        preset = spec.pop("preset", None)
+        return load_preset(preset, **spec) if preset else CodecConfig.from_dict(spec)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, **overrides: Any) -> "TrainConfig":
+        data = yaml.safe_load(Path(path).read_text()) or {}
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        known = {f.name for f in dataclasses.fields(cls)}
+        if set(data) - known:
+            raise ValueError(f"{path}: unknown training keys {sorted(set(data) - known)}")
+        return cls(**data)
+
+
+def lr_factor(step: int, cfg: TrainConfig) -> float:
+    """Linear warmup then cosine decay to ``min_lr_ratio``: a pure function of step."""
+    if step < cfg.warmup_steps:
+        return (step + 1) / cfg.warmup_steps
+    progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps))
+    return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+@dataclass
+class Dist:
+    rank: int = 0
+    world_size: int = 1
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def setup_distributed() -> Dist:
+    """Join the torchrun group when launched by torchrun; gloo on CPU, nccl on GPU."""
+    if "RANK" not in os.environ:
+        return Dist(device=torch.device("cuda" if torch.cuda.is_available() else "cpu"))
+    cuda = torch.cuda.is_available()
+    dist.init_process_group("nccl" if cuda else "gloo")
+    rank, local = dist.get_rank(), int(os.environ.get("LOCAL_RANK", 0))
+    device = torch.device(f"cuda:{local}") if cuda else torch.device("cpu")
+    if cuda:
+        torch.cuda.set_device(device)
+    return Dist(rank, dist.get_world_size(), device)
+
+
+def batches(dataset: AudioSegmentDataset, sampler: ShardSampler, batch_size: int, start_step: int) -> Iterator[Tensor]:
+    """Batches from ``start_step`` on; epoch and offset follow from the step alone."""
+    per_epoch = len(sampler) // batch_size
+    if per_epoch == 0:
+        raise ValueError(f"batch_size {batch_size} exceeds this rank's shard of {len(sampler)} utterances")
+    step = start_step
+    while True:
+        epoch, offset = divmod(step, per_epoch)
+        sampler.set_epoch(epoch)
+        dataset.set_epoch(epoch)
+        indices = list(sampler)[offset * batch_size : per_epoch * batch_size]
+        for b in range(0, len(indices), batch_size):
+            yield torch.stack([dataset[i] for i in indices[b : b + batch_size]])
+            step += 1
+
+
+class Trainer:
+    """Owns models, optimizers, the step loop and checkpoints for one run."""
+
+    def __init__(self, cfg: TrainConfig, env: Dist) -> None:
+        self.cfg, self.env = cfg, env
+        self.out = Path(cfg.out_dir)
+        torch.manual_seed(cfg.seed)
+        self.codec = self.build_codec().to(env.device)
+        self.disc = Discriminators(DISCRIMINATOR_PRESETS[cfg.discriminator]).to(env.device)
+        self.mel_loss = MultiScaleMelLoss(self.codec.sample_rate).to(env.device)
+        self.opt_g = torch.optim.AdamW(self.codec.parameters(), cfg.lr, cfg.betas, weight_decay=cfg.weight_decay)
+        self.opt_d = torch.optim.AdamW(self.disc.parameters(), cfg.lr_disc, cfg.betas, weight_decay=cfg.weight_decay)
+        self.gen, self.dis = self.codec, self.disc
+        if env.world_size > 1:
+            ids = [env.device.index] if env.device.type == "cuda" else None
+            self.gen = DDP(self.codec, ids, broadcast_buffers=False, find_unused_parameters=True)
+            self.dis = DDP(self.disc, ids, broadcast_buffers=False)
+        self.step = 0
+        self.logger = TrainLogger(self.out / "tensorboard", enabled=env.main)
+
+    def build_codec(self) -> Codec:
+        if self.cfg.init_from:
+            codec = Codec.from_pretrained(self.cfg.init_from)
+            return codec.train()
+        return Codec(self.cfg.codec_config()).train()
+
+    def checkpoint_parts(self) -> tuple[dict[str, nn.Module], dict[str, torch.optim.Optimizer]]:
+        return {"codec": self.codec, "disc": self.disc}, {"gen": self.opt_g, "disc": self.opt_d}
+
+    def save(self) -> None:
+        if self.env.main:
+            modules, opts = self.checkpoint_parts()
+            save_checkpoint(self.out / LATEST, self.step, modules, opts)
+            self.codec.save_pretrained(self.out / "model")
+
+    def resume(self) -> bool:
+        path = self.out / LATEST
+        if not path.exists():
+            return False
+        modules, opts = self.checkpoint_parts()
+        self.step = load_checkpoint(path, modules, opts)["step"]  # ranks share one RNG stream
+        return True
+
+    def autocast(self):
+        enabled = self.cfg.amp and self.env.device.type == "cuda"
+        return torch.autocast(self.env.device.type, dtype=torch.bfloat16, enabled=enabled)
+
+    def adversarial(self) -> bool:
+        return self.step >= self.cfg.adv_start_step and self.cfg.weights.adversarial > 0
+
+    def generator_loss(self, wav: Tensor, out) -> tuple[Tensor, dict[str, float]]:
+        """Reconstruction + adversarial + codebook terms; subclasses add distillation."""
+        w = self.cfg.weights
+        mel = self.mel_loss(out.audio, wav)
+        loss = w.mel * mel + w.commitment * out.commit_loss + w.codebook * out.codebook_loss
+        logs = {"loss/mel": mel.item(), "loss/commit": out.commit_loss.item()}
+        if self.adversarial():
+            real, fake = self.dis(wav), self.dis(out.audio)
+            adv, feat = generator_adversarial_loss(fake), feature_matching_loss(real, fake)
+            loss = loss + w.adversarial * adv + w.feature * feat
+            logs.update({"loss/adv": adv.item(), "loss/feature": feat.item()})
+        return loss, logs
+
+    def discriminator_step(self, wav: Tensor, fake: Tensor) -> float:
+        with self.autocast():
+            loss = discriminator_loss(self.dis(wav), self.dis(fake.detach()))
+        self.opt_d.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(self.disc.parameters(), self.cfg.grad_clip)
+        self.opt_d.step()
+        return loss.item()
+
+    def train_step(self, wav: Tensor) -> dict[str, float]:
+        for opt, base in ((self.opt_g, self.cfg.lr), (self.opt_d, self.cfg.lr_disc)):
+            for group in opt.param_groups:
+                group["lr"] = base * lr_factor(self.step, self.cfg)
+        with self.autocast():
+            out = self.gen(wav)
+        logs = {"loss/disc": self.discriminator_step(wav, out.audio)} if self.adversarial() else {}
+        with self.autocast():
+            loss, g_logs = self.generator_loss(wav, out)
+        self.opt_g.zero_grad(set_to_none=True)
+        loss.backward()
+        logs["grad_norm"] = float(nn.utils.clip_grad_norm_(self.codec.parameters(), self.cfg.grad_clip))
+        self.opt_g.step()
+        logs.update(g_logs, lr=self.opt_g.param_groups[0]["lr"])
+        return logs
+
+    def fit(self, stop_after: int | None = None) -> None:
+        """Train to ``max_steps``; ``stop_after`` ends early (checkpointed) without changing the schedule."""
+        cfg, env = self.cfg, self.env
+        last = min(cfg.max_steps, stop_after or cfg.max_steps)
+        sr = self.codec.sample_rate
+        segment = int(cfg.segment_seconds * sr) // self.codec.hop * self.codec.hop
+        items = read_manifest(cfg.train_manifest)
+        dataset = AudioSegmentDataset(items, segment, sr, seed=cfg.seed)
+        sampler = ShardSampler(len(items), rank=env.rank, world_size=env.world_size, seed=cfg.seed)
+        stream = batches(dataset, sampler, cfg.batch_size, self.step)
+        dev = read_manifest(cfg.dev_manifest)[:4] if cfg.dev_manifest and env.main else []
+        progress = self.logger.progress(cfg.max_steps, self.step)
+        while self.step < last:
+            logs = self.train_step(next(stream).to(env.device))
+            self.step += 1
+            progress.update(1)
+            if self.step % cfg.log_every == 0:
+                self.logger.scalars(self.step, logs, self.codec.quantizer.stats())
+                progress.set_postfix(mel=f"{logs['loss/mel']:.3f}")
+            if self.step % cfg.ckpt_every == 0 or self.step == last:
+                self.save()
+            if dev and (self.step % cfg.sample_every == 0 or self.step == cfg.max_steps):
+                self.logger.samples(self.step, self.codec, dev)
+        progress.close()
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description="Train a codec (run under torchrun for DDP)")
+    p.add_argument("--config", required=True, help="training YAML")
+    p.add_argument("--out-dir", help="override out_dir")
+    p.add_argument("--max-steps", type=int, help="override max_steps")
+    p.add_argument("--resume", action="store_true", help="continue from out_dir/checkpoint.safetensors")
+    p.add_argument("--stop-after", type=int, help="checkpoint and stop at this step (schedule unchanged)")
+    return p.parse_args(argv)
+
+
+def run(trainer_cls: type[Trainer], cfg_cls: type[TrainConfig], argv: list[str] | None = None) -> int:
+    """Shared entry for train and distill: config, distributed setup, resume, fit."""
+    args = parse_args(argv)
+    cfg = cfg_cls.from_yaml(args.config, out_dir=args.out_dir, max_steps=args.max_steps)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    env = setup_distributed()
+    trainer = trainer_cls(cfg, env)
+    if args.resume and trainer.resume() and env.main:
+        print(f"resumed from step {trainer.step}", file=sys.stderr)
+    try:
+        trainer.fit(args.stop_after)
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run(Trainer, TrainConfig, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
