@@ -55,10 +55,16 @@ class DiscriminatorConfig:
         """Half-width discriminators, for quick CPU experiments."""
         return cls(mpd_channels=16, mpd_max_channels=256, stft_channels=16)
 
+    @classmethod
+    def lite(cls) -> "DiscriminatorConfig":
+        """Quarter-width: ~4x cheaper than ``small``; what a 2-core CPU can afford to train with."""
+        return cls(mpd_channels=8, mpd_max_channels=128, stft_channels=8)
+
 
 DISCRIMINATOR_PRESETS: dict[str, DiscriminatorConfig] = {
     "default": DiscriminatorConfig(),
     "small": DiscriminatorConfig.small(),
+    "lite": DiscriminatorConfig.lite(),
     "tiny": DiscriminatorConfig.tiny(),
 }
 

@@ -1,0 +1,46 @@
+# Every target sets up .venv first. torch comes first so pip keeps that exact build.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_PKGS := espeak-ng ffmpeg opus-tools codec2
+
+.PHONY: setup system-deps test test-fast demo bench proto serve clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.14.1 torchaudio==2.11.0
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+# espeak-ng makes the training corpus; ffmpeg/opus-tools/codec2 are the evaluation baselines.
+system-deps:
+	@missing=""; for c in espeak-ng:espeak-ng ffmpeg:ffmpeg opusenc:opus-tools c2enc:codec2; do \
+	  command -v $${c%%:*} >/dev/null || missing="$$missing $${c##*:}"; done; \
+	if [ -n "$$missing" ]; then echo "installing$$missing"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
+
+test: setup system-deps
+	$(BIN)/python -m pytest -q
+
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not slow"
+
+demo: setup system-deps
+	mkdir -p build/demo
+	espeak-ng -v en-us -w build/demo/sample.wav "This is a demonstration of our streaming speech codec."
+	$(BIN)/codec-cli encode build/demo/sample.wav -o build/demo/sample.codes
+	$(BIN)/codec-cli info build/demo/sample.codes
+	$(BIN)/codec-cli decode build/demo/sample.codes -o build/demo/sample.decoded.wav
+
+bench: setup
+	$(BIN)/python benchmarks/codec_speed.py
+
+clean:
+	rm -rf build .pytest_cache
