@@ -8,9 +8,7 @@ Resuming restores every RNG so the continued run is bit-for-bit the uninterrupte
 from __future__ import annotations
 
 import json
-import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +16,8 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, safe_open, save_file
 from torch import nn
+
+from .atomic import atomic_write
 
 LATEST = "checkpoint.safetensors"
 
@@ -84,14 +84,7 @@ def save_checkpoint(
     tensors.update(rng_t)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".ckpt.")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata={"training_state": json.dumps(meta)})
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={"training_state": json.dumps(meta)}))
 
 
 def load_checkpoint(

@@ -128,6 +128,22 @@ def cmd_roundtrip(args: argparse.Namespace) -> None:
         print(f"{src} -> {dst} ({kbps:.2f} kbit/s, real-time factor {rtf:.3f})", file=sys.stderr)
 
 
+def cmd_eval(args: argparse.Namespace) -> None:
+    """Score models and baselines on the given files (each is its own reference)."""
+    _, audio, _, _ = _codec_api()
+    from .evaluate import build_systems, evaluate, markdown_table
+
+    systems = build_systems(args.model or ["hificodec", "distilcodec"], args.baseline)
+    rate = 24000
+    wavs = [audio.load(p, rate) for p in args.inputs]  # read all first: a bad file fails fast
+    table = markdown_table(evaluate(systems, wavs, rate, progress=len(wavs) > 1))
+    if args.output:
+        from .atomic import atomic_write_text
+
+        atomic_write_text(args.output, table)
+    print(table, end="")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="codec-cli", description="Streaming neural speech codec")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -148,11 +164,18 @@ def build_parser() -> argparse.ArgumentParser:
         add(name, func, help_).add_argument("--bandwidth", type=float, help="target kbit/s (fewer codebooks)")
     add("decode", cmd_decode, ".codes -> wav (model named in the file unless --model)")
     add("info", cmd_info, "describe .codes files", model=False, outputs=False)
+    ev = add("eval", cmd_eval, "PESQ-WB/STOI/SI-SDR/log-mel of models vs Opus/Codec2", model=False, outputs=False)
+    ev.add_argument("--model", action="append", help="SPEC[@KBPS]; repeat for several (default: bundled)")
+    ev.add_argument("--baseline", action="append", default=None, help="opus:KBPS or codec2:MODE; repeat")
+    ev.add_argument("--no-baselines", dest="baseline", action="store_const", const=[])
+    ev.add_argument("-o", "--output", type=Path, help="write the markdown table here too")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "eval" and args.baseline is None:
+        args.baseline = ["opus:6", "codec2:3200"]
     try:
         args.func(args)
     except (CodecError, FileNotFoundError, ValueError) as err:

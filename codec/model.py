@@ -13,8 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +20,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
+from .atomic import atomic_write
 from .config import CodecConfig
 from .errors import ModelMismatch
 from .modules.convnext import ConvNeXtStack
@@ -61,17 +60,6 @@ def build_decoder(cfg: CodecConfig) -> StreamingSequential:
         return seanet_decoder(cfg.channels, cfg.ratios, cfg.latent_dim, cfg.n_residual)
     head = ISTFTHead(cfg.n_fft, cfg.hop)
     return StreamingSequential(ConvNeXtStack(cfg.latent_dim, cfg.dim, head.in_channels, cfg.n_layers, cfg.kernel_size), head)
-
-
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 class Codec(nn.Module):
@@ -175,8 +163,8 @@ class Codec(nn.Module):
         directory.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
         meta = {"format_version": FORMAT_VERSION, "kind": "codec", "weights_hash": self.weights_hash(), "config": self.cfg.to_dict()}
-        _atomic_write(directory / WEIGHTS_FILE, lambda p: save_file(state, p, metadata={"format_version": str(FORMAT_VERSION)}))
-        _atomic_write(directory / CONFIG_FILE, lambda p: Path(p).write_text(json.dumps(meta, indent=2) + "\n"))
+        atomic_write(directory / WEIGHTS_FILE, lambda p: save_file(state, p, metadata={"format_version": str(FORMAT_VERSION)}))
+        atomic_write(directory / CONFIG_FILE, lambda p: Path(p).write_text(json.dumps(meta, indent=2) + "\n"))
         return directory
 
     @classmethod

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .base import all_reduce_sum_, broadcast_, codebook_stats, tracing, world_size
+from .base import all_reduce_sum_, broadcast_, codebook_stats, tracing
 
 LAPLACE_EPS = 1e-5
 
@@ -200,8 +200,9 @@ class VectorQuantizer(nn.Module):
     def _kmeans_init(self, flat: Tensor) -> None:
         """All ranks run k-means (same RNG use), rank 0's centroids win."""
         centroids = broadcast_(kmeans(flat, self.codebook_size, self.kmeans_iters, self.factorized).contiguous())
-        expected = flat.shape[0] * world_size() / self.codebook_size / max(1.0 - self.ema_decay, 1e-3)
-        prior = max(expected, self._reset_count)
+        # A small prior: centroids from an untrained encoder's first batch are poor, and a
+        # code that wins nothing must be restarted within ~70 steps, not after hundreds.
+        prior = self._reset_count
         self.cluster_size.fill_(prior)
         if self.parametrization == "ema":
             self.embed.copy_(centroids)
