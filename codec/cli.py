@@ -18,21 +18,19 @@ EXIT_USAGE, EXIT_ERROR = 2, 1
 
 
 def _codec_api():
-    """Torch-side imports, deferred so ``codec-cli --help`` and ``info`` start fast."""
-    import torch
-
+    """Deferred imports, so ``codec-cli --help`` and ``info`` start fast (and ONNX needs no torch)."""
     from . import audio, container
-    from .pretrained import load_codec
 
-    return torch, audio, container, load_codec
+    return audio, container
 
 
-def _load_model(spec: str | None, quiet: bool = False):
-    *_, load_codec = _codec_api()
-    codec = load_codec(spec)
-    if not codec.pretrained and not quiet:
-        print(f"warning: model {codec.cfg.name!r} has no trained weights: using a randomly initialized preset", file=sys.stderr)
-    return codec
+def _load_model(spec: str | None, backend: str = "auto", threads: int | None = None, quiet: bool = False):
+    from serve.engine import load_codec_engine
+
+    engine = load_codec_engine(spec, backend, threads)
+    if not engine.pretrained and not quiet:
+        print(f"warning: model {engine.name!r} has no trained weights: using a randomly initialized preset", file=sys.stderr)
+    return engine
 
 
 def _outputs(inputs: list[Path], output: Path | None, out_dir: Path | None, suffix: str) -> list[Path]:
@@ -53,11 +51,11 @@ def _progress(items: list, desc: str):
 
 def encode_file(codec, src: Path, dst: Path, n_q: int | None) -> float:
     """Encode one audio file; return its bitrate in bit/s."""
-    torch, audio, container, _ = _codec_api()
+    audio, container = _codec_api()
     wav = audio.load(src, codec.sample_rate)
-    codes = codec.encode(torch.from_numpy(wav)[None], n_q)[0].numpy()
+    codes = codec.encode(wav[None], n_q)[0]
     header = container.CodesHeader(
-        model=codec.cfg.name, weights_hash=codec.weights_hash(), sample_rate=codec.sample_rate,
+        model=codec.name, weights_hash=codec.weights_hash(), sample_rate=codec.sample_rate,
         frame_rate=codec.cfg.frame_rate, hop=codec.hop, codebook_sizes=codec.codebook_sizes[: codes.shape[0]],
         n_frames=int(codes.shape[1]), n_samples=int(wav.shape[0]),
     )
@@ -65,25 +63,25 @@ def encode_file(codec, src: Path, dst: Path, n_q: int | None) -> float:
     return dst.stat().st_size * 8 / (wav.shape[0] / codec.sample_rate)
 
 
-def decode_file(src: Path, dst: Path, model: str | None, cache: dict) -> None:
-    """Decode one .codes file with the model it names (or ``model``), checking identity."""
-    torch, audio, container, _ = _codec_api()
+def decode_file(src: Path, dst: Path, args: argparse.Namespace, cache: dict) -> None:
+    """Decode one .codes file with the model it names (or ``--model``), checking identity."""
+    audio, container = _codec_api()
     header, codes = container.read(src)
-    spec = model or header.model
+    spec = args.model or header.model
     if spec not in cache:
-        cache[spec] = _load_model(spec)
+        cache[spec] = _load_model(spec, args.backend, args.threads)
     codec = cache[spec]
     if header.weights_hash != codec.weights_hash():
         raise CodecError(
             f"{src}: encoded with model {header.model!r} (weights {header.weights_hash}), "
-            f"but the loaded model {codec.cfg.name!r} has weights {codec.weights_hash()}"
+            f"but the loaded model {codec.name!r} has weights {codec.weights_hash()}"
         )
-    wav = codec.decode(torch.from_numpy(codes.astype("int64"))[None], n_samples=header.n_samples)[0]
-    audio.save(dst, wav.numpy(), codec.sample_rate)
+    wav = codec.decode(codes.astype("int64")[None], n_samples=header.n_samples)[0]
+    audio.save(dst, wav, codec.sample_rate)
 
 
 def cmd_encode(args: argparse.Namespace) -> None:
-    codec = _load_model(args.model)
+    codec = _load_model(args.model, args.backend, args.threads)
     n_q = codec.n_q_for_bandwidth(args.bandwidth)
     for src, dst in _progress(list(zip(args.inputs, _outputs(args.inputs, args.output, args.out_dir, ".codes"))), "encode"):
         bps = encode_file(codec, src, dst, n_q)
@@ -94,7 +92,7 @@ def cmd_encode(args: argparse.Namespace) -> None:
 def cmd_decode(args: argparse.Namespace) -> None:
     cache: dict = {}
     for src, dst in _progress(list(zip(args.inputs, _outputs(args.inputs, args.output, args.out_dir, ".wav"))), "decode"):
-        decode_file(src, dst, args.model, cache)
+        decode_file(src, dst, args, cache)
         if not args.quiet:
             print(f"{src} -> {dst}", file=sys.stderr)
 
@@ -115,22 +113,35 @@ def cmd_info(args: argparse.Namespace) -> None:
 
 
 def cmd_roundtrip(args: argparse.Namespace) -> None:
-    torch, audio, _, _ = _codec_api()
-    codec = _load_model(args.model)
+    audio, _ = _codec_api()
+    codec = _load_model(args.model, args.backend, args.threads)
     n_q = codec.n_q_for_bandwidth(args.bandwidth)
     for src, dst in _progress(list(zip(args.inputs, _outputs(args.inputs, args.output, args.out_dir, ".roundtrip.wav"))), "roundtrip"):
-        wav = torch.from_numpy(audio.load(src, codec.sample_rate))[None]
+        wav = audio.load(src, codec.sample_rate)
         start = time.perf_counter()
-        out = codec.decode(codec.encode(wav, n_q), n_samples=wav.shape[-1])[0]
+        out = codec.decode(codec.encode(wav[None], n_q), n_samples=wav.shape[-1])[0]
         rtf = (time.perf_counter() - start) / (wav.shape[-1] / codec.sample_rate)
-        audio.save(dst, out.numpy(), codec.sample_rate)
-        kbps = codec.cfg.frame_rate * sum(max(1, (k - 1).bit_length()) for k in codec.codebook_sizes[:n_q]) / 1000
+        audio.save(dst, out, codec.sample_rate)
+        kbps = codec.cfg.frame_rate * codec.cfg.quantizer.bits_per_code * n_q / 1000
         print(f"{src} -> {dst} ({kbps:.2f} kbit/s, real-time factor {rtf:.3f})", file=sys.stderr)
+
+
+def cmd_export_onnx(args: argparse.Namespace) -> None:
+    """Write encoder/decoder (+ streaming step) graphs next to each model's weights."""
+    from .onnx_export import export_codec
+    from .pretrained import load_codec, resolve_model_dir
+
+    for spec in args.inputs:
+        directory = resolve_model_dir(str(spec))
+        if directory is None:
+            raise CodecError(f"{spec}: not a model directory (needs config.json and model.safetensors)")
+        paths = export_codec(load_codec(str(directory)), directory)
+        print(f"{directory}: wrote {', '.join(p.name for p in paths)}", file=sys.stderr)
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
     """Score models and baselines on the given files (each is its own reference)."""
-    _, audio, _, _ = _codec_api()
+    audio, _ = _codec_api()
     from .evaluate import build_systems, evaluate, markdown_table
 
     systems = build_systems(args.model or ["hificodec", "distilcodec"], args.baseline)
@@ -157,6 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("-q", "--quiet", action="store_true")
         if model:
             p.add_argument("--model", help="model directory, bundled model name, or preset")
+            p.add_argument("--backend", choices=("auto", "onnx", "torch"), default="auto",
+                           help="auto: ONNX Runtime where the model has exported graphs, else torch")
+            p.add_argument("--threads", type=int, help="intra-op threads (default: the library's choice)")
         p.set_defaults(func=func)
         return p
 
@@ -164,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
         add(name, func, help_).add_argument("--bandwidth", type=float, help="target kbit/s (fewer codebooks)")
     add("decode", cmd_decode, ".codes -> wav (model named in the file unless --model)")
     add("info", cmd_info, "describe .codes files", model=False, outputs=False)
+    add("export-onnx", cmd_export_onnx, "write ONNX graphs into model directories", model=False, outputs=False)
     ev = add("eval", cmd_eval, "PESQ-WB/STOI/SI-SDR/log-mel of models vs Opus/Codec2", model=False, outputs=False)
     ev.add_argument("--model", action="append", help="SPEC[@KBPS]; repeat for several (default: bundled)")
     ev.add_argument("--baseline", action="append", default=None, help="opus:KBPS or codec2:MODE; repeat")

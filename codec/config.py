@@ -17,6 +17,8 @@ import yaml
 
 PRESET_DIR = Path(__file__).parent / "presets"
 QUANTIZER_KINDS = ("rvq", "grvq", "mcrvq", "single")
+CONFIG_FILE = "config.json"  # a model directory: config + safetensors weights (+ ONNX graphs)
+WEIGHTS_FILE = "model.safetensors"
 BACKBONES = ("spectral", "seanet")
 
 
@@ -121,6 +123,36 @@ class CodecConfig:
     @property
     def delay_samples(self) -> int:
         return self.hop * self.delay_frames
+
+    @property
+    def codebook_sizes(self) -> list[int]:
+        return [self.quantizer.codebook_size] * self.quantizer.n_codebooks
+
+    def n_frames(self, n_samples: int) -> int:
+        """Frames ``encode`` emits for ``n_samples`` of audio (the decoder delay is padded)."""
+        return math.ceil((n_samples + self.delay_samples) / self.hop)
+
+    def n_q_for_bandwidth(self, kbps: float | None) -> int:
+        """Largest number of code streams whose bitrate fits ``kbps`` (all when None)."""
+        q = self.quantizer
+        if kbps is None:
+            return q.n_codebooks
+        per_stream = self.frame_rate * q.bits_per_code / 1000
+        n_q = int(kbps / per_stream + 1e-6) // q.groups * q.groups
+        variable = q.kind in ("rvq", "grvq", "mcrvq")
+        if n_q < 1 or (n_q < q.n_codebooks and not variable):
+            raise ValueError(f"{self.name} supports {self.bitrate / 1000:g} kbit/s, not {kbps:g}")
+        return min(n_q, q.n_codebooks)
+
+    def codes_problem(self, shape: tuple[int, ...], lo: int, hi: int) -> str | None:
+        """Why codes of ``shape`` [B, Q, F] with values in [lo, hi] cannot be decoded, or None."""
+        q = self.quantizer
+        if len(shape) != 3 or not 1 <= shape[1] <= q.n_codebooks or shape[1] % q.groups:
+            step = f", a multiple of {q.groups}" if q.groups > 1 else ""
+            return f"codes shape {tuple(shape)} does not fit {self.name} ([B, Q <= {q.n_codebooks}{step}, F])"
+        if lo < 0 or hi >= q.codebook_size:
+            return f"codes out of range for {self.name} codebooks ({q.n_codebooks} x {q.codebook_size})"
+        return None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

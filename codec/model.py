@@ -21,7 +21,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from .atomic import atomic_write
-from .config import CodecConfig
+from .config import CONFIG_FILE, WEIGHTS_FILE, CodecConfig
 from .errors import ModelMismatch
 from .modules.convnext import ConvNeXtStack
 from .modules.seanet import seanet_decoder, seanet_encoder
@@ -30,8 +30,6 @@ from .modules.streaming import StreamingSequential
 from .quantize import build_quantizer
 
 FORMAT_VERSION = 1
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.safetensors"
 
 
 @dataclass
@@ -92,21 +90,11 @@ class Codec(nn.Module):
 
     def n_frames(self, n_samples: int) -> int:
         """Frames ``encode`` emits for ``n_samples`` of audio."""
-        return math.ceil((n_samples + self.cfg.delay_samples) / self.hop)
+        return self.cfg.n_frames(n_samples)
 
     def n_q_for_bandwidth(self, kbps: float | None) -> int:
         """Largest number of code streams whose bitrate fits ``kbps`` (all when None)."""
-        if kbps is None:
-            return self.n_codebooks
-        step = self.cfg.quantizer.groups
-        per_stream = self.cfg.frame_rate * self.cfg.quantizer.bits_per_code / 1000
-        n_q = int(kbps / per_stream + 1e-6) // step * step
-        if n_q < 1 or (n_q < self.n_codebooks and not self._variable_bitrate()):
-            raise ValueError(f"{self.cfg.name} supports {self.cfg.bitrate / 1000:g} kbit/s, not {kbps:g}")
-        return min(n_q, self.n_codebooks)
-
-    def _variable_bitrate(self) -> bool:
-        return self.cfg.quantizer.kind in ("rvq", "grvq", "mcrvq")
+        return self.cfg.n_q_for_bandwidth(kbps)
 
     # -- offline ----------------------------------------------------------------------
     def _pad(self, wav: Tensor) -> Tensor:
@@ -136,11 +124,10 @@ class Codec(nn.Module):
 
     def check_codes(self, codes: Tensor) -> None:
         """Reject codes this model cannot decode, with the reason."""
-        if codes.dim() != 3 or not 1 <= codes.shape[1] <= self.n_codebooks:
-            raise ModelMismatch(f"codes shape {tuple(codes.shape)} does not fit {self.cfg.name} ([B, <= {self.n_codebooks}, F])")
-        sizes = torch.tensor(self.codebook_sizes[: codes.shape[1]], device=codes.device).view(1, -1, 1)
-        if codes.numel() and (codes.min() < 0 or (codes >= sizes).any()):
-            raise ModelMismatch(f"codes out of range for {self.cfg.name} codebooks {self.codebook_sizes}")
+        lo, hi = (int(codes.min()), int(codes.max())) if codes.numel() else (0, 0)
+        problem = self.cfg.codes_problem(tuple(codes.shape), lo, hi)
+        if problem:
+            raise ModelMismatch(problem)
 
     def stream(self, batch: int = 1, n_q: int | None = None):
         """Chunked encoder and decoder for ``batch`` parallel streams (see codec.stream)."""

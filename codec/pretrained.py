@@ -11,11 +11,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import torch
+from typing import TYPE_CHECKING
 
-from .config import load_preset
+from .config import CONFIG_FILE, load_preset
 from .errors import CodecError
-from .model import CONFIG_FILE, Codec
+
+if TYPE_CHECKING:
+    from .model import Codec
 
 DEFAULT_CODEC = "hificodec"
 TTS_TOKENIZER_CODEC = "distilcodec"
@@ -36,8 +38,12 @@ def resolve_model_dir(spec: str) -> Path | None:
     return None
 
 
-def load_codec(spec: str | None = None, device: str = "cpu") -> Codec:
+def load_codec(spec: str | None = None, device: str = "cpu") -> "Codec":
     """Load a codec from a directory, a bundled model name or a preset name."""
+    import torch
+
+    from .model import Codec
+
     spec = spec or DEFAULT_CODEC
     directory = resolve_model_dir(spec)
     if directory is not None:

@@ -20,6 +20,12 @@ from .conv import causal_conv_step, check_chunk, conv_transpose_step
 from .streaming import ConvState, StreamingModule
 
 
+# ~85 dB below a full-scale sine's bin: empty bands (band-limited input, digital silence) then give
+# stable features instead of amplified float rounding noise, so torch and ONNX Runtime
+# (different conv kernels) produce the same latents and the same codes.
+POWER_FLOOR = 1e-6
+
+
 def hann_window(n_fft: int) -> Tensor:
     """Periodic Hann window (the one that overlap-adds to a constant)."""
     return torch.hann_window(n_fft, periodic=True, dtype=torch.float64)
@@ -66,7 +72,7 @@ class CausalSTFT(StreamingModule):
         check_chunk(x, self.hop, "CausalSTFT")
         spec, tail = causal_conv_step(x, state.buffer, self.basis, None, self.hop)
         re, im = spec.split(self.n_bins, dim=1)
-        power = re * re + im * im + 1e-10
+        power = re * re + im * im + POWER_FLOOR
         log_mag = 0.5 * torch.log(power)
         scale = power.pow((self.compression - 1.0) / 2)
         return torch.cat([log_mag, re * scale, im * scale], dim=1), ConvState(tail)

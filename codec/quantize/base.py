@@ -86,6 +86,26 @@ class QuantizerBase(nn.Module):
     def streams(self) -> list[nn.Module]:
         raise NotImplementedError
 
+    def stream_channels(self, i: int) -> slice:
+        """Latent channels that code stream ``i`` writes (all of them unless overridden)."""
+        return slice(None)
+
+    @torch.no_grad()
+    def code_tables(self) -> Tensor:
+        """[Q, K_max, D]: stream i's contribution to the latent for each code.
+
+        Decoding is a sum of per-stream contributions, so ``decode(codes)`` equals
+        ``sum_i tables[i, codes[:, i]]``; ONNX graphs and servers dequantize this way
+        (one gather and a sum over however many streams arrived).
+        """
+        streams = self.streams()
+        dim = self.dim
+        tables = torch.zeros(len(streams), max(self.codebook_sizes), dim)
+        for i, vq in enumerate(streams):
+            k = vq.codebook_size
+            tables[i, :k, self.stream_channels(i)] = vq.decode(torch.arange(k)[None])[0].t().float()
+        return tables
+
     @property
     def n_codebooks(self) -> int:
         return len(self.streams())
@@ -129,3 +149,10 @@ class QuantizerBase(nn.Module):
     def check_latent(self, z: Tensor, dim: int) -> None:
         if z.dim() != 3 or z.shape[1] != dim:
             raise ValueError(f"{type(self).__name__} expects latent [B, {dim}, F], got {tuple(z.shape)}")
+
+
+def dequantize(tables: Tensor, codes: Tensor) -> Tensor:
+    """codes [B, Q', F] -> latent [B, D, F] via ``code_tables`` (any Q' <= Q, export-friendly)."""
+    q = codes.shape[1]
+    picked = tables[torch.arange(q, device=codes.device).view(1, q, 1), codes]  # [B, Q', F, D]
+    return picked.sum(1).transpose(1, 2)

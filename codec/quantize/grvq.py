@@ -28,6 +28,10 @@ class GroupResidualVQ(QuantizerBase):
     def streams(self) -> list[nn.Module]:
         return [rvq.layers[level] for level in range(self.levels) for rvq in self.rvqs]
 
+    def stream_channels(self, i: int) -> slice:
+        g, width = i % self.groups, self.dim // self.groups
+        return slice(g * width, (g + 1) * width)
+
     def _split(self, z: Tensor) -> tuple[Tensor, ...]:
         return z.chunk(self.groups, dim=1)
 

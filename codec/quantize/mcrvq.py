@@ -34,6 +34,9 @@ class MaskedChannelRVQ(QuantizerBase):
     def streams(self) -> list[nn.Module]:
         return list(self.layers)
 
+    def stream_channels(self, i: int) -> slice:
+        return slice(i * self.block, (i + 1) * self.block) if i < self.masked else slice(None)
+
     def _mask_in(self, z: Tensor, level: int) -> Tensor:
         """Channel block ``level`` of z: the only input a masked level sees."""
         return z[:, level * self.block : (level + 1) * self.block]

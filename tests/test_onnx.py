@@ -1,0 +1,162 @@
+"""ONNX export + ONNX Runtime engine: parity with torch on real speech, streaming step graphs,
+metadata, a torch-free runtime, and the CLI's --backend switch."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from codec import audio
+from codec.onnx_export import GRAPHS, OPSET, export_codec
+from codec.pretrained import load_codec, models_dir
+from serve.runtime import OnnxCodec
+
+SR = 24000
+FAST = ["hificodec-tiny", "distilcodec-tiny"]
+SLOW = [pytest.param(p, marks=pytest.mark.slow) for p in ("languagecodec-tiny", "encodec-tiny")]
+
+
+@pytest.fixture(scope="module")
+def speech(tmp_path_factory) -> np.ndarray:
+    path = tmp_path_factory.mktemp("speech") / "s.wav"
+    if shutil.which("espeak-ng"):
+        subprocess.run(["espeak-ng", "-v", "en-gb", "-w", str(path), "Streaming equals offline, even in ONNX."], check=True)
+        return audio.load(path, SR)
+    rng = np.random.default_rng(0)  # without espeak-ng: a chirp with noise
+    t = np.arange(2 * SR) / SR
+    return (0.3 * np.sin(2 * np.pi * (100 + 200 * t) * t) + 0.01 * rng.standard_normal(t.size)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """preset -> (torch codec, model dir with save_pretrained + ONNX graphs); exported once."""
+    cache: dict = {}
+
+    def get(preset: str):
+        if preset not in cache:
+            codec = load_codec(preset)
+            directory = tmp_path_factory.mktemp(preset)
+            codec.save_pretrained(directory)
+            export_codec(codec, directory)
+            cache[preset] = (codec, directory)
+        return cache[preset]
+
+    return get
+
+
+@pytest.mark.parametrize("preset", FAST + SLOW)
+def test_offline_parity_with_torch(exported, speech, preset):
+    codec, directory = exported(preset)
+    engine = OnnxCodec(directory, threads=1)
+    batch = np.stack([speech, speech[::-1].copy()])
+    ref_codes = codec.encode(torch.from_numpy(batch)).numpy()
+    codes = engine.encode(batch)
+    np.testing.assert_array_equal(codes, ref_codes)
+    ref = codec.decode(torch.from_numpy(ref_codes), n_samples=batch.shape[1]).numpy()
+    out = engine.decode(codes, n_samples=batch.shape[1])
+    assert out.shape == ref.shape and np.abs(out - ref).max() < 1e-4
+    for n_q in range(1, codec.n_codebooks):  # one decoder graph serves every lower bitrate
+        if n_q % codec.cfg.quantizer.groups == 0:
+            low = codec.decode(torch.from_numpy(ref_codes[:, :n_q]), n_samples=batch.shape[1]).numpy()
+            assert np.abs(engine.decode(codes[:, :n_q], n_samples=batch.shape[1]) - low).max() < 1e-4
+            np.testing.assert_array_equal(engine.encode(batch, n_q), ref_codes[:, :n_q])
+
+
+@pytest.mark.parametrize("preset", FAST)
+def test_step_graphs_equal_offline_graphs(exported, speech, preset):
+    _, directory = exported(preset)
+    engine = OnnxCodec(directory, threads=1)
+    batch = np.stack([speech, 0.5 * speech])
+    offline_codes = engine.encode(batch)
+    offline = engine.decode(offline_codes, n_samples=batch.shape[1])
+    rng = np.random.default_rng(1)
+    stream = engine.stream(batch=2)
+    codes, wav, pos = [], [], 0
+    while pos < batch.shape[1]:
+        n = int(rng.integers(1, 3 * engine.hop))
+        c = stream.encoder.push(batch[:, pos : pos + n])
+        codes.append(c)
+        wav.append(stream.decoder.push(c))
+        pos += n
+    c = stream.encoder.flush()
+    codes.append(c)
+    wav.append(stream.decoder.push(c))
+    np.testing.assert_array_equal(np.concatenate(codes, axis=2), offline_codes)
+    streamed = np.concatenate(wav, axis=1)[:, : batch.shape[1]]
+    assert np.abs(streamed - offline).max() < 1e-5
+
+
+def test_graphs_are_valid_and_carry_metadata(exported):
+    codec, directory = exported("hificodec-tiny")
+    for g in GRAPHS:
+        model = onnx.load(directory / f"{g}.onnx")
+        onnx.checker.check_model(model)
+        meta = {p.key: p.value for p in model.metadata_props}
+        assert meta["model_name"] == codec.cfg.name == "hificodec-tiny" and meta["weights_hash"] == codec.weights_hash()
+        assert meta["opset"] == str(OPSET) and json.loads(meta["config"])["hop"] == codec.hop
+
+
+def test_runtime_rejects_bad_codes(exported):
+    from codec.errors import ModelMismatch
+
+    _, directory = exported("hificodec-tiny")
+    engine = OnnxCodec(directory)
+    with pytest.raises(ModelMismatch, match="out of range"):
+        engine.decode(np.full((1, 4, 3), 10_000))
+    with pytest.raises(ModelMismatch, match="multiple of 2"):
+        engine.decode(np.zeros((1, 3, 3), np.int64))
+
+
+def test_runtime_imports_no_torch(exported):
+    _, directory = exported("distilcodec-tiny")
+    code = (
+        "import sys, numpy as np\n"
+        "from serve.runtime import OnnxCodec\n"
+        f"c = OnnxCodec({str(directory)!r})\n"
+        "codes = c.encode(np.zeros((1, 4800), np.float32))\n"
+        "assert c.decode(codes).shape[1] > 0\n"
+        "s = c.stream(); s.decoder.push(s.encoder.push(np.zeros((1, 960), np.float32)))\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_cli_export_and_backends_agree(exported, speech, tmp_path):
+    _, directory = exported("hificodec-tiny")
+    model = tmp_path / "model"
+    shutil.copytree(directory, model, ignore=shutil.ignore_patterns("*.onnx"))
+    wav = tmp_path / "s.wav"
+    audio.save(wav, speech, SR)
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "codec.cli", *args], capture_output=True, text=True, timeout=300)
+
+    proc = cli("encode", str(wav), "-o", str(tmp_path / "x.codes"), "--model", str(model), "--backend", "onnx")
+    assert proc.returncode == 1 and "export-onnx" in proc.stderr and "Traceback" not in proc.stderr
+    assert cli("export-onnx", str(model)).returncode == 0
+    assert all((model / f"{g}.onnx").is_file() for g in GRAPHS)
+    for backend in ("onnx", "torch"):
+        proc = cli("encode", str(wav), "-o", str(tmp_path / f"{backend}.codes"), "--model", str(model), "--backend", backend)
+        assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "onnx.codes").read_bytes() == (tmp_path / "torch.codes").read_bytes()
+    proc = cli("decode", str(tmp_path / "onnx.codes"), "-o", str(tmp_path / "out.wav"), "--model", str(model), "--backend", "torch")
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_bundled_onnx_graphs_match_their_weights():
+    """Shipped ONNX files must be re-exported whenever the safetensors weights change."""
+    bundled = [d for d in sorted(models_dir().glob("*")) if (d / "encoder.onnx").is_file()]
+    for directory in bundled:
+        codec = load_codec(str(directory))
+        for g in GRAPHS:
+            meta = {p.key: p.value for p in onnx.load(directory / f"{g}.onnx", load_external_data=False).metadata_props}
+            assert meta["weights_hash"] == codec.weights_hash(), f"{directory}/{g}.onnx is stale: run codec-cli export-onnx {directory}"
