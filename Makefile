@@ -41,6 +41,15 @@ demo: setup system-deps
 
 bench: setup
 	$(BIN)/python benchmarks/codec_speed.py
+	$(BIN)/python benchmarks/onnx_speed.py
+
+# Python gRPC stubs from proto/ (committed; tests fail when they drift from the proto).
+proto: setup
+	$(BIN)/python proto/generate.py
+
+# The main command: set up, then serve the bundled codecs on 127.0.0.1:50051.
+serve: setup
+	$(BIN)/speech-server --codec hificodec --extra-codec distilcodec
 
 clean:
 	rm -rf build .pytest_cache

@@ -1,0 +1,152 @@
+"""A small Python client for the speech service and the ``speech-client`` CLI.
+
+    speech-client encode speech.wav -o speech.codes [--server 127.0.0.1:50051] [--stream]
+    speech-client decode speech.codes -o speech.wav [--stream]
+    speech-client info
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+import grpc
+import numpy as np
+
+from serve import wire
+from serve.gen.speech.v1 import speech_pb2 as pb
+from serve.gen.speech.v1 import speech_pb2_grpc as pb_grpc
+
+DEFAULT_SERVER = "127.0.0.1:50051"
+
+
+class SpeechClient:
+    """Codec RPCs with numpy in and out; one channel, reused."""
+
+    def __init__(self, target: str = DEFAULT_SERVER, token: str | None = None, tls_ca: bytes | None = None,
+                 timeout: float | None = 300.0) -> None:
+        if tls_ca is not None:
+            self.channel = grpc.secure_channel(target, grpc.ssl_channel_credentials(root_certificates=tls_ca))
+        else:
+            self.channel = grpc.insecure_channel(target)
+        self.codec = pb_grpc.CodecStub(self.channel)
+        self.metadata = [("authorization", f"Bearer {token}")] if token else None
+        self.timeout = timeout
+
+    def close(self) -> None:
+        self.channel.close()
+
+    def __enter__(self) -> "SpeechClient":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _call(self, method, request, **kw):
+        return method(request, timeout=kw.pop("timeout", self.timeout), metadata=self.metadata, **kw)
+
+    def model_info(self, model: str = "") -> pb.ModelInfo:
+        return self._call(self.codec.GetModelInfo, pb.GetModelInfoRequest(model=model))
+
+    def encode(self, wav: np.ndarray, sample_rate: int, model: str = "", bandwidth_kbps: float = 0.0) -> pb.Codes:
+        audio = pb.Audio(data=np.ascontiguousarray(wav, "<f4").tobytes(), encoding=pb.FLOAT32_PCM, sample_rate_hz=sample_rate)
+        return self._call(self.codec.Encode, pb.EncodeRequest(audio=audio, model=model, bandwidth_kbps=bandwidth_kbps)).codes
+
+    def encode_file(self, path: Path, model: str = "", bandwidth_kbps: float = 0.0) -> pb.Codes:
+        audio = pb.Audio(data=Path(path).read_bytes(), encoding=pb.ENCODING_UNSPECIFIED)
+        return self._call(self.codec.Encode, pb.EncodeRequest(audio=audio, model=model, bandwidth_kbps=bandwidth_kbps)).codes
+
+    def decode(self, codes: pb.Codes, sample_rate: int = 0) -> tuple[np.ndarray, int]:
+        resp = self._call(self.codec.Decode, pb.DecodeRequest(codes=codes, encoding=pb.FLOAT32_PCM, sample_rate_hz=sample_rate))
+        return np.frombuffer(resp.audio.data, "<f4"), resp.audio.sample_rate_hz
+
+    def encode_stream(self, chunks: Iterable[np.ndarray], sample_rate: int, model: str = "") -> Iterator[np.ndarray]:
+        """Float32 audio chunks -> code chunks [Q, f] as the server completes frames."""
+        def requests():
+            yield pb.EncodeStreamRequest(config=pb.StreamingConfig(model=model, encoding=pb.FLOAT32_PCM, sample_rate_hz=sample_rate))
+            for chunk in chunks:
+                yield pb.EncodeStreamRequest(audio_content=np.ascontiguousarray(chunk, "<f4").tobytes())
+
+        for resp in self._call(self.codec.EncodeStream, requests()):
+            yield wire.codes_from_proto(resp.codes)[0]
+
+    def decode_stream(self, chunks: Iterable[np.ndarray], model: str = "", sample_rate: int = 0) -> Iterator[np.ndarray]:
+        """Code chunks [Q, f] -> float32 audio chunks."""
+        def requests():
+            yield pb.DecodeStreamRequest(config=pb.StreamingConfig(model=model, encoding=pb.FLOAT32_PCM, sample_rate_hz=sample_rate))
+            for c in chunks:
+                yield pb.DecodeStreamRequest(codes=wire.codes_to_proto(np.asarray(c), model, ""))
+
+        for resp in self._call(self.codec.DecodeStream, requests()):
+            yield np.frombuffer(resp.audio.data, "<f4")
+
+
+def _codes_file_write(path: Path, codes: pb.Codes, info: pb.ModelInfo) -> None:
+    from codec import container
+
+    header = container.CodesHeader(
+        model=codes.model, weights_hash=codes.weights_hash, sample_rate=info.sample_rate_hz, frame_rate=info.frame_rate_hz,
+        hop=int(round(info.sample_rate_hz / info.frame_rate_hz)), codebook_sizes=list(info.codebook_sizes)[: codes.num_codebooks],
+        n_frames=codes.num_frames, n_samples=int(codes.num_samples),
+    )
+    container.write(path, header, wire.codes_from_proto(codes)[0])
+
+
+def _codes_file_read(path: Path) -> pb.Codes:
+    from codec import container
+
+    header, codes = container.read(path)
+    return wire.codes_to_proto(codes, header.model, header.weights_hash, header.n_samples)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="speech-client", description="Client for speech-server")
+    p.add_argument("--server", default=DEFAULT_SERVER)
+    p.add_argument("--token", help="bearer token")
+    p.add_argument("--tls-ca", type=Path, help="CA certificate (PEM) for a TLS server")
+    sub = p.add_subparsers(dest="command", required=True)
+    enc = sub.add_parser("encode", help="audio file -> .codes")
+    enc.add_argument("input", type=Path)
+    enc.add_argument("-o", "--output", type=Path, required=True)
+    enc.add_argument("--model", default="")
+    enc.add_argument("--bandwidth", type=float, default=0.0)
+    dec = sub.add_parser("decode", help=".codes -> wav")
+    dec.add_argument("input", type=Path)
+    dec.add_argument("-o", "--output", type=Path, required=True)
+    dec.add_argument("--stream", action="store_true", help="use DecodeStream (frame chunks)")
+    sub.add_parser("info", help="model info")
+    args = p.parse_args(argv)
+    from codec import audio
+    from codec.errors import CodecError
+
+    try:
+        ca = args.tls_ca.read_bytes() if args.tls_ca else None
+        with SpeechClient(args.server, args.token, ca) as client:
+            if args.command == "info":
+                print(client.model_info())
+            elif args.command == "encode":
+                codes = client.encode_file(args.input, args.model, args.bandwidth)
+                _codes_file_write(args.output, codes, client.model_info(codes.model))
+            else:
+                codes = _codes_file_read(args.input)
+                if args.stream:
+                    frames = wire.codes_from_proto(codes)[0]
+                    chunks = (frames[:, i : i + 10] for i in range(0, frames.shape[1], 10))
+                    wav = np.concatenate(list(client.decode_stream(chunks, codes.model)))[: codes.num_samples or None]
+                    rate = client.model_info(codes.model).sample_rate_hz
+                else:
+                    wav, rate = client.decode(codes)
+                audio.save(args.output, wav, rate)
+    except grpc.RpcError as err:
+        print(f"speech-client: error: {err.code().name}: {err.details()}", file=sys.stderr)
+        return 1
+    except (CodecError, OSError) as err:
+        print(f"speech-client: error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,241 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class AudioEncoding(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ENCODING_UNSPECIFIED: _ClassVar[AudioEncoding]
+    LINEAR_PCM: _ClassVar[AudioEncoding]
+    FLAC: _ClassVar[AudioEncoding]
+    OGG: _ClassVar[AudioEncoding]
+    FLOAT32_PCM: _ClassVar[AudioEncoding]
+    WAV: _ClassVar[AudioEncoding]
+ENCODING_UNSPECIFIED: AudioEncoding
+LINEAR_PCM: AudioEncoding
+FLAC: AudioEncoding
+OGG: AudioEncoding
+FLOAT32_PCM: AudioEncoding
+WAV: AudioEncoding
+
+class Audio(_message.Message):
+    __slots__ = ("data", "encoding", "sample_rate_hz", "channels")
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    ENCODING_FIELD_NUMBER: _ClassVar[int]
+    SAMPLE_RATE_HZ_FIELD_NUMBER: _ClassVar[int]
+    CHANNELS_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    encoding: AudioEncoding
+    sample_rate_hz: int
+    channels: int
+    def __init__(self, data: _Optional[bytes] = ..., encoding: _Optional[_Union[AudioEncoding, str]] = ..., sample_rate_hz: _Optional[int] = ..., channels: _Optional[int] = ...) -> None: ...
+
+class Codes(_message.Message):
+    __slots__ = ("model", "weights_hash", "num_codebooks", "num_frames", "values", "num_samples")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    WEIGHTS_HASH_FIELD_NUMBER: _ClassVar[int]
+    NUM_CODEBOOKS_FIELD_NUMBER: _ClassVar[int]
+    NUM_FRAMES_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    NUM_SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    weights_hash: str
+    num_codebooks: int
+    num_frames: int
+    values: _containers.RepeatedScalarFieldContainer[int]
+    num_samples: int
+    def __init__(self, model: _Optional[str] = ..., weights_hash: _Optional[str] = ..., num_codebooks: _Optional[int] = ..., num_frames: _Optional[int] = ..., values: _Optional[_Iterable[int]] = ..., num_samples: _Optional[int] = ...) -> None: ...
+
+class EncodeRequest(_message.Message):
+    __slots__ = ("audio", "model", "bandwidth_kbps")
+    AUDIO_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    BANDWIDTH_KBPS_FIELD_NUMBER: _ClassVar[int]
+    audio: Audio
+    model: str
+    bandwidth_kbps: float
+    def __init__(self, audio: _Optional[_Union[Audio, _Mapping]] = ..., model: _Optional[str] = ..., bandwidth_kbps: _Optional[float] = ...) -> None: ...
+
+class EncodeResponse(_message.Message):
+    __slots__ = ("codes", "bitrate_kbps")
+    CODES_FIELD_NUMBER: _ClassVar[int]
+    BITRATE_KBPS_FIELD_NUMBER: _ClassVar[int]
+    codes: Codes
+    bitrate_kbps: float
+    def __init__(self, codes: _Optional[_Union[Codes, _Mapping]] = ..., bitrate_kbps: _Optional[float] = ...) -> None: ...
+
+class DecodeRequest(_message.Message):
+    __slots__ = ("codes", "encoding", "sample_rate_hz")
+    CODES_FIELD_NUMBER: _ClassVar[int]
+    ENCODING_FIELD_NUMBER: _ClassVar[int]
+    SAMPLE_RATE_HZ_FIELD_NUMBER: _ClassVar[int]
+    codes: Codes
+    encoding: AudioEncoding
+    sample_rate_hz: int
+    def __init__(self, codes: _Optional[_Union[Codes, _Mapping]] = ..., encoding: _Optional[_Union[AudioEncoding, str]] = ..., sample_rate_hz: _Optional[int] = ...) -> None: ...
+
+class DecodeResponse(_message.Message):
+    __slots__ = ("audio",)
+    AUDIO_FIELD_NUMBER: _ClassVar[int]
+    audio: Audio
+    def __init__(self, audio: _Optional[_Union[Audio, _Mapping]] = ...) -> None: ...
+
+class StreamingConfig(_message.Message):
+    __slots__ = ("model", "encoding", "sample_rate_hz", "channels", "bandwidth_kbps", "weights_hash")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    ENCODING_FIELD_NUMBER: _ClassVar[int]
+    SAMPLE_RATE_HZ_FIELD_NUMBER: _ClassVar[int]
+    CHANNELS_FIELD_NUMBER: _ClassVar[int]
+    BANDWIDTH_KBPS_FIELD_NUMBER: _ClassVar[int]
+    WEIGHTS_HASH_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    encoding: AudioEncoding
+    sample_rate_hz: int
+    channels: int
+    bandwidth_kbps: float
+    weights_hash: str
+    def __init__(self, model: _Optional[str] = ..., encoding: _Optional[_Union[AudioEncoding, str]] = ..., sample_rate_hz: _Optional[int] = ..., channels: _Optional[int] = ..., bandwidth_kbps: _Optional[float] = ..., weights_hash: _Optional[str] = ...) -> None: ...
+
+class EncodeStreamRequest(_message.Message):
+    __slots__ = ("config", "audio_content", "end_of_stream")
+    CONFIG_FIELD_NUMBER: _ClassVar[int]
+    AUDIO_CONTENT_FIELD_NUMBER: _ClassVar[int]
+    END_OF_STREAM_FIELD_NUMBER: _ClassVar[int]
+    config: StreamingConfig
+    audio_content: bytes
+    end_of_stream: bool
+    def __init__(self, config: _Optional[_Union[StreamingConfig, _Mapping]] = ..., audio_content: _Optional[bytes] = ..., end_of_stream: _Optional[bool] = ...) -> None: ...
+
+class EncodeStreamResponse(_message.Message):
+    __slots__ = ("codes",)
+    CODES_FIELD_NUMBER: _ClassVar[int]
+    codes: Codes
+    def __init__(self, codes: _Optional[_Union[Codes, _Mapping]] = ...) -> None: ...
+
+class DecodeStreamRequest(_message.Message):
+    __slots__ = ("config", "codes")
+    CONFIG_FIELD_NUMBER: _ClassVar[int]
+    CODES_FIELD_NUMBER: _ClassVar[int]
+    config: StreamingConfig
+    codes: Codes
+    def __init__(self, config: _Optional[_Union[StreamingConfig, _Mapping]] = ..., codes: _Optional[_Union[Codes, _Mapping]] = ...) -> None: ...
+
+class DecodeStreamResponse(_message.Message):
+    __slots__ = ("audio",)
+    AUDIO_FIELD_NUMBER: _ClassVar[int]
+    audio: Audio
+    def __init__(self, audio: _Optional[_Union[Audio, _Mapping]] = ...) -> None: ...
+
+class GetModelInfoRequest(_message.Message):
+    __slots__ = ("model",)
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    def __init__(self, model: _Optional[str] = ...) -> None: ...
+
+class ModelInfo(_message.Message):
+    __slots__ = ("name", "weights_hash", "sample_rate_hz", "frame_rate_hz", "codebook_sizes", "bitrate_kbps", "latency_ms", "backend", "models")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    WEIGHTS_HASH_FIELD_NUMBER: _ClassVar[int]
+    SAMPLE_RATE_HZ_FIELD_NUMBER: _ClassVar[int]
+    FRAME_RATE_HZ_FIELD_NUMBER: _ClassVar[int]
+    CODEBOOK_SIZES_FIELD_NUMBER: _ClassVar[int]
+    BITRATE_KBPS_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
+    BACKEND_FIELD_NUMBER: _ClassVar[int]
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    weights_hash: str
+    sample_rate_hz: int
+    frame_rate_hz: float
+    codebook_sizes: _containers.RepeatedScalarFieldContainer[int]
+    bitrate_kbps: float
+    latency_ms: float
+    backend: str
+    models: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., weights_hash: _Optional[str] = ..., sample_rate_hz: _Optional[int] = ..., frame_rate_hz: _Optional[float] = ..., codebook_sizes: _Optional[_Iterable[int]] = ..., bitrate_kbps: _Optional[float] = ..., latency_ms: _Optional[float] = ..., backend: _Optional[str] = ..., models: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ZeroShotData(_message.Message):
+    __slots__ = ("audio_prompt", "encoding", "sample_rate_hz", "transcript")
+    AUDIO_PROMPT_FIELD_NUMBER: _ClassVar[int]
+    ENCODING_FIELD_NUMBER: _ClassVar[int]
+    SAMPLE_RATE_HZ_FIELD_NUMBER: _ClassVar[int]
+    TRANSCRIPT_FIELD_NUMBER: _ClassVar[int]
+    audio_prompt: bytes
+    encoding: AudioEncoding
+    sample_rate_hz: int
+    transcript: str
+    def __init__(self, audio_prompt: _Optional[bytes] = ..., encoding: _Optional[_Union[AudioEncoding, str]] = ..., sample_rate_hz: _Optional[int] = ..., transcript: _Optional[str] = ...) -> None: ...
+
+class SynthesizeSpeechRequest(_message.Message):
+    __slots__ = ("text", "language_code", "encoding", "sample_rate_hz", "voice_name", "zero_shot_data", "temperature", "top_p", "top_k", "seed", "speaking_rate", "chunk_ms", "model")
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_CODE_FIELD_NUMBER: _ClassVar[int]
+    ENCODING_FIELD_NUMBER: _ClassVar[int]
+    SAMPLE_RATE_HZ_FIELD_NUMBER: _ClassVar[int]
+    VOICE_NAME_FIELD_NUMBER: _ClassVar[int]
+    ZERO_SHOT_DATA_FIELD_NUMBER: _ClassVar[int]
+    TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
+    TOP_P_FIELD_NUMBER: _ClassVar[int]
+    TOP_K_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    SPEAKING_RATE_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_MS_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    text: str
+    language_code: str
+    encoding: AudioEncoding
+    sample_rate_hz: int
+    voice_name: str
+    zero_shot_data: ZeroShotData
+    temperature: float
+    top_p: float
+    top_k: int
+    seed: int
+    speaking_rate: float
+    chunk_ms: int
+    model: str
+    def __init__(self, text: _Optional[str] = ..., language_code: _Optional[str] = ..., encoding: _Optional[_Union[AudioEncoding, str]] = ..., sample_rate_hz: _Optional[int] = ..., voice_name: _Optional[str] = ..., zero_shot_data: _Optional[_Union[ZeroShotData, _Mapping]] = ..., temperature: _Optional[float] = ..., top_p: _Optional[float] = ..., top_k: _Optional[int] = ..., seed: _Optional[int] = ..., speaking_rate: _Optional[float] = ..., chunk_ms: _Optional[int] = ..., model: _Optional[str] = ...) -> None: ...
+
+class SynthesizeSpeechResponse(_message.Message):
+    __slots__ = ("audio", "encoding", "sample_rate_hz")
+    AUDIO_FIELD_NUMBER: _ClassVar[int]
+    ENCODING_FIELD_NUMBER: _ClassVar[int]
+    SAMPLE_RATE_HZ_FIELD_NUMBER: _ClassVar[int]
+    audio: bytes
+    encoding: AudioEncoding
+    sample_rate_hz: int
+    def __init__(self, audio: _Optional[bytes] = ..., encoding: _Optional[_Union[AudioEncoding, str]] = ..., sample_rate_hz: _Optional[int] = ...) -> None: ...
+
+class ListVoicesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class Voice(_message.Message):
+    __slots__ = ("name", "language_code", "description")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_CODE_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    language_code: str
+    description: str
+    def __init__(self, name: _Optional[str] = ..., language_code: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
+
+class ListVoicesResponse(_message.Message):
+    __slots__ = ("voices",)
+    VOICES_FIELD_NUMBER: _ClassVar[int]
+    voices: _containers.RepeatedCompositeFieldContainer[Voice]
+    def __init__(self, voices: _Optional[_Iterable[_Union[Voice, _Mapping]]] = ...) -> None: ...
+
+class ListModelsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListModelsResponse(_message.Message):
+    __slots__ = ("models",)
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    models: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, models: _Optional[_Iterable[str]] = ...) -> None: ...

@@ -1,0 +1,404 @@
+"""``speech-server``: the gRPC speech service (grpc.aio) on ONNX Runtime engines.
+
+Models load once at start and are warmed; inference runs in a bounded thread pool (ONNX
+Runtime releases the GIL). Streams hold their own state and nothing else lives between
+requests, so replicas scale out behind any gRPC load balancer. Standard health checking
+and server reflection are served; SIGTERM marks the server NOT_SERVING, drains in-flight
+streams for ``--grace`` seconds, then exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator, Callable
+
+import grpc
+import numpy as np
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from codec.errors import CodecError
+from codec.pretrained import DEFAULT_CODEC
+from serve import wire
+from serve.engine import load_codec_engine
+from serve.gen.speech.v1 import speech_pb2 as pb
+from serve.gen.speech.v1 import speech_pb2_grpc as pb_grpc
+
+log = logging.getLogger("speech.server")
+CODEC_SERVICE = pb.DESCRIPTOR.services_by_name["Codec"].full_name
+
+
+@dataclass
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 50051
+    codec: str = DEFAULT_CODEC
+    extra_codecs: list[str] = field(default_factory=list)
+    backend: str = "auto"
+    threads: int | None = None  # per inference call
+    workers: int = 2  # concurrent inference calls
+    max_streams: int = 16  # concurrent streaming RPCs; more get RESOURCE_EXHAUSTED
+    max_audio_seconds: float = 600.0
+    max_message_mb: int = 64
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    auth_token: str | None = None
+    grace_seconds: float = 10.0
+
+
+class ModelNotFound(CodecError):
+    pass
+
+
+class Overloaded(Exception):
+    pass
+
+
+def status_for(err: BaseException) -> grpc.StatusCode:
+    if isinstance(err, ModelNotFound):
+        return grpc.StatusCode.NOT_FOUND
+    if isinstance(err, Overloaded):
+        return grpc.StatusCode.RESOURCE_EXHAUSTED
+    if isinstance(err, (CodecError, ValueError)):
+        return grpc.StatusCode.INVALID_ARGUMENT
+    return grpc.StatusCode.INTERNAL
+
+
+class CodecRegistry:
+    """Codec engines loaded once at start, by name."""
+
+    def __init__(self, cfg: ServerConfig) -> None:
+        specs = [cfg.codec, *cfg.extra_codecs]
+        self.engines: dict[str, Any] = {}
+        for spec in dict.fromkeys(specs):
+            engine = load_codec_engine(spec, cfg.backend, cfg.threads)
+            self.engines[engine.name] = engine
+            self.engines.setdefault(spec, engine)  # also reachable by the spec used to load it
+        self.default = self.engines[cfg.codec]
+        self.backend = {name: type(e).__name__ for name, e in self.engines.items()}
+
+    def get(self, name: str):
+        if not name:
+            return self.default
+        if name not in self.engines:
+            raise ModelNotFound(f"codec {name!r} is not loaded on this server (have: {', '.join(self.names())})")
+        return self.engines[name]
+
+    def names(self) -> list[str]:
+        return sorted({e.name for e in self.engines.values()})
+
+    def warm(self) -> None:
+        """One encode/decode per engine so the first request does not pay graph setup."""
+        for engine in {id(e): e for e in self.engines.values()}.values():
+            engine.decode(engine.encode(np.zeros((1, engine.hop * 4), np.float32)))
+
+
+class StreamSlots:
+    """At most ``limit`` concurrent streams; the next one is refused, not queued."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.active = limit, 0
+
+    @contextlib.contextmanager
+    def hold(self):
+        if self.active >= self.limit:
+            raise Overloaded(f"server is at its limit of {self.limit} concurrent streams; retry later")
+        self.active += 1
+        try:
+            yield
+        finally:
+            self.active -= 1
+
+
+def _log(rpc: str, start: float, audio_s: float = 0.0, **extra: Any) -> None:
+    wall = time.perf_counter() - start
+    record = {"rpc": rpc, "wall_s": round(wall, 4), "audio_s": round(audio_s, 3)}
+    if audio_s:
+        record["rtf"] = round(wall / audio_s, 4)
+    record.update({k: (round(v, 4) if isinstance(v, float) else v) for k, v in extra.items()})
+    log.info(json.dumps(record))
+
+
+def unary(handler: Callable) -> Callable:
+    """Map our errors to status codes for a unary handler."""
+
+    async def wrapper(self, request, context):
+        try:
+            return await handler(self, request, context)
+        except (CodecError, ValueError, Overloaded) as err:
+            await context.abort(status_for(err), str(err))
+
+    wrapper.__name__ = handler.__name__
+    return wrapper
+
+
+def streaming(handler: Callable) -> Callable:
+    """Same for a response-streaming handler (an async generator)."""
+
+    async def wrapper(self, request, context):
+        try:
+            async for item in handler(self, request, context):
+                yield item
+        except (CodecError, ValueError, Overloaded) as err:
+            await context.abort(status_for(err), str(err))
+
+    wrapper.__name__ = handler.__name__
+    return wrapper
+
+
+class CodecService(pb_grpc.CodecServicer):
+    def __init__(self, registry: CodecRegistry, cfg: ServerConfig, pool: ThreadPoolExecutor) -> None:
+        self.registry, self.cfg, self.pool = registry, cfg, pool
+        self.slots = StreamSlots(cfg.max_streams)
+
+    async def _run(self, fn: Callable, *args: Any):
+        return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
+
+    @unary
+    async def Encode(self, request: pb.EncodeRequest, context) -> pb.EncodeResponse:
+        start = time.perf_counter()
+        engine = self.registry.get(request.model)
+        wav = wire.audio_from_proto(request.audio, engine.sample_rate, self.cfg.max_audio_seconds)
+        n_q = engine.n_q_for_bandwidth(request.bandwidth_kbps or None)
+        codes = (await self._run(engine.encode, wav[None], n_q))[0]
+        kbps = engine.cfg.frame_rate * engine.cfg.quantizer.bits_per_code * n_q / 1000
+        _log("Encode", start, len(wav) / engine.sample_rate, model=engine.name)
+        return pb.EncodeResponse(codes=wire.codes_to_proto(codes, engine.name, engine.weights_hash(), len(wav)), bitrate_kbps=kbps)
+
+    @unary
+    async def Decode(self, request: pb.DecodeRequest, context) -> pb.DecodeResponse:
+        start = time.perf_counter()
+        engine = self.registry.get(request.codes.model)
+        self._check_identity(engine, request.codes.weights_hash)
+        codes = wire.codes_from_proto(request.codes)
+        seconds = codes.shape[2] * engine.hop / engine.sample_rate
+        if seconds > self.cfg.max_audio_seconds:
+            raise CodecError(f"codes span {seconds:.1f} s; this server decodes at most {self.cfg.max_audio_seconds:g} s per request")
+        engine.check_codes(codes)
+        wav = (await self._run(engine.decode, codes, request.codes.num_samples or None))[0]
+        _log("Decode", start, len(wav) / engine.sample_rate, model=engine.name)
+        return pb.DecodeResponse(audio=wire.audio_to_proto(wav, engine.sample_rate, request.encoding, request.sample_rate_hz))
+
+    @staticmethod
+    def _check_identity(engine, weights_hash: str) -> None:
+        if weights_hash and weights_hash != engine.weights_hash():
+            raise CodecError(
+                f"codes were made by weights {weights_hash}, but {engine.name} here has weights {engine.weights_hash()}"
+            )
+
+    async def _config(self, requests: AsyncIterator, what: str) -> pb.StreamingConfig:
+        first = await anext(requests, None)
+        if first is None or not first.HasField("config"):
+            raise CodecError(f"the first {what} message must carry a StreamingConfig")
+        return first.config
+
+    @streaming
+    async def EncodeStream(self, requests: AsyncIterator[pb.EncodeStreamRequest], context):
+        with self.slots.hold():
+            start, first_out = time.perf_counter(), None
+            cfg = await self._config(requests, "EncodeStream")
+            engine = self.registry.get(cfg.model)
+            rate = cfg.sample_rate_hz or engine.sample_rate
+            wire.check_rate(rate)
+            if cfg.encoding not in (pb.LINEAR_PCM, pb.FLOAT32_PCM, pb.ENCODING_UNSPECIFIED):
+                raise CodecError("EncodeStream audio chunks must be LINEAR_PCM or FLOAT32_PCM")
+            encoding = cfg.encoding or pb.LINEAR_PCM
+            n_q = engine.n_q_for_bandwidth(cfg.bandwidth_kbps or None)
+            stream, resample, seconds = engine.stream(1, n_q), wire.StreamResampler(rate, engine.sample_rate), 0.0
+            out = lambda c: pb.EncodeStreamResponse(codes=wire.codes_to_proto(c[0], engine.name, engine.weights_hash()))  # noqa: E731
+            async for req in requests:
+                if req.HasField("config"):
+                    raise CodecError("StreamingConfig may only come first")
+                chunk = wire.raw_to_float(req.audio_content, encoding, cfg.channels)
+                seconds += len(chunk) / rate
+                if seconds > self.cfg.max_audio_seconds:
+                    raise CodecError(f"stream exceeds {self.cfg.max_audio_seconds:g} s of audio")
+                codes = await self._run(stream.encoder.push, resample(chunk)[None])
+                first_out = first_out or time.perf_counter()
+                yield out(codes)
+                if req.end_of_stream:
+                    break
+            tail = resample(np.zeros(0, np.float32), last=True)
+            codes = await self._run(lambda: np.concatenate([stream.encoder.push(tail[None]), stream.encoder.flush()], axis=2))
+            yield out(codes)
+            _log("EncodeStream", start, seconds, model=engine.name, first_response_s=(first_out or time.perf_counter()) - start)
+
+    @streaming
+    async def DecodeStream(self, requests: AsyncIterator[pb.DecodeStreamRequest], context):
+        with self.slots.hold():
+            start, first_out = time.perf_counter(), None
+            cfg = await self._config(requests, "DecodeStream")
+            engine = self.registry.get(cfg.model)
+            self._check_identity(engine, cfg.weights_hash)
+            rate = cfg.sample_rate_hz or engine.sample_rate
+            wire.check_rate(rate)
+            encoding = cfg.encoding or pb.LINEAR_PCM
+            wire.float_to_bytes(np.zeros(0, np.float32), encoding)  # rejects WAV/FLAC before any work
+            stream, resample, samples = engine.stream(1), wire.StreamResampler(engine.sample_rate, rate), 0
+            async for req in requests:
+                if req.HasField("config"):
+                    raise CodecError("StreamingConfig may only come first")
+                codes = wire.codes_from_proto(req.codes)
+                wav = await self._run(stream.decoder.push, codes)
+                samples += wav.shape[1]
+                if samples / engine.sample_rate > self.cfg.max_audio_seconds:
+                    raise CodecError(f"stream exceeds {self.cfg.max_audio_seconds:g} s of audio")
+                first_out = first_out or time.perf_counter()
+                yield self._audio_chunk(resample(wav[0]), encoding, rate)
+            yield self._audio_chunk(resample(np.zeros(0, np.float32), last=True), encoding, rate)
+            _log("DecodeStream", start, samples / engine.sample_rate, model=engine.name,
+                 first_audio_s=(first_out or time.perf_counter()) - start)
+
+    @staticmethod
+    def _audio_chunk(wav: np.ndarray, encoding: int, rate: int) -> pb.DecodeStreamResponse:
+        return pb.DecodeStreamResponse(audio=pb.Audio(data=wire.float_to_bytes(wav, encoding), encoding=encoding,
+                                                      sample_rate_hz=rate, channels=1))
+
+    @unary
+    async def GetModelInfo(self, request: pb.GetModelInfoRequest, context) -> pb.ModelInfo:
+        engine = self.registry.get(request.model)
+        cfg = engine.cfg
+        return pb.ModelInfo(
+            name=engine.name, weights_hash=engine.weights_hash(), sample_rate_hz=cfg.sample_rate,
+            frame_rate_hz=cfg.frame_rate, codebook_sizes=cfg.codebook_sizes, bitrate_kbps=cfg.bitrate / 1000,
+            latency_ms=1000 * cfg.latency_samples / cfg.sample_rate,
+            backend="onnx" if type(engine).__name__ == "OnnxCodec" else "torch", models=self.registry.names(),
+        )
+
+
+class BearerAuth(grpc.aio.ServerInterceptor):
+    """Require ``authorization: Bearer <token>`` on every RPC except health checks."""
+
+    def __init__(self, token: str) -> None:
+        self.expected = f"Bearer {token}"
+
+    async def intercept_service(self, continuation, details):
+        handler = await continuation(details)
+        if details.method.startswith("/grpc.health.v1.Health/") or handler is None:
+            return handler
+        if dict(details.invocation_metadata or ()).get("authorization") == self.expected:
+            return handler
+        return _refusing(handler)
+
+
+def _refusing(handler):
+    """A handler of the same shape that answers UNAUTHENTICATED."""
+
+    async def deny(request, context):
+        await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
+
+    async def deny_stream(request, context):
+        await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
+        yield  # pragma: no cover  (makes this an async generator)
+
+    kinds = {
+        (False, False): grpc.unary_unary_rpc_method_handler, (True, False): grpc.stream_unary_rpc_method_handler,
+        (False, True): grpc.unary_stream_rpc_method_handler, (True, True): grpc.stream_stream_rpc_method_handler,
+    }
+    make = kinds[(handler.request_streaming, handler.response_streaming)]
+    fn = deny_stream if handler.response_streaming else deny
+    return make(fn, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer)
+
+
+class SpeechServer:
+    """Owns the grpc.aio server, the registry and the worker pool; ``start``/``stop``."""
+
+    def __init__(self, cfg: ServerConfig) -> None:
+        self.cfg = cfg
+        self.registry = CodecRegistry(cfg)
+        self.registry.warm()
+        self.pool = ThreadPoolExecutor(max_workers=cfg.workers, thread_name_prefix="infer")
+        self.health = health.aio.HealthServicer()
+        self.server: grpc.aio.Server | None = None
+        self.port = 0
+
+    async def start(self) -> int:
+        limit = self.cfg.max_message_mb * 1024 * 1024
+        interceptors = [BearerAuth(self.cfg.auth_token)] if self.cfg.auth_token else []
+        self.server = grpc.aio.server(
+            interceptors=interceptors,
+            options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)],
+        )
+        self.codec_service = CodecService(self.registry, self.cfg, self.pool)
+        pb_grpc.add_CodecServicer_to_server(self.codec_service, self.server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        services = (CODEC_SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME)
+        reflection.enable_server_reflection(services, self.server)
+        address = f"{self.cfg.host}:{self.cfg.port}"
+        if self.cfg.tls_cert and self.cfg.tls_key:
+            creds = grpc.ssl_server_credentials([(open(self.cfg.tls_key, "rb").read(), open(self.cfg.tls_cert, "rb").read())])
+            self.port = self.server.add_secure_port(address, creds)
+        else:
+            self.port = self.server.add_insecure_port(address)
+        await self.server.start()
+        for service in ("", CODEC_SERVICE):
+            await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
+        log.info(json.dumps({"event": "serving", "address": f"{self.cfg.host}:{self.port}", "codecs": self.registry.names(),
+                             "backend": sorted(set(self.registry.backend.values()))}))
+        return self.port
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Refuse new work (health NOT_SERVING), let in-flight RPCs finish within ``grace``."""
+        await self.health.enter_graceful_shutdown()
+        if self.server is not None:
+            await self.server.stop(self.cfg.grace_seconds if grace is None else grace)
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        log.info(json.dumps({"event": "stopped"}))
+
+
+async def serve(cfg: ServerConfig) -> None:
+    server = SpeechServer(cfg)
+    await server.start()
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    await stopping.wait()
+    log.info(json.dumps({"event": "draining", "grace_s": cfg.grace_seconds}))
+    await server.stop()
+
+
+def parse_args(argv: list[str] | None) -> ServerConfig:
+    p = argparse.ArgumentParser(prog="speech-server", description="gRPC speech codec service (ONNX Runtime)")
+    d = ServerConfig()
+    p.add_argument("--host", default=d.host, help="bind address (default loopback only)")
+    p.add_argument("--port", type=int, default=d.port, help="0 picks a free port")
+    p.add_argument("--codec", default=d.codec, help="default codec: bundled name, directory or preset")
+    p.add_argument("--extra-codec", dest="extra_codecs", action="append", default=[], help="also serve this codec")
+    p.add_argument("--backend", choices=("auto", "onnx", "torch"), default=d.backend)
+    p.add_argument("--threads", type=int, help="threads per inference call")
+    p.add_argument("--workers", type=int, default=d.workers, help="concurrent inference calls")
+    p.add_argument("--max-streams", type=int, default=d.max_streams)
+    p.add_argument("--max-audio-seconds", type=float, default=d.max_audio_seconds)
+    p.add_argument("--tls-cert")
+    p.add_argument("--tls-key")
+    p.add_argument("--auth-token", help="require 'authorization: Bearer TOKEN' metadata")
+    p.add_argument("--grace", dest="grace_seconds", type=float, default=d.grace_seconds, help="drain time on SIGTERM")
+    args = p.parse_args(argv)
+    if bool(args.tls_cert) != bool(args.tls_key):
+        p.error("--tls-cert and --tls-key go together")
+    return ServerConfig(**vars(args))
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
+    try:
+        cfg = parse_args(argv)
+        asyncio.run(serve(cfg))
+    except CodecError as err:
+        print(f"speech-server: error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

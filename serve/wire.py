@@ -1,0 +1,107 @@
+"""Conversions between ``speech.v1`` messages and numpy audio / codes (no torch, no gRPC).
+
+Every malformed input raises ``InvalidAudio`` / ``CodecError`` with one readable line; the
+server maps those to INVALID_ARGUMENT.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import soxr
+
+from codec import audio as audio_io
+from codec.errors import CodecError, InvalidAudio
+from serve.gen.speech.v1 import speech_pb2 as pb
+
+RAW_ENCODINGS = (pb.LINEAR_PCM, pb.FLOAT32_PCM)
+FILE_ENCODINGS = (pb.WAV, pb.FLAC, pb.OGG, pb.ENCODING_UNSPECIFIED)
+MAX_CHANNELS = 8
+
+
+def raw_to_float(data: bytes, encoding: int, channels: int = 1) -> np.ndarray:
+    """Interleaved LINEAR_PCM / FLOAT32_PCM bytes -> float32 mono."""
+    channels = channels or 1
+    if not 1 <= channels <= MAX_CHANNELS:
+        raise InvalidAudio(f"channels must be 1..{MAX_CHANNELS}, got {channels}")
+    width = 2 if encoding == pb.LINEAR_PCM else 4
+    if len(data) % (width * channels):
+        raise InvalidAudio(f"{len(data)} bytes is not a whole number of {channels}-channel {width * 8}-bit samples")
+    if encoding == pb.LINEAR_PCM:
+        x = np.frombuffer(data, dtype="<i2").astype(np.float32) / np.float32(32768.0)
+    else:
+        x = np.frombuffer(data, dtype="<f4").astype(np.float32)
+        if not np.isfinite(x).all():
+            raise InvalidAudio("FLOAT32_PCM audio contains NaN or infinite samples")
+    return x.reshape(-1, channels).mean(axis=1, dtype=np.float32) if channels > 1 else x
+
+
+def audio_from_proto(msg: pb.Audio, sample_rate: int, max_seconds: float) -> np.ndarray:
+    """An ``Audio`` message -> float32 mono at ``sample_rate``; rejects empty and over-long input."""
+    if not msg.data:
+        raise InvalidAudio("audio is empty")
+    if msg.encoding in RAW_ENCODINGS:
+        if msg.sample_rate_hz <= 0:
+            raise InvalidAudio("raw PCM audio needs sample_rate_hz > 0")
+        _check_length(len(msg.data) / (2 if msg.encoding == pb.LINEAR_PCM else 4) / max(msg.channels, 1) / msg.sample_rate_hz, max_seconds)
+        return audio_io.resample(raw_to_float(msg.data, msg.encoding, msg.channels), msg.sample_rate_hz, sample_rate)
+    if msg.encoding not in FILE_ENCODINGS:
+        raise InvalidAudio(f"unsupported audio encoding {msg.encoding}")
+    wav = audio_io.decode_bytes(msg.data, sample_rate, name="audio")
+    _check_length(len(wav) / sample_rate, max_seconds)
+    return wav
+
+
+def _check_length(seconds: float, max_seconds: float) -> None:
+    if seconds > max_seconds:
+        raise InvalidAudio(f"audio is {seconds:.1f} s long; this server accepts at most {max_seconds:g} s per request")
+
+
+def float_to_bytes(wav: np.ndarray, encoding: int) -> bytes:
+    if encoding in (pb.LINEAR_PCM, pb.ENCODING_UNSPECIFIED):
+        return audio_io.to_pcm16(wav)
+    if encoding == pb.FLOAT32_PCM:
+        return np.ascontiguousarray(wav, dtype="<f4").tobytes()
+    raise InvalidAudio(f"output encoding must be LINEAR_PCM, FLOAT32_PCM or WAV, got {pb.AudioEncoding.Name(encoding)}")
+
+
+def audio_to_proto(wav: np.ndarray, model_rate: int, encoding: int, out_rate: int) -> pb.Audio:
+    """float32 mono at the model rate -> ``Audio`` in the requested layout and rate."""
+    out_rate = out_rate or model_rate
+    check_rate(out_rate)
+    wav = audio_io.resample(wav, model_rate, out_rate)
+    if encoding == pb.WAV:
+        return pb.Audio(data=audio_io.to_wav_bytes(wav, out_rate), encoding=pb.WAV, sample_rate_hz=out_rate, channels=1)
+    encoding = encoding or pb.LINEAR_PCM
+    return pb.Audio(data=float_to_bytes(wav, encoding), encoding=encoding, sample_rate_hz=out_rate, channels=1)
+
+
+def check_rate(rate: int) -> None:
+    if not 4000 <= rate <= 192000:
+        raise InvalidAudio(f"sample_rate_hz must be within 4000..192000, got {rate}")
+
+
+def codes_to_proto(codes: np.ndarray, name: str, weights_hash: str, n_samples: int = 0) -> pb.Codes:
+    """codes [Q, F] -> ``Codes``."""
+    q, f = codes.shape
+    return pb.Codes(model=name, weights_hash=weights_hash, num_codebooks=q, num_frames=f,
+                    values=codes.astype(np.int32).reshape(-1).tolist(), num_samples=n_samples)
+
+
+def codes_from_proto(msg: pb.Codes) -> np.ndarray:
+    """``Codes`` -> int64 [1, Q, F], checking the declared shape against the values."""
+    q, f = msg.num_codebooks, msg.num_frames
+    if q <= 0 or f < 0 or len(msg.values) != q * f:
+        raise CodecError(f"codes declare {q} x {f} but carry {len(msg.values)} values")
+    return np.asarray(msg.values, dtype=np.int64).reshape(1, q, f)
+
+
+class StreamResampler:
+    """Chunk-by-chunk resampling with continuity across chunks (soxr stream); identity if equal."""
+
+    def __init__(self, in_rate: int, out_rate: int) -> None:
+        self.stream = None if in_rate == out_rate else soxr.ResampleStream(in_rate, out_rate, 1, dtype="float32", quality="HQ")
+
+    def __call__(self, x: np.ndarray, last: bool = False) -> np.ndarray:
+        if self.stream is None:
+            return x
+        return self.stream.resample_chunk(np.ascontiguousarray(x, dtype=np.float32), last=last)

@@ -1,0 +1,275 @@
+"""The gRPC service end to end: a real server on a free loopback port (ONNX Runtime engine),
+real channels, every RPC, streaming == unary, limits and status codes, auth, SIGTERM drain."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import grpc
+import numpy as np
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from codec import audio
+from codec.onnx_export import export_codec
+from codec.pretrained import load_codec
+from serve import wire
+from serve.client import SpeechClient
+from serve.gen.speech.v1 import speech_pb2 as pb
+from serve.gen.speech.v1 import speech_pb2_grpc as pb_grpc
+from serve.runtime import OnnxCodec
+from serve.server import ServerConfig, SpeechServer
+
+ROOT = Path(__file__).resolve().parents[1]
+SR = 24000
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> Path:
+    directory = tmp_path_factory.mktemp("hificodec-tiny")
+    codec = load_codec("hificodec-tiny")
+    codec.save_pretrained(directory)
+    export_codec(codec, directory)
+    return directory
+
+
+class RunningServer:
+    """A SpeechServer on its own event loop thread; ``stop()`` drains it."""
+
+    def __init__(self, cfg: ServerConfig) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.server = SpeechServer(cfg)
+        ready: queue.Queue = queue.Queue()
+        self.thread = threading.Thread(target=self._run, args=(ready,), daemon=True)
+        self.thread.start()
+        self.port = ready.get(timeout=60)
+        self.target = f"127.0.0.1:{self.port}"
+
+    def _run(self, ready: queue.Queue) -> None:
+        asyncio.set_event_loop(self.loop)
+        ready.put(self.loop.run_until_complete(self.server.start()))
+        self.loop.run_forever()
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.server.stop(grace=1.0), self.loop).result(30)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def server(model_dir):
+    running = RunningServer(ServerConfig(port=0, codec=str(model_dir), max_streams=2, max_audio_seconds=30, workers=2))
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def speech() -> np.ndarray:
+    t = np.arange(int(1.3 * SR)) / SR
+    rng = np.random.default_rng(0)
+    return (0.3 * np.sin(2 * np.pi * (120 + 300 * t) * t) * (1 + np.sin(2 * np.pi * 3 * t)) / 2
+            + 0.01 * rng.standard_normal(t.size)).astype(np.float32)
+
+
+@pytest.fixture
+def stub(server):
+    with grpc.insecure_channel(server.target) as channel:
+        yield pb_grpc.CodecStub(channel)
+
+
+def float_audio(wav: np.ndarray, rate: int = SR) -> pb.Audio:
+    return pb.Audio(data=wav.astype("<f4").tobytes(), encoding=pb.FLOAT32_PCM, sample_rate_hz=rate)
+
+
+def assert_status(code: grpc.StatusCode, fn, *args, **kw) -> str:
+    with pytest.raises(grpc.RpcError) as info:
+        result = fn(*args, **kw)
+        if hasattr(result, "__iter__") and not isinstance(result, (bytes, str)):
+            list(result)
+    assert info.value.code() == code, info.value.details()
+    return info.value.details()
+
+
+def test_health_and_reflection(server):
+    with grpc.insecure_channel(server.target) as channel:
+        status = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service="speech.v1.Codec"))
+        assert status.status == health_pb2.HealthCheckResponse.SERVING
+        reflect = reflection_pb2_grpc.ServerReflectionStub(channel)
+        (resp,) = list(reflect.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")])))
+        names = {s.name for s in resp.list_services_response.service}
+        assert {"speech.v1.Codec", "grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"} <= names
+
+
+def test_encode_decode_match_the_engine(stub, model_dir, speech):
+    engine = OnnxCodec(model_dir)
+    resp = stub.Encode(pb.EncodeRequest(audio=float_audio(speech)))
+    codes = wire.codes_from_proto(resp.codes)
+    np.testing.assert_array_equal(codes, engine.encode(speech[None]))
+    assert resp.codes.weights_hash == engine.weights_hash() and resp.bitrate_kbps == pytest.approx(2.4)
+    out = stub.Decode(pb.DecodeRequest(codes=resp.codes, encoding=pb.FLOAT32_PCM))
+    wav = np.frombuffer(out.audio.data, "<f4")
+    np.testing.assert_allclose(wav, engine.decode(codes, n_samples=len(speech))[0], atol=1e-6)
+    info = stub.GetModelInfo(pb.GetModelInfoRequest())
+    assert info.backend == "onnx" and info.sample_rate_hz == SR and list(info.codebook_sizes) == [64] * 4
+
+
+def test_rates_encodings_and_bandwidth(stub, speech):
+    pcm16k = audio.to_pcm16(audio.resample(speech, SR, 16000))
+    resp = stub.Encode(pb.EncodeRequest(audio=pb.Audio(data=pcm16k, encoding=pb.LINEAR_PCM, sample_rate_hz=16000),
+                                        bandwidth_kbps=1.2))
+    assert resp.codes.num_codebooks == 2 and resp.bitrate_kbps == pytest.approx(1.2)
+    wav_file = stub.Decode(pb.DecodeRequest(codes=resp.codes, encoding=pb.WAV, sample_rate_hz=16000)).audio
+    decoded = audio.decode_bytes(wav_file.data, 16000)
+    assert wav_file.sample_rate_hz == 16000 and abs(len(decoded) - len(speech) * 2 // 3) <= 1
+    as_file = stub.Encode(pb.EncodeRequest(audio=pb.Audio(data=audio.to_wav_bytes(speech, SR))))
+    assert as_file.codes.num_frames == resp.codes.num_frames
+
+
+def test_streaming_equals_unary(stub, speech):
+    unary_codes = stub.Encode(pb.EncodeRequest(audio=float_audio(speech))).codes
+    rng = np.random.default_rng(0)
+    cuts = np.sort(rng.integers(0, len(speech), 12))
+    chunks = np.split(speech, cuts)
+
+    def enc_requests():
+        yield pb.EncodeStreamRequest(config=pb.StreamingConfig(encoding=pb.FLOAT32_PCM, sample_rate_hz=SR))
+        for c in chunks:
+            yield pb.EncodeStreamRequest(audio_content=c.astype("<f4").tobytes())
+
+    streamed = np.concatenate([wire.codes_from_proto(r.codes) for r in stub.EncodeStream(enc_requests())], axis=2)
+    np.testing.assert_array_equal(streamed, wire.codes_from_proto(unary_codes))
+
+    unary_wav = np.frombuffer(stub.Decode(pb.DecodeRequest(codes=unary_codes, encoding=pb.FLOAT32_PCM)).audio.data, "<f4")
+
+    def dec_requests():
+        yield pb.DecodeStreamRequest(config=pb.StreamingConfig(encoding=pb.FLOAT32_PCM))
+        for i in range(0, streamed.shape[2], 3):
+            yield pb.DecodeStreamRequest(codes=wire.codes_to_proto(streamed[0, :, i : i + 3], "", ""))
+
+    wav = np.concatenate([np.frombuffer(r.audio.data, "<f4") for r in stub.DecodeStream(dec_requests())])
+    np.testing.assert_allclose(wav[: len(unary_wav)], unary_wav, atol=1e-5)
+
+
+def test_bad_inputs_get_clear_status(stub, speech):
+    bad = grpc.StatusCode.INVALID_ARGUMENT
+    assert "empty" in assert_status(bad, stub.Encode, pb.EncodeRequest(audio=pb.Audio()))
+    assert "readable" in assert_status(bad, stub.Encode, pb.EncodeRequest(audio=pb.Audio(data=b"RIFF....garbage")))
+    assert "sample_rate_hz" in assert_status(bad, stub.Encode, pb.EncodeRequest(audio=pb.Audio(data=b"\0\0" * 100, encoding=pb.LINEAR_PCM)))
+    long = np.zeros(31 * SR, np.float32)
+    assert "at most 30" in assert_status(bad, stub.Encode, pb.EncodeRequest(audio=float_audio(long)))
+    nan = speech.copy()
+    nan[5] = np.nan
+    assert "NaN" in assert_status(bad, stub.Encode, pb.EncodeRequest(audio=float_audio(nan)))
+    codes = stub.Encode(pb.EncodeRequest(audio=float_audio(speech))).codes
+    out_of_range = pb.Codes(); out_of_range.CopyFrom(codes); out_of_range.values[0] = 9999
+    assert "out of range" in assert_status(bad, stub.Decode, pb.DecodeRequest(codes=out_of_range))
+    other = pb.Codes(); other.CopyFrom(codes); other.weights_hash = "0123456789abcdef"
+    assert "weights" in assert_status(bad, stub.Decode, pb.DecodeRequest(codes=other))
+    short = pb.Codes(); short.CopyFrom(codes); del short.values[-1]
+    assert "carry" in assert_status(bad, stub.Decode, pb.DecodeRequest(codes=short))
+    assert_status(grpc.StatusCode.NOT_FOUND, stub.Encode, pb.EncodeRequest(audio=float_audio(speech), model="nope"))
+    assert_status(grpc.StatusCode.NOT_FOUND, stub.GetModelInfo, pb.GetModelInfoRequest(model="nope"))
+    no_config = iter([pb.EncodeStreamRequest(audio_content=b"\0\0")])
+    assert "StreamingConfig" in assert_status(bad, stub.EncodeStream, no_config)
+
+
+def test_overload_cancellation_and_deadline(server, stub, speech):
+    gate = threading.Event()
+
+    def held_requests():
+        yield pb.DecodeStreamRequest(config=pb.StreamingConfig())
+        gate.wait(30)
+
+    held = [stub.DecodeStream(held_requests()) for _ in range(2)]
+    slots = server.server.codec_service.slots
+    wait_for(lambda: slots.active == 2)
+    msg = assert_status(grpc.StatusCode.RESOURCE_EXHAUSTED, stub.DecodeStream, iter([pb.DecodeStreamRequest(config=pb.StreamingConfig())]))
+    assert "2 concurrent streams" in msg
+    for call in held:
+        call.cancel()
+    wait_for(lambda: slots.active == 0)  # cancelled streams free their slots at once
+    gate.set()
+    list(stub.DecodeStream(iter([pb.DecodeStreamRequest(config=pb.StreamingConfig())])))  # a slot is free again
+    assert_status(grpc.StatusCode.DEADLINE_EXCEEDED, stub.Encode, pb.EncodeRequest(audio=float_audio(np.tile(speech, 20))), timeout=0.001)
+
+
+def wait_for(condition, seconds: float = 10.0) -> None:
+    deadline = time.time() + seconds
+    while not condition():
+        assert time.time() < deadline, "condition not reached in time"
+        time.sleep(0.02)
+
+
+def test_python_client(server, speech):
+    with SpeechClient(server.target) as client:
+        codes = client.encode(speech, SR)
+        wav, rate = client.decode(codes)
+        assert rate == SR and len(wav) == len(speech)
+        streamed = np.concatenate(list(client.encode_stream(np.array_split(speech, 5), SR)), axis=1)
+        np.testing.assert_array_equal(streamed, wire.codes_from_proto(codes)[0])
+
+
+def test_bearer_token_auth(model_dir, speech):
+    running = RunningServer(ServerConfig(port=0, codec=str(model_dir), auth_token="s3cret"))
+    try:
+        with grpc.insecure_channel(running.target) as channel:
+            stub = pb_grpc.CodecStub(channel)
+            assert_status(grpc.StatusCode.UNAUTHENTICATED, stub.GetModelInfo, pb.GetModelInfoRequest())
+            assert_status(grpc.StatusCode.UNAUTHENTICATED, stub.EncodeStream, iter([pb.EncodeStreamRequest(config=pb.StreamingConfig())]))
+            assert stub.GetModelInfo(pb.GetModelInfoRequest(), metadata=[("authorization", "Bearer s3cret")]).name
+            health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())  # health needs no token
+        with SpeechClient(running.target, token="s3cret") as client:
+            assert client.model_info().name == "hificodec-tiny"
+    finally:
+        running.stop()
+
+
+def test_sigterm_drains_in_flight_stream(model_dir, speech, tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "serve.server", "--port", "0", "--codec", str(model_dir), "--grace", "20"],
+        stderr=subprocess.PIPE, text=True, env=env,
+    )
+    try:
+        port = None
+        for line in proc.stderr:
+            if '"event": "serving"' in line:
+                port = int(line.split('"address": "127.0.0.1:')[1].split('"')[0])
+                break
+        assert port, "server did not start"
+        release = threading.Event()
+
+        def slow_requests():
+            yield pb.DecodeStreamRequest(config=pb.StreamingConfig(encoding=pb.FLOAT32_PCM))
+            release.wait(30)
+            yield pb.DecodeStreamRequest(codes=wire.codes_to_proto(np.zeros((4, 5), np.int64), "", ""))
+
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = pb_grpc.CodecStub(channel)
+            stub.GetModelInfo(pb.GetModelInfoRequest(), wait_for_ready=True)
+            call = stub.DecodeStream(slow_requests())
+            time.sleep(0.5)
+            proc.send_signal(signal.SIGTERM)
+            time.sleep(0.5)
+            release.set()
+            chunks = list(call)  # the in-flight stream completes after SIGTERM
+            assert sum(len(c.audio.data) for c in chunks) > 0
+        assert proc.wait(30) == 0
+        assert '"event": "stopped"' in proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_generated_stubs_match_proto():
+    proc = subprocess.run([sys.executable, str(ROOT / "proto" / "generate.py"), "--check"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
