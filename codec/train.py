@@ -252,13 +252,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--max-steps", type=int, help="override max_steps")
     p.add_argument("--resume", action="store_true", help="continue from out_dir/checkpoint.safetensors")
     p.add_argument("--stop-after", type=int, help="checkpoint and stop at this step (schedule unchanged)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a top-level config field (VALUE parsed as YAML); repeatable")
     return p.parse_args(argv)
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``["lr=1e-4", "codec={preset: x}"]`` -> ``{"lr": 0.0001, "codec": {"preset": "x"}}``."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--set expects KEY=VALUE, got {item!r}")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
 
 
 def run(trainer_cls: type[Trainer], cfg_cls: type[TrainConfig], argv: list[str] | None = None) -> int:
     """Shared entry for train and distill: config, distributed setup, resume, fit."""
     args = parse_args(argv)
-    cfg = cfg_cls.from_yaml(args.config, out_dir=args.out_dir, max_steps=args.max_steps)
+    cfg = cfg_cls.from_yaml(args.config, out_dir=args.out_dir, max_steps=args.max_steps, **parse_overrides(args.overrides))
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     env = setup_distributed()

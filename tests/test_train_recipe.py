@@ -85,3 +85,34 @@ def test_torchrun_two_processes(corpus, tmp_path):
     _run("-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "codec.train", "--config", str(cfg))
     assert (out / "model" / "model.safetensors").exists()
     assert _hash(out) != Codec(Codec.from_pretrained(out / "model").cfg).weights_hash()
+
+
+@pytest.mark.slow
+def test_recipe_end_to_end_tiny(tmp_path):
+    """run.sh --size tiny: espeak corpus, manifests, train, resume, distill, evaluate, publish, load."""
+    if subprocess.run(["which", "espeak-ng"], capture_output=True).returncode:
+        pytest.skip("espeak-ng not installed (make system-deps)")
+    corpus, exp, models = tmp_path / "corpus", tmp_path / "exp", tmp_path / "models"
+    env = {**os.environ, "PYTHON": sys.executable, "OMP_NUM_THREADS": "1"}
+
+    def run_sh(*args: str) -> str:
+        cmd = ["bash", "recipes/libritts/run.sh", "--size", "tiny", "--corpus", str(corpus), "--exp", str(exp), "--models", str(models), *args]
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=900)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return proc.stderr
+
+    run_sh("--stop-stage", "1")
+    assert sum(1 for _ in open(corpus / "manifests" / "test.jsonl")) == 3
+    manifests = [f"train_manifest={corpus}/manifests/train.jsonl", f"dev_manifest={corpus}/manifests/dev.jsonl"]
+    first = subprocess.run([sys.executable, "-m", "codec.train", "--config", "recipes/libritts/conf/tiny.yaml",
+                            "--out-dir", str(exp / "teacher"), "--stop-after", "4", "--set", manifests[0], "--set", manifests[1]],
+                           capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
+    assert first.returncode == 0, first.stderr[-2000:]  # stopped early: stage 2 must resume from step 4
+    log = run_sh("--stage", "2")
+    assert "resumed from step 4" in log
+    table = (exp / "eval" / "codec.md").read_text()
+    assert "| hificodec-tiny |" in table and "| distilcodec-tiny |" in table and "Opus" in table
+    for name, kind in (("hificodec", "grvq"), ("distilcodec", "single")):
+        model = Codec.from_pretrained(models / name)
+        assert model.cfg.name == name and model.cfg.quantizer.kind == kind
+        assert all((models / name / f"{g}.onnx").is_file() for g in ("encoder", "decoder", "encoder_step", "decoder_step"))

@@ -1,35 +1,60 @@
 #!/usr/bin/env bash
-# Codec recipe: corpus -> manifests -> teacher (GRVQ) -> distilled single-codebook student.
-#   recipes/libritts/run.sh [--stage N] [--stop-stage N] [--nproc N] [--corpus DIR] [--size mini|tiny]
+# Codec recipe: 0 corpus -> 1 manifests -> 2 teacher (GRVQ) -> 3 distilled single-codebook
+# student -> 4 evaluate (vs Opus/Codec2) -> 5 publish to models/ with ONNX graphs.
+#   recipes/libritts/run.sh [--stage N] [--stop-stage N] [--nproc N] [--corpus DIR]
+#                           [--exp DIR] [--models DIR] [--size mini|tiny]
 # Stage 0 synthesizes the mini corpus with espeak-ng (skip it and pass --corpus for real
-# LibriTTS). With --nproc > 1 training runs under torchrun (DDP). Every stage resumes.
+# LibriTTS). With --nproc > 1 training runs under torchrun (DDP). Every stage is re-runnable:
+# training resumes from its last checkpoint.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-stage=0; stop_stage=3; nproc=1; corpus=data/mini; size=mini
+stage=0; stop_stage=5; nproc=1; corpus=data/mini; exp=exp; models=models; size=mini
 while [ $# -gt 0 ]; do
   case "$1" in
     --stage) stage=$2; shift 2;; --stop-stage) stop_stage=$2; shift 2;;
-    --nproc) nproc=$2; shift 2;; --corpus) corpus=$2; shift 2;; --size) size=$2; shift 2;;
+    --nproc) nproc=$2; shift 2;; --corpus) corpus=$2; shift 2;; --exp) exp=$2; shift 2;;
+    --models) models=$2; shift 2;; --size) size=$2; shift 2;;
     *) echo "run.sh: unknown option $1" >&2; exit 2;;
   esac
 done
 PY=${PYTHON:-python}
 conf=recipes/libritts/conf
-if [ "$size" = tiny ]; then teacher_conf=$conf/tiny.yaml; student_conf=$conf/tiny_distill.yaml
-else teacher_conf=$conf/hificodec.yaml; student_conf=$conf/distilcodec.yaml; fi
+manifests=$corpus/manifests
+if [ "$size" = tiny ]; then
+  teacher_conf=$conf/tiny.yaml; student_conf=$conf/tiny_distill.yaml
+  corpus_args="--n-train 12 --n-dev 2 --n-test 3 --train-speakers 3 --test-speakers 1 --test-variants 1"
+else
+  teacher_conf=$conf/hificodec.yaml; student_conf=$conf/distilcodec.yaml; corpus_args=""
+fi
+teacher=$exp/teacher; student=$exp/student
 launch() { if [ "$nproc" -gt 1 ]; then $PY -m torch.distributed.run --standalone --nproc_per_node="$nproc" "$@"; else $PY "$@"; fi; }
 resume_flag() { [ -f "$1/checkpoint.safetensors" ] && echo --resume || true; }
-out_of() { $PY -c "import yaml,sys; print(yaml.safe_load(open(sys.argv[1]))['out_dir'])" "$1"; }
+data_args="--set train_manifest=$manifests/train.jsonl --set dev_manifest=$manifests/dev.jsonl"
 
 if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ] && [ ! -d "$corpus/train-clean-mini" ]; then
-  $PY recipes/libritts/make_mini_corpus.py --out "$corpus"
+  # shellcheck disable=SC2086
+  $PY recipes/libritts/make_mini_corpus.py --out "$corpus" $corpus_args
 fi
 if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
-  $PY recipes/libritts/prepare.py "$corpus" data/mini/manifests
+  $PY recipes/libritts/prepare.py "$corpus" "$manifests"
 fi
 if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
-  launch -m codec.train --config "$teacher_conf" $(resume_flag "$(out_of "$teacher_conf")")
+  # shellcheck disable=SC2086
+  launch -m codec.train --config "$teacher_conf" --out-dir "$teacher" $data_args $(resume_flag "$teacher")
 fi
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
-  launch -m codec.distill --config "$student_conf" $(resume_flag "$(out_of "$student_conf")")
+  # shellcheck disable=SC2086
+  launch -m codec.distill --config "$student_conf" --out-dir "$student" --set "teacher=$teacher/model" \
+    $data_args $(resume_flag "$student")
+fi
+if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
+  $PY recipes/libritts/evaluate.py --manifest "$manifests/test.jsonl" \
+    --models "$teacher/model" "$student/model" --out "$exp/eval/codec.md"
+fi
+if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
+  for src in "$teacher/model" "$student/model"; do
+    # Published under the family name (hificodec, distilcodec): .codes files name it, and
+    # codec-cli decode finds models/<name>/ from that.
+    $PY recipes/libritts/publish.py "$src" "$models"
+  done
 fi
