@@ -7,6 +7,7 @@ Resuming restores every RNG so the continued run is bit-for-bit the uninterrupte
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 from pathlib import Path
@@ -20,6 +21,15 @@ from torch import nn
 from .atomic import atomic_write
 
 LATEST = "checkpoint.safetensors"
+
+
+def state_hash(module: nn.Module) -> str:
+    """Short content hash of a module's weights (names and bytes): identifies a model."""
+    h = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
 
 
 def _optimizer_tensors(prefix: str, opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

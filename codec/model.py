@@ -10,7 +10,6 @@ Streaming (``codec.stream``) gives exactly the same codes and audio chunk by chu
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from .atomic import atomic_write
+from .checkpoint import state_hash
 from .config import CONFIG_FILE, WEIGHTS_FILE, CodecConfig
 from .errors import ModelMismatch
 from .modules.convnext import ConvNeXtStack
@@ -138,11 +138,7 @@ class Codec(nn.Module):
     # -- persistence ------------------------------------------------------------------
     def weights_hash(self) -> str:
         """Short content hash of the weights: identifies the model in .codes files."""
-        h = hashlib.sha256()
-        for name, tensor in sorted(self.state_dict().items()):
-            h.update(name.encode())
-            h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-        return h.hexdigest()[:16]
+        return state_hash(self)
 
     def save_pretrained(self, directory: str | Path) -> Path:
         """Write config.json + model.safetensors (atomically) into ``directory``."""

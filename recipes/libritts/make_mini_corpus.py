@@ -26,6 +26,9 @@ import soundfile as sf
 import soxr
 from tqdm import tqdm
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from tts.numbers import number_words, year_words  # noqa: E402
+
 SR_OUT = 24000
 PEAK = 0.97
 TRAIN, DEV, TEST = "train-clean-mini", "dev-clean-mini", "test-clean-mini"
@@ -77,35 +80,6 @@ PUBLIC_DOMAIN = [  # Carroll, Austen, Melville, Lincoln, Dickens, Twain: all pub
     "The sun shone, having no alternative, on the nothing new.",
     "Marley was dead, to begin with. There is no doubt whatever about that.",
 ]
-
-ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
-        "fifteen sixteen seventeen eighteen nineteen").split()
-TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
-
-
-def number_words(n: int) -> str:
-    """0..999999 as English words, e.g. 342 -> 'three hundred and forty two'."""
-    if n < 20:
-        return ONES[n]
-    if n < 100:
-        return TENS[n // 10] + ("" if n % 10 == 0 else " " + ONES[n % 10])
-    if n < 1000:
-        rest = n % 100
-        return ONES[n // 100] + " hundred" + ("" if rest == 0 else " and " + number_words(rest))
-    rest = n % 1000
-    sep = "" if rest == 0 else (" and " if rest < 100 else " ")
-    return number_words(n // 1000) + " thousand" + sep + (number_words(rest) if rest else "")
-
-
-def year_words(y: int) -> str:
-    """A year the way it is read: 1887 -> 'eighteen eighty seven', 1905 -> 'nineteen oh five'."""
-    hi, lo = divmod(y, 100)
-    if 2000 <= y < 2010:
-        return number_words(y)
-    if lo == 0:
-        return number_words(hi) + " hundred"
-    return number_words(hi) + " " + ("oh " + ONES[lo] if lo < 10 else number_words(lo))
-
 
 def plural(noun: str) -> str:
     if noun == "child":

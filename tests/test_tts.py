@@ -1,0 +1,149 @@
+"""TTS pieces: text normalization and tokenizer, the Llama decoder, KV-cached generation,
+sampling determinism, streaming chunks, overfitting one utterance, bad text."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tts.config import SPECIALS, list_presets, load_preset
+from tts.generate import SamplingConfig, generate, generate_stream, max_frames_for
+from tts.model import TtsModel, attention_mask
+from tts.numbers import number_words, ordinal_words, year_words
+from tts.sequence import IGNORE, build_prompt, lm_loss, training_sequence
+from tts.text import InvalidText, TextTokenizer, normalize, split_sentences, train_tokenizer
+
+
+@pytest.mark.parametrize("raw, spoken", [
+    ("Dr. Smith paid $12.50.", "doctor Smith paid twelve dollars and fifty cents."),
+    ("It costs $1 or €0.01", "It costs one dollar or one cent"),
+    ("the 1st and 22nd", "the first and twenty second"),
+    ("1,234,567 people", "one million two hundred and thirty four thousand five hundred and sixty seven people"),
+    ("in 1887 and in 1905", "in eighteen eighty seven and in nineteen oh five"),
+    ("at 3:30 pm, 7:05 and 9:00", "at three thirty p m, seven oh five and nine o'clock"),
+    ("on 12/25/2020", "on december twenty fifth, twenty twenty"),
+    ("pi is 3.14, 45% sure", "pi is three point one four, forty five percent sure"),
+    ("\u201cQuoted\u201d \u2014 dash\u2026", "\"Quoted\", dash..."),
+    ("-5 degrees & 2 cats", "minus five degrees and two cats"),
+    ("Mrs. Jones vs. Mr. Brown", "missus Jones versus mister Brown"),
+    ("hello \U0001F600\u200b world", "hello world"),
+])
+def test_normalize_cases(raw, spoken):
+    assert normalize(raw) == spoken
+
+
+def test_number_words():
+    assert number_words(0) == "zero" and number_words(105) == "one hundred and five"
+    assert number_words(2_000_005) == "two million and five"
+    assert ordinal_words(40) == "fortieth" and ordinal_words(103) == "one hundred and third"
+    assert year_words(2005) == "two thousand and five" and year_words(1900) == "nineteen hundred"
+
+
+@pytest.mark.parametrize("bad, why", [("", "nothing to say"), ("   \u200b\t", "nothing to say"),
+                                      ("\U0001F600\U0001F600", "nothing to say"), ("a" * 2001, "at most 2000"),
+                                      (None, "must be a string")])
+def test_bad_text_is_rejected_clearly(bad, why):
+    with pytest.raises(InvalidText, match=why):
+        normalize(bad)
+
+
+def test_split_sentences_keeps_everything():
+    text = "First one. Second! Third? " + "word, " * 120
+    pieces = split_sentences(text, max_chars=200)
+    assert pieces[:3] == ["First one.", "Second!", "Third?"]
+    assert all(len(p) <= 200 for p in pieces)
+    assert " ".join(pieces).split() == text.split()
+
+
+def test_tokenizer_roundtrip(tmp_path):
+    texts = ["The quick brown fox jumps over the lazy dog.", "She sells 3 sea shells by the sea shore!"] * 5
+    tok = TextTokenizer(train_tokenizer(texts, vocab_size=300))
+    tok.save(tmp_path / "tokenizer.json")
+    again = TextTokenizer.from_file(tmp_path / "tokenizer.json")
+    ids = again.encode("The quick fox sells 3 shells.")
+    assert all(0 <= i < again.vocab_size for i in ids)
+    assert again.decode(ids) == "the quick fox sells three shells."
+
+
+def test_presets_and_vocab_layout():
+    assert {"tiny", "small", "base", "1b"} <= set(list_presets())
+    cfg = load_preset("small")
+    assert cfg.vocab_size == cfg.text_vocab + len(SPECIALS) + cfg.codebook_size
+    assert cfg.special("</speech>") < cfg.speech_offset and cfg.n_heads % cfg.n_kv_heads == 0
+    c = load_preset("1b")
+    per_layer = c.dim * (c.n_heads + 2 * c.n_kv_heads) * c.head_dim + c.n_heads * c.head_dim * c.dim + 3 * c.dim * c.ffn_hidden
+    assert 0.9e9 < c.n_layers * per_layer + c.vocab_size * c.dim < 1.6e9
+
+
+@pytest.fixture
+def model() -> TtsModel:
+    torch.manual_seed(0)
+    return TtsModel(load_preset("tiny")).eval()
+
+
+def test_kv_cache_prefill_and_decode_equal_full_forward(model):
+    ids = torch.randint(0, model.cfg.vocab_size, (2, 9))
+    full, _ = model(ids)
+    a, past = model(ids[:, :5])
+    b, past = model(ids[:, 5:8], past=past)
+    c, _ = model(ids[:, 8:], past=past)
+    assert (torch.cat([a, b, c], 1) - full).abs().max() < 1e-5
+
+
+def test_left_padding_mask_never_empty():
+    mask = attention_mask(torch.tensor([[False, False, True, True]]), 4)
+    assert mask.shape == (1, 1, 4, 4) and bool(mask[0, 0].any(-1).all())
+    assert not bool(mask[0, 0, 3, 0])  # a real token never sees padding
+
+
+def test_greedy_kv_cache_generation_equals_recompute(model):
+    prompts = [build_prompt(model, [5, 6, 7, 8, 9]), build_prompt(model, [10, 11], [12], prompt_codes=[3, 4, 5])]
+    greedy = SamplingConfig(greedy=True)
+    cached = generate(model, prompts, [60, 45], greedy)
+    assert cached == generate(model, prompts, [60, 45], greedy, use_cache=False)
+    assert [len(c) for c in cached] == [60, 45]
+    assert cached == generate(model, prompts[:1], [60], greedy) + generate(model, prompts[1:], [45], greedy)
+
+
+def test_sampling_is_seeded_and_streaming_chunks_concatenate(model):
+    prompt = [build_prompt(model, [1, 2, 3])]
+    cfg = SamplingConfig(temperature=0.9, top_k=20, top_p=0.9, repetition_penalty=1.2, seed=7)
+    offline = generate(model, prompt, [37], cfg)
+    assert offline == generate(model, prompt, [37], cfg)
+    assert offline != generate(model, prompt, [37], SamplingConfig(seed=8))
+    chunks = [c[0] for c in generate_stream(model, prompt, [37], cfg, chunk_frames=8)]
+    assert [len(c) for c in chunks] == [8, 8, 8, 8, 5] and sum(chunks, []) == offline[0]
+    assert all(0 <= c < model.cfg.codebook_size for c in offline[0])
+
+
+def test_max_length_follows_text_length():
+    cfg = SamplingConfig()
+    assert max_frames_for(10, 50, cfg) < max_frames_for(100, 50, cfg) == 800
+    assert max_frames_for(100, 50, SamplingConfig(max_frames=12)) == 12
+    with pytest.raises(ValueError):
+        SamplingConfig(top_p=0)
+
+
+def test_tiny_model_overfits_one_utterance(model, tmp_path):
+    g = torch.Generator().manual_seed(0)
+    text = torch.randint(0, 500, (12,), generator=g).tolist()
+    codes = torch.randint(0, model.cfg.codebook_size, (40,), generator=g).tolist()
+    ids, labels = training_sequence(model, text, codes)
+    assert int((labels != IGNORE).sum()) == len(codes) + 1  # every code and </speech>
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(150):
+        loss = lm_loss(model, ids[None], labels[None])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    model.eval()
+    assert losses[0] > 5.0 and losses[-1] < 0.05
+    out = generate(model, [build_prompt(model, text)], [80], SamplingConfig(greedy=True))
+    assert out[0] == codes  # reproduces the utterance and stops at </speech>
+    model.save_pretrained(tmp_path / "m")
+    again = TtsModel.from_pretrained(tmp_path / "m")
+    assert again.weights_hash() == model.weights_hash()
+    assert generate(again, [build_prompt(again, text)], [80], SamplingConfig(greedy=True)) == out

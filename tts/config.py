@@ -1,0 +1,87 @@
+"""TTS model configuration and the one-vocabulary layout (Llasa / UniTTS style).
+
+Token ids: ``[0, text_vocab)`` text BPE | specials | ``codebook_size`` speech codes. A single
+sequence reads ``<bos> <text> text ids </text> <speech> codes... </speech>``. Presets are
+YAML data in ``tts/presets/`` (``tiny`` for tests, ``small`` bundled, ``base`` and ``1b`` for
+GPU users); derived sizes are computed here, never stored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+SPECIALS = ("<pad>", "<bos>", "<text>", "</text>", "<speech>", "</speech>")
+PRESET_DIR = Path(__file__).resolve().parent / "presets"
+
+
+@dataclass
+class TtsConfig:
+    name: str = "tts-tiny"
+    text_vocab: int = 512
+    codebook_size: int = 256
+    codec: str = "distilcodec"  # the speech tokenizer these codes belong to
+    codec_frame_rate: float = 50.0
+    dim: int = 64
+    n_layers: int = 2
+    n_heads: int = 4
+    n_kv_heads: int = 2  # grouped-query attention: n_heads / n_kv_heads queries share a K/V head
+    hidden: int = 0  # SwiGLU width; 0: 8/3 * dim rounded up to 32
+    max_seq_len: int = 1024
+    rope_theta: float = 10000.0
+    norm_eps: float = 1e-5
+    tie_embeddings: bool = True
+
+    def __post_init__(self) -> None:
+        if self.dim % self.n_heads or self.n_heads % self.n_kv_heads:
+            raise ValueError(f"dim {self.dim} / heads {self.n_heads} / kv heads {self.n_kv_heads} do not divide")
+        if (self.dim // self.n_heads) % 2:
+            raise ValueError("head dim must be even for rotary embeddings")
+
+    # -- vocabulary layout -----------------------------------------------------------
+    def special(self, token: str) -> int:
+        return self.text_vocab + SPECIALS.index(token)
+
+    @property
+    def speech_offset(self) -> int:
+        return self.text_vocab + len(SPECIALS)
+
+    @property
+    def vocab_size(self) -> int:
+        return self.speech_offset + self.codebook_size
+
+    @property
+    def ffn_hidden(self) -> int:
+        return self.hidden or -(-int(8 * self.dim / 3) // 32) * 32
+
+    @property
+    def head_dim(self) -> int:
+        return self.dim // self.n_heads
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TtsConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown TTS config keys {sorted(unknown)}")
+        return cls(**data)
+
+
+def list_presets() -> list[str]:
+    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+
+
+def load_preset(name: str, **overrides: Any) -> TtsConfig:
+    path = PRESET_DIR / f"{name}.yaml"
+    if not path.is_file():
+        raise ValueError(f"unknown TTS preset {name!r} (have: {', '.join(list_presets())})")
+    data = yaml.safe_load(path.read_text()) or {}
+    data.update(overrides)
+    return TtsConfig.from_dict(data)

@@ -1,0 +1,164 @@
+"""Llama-style decoder-only transformer over text + speech-code tokens.
+
+RMSNorm, rotary position embeddings, SwiGLU, grouped-query attention, optional tied
+embeddings. ``forward(input_ids, position_ids, past, key_mask)`` serves prefill and decode
+alike: ``past`` is a list of (K, V) per layer [B, n_kv, T_past, head_dim] and the returned
+``present`` is the same list extended by this call, the interface the ONNX graph exports.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
+
+from codec.atomic import atomic_write
+from codec.checkpoint import state_hash
+from codec.config import CONFIG_FILE, WEIGHTS_FILE
+
+from .config import TtsConfig
+
+KV = tuple[Tensor, Tensor]
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim: int, eps: float) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: Tensor) -> Tensor:
+        x32 = x.float()
+        return (x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + self.eps)).type_as(x) * self.weight
+
+
+def rotary(x: Tensor, positions: Tensor, theta: float) -> Tensor:
+    """Rotate pairs of x [B, H, L, D] by position-dependent angles (half-split layout)."""
+    half = x.shape[-1] // 2
+    freqs = theta ** (-torch.arange(half, device=x.device, dtype=torch.float32) / half)
+    angles = positions.float()[:, None, :, None] * freqs  # [B, 1, L, half]
+    cos, sin = angles.cos(), angles.sin()
+    x1, x2 = x.float()[..., :half], x.float()[..., half:]
+    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).type_as(x)
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg: TtsConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        hd = cfg.head_dim
+        self.q = nn.Linear(cfg.dim, cfg.n_heads * hd, bias=False)
+        self.kv = nn.Linear(cfg.dim, 2 * cfg.n_kv_heads * hd, bias=False)
+        self.o = nn.Linear(cfg.n_heads * hd, cfg.dim, bias=False)
+
+    def forward(self, x: Tensor, positions: Tensor, past: KV | None, mask: Tensor) -> tuple[Tensor, KV]:
+        b, length, _ = x.shape
+        c, hd = self.cfg, self.cfg.head_dim
+        q = self.q(x).view(b, length, c.n_heads, hd).transpose(1, 2)
+        k, v = self.kv(x).view(b, length, 2, c.n_kv_heads, hd).permute(2, 0, 3, 1, 4)
+        q, k = rotary(q, positions, c.rope_theta), rotary(k, positions, c.rope_theta)
+        if past is not None:
+            k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
+        groups = c.n_heads // c.n_kv_heads
+        out = F.scaled_dot_product_attention(q, k.repeat_interleave(groups, 1), v.repeat_interleave(groups, 1), attn_mask=mask)
+        return self.o(out.transpose(1, 2).reshape(b, length, -1)), (k, v)
+
+
+class SwiGLU(nn.Module):
+    def __init__(self, dim: int, hidden: int) -> None:
+        super().__init__()
+        self.gate_up = nn.Linear(dim, 2 * hidden, bias=False)
+        self.down = nn.Linear(hidden, dim, bias=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        gate, up = self.gate_up(x).chunk(2, dim=-1)
+        return self.down(F.silu(gate) * up)
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: TtsConfig) -> None:
+        super().__init__()
+        self.attn_norm, self.attn = RMSNorm(cfg.dim, cfg.norm_eps), Attention(cfg)
+        self.ffn_norm, self.ffn = RMSNorm(cfg.dim, cfg.norm_eps), SwiGLU(cfg.dim, cfg.ffn_hidden)
+
+    def forward(self, x: Tensor, positions: Tensor, past: KV | None, mask: Tensor) -> tuple[Tensor, KV]:
+        h, present = self.attn(self.attn_norm(x), positions, past, mask)
+        x = x + h
+        return x + self.ffn(self.ffn_norm(x)), present
+
+
+def attention_mask(key_mask: Tensor, query_len: int) -> Tensor:
+    """Boolean [B, 1, L, T]: causal over the last ``query_len`` of T keys, padding keys hidden.
+
+    Every query also sees itself, so a left-padding query row is never empty (no NaN)."""
+    total = key_mask.shape[1]
+    k_idx = torch.arange(total, device=key_mask.device)[None, :]
+    q_idx = torch.arange(total - query_len, total, device=key_mask.device)[:, None]
+    mask = (k_idx <= q_idx)[None] & key_mask[:, None, :].bool()
+    return (mask | (k_idx == q_idx)[None])[:, None]
+
+
+class TtsModel(nn.Module):
+    """Decoder-only LM over the unified vocabulary."""
+
+    def __init__(self, cfg: TtsConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.embed = nn.Embedding(cfg.vocab_size, cfg.dim)
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
+        self.norm = RMSNorm(cfg.dim, cfg.norm_eps)
+        self.head = None if cfg.tie_embeddings else nn.Linear(cfg.dim, cfg.vocab_size, bias=False)
+        self.apply(self._init)
+        self.pretrained = False
+
+    @staticmethod
+    def _init(m: nn.Module) -> None:
+        if isinstance(m, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(m.weight, std=0.02)
+
+    def forward(self, input_ids: Tensor, position_ids: Tensor | None = None, past: list[KV] | None = None,
+                key_mask: Tensor | None = None) -> tuple[Tensor, list[KV]]:
+        """input_ids [B, L] -> logits [B, L, V] and the K/V cache including these positions."""
+        b, length = input_ids.shape
+        past_len = past[0][0].shape[2] if past else 0
+        if position_ids is None:
+            position_ids = torch.arange(past_len, past_len + length, device=input_ids.device).expand(b, length)
+        if key_mask is None:
+            key_mask = torch.ones(b, past_len + length, dtype=torch.bool, device=input_ids.device)
+        mask = attention_mask(key_mask, length)
+        x = self.embed(input_ids)
+        present = []
+        for i, block in enumerate(self.blocks):
+            x, kv = block(x, position_ids, past[i] if past else None, mask)
+            present.append(kv)
+        x = self.norm(x)
+        logits = x @ self.embed.weight.t() if self.head is None else self.head(x)
+        return logits, present
+
+    # -- persistence ------------------------------------------------------------------
+    def weights_hash(self) -> str:
+        return state_hash(self)
+
+    def save_pretrained(self, directory: str | Path) -> Path:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
+        meta = {"kind": "tts", "weights_hash": self.weights_hash(), "config": self.cfg.to_dict()}
+        atomic_write(directory / WEIGHTS_FILE, lambda p: save_file(state, p))
+        atomic_write(directory / CONFIG_FILE, lambda p: Path(p).write_text(json.dumps(meta, indent=2) + "\n"))
+        return directory
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, map_location: str = "cpu") -> "TtsModel":
+        directory = Path(directory)
+        meta = json.loads((directory / CONFIG_FILE).read_text())
+        if meta.get("kind") != "tts":
+            raise ValueError(f"{directory}: not a TTS model directory")
+        model = cls(TtsConfig.from_dict(meta["config"]))
+        model.load_state_dict(load_file(directory / WEIGHTS_FILE, device=map_location))
+        model.pretrained = True
+        return model.eval()

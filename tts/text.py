@@ -1,0 +1,181 @@
+"""Text frontend: English normalization to speakable words, and the BPE text tokenizer.
+
+``normalize`` spells out what a reader says (numbers, ordinals, currency, percentages, times,
+dates, abbreviations) and tidies punctuation, so the model only ever sees words.  The
+tokenizer is a byte-level BPE trained by the recipe with HF ``tokenizers`` and saved as
+``tokenizer.json`` next to the model.  Bad text raises ``InvalidText`` with one line.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from pathlib import Path
+from typing import Iterable
+
+from codec.errors import CodecError
+
+from .numbers import digits_words, number_words, ordinal_words, year_words
+
+MAX_CHARS = 2000
+TOKENIZER_FILE = "tokenizer.json"
+
+
+class InvalidText(CodecError):
+    """Text that cannot be spoken: empty, too long, or without any letters or digits."""
+
+
+ABBREVIATIONS = {
+    "mr": "mister", "mrs": "missus", "ms": "miz", "dr": "doctor", "st": "saint", "prof": "professor",
+    "jr": "junior", "sr": "senior", "capt": "captain", "gen": "general", "lt": "lieutenant", "col": "colonel",
+    "sgt": "sergeant", "rev": "reverend", "vs": "versus", "etc": "et cetera", "approx": "approximately",
+    "no": "number", "mt": "mount", "ft": "feet", "jan": "january", "feb": "february", "mar": "march",
+    "apr": "april", "aug": "august", "sept": "september", "sep": "september", "oct": "october",
+    "nov": "november", "dec": "december",
+}
+MONTHS = ("january february march april may june july august september october november december").split()
+CURRENCY = {"$": ("dollar", "dollars", "cent", "cents"), "£": ("pound", "pounds", "penny", "pence"),
+            "€": ("euro", "euros", "cent", "cents")}
+PUNCT_MAP = {"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'", "\u2014": ", ", "\u2013": ", ",
+             "\u2026": "...", "\u00a0": " ", "&": " and ", "%": " percent", "+": " plus ", "=": " equals ",
+             "@": " at ", "#": " number "}
+
+_ABBR_RE = re.compile(r"\b(" + "|".join(ABBREVIATIONS) + r")\.", re.IGNORECASE)
+_CURRENCY_RE = re.compile(r"([$£€])\s?(\d[\d,]*)(?:\.(\d{1,2}))?\b")
+_ORDINAL_RE = re.compile(r"\b(\d+)(st|nd|rd|th)\b", re.IGNORECASE)
+_TIME_RE = re.compile(r"\b(\d{1,2}):(\d{2})(?:\s*(am|pm|a\.m\.|p\.m\.)(?!\w))?", re.IGNORECASE)
+_DATE_RE = re.compile(r"\b(\d{1,2})/(\d{1,2})/(\d{4})\b")
+_DECIMAL_RE = re.compile(r"\b(\d+)\.(\d+)\b")
+_NUMBER_RE = re.compile(r"\b\d{1,3}(?:,\d{3})+\b|\b\d+\b")
+_YEAR_CONTEXT_RE = re.compile(r"\b(in|since|of|from|by|until|year|circa)\s+(1[1-9]\d\d|20\d\d)\b", re.IGNORECASE)
+
+
+def normalize(text: str) -> str:
+    """Speakable text: unicode tidied, numbers and symbols read out, whitespace collapsed."""
+    if not isinstance(text, str):
+        raise InvalidText(f"text must be a string, got {type(text).__name__}")
+    if len(text) > MAX_CHARS:
+        raise InvalidText(f"text is {len(text)} characters; at most {MAX_CHARS} per request (split it)")
+    text = _clean_unicode(text)
+    for pattern, fn in _RULES:
+        text = pattern.sub(fn, text)
+    text = re.sub(r"\s+([,.!?;:])", r"\1", re.sub(r"\s+", " ", text)).strip()
+    if not any(ch.isalpha() for ch in text):
+        raise InvalidText("text has nothing to say (no letters or numbers after normalization)")
+    return text
+
+
+def _clean_unicode(text: str) -> str:
+    """NFKC, typographic punctuation to ASCII, control and unassigned characters dropped."""
+    text = unicodedata.normalize("NFKC", text)
+    text = "".join(PUNCT_MAP.get(ch, ch) for ch in text)
+    kept = []
+    for ch in text:
+        cat = unicodedata.category(ch)
+        if cat[0] == "C" and ch not in "\n\t":
+            continue  # control, format, unassigned, private use
+        if cat[0] == "S" and ch not in "$£€":
+            kept.append(" ")  # emoji and other symbols are not spoken
+            continue
+        kept.append(ch)
+    return "".join(kept)
+
+
+def _currency(m: re.Match) -> str:
+    one, many, sub_one, sub_many = CURRENCY[m.group(1)]
+    whole = int(m.group(2).replace(",", ""))
+    cents = int((m.group(3) or "0").ljust(2, "0"))
+    parts = [f"{number_words(whole)} {one if whole == 1 else many}"] if whole or not cents else []
+    if cents:
+        parts.append(f"{number_words(cents)} {sub_one if cents == 1 else sub_many}")
+    return " and ".join(parts)
+
+
+def _time(m: re.Match) -> str:
+    h, mins, suffix = int(m.group(1)), int(m.group(2)), (m.group(3) or "").lower().replace(".", "")
+    if h > 24 or mins > 59:
+        return m.group(0)
+    spoken = number_words(h) + (" o'clock" if mins == 0 and not suffix else "" if mins == 0 else
+                                " oh " + number_words(mins) if mins < 10 else " " + number_words(mins))
+    return spoken + (" " + " ".join(suffix) if suffix else "")
+
+
+def _date(m: re.Match) -> str:
+    month, day, year = int(m.group(1)), int(m.group(2)), int(m.group(3))
+    if not (1 <= month <= 12 and 1 <= day <= 31):
+        return m.group(0)
+    return f"{MONTHS[month - 1]} {ordinal_words(day)}, {year_words(year)}"
+
+
+def _number(m: re.Match) -> str:
+    return number_words(int(m.group(0).replace(",", "")))
+
+
+_RULES: list[tuple[re.Pattern, callable]] = [
+    (_ABBR_RE, lambda m: ABBREVIATIONS[m.group(1).lower()]),
+    (_CURRENCY_RE, _currency),
+    (_DATE_RE, _date),
+    (_TIME_RE, _time),
+    (_ORDINAL_RE, lambda m: ordinal_words(int(m.group(1)))),
+    (_YEAR_CONTEXT_RE, lambda m: f"{m.group(1)} {year_words(int(m.group(2)))}"),
+    (re.compile(r"(?<![\w])-(?=\d)"), lambda m: "minus "),
+    (_DECIMAL_RE, lambda m: f"{number_words(int(m.group(1)))} point {digits_words(m.group(2))}"),
+    (_NUMBER_RE, _number),
+]
+
+
+def split_sentences(text: str, max_chars: int = 300) -> list[str]:
+    """Sentence-sized pieces for long text: split after . ! ? ; then at commas if still long."""
+    pieces = [p.strip() for p in re.split(r"(?<=[.!?;])\s+", text) if p.strip()]
+    out: list[str] = []
+    for piece in pieces:
+        while len(piece) > max_chars:
+            cut = piece.rfind(",", 0, max_chars)
+            cut = cut if cut > 0 else piece.rfind(" ", 0, max_chars)
+            cut = cut if cut > 0 else max_chars
+            out.append(piece[: cut + 1].strip())
+            piece = piece[cut + 1 :].strip()
+        if piece:
+            out.append(piece)
+    return out
+
+
+# -- BPE tokenizer ---------------------------------------------------------------------
+def train_tokenizer(texts: Iterable[str], vocab_size: int = 512):
+    """Byte-level BPE over normalized, lowercased text (the recipe's text vocabulary)."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE(unk_token=None))
+    tok.normalizer = normalizers.Lowercase()
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                  show_progress=False)
+    tok.train_from_iterator((normalize(t) for t in texts), trainer)
+    return tok
+
+
+class TextTokenizer:
+    """Normalize + BPE: text -> ids in [0, vocab_size) and back."""
+
+    def __init__(self, tokenizer) -> None:
+        self.tok = tokenizer
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "TextTokenizer":
+        from tokenizers import Tokenizer
+
+        return cls(Tokenizer.from_file(str(path)))
+
+    def save(self, path: str | Path) -> None:
+        self.tok.save(str(path))
+
+    @property
+    def vocab_size(self) -> int:
+        return self.tok.get_vocab_size()
+
+    def encode(self, text: str) -> list[int]:
+        return self.tok.encode(normalize(text)).ids
+
+    def decode(self, ids: list[int]) -> str:
+        return self.tok.decode(ids)
