@@ -1,0 +1,117 @@
+"""TTS end to end on tiny models: synthesis (offline == streamed, long text, voice prompt),
+the training entry point (corpus tokens, BPE, train, bit-exact resume) and tts-cli."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from codec import audio
+from codec.pretrained import load_codec
+from serve.engine import TorchCodecEngine
+from tts.config import load_preset
+from tts.generate import SamplingConfig
+from tts.model import TtsModel
+from tts.synthesize import Synthesizer
+from tts.text import TextTokenizer, train_tokenizer
+
+ROOT = Path(__file__).resolve().parents[1]
+TEXTS = ["The old mill stood by the river.", "She carried the basket home at noon.",
+         "Three birds sang in 1887.", "A quiet bridge crossed the valley.", "He wrote 12 letters to Clara."]
+
+
+@pytest.fixture(scope="module")
+def synth() -> Synthesizer:
+    torch.manual_seed(0)
+    model = TtsModel(load_preset("tiny", codec="distilcodec-tiny")).eval()
+    tokenizer = TextTokenizer(train_tokenizer(TEXTS, vocab_size=300))
+    return Synthesizer(model, tokenizer, codec=TorchCodecEngine(load_codec("distilcodec-tiny")))
+
+
+def test_streamed_audio_equals_offline(synth):
+    sampling = SamplingConfig(seed=3, max_frames=30)
+    text = "First sentence here. And a second one!"
+    offline = synth.synthesize(text, sampling=sampling)
+    chunks = list(synth.stream(text, sampling=sampling, chunk_frames=7))
+    assert len(chunks) > 2 and all(c.dtype == np.float32 for c in chunks)
+    streamed = np.concatenate(chunks)
+    assert streamed.shape == offline.shape and np.abs(streamed - offline).max() < 1e-5
+    hop = synth.codec.hop
+    frames, rest = divmod(len(offline) + synth.codec.cfg.delay_samples, hop)
+    assert rest == 0 and 30 < frames <= 60  # both sentences (<= 30 frames each) through one decoder stream
+
+
+def test_voice_prompt_changes_and_seeds_reproduce(synth):
+    sampling = SamplingConfig(seed=1, max_frames=20)
+    ref = (0.1 * np.random.default_rng(0).standard_normal(synth.sample_rate)).astype(np.float32)
+    voice = synth.voice_from_audio(ref, "A quiet bridge.")
+    assert len(voice.codes) == synth.codec.n_frames(len(ref))
+    a = synth.synthesize("Hello there.", voice, sampling)
+    assert np.array_equal(a, synth.synthesize("Hello there.", voice, sampling))
+    assert not np.array_equal(a, synth.synthesize("Hello there.", None, sampling))
+
+
+def _corpus(root: Path) -> Path:
+    rng = np.random.default_rng(0)
+    rows = []
+    for i, text in enumerate(TEXTS * 2):
+        t = np.arange(int(24000 * (0.5 + 0.05 * i))) / 24000
+        wav = (0.2 * np.sin(2 * np.pi * (120 + 15 * i) * t) + 0.01 * rng.standard_normal(t.size)).astype(np.float32)
+        path = root / f"u{i}.wav"
+        audio.save(path, wav, 24000)
+        rows.append({"id": f"u{i}", "path": path.name, "text": text, "duration": len(t) / 24000, "sample_rate": 24000})
+    manifest = root / "train.jsonl"
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return manifest
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
+
+
+@pytest.mark.slow
+def test_training_entry_point_resumes_bit_exact_and_cli_synthesizes(tmp_path):
+    manifest = _corpus(tmp_path)
+    tokens, tok = tmp_path / "tokens.safetensors", tmp_path / "tokenizer.json"
+    assert _run("-m", "tts.cli", "encode-corpus", str(manifest), str(tokens), "--codec", "distilcodec-tiny").returncode == 0
+    assert _run("-m", "tts.cli", "train-tokenizer", str(manifest), str(tok), "--vocab-size", "300").returncode == 0
+
+    def config(out: Path) -> Path:
+        cfg = {"train_tokens": str(tokens), "dev_tokens": str(tokens), "tokenizer": str(tok), "out_dir": str(out),
+               "model": {"preset": "tiny", "codec": "distilcodec-tiny"}, "batch_size": 2, "max_steps": 8,
+               "warmup_steps": 2, "log_every": 2, "ckpt_every": 4, "sample_every": 8, "threads": 1}
+        path = out.with_suffix(".yaml")
+        path.write_text(yaml.safe_dump(cfg))
+        return path
+
+    full, split = tmp_path / "full", tmp_path / "split"
+    for args in (["--config", str(config(full))], ["--config", str(config(split)), "--stop-after", "4"],
+                 ["--config", str(config(split)), "--resume"]):
+        proc = _run("-m", "tts.train", *args)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    a, b = TtsModel.from_pretrained(full / "model"), TtsModel.from_pretrained(split / "model")
+    assert a.weights_hash() == b.weights_hash()
+    assert (full / "model" / "tokenizer.json").is_file() and any((full / "tensorboard").iterdir())
+    out = tmp_path / "hello.wav"
+    proc = _run("-m", "tts.cli", "synthesize", "Hello, 2 birds.", "-o", str(out), "--model", str(full / "model"),
+                "--stream", "--seed", "0")
+    assert proc.returncode == 0, proc.stderr
+    assert len(audio.load(out, 24000)) > 0 and "real-time factor" in proc.stderr
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["synthesize", "hi", "-o", "x.wav", "--model", "/nonexistent"], "no trained TTS model"),
+])
+def test_cli_errors_are_one_line(args, needle, tmp_path):
+    proc = _run("-m", "tts.cli", *args)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("tts-cli: error:") and needle in proc.stderr

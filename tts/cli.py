@@ -1,0 +1,131 @@
+"""``tts-cli``: synthesize speech from text with a trained model; prepare training data.
+
+    tts-cli synthesize "Hello there." -o hello.wav [--model DIR] [--voice ref.wav --voice-text "..."]
+    tts-cli synthesize "Hello there." -o - --stream | aplay -f S16_LE -r 24000   # raw PCM as generated
+    tts-cli encode-corpus data/mini/manifests/train.jsonl exp/tts/tokens/train.safetensors
+    tts-cli train-tokenizer data/mini/manifests/train.jsonl exp/tts/tokenizer.json
+
+Errors are one line on stderr with a non-zero exit, as in codec-cli.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+from codec.errors import CodecError
+
+DEFAULT_TTS = "tts"
+
+
+def load_tts(spec: str | None):
+    """(model, tokenizer) from a directory or a bundled model name."""
+    from codec.pretrained import models_dir
+
+    from .model import TtsModel
+    from .text import TOKENIZER_FILE, TextTokenizer
+
+    spec = spec or DEFAULT_TTS
+    for directory in (Path(spec), models_dir() / spec):
+        if (directory / "config.json").is_file() and (directory / TOKENIZER_FILE).is_file():
+            return TtsModel.from_pretrained(directory), TextTokenizer.from_file(directory / TOKENIZER_FILE)
+    raise CodecError(f"{spec}: no trained TTS model there (train one: recipes/libritts/run.sh --stage 6)")
+
+
+def cmd_synthesize(args: argparse.Namespace) -> None:
+    from codec import audio
+
+    from .generate import SamplingConfig
+    from .synthesize import Synthesizer
+
+    model, tokenizer = load_tts(args.model)
+    synth = Synthesizer(model, tokenizer, backend=args.backend)
+    sampling = SamplingConfig(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
+                              greedy=args.greedy)
+    voice = None
+    if args.voice:
+        if not args.voice_text:
+            raise CodecError("--voice needs --voice-text (the transcript of the reference audio)")
+        voice = synth.voice_from_audio(audio.load(args.voice, synth.sample_rate), args.voice_text)
+    start, first, chunks = time.perf_counter(), None, []
+    for chunk in synth.stream(args.text, voice, sampling, chunk_frames=args.chunk_frames if args.stream else 1 << 30):
+        first = first or time.perf_counter() - start
+        if str(args.output) == "-":
+            sys.stdout.buffer.write(audio.to_pcm16(chunk))
+            sys.stdout.buffer.flush()
+        chunks.append(chunk)
+    import numpy as np
+
+    wav = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+    if str(args.output) != "-":
+        audio.save(args.output, wav, synth.sample_rate)
+    seconds = len(wav) / synth.sample_rate
+    print(f"{seconds:.2f} s of audio, first audio after {first or 0:.3f} s, real-time factor "
+          f"{(time.perf_counter() - start) / max(seconds, 1e-9):.3f}", file=sys.stderr)
+
+
+def cmd_encode_corpus(args: argparse.Namespace) -> None:
+    from codec.pretrained import load_codec
+
+    from .data import encode_corpus
+
+    encode_corpus(args.manifest, load_codec(args.codec), args.output)
+
+
+def cmd_train_tokenizer(args: argparse.Namespace) -> None:
+    from codec.data import read_manifest
+
+    from .text import TextTokenizer, train_tokenizer
+
+    texts = [r["text"] for r in read_manifest(args.manifest) if r.get("text")]
+    TextTokenizer(train_tokenizer(texts, args.vocab_size)).save(args.output)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tts-cli", description="Text to speech over codec tokens")
+    sub = parser.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("synthesize", help="text -> wav")
+    s.add_argument("text")
+    s.add_argument("-o", "--output", type=Path, required=True, help="wav/flac/ogg file, or - for raw PCM16 on stdout")
+    s.add_argument("--model", help="TTS model directory or bundled name (default: tts)")
+    s.add_argument("--voice", type=Path, help="reference audio whose voice to continue")
+    s.add_argument("--voice-text", help="transcript of --voice")
+    s.add_argument("--stream", action="store_true", help="decode and emit audio every --chunk-frames frames")
+    s.add_argument("--chunk-frames", type=int, default=10)
+    s.add_argument("--temperature", type=float, default=0.8)
+    s.add_argument("--top-k", type=int, default=50)
+    s.add_argument("--top-p", type=float, default=0.95)
+    s.add_argument("--greedy", action="store_true")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--backend", choices=("auto", "onnx", "torch"), default="auto", help="codec backend")
+    s.set_defaults(func=cmd_synthesize)
+    e = sub.add_parser("encode-corpus", help="manifest -> cached codec tokens (safetensors)")
+    e.add_argument("manifest", type=Path)
+    e.add_argument("output", type=Path)
+    e.add_argument("--codec", default="distilcodec")
+    e.set_defaults(func=cmd_encode_corpus)
+    t = sub.add_parser("train-tokenizer", help="manifest texts -> BPE tokenizer.json")
+    t.add_argument("manifest", type=Path)
+    t.add_argument("output", type=Path)
+    t.add_argument("--vocab-size", type=int, default=1024)
+    t.set_defaults(func=cmd_train_tokenizer)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (CodecError, FileNotFoundError, ValueError) as err:
+        print(f"tts-cli: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,98 @@
+"""TTS training data: the corpus encoded once to codec tokens, cached, then batched.
+
+``encode_corpus`` writes ``<out>/<split>.safetensors`` (one int32 tensor of codes per
+utterance) with the manifest rows (id, text) and the codec's name and weights hash in its
+metadata; a later call with the same codec reuses the file. ``TokenDataset`` turns rows into
+(input_ids, labels) with the tokenizer; ``collate`` right-pads a batch.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, safe_open, save_file
+from torch import Tensor
+
+from codec.atomic import atomic_write
+from codec.audio import load
+from codec.data import read_manifest
+
+from .sequence import IGNORE, training_sequence
+
+
+def encode_corpus(manifest: str | Path, codec, out: str | Path, max_seconds: float = 20.0) -> Path:
+    """Encode every utterance of ``manifest`` (skipping longer ones) into a cached token file."""
+    from tqdm import tqdm
+
+    out = Path(out)
+    if out.is_file():
+        with safe_open(out, "pt") as f:
+            if (f.metadata() or {}).get("codec_hash") == codec.weights_hash():
+                return out
+    rows = [r for r in read_manifest(manifest) if r.get("duration", 0) <= max_seconds and r.get("text")]
+    tensors, kept = {}, []
+    with torch.inference_mode():
+        for row in tqdm(rows, desc=f"encode {Path(manifest).name}", unit="utt", file=sys.stderr):
+            wav = torch.from_numpy(load(row["path"], codec.sample_rate))[None]
+            tensors[row["id"]] = codec.encode(wav)[0].to(torch.int32).contiguous()
+            kept.append({"id": row["id"], "text": row["text"], "speaker": row.get("speaker", "")})
+    meta = {"codec": codec.cfg.name, "codec_hash": codec.weights_hash(), "rows": json.dumps(kept)}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(out, lambda tmp: save_file(tensors, tmp, metadata=meta))
+    return out
+
+
+def read_tokens(path: str | Path) -> tuple[list[dict], dict[str, Tensor], dict[str, str]]:
+    """(rows, codes by id [Q, F], metadata) of an ``encode_corpus`` file."""
+    with safe_open(path, "pt") as f:
+        meta = f.metadata() or {}
+    return json.loads(meta["rows"]), load_file(path), meta
+
+
+class TokenDataset:
+    """Items (input_ids, labels) for the single-codebook layout; long items are dropped."""
+
+    def __init__(self, path: str | Path, model, tokenizer, max_len: int | None = None) -> None:
+        rows, codes, meta = read_tokens(path)
+        self.codec_name = meta.get("codec", "")
+        max_len = max_len or model.cfg.max_seq_len
+        self.items: list[tuple[Tensor, Tensor]] = []
+        self.texts: list[str] = []
+        for row in rows:
+            c = codes[row["id"]]
+            if c.shape[0] != 1:
+                raise ValueError(f"{path}: {c.shape[0]} codebooks; the TTS layout expects a single-codebook codec")
+            ids, labels = training_sequence(model, tokenizer.encode(row["text"]), c[0].tolist())
+            if len(ids) <= max_len:
+                self.items.append((ids, labels))
+                self.texts.append(row["text"])
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> tuple[Tensor, Tensor]:
+        return self.items[i]
+
+
+def collate(items: list[tuple[Tensor, Tensor]], pad_id: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Right-pad to the longest: (input_ids [B, L], labels [B, L], key_mask [B, L])."""
+    width = max(len(ids) for ids, _ in items)
+    ids = torch.full((len(items), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(items), width), IGNORE, dtype=torch.long)
+    mask = torch.zeros(len(items), width, dtype=torch.bool)
+    for i, (x, y) in enumerate(items):
+        ids[i, : len(x)], labels[i, : len(y)], mask[i, : len(x)] = x, y, True
+    return ids, labels, mask
+
+
+def length_buckets(lengths: list[int], batch_size: int, seed: int) -> list[list[int]]:
+    """Batches of similar length (less padding), in a seeded random order."""
+    rng = np.random.default_rng(seed)
+    order = np.argsort(np.asarray(lengths) + rng.random(len(lengths)))  # ties broken randomly
+    batches = [order[i : i + batch_size].tolist() for i in range(0, len(order), batch_size)]
+    rng.shuffle(batches)
+    return batches

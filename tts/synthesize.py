@@ -1,0 +1,69 @@
+"""Text -> speech: normalization, sentence splitting, generation, streaming codec decode.
+
+One codec decoder stream runs across all sentences of a request, so long text has no seam
+at sentence boundaries, and a voice prompt's codes are pushed through it first so the voice
+continues smoothly. Streaming yields audio every ``chunk_frames`` generated frames; the
+concatenated chunks equal the offline result for the same seed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Iterator
+
+import numpy as np
+
+from .generate import SamplingConfig, build_prompt, generate_stream, max_frames_for
+from .model import TtsModel
+from .text import InvalidText, TextTokenizer, normalize, split_sentences
+
+
+@dataclass
+class VoicePrompt:
+    """A reference recording as codec codes plus what is said in it."""
+
+    codes: list[int]
+    transcript: str
+
+
+class Synthesizer:
+    def __init__(self, model: TtsModel, tokenizer: TextTokenizer, codec=None, codec_spec: str | None = None,
+                 backend: str = "auto") -> None:
+        from serve.engine import load_codec_engine
+
+        self.model, self.tokenizer = model.eval(), tokenizer
+        self.codec = codec or load_codec_engine(codec_spec or model.cfg.codec, backend)
+        if self.codec.n_codebooks != 1 or self.codec.codebook_sizes[0] != model.cfg.codebook_size:
+            raise ValueError(f"codec {self.codec.name} ({self.codec.n_codebooks} x {self.codec.codebook_sizes[0]}) does not "
+                             f"match the TTS vocabulary (1 x {model.cfg.codebook_size})")
+
+    @property
+    def sample_rate(self) -> int:
+        return self.codec.sample_rate
+
+    def voice_from_audio(self, wav: np.ndarray, transcript: str) -> VoicePrompt:
+        """Encode reference audio (float32 mono at the codec rate) into a voice prompt."""
+        if not transcript.strip():
+            raise InvalidText("a voice prompt needs the transcript of its audio")
+        return VoicePrompt(self.codec.encode(wav[None])[0, 0].tolist(), transcript)
+
+    def stream(self, text: str, voice: VoicePrompt | None = None, sampling: SamplingConfig | None = None,
+               chunk_frames: int = 10) -> Iterator[np.ndarray]:
+        """Audio chunks (float32) as codes are generated, sentence after sentence."""
+        sampling = sampling or SamplingConfig()
+        sentences = split_sentences(normalize(text))
+        decoder = self.codec.stream(1).decoder
+        prompt_ids = self.tokenizer.encode(voice.transcript) if voice else None
+        if voice and voice.codes:
+            decoder.push(np.asarray(voice.codes, np.int64)[None, None])  # warm the decoder state; audio dropped
+        for i, sentence in enumerate(sentences):
+            prompt = build_prompt(self.model, self.tokenizer.encode(sentence), prompt_ids, voice.codes if voice else None)
+            limit = max_frames_for(len(sentence), self.model.cfg.codec_frame_rate, sampling)
+            seeded = replace(sampling, seed=None if sampling.seed is None else sampling.seed + i)
+            for chunk in generate_stream(self.model, [prompt], [limit], seeded, chunk_frames):
+                if chunk[0]:
+                    yield decoder.push(np.asarray(chunk[0], np.int64)[None, None])[0]
+
+    def synthesize(self, text: str, voice: VoicePrompt | None = None, sampling: SamplingConfig | None = None) -> np.ndarray:
+        chunks = list(self.stream(text, voice, sampling, chunk_frames=1 << 30))
+        return np.concatenate(chunks) if chunks else np.zeros(0, np.float32)

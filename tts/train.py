@@ -1,0 +1,181 @@
+"""Train the TTS decoder on cached codec tokens: single process or ``torchrun`` DDP.
+
+    torchrun --nproc_per_node=2 -m tts.train --config recipes/libritts/conf/tts_small.yaml
+
+Shares the codec trainer's machinery: distributed setup, ``--resume`` (bit-exact: batches are
+a pure function of seed and step, RNGs restored), ``--stop-after``, ``--set KEY=VALUE``,
+atomic safetensors checkpoints, TensorBoard scalars and synthesized audio samples, tqdm.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+import torch.distributed as dist
+import yaml
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel as DDP
+
+from codec.checkpoint import LATEST, load_checkpoint, save_checkpoint
+from codec.train import Dist, lr_factor, parse_args, parse_overrides, setup_distributed
+from codec.train_logging import TrainLogger
+
+from .config import TtsConfig, load_preset
+from .data import TokenDataset, collate, length_buckets
+from .model import TtsModel
+from .sequence import lm_loss
+from .text import TOKENIZER_FILE, TextTokenizer
+
+
+@dataclass
+class TtsTrainConfig:
+    train_tokens: str
+    tokenizer: str
+    out_dir: str
+    dev_tokens: str | None = None
+    model: dict[str, Any] = field(default_factory=lambda: {"preset": "small"})
+    batch_size: int = 16
+    max_steps: int = 5000
+    lr: float = 1e-3
+    min_lr_ratio: float = 0.1
+    warmup_steps: int = 200
+    weight_decay: float = 0.1
+    betas: tuple[float, float] = (0.9, 0.95)
+    grad_clip: float = 1.0
+    log_every: int = 25
+    ckpt_every: int = 250
+    sample_every: int = 1000
+    seed: int = 0
+    amp: bool = True  # bf16 autocast, GPU only
+    threads: int = 0
+
+    def __post_init__(self) -> None:
+        self.betas = tuple(self.betas)
+
+    def model_config(self, text_vocab: int) -> TtsConfig:
+        spec = dict(self.model)
+        preset = spec.pop("preset", None)
+        spec.setdefault("text_vocab", text_vocab)
+        return load_preset(preset, **spec) if preset else TtsConfig.from_dict(spec)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, **overrides: Any) -> "TtsTrainConfig":
+        data = yaml.safe_load(Path(path).read_text()) or {}
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"{path}: unknown training keys {sorted(unknown)}")
+        return cls(**data)
+
+
+class TtsTrainer:
+    def __init__(self, cfg: TtsTrainConfig, env: Dist) -> None:
+        self.cfg, self.env, self.out = cfg, env, Path(cfg.out_dir)
+        torch.manual_seed(cfg.seed)
+        self.tokenizer = TextTokenizer.from_file(cfg.tokenizer)
+        self.model = TtsModel(cfg.model_config(self.tokenizer.vocab_size)).to(env.device).train()
+        self.net = DDP(self.model, [env.device.index] if env.device.type == "cuda" else None) if env.world_size > 1 else self.model
+        self.opt = torch.optim.AdamW(self.model.parameters(), cfg.lr, cfg.betas, weight_decay=cfg.weight_decay)
+        self.data = TokenDataset(cfg.train_tokens, self.model, self.tokenizer)
+        if len(self.data) < cfg.batch_size * env.world_size:
+            raise ValueError(f"{cfg.train_tokens}: {len(self.data)} usable utterances, fewer than one global batch")
+        self.step = 0
+        self.logger = TrainLogger(self.out / "tensorboard", enabled=env.main)
+
+    def batches(self) -> Iterator[tuple[torch.Tensor, ...]]:
+        """This rank's batches from ``self.step`` on; a pure function of (seed, step)."""
+        lengths = [len(ids) for ids, _ in self.data.items]
+        per_epoch = len(lengths) // self.cfg.batch_size // self.env.world_size
+        step = self.step
+        while True:
+            epoch, offset = divmod(step, per_epoch)
+            plan = length_buckets(lengths, self.cfg.batch_size, self.cfg.seed + epoch)
+            mine = plan[self.env.rank :: self.env.world_size][:per_epoch]
+            for batch in mine[offset:]:
+                yield collate([self.data[i] for i in batch], self.model.cfg.special("<pad>"))
+                step += 1
+
+    def save(self) -> None:
+        if not self.env.main:
+            return
+        save_checkpoint(self.out / LATEST, self.step, {"model": self.model}, {"opt": self.opt})
+        model_dir = self.model.save_pretrained(self.out / "model")
+        shutil.copyfile(self.cfg.tokenizer, model_dir / TOKENIZER_FILE)
+
+    def resume(self) -> bool:
+        path = self.out / LATEST
+        if not path.exists():
+            return False
+        self.step = load_checkpoint(path, {"model": self.model}, {"opt": self.opt})["step"]
+        return True
+
+    def train_step(self, ids, labels, mask) -> dict[str, float]:
+        for group in self.opt.param_groups:
+            group["lr"] = self.cfg.lr * lr_factor(self.step, self.cfg)
+        amp = self.cfg.amp and self.env.device.type == "cuda"
+        with torch.autocast(self.env.device.type, dtype=torch.bfloat16, enabled=amp):
+            loss = lm_loss(self.net, ids, labels, mask)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        norm = float(nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip))
+        self.opt.step()
+        return {"loss/speech_ce": loss.item(), "grad_norm": norm, "lr": self.opt.param_groups[0]["lr"]}
+
+    def samples(self) -> None:
+        """Synthesize two dev sentences with the bundled codec into TensorBoard."""
+        if not (self.env.main and self.cfg.dev_tokens and self.logger.writer):
+            return
+        from .synthesize import Synthesizer
+
+        dev = TokenDataset(self.cfg.dev_tokens, self.model, self.tokenizer)
+        synth = Synthesizer(self.model.eval(), self.tokenizer, codec_spec=self.model.cfg.codec)
+        for i, text in enumerate(dev.texts[:2]):
+            wav = synth.synthesize(text)
+            self.logger.writer.add_audio(f"sample/{i}", torch.from_numpy(wav)[None], self.step, synth.sample_rate)
+        self.model.train()
+
+    def fit(self, stop_after: int | None = None) -> None:
+        cfg = self.cfg
+        last = min(cfg.max_steps, stop_after or cfg.max_steps)
+        stream = self.batches()
+        progress = self.logger.progress(cfg.max_steps, self.step)
+        while self.step < last:
+            ids, labels, mask = (t.to(self.env.device) for t in next(stream))
+            logs = self.train_step(ids, labels, mask)
+            self.step += 1
+            progress.update(1)
+            if self.step % cfg.log_every == 0:
+                self.logger.scalars(self.step, logs)
+                progress.set_postfix(ce=f"{logs['loss/speech_ce']:.3f}")
+            if self.step % cfg.ckpt_every == 0 or self.step == last:
+                self.save()
+            if self.step % cfg.sample_every == 0:
+                self.samples()
+        progress.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    cfg = TtsTrainConfig.from_yaml(args.config, out_dir=args.out_dir, max_steps=args.max_steps, **parse_overrides(args.overrides))
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    env = setup_distributed()
+    trainer = TtsTrainer(cfg, env)
+    if args.resume and trainer.resume() and env.main:
+        print(f"resumed from step {trainer.step}", file=sys.stderr)
+    try:
+        trainer.fit(args.stop_after)
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
