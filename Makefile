@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PKGS := espeak-ng ffmpeg opus-tools codec2
 
-.PHONY: setup system-deps test test-fast demo bench proto serve clean
+.PHONY: setup system-deps test test-fast demo bench proto serve onnx clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,14 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 setup: $(STAMP)
 
+# ONNX graphs of the bundled models are built from their committed weights (they would be
+# ~100 MB per model in git); make re-exports whenever model.safetensors is newer.
+ONNX := $(patsubst %/model.safetensors,%/encoder.onnx,$(wildcard models/*codec/model.safetensors))
+models/%/encoder.onnx: models/%/model.safetensors $(STAMP)
+	$(BIN)/codec-cli export-onnx models/$*
+
+onnx: $(ONNX)
+
 # espeak-ng makes the training corpus; ffmpeg/opus-tools/codec2 are the evaluation baselines.
 system-deps:
 	@missing=""; for c in espeak-ng:espeak-ng ffmpeg:ffmpeg opusenc:opus-tools c2enc:codec2; do \
@@ -26,13 +34,13 @@ system-deps:
 	if [ -n "$$missing" ]; then echo "installing$$missing"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
 
-test: setup system-deps
+test: setup system-deps onnx
 	$(BIN)/python -m pytest -q
 
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow"
 
-demo: setup system-deps
+demo: setup system-deps onnx
 	mkdir -p build/demo
 	espeak-ng -v en-us -w build/demo/sample.wav "This is a demonstration of our streaming speech codec."
 	$(BIN)/codec-cli encode build/demo/sample.wav -o build/demo/sample.codes
@@ -48,7 +56,7 @@ proto: setup
 	$(BIN)/python proto/generate.py
 
 # The main command: set up, then serve the bundled codecs on 127.0.0.1:50051.
-serve: setup
+serve: setup onnx
 	$(BIN)/speech-server --codec hificodec --extra-codec distilcodec
 
 clean:
