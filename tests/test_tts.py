@@ -10,7 +10,8 @@ from tts.config import SPECIALS, list_presets, load_preset
 from tts.generate import SamplingConfig, generate, generate_stream, max_frames_for
 from tts.model import TtsModel, attention_mask
 from tts.numbers import number_words, ordinal_words, year_words
-from tts.sequence import IGNORE, build_prompt, lm_loss, training_sequence
+from tts.data import lm_loss, training_sequence
+from tts.sequence import IGNORE, build_prompt
 from tts.text import InvalidText, TextTokenizer, normalize, split_sentences, train_tokenizer
 
 

@@ -2,6 +2,7 @@
 
     tts-cli synthesize "Hello there." -o hello.wav [--model DIR] [--voice ref.wav --voice-text "..."]
     tts-cli synthesize "Hello there." -o - --stream | aplay -f S16_LE -r 24000   # raw PCM as generated
+    tts-cli export-onnx models/tts [--quantize int8]
     tts-cli encode-corpus data/mini/manifests/train.jsonl exp/tts/tokens/train.safetensors
     tts-cli train-tokenizer data/mini/manifests/train.jsonl exp/tts/tokenizer.json
 
@@ -21,18 +22,40 @@ from codec.errors import CodecError
 DEFAULT_TTS = "tts"
 
 
-def load_tts(spec: str | None):
-    """(model, tokenizer) from a directory or a bundled model name."""
+def find_tts_dir(spec: str | None) -> Path:
     from codec.pretrained import models_dir
 
-    from .model import TtsModel
-    from .text import TOKENIZER_FILE, TextTokenizer
+    from .text import TOKENIZER_FILE
 
     spec = spec or DEFAULT_TTS
     for directory in (Path(spec), models_dir() / spec):
         if (directory / "config.json").is_file() and (directory / TOKENIZER_FILE).is_file():
-            return TtsModel.from_pretrained(directory), TextTokenizer.from_file(directory / TOKENIZER_FILE)
+            return directory
     raise CodecError(f"{spec}: no trained TTS model there (train one: recipes/libritts/run.sh --stage 6)")
+
+
+def load_tts(spec: str | None, backend: str = "auto", threads: int | None = None, int8: bool = False):
+    """(model, tokenizer): ONNX Runtime where ``tts.onnx`` exists (``auto``), else torch."""
+    from .text import TOKENIZER_FILE, TextTokenizer
+
+    directory = find_tts_dir(spec)
+    tokenizer = TextTokenizer.from_file(directory / TOKENIZER_FILE)
+    if backend == "onnx" or (backend == "auto" and (directory / "tts.onnx").is_file()):
+        from serve.tts_runtime import OnnxTts
+
+        return OnnxTts(directory, threads, int8=int8), tokenizer
+    from .model import TtsModel
+
+    return TtsModel.from_pretrained(directory), tokenizer
+
+
+def cmd_export_onnx(args: argparse.Namespace) -> None:
+    from .model import TtsModel
+    from .onnx_export import export_tts
+
+    directory = find_tts_dir(str(args.model_dir))
+    paths = export_tts(TtsModel.from_pretrained(directory), directory, quantize_int8=args.quantize == "int8")
+    print(f"{directory}: wrote {', '.join(p.name for p in paths)}", file=sys.stderr)
 
 
 def cmd_synthesize(args: argparse.Namespace) -> None:
@@ -41,7 +64,7 @@ def cmd_synthesize(args: argparse.Namespace) -> None:
     from .generate import SamplingConfig
     from .synthesize import Synthesizer
 
-    model, tokenizer = load_tts(args.model)
+    model, tokenizer = load_tts(args.model, args.backend, args.threads, args.quantize == "int8")
     synth = Synthesizer(model, tokenizer, backend=args.backend)
     sampling = SamplingConfig(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
                               greedy=args.greedy)
@@ -100,8 +123,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--top-p", type=float, default=0.95)
     s.add_argument("--greedy", action="store_true")
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--backend", choices=("auto", "onnx", "torch"), default="auto", help="codec backend")
+    s.add_argument("--backend", choices=("auto", "onnx", "torch"), default="auto",
+                   help="auto: ONNX Runtime where exported graphs exist, else torch (TTS and codec)")
+    s.add_argument("--threads", type=int)
+    s.add_argument("--quantize", choices=("int8",), help="use the int8 TTS graph")
     s.set_defaults(func=cmd_synthesize)
+    x = sub.add_parser("export-onnx", help="write tts.onnx (and tts.int8.onnx) next to the weights")
+    x.add_argument("model_dir", type=Path)
+    x.add_argument("--quantize", choices=("int8",))
+    x.set_defaults(func=cmd_export_onnx)
     e = sub.add_parser("encode-corpus", help="manifest -> cached codec tokens (safetensors)")
     e.add_argument("manifest", type=Path)
     e.add_argument("output", type=Path)

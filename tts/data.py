@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -21,7 +22,10 @@ from codec.atomic import atomic_write
 from codec.audio import load
 from codec.data import read_manifest
 
-from .sequence import IGNORE, training_sequence
+from .sequence import IGNORE, build_prompt
+
+if TYPE_CHECKING:
+    from .model import TtsModel
 
 
 def encode_corpus(manifest: str | Path, codec, out: str | Path, max_seconds: float = 20.0) -> Path:
@@ -96,3 +100,20 @@ def length_buckets(lengths: list[int], batch_size: int, seed: int) -> list[list[
     batches = [order[i : i + batch_size].tolist() for i in range(0, len(order), batch_size)]
     rng.shuffle(batches)
     return batches
+
+
+def training_sequence(model: "TtsModel", text_ids: list[int], codes: list[int]) -> tuple[Tensor, Tensor]:
+    """(input_ids [L], labels [L]): labels are the next token on speech positions, else IGNORE."""
+    cfg = model.cfg
+    prompt = build_prompt(model, text_ids)
+    seq = prompt + [cfg.speech_offset + c for c in codes] + [cfg.special("</speech>")]
+    ids = torch.tensor(seq[:-1])
+    labels = torch.tensor(seq[1:])
+    labels[: len(prompt) - 1] = IGNORE
+    return ids, labels
+
+
+def lm_loss(model: "TtsModel", input_ids: Tensor, labels: Tensor, key_mask: Tensor | None = None) -> Tensor:
+    """Mean cross-entropy over labelled (speech) positions of a right-padded batch."""
+    logits, _ = model(input_ids, key_mask=key_mask)
+    return torch.nn.functional.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=IGNORE)

@@ -139,6 +139,12 @@ class TtsModel(nn.Module):
         logits = x @ self.embed.weight.t() if self.head is None else self.head(x)
         return logits, present
 
+    def stepper(self, use_cache: bool = True):
+        """A fresh generation stepper (K/V cache) over this model, for ``tts.decoding``."""
+        from .generate import TorchStepper
+
+        return TorchStepper(self, use_cache)
+
     # -- persistence ------------------------------------------------------------------
     def weights_hash(self) -> str:
         return state_hash(self)

@@ -13,8 +13,9 @@ from typing import Iterator
 
 import numpy as np
 
-from .generate import SamplingConfig, build_prompt, generate_stream, max_frames_for
-from .model import TtsModel
+from .decoding import decode_loop
+from .sampling import SamplingConfig, max_frames_for
+from .sequence import build_prompt
 from .text import InvalidText, TextTokenizer, normalize, split_sentences
 
 
@@ -27,11 +28,14 @@ class VoicePrompt:
 
 
 class Synthesizer:
-    def __init__(self, model: TtsModel, tokenizer: TextTokenizer, codec=None, codec_spec: str | None = None,
+    """``model``: a torch ``TtsModel`` or an ONNX Runtime ``OnnxTts`` (anything with ``cfg`` and
+    ``stepper()``); ``codec``: a codec engine (default: the one the model was trained on)."""
+
+    def __init__(self, model, tokenizer: TextTokenizer, codec=None, codec_spec: str | None = None,
                  backend: str = "auto") -> None:
         from serve.engine import load_codec_engine
 
-        self.model, self.tokenizer = model.eval(), tokenizer
+        self.model, self.tokenizer = model, tokenizer
         self.codec = codec or load_codec_engine(codec_spec or model.cfg.codec, backend)
         if self.codec.n_codebooks != 1 or self.codec.codebook_sizes[0] != model.cfg.codebook_size:
             raise ValueError(f"codec {self.codec.name} ({self.codec.n_codebooks} x {self.codec.codebook_sizes[0]}) does not "
@@ -60,7 +64,7 @@ class Synthesizer:
             prompt = build_prompt(self.model, self.tokenizer.encode(sentence), prompt_ids, voice.codes if voice else None)
             limit = max_frames_for(len(sentence), self.model.cfg.codec_frame_rate, sampling)
             seeded = replace(sampling, seed=None if sampling.seed is None else sampling.seed + i)
-            for chunk in generate_stream(self.model, [prompt], [limit], seeded, chunk_frames):
+            for chunk in decode_loop(self.model.stepper(), self.model.cfg, [prompt], [limit], seeded, chunk_frames):
                 if chunk[0]:
                     yield decoder.push(np.asarray(chunk[0], np.int64)[None, None])[0]
 

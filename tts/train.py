@@ -27,9 +27,9 @@ from codec.train import Dist, lr_factor, parse_args, parse_overrides, setup_dist
 from codec.train_logging import TrainLogger
 
 from .config import TtsConfig, load_preset
-from .data import TokenDataset, collate, length_buckets
+from .data import TokenDataset, collate, length_buckets, lm_loss
 from .model import TtsModel
-from .sequence import lm_loss
+
 from .text import TOKENIZER_FILE, TextTokenizer
 
 

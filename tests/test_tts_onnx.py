@@ -1,0 +1,106 @@
+"""TTS on ONNX Runtime: one graph for prefill and decode, parity with torch (greedy and
+seeded sampling), int8 graph, a torch-free synthesis path, and tts-cli export-onnx."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from codec.onnx_export import export_codec
+from codec.pretrained import load_codec
+from serve.tts_runtime import OnnxTts
+from tts.config import load_preset
+from tts.decoding import decode_loop
+from tts.generate import SamplingConfig, build_prompt, generate
+from tts.model import TtsModel
+from tts.onnx_export import export_tts
+from tts.text import TextTokenizer, train_tokenizer
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    torch.manual_seed(0)
+    model = TtsModel(load_preset("tiny", codec="distilcodec-tiny")).eval()
+    directory = tmp_path_factory.mktemp("tts")
+    model.save_pretrained(directory)
+    TextTokenizer(train_tokenizer(["a quiet bridge", "the old mill by the river"], 300)).save(directory / "tokenizer.json")
+    export_tts(model, directory, quantize_int8=True)
+    return model, directory
+
+
+def run_onnx(tts: OnnxTts, prompts, frames, sampling):
+    out = [[] for _ in prompts]
+    for chunk in decode_loop(tts.stepper(), tts.cfg, prompts, frames, sampling, chunk_frames=16):
+        for i, codes in enumerate(chunk):
+            out[i] += codes
+    return out
+
+
+def test_graph_is_valid_with_metadata(exported):
+    model, directory = exported
+    proto = onnx.load(directory / "tts.onnx")
+    onnx.checker.check_model(proto)
+    meta = {p.key: p.value for p in proto.metadata_props}
+    assert meta["weights_hash"] == model.weights_hash() and meta["model_name"] == "tts-tiny"
+    names = [i.name for i in proto.graph.input]
+    assert names[:3] == ["input_ids", "position_ids", "attention_mask"] and len(names) == 3 + 2 * model.cfg.n_layers
+
+
+def test_greedy_and_seeded_tokens_match_torch(exported):
+    model, directory = exported
+    tts = OnnxTts(directory, threads=1)
+    prompts = [build_prompt(model, [5, 6, 7]), build_prompt(model, [9, 10, 11, 12, 13], [4], prompt_codes=[1, 2])]
+    greedy = SamplingConfig(greedy=True)
+    assert run_onnx(tts, prompts, [200, 150], greedy) == generate(model, prompts, [200, 150], greedy)
+    sampled = SamplingConfig(seed=11, temperature=1.0, top_k=0, top_p=1.0)
+    assert run_onnx(tts, prompts, [120, 90], sampled) == generate(model, prompts, [120, 90], sampled)
+
+
+def test_int8_graph_runs_and_stays_close(exported):
+    model, directory = exported
+    fp32, int8 = OnnxTts(directory), OnnxTts(directory, int8=True)
+    assert (directory / "tts.int8.onnx").stat().st_size < (directory / "tts.onnx").stat().st_size
+    ids = np.array([build_prompt(model, [3, 4, 5, 6])])
+    pos = np.arange(ids.shape[1])[None]
+    mask = np.ones_like(ids, dtype=bool)
+    a, b = fp32.stepper().step(ids, pos, mask), int8.stepper().step(ids, pos, mask)
+    assert np.abs(a - b).max() < 0.1 * np.abs(a).max()  # weight-only quantization error, bounded
+
+
+def test_onnx_synthesis_imports_no_torch(exported, tmp_path):
+    _, directory = exported
+    codec_dir = tmp_path / "codec"
+    codec = load_codec("distilcodec-tiny")
+    codec.save_pretrained(codec_dir)
+    export_codec(codec, codec_dir)
+    code = (
+        "import sys\n"
+        "from serve.runtime import OnnxCodec\n"
+        "from serve.tts_runtime import OnnxTts\n"
+        "from tts.text import TextTokenizer\n"
+        "from tts.synthesize import Synthesizer\n"
+        "from tts.sampling import SamplingConfig\n"
+        f"s = Synthesizer(OnnxTts({str(directory)!r}), TextTokenizer.from_file({str(directory / 'tokenizer.json')!r}),"
+        f" codec=OnnxCodec({str(codec_dir)!r}))\n"
+        "wav = s.synthesize('Hello there. Bye!', sampling=SamplingConfig(max_frames=20))\n"
+        "assert wav.size > 0\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_cli_export_onnx(exported, tmp_path):
+    import shutil
+
+    _, directory = exported
+    target = tmp_path / "copy"
+    shutil.copytree(directory, target, ignore=shutil.ignore_patterns("*.onnx"))
+    proc = subprocess.run([sys.executable, "-m", "tts.cli", "export-onnx", str(target)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert (target / "tts.onnx").is_file() and not (target / "tts.int8.onnx").exists()

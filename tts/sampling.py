@@ -1,0 +1,60 @@
+"""Next-token sampling in numpy, shared by the torch and ONNX Runtime backends.
+
+One implementation means one behaviour: the same logits and seed give the same tokens on
+either backend (the RNG is numpy's PCG64, seeded per request).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class SamplingConfig:
+    temperature: float = 0.8
+    top_k: int = 50
+    top_p: float = 0.95
+    repetition_penalty: float = 1.1
+    repetition_window: int = 64  # tokens looked back for the penalty
+    seed: int | None = 0
+    max_frames: int | None = None  # default: from the text length
+    greedy: bool = False
+    seconds_per_char: float = 0.15  # max-length rule: 1 s + this per character (~2x normal speech)
+
+    def __post_init__(self) -> None:
+        if self.temperature <= 0 and not self.greedy:
+            raise ValueError("temperature must be > 0 (or use greedy)")
+        if not 0 < self.top_p <= 1 or self.top_k < 0 or self.repetition_penalty < 1:
+            raise ValueError("need 0 < top_p <= 1, top_k >= 0, repetition_penalty >= 1")
+
+
+def max_frames_for(n_chars: int, frame_rate: float, sampling: SamplingConfig) -> int:
+    return sampling.max_frames or int(np.ceil(frame_rate * (1.0 + sampling.seconds_per_char * n_chars)))
+
+
+def sample_next(logits: np.ndarray, history: np.ndarray, cfg: SamplingConfig, rng: np.random.Generator) -> np.ndarray:
+    """logits [B, V] float32 (disallowed entries -inf) -> next ids [B]; ``history`` [B, n] recent ids."""
+    logits = logits.astype(np.float64, copy=True)
+    if cfg.repetition_penalty > 1 and history.size:
+        rows = np.arange(logits.shape[0])[:, None]
+        seen = logits[rows, history]
+        logits[rows, history] = np.where(seen > 0, seen / cfg.repetition_penalty, seen * cfg.repetition_penalty)
+    if cfg.greedy:
+        return logits.argmax(-1)
+    logits /= cfg.temperature
+    if cfg.top_k and cfg.top_k < logits.shape[-1]:
+        kth = np.partition(logits, -cfg.top_k, axis=-1)[:, -cfg.top_k][:, None]
+        logits[logits < kth] = -np.inf
+    probs = np.exp(logits - logits.max(-1, keepdims=True))
+    probs /= probs.sum(-1, keepdims=True)
+    if cfg.top_p < 1:
+        order = np.argsort(-probs, axis=-1, kind="stable")
+        sorted_p = np.take_along_axis(probs, order, -1)
+        keep = np.cumsum(sorted_p, -1) - sorted_p <= cfg.top_p  # the smallest set reaching top_p
+        probs = np.zeros_like(probs)
+        np.put_along_axis(probs, order, sorted_p * keep, -1)
+        probs /= probs.sum(-1, keepdims=True)
+    u = rng.random((probs.shape[0], 1))
+    return np.minimum((np.cumsum(probs, -1) < u).sum(-1), probs.shape[-1] - 1)
