@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import logging
 import signal
@@ -29,12 +28,14 @@ from grpc_reflection.v1alpha import reflection
 from codec.errors import CodecError
 from codec.pretrained import DEFAULT_CODEC
 from serve import wire
+from serve.rpc import ModelNotFound, StreamSlots, log_request, streaming, unary
 from serve.engine import load_codec_engine
 from serve.gen.speech.v1 import speech_pb2 as pb
 from serve.gen.speech.v1 import speech_pb2_grpc as pb_grpc
 
 log = logging.getLogger("speech.server")
 CODEC_SERVICE = pb.DESCRIPTOR.services_by_name["Codec"].full_name
+TTS_SERVICE = pb.DESCRIPTOR.services_by_name["TextToSpeech"].full_name
 
 
 @dataclass
@@ -43,6 +44,7 @@ class ServerConfig:
     port: int = 50051
     codec: str = DEFAULT_CODEC
     extra_codecs: list[str] = field(default_factory=list)
+    tts: list[str] = field(default_factory=list)  # TTS model dirs / bundled names to serve
     backend: str = "auto"
     threads: int | None = None  # per inference call
     workers: int = 2  # concurrent inference calls
@@ -53,24 +55,6 @@ class ServerConfig:
     tls_key: str | None = None
     auth_token: str | None = None
     grace_seconds: float = 10.0
-
-
-class ModelNotFound(CodecError):
-    pass
-
-
-class Overloaded(Exception):
-    pass
-
-
-def status_for(err: BaseException) -> grpc.StatusCode:
-    if isinstance(err, ModelNotFound):
-        return grpc.StatusCode.NOT_FOUND
-    if isinstance(err, Overloaded):
-        return grpc.StatusCode.RESOURCE_EXHAUSTED
-    if isinstance(err, (CodecError, ValueError)):
-        return grpc.StatusCode.INVALID_ARGUMENT
-    return grpc.StatusCode.INTERNAL
 
 
 class CodecRegistry:
@@ -102,59 +86,6 @@ class CodecRegistry:
             engine.decode(engine.encode(np.zeros((1, engine.hop * 4), np.float32)))
 
 
-class StreamSlots:
-    """At most ``limit`` concurrent streams; the next one is refused, not queued."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit, self.active = limit, 0
-
-    @contextlib.contextmanager
-    def hold(self):
-        if self.active >= self.limit:
-            raise Overloaded(f"server is at its limit of {self.limit} concurrent streams; retry later")
-        self.active += 1
-        try:
-            yield
-        finally:
-            self.active -= 1
-
-
-def _log(rpc: str, start: float, audio_s: float = 0.0, **extra: Any) -> None:
-    wall = time.perf_counter() - start
-    record = {"rpc": rpc, "wall_s": round(wall, 4), "audio_s": round(audio_s, 3)}
-    if audio_s:
-        record["rtf"] = round(wall / audio_s, 4)
-    record.update({k: (round(v, 4) if isinstance(v, float) else v) for k, v in extra.items()})
-    log.info(json.dumps(record))
-
-
-def unary(handler: Callable) -> Callable:
-    """Map our errors to status codes for a unary handler."""
-
-    async def wrapper(self, request, context):
-        try:
-            return await handler(self, request, context)
-        except (CodecError, ValueError, Overloaded) as err:
-            await context.abort(status_for(err), str(err))
-
-    wrapper.__name__ = handler.__name__
-    return wrapper
-
-
-def streaming(handler: Callable) -> Callable:
-    """Same for a response-streaming handler (an async generator)."""
-
-    async def wrapper(self, request, context):
-        try:
-            async for item in handler(self, request, context):
-                yield item
-        except (CodecError, ValueError, Overloaded) as err:
-            await context.abort(status_for(err), str(err))
-
-    wrapper.__name__ = handler.__name__
-    return wrapper
-
-
 class CodecService(pb_grpc.CodecServicer):
     def __init__(self, registry: CodecRegistry, cfg: ServerConfig, pool: ThreadPoolExecutor) -> None:
         self.registry, self.cfg, self.pool = registry, cfg, pool
@@ -171,7 +102,7 @@ class CodecService(pb_grpc.CodecServicer):
         n_q = engine.n_q_for_bandwidth(request.bandwidth_kbps or None)
         codes = (await self._run(engine.encode, wav[None], n_q))[0]
         kbps = engine.cfg.frame_rate * engine.cfg.quantizer.bits_per_code * n_q / 1000
-        _log("Encode", start, len(wav) / engine.sample_rate, model=engine.name)
+        log_request("Encode", start, len(wav) / engine.sample_rate, model=engine.name)
         return pb.EncodeResponse(codes=wire.codes_to_proto(codes, engine.name, engine.weights_hash(), len(wav)), bitrate_kbps=kbps)
 
     @unary
@@ -185,7 +116,7 @@ class CodecService(pb_grpc.CodecServicer):
             raise CodecError(f"codes span {seconds:.1f} s; this server decodes at most {self.cfg.max_audio_seconds:g} s per request")
         engine.check_codes(codes)
         wav = (await self._run(engine.decode, codes, request.codes.num_samples or None))[0]
-        _log("Decode", start, len(wav) / engine.sample_rate, model=engine.name)
+        log_request("Decode", start, len(wav) / engine.sample_rate, model=engine.name)
         return pb.DecodeResponse(audio=wire.audio_to_proto(wav, engine.sample_rate, request.encoding, request.sample_rate_hz))
 
     @staticmethod
@@ -230,7 +161,7 @@ class CodecService(pb_grpc.CodecServicer):
             tail = resample(np.zeros(0, np.float32), last=True)
             codes = await self._run(lambda: np.concatenate([stream.encoder.push(tail[None]), stream.encoder.flush()], axis=2))
             yield out(codes)
-            _log("EncodeStream", start, seconds, model=engine.name, first_response_s=(first_out or time.perf_counter()) - start)
+            log_request("EncodeStream", start, seconds, model=engine.name, first_response_s=(first_out or time.perf_counter()) - start)
 
     @streaming
     async def DecodeStream(self, requests: AsyncIterator[pb.DecodeStreamRequest], context):
@@ -255,7 +186,7 @@ class CodecService(pb_grpc.CodecServicer):
                 first_out = first_out or time.perf_counter()
                 yield self._audio_chunk(resample(wav[0]), encoding, rate)
             yield self._audio_chunk(resample(np.zeros(0, np.float32), last=True), encoding, rate)
-            _log("DecodeStream", start, samples / engine.sample_rate, model=engine.name,
+            log_request("DecodeStream", start, samples / engine.sample_rate, model=engine.name,
                  first_audio_s=(first_out or time.perf_counter()) - start)
 
     @staticmethod
@@ -316,6 +247,12 @@ class SpeechServer:
         self.cfg = cfg
         self.registry = CodecRegistry(cfg)
         self.registry.warm()
+        self.tts_registry = None
+        if cfg.tts:
+            from serve.tts_service import TtsRegistry
+
+            self.tts_registry = TtsRegistry(cfg.tts, self.registry, cfg.backend, cfg.threads)
+            self.tts_registry.warm()
         self.pool = ThreadPoolExecutor(max_workers=cfg.workers, thread_name_prefix="infer")
         self.health = health.aio.HealthServicer()
         self.server: grpc.aio.Server | None = None
@@ -330,8 +267,15 @@ class SpeechServer:
         )
         self.codec_service = CodecService(self.registry, self.cfg, self.pool)
         pb_grpc.add_CodecServicer_to_server(self.codec_service, self.server)
+        served = [CODEC_SERVICE]
+        if self.tts_registry is not None:
+            from serve.tts_service import TextToSpeechService
+
+            tts = TextToSpeechService(self.tts_registry, self.cfg, self.pool, self.codec_service.slots)
+            pb_grpc.add_TextToSpeechServicer_to_server(tts, self.server)
+            served.append(TTS_SERVICE)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        services = (CODEC_SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME)
+        services = (*served, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME)
         reflection.enable_server_reflection(services, self.server)
         address = f"{self.cfg.host}:{self.cfg.port}"
         if self.cfg.tls_cert and self.cfg.tls_key:
@@ -340,7 +284,7 @@ class SpeechServer:
         else:
             self.port = self.server.add_insecure_port(address)
         await self.server.start()
-        for service in ("", CODEC_SERVICE):
+        for service in ("", *served):
             await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
         log.info(json.dumps({"event": "serving", "address": f"{self.cfg.host}:{self.port}", "codecs": self.registry.names(),
                              "backend": sorted(set(self.registry.backend.values()))}))
@@ -374,6 +318,7 @@ def parse_args(argv: list[str] | None) -> ServerConfig:
     p.add_argument("--port", type=int, default=d.port, help="0 picks a free port")
     p.add_argument("--codec", default=d.codec, help="default codec: bundled name, directory or preset")
     p.add_argument("--extra-codec", dest="extra_codecs", action="append", default=[], help="also serve this codec")
+    p.add_argument("--tts", action="append", default=[], help="serve this TTS model (directory or bundled name)")
     p.add_argument("--backend", choices=("auto", "onnx", "torch"), default=d.backend)
     p.add_argument("--threads", type=int, help="threads per inference call")
     p.add_argument("--workers", type=int, default=d.workers, help="concurrent inference calls")

@@ -3,9 +3,7 @@ real channels, every RPC, streaming == unary, limits and status codes, auth, SIG
 
 from __future__ import annotations
 
-import asyncio
 import os
-import queue
 import signal
 import subprocess
 import sys
@@ -27,9 +25,12 @@ from serve.client import SpeechClient
 from serve.gen.speech.v1 import speech_pb2 as pb
 from serve.gen.speech.v1 import speech_pb2_grpc as pb_grpc
 from serve.runtime import OnnxCodec
-from serve.server import ServerConfig, SpeechServer
+from serve.server import ServerConfig
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from grpc_harness import RunningServer  # noqa: E402
+
 SR = 24000
 
 
@@ -40,29 +41,6 @@ def model_dir(tmp_path_factory) -> Path:
     codec.save_pretrained(directory)
     export_codec(codec, directory)
     return directory
-
-
-class RunningServer:
-    """A SpeechServer on its own event loop thread; ``stop()`` drains it."""
-
-    def __init__(self, cfg: ServerConfig) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.server = SpeechServer(cfg)
-        ready: queue.Queue = queue.Queue()
-        self.thread = threading.Thread(target=self._run, args=(ready,), daemon=True)
-        self.thread.start()
-        self.port = ready.get(timeout=60)
-        self.target = f"127.0.0.1:{self.port}"
-
-    def _run(self, ready: queue.Queue) -> None:
-        asyncio.set_event_loop(self.loop)
-        ready.put(self.loop.run_until_complete(self.server.start()))
-        self.loop.run_forever()
-
-    def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.server.stop(grace=1.0), self.loop).result(30)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
 
 
 @pytest.fixture(scope="module")

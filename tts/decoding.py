@@ -8,7 +8,7 @@ its frame budget; codes are yielded every ``chunk_frames`` steps.
 
 from __future__ import annotations
 
-from typing import Iterator, Protocol
+from typing import Callable, Iterator, Protocol
 
 import numpy as np
 
@@ -40,8 +40,13 @@ def speech_only(logits: np.ndarray, cfg: TtsConfig) -> np.ndarray:
 
 
 def decode_loop(stepper: Stepper, cfg: TtsConfig, prompts: list[list[int]], max_frames: list[int],
-                sampling: SamplingConfig, chunk_frames: int = 10) -> Iterator[list[list[int]]]:
-    """Yield the new codes of each item every ``chunk_frames`` steps (lists may be empty)."""
+                sampling: SamplingConfig, chunk_frames: int = 10, first_chunk_frames: int | None = None,
+                should_stop: Callable[[], bool] | None = None) -> Iterator[list[list[int]]]:
+    """Yield the new codes of each item every ``chunk_frames`` steps (lists may be empty).
+
+    ``first_chunk_frames`` makes the first chunk smaller (lower time to first audio);
+    ``should_stop`` is polled every step so a cancelled request stops generating at once."""
+    next_yield = first_chunk_frames or chunk_frames
     rng = np.random.default_rng(sampling.seed)
     pad, end = cfg.special("<pad>"), cfg.special("</speech>")
     seq, mask = left_pad(prompts, pad)
@@ -61,10 +66,11 @@ def decode_loop(stepper: Stepper, cfg: TtsConfig, prompts: list[list[int]], max_
                 continue
             pending[i].append(int(nxt[i]) - cfg.speech_offset)
             counts[i] += 1
-        if (done.all() or (step + 1) % chunk_frames == 0) and any(pending):
+        if (done.all() or step + 1 >= next_yield) and any(pending):
             yield pending
             pending = [[] for _ in range(b)]
-        if done.all():
+            next_yield = step + 1 + chunk_frames
+        if done.all() or (should_stop is not None and should_stop()):
             return
         nxt = np.where(done, pad, nxt)[:, None].astype(np.int64)
         last = pos[:, -1:] + 1

@@ -9,7 +9,7 @@ concatenated chunks equal the offline result for the same seed.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -52,8 +52,11 @@ class Synthesizer:
         return VoicePrompt(self.codec.encode(wav[None])[0, 0].tolist(), transcript)
 
     def stream(self, text: str, voice: VoicePrompt | None = None, sampling: SamplingConfig | None = None,
-               chunk_frames: int = 10) -> Iterator[np.ndarray]:
-        """Audio chunks (float32) as codes are generated, sentence after sentence."""
+               chunk_frames: int = 10, first_chunk_frames: int | None = None,
+               should_stop: Callable[[], bool] | None = None) -> Iterator[np.ndarray]:
+        """Audio chunks (float32) as codes are generated, sentence after sentence.
+
+        The first chunk of the request may be smaller (``first_chunk_frames``) for a quick start."""
         sampling = sampling or SamplingConfig()
         sentences = split_sentences(normalize(text))
         decoder = self.codec.stream(1).decoder
@@ -61,10 +64,14 @@ class Synthesizer:
         if voice and voice.codes:
             decoder.push(np.asarray(voice.codes, np.int64)[None, None])  # warm the decoder state; audio dropped
         for i, sentence in enumerate(sentences):
+            if should_stop is not None and should_stop():
+                return
             prompt = build_prompt(self.model, self.tokenizer.encode(sentence), prompt_ids, voice.codes if voice else None)
             limit = max_frames_for(len(sentence), self.model.cfg.codec_frame_rate, sampling)
             seeded = replace(sampling, seed=None if sampling.seed is None else sampling.seed + i)
-            for chunk in decode_loop(self.model.stepper(), self.model.cfg, [prompt], [limit], seeded, chunk_frames):
+            first = first_chunk_frames if i == 0 else None
+            for chunk in decode_loop(self.model.stepper(), self.model.cfg, [prompt], [limit], seeded, chunk_frames,
+                                     first, should_stop):
                 if chunk[0]:
                     yield decoder.push(np.asarray(chunk[0], np.int64)[None, None])[0]
 

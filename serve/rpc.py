@@ -1,0 +1,87 @@
+"""Shared RPC plumbing: error -> status mapping, handler decorators, stream slots, request logs."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from typing import Any, Callable
+
+import grpc
+
+from codec.errors import CodecError
+
+log = logging.getLogger("speech.server")
+
+
+class ModelNotFound(CodecError):
+    pass
+
+
+class Overloaded(Exception):
+    pass
+
+
+def status_for(err: BaseException) -> grpc.StatusCode:
+    if isinstance(err, ModelNotFound):
+        return grpc.StatusCode.NOT_FOUND
+    if isinstance(err, Overloaded):
+        return grpc.StatusCode.RESOURCE_EXHAUSTED
+    if isinstance(err, (CodecError, ValueError)):
+        return grpc.StatusCode.INVALID_ARGUMENT
+    return grpc.StatusCode.INTERNAL
+
+
+class StreamSlots:
+    """At most ``limit`` concurrent streams; the next one is refused, not queued."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.active = limit, 0
+
+    @contextlib.contextmanager
+    def hold(self):
+        if self.active >= self.limit:
+            raise Overloaded(f"server is at its limit of {self.limit} concurrent streams; retry later")
+        self.active += 1
+        try:
+            yield
+        finally:
+            self.active -= 1
+
+
+def log_request(rpc: str, start: float, audio_s: float = 0.0, **extra: Any) -> None:
+    """One JSON line per request: wall time, audio seconds, real-time factor, extras."""
+    wall = time.perf_counter() - start
+    record = {"rpc": rpc, "wall_s": round(wall, 4), "audio_s": round(audio_s, 3)}
+    if audio_s:
+        record["rtf"] = round(wall / audio_s, 4)
+    record.update({k: (round(v, 4) if isinstance(v, float) else v) for k, v in extra.items()})
+    log.info(json.dumps(record))
+
+
+def unary(handler: Callable) -> Callable:
+    """Map our errors to status codes for a unary handler."""
+
+    async def wrapper(self, request, context):
+        try:
+            return await handler(self, request, context)
+        except (CodecError, ValueError, Overloaded) as err:
+            await context.abort(status_for(err), str(err))
+
+    wrapper.__name__ = handler.__name__
+    return wrapper
+
+
+def streaming(handler: Callable) -> Callable:
+    """Same for a response-streaming handler (an async generator)."""
+
+    async def wrapper(self, request, context):
+        try:
+            async for item in handler(self, request, context):
+                yield item
+        except (CodecError, ValueError, Overloaded) as err:
+            await context.abort(status_for(err), str(err))
+
+    wrapper.__name__ = handler.__name__
+    return wrapper

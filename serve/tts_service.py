@@ -1,0 +1,163 @@
+"""``speech.v1.TextToSpeech`` on the ONNX engines: Synthesize, SynthesizeStream, voices.
+
+Generation runs in the worker pool and hands audio chunks to the RPC through a queue; the
+first chunk is small (``chunk_ms``, default 80 ms) and later chunks grow, so first audio
+comes early without paying per-chunk overhead for the whole utterance. A cancelled stream
+sets a flag the generation loop polls every step, so it stops at once and frees its slot.
+Bundled prompt voices live in ``<tts model>/voices/NAME.wav`` + ``NAME.txt``; their codes are
+computed once at start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from codec import audio as audio_io
+from codec.errors import CodecError
+from serve import wire
+from serve.gen.speech.v1 import speech_pb2 as pb
+from serve.gen.speech.v1 import speech_pb2_grpc as pb_grpc
+from serve.rpc import ModelNotFound, log_request, streaming, unary
+from tts.pretrained import find_tts_dir, load_tts
+from tts.sampling import SamplingConfig
+from tts.synthesize import Synthesizer, VoicePrompt
+from tts.text import normalize
+
+DEFAULT_LANGUAGE = "en-US"
+LATER_CHUNK_FRAMES = 25  # 0.5 s at 50 Hz once audio is flowing
+
+
+@dataclass
+class TtsEntry:
+    name: str
+    synth: Synthesizer
+    voices: dict[str, VoicePrompt]
+
+
+class TtsRegistry:
+    """TTS models loaded once at start (with their codec and prompt voices)."""
+
+    def __init__(self, specs: list[str], codec_registry, backend: str = "auto", threads: int | None = None) -> None:
+        self.entries: dict[str, TtsEntry] = {}
+        for spec in specs:
+            directory = find_tts_dir(spec)
+            model, tokenizer = load_tts(spec, backend, threads)
+            codec = codec_registry.engines.get(model.cfg.codec)
+            synth = Synthesizer(model, tokenizer, codec=codec, codec_spec=model.cfg.codec, backend=backend)
+            name = directory.name if directory.name not in ("model", "") else model.cfg.name
+            self.entries[name] = TtsEntry(name, synth, self._voices(directory, synth))
+        self.default = next(iter(self.entries.values())) if self.entries else None
+
+    @staticmethod
+    def _voices(directory: Path, synth: Synthesizer) -> dict[str, VoicePrompt]:
+        voices = {}
+        for wav in sorted((directory / "voices").glob("*.wav")):
+            transcript = wav.with_suffix(".txt").read_text().strip()
+            voices[wav.stem] = synth.voice_from_audio(audio_io.load(wav, synth.sample_rate), transcript)
+        return voices
+
+    def get(self, name: str) -> TtsEntry:
+        if not self.entries:
+            raise ModelNotFound("this server has no TTS model loaded (start it with --tts DIR)")
+        if not name:
+            return self.default
+        if name not in self.entries:
+            raise ModelNotFound(f"TTS model {name!r} is not loaded (have: {', '.join(self.entries)})")
+        return self.entries[name]
+
+    def warm(self) -> None:
+        for entry in self.entries.values():
+            for _ in entry.synth.stream("Ready.", sampling=SamplingConfig(max_frames=2)):
+                pass
+
+
+class TextToSpeechService(pb_grpc.TextToSpeechServicer):
+    def __init__(self, registry: TtsRegistry, cfg, pool, slots) -> None:
+        self.registry, self.cfg, self.pool, self.slots = registry, cfg, pool, slots
+
+    def _prepare(self, req: pb.SynthesizeSpeechRequest) -> tuple[TtsEntry, str, VoicePrompt | None, SamplingConfig]:
+        entry = self.registry.get(req.model)
+        if req.language_code and not req.language_code.lower().startswith("en"):
+            raise CodecError(f"language_code {req.language_code!r} is not supported (English only)")
+        if req.speaking_rate not in (0.0, 1.0):
+            raise CodecError("speaking_rate other than 1.0 is not supported by this model")
+        text = normalize(req.text)  # rejects empty, junk-only and over-long text with one line
+        voice = None
+        if req.HasField("zero_shot_data") and req.zero_shot_data.audio_prompt:
+            z = req.zero_shot_data
+            wav = wire.audio_from_proto(pb.Audio(data=z.audio_prompt, encoding=z.encoding, sample_rate_hz=z.sample_rate_hz),
+                                        entry.synth.sample_rate, max_seconds=30.0)
+            voice = entry.synth.voice_from_audio(wav, z.transcript)
+        elif req.voice_name:
+            if req.voice_name not in entry.voices:
+                raise ModelNotFound(f"voice {req.voice_name!r} not found (have: {', '.join(entry.voices) or 'none'})")
+            voice = entry.voices[req.voice_name]
+        sampling = SamplingConfig(temperature=req.temperature or 0.8, top_k=req.top_k or 50, top_p=req.top_p or 0.95,
+                                  seed=req.seed)
+        return entry, text, voice, sampling
+
+    def _encode_out(self, wav: np.ndarray, entry: TtsEntry, req: pb.SynthesizeSpeechRequest) -> pb.SynthesizeSpeechResponse:
+        out = wire.audio_to_proto(wav, entry.synth.sample_rate, req.encoding, req.sample_rate_hz)
+        return pb.SynthesizeSpeechResponse(audio=out.data, encoding=out.encoding, sample_rate_hz=out.sample_rate_hz)
+
+    @unary
+    async def Synthesize(self, req, context):
+        start = time.perf_counter()
+        entry, text, voice, sampling = self._prepare(req)
+        wav = await asyncio.get_running_loop().run_in_executor(self.pool, entry.synth.synthesize, text, voice, sampling)
+        log_request("Synthesize", start, len(wav) / entry.synth.sample_rate, model=entry.name, chars=len(text))
+        return self._encode_out(wav, entry, req)
+
+    @streaming
+    async def SynthesizeStream(self, req, context):
+        with self.slots.hold():
+            start, first = time.perf_counter(), None
+            entry, text, voice, sampling = self._prepare(req)
+            rate = req.sample_rate_hz or entry.synth.sample_rate
+            wire.check_rate(rate)
+            if req.encoding not in (pb.ENCODING_UNSPECIFIED, pb.LINEAR_PCM, pb.FLOAT32_PCM):
+                raise CodecError("SynthesizeStream audio is LINEAR_PCM or FLOAT32_PCM")
+            first_frames = max(1, round((req.chunk_ms or 80) / 1000 * entry.synth.model.cfg.codec_frame_rate))
+            queue, stop, seconds = asyncio.Queue(), threading.Event(), 0.0
+            loop = asyncio.get_running_loop()
+            resample = wire.StreamResampler(entry.synth.sample_rate, rate)
+
+            def produce() -> None:
+                try:
+                    for chunk in entry.synth.stream(text, voice, sampling, LATER_CHUNK_FRAMES, first_frames, stop.is_set):
+                        loop.call_soon_threadsafe(queue.put_nowait, chunk)
+                except Exception as err:  # handed to the RPC, which maps it to a status
+                    loop.call_soon_threadsafe(queue.put_nowait, err)
+                loop.call_soon_threadsafe(queue.put_nowait, None)
+
+            worker = loop.run_in_executor(self.pool, produce)
+            try:
+                while (item := await queue.get()) is not None:
+                    if isinstance(item, Exception):
+                        raise item
+                    seconds += len(item) / entry.synth.sample_rate
+                    first = first or time.perf_counter() - start
+                    yield pb.SynthesizeSpeechResponse(audio=wire.float_to_bytes(resample(item), req.encoding or pb.LINEAR_PCM),
+                                                      encoding=req.encoding or pb.LINEAR_PCM, sample_rate_hz=rate)
+                tail = resample(np.zeros(0, np.float32), last=True)
+                if tail.size:
+                    yield pb.SynthesizeSpeechResponse(audio=wire.float_to_bytes(tail, req.encoding or pb.LINEAR_PCM),
+                                                      encoding=req.encoding or pb.LINEAR_PCM, sample_rate_hz=rate)
+            finally:
+                stop.set()  # cancelled or failed: the generation loop stops at its next step
+                await asyncio.shield(worker)
+            log_request("SynthesizeStream", start, seconds, model=entry.name, first_audio_s=first or 0.0)
+
+    async def ListVoices(self, req, context):
+        voices = [pb.Voice(name=v, language_code=DEFAULT_LANGUAGE, description=f"{e.name}: prompt voice")
+                  for e in self.registry.entries.values() for v in e.voices]
+        return pb.ListVoicesResponse(voices=voices)
+
+    async def ListModels(self, req, context):
+        return pb.ListModelsResponse(models=list(self.registry.entries))

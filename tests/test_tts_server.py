@@ -1,0 +1,117 @@
+"""speech.v1.TextToSpeech on a real server: tiny TTS + tiny codec, both on ONNX Runtime."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from pathlib import Path
+
+import grpc
+import numpy as np
+import pytest
+import torch
+
+from codec import audio
+from codec.onnx_export import export_codec
+from codec.pretrained import load_codec
+from serve.gen.speech.v1 import speech_pb2 as pb
+from serve.gen.speech.v1 import speech_pb2_grpc as pb_grpc
+from serve.server import ServerConfig
+from tts.config import load_preset
+from tts.model import TtsModel
+from tts.onnx_export import export_tts
+from tts.text import TextTokenizer, train_tokenizer
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from grpc_harness import RunningServer  # noqa: E402
+
+SR = 24000
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tts-server")
+    codec_dir = root / "distilcodec-tiny"
+    codec = load_codec("distilcodec-tiny")
+    codec.save_pretrained(codec_dir)
+    export_codec(codec, codec_dir)
+    torch.manual_seed(0)
+    tts_dir = root / "tts"
+    model = TtsModel(load_preset("tiny", codec=str(codec_dir), codec_frame_rate=100.0)).eval()
+    model.save_pretrained(tts_dir)
+    TextTokenizer(train_tokenizer(["hello there", "the old mill by the river", "a quiet bridge"], 300)).save(tts_dir / "tokenizer.json")
+    export_tts(model, tts_dir)
+    (tts_dir / "voices").mkdir()
+    t = np.arange(SR // 2) / SR
+    audio.save(tts_dir / "voices" / "narrator.wav", (0.2 * np.sin(2 * np.pi * 150 * t)).astype(np.float32), SR)
+    (tts_dir / "voices" / "narrator.txt").write_text("a quiet bridge")
+    running = RunningServer(ServerConfig(port=0, codec=str(codec_dir), tts=[str(tts_dir)], max_streams=2))
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def stub(server):
+    with grpc.insecure_channel(server.target) as channel:
+        yield pb_grpc.TextToSpeechStub(channel)
+
+
+def request(**kw) -> pb.SynthesizeSpeechRequest:
+    base = dict(text="Hello there.", encoding=pb.FLOAT32_PCM, seed=3, temperature=0.9)
+    base.update(kw)
+    return pb.SynthesizeSpeechRequest(**base)
+
+
+def test_models_and_voices(stub):
+    assert list(stub.ListModels(pb.ListModelsRequest()).models) == ["tts"]
+    assert [v.name for v in stub.ListVoices(pb.ListVoicesRequest()).voices] == ["narrator"]
+
+
+def test_stream_equals_unary_and_starts_small(stub):
+    unary = stub.Synthesize(request())
+    assert unary.sample_rate_hz == SR and unary.encoding == pb.FLOAT32_PCM
+    chunks = [np.frombuffer(r.audio, "<f4") for r in stub.SynthesizeStream(request(chunk_ms=40))]
+    assert len(chunks) >= 2 and len(chunks[0]) <= 0.04 * SR < len(chunks[1])  # small first chunk, then larger
+    np.testing.assert_allclose(np.concatenate(chunks), np.frombuffer(unary.audio, "<f4"), atol=1e-5)
+    voiced = np.frombuffer(stub.Synthesize(request(voice_name="narrator")).audio, "<f4")
+    assert not np.array_equal(voiced[: len(chunks[0])], chunks[0])
+
+
+def test_zero_shot_and_output_rate(stub):
+    prompt = audio.to_wav_bytes((0.1 * np.random.default_rng(0).standard_normal(SR)).astype(np.float32), SR)
+    resp = stub.Synthesize(request(encoding=pb.LINEAR_PCM, sample_rate_hz=16000,
+                                   zero_shot_data=pb.ZeroShotData(audio_prompt=prompt, transcript="hello there")))
+    assert resp.sample_rate_hz == 16000 and len(resp.audio) > 0 and len(resp.audio) % 2 == 0
+
+
+@pytest.mark.parametrize("kw, code, needle", [
+    (dict(text=""), grpc.StatusCode.INVALID_ARGUMENT, "nothing to say"),
+    (dict(text="\U0001F600 \u200b"), grpc.StatusCode.INVALID_ARGUMENT, "nothing to say"),
+    (dict(text="a" * 2001), grpc.StatusCode.INVALID_ARGUMENT, "at most 2000"),
+    (dict(language_code="fr-FR"), grpc.StatusCode.INVALID_ARGUMENT, "English only"),
+    (dict(voice_name="nobody"), grpc.StatusCode.NOT_FOUND, "narrator"),
+    (dict(model="other"), grpc.StatusCode.NOT_FOUND, "not loaded"),
+    (dict(zero_shot_data=pb.ZeroShotData(audio_prompt=b"junk", transcript="x")), grpc.StatusCode.INVALID_ARGUMENT, "readable"),
+])
+def test_bad_requests(stub, kw, code, needle):
+    for call in (stub.Synthesize, lambda r: list(stub.SynthesizeStream(r))):
+        with pytest.raises(grpc.RpcError) as info:
+            call(request(**kw))
+        assert info.value.code() == code and needle in info.value.details()
+
+
+def test_cancel_stops_generation_and_frees_slot(server, stub):
+    long_text = "The old mill stood by the river. " * 20
+    call = stub.SynthesizeStream(request(text=long_text, chunk_ms=20))
+    next(call)
+    slots = server.server.codec_service.slots
+    assert slots.active == 1
+    call.cancel()
+    deadline = time.time() + 10
+    while slots.active and time.time() < deadline:
+        time.sleep(0.02)
+    assert slots.active == 0
+    start = time.time()
+    stub.Synthesize(request(text="Hi."))  # the worker pool is free again at once
+    assert time.time() - start < 10

@@ -1,0 +1,40 @@
+"""Resolve a TTS spec (directory or bundled name under ``models/``) to a loaded model.
+
+ONNX Runtime (``tts.onnx``) is used where exported unless ``backend='torch'``; the ONNX path
+imports no torch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from codec.errors import CodecError
+
+DEFAULT_TTS = "tts"
+
+
+def find_tts_dir(spec: str | None) -> Path:
+    from codec.pretrained import models_dir
+
+    from .text import TOKENIZER_FILE
+
+    spec = spec or DEFAULT_TTS
+    for directory in (Path(spec), models_dir() / spec):
+        if (directory / "config.json").is_file() and (directory / TOKENIZER_FILE).is_file():
+            return directory
+    raise CodecError(f"{spec}: no trained TTS model there (train one: recipes/libritts/run.sh --stage 6)")
+
+
+def load_tts(spec: str | None, backend: str = "auto", threads: int | None = None, int8: bool = False):
+    """(model, tokenizer): ONNX Runtime where ``tts.onnx`` exists (``auto``), else torch."""
+    from .text import TOKENIZER_FILE, TextTokenizer
+
+    directory = find_tts_dir(spec)
+    tokenizer = TextTokenizer.from_file(directory / TOKENIZER_FILE)
+    if backend == "onnx" or (backend == "auto" and (directory / "tts.onnx").is_file()):
+        from serve.tts_runtime import OnnxTts
+
+        return OnnxTts(directory, threads, int8=int8), tokenizer
+    from .model import TtsModel
+
+    return TtsModel.from_pretrained(directory), tokenizer
