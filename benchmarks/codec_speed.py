@@ -10,24 +10,14 @@ EnCodec-style) preset's RTF / this preset's RTF at the same thread count.
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
+from timing import best_time
 
 from codec.config import load_preset
 from codec.model import Codec
 
 BASELINE = "encodec"
-
-
-def best_time(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def measure(preset: str, seconds: float, threads: int, repeats: int, chunk_ms: float) -> dict[str, float]:

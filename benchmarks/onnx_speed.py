@@ -12,11 +12,11 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from timing import best_time
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -24,16 +24,6 @@ from codec.onnx_export import export_codec  # noqa: E402
 from codec.pretrained import load_codec, resolve_model_dir  # noqa: E402
 from serve.engine import TorchCodecEngine  # noqa: E402
 from serve.runtime import OnnxCodec, onnx_files_present  # noqa: E402
-
-
-def best_time(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def rtfs(engine, wav: np.ndarray, seconds: float, repeats: int, chunk_frames: int) -> dict[str, float]:

@@ -48,6 +48,12 @@ class CodecSystem:
         self._codes.append(codes[0].numpy())
         return self.codec.decode(codes, n_samples=x.shape[-1])[0].numpy()
 
+    @torch.inference_mode()
+    def observe(self, wav: np.ndarray) -> None:
+        """Encode only (no metrics): more audio for the codebook-usage statistics."""
+        x = torch.from_numpy(np.ascontiguousarray(wav, dtype=np.float32))[None]
+        self._codes.append(self.codec.encode(x, self.n_q)[0].numpy())
+
     def usage(self) -> tuple[list[float], list[float]]:
         pooled = np.concatenate(self._codes, axis=1)
         return metrics.codebook_usage(pooled, self.codec.codebook_sizes[: self.n_q])
@@ -60,6 +66,7 @@ class SystemScores:
     scores: dict[str, list[float]] = field(default_factory=lambda: {m: [] for m in METRICS})
     usage: list[float] | None = None
     perplexity: list[float] | None = None
+    usage_frames: int = 0
 
     def mean(self, metric: str) -> float:
         values = [v for v in self.scores[metric] if not math.isnan(v)]
@@ -68,7 +75,7 @@ class SystemScores:
     def as_dict(self) -> dict:
         out = {"system": self.name, "kbps": self.kbps, "n": len(self.scores["stoi"])}
         out.update({m: self.mean(m) for m in METRICS})
-        out.update({"codebook_usage": self.usage, "perplexity": self.perplexity})
+        out.update({"codebook_usage": self.usage, "perplexity": self.perplexity, "usage_frames": self.usage_frames})
         return out
 
 
@@ -82,8 +89,11 @@ def score(ref: np.ndarray, deg: np.ndarray, sample_rate: int) -> dict[str, float
 
 
 def evaluate(systems: list[System], utterances: Iterable[np.ndarray], sample_rate: int,
-             progress: bool = True, total: int | None = None) -> list[SystemScores]:
-    """Round-trip each utterance through each system and score it against the input."""
+             progress: bool = True, total: int | None = None, usage_only: Iterable[np.ndarray] = ()) -> list[SystemScores]:
+    """Round-trip each utterance through each system and score it against the input.
+
+    ``usage_only`` utterances are only encoded, to widen the codebook-usage statistics (a
+    16384-entry codebook needs far more frames than the scored subset has)."""
     from tqdm import tqdm
 
     results = [SystemScores(s.name, s.kbps) for s in systems]
@@ -91,9 +101,14 @@ def evaluate(systems: list[System], utterances: Iterable[np.ndarray], sample_rat
         for system, result in zip(systems, results):
             for k, v in score(wav, system.roundtrip(wav, sample_rate), sample_rate).items():
                 result.scores[k].append(v)
+    codecs = [s for s in systems if isinstance(s, CodecSystem)]
+    for wav in usage_only:
+        for system in codecs:
+            system.observe(wav)
     for system, result in zip(systems, results):
         if isinstance(system, CodecSystem):
             result.usage, result.perplexity = system.usage()
+            result.usage_frames = int(sum(c.shape[1] for c in system._codes))
     return results
 
 

@@ -11,7 +11,6 @@ Streaming (``codec.stream``) gives exactly the same codes and audio chunk by chu
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 

@@ -17,13 +17,12 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import torch
-import torch.distributed as dist
 import yaml
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from codec.checkpoint import LATEST, load_checkpoint, save_checkpoint
-from codec.train import Dist, lr_factor, parse_args, parse_overrides, setup_distributed
+from codec.train import Dist, lr_factor, run
 from codec.train_logging import TrainLogger
 
 from .config import TtsConfig, load_preset
@@ -161,20 +160,7 @@ class TtsTrainer:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    cfg = TtsTrainConfig.from_yaml(args.config, out_dir=args.out_dir, max_steps=args.max_steps, **parse_overrides(args.overrides))
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    env = setup_distributed()
-    trainer = TtsTrainer(cfg, env)
-    if args.resume and trainer.resume() and env.main:
-        print(f"resumed from step {trainer.step}", file=sys.stderr)
-    try:
-        trainer.fit(args.stop_after)
-    finally:
-        if dist.is_initialized():
-            dist.destroy_process_group()
-    return 0
+    return run(TtsTrainer, TtsTrainConfig, argv)
 
 
 if __name__ == "__main__":

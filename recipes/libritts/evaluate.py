@@ -29,17 +29,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--manifest", default="data/mini/manifests/test.jsonl")
     p.add_argument("--models", nargs="*", default=["hificodec", "distilcodec"], help="SPEC[@KBPS]")
     p.add_argument("--baselines", nargs="*", default=["opus:6", "codec2:3200"])
-    p.add_argument("--limit", type=int, help="first N utterances only")
+    p.add_argument("--limit", type=int, help="score the first N utterances only (codebook use still pools all)")
     p.add_argument("--out", type=Path, default=Path("exp/eval/codec.md"))
     args = p.parse_args(argv)
 
-    entries = read_manifest(args.manifest)[: args.limit]
+    everything = read_manifest(args.manifest)
+    entries, rest = everything[: args.limit], everything[len(everything[: args.limit]) :]
     systems = build_systems(args.models, args.baselines)
     utterances = (load(e["path"], SAMPLE_RATE) for e in entries)
-    results = evaluate(systems, utterances, SAMPLE_RATE, total=len(entries))
+    results = evaluate(systems, utterances, SAMPLE_RATE, total=len(entries), usage_only=(load(e["path"], SAMPLE_RATE) for e in rest))
     seconds = sum(e["duration"] for e in entries)
     table = markdown_table(results)
-    header = f"{len(entries)} utterances ({seconds / 60:.1f} min) from {args.manifest}\n\n"
+    frames = max((r.usage_frames for r in results), default=0)
+    header = (f"Scores: {len(entries)} utterances ({seconds / 60:.1f} min) from {args.manifest}; "
+              f"codebook use: all {len(everything)} utterances ({frames} frames).\n\n")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(header + table)
     args.out.with_suffix(".json").write_text(json.dumps([r.as_dict() for r in results], indent=1))

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Codec recipe: 0 corpus -> 1 manifests -> 2 teacher (GRVQ) -> 3 distilled single-codebook
-# student -> 4 evaluate (vs Opus/Codec2) -> 5 publish to models/ with ONNX graphs.
+# student -> 4 evaluate (vs Opus/Codec2) -> 5 publish to models/ with ONNX graphs;
+# TTS: 6 encode the corpus with the published distilcodec -> 7 BPE -> 8 train -> 9 publish.
 #   recipes/libritts/run.sh [--stage N] [--stop-stage N] [--nproc N] [--corpus DIR]
 #                           [--exp DIR] [--models DIR] [--size mini|tiny]
 # Stage 0 synthesizes the mini corpus with espeak-ng (skip it and pass --corpus for real
@@ -8,7 +9,7 @@
 # training resumes from its last checkpoint.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-stage=0; stop_stage=5; nproc=1; corpus=data/mini; exp=exp; models=models; size=mini
+stage=0; stop_stage=9; nproc=1; corpus=data/mini; exp=exp; models=models; size=mini
 while [ $# -gt 0 ]; do
   case "$1" in
     --stage) stage=$2; shift 2;; --stop-stage) stop_stage=$2; shift 2;;
@@ -21,10 +22,11 @@ PY=${PYTHON:-python}
 conf=recipes/libritts/conf
 manifests=$corpus/manifests
 if [ "$size" = tiny ]; then
-  teacher_conf=$conf/tiny.yaml; student_conf=$conf/tiny_distill.yaml
+  teacher_conf=$conf/tiny.yaml; student_conf=$conf/tiny_distill.yaml; tts_conf=$conf/tts_tiny.yaml; bpe=300
   corpus_args="--n-train 12 --n-dev 2 --n-test 3 --train-speakers 3 --test-speakers 1 --test-variants 1"
 else
-  teacher_conf=$conf/hificodec.yaml; student_conf=$conf/distilcodec.yaml; corpus_args=""
+  teacher_conf=$conf/hificodec.yaml; student_conf=$conf/distilcodec.yaml; tts_conf=$conf/tts_small.yaml; bpe=1024
+  corpus_args=""
 fi
 teacher=$exp/teacher; student=$exp/student
 launch() { if [ "$nproc" -gt 1 ]; then $PY -m torch.distributed.run --standalone --nproc_per_node="$nproc" "$@"; else $PY "$@"; fi; }
@@ -57,4 +59,26 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
     # codec-cli decode finds models/<name>/ from that.
     $PY recipes/libritts/publish.py "$src" "$models"
   done
+fi
+tts=$exp/tts
+# The TTS model names its codec: the bundled name for real runs, the folder for the tiny run.
+if [ "$size" = tiny ]; then tts_preset=tiny; tts_codec=$models/distilcodec; else tts_preset=small; tts_codec=distilcodec; fi
+if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
+  for split in train dev test; do   # cached: re-encoded only when the codec weights change
+    $PY -m tts.cli encode-corpus "$manifests/$split.jsonl" "$tts/tokens/$split.safetensors" --codec "$models/distilcodec"
+  done
+fi
+if [ "$stage" -le 7 ] && [ "$stop_stage" -ge 7 ]; then
+  $PY -m tts.cli train-tokenizer "$manifests/train.jsonl" "$tts/tokenizer.json" --vocab-size "$bpe"
+fi
+if [ "$stage" -le 8 ] && [ "$stop_stage" -ge 8 ]; then
+  # shellcheck disable=SC2046
+  launch -m tts.train --config "$tts_conf" --out-dir "$tts/train" --set "train_tokens=$tts/tokens/train.safetensors" \
+    --set "dev_tokens=$tts/tokens/dev.safetensors" --set "tokenizer=$tts/tokenizer.json" \
+    --set "model={preset: $tts_preset, codec: $tts_codec}" $(resume_flag "$tts/train")
+fi
+if [ "$stage" -le 9 ] && [ "$stop_stage" -ge 9 ]; then
+  mkdir -p "$models/tts"
+  cp "$tts/train/model/config.json" "$tts/train/model/model.safetensors" "$tts/train/model/tokenizer.json" "$models/tts/"
+  $PY -m tts.cli export-onnx "$models/tts"
 fi
