@@ -3,6 +3,7 @@ sampling determinism, streaming chunks, overfitting one utterance, bad text."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -148,3 +149,19 @@ def test_tiny_model_overfits_one_utterance(model, tmp_path):
     again = TtsModel.from_pretrained(tmp_path / "m")
     assert again.weights_hash() == model.weights_hash()
     assert generate(again, [build_prompt(again, text)], [80], SamplingConfig(greedy=True)) == out
+
+
+def test_word_error_rate_and_domain_lm():
+    from tts.wer import bigram_arpa, edit_distance, word_error_rate, words
+
+    assert words("Hello, World! It's 3.") == ["hello", "world", "it's"]
+    assert edit_distance("a b c d".split(), "a x c".split()) == 2
+    assert word_error_rate(["the cat sat", "a dog"], ["the cat sat", "dog a"]) == pytest.approx(2 / 5)
+    arpa = bigram_arpa(["the cat sat", "the dog sat"])
+    assert "ngram 1=6" in arpa and "ngram 2=6" in arpa and "\\end\\" in arpa
+    pytest.importorskip("pocketsphinx")
+    from tts.wer import Transcriber
+
+    noise = 0.05 * np.random.default_rng(0).standard_normal(16000).astype(np.float32)
+    heard = Transcriber(["the cat sat", "the dog sat"]).transcribe(noise, 16000)
+    assert set(words(heard)) <= {"the", "cat", "dog", "sat"}  # the domain LM bounds the vocabulary
