@@ -10,25 +10,21 @@ Streaming (``codec.stream``) gives exactly the same codes and audio chunk by chu
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from .atomic import atomic_write
 from .checkpoint import state_hash
-from .config import CONFIG_FILE, WEIGHTS_FILE, CodecConfig
+from .config import CodecConfig
 from .errors import ModelMismatch
+from .model_dir import read_model_dir, save_model_dir
 from .modules.convnext import ConvNeXtStack
 from .modules.seanet import seanet_decoder, seanet_encoder
 from .modules.spectral import CausalSTFT, ISTFTHead
 from .modules.streaming import StreamingSequential
 from .quantize import build_quantizer
-
-FORMAT_VERSION = 1
 
 
 @dataclass
@@ -141,25 +137,13 @@ class Codec(nn.Module):
 
     def save_pretrained(self, directory: str | Path) -> Path:
         """Write config.json + model.safetensors (atomically) into ``directory``."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
-        meta = {"format_version": FORMAT_VERSION, "kind": "codec", "weights_hash": self.weights_hash(), "config": self.cfg.to_dict()}
-        atomic_write(directory / WEIGHTS_FILE, lambda p: save_file(state, p, metadata={"format_version": str(FORMAT_VERSION)}))
-        atomic_write(directory / CONFIG_FILE, lambda p: Path(p).write_text(json.dumps(meta, indent=2) + "\n"))
-        return directory
+        return save_model_dir(self, directory, "codec", self.cfg.to_dict())
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, map_location: str = "cpu") -> "Codec":
         """Load a codec saved by ``save_pretrained`` (safetensors only, nothing unpickled)."""
-        directory = Path(directory)
-        cfg_path, weights_path = directory / CONFIG_FILE, directory / WEIGHTS_FILE
-        if not cfg_path.is_file() or not weights_path.is_file():
-            raise FileNotFoundError(f"{directory}: not a codec directory (needs {CONFIG_FILE} and {WEIGHTS_FILE})")
-        meta = json.loads(cfg_path.read_text())
-        if meta.get("kind") != "codec" or meta.get("format_version") != FORMAT_VERSION:
-            raise ModelMismatch(f"{cfg_path}: not a version-{FORMAT_VERSION} codec config")
-        model = cls(CodecConfig.from_dict(meta["config"]))
-        model.load_state_dict(load_file(str(weights_path), device=map_location))
+        config, state = read_model_dir(directory, "codec", map_location)
+        model = cls(CodecConfig.from_dict(config))
+        model.load_state_dict(state)
         model.pretrained = True
         return model.eval()

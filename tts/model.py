@@ -8,17 +8,14 @@ alike: ``past`` is a list of (K, V) per layer [B, n_kv, T_past, head_dim] and th
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from codec.atomic import atomic_write
 from codec.checkpoint import state_hash
-from codec.config import CONFIG_FILE, WEIGHTS_FILE
+from codec.model_dir import read_model_dir, save_model_dir
 
 from .config import TtsConfig
 
@@ -150,21 +147,12 @@ class TtsModel(nn.Module):
         return state_hash(self)
 
     def save_pretrained(self, directory: str | Path) -> Path:
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
-        meta = {"kind": "tts", "weights_hash": self.weights_hash(), "config": self.cfg.to_dict()}
-        atomic_write(directory / WEIGHTS_FILE, lambda p: save_file(state, p))
-        atomic_write(directory / CONFIG_FILE, lambda p: Path(p).write_text(json.dumps(meta, indent=2) + "\n"))
-        return directory
+        return save_model_dir(self, directory, "tts", self.cfg.to_dict())
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, map_location: str = "cpu") -> "TtsModel":
-        directory = Path(directory)
-        meta = json.loads((directory / CONFIG_FILE).read_text())
-        if meta.get("kind") != "tts":
-            raise ValueError(f"{directory}: not a TTS model directory")
-        model = cls(TtsConfig.from_dict(meta["config"]))
-        model.load_state_dict(load_file(directory / WEIGHTS_FILE, device=map_location))
+        config, state = read_model_dir(directory, "tts", map_location)
+        model = cls(TtsConfig.from_dict(config))
+        model.load_state_dict(state)
         model.pretrained = True
         return model.eval()

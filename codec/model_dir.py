@@ -1,0 +1,44 @@
+"""The model directory format shared by codec and TTS: ``config.json`` + ``model.safetensors``.
+
+``config.json`` holds ``format_version``, ``kind`` ("codec" or "tts"), the weights hash and the
+model config; weights are safetensors only, so loading never unpickles anything. Both files
+are written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from .atomic import atomic_write
+from .checkpoint import state_hash
+from .config import CONFIG_FILE, WEIGHTS_FILE
+from .errors import ModelMismatch
+
+FORMAT_VERSION = 1
+
+
+def save_model_dir(module: nn.Module, directory: str | Path, kind: str, config: dict[str, Any]) -> Path:
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+    meta = {"format_version": FORMAT_VERSION, "kind": kind, "weights_hash": state_hash(module), "config": config}
+    atomic_write(directory / WEIGHTS_FILE, lambda p: save_file(state, p, metadata={"format_version": str(FORMAT_VERSION)}))
+    atomic_write(directory / CONFIG_FILE, lambda p: Path(p).write_text(json.dumps(meta, indent=2) + "\n"))
+    return directory
+
+
+def read_model_dir(directory: str | Path, kind: str, map_location: str = "cpu") -> tuple[dict[str, Any], dict]:
+    """(config dict, state dict) of a ``kind`` model directory, or a one-line error."""
+    directory = Path(directory)
+    cfg_path, weights_path = directory / CONFIG_FILE, directory / WEIGHTS_FILE
+    if not cfg_path.is_file() or not weights_path.is_file():
+        raise FileNotFoundError(f"{directory}: not a {kind} model directory (needs {CONFIG_FILE} and {WEIGHTS_FILE})")
+    meta = json.loads(cfg_path.read_text())
+    if meta.get("kind") != kind or meta.get("format_version") != FORMAT_VERSION:
+        raise ModelMismatch(f"{cfg_path}: not a version-{FORMAT_VERSION} {kind} config")
+    return meta["config"], load_file(str(weights_path), device=map_location)
