@@ -165,3 +165,15 @@ def test_word_error_rate_and_domain_lm():
     noise = 0.05 * np.random.default_rng(0).standard_normal(16000).astype(np.float32)
     heard = Transcriber(["the cat sat", "the dog sat"]).transcribe(noise, 16000)
     assert set(words(heard)) <= {"the", "cat", "dog", "sat"}  # the domain LM bounds the vocabulary
+
+
+def test_delay_pattern_round_trip():
+    from tts.delay import apply_delay, complete_frames, revert_delay
+
+    codes = np.arange(12).reshape(3, 4)
+    delayed = apply_delay(codes, pad=-1)
+    assert delayed.shape == (3, 6)
+    assert delayed[:, 0].tolist() == [0, -1, -1] and delayed[:, 2].tolist() == [2, 5, 8]  # frame 2 | 1 | 0
+    np.testing.assert_array_equal(revert_delay(delayed), codes)
+    assert complete_frames(6, 3) == 4 and complete_frames(1, 3) == 0
+    np.testing.assert_array_equal(revert_delay(apply_delay(codes[:, :0], -1)), codes[:, :0])
