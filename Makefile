@@ -25,7 +25,11 @@ ONNX := $(patsubst %/model.safetensors,%/encoder.onnx,$(wildcard models/*codec/m
 models/%/encoder.onnx: models/%/model.safetensors $(STAMP)
 	$(BIN)/codec-cli export-onnx models/$*
 
-onnx: $(ONNX)
+TTS_ONNX := $(patsubst %/model.safetensors,%/tts.onnx,$(wildcard models/tts/model.safetensors))
+models/tts/tts.onnx: models/tts/model.safetensors $(STAMP)
+	$(BIN)/tts-cli export-onnx models/tts --quantize int8
+
+onnx: $(ONNX) $(TTS_ONNX)
 
 # espeak-ng makes the training corpus; ffmpeg/opus-tools/codec2 are the evaluation baselines.
 system-deps:
@@ -57,7 +61,7 @@ proto: setup
 
 # The main command: set up, then serve the bundled codecs on 127.0.0.1:50051.
 serve: setup onnx
-	$(BIN)/speech-server --codec hificodec --extra-codec distilcodec
+	$(BIN)/speech-server --codec hificodec --extra-codec distilcodec $(if $(wildcard models/tts/config.json),--tts tts)
 
 clean:
 	rm -rf build .pytest_cache

@@ -8,6 +8,7 @@ tokenizer is a byte-level BPE trained by the recipe with HF ``tokenizers`` and s
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from pathlib import Path
@@ -51,7 +52,16 @@ _YEAR_CONTEXT_RE = re.compile(r"\b(in|since|of|from|by|until|year|circa)\s+(1[1-
 
 
 def normalize(text: str) -> str:
-    """Speakable text: unicode tidied, numbers and symbols read out, whitespace collapsed."""
+    """Speakable text: unicode tidied, numbers and symbols read out, whitespace collapsed.
+
+    Cached: servers see the same prompts and voice transcripts again and again."""
+    if not isinstance(text, str):
+        raise InvalidText(f"text must be a string, got {type(text).__name__}")
+    return _normalize_cached(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _normalize_cached(text: str) -> str:
     if not isinstance(text, str):
         raise InvalidText(f"text must be a string, got {type(text).__name__}")
     if len(text) > MAX_CHARS:
