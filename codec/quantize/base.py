@@ -8,6 +8,8 @@ and broadcast, so ranks never diverge into different collective sequences.
 
 from __future__ import annotations
 
+import abc
+
 from dataclasses import dataclass
 
 import torch
@@ -74,7 +76,7 @@ def codebook_stats(counts: Tensor) -> dict[str, float]:
     }
 
 
-class QuantizerBase(nn.Module):
+class QuantizerBase(nn.Module, abc.ABC):
     """Common API over a list of codebooks kept in code-stream order.
 
     Subclasses set ``self.dropout`` and implement ``streams()`` (the VectorQuantizers in the
@@ -83,8 +85,9 @@ class QuantizerBase(nn.Module):
 
     dropout: bool = False
 
+    @abc.abstractmethod
     def streams(self) -> list[nn.Module]:
-        raise NotImplementedError
+        """The VectorQuantizers in code-stream order."""
 
     def stream_channels(self, i: int) -> slice:
         """Latent channels that code stream ``i`` writes (all of them unless overridden)."""
