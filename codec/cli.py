@@ -122,7 +122,7 @@ def cmd_roundtrip(args: argparse.Namespace) -> None:
         out = codec.decode(codec.encode(wav[None], n_q), n_samples=wav.shape[-1])[0]
         rtf = (time.perf_counter() - start) / (wav.shape[-1] / codec.sample_rate)
         audio.save(dst, out, codec.sample_rate)
-        kbps = codec.cfg.frame_rate * codec.cfg.quantizer.bits_per_code * n_q / 1000
+        kbps = codec.cfg.kbps(n_q)
         print(f"{src} -> {dst} ({kbps:.2f} kbit/s, real-time factor {rtf:.3f})", file=sys.stderr)
 
 

@@ -112,8 +112,12 @@ class CodecConfig:
     @property
     def bitrate(self) -> float:
         """Nominal bits per second with every codebook in use."""
+        return self.kbps() * 1000
+
+    def kbps(self, n_q: int | None = None) -> float:
+        """Nominal kbit/s of the first ``n_q`` code streams (all when None)."""
         q = self.quantizer
-        return self.frame_rate * q.n_codebooks * q.bits_per_code
+        return self.frame_rate * (n_q or q.n_codebooks) * q.bits_per_code / 1000
 
     @property
     def latency_samples(self) -> int:

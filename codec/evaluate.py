@@ -34,8 +34,7 @@ class CodecSystem:
     def __init__(self, codec: Codec, label: str | None = None, n_q: int | None = None) -> None:
         self.codec = codec.eval()
         self.n_q = n_q or codec.n_codebooks
-        sizes = codec.codebook_sizes[: self.n_q]
-        self.kbps = codec.cfg.frame_rate * sum(max(1, math.ceil(math.log2(k))) for k in sizes) / 1000
+        self.kbps = codec.cfg.kbps(self.n_q)
         self.name = label or codec.cfg.name
         self._codes: list[np.ndarray] = []
 
@@ -53,6 +52,10 @@ class CodecSystem:
         """Encode only (no metrics): more audio for the codebook-usage statistics."""
         x = torch.from_numpy(np.ascontiguousarray(wav, dtype=np.float32))[None]
         self._codes.append(self.codec.encode(x, self.n_q)[0].numpy())
+
+    @property
+    def frames_seen(self) -> int:
+        return int(sum(c.shape[1] for c in self._codes))
 
     def usage(self) -> tuple[list[float], list[float]]:
         pooled = np.concatenate(self._codes, axis=1)
@@ -108,7 +111,7 @@ def evaluate(systems: list[System], utterances: Iterable[np.ndarray], sample_rat
     for system, result in zip(systems, results):
         if isinstance(system, CodecSystem):
             result.usage, result.perplexity = system.usage()
-            result.usage_frames = int(sum(c.shape[1] for c in system._codes))
+            result.usage_frames = system.frames_seen
     return results
 
 

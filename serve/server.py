@@ -101,7 +101,7 @@ class CodecService(pb_grpc.CodecServicer):
         wav = wire.audio_from_proto(request.audio, engine.sample_rate, self.cfg.max_audio_seconds)
         n_q = engine.n_q_for_bandwidth(request.bandwidth_kbps or None)
         codes = (await self._run(engine.encode, wav[None], n_q))[0]
-        kbps = engine.cfg.frame_rate * engine.cfg.quantizer.bits_per_code * n_q / 1000
+        kbps = engine.cfg.kbps(n_q)
         log_request("Encode", start, len(wav) / engine.sample_rate, model=engine.name)
         return pb.EncodeResponse(codes=wire.codes_to_proto(codes, engine.name, engine.weights_hash(), len(wav)), bitrate_kbps=kbps)
 

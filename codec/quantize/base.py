@@ -9,7 +9,6 @@ and broadcast, so ranks never diverge into different collective sequences.
 from __future__ import annotations
 
 import abc
-
 from dataclasses import dataclass
 
 import torch
