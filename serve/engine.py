@@ -14,11 +14,12 @@ import numpy as np
 
 from codec.errors import CodecError
 from codec.pretrained import DEFAULT_CODEC, resolve_model_dir
+from serve.runtime import CodecSurface, OnnxCodec, onnx_files_present
 
 BACKENDS = ("auto", "onnx", "torch")
 
 
-class TorchCodecEngine:
+class TorchCodecEngine(CodecSurface):
     """numpy facade over ``codec.model.Codec`` (the training-side implementation)."""
 
     def __init__(self, codec) -> None:
@@ -26,21 +27,7 @@ class TorchCodecEngine:
 
         self._torch, self.codec = torch, codec.eval()
         self.cfg, self.name, self.pretrained = codec.cfg, codec.cfg.name, codec.pretrained
-        self.sample_rate, self.hop = codec.sample_rate, codec.hop
-        self.n_codebooks, self.codebook_sizes = codec.n_codebooks, codec.codebook_sizes
-        self._hash = codec.weights_hash()
-
-    def weights_hash(self) -> str:
-        return self._hash
-
-    def n_frames(self, n_samples: int) -> int:
-        return self.cfg.n_frames(n_samples)
-
-    def n_q_for_bandwidth(self, kbps: float | None) -> int:
-        return self.cfg.n_q_for_bandwidth(kbps)
-
-    def check_codes(self, codes: np.ndarray) -> None:
-        self.codec.check_codes(self._torch.from_numpy(np.asarray(codes, dtype=np.int64)))
+        self._weights_hash = codec.weights_hash()
 
     def encode(self, wav: np.ndarray, n_q: int | None = None) -> np.ndarray:
         x = self._torch.from_numpy(np.ascontiguousarray(np.atleast_2d(wav), dtype=np.float32))
@@ -75,8 +62,6 @@ class _NumpyPush:
 
 def load_codec_engine(spec: str | None = None, backend: str = "auto", threads: int | None = None):
     """A model directory, bundled name or preset -> engine. ``auto``: ONNX when exported."""
-    from serve.runtime import OnnxCodec, onnx_files_present
-
     if backend not in BACKENDS:
         raise CodecError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     spec = spec or DEFAULT_CODEC

@@ -54,27 +54,12 @@ def _read_meta(session: ort.InferenceSession, path: Path) -> _Meta:
         raise CodecError(f"{path}: not a codec graph exported by codec-cli export-onnx ({e})") from None
 
 
-class OnnxCodec:
-    """A codec served by ONNX Runtime sessions (one per graph, loaded once)."""
+class CodecSurface:
+    """What every codec engine derives from its config alone (shared by both backends)."""
 
-    def __init__(self, model_dir: str | os.PathLike, threads: int | None = None,
-                 providers: list[str] | None = None) -> None:
-        self.model_dir = Path(model_dir)
-        if not onnx_files_present(self.model_dir):
-            raise CodecError(f"{self.model_dir}: no ONNX graphs (run: codec-cli export-onnx {self.model_dir})")
-        opts = session_options(threads)
-        providers = providers or ["CPUExecutionProvider"]
-        self.sessions = {
-            g: ort.InferenceSession(str(self.model_dir / f"{g}.onnx"), opts, providers=providers) for g in GRAPHS
-        }
-        metas = [_read_meta(s, self.model_dir / f"{g}.onnx") for g, s in self.sessions.items()]
-        if len({m.weights_hash for m in metas}) != 1:
-            raise CodecError(f"{self.model_dir}: ONNX graphs come from different weights; re-export them")
-        meta = metas[0]
-        self.name, self._weights_hash, self.cfg, self.state_shapes = meta.name, meta.weights_hash, meta.cfg, meta.state_shapes
-        self.pretrained = meta.pretrained
+    cfg: CodecConfig
+    _weights_hash: str
 
-    # -- the same surface as codec.model.Codec ---------------------------------------
     @property
     def sample_rate(self) -> int:
         return self.cfg.sample_rate
@@ -105,6 +90,27 @@ class OnnxCodec:
         problem = self.cfg.codes_problem(codes.shape, lo, hi)
         if problem:
             raise ModelMismatch(problem)
+
+
+class OnnxCodec(CodecSurface):
+    """A codec served by ONNX Runtime sessions (one per graph, loaded once)."""
+
+    def __init__(self, model_dir: str | os.PathLike, threads: int | None = None,
+                 providers: list[str] | None = None) -> None:
+        self.model_dir = Path(model_dir)
+        if not onnx_files_present(self.model_dir):
+            raise CodecError(f"{self.model_dir}: no ONNX graphs (run: codec-cli export-onnx {self.model_dir})")
+        opts = session_options(threads)
+        providers = providers or ["CPUExecutionProvider"]
+        self.sessions = {
+            g: ort.InferenceSession(str(self.model_dir / f"{g}.onnx"), opts, providers=providers) for g in GRAPHS
+        }
+        metas = [_read_meta(s, self.model_dir / f"{g}.onnx") for g, s in self.sessions.items()]
+        if len({m.weights_hash for m in metas}) != 1:
+            raise CodecError(f"{self.model_dir}: ONNX graphs come from different weights; re-export them")
+        meta = metas[0]
+        self.name, self._weights_hash, self.cfg, self.state_shapes = meta.name, meta.weights_hash, meta.cfg, meta.state_shapes
+        self.pretrained = meta.pretrained
 
     # -- offline ------------------------------------------------------------------------
     def encode(self, wav: np.ndarray, n_q: int | None = None) -> np.ndarray:
