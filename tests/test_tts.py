@@ -177,3 +177,79 @@ def test_delay_pattern_round_trip():
     np.testing.assert_array_equal(revert_delay(delayed), codes)
     assert complete_frames(6, 3) == 4 and complete_frames(1, 3) == 0
     np.testing.assert_array_equal(revert_delay(apply_delay(codes[:, :0], -1)), codes[:, :0])
+
+
+@pytest.fixture(scope="module")
+def delayed_model() -> tuple[TtsModel, list[int], list[list[int]]]:
+    """A 3-codebook tiny model overfitted on one utterance (text, frames of 3 codes)."""
+    torch.manual_seed(1)
+    model = TtsModel(load_preset("tiny", n_codebooks=3, codebook_size=32))
+    g = torch.Generator().manual_seed(1)
+    text = torch.randint(0, 500, (8,), generator=g).tolist()
+    codes = torch.randint(0, 32, (3, 14), generator=g)
+    ids, labels = training_sequence(model, text, codes.numpy())
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    for _ in range(200):
+        loss = lm_loss(model, ids[None], labels[None])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.05
+    return model.eval(), text, codes.T.tolist()
+
+
+def test_delayed_training_sequence_layout():
+    from tts.sequence import EMPTY
+
+    model = TtsModel(load_preset("tiny", n_codebooks=3, codebook_size=32))
+    cfg, codes = model.cfg, np.arange(12).reshape(3, 4) % 32
+    ids, labels = training_sequence(model, [7, 8], codes)
+    assert ids.shape == labels.shape == (6 + (4 + 3 - 1) - 1, 3)  # 6 prompt rows + delayed grid, shifted by one
+    assert ids[:6, 1:].eq(EMPTY).all() and ids[5, 0] == cfg.special("<speech>")
+    speech = torch.cat([ids[6:], labels[-1:]])  # the delayed grid rows
+    assert speech[0].tolist() == [cfg.codebook_offset(0) + codes[0, 0], EMPTY, EMPTY]
+    assert speech[2].tolist() == [cfg.codebook_offset(q) + codes[q, 2 - q] for q in range(3)]
+    assert speech[4].tolist() == [cfg.special("</speech>"), cfg.codebook_offset(1) + codes[1, 3], cfg.codebook_offset(2) + codes[2, 2]]
+    assert int((labels != IGNORE).sum()) == codes.size + 1  # every code of every codebook and </speech>
+    assert cfg.vocab_size == cfg.codebook_offset(3) and TtsModel(cfg)(ids[None])[0].shape == (1, len(ids), cfg.vocab_size)
+
+
+def test_delayed_heads_generate_the_overfitted_utterance(delayed_model):
+    model, text, frames = delayed_model
+    greedy = SamplingConfig(greedy=True)
+    out = generate(model, [build_prompt(model, text)], [40], greedy)
+    assert out[0] == frames  # every codebook reproduced, in frame order, stopped at </speech>
+    assert generate(model, [build_prompt(model, text)], [40], greedy, use_cache=False) == out
+    chunks = [c[0] for c in generate_stream(model, [build_prompt(model, text)], [40], greedy, chunk_frames=4)]
+    assert sum(chunks, []) == frames and len(chunks) > 2
+    assert generate(model, [build_prompt(model, text)], [6], greedy)[0] == frames[:6]  # frame budget
+
+
+def test_delayed_voice_prompt_keeps_given_codes(delayed_model):
+    """A prompt holding the first frames ends in partial delay rows; generation continues them."""
+    model, text, frames = delayed_model
+    prompt = build_prompt(model, text, prompt_codes=frames[:5])
+    assert prompt[-1][0] == -1 and prompt[-2][0] == -1  # Q - 1 partial rows
+    out = generate(model, [prompt], [40], SamplingConfig(greedy=True))
+    assert out[0] == frames[5:]
+
+
+def test_delayed_prompt_tail_is_fed_as_given(delayed_model):
+    """The codes of the prompt's last frames that sit in partial rows are fed, not re-sampled."""
+    from tts.decoding import decode_loop
+    from tts.generate import TorchStepper
+
+    model, text, frames = delayed_model
+    cfg, given = model.cfg, [list(f) for f in frames[:5]]
+    given[4][1], given[4][2], given[3][2] = (given[4][1] + 1) % 32, (given[4][2] + 1) % 32, (given[3][2] + 1) % 32
+    fed = []
+
+    class Recording(TorchStepper):
+        def step(self, ids, positions, key_mask):
+            fed.append(ids.copy())
+            return super().step(ids, positions, key_mask)
+
+    list(decode_loop(Recording(model), cfg, [build_prompt(model, text, prompt_codes=given)], [3], SamplingConfig(greedy=True)))
+    row0, row1 = fed[1][0, 0].tolist(), fed[2][0, 0].tolist()
+    assert row0[1:] == [cfg.codebook_offset(1) + given[4][1], cfg.codebook_offset(2) + given[3][2]]
+    assert row1[2] == cfg.codebook_offset(2) + given[4][2]

@@ -59,6 +59,23 @@ def test_voice_prompt_changes_and_seeds_reproduce(synth):
     assert not np.array_equal(a, synth.synthesize("Hello there.", None, sampling))
 
 
+def test_multi_codebook_model_speaks_through_a_grvq_codec():
+    """Delay pattern end to end: 4 codebooks, frames streamed once every codebook is known."""
+    torch.manual_seed(0)
+    model = TtsModel(load_preset("tiny", codec="hificodec-tiny", n_codebooks=4, codebook_size=64)).eval()
+    synth = Synthesizer(model, TextTokenizer(train_tokenizer(TEXTS, vocab_size=300)),
+                        codec=TorchCodecEngine(load_codec("hificodec-tiny")))
+    sampling = SamplingConfig(seed=2, max_frames=25)
+    voice = synth.voice_from_audio(np.zeros(4800, np.float32), "A quiet bridge.")
+    assert np.asarray(voice.codes).shape == (synth.codec.n_frames(4800), 4)
+    offline = synth.synthesize("The old mill. By the river!", voice, sampling)
+    streamed = np.concatenate(list(synth.stream("The old mill. By the river!", voice, sampling, chunk_frames=6)))
+    assert streamed.shape == offline.shape and np.abs(streamed - offline).max() < 1e-5
+    assert len(offline) % synth.codec.hop == 0 and 0 < len(offline) <= 50 * synth.codec.hop  # whole frames (voice took the delay)
+    with pytest.raises(ValueError, match="4 x 64"):
+        Synthesizer(model, synth.tokenizer, codec=TorchCodecEngine(load_codec("distilcodec-tiny")))
+
+
 def _corpus(root: Path) -> Path:
     rng = np.random.default_rng(0)
     rows = []

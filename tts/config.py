@@ -1,7 +1,9 @@
 """TTS model configuration and the one-vocabulary layout (Llasa / UniTTS style).
 
-Token ids: ``[0, text_vocab)`` text BPE | specials | ``codebook_size`` speech codes. A single
-sequence reads ``<bos> <text> text ids </text> <speech> codes... </speech>``. Presets are
+Token ids: ``[0, text_vocab)`` text BPE | specials | ``n_codebooks`` x ``codebook_size`` speech
+codes (codebook q owns its own id range, so with tied embeddings each codebook has its own
+output head). A single sequence reads ``<bos> <text> text ids </text> <speech> codes... </speech>``;
+multi-codebook codecs use the delay pattern (``tts.delay``), one position per delayed step. Presets are
 YAML data in ``tts/presets/`` (``tiny`` for tests, ``small`` bundled, ``base`` and ``1b`` for
 GPU users); derived sizes are computed here, never stored.
 """
@@ -24,6 +26,7 @@ class TtsConfig:
     name: str = "tts-tiny"
     text_vocab: int = 512
     codebook_size: int = 256
+    n_codebooks: int = 1  # > 1: delay pattern, one head (id range) per codebook
     codec: str = "distilcodec"  # the speech tokenizer these codes belong to
     codec_frame_rate: float = 50.0
     dim: int = 64
@@ -41,6 +44,8 @@ class TtsConfig:
             raise ValueError(f"dim {self.dim} / heads {self.n_heads} / kv heads {self.n_kv_heads} do not divide")
         if (self.dim // self.n_heads) % 2:
             raise ValueError("head dim must be even for rotary embeddings")
+        if self.n_codebooks < 1:
+            raise ValueError("n_codebooks must be >= 1")
 
     # -- vocabulary layout -----------------------------------------------------------
     def special(self, token: str) -> int:
@@ -50,9 +55,13 @@ class TtsConfig:
     def speech_offset(self) -> int:
         return self.text_vocab + len(SPECIALS)
 
+    def codebook_offset(self, q: int) -> int:
+        """First token id of codebook ``q``'s codes."""
+        return self.speech_offset + q * self.codebook_size
+
     @property
     def vocab_size(self) -> int:
-        return self.speech_offset + self.codebook_size
+        return self.speech_offset + self.n_codebooks * self.codebook_size
 
     @property
     def ffn_hidden(self) -> int:

@@ -22,7 +22,7 @@ from codec.atomic import atomic_write
 from codec.audio import load
 from codec.data import read_manifest
 
-from .sequence import IGNORE, build_prompt
+from .sequence import EMPTY, IGNORE, build_prompt, speech_rows
 
 if TYPE_CHECKING:
     from .model import TtsModel
@@ -58,7 +58,7 @@ def read_tokens(path: str | Path) -> tuple[list[dict], dict[str, Tensor], dict[s
 
 
 class TokenDataset:
-    """Items (input_ids, labels) for the single-codebook layout; long items are dropped."""
+    """Items (input_ids, labels) in the model's layout; long items are dropped."""
 
     def __init__(self, path: str | Path, model, tokenizer, max_len: int | None = None) -> None:
         rows, codes, meta = read_tokens(path)
@@ -68,9 +68,9 @@ class TokenDataset:
         self.texts: list[str] = []
         for row in rows:
             c = codes[row["id"]]
-            if c.shape[0] != 1:
-                raise ValueError(f"{path}: {c.shape[0]} codebooks; the TTS layout expects a single-codebook codec")
-            ids, labels = training_sequence(model, tokenizer.encode(row["text"]), c[0].tolist())
+            if c.shape[0] != model.cfg.n_codebooks:
+                raise ValueError(f"{path}: {c.shape[0]} codebooks, the model reads {model.cfg.n_codebooks}")
+            ids, labels = training_sequence(model, tokenizer.encode(row["text"]), c.numpy())
             if len(ids) <= max_len:
                 self.items.append((ids, labels))
                 self.texts.append(row["text"])
@@ -83,10 +83,10 @@ class TokenDataset:
 
 
 def collate(items: list[tuple[Tensor, Tensor]], pad_id: int) -> tuple[Tensor, Tensor, Tensor]:
-    """Right-pad to the longest: (input_ids [B, L], labels [B, L], key_mask [B, L])."""
-    width = max(len(ids) for ids, _ in items)
-    ids = torch.full((len(items), width), pad_id, dtype=torch.long)
-    labels = torch.full((len(items), width), IGNORE, dtype=torch.long)
+    """Right-pad to the longest: (input_ids [B, L(, Q)], labels [B, L(, Q)], key_mask [B, L])."""
+    width, rest = max(len(ids) for ids, _ in items), tuple(items[0][0].shape[1:])
+    ids = torch.full((len(items), width, *rest), pad_id, dtype=torch.long)
+    labels = torch.full((len(items), width, *rest), IGNORE, dtype=torch.long)
     mask = torch.zeros(len(items), width, dtype=torch.bool)
     for i, (x, y) in enumerate(items):
         ids[i, : len(x)], labels[i, : len(y)], mask[i, : len(x)] = x, y, True
@@ -102,18 +102,34 @@ def length_buckets(lengths: list[int], batch_size: int, seed: int) -> list[list[
     return batches
 
 
-def training_sequence(model: "TtsModel", text_ids: list[int], codes: list[int]) -> tuple[Tensor, Tensor]:
-    """(input_ids [L], labels [L]): labels are the next token on speech positions, else IGNORE."""
+def training_sequence(model: "TtsModel", text_ids: list[int], codes) -> tuple[Tensor, Tensor]:
+    """(input_ids, labels), [L] or [L, Q] for multi-codebook models: labels are the next token
+    on speech positions (per codebook slot), else IGNORE. ``codes``: frames or [Q, F]."""
     cfg = model.cfg
-    prompt = build_prompt(model, text_ids)
-    seq = prompt + [cfg.speech_offset + c for c in codes] + [cfg.special("</speech>")]
-    ids = torch.tensor(seq[:-1])
-    labels = torch.tensor(seq[1:])
+    codes = np.asarray(codes, dtype=np.int64).reshape(cfg.n_codebooks, -1)
+    prompt = np.asarray(build_prompt(model, text_ids), dtype=np.int64).reshape(-1, cfg.n_codebooks)
+    seq = torch.from_numpy(np.concatenate([prompt, speech_rows(cfg, codes, end=True)]))
+    ids, labels = seq[:-1].clone(), seq[1:].clone()
     labels[: len(prompt) - 1] = IGNORE
-    return ids, labels
+    labels[labels == EMPTY] = IGNORE
+    return (ids[:, 0], labels[:, 0]) if cfg.n_codebooks == 1 else (ids, labels)
 
 
 def lm_loss(model: "TtsModel", input_ids: Tensor, labels: Tensor, key_mask: Tensor | None = None) -> Tensor:
-    """Mean cross-entropy over labelled (speech) positions of a right-padded batch."""
+    """Mean cross-entropy over labelled (speech) positions of a right-padded batch.
+
+    Each codebook's head scores its own code range plus ``</speech>``: the classes generation
+    samples from, so training and decoding see the same softmax."""
+    cfg = getattr(model, "module", model).cfg  # DDP wraps the model
     logits, _ = model(input_ids, key_mask=key_mask)
-    return torch.nn.functional.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=IGNORE)
+    labels = labels.reshape(*labels.shape[:2], cfg.n_codebooks)
+    end, size = cfg.special("</speech>"), cfg.codebook_size
+    total = logits.new_zeros((), dtype=torch.float32)
+    for q in range(cfg.n_codebooks):
+        lo = cfg.codebook_offset(q)
+        head = torch.cat([logits[..., lo : lo + size], logits[..., end : end + 1]], -1).float()
+        y = labels[..., q]
+        local = torch.where(y == end, size, y - lo).masked_fill(y == IGNORE, IGNORE)
+        total = total + torch.nn.functional.cross_entropy(head.flatten(0, 1), local.flatten(), ignore_index=IGNORE,
+                                                          reduction="sum")
+    return total / (labels != IGNORE).sum().clamp(min=1)

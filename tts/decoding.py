@@ -2,8 +2,9 @@
 
 A backend supplies a ``Stepper``: ``step(ids [B, L], positions [B, L], key_mask [B, T])``
 returns the logits of each item's last position [B, V] and keeps its own K/V cache
-(T = everything fed so far). Prompts are left-padded; each item stops at ``</speech>`` or at
-its frame budget; codes are yielded every ``chunk_frames`` steps.
+(T = everything fed so far); ``ids`` are [B, L, Q] rows for multi-codebook models. Prompts
+are left-padded; each item stops at ``</speech>`` or at its frame budget; frames are yielded
+every ``chunk_frames`` steps.
 """
 
 from __future__ import annotations
@@ -14,15 +15,17 @@ import numpy as np
 
 from .config import TtsConfig
 from .sampling import SamplingConfig, sample_next
+from .sequence import EMPTY
 
 
 class Stepper(Protocol):
     def step(self, ids: np.ndarray, positions: np.ndarray, key_mask: np.ndarray) -> np.ndarray: ...
 
 
-def left_pad(prompts: list[list[int]], pad: int) -> tuple[np.ndarray, np.ndarray]:
+def left_pad(prompts: list[np.ndarray], pad_row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Prompts [L_i, Q] -> ids [B, W, Q] left-padded with ``pad_row``, key mask [B, W]."""
     width = max(len(p) for p in prompts)
-    ids = np.full((len(prompts), width), pad, dtype=np.int64)
+    ids = np.tile(pad_row, (len(prompts), width, 1))
     mask = np.zeros((len(prompts), width), dtype=bool)
     for i, p in enumerate(prompts):
         ids[i, width - len(p):] = p
@@ -30,51 +33,103 @@ def left_pad(prompts: list[list[int]], pad: int) -> tuple[np.ndarray, np.ndarray
     return ids, mask
 
 
-def speech_only(logits: np.ndarray, cfg: TtsConfig) -> np.ndarray:
-    """Only speech codes and </speech> may follow <speech>."""
+def head_logits(logits: np.ndarray, cfg: TtsConfig, q: int) -> np.ndarray:
+    """Codebook ``q``'s head: only its codes (and ``</speech>`` for codebook 0) may follow."""
     out = np.full_like(logits, -np.inf, dtype=np.float32)
-    out[:, cfg.speech_offset:] = logits[:, cfg.speech_offset:]
-    end = cfg.special("</speech>")
-    out[:, end] = logits[:, end]
+    lo, hi = cfg.codebook_offset(q), cfg.codebook_offset(q + 1)
+    out[:, lo:hi] = logits[:, lo:hi]
+    if q == 0:
+        end = cfg.special("</speech>")
+        out[:, end] = logits[:, end]
     return out
 
 
-def decode_loop(stepper: Stepper, cfg: TtsConfig, prompts: list[list[int]], max_frames: list[int],
-                sampling: SamplingConfig, chunk_frames: int = 10, first_chunk_frames: int | None = None,
-                should_stop: Callable[[], bool] | None = None) -> Iterator[list[list[int]]]:
-    """Yield the new codes of each item every ``chunk_frames`` steps (lists may be empty).
+class _Item:
+    """One request's delayed rows: which slots are live, when it ends, which frames are complete."""
 
-    ``first_chunk_frames`` makes the first chunk smaller (lower time to first audio);
-    ``should_stop`` is polled every step so a cancelled request stops generating at once."""
-    next_yield = first_chunk_frames or chunk_frames
+    def __init__(self, cfg: TtsConfig, max_frames: int, forced: np.ndarray) -> None:
+        self.cfg, self.q, self.max_frames, self.forced = cfg, cfg.n_codebooks, max_frames, forced
+        self.rows: list[list[int]] = []  # local codes per generated step, EMPTY where no code
+        self.end_at: int | None = None  # frames of codebook 0 (set when </speech> is chosen or forced)
+        self.emitted = 0
+        self.done = False
+
+    def take(self, step: int, sampled: list[int]) -> list[int]:
+        """Row of global ids fed back after ``step`` from the heads' samples."""
+        cfg, row, local = self.cfg, [EMPTY] * self.q, [EMPTY] * self.q
+        for q in range(self.q):
+            frame = step - q  # < 0: a voice prompt's frame, given in the forced partial rows
+            if frame < 0:
+                if step < len(self.forced):
+                    row[q] = int(self.forced[step, q])
+                continue
+            if self.end_at is not None and frame >= self.end_at:
+                continue
+            if q == 0 and (sampled[0] == cfg.special("</speech>") or frame >= self.max_frames):
+                self.end_at, row[0] = frame, cfg.special("</speech>")
+                continue
+            row[q] = int(sampled[q])
+            local[q] = row[q] - cfg.codebook_offset(q)
+        self.rows.append(local)
+        self.done = self.end_at is not None and step >= self.end_at + max(0, self.q - 2)
+        return row
+
+    def new_frames(self) -> list:
+        """Frames whose every codebook is known and that were not handed out yet."""
+        complete = len(self.rows) - self.q + 1
+        if self.end_at is not None:
+            complete = min(complete, self.end_at)
+        frames = [[self.rows[f + q][q] for q in range(self.q)] for f in range(self.emitted, complete)]
+        self.emitted = max(self.emitted, complete)
+        return [f[0] for f in frames] if self.q == 1 else frames
+
+
+def split_forced(prompt, n_codebooks: int) -> tuple[np.ndarray, np.ndarray]:
+    """A prompt -> (rows [L, Q], forced trailing partial delay rows [k, Q]) (see ``build_prompt``)."""
+    rows = np.asarray(prompt, dtype=np.int64).reshape(len(prompt), n_codebooks)
+    k = 0
+    while n_codebooks > 1 and k < len(rows) and rows[len(rows) - 1 - k, 0] == EMPTY:
+        k += 1
+    return rows[: len(rows) - k], rows[len(rows) - k:]
+
+
+def decode_loop(stepper: Stepper, cfg: TtsConfig, prompts: list[list], max_frames: list[int],
+                sampling: SamplingConfig, chunk_frames: int = 10, first_chunk_frames: int | None = None,
+                should_stop: Callable[[], bool] | None = None) -> Iterator[list[list]]:
+    """Yield the new frames of each item every ``chunk_frames`` steps (lists may be empty).
+
+    Multi-codebook models sample one code per head per step in the delay pattern and hand out
+    a frame once all its codebooks are known (Q - 1 steps later). ``first_chunk_frames`` makes
+    the first chunk smaller (lower time to first audio); ``should_stop`` is polled every step
+    so a cancelled request stops generating at once."""
+    n_q, next_yield = cfg.n_codebooks, first_chunk_frames or chunk_frames
     rng = np.random.default_rng(sampling.seed)
-    pad, end = cfg.special("<pad>"), cfg.special("</speech>")
-    seq, mask = left_pad(prompts, pad)
+    pad_row = np.array([cfg.special("<pad>")] + [EMPTY] * (n_q - 1), dtype=np.int64)
+    split = [split_forced(p, n_q) for p in prompts]
+    items = [_Item(cfg, limit, forced) for (_, forced), limit in zip(split, max_frames)]
+    seq, mask = left_pad([rows for rows, _ in split], pad_row)
     pos = np.maximum(mask.cumsum(1) - 1, 0)
-    b = len(prompts)
-    done = np.zeros(b, dtype=bool)
-    counts = [0] * b
-    pending: list[list[int]] = [[] for _ in range(b)]
-    logits = stepper.step(seq, pos, mask)
-    for step in range(max(max_frames)):
-        nxt = sample_next(speech_only(logits, cfg), seq[:, -sampling.repetition_window:], sampling, rng)
-        for i in range(b):
-            if done[i]:
-                continue
-            if nxt[i] == end or counts[i] >= max_frames[i]:
-                done[i] = True
-                continue
-            pending[i].append(int(nxt[i]) - cfg.speech_offset)
-            counts[i] += 1
+    feed = (lambda ids: ids[..., 0]) if n_q == 1 else (lambda ids: ids)
+    pending: list[list] = [[] for _ in items]
+    logits = stepper.step(feed(seq), pos, mask)
+    for step in range(max(max_frames) + max(1, n_q - 1)):
+        history = np.where(seq[:, -sampling.repetition_window:] == EMPTY, pad_row[0], seq[:, -sampling.repetition_window:])
+        sampled = np.stack([sample_next(head_logits(logits, cfg, q), history[..., q], sampling, rng) for q in range(n_q)], 1)
+        nxt = np.tile(pad_row, (len(items), 1))
+        for i, item in enumerate(items):
+            if not item.done:
+                nxt[i] = item.take(step, sampled[i].tolist())
+                pending[i].extend(item.new_frames())
+        done = np.array([item.done for item in items])
         if (done.all() or step + 1 >= next_yield) and any(pending):
             yield pending
-            pending = [[] for _ in range(b)]
+            pending = [[] for _ in items]
             next_yield = step + 1 + chunk_frames
         if done.all() or (should_stop is not None and should_stop()):
             return
-        nxt = np.where(done, pad, nxt)[:, None].astype(np.int64)
+        nxt = np.where(done[:, None], pad_row, nxt)[:, None]
         last = pos[:, -1:] + 1
         seq, mask, pos = np.concatenate([seq, nxt], 1), np.concatenate([mask, ~done[:, None]], 1), np.concatenate([pos, last], 1)
-        logits = stepper.step(nxt, last, mask)
+        logits = stepper.step(feed(nxt), last, mask)
     if any(pending):
         yield pending

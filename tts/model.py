@@ -119,15 +119,16 @@ class TtsModel(nn.Module):
 
     def forward(self, input_ids: Tensor, position_ids: Tensor | None = None, past: list[KV] | None = None,
                 key_mask: Tensor | None = None) -> tuple[Tensor, list[KV]]:
-        """input_ids [B, L] -> logits [B, L, V] and the K/V cache including these positions."""
-        b, length = input_ids.shape
+        """input_ids [B, L] (or [B, L, Q] rows) -> logits [B, L, V] and the K/V cache including
+        these positions."""
+        b, length = input_ids.shape[:2]
         past_len = past[0][0].shape[2] if past else 0
         if position_ids is None:
             position_ids = torch.arange(past_len, past_len + length, device=input_ids.device).expand(b, length)
         if key_mask is None:
             key_mask = torch.ones(b, past_len + length, dtype=torch.bool, device=input_ids.device)
         mask = attention_mask(key_mask, length)
-        x = self.embed(input_ids)
+        x = self.embed_tokens(input_ids)
         present = []
         for i, block in enumerate(self.blocks):
             x, kv = block(x, position_ids, past[i] if past else None, mask)
@@ -135,6 +136,13 @@ class TtsModel(nn.Module):
         x = self.norm(x)
         logits = x @ self.embed.weight.t() if self.head is None else self.head(x)
         return logits, present
+
+    def embed_tokens(self, input_ids: Tensor) -> Tensor:
+        """One id per position, or the sum of a multi-codebook row's embeddings (``EMPTY`` adds 0)."""
+        if input_ids.dim() == 2:
+            return self.embed(input_ids)
+        present = (input_ids >= 0).unsqueeze(-1)
+        return (self.embed(input_ids.clamp(min=0)) * present).sum(2)
 
     def stepper(self, use_cache: bool = True):
         """A fresh generation stepper (K/V cache) over this model, for ``tts.decoding``."""

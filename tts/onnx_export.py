@@ -1,6 +1,6 @@
 """Export the TTS decoder as one ONNX graph for prefill and decode (``tts-cli export-onnx``).
 
-``tts.onnx``: ``input_ids`` [B, L], ``position_ids`` [B, L], ``attention_mask`` [B, P+L] (bool)
+``tts.onnx``: ``input_ids`` [B, L] ([B, L, Q] rows for multi-codebook models), ``position_ids`` [B, L], ``attention_mask`` [B, P+L] (bool)
 and ``past_key_i`` / ``past_value_i`` [B, n_kv, P, head_dim] per layer in -> ``logits``
 [B, L, V] and ``present_key_i`` / ``present_value_i`` [B, n_kv, P+L, head_dim] out. Batch, L
 and P are dynamic. The runtime starts from a one-slot dummy past that the mask hides (so P
@@ -51,7 +51,8 @@ def export_tts(model: TtsModel, out_dir: str | Path, quantize_int8: bool = False
     cfg, out_dir = model.cfg, Path(out_dir)
     b, length, past_len = Dim("batch", min=1, max=256), Dim("length", min=1, max=cfg.max_seq_len), Dim("past", min=1, max=cfg.max_seq_len)
     batch, n, p = 2, 5, 3
-    ids = torch.randint(0, cfg.vocab_size, (batch, n))
+    rows = (cfg.n_codebooks,) if cfg.n_codebooks > 1 else ()
+    ids = torch.randint(0, cfg.vocab_size, (batch, n, *rows))
     pos = torch.arange(p, p + n).expand(batch, n).contiguous()
     mask = torch.ones(batch, p + n, dtype=torch.bool)
     past = [torch.zeros(batch, cfg.n_kv_heads, p, cfg.head_dim) for _ in range(2 * cfg.n_layers)]

@@ -15,15 +15,15 @@ import numpy as np
 
 from .decoding import decode_loop
 from .sampling import SamplingConfig, max_frames_for
-from .sequence import build_prompt
+from .sequence import build_prompt, codes_to_frames, frames_to_codes
 from .text import InvalidText, TextTokenizer, normalize, split_sentences
 
 
 @dataclass
 class VoicePrompt:
-    """A reference recording as codec codes plus what is said in it."""
+    """A reference recording as codec frames (``tts.sequence``) plus what is said in it."""
 
-    codes: list[int]
+    codes: list
     transcript: str
 
 
@@ -37,9 +37,10 @@ class Synthesizer:
 
         self.model, self.tokenizer = model, tokenizer
         self.codec = codec or load_codec_engine(codec_spec or model.cfg.codec, backend)
-        if self.codec.n_codebooks != 1 or self.codec.codebook_sizes[0] != model.cfg.codebook_size:
+        cfg = model.cfg
+        if self.codec.n_codebooks != cfg.n_codebooks or set(self.codec.codebook_sizes) != {cfg.codebook_size}:
             raise ValueError(f"codec {self.codec.name} ({self.codec.n_codebooks} x {self.codec.codebook_sizes[0]}) does not "
-                             f"match the TTS vocabulary (1 x {model.cfg.codebook_size})")
+                             f"match the TTS vocabulary ({cfg.n_codebooks} x {cfg.codebook_size})")
 
     @property
     def sample_rate(self) -> int:
@@ -49,7 +50,7 @@ class Synthesizer:
         """Encode reference audio (float32 mono at the codec rate) into a voice prompt."""
         if not transcript.strip():
             raise InvalidText("a voice prompt needs the transcript of its audio")
-        return VoicePrompt(self.codec.encode(wav[None])[0, 0].tolist(), transcript)
+        return VoicePrompt(codes_to_frames(self.codec.encode(wav[None])[0]), transcript)
 
     def stream(self, text: str, voice: VoicePrompt | None = None, sampling: SamplingConfig | None = None,
                chunk_frames: int = 10, first_chunk_frames: int | None = None,
@@ -62,7 +63,7 @@ class Synthesizer:
         decoder = self.codec.stream(1).decoder
         prompt_ids = self.tokenizer.encode(voice.transcript) if voice else None
         if voice and voice.codes:
-            decoder.push(np.asarray(voice.codes, np.int64)[None, None])  # warm the decoder state; audio dropped
+            decoder.push(self._codes(voice.codes))  # warm the decoder state; audio dropped
         for i, sentence in enumerate(sentences):
             if should_stop is not None and should_stop():
                 return
@@ -73,7 +74,10 @@ class Synthesizer:
             for chunk in decode_loop(self.model.stepper(), self.model.cfg, [prompt], [limit], seeded, chunk_frames,
                                      first, should_stop):
                 if chunk[0]:
-                    yield decoder.push(np.asarray(chunk[0], np.int64)[None, None])[0]
+                    yield decoder.push(self._codes(chunk[0]))[0]
+
+    def _codes(self, frames: list) -> np.ndarray:
+        return frames_to_codes(frames, self.model.cfg.n_codebooks)[None]
 
     def synthesize(self, text: str, voice: VoicePrompt | None = None, sampling: SamplingConfig | None = None) -> np.ndarray:
         chunks = list(self.stream(text, voice, sampling, chunk_frames=1 << 30))
