@@ -2,6 +2,9 @@
 
     speech-client encode speech.wav -o speech.codes [--server 127.0.0.1:50051] [--stream]
     speech-client decode speech.codes -o speech.wav [--stream]
+    speech-client synthesize "Hello there." -o hello.wav [--stream] [--voice NAME |
+                             --voice-audio ref.wav --voice-text "what ref.wav says"]
+    speech-client voices
     speech-client info
 """
 
@@ -23,7 +26,7 @@ DEFAULT_SERVER = "127.0.0.1:50051"
 
 
 class SpeechClient:
-    """Codec RPCs with numpy in and out; one channel, reused."""
+    """Codec and text-to-speech RPCs with numpy in and out; one channel, reused."""
 
     def __init__(self, target: str = DEFAULT_SERVER, token: str | None = None, tls_ca: bytes | None = None,
                  timeout: float | None = 300.0) -> None:
@@ -32,6 +35,7 @@ class SpeechClient:
         else:
             self.channel = grpc.insecure_channel(target)
         self.codec = pb_grpc.CodecStub(self.channel)
+        self.tts = pb_grpc.TextToSpeechStub(self.channel)
         self.metadata = [("authorization", f"Bearer {token}")] if token else None
         self.timeout = timeout
 
@@ -83,6 +87,34 @@ class SpeechClient:
             yield np.frombuffer(resp.audio.data, "<f4")
 
 
+    # -- text to speech -----------------------------------------------------------------
+    def voices(self) -> list[str]:
+        return [v.name for v in self._call(self.tts.ListVoices, pb.ListVoicesRequest()).voices]
+
+    def synthesize(self, text: str, **options) -> tuple[np.ndarray, int]:
+        """Whole utterance (float32, rate). Options: see ``synthesis_request``."""
+        resp = self._call(self.tts.Synthesize, synthesis_request(text, **options))
+        return np.frombuffer(resp.audio, "<f4").copy(), resp.sample_rate_hz
+
+    def synthesize_stream(self, text: str, chunk_ms: int = 0, **options) -> Iterator[tuple[np.ndarray, int]]:
+        """Audio chunks (float32, rate) as the server generates them; the first one is small."""
+        for resp in self._call(self.tts.SynthesizeStream, synthesis_request(text, chunk_ms=chunk_ms, **options)):
+            yield np.frombuffer(resp.audio, "<f4").copy(), resp.sample_rate_hz
+
+
+def synthesis_request(text: str, voice: str = "", voice_audio: Path | None = None, voice_text: str = "",
+                      seed: int = 0, temperature: float = 0.0, top_p: float = 0.0, model: str = "",
+                      sample_rate: int = 0, chunk_ms: int = 0) -> pb.SynthesizeSpeechRequest:
+    """A Riva-style request: a bundled ``voice`` name or a reference recording (file bytes) +
+    its transcript; zero sampling values mean the server's defaults."""
+    zero_shot = None
+    if voice_audio is not None:
+        zero_shot = pb.ZeroShotData(audio_prompt=Path(voice_audio).read_bytes(), encoding=pb.WAV, transcript=voice_text)
+    return pb.SynthesizeSpeechRequest(text=text, encoding=pb.FLOAT32_PCM, sample_rate_hz=sample_rate, voice_name=voice,
+                                      zero_shot_data=zero_shot, seed=seed, temperature=temperature, top_p=top_p,
+                                      model=model, chunk_ms=chunk_ms)
+
+
 def _codes_file_write(path: Path, codes: pb.Codes, info: pb.ModelInfo) -> None:
     from codec import container
 
@@ -116,6 +148,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     dec.add_argument("input", type=Path)
     dec.add_argument("-o", "--output", type=Path, required=True)
     dec.add_argument("--stream", action="store_true", help="use DecodeStream (frame chunks)")
+    syn = sub.add_parser("synthesize", help="text -> wav")
+    syn.add_argument("text")
+    syn.add_argument("-o", "--output", type=Path, required=True)
+    syn.add_argument("--stream", action="store_true", help="use SynthesizeStream (prints time to first audio)")
+    syn.add_argument("--voice", default="", help="a voice from `speech-client voices`")
+    syn.add_argument("--voice-audio", type=Path, help="reference recording to continue the voice of")
+    syn.add_argument("--voice-text", default="", help="what --voice-audio says")
+    syn.add_argument("--seed", type=int, default=0)
+    syn.add_argument("--temperature", type=float, default=0.0)
+    syn.add_argument("--model", default="")
+    syn.add_argument("--sample-rate", type=int, default=0)
+    sub.add_parser("voices", help="list the server's voices")
     sub.add_parser("info", help="model info")
     args = p.parse_args(argv)
     from codec import audio
@@ -126,6 +170,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         with SpeechClient(args.server, args.token, ca) as client:
             if args.command == "info":
                 print(client.model_info())
+            elif args.command == "voices":
+                print("\n".join(client.voices()))
+            elif args.command == "synthesize":
+                _synthesize(client, args)
             elif args.command == "encode":
                 codes = client.encode_file(args.input, args.model, args.bandwidth)
                 _codes_file_write(args.output, codes, client.model_info(codes.model))
@@ -146,6 +194,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"speech-client: error: {err}", file=sys.stderr)
         return 1
     return 0
+
+
+def _synthesize(client: SpeechClient, args: argparse.Namespace) -> None:
+    import time
+
+    from codec import audio
+
+    options = dict(voice=args.voice, voice_audio=args.voice_audio, voice_text=args.voice_text, seed=args.seed,
+                   temperature=args.temperature, model=args.model, sample_rate=args.sample_rate)
+    if not args.stream:
+        wav, rate = client.synthesize(args.text, **options)
+    else:
+        start, chunks, rate = time.perf_counter(), [], 0
+        for chunk, rate in client.synthesize_stream(args.text, **options):
+            if not chunks:
+                print(f"first audio after {1000 * (time.perf_counter() - start):.0f} ms", file=sys.stderr)
+            chunks.append(chunk)
+        wav = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+    audio.save(args.output, wav, rate)
 
 
 if __name__ == "__main__":

@@ -115,3 +115,24 @@ def test_cancel_stops_generation_and_frees_slot(server, stub):
     start = time.time()
     stub.Synthesize(request(text="Hi."))  # the worker pool is free again at once
     assert time.time() - start < 10
+
+
+def test_python_client_and_cli(server, stub, tmp_path):
+    from serve.client import SpeechClient, main
+
+    with SpeechClient(server.target) as client:
+        assert client.voices() == ["narrator"]
+        wav, rate = client.synthesize("Hello there.", seed=3, temperature=0.9)
+        np.testing.assert_array_equal(wav, np.frombuffer(stub.Synthesize(request()).audio, "<f4"))
+        chunks = list(client.synthesize_stream("Hello there.", chunk_ms=40, seed=3, temperature=0.9))
+        assert rate == SR and len(chunks) >= 2 and all(r == SR for _, r in chunks)
+        np.testing.assert_allclose(np.concatenate([c for c, _ in chunks]), wav, atol=1e-5)
+    ref = tmp_path / "ref.wav"
+    audio.save(ref, (0.1 * np.random.default_rng(1).standard_normal(SR // 2)).astype(np.float32), SR)
+    out = tmp_path / "out.wav"
+    assert main(["--server", server.target, "synthesize", "A quiet bridge.", "-o", str(out), "--stream",
+                 "--voice-audio", str(ref), "--voice-text", "hello there", "--sample-rate", "16000"]) == 0
+    import soundfile
+
+    assert soundfile.info(out).samplerate == 16000 and soundfile.info(out).frames > 0
+    assert main(["--server", server.target, "synthesize", "x", "-o", str(out), "--voice", "nobody"]) == 1
