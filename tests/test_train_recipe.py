@@ -90,7 +90,8 @@ def test_torchrun_two_processes(corpus, tmp_path):
 @pytest.mark.slow
 def test_recipe_end_to_end_tiny(tmp_path):
     """run.sh --size tiny: espeak corpus, manifests, train, resume, distill, evaluate, publish, load;
-    then the TTS stages: corpus tokens, BPE, train, publish with ONNX, synthesize."""
+    then the TTS stages: corpus tokens, BPE, train, publish with ONNX, synthesize; the CTC
+    recognizer and the TTS word-error-rate table."""
     if subprocess.run(["which", "espeak-ng"], capture_output=True).returncode:
         pytest.skip("espeak-ng not installed (make system-deps)")
     corpus, exp, models = tmp_path / "corpus", tmp_path / "exp", tmp_path / "models"
@@ -117,6 +118,9 @@ def test_recipe_end_to_end_tiny(tmp_path):
         model = Codec.from_pretrained(models / name)
         assert model.cfg.name == name and model.cfg.quantizer.kind == kind
         assert all((models / name / f"{g}.onnx").is_file() for g in ("encoder", "decoder", "encoder_step", "decoder_step"))
+    wer_table = (exp / "eval" / "tts.md").read_text()
+    assert "| ctc |" in wer_table and "2 held-out sentences" in wer_table
+    assert {p.name for p in (models / "asr").iterdir()} == {"config.json", "model.safetensors"}
     tts_files = {p.name for p in (models / "tts").iterdir()}
     assert {"config.json", "model.safetensors", "tokenizer.json", "tts.onnx"} <= tts_files
     proc = subprocess.run([sys.executable, "-m", "tts.cli", "synthesize", "Three birds.", "-o", str(tmp_path / "s.wav"),

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Codec recipe: 0 corpus -> 1 manifests -> 2 teacher (GRVQ) -> 3 distilled single-codebook
 # student -> 4 evaluate (vs Opus/Codec2) -> 5 publish to models/ with ONNX graphs;
-# TTS: 6 encode the corpus with the published distilcodec -> 7 BPE -> 8 train -> 9 publish.
+# TTS: 6 encode the corpus with the published distilcodec -> 7 BPE -> 8 train -> 9 publish;
+# 10 train the CTC recognizer that measures intelligibility -> 11 TTS word error rates.
 #   recipes/libritts/run.sh [--stage N] [--stop-stage N] [--nproc N] [--corpus DIR]
 #                           [--exp DIR] [--models DIR] [--size mini|tiny]
 # Stage 0 synthesizes the mini corpus with espeak-ng (skip it and pass --corpus for real
@@ -9,7 +10,7 @@
 # training resumes from its last checkpoint.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-stage=0; stop_stage=9; nproc=1; corpus=data/mini; exp=exp; models=models; size=mini
+stage=0; stop_stage=11; nproc=1; corpus=data/mini; exp=exp; models=models; size=mini
 while [ $# -gt 0 ]; do
   case "$1" in
     --stage) stage=$2; shift 2;; --stop-stage) stop_stage=$2; shift 2;;
@@ -23,9 +24,11 @@ conf=recipes/libritts/conf
 manifests=$corpus/manifests
 if [ "$size" = tiny ]; then
   teacher_conf=$conf/tiny.yaml; student_conf=$conf/tiny_distill.yaml; tts_conf=$conf/tts_tiny.yaml; bpe=300
+  asr_args="--steps 4 --dim 32"; tts_eval=2
   corpus_args="--n-train 12 --n-dev 2 --n-test 3 --train-speakers 3 --test-speakers 1 --test-variants 1"
 else
   teacher_conf=$conf/hificodec.yaml; student_conf=$conf/distilcodec.yaml; tts_conf=$conf/tts_small.yaml; bpe=1024
+  asr_args="--steps 900"; tts_eval=40
   corpus_args=""
 fi
 teacher=$exp/teacher; student=$exp/student
@@ -81,4 +84,14 @@ if [ "$stage" -le 9 ] && [ "$stop_stage" -ge 9 ]; then
   mkdir -p "$models/tts"
   cp "$tts/train/model/config.json" "$tts/train/model/model.safetensors" "$tts/train/model/tokenizer.json" "$models/tts/"
   $PY -m tts.cli export-onnx "$models/tts"
+fi
+if [ "$stage" -le 10 ] && [ "$stop_stage" -ge 10 ]; then
+  # shellcheck disable=SC2086
+  $PY -m tts.asr train "$manifests/train.jsonl" "$exp/asr" --dev "$manifests/dev.jsonl" $asr_args
+  mkdir -p "$models/asr"
+  cp "$exp/asr/config.json" "$exp/asr/model.safetensors" "$models/asr/"
+fi
+if [ "$stage" -le 11 ] && [ "$stop_stage" -ge 11 ]; then
+  $PY recipes/libritts/evaluate_tts.py --manifest "$manifests/test.jsonl" --train-manifest "$manifests/train.jsonl" \
+    --tts "$models/tts" --asr "$models/asr" --limit "$tts_eval" --out "$exp/eval/tts.md"
 fi

@@ -1,0 +1,119 @@
+"""Stage 11: intelligibility of the TTS by ASR word error rate, next to its references.
+
+    python recipes/libritts/evaluate_tts.py --tts models/tts --asr models/asr --limit 40 \
+        --out exp/eval/tts.md
+
+For each held-out sentence of the test split (voices never seen in training) three signals
+are transcribed by the same recognizer: the ground-truth recording, its codec resynthesis
+(the TTS's own tokenizer, the ceiling a token LM can reach) and the TTS output, voice-prompted
+with another recording of the same speaker (so "same sentence and voice"). ``--pocketsphinx``
+adds pocketsphinx's en-us model as a second recognizer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from codec.audio import load  # noqa: E402
+from codec.data import read_manifest  # noqa: E402
+from tts.wer import word_error_rate  # noqa: E402
+
+
+def prompt_pairs(rows: list[dict], limit: int | None) -> list[tuple[dict, dict]]:
+    """(target, voice-prompt row) round-robin over speakers; the prompt is another utterance
+    of the same speaker (its last one, never itself a target)."""
+    by_speaker: dict[str, list[dict]] = {}
+    for row in rows:
+        by_speaker.setdefault(row.get("speaker", ""), []).append(row)
+    queues = [(group[:-1], group[-1]) for _, group in sorted(by_speaker.items()) if len(group) >= 2]
+    pairs = [(targets[depth], prompt) for depth in range(max((len(t) for t, _ in queues), default=0))
+             for targets, prompt in queues if depth < len(targets)]
+    return pairs[:limit]
+
+
+def recognizers(asr_dir: str | None, pocketsphinx: bool, lm_texts: list[str]) -> dict:
+    found = {}
+    if asr_dir:
+        from tts.asr import CtcRecognizer
+
+        found["ctc"] = CtcRecognizer.from_pretrained(asr_dir)
+    if pocketsphinx:
+        from tts.wer import Transcriber
+
+        found["pocketsphinx"] = Transcriber(lm_texts)
+    if not found:
+        raise SystemExit("no recognizer: pass --asr DIR and/or --pocketsphinx")
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    from tqdm import tqdm
+
+    from tts.generate import SamplingConfig
+    from tts.pretrained import load_tts
+    from tts.synthesize import Synthesizer
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--manifest", default="data/mini/manifests/test.jsonl")
+    p.add_argument("--train-manifest", default="data/mini/manifests/train.jsonl", help="texts for pocketsphinx's LM")
+    p.add_argument("--tts", default="tts")
+    p.add_argument("--asr", default="models/asr", help="CTC recognizer directory (python -m tts.asr train)")
+    p.add_argument("--pocketsphinx", action="store_true")
+    p.add_argument("--no-voice-prompt", action="store_true", help="synthesize in the model's default voice")
+    p.add_argument("--limit", type=int, default=40)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"])
+    p.add_argument("--out", type=Path, default=Path("exp/eval/tts.md"))
+    args = p.parse_args(argv)
+
+    model, tokenizer = load_tts(args.tts, args.backend)
+    synth = Synthesizer(model, tokenizer, backend=args.backend)
+    rate = synth.sample_rate
+    asr = recognizers(args.asr, args.pocketsphinx, [r["text"] for r in read_manifest(args.train_manifest)])
+    pairs = prompt_pairs(read_manifest(args.manifest), args.limit)
+    refs, heard = [], {name: {"ground truth": [], "codec resynthesis": [], "TTS": []} for name in asr}
+    seconds = {"ground truth": 0.0, "TTS": 0.0}
+    for n, (row, prompt_row) in enumerate(tqdm(pairs, desc="tts eval", unit="utt", file=sys.stderr)):
+        truth = load(row["path"], rate)
+        voice = None
+        if not args.no_voice_prompt:
+            voice = synth.voice_from_audio(load(prompt_row["path"], rate), prompt_row["text"])
+        signals = {
+            "ground truth": truth,
+            "codec resynthesis": synth.codec.decode(synth.codec.encode(truth[None]), len(truth))[0],
+            "TTS": synth.synthesize(row["text"], voice, SamplingConfig(seed=args.seed + n)),
+        }
+        seconds["ground truth"] += len(truth) / rate
+        seconds["TTS"] += len(signals["TTS"]) / rate
+        refs.append(row["text"])
+        for name, recognizer in asr.items():
+            for kind, wav in signals.items():
+                heard[name][kind].append(recognizer.transcribe(np.asarray(wav, np.float32), rate))
+    results = {name: {kind: word_error_rate(refs, hyps) for kind, hyps in kinds.items()} for name, kinds in heard.items()}
+    lines = [f"TTS intelligibility: {len(refs)} held-out sentences from {args.manifest} "
+             f"({'voice-prompted with another recording of the same unseen speaker' if not args.no_voice_prompt else 'default voice'}); "
+             f"audio {seconds['ground truth']:.0f} s ground truth, {seconds['TTS']:.0f} s synthesized.", "",
+             "| recognizer | ground truth WER | codec resynthesis WER | TTS WER | TTS - ground truth |",
+             "|---|---|---|---|---|"]
+    for name, r in results.items():
+        lines.append(f"| {name} | {100 * r['ground truth']:.1f}% | {100 * r['codec resynthesis']:.1f}% | "
+                     f"{100 * r['TTS']:.1f}% | {100 * (r['TTS'] - r['ground truth']):+.1f} |")
+    text = "\n".join(lines) + "\n"
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    samples = [{"text": t, **{f"{name}/{kind}": heard[name][kind][i] for name in heard for kind in heard[name]}}
+               for i, t in enumerate(refs)]
+    args.out.with_suffix(".json").write_text(json.dumps({"wer": results, "seconds": seconds, "samples": samples}, indent=1))
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,197 @@
+"""A small CTC speech recognizer, trained by the recipe, to measure intelligibility.
+
+Pocketsphinx's en-us model hears the generated corpus' synthetic voices badly (~80% WER on
+the ground truth), so it cannot tell a good TTS from a bad one. This recognizer learns the
+corpus' own voices (characters, CTC, log-mel at 50 Hz: conv front end + BiGRU) and is
+scored on held-out voices; WER compares ground truth, codec resynthesis and TTS output on
+the same sentences, so its absolute level matters less than the gaps.
+
+    python -m tts.asr train data/mini/manifests/train.jsonl exp/asr --dev data/mini/manifests/dev.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from codec.audio import load
+from codec.checkpoint import LATEST, load_checkpoint, save_checkpoint
+from codec.data import read_manifest
+from codec.model_dir import read_model_dir, save_model_dir
+
+from .wer import word_error_rate, words
+
+ALPHABET = " 'abcdefghijklmnopqrstuvwxyz"  # index + 1; 0 is the CTC blank
+
+
+@dataclass
+class AsrConfig:
+    sample_rate: int = 24000
+    n_mels: int = 80
+    hop: int = 480  # 50 frames/s
+    n_fft: int = 1024
+    dim: int = 192
+    n_conv: int = 3
+    n_rnn: int = 2
+
+
+class LogMel(nn.Module):
+    def __init__(self, cfg: AsrConfig) -> None:
+        super().__init__()
+        import torchaudio
+
+        self.cfg = cfg
+        self.mel = torchaudio.transforms.MelSpectrogram(cfg.sample_rate, n_fft=cfg.n_fft, hop_length=cfg.hop,
+                                                        n_mels=cfg.n_mels, center=True, power=2.0)
+
+    def forward(self, wav: Tensor) -> Tensor:
+        """wav [B, T] -> per-utterance normalized log-mel [B, F, n_mels] (loudness-invariant)."""
+        x = torch.log(self.mel(wav) + 1e-6).transpose(1, 2)
+        return (x - x.mean((1, 2), keepdim=True)) / (x.std((1, 2), keepdim=True) + 1e-5)
+
+
+class CtcRecognizer(nn.Module):
+    def __init__(self, cfg: AsrConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.features = LogMel(cfg)
+        self.inp = nn.Linear(cfg.n_mels, cfg.dim)
+        self.convs = nn.ModuleList(nn.Sequential(nn.Conv1d(cfg.dim, cfg.dim, 5, padding=2), nn.GELU(), nn.GroupNorm(1, cfg.dim))
+                                   for _ in range(cfg.n_conv))
+        self.rnn = nn.GRU(cfg.dim, cfg.dim, cfg.n_rnn, batch_first=True, bidirectional=True)
+        self.out = nn.Linear(2 * cfg.dim, len(ALPHABET) + 1)
+
+    def forward(self, mels: Tensor) -> Tensor:
+        """mels [B, F, n_mels] -> log-probabilities [B, F, classes]."""
+        x = self.inp(mels).transpose(1, 2)
+        for conv in self.convs:
+            x = x + conv(x)
+        x, _ = self.rnn(x.transpose(1, 2))
+        return self.out(x).log_softmax(-1)
+
+    # -- persistence (the shared config.json + model.safetensors format) -------------------
+    def save_pretrained(self, directory: str | Path) -> Path:
+        return save_model_dir(self, directory, "asr", asdict(self.cfg))
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path) -> "CtcRecognizer":
+        config, state = read_model_dir(directory, "asr")
+        model = cls(AsrConfig(**config))
+        model.load_state_dict(state)
+        return model.eval()
+
+    # -- recognition ------------------------------------------------------------------
+    @torch.inference_mode()
+    def transcribe(self, wav: np.ndarray, sample_rate: int) -> str:
+        from codec.audio import resample
+
+        x = torch.from_numpy(resample(wav, sample_rate, self.cfg.sample_rate).astype(np.float32))[None]
+        return greedy_text(self(self.features(x))[0].argmax(-1).tolist())
+
+
+def encode_text(text: str) -> list[int]:
+    return [ALPHABET.index(c) + 1 for c in " ".join(words(text))]
+
+
+def greedy_text(best: list[int]) -> str:
+    """Collapse repeats, drop blanks."""
+    out, prev = [], 0
+    for k in best:
+        if k != prev and k:
+            out.append(ALPHABET[k - 1])
+        prev = k
+    return " ".join("".join(out).split())
+
+
+def _featurize(model: CtcRecognizer, rows: list[dict]) -> list[tuple[Tensor, Tensor]]:
+    from tqdm import tqdm
+
+    items = []
+    with torch.inference_mode():
+        for row in tqdm(rows, desc="features", unit="utt", file=sys.stderr, mininterval=5):
+            mel = model.features(torch.from_numpy(load(row["path"], model.cfg.sample_rate))[None])[0]
+            target = torch.tensor(encode_text(row["text"]))
+            if len(target) and mel.shape[0] >= len(target) * 1.2:  # CTC needs room for repeats
+                items.append((mel, target))
+    return items
+
+
+def _batch(items: list[tuple[Tensor, Tensor]]) -> tuple[Tensor, ...]:
+    mels = nn.utils.rnn.pad_sequence([m for m, _ in items], batch_first=True)
+    targets = torch.cat([t for _, t in items])
+    return mels, torch.tensor([len(m) for m, _ in items]), targets, torch.tensor([len(t) for _, t in items])
+
+
+def evaluate(model: CtcRecognizer, rows: list[dict]) -> float:
+    model.eval()
+    hyps = [model.transcribe(load(r["path"], model.cfg.sample_rate), model.cfg.sample_rate) for r in rows]
+    model.train()
+    return word_error_rate([r["text"] for r in rows], hyps)
+
+
+def train(manifest: str, out: str, dev: str | None, steps: int, batch_size: int = 16, lr: float = 2e-3,
+          seed: int = 0, dim: int = 192, stop_after: int | None = None) -> float | None:
+    """Train ``steps`` steps (length-bucketed batches, seeded order); returns dev WER.
+    ``stop_after``: checkpoint and stop early (a later call resumes bit-exactly)."""
+    from tqdm import tqdm
+
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    model = CtcRecognizer(AsrConfig(dim=dim))
+    items = _featurize(model, list(read_manifest(manifest)))
+    order = np.argsort([len(m) for m, _ in items])
+    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    opt = torch.optim.AdamW(model.parameters(), lr, weight_decay=0.01)
+    ctc = nn.CTCLoss(zero_infinity=True)
+    plan = np.concatenate([rng.permutation(len(batches)) for _ in range(steps // len(batches) + 1)])[:steps]
+    ckpt, start = Path(out) / LATEST, 0
+    if ckpt.exists():  # a killed run goes on from its last checkpoint (model, optimizer, RNG)
+        start = load_checkpoint(ckpt, {"model": model}, {"opt": opt})["step"]
+    progress = tqdm(plan[start:], desc="asr", unit="step", file=sys.stderr, mininterval=10, initial=start, total=steps)
+    for step, b in enumerate(progress, start):
+        mels, lengths, targets, target_lengths = _batch([items[i] for i in batches[b]])
+        mels = mels + 0.1 * torch.randn_like(mels)  # light feature noise against over-fitting the voices
+        loss = ctc(model(mels).transpose(0, 1), targets, lengths, target_lengths)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        for group in opt.param_groups:  # warmup, then linear decay to 5%
+            group["lr"] = lr * min(1.0, (step + 1) / 100) * (1 - 0.95 * step / steps)
+        opt.step()
+        progress.set_postfix(ctc=f"{loss.item():.3f}", refresh=False)
+        if (step + 1) % 200 == 0 or step + 1 in (steps, stop_after):
+            save_checkpoint(ckpt, step + 1, {"model": model}, {"opt": opt})
+            model.save_pretrained(out)
+        if step + 1 == stop_after:
+            return None
+    return evaluate(model, list(read_manifest(dev))[:100]) if dev else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m tts.asr", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("train", help="train the recognizer on a manifest for a time budget")
+    t.add_argument("manifest")
+    t.add_argument("out")
+    t.add_argument("--dev")
+    t.add_argument("--steps", type=int, default=1200)
+    t.add_argument("--dim", type=int, default=192)
+    t.add_argument("--stop-after", type=int, help="checkpoint and stop after this step (resume by running again)")
+    t.add_argument("--threads", type=int, default=0)
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    wer = train(args.manifest, args.out, args.dev, args.steps, dim=args.dim, stop_after=args.stop_after)
+    if wer is not None:
+        print(f"dev WER {100 * wer:.1f}%")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
