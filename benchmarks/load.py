@@ -1,11 +1,14 @@
-"""Load test: N concurrent DecodeStream clients against a real speech-server process.
+"""Load test: N concurrent streaming clients against a real speech-server process.
 
     python benchmarks/load.py [--model hificodec] [--clients 1 2 4 8 16] [--seconds 8]
+    python benchmarks/load.py --synthesize [--tts tts] [--clients 1 2 4]
 
-Each client streams the codes of ``--seconds`` of audio in ``--chunk-ms`` chunks as fast as
-the server answers and records time to first audio and its real-time factor (wall / audio).
-A level stays real-time when the p95 stream RTF is below 1. The server runs in its own
-process with default settings, as ``make serve`` starts it.
+Codec mode: each client streams the codes of ``--seconds`` of audio in ``--chunk-ms`` chunks
+(DecodeStream) as fast as the server answers. ``--synthesize``: each client asks for one
+sentence through SynthesizeStream (same text, a different seed per client). Both record time
+to first audio and the stream's real-time factor (wall / audio); a level stays real-time
+when the p95 stream RTF is below 1. The server runs in its own process with default
+settings, as ``make serve`` starts it.
 """
 
 from __future__ import annotations
@@ -29,8 +32,12 @@ from serve.gen.speech.v1 import speech_pb2 as pb  # noqa: E402
 from serve.gen.speech.v1 import speech_pb2_grpc as pb_grpc  # noqa: E402
 
 
-def start_server(model: str, max_streams: int) -> tuple[subprocess.Popen, str]:
+SENTENCE = "The quiet river carried seven small boats past the old mill before noon."
+
+
+def start_server(model: str, max_streams: int, tts: str | None = None) -> tuple[subprocess.Popen, str]:
     cmd = [sys.executable, "-m", "serve.server", "--port", "0", "--codec", model, "--max-streams", str(max_streams)]
+    cmd += ["--tts", tts] if tts else []
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)))
     for line in proc.stderr:
         if '"event": "serving"' in line:
@@ -56,20 +63,33 @@ def one_stream(stub, codes: np.ndarray, chunk: int, seconds: float, out: list) -
         out.append((None, None, err.code().name))
 
 
-def run_level(target: str, n: int, codes: np.ndarray, chunk: int, seconds: float) -> dict:
+def one_synthesis(stub, seed: int, chunk_ms: float, out: list) -> None:
+    req = pb.SynthesizeSpeechRequest(text=SENTENCE, encoding=pb.FLOAT32_PCM, seed=seed, chunk_ms=int(chunk_ms))
+    start, first, samples, rate = time.perf_counter(), None, 0, 1
+    try:
+        for resp in stub.SynthesizeStream(req, timeout=300):
+            if first is None and resp.audio:
+                first = time.perf_counter() - start
+            samples, rate = samples + len(resp.audio) // 4, resp.sample_rate_hz
+        out.append((first, (time.perf_counter() - start) / max(samples / rate, 1e-9), None))
+    except grpc.RpcError as err:
+        out.append((None, None, err.code().name))
+
+
+def run_level(target: str, n: int, job) -> dict:
+    """``job(channel, results, i)`` -> client i's thread target; n of them at once."""
     results: list = []
     with grpc.insecure_channel(target) as channel:
-        stub = pb_grpc.CodecStub(channel)
-        threads = [threading.Thread(target=one_stream, args=(stub, codes, chunk, seconds, results)) for _ in range(n)]
+        threads = [threading.Thread(target=job(channel, results, i)) for i in range(n)]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
-    ok = [r for r in results if r[2] is None]
+    ok = [r for r in results if r[2] is None] or [(float("nan"), float("nan"), None)]
     ttfa = np.array([r[0] for r in ok]) * 1000
     rtf = np.array([r[1] for r in ok])
     return {"n": n, "ttfa50": np.percentile(ttfa, 50), "ttfa95": np.percentile(ttfa, 95), "rtf50": np.percentile(rtf, 50),
-            "rtf95": np.percentile(rtf, 95), "errors": len(results) - len(ok)}
+            "rtf95": np.percentile(rtf, 95), "errors": sum(r[2] is not None for r in results)}
 
 
 def main() -> None:
@@ -78,9 +98,14 @@ def main() -> None:
     p.add_argument("--clients", nargs="+", type=int, default=[1, 2, 4, 8, 16])
     p.add_argument("--seconds", type=float, default=8.0)
     p.add_argument("--chunk-ms", type=float, default=80.0)
+    p.add_argument("--synthesize", action="store_true", help="load SynthesizeStream instead of DecodeStream")
+    p.add_argument("--tts", default="tts", help="TTS model for --synthesize")
     args = p.parse_args()
-    proc, target = start_server(args.model, max(args.clients))
+    proc, target = start_server(args.model, max(args.clients), args.tts if args.synthesize else None)
     try:
+        if args.synthesize:
+            synthesize_levels(target, args)
+            return
         with grpc.insecure_channel(target) as channel:
             stub = pb_grpc.CodecStub(channel)
             info = stub.GetModelInfo(pb.GetModelInfoRequest(), wait_for_ready=True, timeout=60)
@@ -89,11 +114,34 @@ def main() -> None:
             audio = pb.Audio(data=wav.tobytes(), encoding=pb.FLOAT32_PCM, sample_rate_hz=info.sample_rate_hz)
             codes = wire.codes_from_proto(stub.Encode(pb.EncodeRequest(audio=audio)).codes)[0]
         chunk = max(1, round(args.chunk_ms / 1000 * info.frame_rate_hz))
-        rows = [run_level(target, n, codes, chunk, args.seconds) for n in args.clients]
+
+        def job(channel, results, i):
+            return lambda: one_stream(pb_grpc.CodecStub(channel), codes, chunk, args.seconds, results)
+
+        rows = [run_level(target, n, job) for n in args.clients]
     finally:
         proc.terminate()
         proc.wait(30)
     print(f"model {info.name} ({info.backend}), {args.seconds:g} s streams in {args.chunk_ms:g} ms chunks, {os.cpu_count()} CPUs")
+    print_table(rows)
+
+
+def synthesize_levels(target: str, args) -> None:
+    with grpc.insecure_channel(target) as channel:
+        stub = pb_grpc.TextToSpeechStub(channel)
+        models = list(stub.ListModels(pb.ListModelsRequest(), wait_for_ready=True, timeout=120).models)
+        list(stub.SynthesizeStream(pb.SynthesizeSpeechRequest(text="Warm up.", seed=0), timeout=300))
+
+    def job(channel, results, i):
+        return lambda: one_synthesis(pb_grpc.TextToSpeechStub(channel), i, args.chunk_ms, results)
+
+    rows = [run_level(target, n, job) for n in args.clients]
+    print(f"TTS {', '.join(models)}: SynthesizeStream of one {len(SENTENCE)}-character sentence, first chunk "
+          f"{args.chunk_ms:g} ms, {os.cpu_count()} CPUs")
+    print_table(rows)
+
+
+def print_table(rows: list[dict]) -> None:
     print("| clients | first audio p50 ms | p95 ms | stream RTF p50 | p95 | errors | real-time |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:

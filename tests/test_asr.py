@@ -48,3 +48,11 @@ def test_training_resumes_bit_exactly_and_loads(manifest, tmp_path):
     assert wer >= 0.0
     heard = full.transcribe(audio.load(manifest.parent / "u0.wav", SR), SR)
     assert isinstance(heard, str) and set(heard) <= set(ALPHABET)
+
+
+def test_lexicon_snaps_spelling_but_keeps_known_words():
+    from tts.asr import Lexicon
+
+    lex = Lexicon(["the old mill stood by the river", "a quiet bridge"])
+    assert lex.snap("the olde mil stod by th rivr") == "the old mill stood by the river"
+    assert lex.snap("quiet bridge") == "quiet bridge" and lex.snap("") == ""

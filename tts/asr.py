@@ -25,7 +25,7 @@ from codec.checkpoint import LATEST, load_checkpoint, save_checkpoint
 from codec.data import read_manifest
 from codec.model_dir import read_model_dir, save_model_dir
 
-from .wer import word_error_rate, words
+from .wer import edit_distance, word_error_rate, words
 
 ALPHABET = " 'abcdefghijklmnopqrstuvwxyz"  # index + 1; 0 is the CTC blank
 
@@ -93,6 +93,23 @@ class CtcRecognizer(nn.Module):
 
         x = torch.from_numpy(resample(wav, sample_rate, self.cfg.sample_rate).astype(np.float32))[None]
         return greedy_text(self(self.features(x))[0].argmax(-1).tolist())
+
+
+class Lexicon:
+    """Snaps each recognized word to the nearest (character edit distance, then most frequent)
+    word of the training transcripts: a vocabulary constraint without any grammar, which
+    removes the spelling noise of a character recognizer but cannot supply a missing word."""
+
+    def __init__(self, texts: list[str]) -> None:
+        from collections import Counter
+
+        counts = Counter(w for t in texts for w in words(t))
+        self.vocabulary = sorted(counts, key=lambda w: (-counts[w], w))
+        self._known = set(counts)
+
+    def snap(self, text: str) -> str:
+        return " ".join(w if w in self._known else min(self.vocabulary, key=lambda v: edit_distance(w, v))
+                        for w in words(text))
 
 
 def encode_text(text: str) -> list[int]:

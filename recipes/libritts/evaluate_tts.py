@@ -7,7 +7,8 @@ For each held-out sentence of the test split (voices never seen in training) thr
 are transcribed by the same recognizer: the ground-truth recording, its codec resynthesis
 (the TTS's own tokenizer, the ceiling a token LM can reach) and the TTS output, voice-prompted
 with another recording of the same speaker (so "same sentence and voice"). ``--pocketsphinx``
-adds pocketsphinx's en-us model as a second recognizer.
+adds pocketsphinx's en-us model (with a bigram LM of the training texts) for comparison.
+"ctc + lexicon" snaps each recognized word to the nearest word of the training texts.
 """
 
 from __future__ import annotations
@@ -38,12 +39,24 @@ def prompt_pairs(rows: list[dict], limit: int | None) -> list[tuple[dict, dict]]
     return pairs[:limit]
 
 
+class SnappedRecognizer:
+    """The CTC recognizer with its words snapped to the training vocabulary."""
+
+    def __init__(self, recognizer, lexicon) -> None:
+        self.recognizer, self.lexicon = recognizer, lexicon
+
+    def transcribe(self, wav: np.ndarray, sample_rate: int) -> str:
+        return self.lexicon.snap(self.recognizer.transcribe(wav, sample_rate))
+
+
 def recognizers(asr_dir: str | None, pocketsphinx: bool, lm_texts: list[str]) -> dict:
     found = {}
     if asr_dir:
-        from tts.asr import CtcRecognizer
+        from tts.asr import CtcRecognizer, Lexicon
 
-        found["ctc"] = CtcRecognizer.from_pretrained(asr_dir)
+        ctc = CtcRecognizer.from_pretrained(asr_dir)
+        found["ctc"] = ctc
+        found["ctc + lexicon"] = SnappedRecognizer(ctc, Lexicon(lm_texts))
     if pocketsphinx:
         from tts.wer import Transcriber
 
@@ -62,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--manifest", default="data/mini/manifests/test.jsonl")
-    p.add_argument("--train-manifest", default="data/mini/manifests/train.jsonl", help="texts for pocketsphinx's LM")
+    p.add_argument("--train-manifest", default="data/mini/manifests/train.jsonl",
+                   help="training texts: the CTC lexicon and pocketsphinx's LM")
     p.add_argument("--tts", default="tts")
     p.add_argument("--asr", default="models/asr", help="CTC recognizer directory (python -m tts.asr train)")
     p.add_argument("--pocketsphinx", action="store_true")
