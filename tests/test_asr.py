@@ -56,3 +56,18 @@ def test_lexicon_snaps_spelling_but_keeps_known_words():
     lex = Lexicon(["the old mill stood by the river", "a quiet bridge"])
     assert lex.snap("the olde mil stod by th rivr") == "the old mill stood by the river"
     assert lex.snap("quiet bridge") == "quiet bridge" and lex.snap("") == ""
+
+
+def test_voice_prompts_for_the_tts_evaluation_come_from_the_same_speaker():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "recipes/libritts/evaluate_tts.py"
+    spec = importlib.util.spec_from_file_location("evaluate_tts", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rows = [{"id": f"{s}_{i}", "speaker": s} for s in ("b", "a", "c") for i in range(3 if s != "c" else 1)]
+    pairs = module.prompt_pairs(rows, limit=3)
+    assert [t["id"] for t, _ in pairs] == ["a_0", "b_0", "a_1"]  # round-robin; "c" has no second recording
+    assert all(t["speaker"] == p["speaker"] and t["id"] != p["id"] for t, p in pairs)
+    assert {p["id"] for _, p in module.prompt_pairs(rows, None)} == {"a_2", "b_2"}

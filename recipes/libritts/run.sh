@@ -81,9 +81,7 @@ if [ "$stage" -le 8 ] && [ "$stop_stage" -ge 8 ]; then
     --set "model={preset: $tts_preset, codec: $tts_codec}" $(resume_flag "$tts/train")
 fi
 if [ "$stage" -le 9 ] && [ "$stop_stage" -ge 9 ]; then
-  mkdir -p "$models/tts"
-  cp "$tts/train/model/config.json" "$tts/train/model/model.safetensors" "$tts/train/model/tokenizer.json" "$models/tts/"
-  $PY -m tts.cli export-onnx "$models/tts"
+  $PY recipes/libritts/publish_tts.py "$tts/train/model" "$models/tts" --manifest "$manifests/dev.jsonl"
 fi
 if [ "$stage" -le 10 ] && [ "$stop_stage" -ge 10 ]; then
   # shellcheck disable=SC2086
