@@ -96,15 +96,18 @@ def _run(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
-def test_training_entry_point_resumes_bit_exact_and_cli_synthesizes(tmp_path):
+@pytest.mark.parametrize("model", [{"codec": "distilcodec-tiny"},
+                                   {"codec": "hificodec-tiny", "n_codebooks": 4, "codebook_size": 64}],
+                         ids=["single-codebook", "delay-pattern"])
+def test_training_entry_point_resumes_bit_exact_and_cli_synthesizes(tmp_path, model):
     manifest = _corpus(tmp_path)
     tokens, tok = tmp_path / "tokens.safetensors", tmp_path / "tokenizer.json"
-    assert _run("-m", "tts.cli", "encode-corpus", str(manifest), str(tokens), "--codec", "distilcodec-tiny").returncode == 0
+    assert _run("-m", "tts.cli", "encode-corpus", str(manifest), str(tokens), "--codec", model["codec"]).returncode == 0
     assert _run("-m", "tts.cli", "train-tokenizer", str(manifest), str(tok), "--vocab-size", "300").returncode == 0
 
     def config(out: Path) -> Path:
         cfg = {"train_tokens": str(tokens), "dev_tokens": str(tokens), "tokenizer": str(tok), "out_dir": str(out),
-               "model": {"preset": "tiny", "codec": "distilcodec-tiny"}, "batch_size": 2, "max_steps": 8,
+               "model": {"preset": "tiny", **model}, "batch_size": 2, "max_steps": 8,
                "warmup_steps": 2, "log_every": 2, "ckpt_every": 4, "sample_every": 8, "threads": 1}
         path = out.with_suffix(".yaml")
         path.write_text(yaml.safe_dump(cfg))
