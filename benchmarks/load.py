@@ -1,7 +1,7 @@
 """Load test: N concurrent streaming clients against a real speech-server process.
 
     python benchmarks/load.py [--model hificodec] [--clients 1 2 4 8 16] [--seconds 8]
-    python benchmarks/load.py --synthesize [--tts tts] [--clients 1 2 4]
+    python benchmarks/load.py --synthesize [--tts tts] [--int8] [--clients 1 2 4]
 
 Codec mode: each client streams the codes of ``--seconds`` of audio in ``--chunk-ms`` chunks
 (DecodeStream) as fast as the server answers. ``--synthesize``: each client asks for one
@@ -35,9 +35,8 @@ from serve.gen.speech.v1 import speech_pb2_grpc as pb_grpc  # noqa: E402
 SENTENCE = "The quiet river carried seven small boats past the old mill before noon."
 
 
-def start_server(model: str, max_streams: int, tts: str | None = None) -> tuple[subprocess.Popen, str]:
-    cmd = [sys.executable, "-m", "serve.server", "--port", "0", "--codec", model, "--max-streams", str(max_streams)]
-    cmd += ["--tts", tts] if tts else []
+def start_server(model: str, max_streams: int, tts: list[str]) -> tuple[subprocess.Popen, str]:
+    cmd = [sys.executable, "-m", "serve.server", "--port", "0", "--codec", model, "--max-streams", str(max_streams), *tts]
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)))
     for line in proc.stderr:
         if '"event": "serving"' in line:
@@ -100,8 +99,10 @@ def main() -> None:
     p.add_argument("--chunk-ms", type=float, default=80.0)
     p.add_argument("--synthesize", action="store_true", help="load SynthesizeStream instead of DecodeStream")
     p.add_argument("--tts", default="tts", help="TTS model for --synthesize")
+    p.add_argument("--int8", action="store_true", help="serve the int8 TTS graph (speech-server --tts-int8)")
     args = p.parse_args()
-    proc, target = start_server(args.model, max(args.clients), args.tts if args.synthesize else None)
+    tts = (["--tts", args.tts] + (["--tts-int8"] if args.int8 else [])) if args.synthesize else []
+    proc, target = start_server(args.model, max(args.clients), tts)
     try:
         if args.synthesize:
             synthesize_levels(target, args)
@@ -136,7 +137,7 @@ def synthesize_levels(target: str, args) -> None:
         return lambda: one_synthesis(pb_grpc.TextToSpeechStub(channel), i, args.chunk_ms, results)
 
     rows = [run_level(target, n, job) for n in args.clients]
-    print(f"TTS {', '.join(models)}: SynthesizeStream of one {len(SENTENCE)}-character sentence, first chunk "
+    print(f"TTS {', '.join(models)}{' (int8)' if args.int8 else ''}: SynthesizeStream of one {len(SENTENCE)}-character sentence, first chunk "
           f"{args.chunk_ms:g} ms, {os.cpu_count()} CPUs")
     print_table(rows)
 

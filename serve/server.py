@@ -45,6 +45,7 @@ class ServerConfig:
     codec: str = DEFAULT_CODEC
     extra_codecs: list[str] = field(default_factory=list)
     tts: list[str] = field(default_factory=list)  # TTS model dirs / bundled names to serve
+    tts_int8: bool = False  # ONNX int8 TTS graph (tts.int8.onnx): ~1.4x faster decoding, ~95% greedy-token agreement
     backend: str = "auto"
     threads: int | None = None  # per inference call
     workers: int = 2  # concurrent inference calls
@@ -251,7 +252,7 @@ class SpeechServer:
         if cfg.tts:
             from serve.tts_service import TtsRegistry
 
-            self.tts_registry = TtsRegistry(cfg.tts, self.registry, cfg.backend, cfg.threads)
+            self.tts_registry = TtsRegistry(cfg.tts, self.registry, cfg.backend, cfg.threads, cfg.tts_int8)
             self.tts_registry.warm()
         self.pool = ThreadPoolExecutor(max_workers=cfg.workers, thread_name_prefix="infer")
         self.health = health.aio.HealthServicer()
@@ -319,6 +320,7 @@ def parse_args(argv: list[str] | None) -> ServerConfig:
     p.add_argument("--codec", default=d.codec, help="default codec: bundled name, directory or preset")
     p.add_argument("--extra-codec", dest="extra_codecs", action="append", default=[], help="also serve this codec")
     p.add_argument("--tts", action="append", default=[], help="serve this TTS model (directory or bundled name)")
+    p.add_argument("--tts-int8", action="store_true", help="use the int8 TTS graph (tts-cli export-onnx --quantize int8)")
     p.add_argument("--backend", choices=("auto", "onnx", "torch"), default=d.backend)
     p.add_argument("--threads", type=int, help="threads per inference call")
     p.add_argument("--workers", type=int, default=d.workers, help="concurrent inference calls")

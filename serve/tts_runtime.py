@@ -24,7 +24,7 @@ GRAPH, INT8_GRAPH = "tts.onnx", "tts.int8.onnx"
 class OnnxTts:
     def __init__(self, model_dir: str | os.PathLike, threads: int | None = None, int8: bool = False) -> None:
         self.model_dir = Path(model_dir)
-        graph = self.model_dir / (INT8_GRAPH if int8 else GRAPH)
+        self.graph = graph = self.model_dir / (INT8_GRAPH if int8 else GRAPH)
         if not graph.is_file():
             raise CodecError(f"{self.model_dir}: no {graph.name} (run: tts-cli export-onnx {self.model_dir}"
                              + (" --quantize int8)" if int8 else ")"))

@@ -43,11 +43,12 @@ class TtsEntry:
 class TtsRegistry:
     """TTS models loaded once at start (with their codec and prompt voices)."""
 
-    def __init__(self, specs: list[str], codec_registry, backend: str = "auto", threads: int | None = None) -> None:
+    def __init__(self, specs: list[str], codec_registry, backend: str = "auto", threads: int | None = None,
+                 int8: bool = False) -> None:
         self.entries: dict[str, TtsEntry] = {}
         for spec in specs:
             directory = find_tts_dir(spec)
-            model, tokenizer = load_tts(spec, backend, threads)
+            model, tokenizer = load_tts(spec, backend, threads, int8)
             codec = codec_registry.engines.get(model.cfg.codec)
             synth = Synthesizer(model, tokenizer, codec=codec, codec_spec=model.cfg.codec, backend=backend)
             name = directory.name if directory.name not in ("model", "") else model.cfg.name

@@ -136,3 +136,26 @@ def test_python_client_and_cli(server, stub, tmp_path):
 
     assert soundfile.info(out).samplerate == 16000 and soundfile.info(out).frames > 0
     assert main(["--server", server.target, "synthesize", "x", "-o", str(out), "--voice", "nobody"]) == 1
+
+
+def test_int8_graph_is_served_on_request(server, tmp_path, capsys):
+    """--tts-int8 serves tts.int8.onnx; without that graph the server refuses to start, in one line."""
+    import shutil
+
+    from serve.server import main
+    from tts.onnx_export import quantize
+
+    tts_dir = Path(server.server.cfg.tts[0])
+    copy = tmp_path / "tts"
+    shutil.copytree(tts_dir, copy)
+    codec = ["--codec", server.server.cfg.codec, "--port", "0"]
+    assert main([*codec, "--tts", str(copy), "--tts-int8"]) == 1
+    assert "int8" in capsys.readouterr().err.strip().splitlines()[-1]
+    quantize(copy / "tts.onnx", copy / "tts.int8.onnx")
+    running = RunningServer(ServerConfig(port=0, codec=server.server.cfg.codec, tts=[str(copy)], tts_int8=True))
+    try:
+        with grpc.insecure_channel(running.target) as channel:
+            resp = pb_grpc.TextToSpeechStub(channel).Synthesize(request())
+        assert len(resp.audio) > 0 and running.server.tts_registry.default.synth.model.graph.name == "tts.int8.onnx"
+    finally:
+        running.stop()
