@@ -51,15 +51,18 @@ demo: setup system-deps onnx
 	$(BIN)/codec-cli info build/demo/sample.codes
 	$(BIN)/codec-cli decode build/demo/sample.codes -o build/demo/sample.decoded.wav
 
-bench: setup
+bench: setup onnx
 	$(BIN)/python benchmarks/codec_speed.py
 	$(BIN)/python benchmarks/onnx_speed.py
+	$(BIN)/python benchmarks/tts_speed.py --preset small --frames 100
+	$(BIN)/python benchmarks/load.py --model hificodec
+	$(if $(wildcard models/tts/config.json),$(BIN)/python benchmarks/load.py --synthesize --clients 1 2 4)
 
 # Python gRPC stubs from proto/ (committed; tests fail when they drift from the proto).
 proto: setup
 	$(BIN)/python proto/generate.py
 
-# The main command: set up, then serve the bundled codecs on 127.0.0.1:50051.
+# The main command: set up, then serve the bundled codecs (and TTS) on 127.0.0.1:50051.
 serve: setup onnx
 	$(BIN)/speech-server --codec hificodec --extra-codec distilcodec $(if $(wildcard models/tts/config.json),--tts tts)
 
