@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -22,10 +23,14 @@ from .errors import ModelMismatch
 FORMAT_VERSION = 1
 
 
-def save_model_dir(module: nn.Module, directory: str | Path, kind: str, config: dict[str, Any]) -> Path:
+def save_model_dir(module: nn.Module, directory: str | Path, kind: str, config: dict[str, Any],
+                   dtype: torch.dtype | None = None) -> Path:
+    """``dtype`` (e.g. float16) stores floating tensors smaller; loading casts back to the
+    module's dtype. Round the module first (``half().float()``) so the recorded hash holds."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+    state = {k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v).detach().cpu().contiguous()
+             for k, v in module.state_dict().items()}
     meta = {"format_version": FORMAT_VERSION, "kind": kind, "weights_hash": state_hash(module), "config": config}
     atomic_write(directory / WEIGHTS_FILE, lambda p: save_file(state, p, metadata={"format_version": str(FORMAT_VERSION)}))
     atomic_write(directory / CONFIG_FILE, lambda p: Path(p).write_text(json.dumps(meta, indent=2) + "\n"))

@@ -253,3 +253,13 @@ def test_delayed_prompt_tail_is_fed_as_given(delayed_model):
     row0, row1 = fed[1][0, 0].tolist(), fed[2][0, 0].tolist()
     assert row0[1:] == [cfg.codebook_offset(1) + given[4][1], cfg.codebook_offset(2) + given[3][2]]
     assert row1[2] == cfg.codebook_offset(2) + given[4][2]
+
+
+def test_float16_storage_halves_the_file_and_keeps_the_hash(model, tmp_path):
+    rounded = model.half().float()
+    rounded.save_pretrained(tmp_path / "fp32")
+    rounded.save_pretrained(tmp_path / "fp16", dtype=torch.float16)
+    size = lambda d: (tmp_path / d / "model.safetensors").stat().st_size  # noqa: E731
+    assert size("fp16") < 0.55 * size("fp32")
+    again = TtsModel.from_pretrained(tmp_path / "fp16")
+    assert again.weights_hash() == rounded.weights_hash() and next(again.parameters()).dtype == torch.float32

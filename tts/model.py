@@ -154,8 +154,8 @@ class TtsModel(nn.Module):
     def weights_hash(self) -> str:
         return state_hash(self)
 
-    def save_pretrained(self, directory: str | Path) -> Path:
-        return save_model_dir(self, directory, "tts", self.cfg.to_dict())
+    def save_pretrained(self, directory: str | Path, dtype: torch.dtype | None = None) -> Path:
+        return save_model_dir(self, directory, "tts", self.cfg.to_dict(), dtype)
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, map_location: str = "cpu") -> "TtsModel":

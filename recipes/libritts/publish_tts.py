@@ -1,6 +1,6 @@
 """Stage 9: publish the trained TTS as ``<models>/tts/`` with prompt voices and ONNX graphs.
 
-Copies config, weights and tokenizer; adds ``voices/<name>.wav`` + ``.txt`` (one dev-split
+Writes config, weights (float16 storage) and tokenizer; adds ``voices/<name>.wav`` + ``.txt`` (one dev-split
 recording, 2-6 s, for each of the first ``--voices`` speakers: the server's ``ListVoices``
 and ``voice_name``); exports ``tts.onnx`` (and the int8 graph with ``--int8``).
 
@@ -17,7 +17,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from codec import audio  # noqa: E402
-from codec.config import CONFIG_FILE, WEIGHTS_FILE  # noqa: E402
 from codec.data import read_manifest  # noqa: E402
 from tts.text import TOKENIZER_FILE  # noqa: E402
 
@@ -32,12 +31,14 @@ def pick_voices(rows: list[dict], n: int, shortest: float = 2.0, longest: float 
 
 
 def publish(src: Path, dst: Path, manifest: Path | None, n_voices: int, int8: bool) -> Path:
+    import torch
+
     from tts.model import TtsModel
     from tts.onnx_export import export_tts
 
-    dst.mkdir(parents=True, exist_ok=True)
-    for name in (CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE):
-        shutil.copyfile(src / name, dst / name)
+    model = TtsModel.from_pretrained(src).half().float()  # rounded to float16 values: stored in half the size
+    model.save_pretrained(dst, dtype=torch.float16)
+    shutil.copyfile(src / TOKENIZER_FILE, dst / TOKENIZER_FILE)
     if manifest is not None and n_voices:
         voices = dst / "voices"
         shutil.rmtree(voices, ignore_errors=True)

@@ -81,7 +81,7 @@ if [ "$stage" -le 8 ] && [ "$stop_stage" -ge 8 ]; then
     --set "model={preset: $tts_preset, codec: $tts_codec}" $(resume_flag "$tts/train")
 fi
 if [ "$stage" -le 9 ] && [ "$stop_stage" -ge 9 ]; then
-  $PY recipes/libritts/publish_tts.py "$tts/train/model" "$models/tts" --manifest "$manifests/dev.jsonl"
+  $PY recipes/libritts/publish_tts.py "$tts/train/model" "$models/tts" --manifest "$manifests/dev.jsonl" --int8
 fi
 if [ "$stage" -le 10 ] && [ "$stop_stage" -ge 10 ]; then
   # shellcheck disable=SC2086
