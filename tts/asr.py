@@ -91,7 +91,8 @@ class CtcRecognizer(nn.Module):
     def transcribe(self, wav: np.ndarray, sample_rate: int) -> str:
         from codec.audio import resample
 
-        x = torch.from_numpy(resample(wav, sample_rate, self.cfg.sample_rate).astype(np.float32))[None]
+        wav = resample(wav, sample_rate, self.cfg.sample_rate).astype(np.float32)
+        x = torch.from_numpy(np.pad(wav, (0, max(0, self.cfg.n_fft - len(wav)))))[None]  # a few ms of output still scores
         return greedy_text(self(self.features(x))[0].argmax(-1).tolist())
 
 
