@@ -263,3 +263,28 @@ def test_float16_storage_halves_the_file_and_keeps_the_hash(model, tmp_path):
     assert size("fp16") < 0.55 * size("fp32")
     again = TtsModel.from_pretrained(tmp_path / "fp16")
     assert again.weights_hash() == rounded.weights_hash() and next(again.parameters()).dtype == torch.float32
+
+
+def test_trainer_warm_starts_from_a_published_model(tmp_path):
+    import json
+
+    from safetensors.torch import save_file
+
+    from codec.train import Dist
+    from tts.train import TtsTrainConfig, TtsTrainer
+
+    texts = ["the old mill stood by the river", "a quiet bridge crossed the valley"]
+    for name, size in (("tokenizer", 300), ("other", 262)):
+        TextTokenizer(train_tokenizer(texts, vocab_size=size)).save(tmp_path / f"{name}.json")
+    vocab = TextTokenizer.from_file(tmp_path / "tokenizer.json").vocab_size
+    assert vocab != TextTokenizer.from_file(tmp_path / "other.json").vocab_size
+    published = TtsModel(load_preset("tiny", text_vocab=vocab))
+    published.save_pretrained(tmp_path / "pub")
+    rows = [{"id": f"u{i}", "text": texts[i % 2], "speaker": "s"} for i in range(4)]
+    codes = {r["id"]: torch.randint(0, 256, (1, 20), dtype=torch.int32) for r in rows}
+    save_file(codes, str(tmp_path / "tokens.safetensors"), metadata={"codec": "x", "codec_hash": "0", "rows": json.dumps(rows)})
+    cfg = dict(train_tokens=str(tmp_path / "tokens.safetensors"), tokenizer=str(tmp_path / "tokenizer.json"),
+               out_dir=str(tmp_path / "out"), batch_size=2, init_from=str(tmp_path / "pub"))
+    assert TtsTrainer(TtsTrainConfig(**cfg), Dist()).model.weights_hash() == published.weights_hash()
+    with pytest.raises(ValueError, match="text vocabulary"):
+        TtsTrainer(TtsTrainConfig(**{**cfg, "tokenizer": str(tmp_path / "other.json")}), Dist())

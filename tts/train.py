@@ -39,6 +39,7 @@ class TtsTrainConfig:
     out_dir: str
     dev_tokens: str | None = None
     model: dict[str, Any] = field(default_factory=lambda: {"preset": "small"})
+    init_from: str | None = None  # warm start from a published TTS directory (weights only)
     batch_size: int = 16
     max_steps: int = 5000
     lr: float = 1e-3
@@ -78,7 +79,7 @@ class TtsTrainer:
         self.cfg, self.env, self.out = cfg, env, Path(cfg.out_dir)
         torch.manual_seed(cfg.seed)
         self.tokenizer = TextTokenizer.from_file(cfg.tokenizer)
-        self.model = TtsModel(cfg.model_config(self.tokenizer.vocab_size)).to(env.device).train()
+        self.model = self.build_model().to(env.device).train()
         self.net = DDP(self.model, [env.device.index] if env.device.type == "cuda" else None) if env.world_size > 1 else self.model
         self.opt = torch.optim.AdamW(self.model.parameters(), cfg.lr, cfg.betas, weight_decay=cfg.weight_decay)
         self.data = TokenDataset(cfg.train_tokens, self.model, self.tokenizer)
@@ -86,6 +87,16 @@ class TtsTrainer:
             raise ValueError(f"{cfg.train_tokens}: {len(self.data)} usable utterances, fewer than one global batch")
         self.step = 0
         self.logger = TrainLogger(self.out / "tensorboard", enabled=env.main)
+
+    def build_model(self) -> TtsModel:
+        """A fresh model from the config, or the weights of ``init_from`` (``--resume`` still wins)."""
+        if not self.cfg.init_from:
+            return TtsModel(self.cfg.model_config(self.tokenizer.vocab_size))
+        model = TtsModel.from_pretrained(self.cfg.init_from)
+        if model.cfg.text_vocab != self.tokenizer.vocab_size:
+            raise ValueError(f"{self.cfg.init_from}: text vocabulary {model.cfg.text_vocab} != tokenizer's "
+                             f"{self.tokenizer.vocab_size} (train with that model's tokenizer.json)")
+        return model
 
     def batches(self) -> Iterator[tuple[torch.Tensor, ...]]:
         """This rank's batches from ``self.step`` on; a pure function of (seed, step)."""
