@@ -9,6 +9,7 @@ import torch
 
 from tts.config import SPECIALS, list_presets, load_preset
 from tts.generate import SamplingConfig, generate, generate_stream, max_frames_for
+from tts.sampling import min_frames_for
 from tts.model import TtsModel, attention_mask
 from tts.numbers import number_words, ordinal_words, year_words
 from tts.data import lm_loss, training_sequence
@@ -122,6 +123,7 @@ def test_max_length_follows_text_length():
     cfg = SamplingConfig()
     assert max_frames_for(10, 50, cfg) < max_frames_for(100, 50, cfg) == 800
     assert max_frames_for(100, 50, SamplingConfig(max_frames=12)) == 12
+    assert min_frames_for(100, 50, cfg) == 150 and min_frames_for(100, 50, SamplingConfig(max_frames=12)) == 12
     with pytest.raises(ValueError):
         SamplingConfig(top_p=0)
 
@@ -145,6 +147,8 @@ def test_tiny_model_overfits_one_utterance(model, tmp_path):
     assert losses[0] > 5.0 and losses[-1] < 0.05
     out = generate(model, [build_prompt(model, text)], [80], SamplingConfig(greedy=True))
     assert out[0] == codes  # reproduces the utterance and stops at </speech>
+    longer = generate(model, [build_prompt(model, text)], [80], SamplingConfig(greedy=True), min_frames=[55])
+    assert longer[0][:40] == codes and 55 <= len(longer[0]) <= 80  # no </speech> before the floor
     model.save_pretrained(tmp_path / "m")
     again = TtsModel.from_pretrained(tmp_path / "m")
     assert again.weights_hash() == model.weights_hash()

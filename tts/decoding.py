@@ -95,8 +95,9 @@ def split_forced(prompt, n_codebooks: int) -> tuple[np.ndarray, np.ndarray]:
 
 def decode_loop(stepper: Stepper, cfg: TtsConfig, prompts: list[list], max_frames: list[int],
                 sampling: SamplingConfig, chunk_frames: int = 10, first_chunk_frames: int | None = None,
-                should_stop: Callable[[], bool] | None = None) -> Iterator[list[list]]:
-    """Yield the new frames of each item every ``chunk_frames`` steps (lists may be empty).
+                should_stop: Callable[[], bool] | None = None, min_frames: list[int] | None = None) -> Iterator[list[list]]:
+    """Yield the new frames of each item every ``chunk_frames`` steps (lists may be empty);
+    ``</speech>`` is not sampled before an item's ``min_frames``.
 
     Multi-codebook models sample one code per head per step in the delay pattern and hand out
     a frame once all its codebooks are known (Q - 1 steps later). ``first_chunk_frames`` makes
@@ -114,7 +115,10 @@ def decode_loop(stepper: Stepper, cfg: TtsConfig, prompts: list[list], max_frame
     logits = stepper.step(feed(seq), pos, mask)
     for step in range(max(max_frames) + max(1, n_q - 1)):
         history = np.where(seq[:, -sampling.repetition_window:] == EMPTY, pad_row[0], seq[:, -sampling.repetition_window:])
-        sampled = np.stack([sample_next(head_logits(logits, cfg, q), history[..., q], sampling, rng) for q in range(n_q)], 1)
+        heads = [head_logits(logits, cfg, q) for q in range(n_q)]
+        if min_frames is not None:
+            heads[0][np.asarray(min_frames) > step, cfg.special("</speech>")] = -np.inf
+        sampled = np.stack([sample_next(heads[q], history[..., q], sampling, rng) for q in range(n_q)], 1)
         nxt = np.tile(pad_row, (len(items), 1))
         for i, item in enumerate(items):
             if not item.done:

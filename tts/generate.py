@@ -41,16 +41,18 @@ class TorchStepper:
 
 
 def generate_stream(model: TtsModel, prompts: list[list[int]], max_frames: list[int], sampling: SamplingConfig,
-                    chunk_frames: int = 10, use_cache: bool = True) -> Iterator[list[list[int]]]:
+                    chunk_frames: int = 10, use_cache: bool = True,
+                    min_frames: list[int] | None = None) -> Iterator[list[list[int]]]:
     """Yield, every ``chunk_frames`` steps, the new codes of each item (lists may be empty)."""
-    return decode_loop(TorchStepper(model, use_cache), model.cfg, prompts, max_frames, sampling, chunk_frames)
+    return decode_loop(TorchStepper(model, use_cache), model.cfg, prompts, max_frames, sampling, chunk_frames,
+                       min_frames=min_frames)
 
 
 def generate(model: TtsModel, prompts: list[list[int]], max_frames: list[int], sampling: SamplingConfig,
-             use_cache: bool = True) -> list[list[int]]:
+             use_cache: bool = True, min_frames: list[int] | None = None) -> list[list[int]]:
     """All codes of each item (offline)."""
     out: list[list[int]] = [[] for _ in prompts]
-    for chunk in generate_stream(model, prompts, max_frames, sampling, chunk_frames=1 << 30, use_cache=use_cache):
+    for chunk in generate_stream(model, prompts, max_frames, sampling, 1 << 30, use_cache, min_frames):
         for i, codes in enumerate(chunk):
             out[i].extend(codes)
     return out

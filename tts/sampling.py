@@ -22,6 +22,7 @@ class SamplingConfig:
     max_frames: int | None = None  # default: from the text length
     greedy: bool = False
     seconds_per_char: float = 0.15  # max-length rule: 1 s + this per character (~2x normal speech)
+    min_seconds_per_char: float = 0.03  # min-length rule (~half of fast speech): no </speech> before
 
     def __post_init__(self) -> None:
         if self.temperature <= 0 and not self.greedy:
@@ -32,6 +33,12 @@ class SamplingConfig:
 
 def max_frames_for(n_chars: int, frame_rate: float, sampling: SamplingConfig) -> int:
     return sampling.max_frames or int(np.ceil(frame_rate * (1.0 + sampling.seconds_per_char * n_chars)))
+
+
+def min_frames_for(n_chars: int, frame_rate: float, sampling: SamplingConfig) -> int:
+    """Frames before ``</speech>`` may be chosen (CosyVoice-style length floor): an LM that has not
+    learned to track the unsaid text would otherwise stop early, e.g. right after a voice prompt."""
+    return min(int(frame_rate * sampling.min_seconds_per_char * n_chars), max_frames_for(n_chars, frame_rate, sampling))
 
 
 def sample_next(logits: np.ndarray, history: np.ndarray, cfg: SamplingConfig, rng: np.random.Generator) -> np.ndarray:

@@ -14,7 +14,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from .decoding import decode_loop
-from .sampling import SamplingConfig, max_frames_for
+from .sampling import SamplingConfig, max_frames_for, min_frames_for
 from .sequence import build_prompt, codes_to_frames, frames_to_codes
 from .text import InvalidText, TextTokenizer, normalize, split_sentences
 
@@ -68,11 +68,12 @@ class Synthesizer:
             if should_stop is not None and should_stop():
                 return
             prompt = build_prompt(self.model, self.tokenizer.encode(sentence), prompt_ids, voice.codes if voice else None)
-            limit = max_frames_for(len(sentence), self.model.cfg.codec_frame_rate, sampling)
+            rate = self.model.cfg.codec_frame_rate
+            limit, floor = max_frames_for(len(sentence), rate, sampling), min_frames_for(len(sentence), rate, sampling)
             seeded = replace(sampling, seed=None if sampling.seed is None else sampling.seed + i)
             first = first_chunk_frames if i == 0 else None
             for chunk in decode_loop(self.model.stepper(), self.model.cfg, [prompt], [limit], seeded, chunk_frames,
-                                     first, should_stop):
+                                     first, should_stop, [floor]):
                 if chunk[0]:
                     yield decoder.push(self._codes(chunk[0]))[0]
 
