@@ -15,7 +15,8 @@ import numpy as np
 
 from .config import TtsConfig
 from .sampling import SamplingConfig, sample_next
-from .sequence import EMPTY
+from .delay import complete_frames, revert_delay
+from .sequence import EMPTY, codes_to_frames
 
 
 class Stepper(Protocol):
@@ -76,12 +77,14 @@ class _Item:
 
     def new_frames(self) -> list:
         """Frames whose every codebook is known and that were not handed out yet."""
-        complete = len(self.rows) - self.q + 1
+        complete = complete_frames(len(self.rows), self.q)
         if self.end_at is not None:
             complete = min(complete, self.end_at)
-        frames = [[self.rows[f + q][q] for q in range(self.q)] for f in range(self.emitted, complete)]
-        self.emitted = max(self.emitted, complete)
-        return [f[0] for f in frames] if self.q == 1 else frames
+        if complete <= self.emitted:
+            return []
+        grid = np.array(self.rows[self.emitted : complete + self.q - 1], dtype=np.int64).T  # delayed [Q, n + Q - 1]
+        self.emitted = complete
+        return codes_to_frames(revert_delay(grid))
 
 
 def split_forced(prompt, n_codebooks: int) -> tuple[np.ndarray, np.ndarray]:
@@ -114,7 +117,8 @@ def decode_loop(stepper: Stepper, cfg: TtsConfig, prompts: list[list], max_frame
     pending: list[list] = [[] for _ in items]
     logits = stepper.step(feed(seq), pos, mask)
     for step in range(max(max_frames) + max(1, n_q - 1)):
-        history = np.where(seq[:, -sampling.repetition_window:] == EMPTY, pad_row[0], seq[:, -sampling.repetition_window:])
+        recent = seq[:, -sampling.repetition_window:]
+        history = np.where(recent == EMPTY, pad_row[0], recent)
         heads = [head_logits(logits, cfg, q) for q in range(n_q)]
         if min_frames is not None:
             heads[0][np.asarray(min_frames) > step, cfg.special("</speech>")] = -np.inf
