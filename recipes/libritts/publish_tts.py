@@ -47,7 +47,7 @@ def publish(src: Path, dst: Path, manifest: Path | None, n_voices: int, int8: bo
             name = f"speaker{row['speaker']}"
             audio.save(voices / f"{name}.wav", audio.load(row["path"], 24000), 24000)
             (voices / f"{name}.txt").write_text(row["text"] + "\n")
-    export_tts(TtsModel.from_pretrained(dst), dst, quantize_int8=int8)
+    export_tts(model.eval(), dst, quantize_int8=int8)  # the rounded weights just written
     return dst
 
 
