@@ -268,10 +268,17 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
     return out
 
 
+def config_from_args(cfg_cls: type[TrainConfig], args: argparse.Namespace) -> TrainConfig:
+    """The YAML config with ``--set`` overrides; ``--out-dir`` / ``--max-steps`` win over ``--set``."""
+    overrides = parse_overrides(args.overrides)
+    overrides.update({k: v for k, v in (("out_dir", args.out_dir), ("max_steps", args.max_steps)) if v is not None})
+    return cfg_cls.from_yaml(args.config, **overrides)
+
+
 def run(trainer_cls: type[Trainer], cfg_cls: type[TrainConfig], argv: list[str] | None = None) -> int:
     """Shared entry for train and distill: config, distributed setup, resume, fit."""
     args = parse_args(argv)
-    cfg = cfg_cls.from_yaml(args.config, out_dir=args.out_dir, max_steps=args.max_steps, **parse_overrides(args.overrides))
+    cfg = config_from_args(cfg_cls, args)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     env = setup_distributed()

@@ -116,12 +116,16 @@ def training_sequence(model: "TtsModel", text_ids: list[int], codes) -> tuple[Te
 
 
 def lm_loss(model: "TtsModel", input_ids: Tensor, labels: Tensor, key_mask: Tensor | None = None) -> Tensor:
-    """Mean cross-entropy over labelled (speech) positions of a right-padded batch.
+    """Mean cross-entropy over labelled (speech) positions of a right-padded batch."""
+    logits, _ = model(input_ids, key_mask=key_mask)
+    return speech_ce(logits, labels, getattr(model, "module", model).cfg)  # DDP wraps the model
+
+
+def speech_ce(logits: Tensor, labels: Tensor, cfg) -> Tensor:
+    """Mean cross-entropy of ``logits`` [B, L, V] at the labelled positions.
 
     Each codebook's head scores its own code range plus ``</speech>``: the classes generation
     samples from, so training and decoding see the same softmax."""
-    cfg = getattr(model, "module", model).cfg  # DDP wraps the model
-    logits, _ = model(input_ids, key_mask=key_mask)
     labels = labels.reshape(*labels.shape[:2], cfg.n_codebooks)
     end, size = cfg.special("</speech>"), cfg.codebook_size
     total = logits.new_zeros((), dtype=torch.float32)

@@ -52,7 +52,10 @@ class Attention(nn.Module):
         self.kv = nn.Linear(cfg.dim, 2 * cfg.n_kv_heads * hd, bias=False)
         self.o = nn.Linear(cfg.n_heads * hd, cfg.dim, bias=False)
 
-    def forward(self, x: Tensor, positions: Tensor, past: KV | None, mask: Tensor) -> tuple[Tensor, KV]:
+    def forward(self, x: Tensor, positions: Tensor, past: KV | None, mask: Tensor,
+                probe_heads: int = 0) -> tuple[Tensor, KV, Tensor | None]:
+        """-> (output, K/V including this call, the attention probabilities [B, h, L, T] of the
+        first ``probe_heads`` heads, for the alignment loss, or None)."""
         b, length, _ = x.shape
         c, hd = self.cfg, self.cfg.head_dim
         q = self.q(x).view(b, length, c.n_heads, hd).transpose(1, 2)
@@ -61,8 +64,13 @@ class Attention(nn.Module):
         if past is not None:
             k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
         groups = c.n_heads // c.n_kv_heads
-        out = F.scaled_dot_product_attention(q, k.repeat_interleave(groups, 1), v.repeat_interleave(groups, 1), attn_mask=mask)
-        return self.o(out.transpose(1, 2).reshape(b, length, -1)), (k, v)
+        k_all, v_all = k.repeat_interleave(groups, 1), v.repeat_interleave(groups, 1)
+        out = F.scaled_dot_product_attention(q, k_all, v_all, attn_mask=mask)
+        probs = None
+        if probe_heads:  # the same scores SDPA used, materialized for these heads only
+            scores = (q[:, :probe_heads].float() @ k_all[:, :probe_heads].float().transpose(-1, -2)) * hd**-0.5
+            probs = scores.masked_fill(~mask, float("-inf")).softmax(-1)
+        return self.o(out.transpose(1, 2).reshape(b, length, -1)), (k, v), probs
 
 
 class SwiGLU(nn.Module):
@@ -82,10 +90,11 @@ class Block(nn.Module):
         self.attn_norm, self.attn = RMSNorm(cfg.dim, cfg.norm_eps), Attention(cfg)
         self.ffn_norm, self.ffn = RMSNorm(cfg.dim, cfg.norm_eps), SwiGLU(cfg.dim, cfg.ffn_hidden)
 
-    def forward(self, x: Tensor, positions: Tensor, past: KV | None, mask: Tensor) -> tuple[Tensor, KV]:
-        h, present = self.attn(self.attn_norm(x), positions, past, mask)
+    def forward(self, x: Tensor, positions: Tensor, past: KV | None, mask: Tensor,
+                probe_heads: int = 0) -> tuple[Tensor, KV, Tensor | None]:
+        h, present, probs = self.attn(self.attn_norm(x), positions, past, mask, probe_heads)
         x = x + h
-        return x + self.ffn(self.ffn_norm(x)), present
+        return x + self.ffn(self.ffn_norm(x)), present, probs
 
 
 def attention_mask(key_mask: Tensor, query_len: int) -> Tensor:
@@ -118,9 +127,10 @@ class TtsModel(nn.Module):
             nn.init.normal_(m.weight, std=0.02)
 
     def forward(self, input_ids: Tensor, position_ids: Tensor | None = None, past: list[KV] | None = None,
-                key_mask: Tensor | None = None) -> tuple[Tensor, list[KV]]:
+                key_mask: Tensor | None = None, probe: tuple[tuple[int, ...], int] | None = None):
         """input_ids [B, L] (or [B, L, Q] rows) -> logits [B, L, V] and the K/V cache including
-        these positions."""
+        these positions. ``probe=(layers, heads)`` appends a third item: the attention
+        probabilities of the first ``heads`` heads of each listed layer (``tts.alignment``)."""
         b, length = input_ids.shape[:2]
         past_len = past[0][0].shape[2] if past else 0
         if position_ids is None:
@@ -129,13 +139,16 @@ class TtsModel(nn.Module):
             key_mask = torch.ones(b, past_len + length, dtype=torch.bool, device=input_ids.device)
         mask = attention_mask(key_mask, length)
         x = self.embed_tokens(input_ids)
-        present = []
+        layers, heads = probe or ((), 0)
+        present, probs = [], []
         for i, block in enumerate(self.blocks):
-            x, kv = block(x, position_ids, past[i] if past else None, mask)
+            x, kv, p = block(x, position_ids, past[i] if past else None, mask, heads if i in layers else 0)
             present.append(kv)
+            if p is not None:
+                probs.append(p)
         x = self.norm(x)
         logits = x @ self.embed.weight.t() if self.head is None else self.head(x)
-        return logits, present
+        return (logits, present, probs) if probe else (logits, present)
 
     def embed_tokens(self, input_ids: Tensor) -> Tensor:
         """One id per position, or the sum of a multi-codebook row's embeddings (``EMPTY`` adds 0)."""

@@ -25,8 +25,9 @@ from codec.checkpoint import LATEST, load_checkpoint, save_checkpoint
 from codec.train import Dist, lr_factor, run
 from codec.train_logging import TrainLogger
 
+from .alignment import AlignConfig, Aligner, token_lengths
 from .config import TtsConfig, load_preset
-from .data import TokenDataset, collate, length_buckets, lm_loss
+from .data import TokenDataset, collate, length_buckets, speech_ce
 from .model import TtsModel
 
 from .text import TOKENIZER_FILE, TextTokenizer
@@ -40,6 +41,7 @@ class TtsTrainConfig:
     dev_tokens: str | None = None
     model: dict[str, Any] = field(default_factory=lambda: {"preset": "small"})
     init_from: str | None = None  # warm start from a published TTS directory (weights only)
+    align: AlignConfig = field(default_factory=AlignConfig)  # guided attention (tts.alignment)
     batch_size: int = 16
     max_steps: int = 5000
     lr: float = 1e-3
@@ -57,6 +59,8 @@ class TtsTrainConfig:
 
     def __post_init__(self) -> None:
         self.betas = tuple(self.betas)
+        if isinstance(self.align, dict):
+            self.align = AlignConfig(**self.align)
 
     def model_config(self, text_vocab: int) -> TtsConfig:
         spec = dict(self.model)
@@ -82,6 +86,7 @@ class TtsTrainer:
         self.model = self.build_model().to(env.device).train()
         self.net = DDP(self.model, [env.device.index] if env.device.type == "cuda" else None) if env.world_size > 1 else self.model
         self.opt = torch.optim.AdamW(self.model.parameters(), cfg.lr, cfg.betas, weight_decay=cfg.weight_decay)
+        self.aligner = Aligner(cfg.align, self.model.cfg, token_lengths(self.tokenizer, self.model.cfg.text_vocab))
         self.data = TokenDataset(cfg.train_tokens, self.model, self.tokenizer)
         if len(self.data) < cfg.batch_size * env.world_size:
             raise ValueError(f"{cfg.train_tokens}: {len(self.data)} usable utterances, fewer than one global batch")
@@ -129,13 +134,17 @@ class TtsTrainer:
         for group in self.opt.param_groups:
             group["lr"] = self.cfg.lr * lr_factor(self.step, self.cfg)
         amp = self.cfg.amp and self.env.device.type == "cuda"
+        guided = self.cfg.align.weight > 0
         with torch.autocast(self.env.device.type, dtype=torch.bfloat16, enabled=amp):
-            loss = lm_loss(self.net, ids, labels, mask)
+            logits, _, *probs = self.net(ids, key_mask=mask, probe=self.aligner.probe if guided else None)
+            ce = speech_ce(logits, labels, self.model.cfg)
+            align = self.aligner.loss(probs[0], ids, labels) if guided else ce.new_zeros(())
         self.opt.zero_grad(set_to_none=True)
-        loss.backward()
+        (ce + self.cfg.align.weight * align).backward()
         norm = float(nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip))
         self.opt.step()
-        return {"loss/speech_ce": loss.item(), "grad_norm": norm, "lr": self.opt.param_groups[0]["lr"]}
+        logs = {"loss/speech_ce": ce.item(), "grad_norm": norm, "lr": self.opt.param_groups[0]["lr"]}
+        return logs | ({"loss/align": align.item()} if guided else {})
 
     def samples(self) -> None:
         """Synthesize two dev sentences with the bundled codec into TensorBoard."""
@@ -162,7 +171,8 @@ class TtsTrainer:
             progress.update(1)
             if self.step % cfg.log_every == 0:
                 self.logger.scalars(self.step, logs)
-                progress.set_postfix(ce=f"{logs['loss/speech_ce']:.3f}")
+                progress.set_postfix(ce=f"{logs['loss/speech_ce']:.3f}", **({"align": f"{logs['loss/align']:.3f}"}
+                                                                             if "loss/align" in logs else {}))
             if self.step % cfg.ckpt_every == 0 or self.step == last:
                 self.save()
             if self.step % cfg.sample_every == 0:

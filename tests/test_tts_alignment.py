@@ -1,0 +1,119 @@
+"""Guided attention (tts.alignment): the attention probe, the diagonal prior, and training
+with it turns the guided head into one that reads the text in order."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tts.alignment import AlignConfig, Aligner, diagonality, token_lengths
+from tts.config import load_preset
+from tts.data import collate, speech_ce, training_sequence
+from tts.model import TtsModel
+from tts.text import TextTokenizer, train_tokenizer
+
+
+def tiny(seed: int = 0) -> TtsModel:
+    torch.manual_seed(seed)
+    return TtsModel(load_preset("tiny"))
+
+
+def batch(model: TtsModel, n: int = 4, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    items = []
+    for i in range(n):
+        text = torch.randint(0, 500, (6 + i,), generator=g).tolist()
+        codes = torch.randint(0, model.cfg.codebook_size, (24 + 4 * i,), generator=g).tolist()
+        items.append(training_sequence(model, text, codes))
+    return collate(items, model.cfg.special("<pad>"))
+
+
+def test_probe_returns_the_attention_the_model_uses():
+    model = tiny().eval()
+    ids, labels, mask = batch(model)
+    with torch.no_grad():
+        plain, _ = model(ids, key_mask=mask)
+        logits, _, probs = model(ids, key_mask=mask, probe=((1,), 2))
+    assert torch.equal(plain, logits) and len(probs) == 1 and probs[0].shape == (4, 2, ids.shape[1], ids.shape[1])
+    p = probs[0]
+    assert torch.allclose(p.sum(-1), torch.ones(()), atol=1e-5)
+    assert float(p.triu(1).abs().max()) == 0  # causal
+    real = mask[0]
+    assert float(p[0][:, real][..., ~real].abs().max()) == 0  # no real query looks at padding
+
+
+def test_prior_follows_the_text_in_character_order():
+    model = tiny()
+    lengths = torch.ones(model.cfg.text_vocab)
+    lengths[7] = 9.0  # one long word
+    aligner = Aligner(AlignConfig(weight=1, layers=(1,)), model.cfg, lengths)
+    text, codes = [3, 7, 4, 5], list(range(40))
+    ids, labels, _ = collate([training_sequence(model, text, codes)], model.cfg.special("<pad>"))
+    prior, queries = aligner.prior(ids, labels)
+    q = queries[0].nonzero()[:, 0]
+    assert len(q) == len(codes) + 1 and int(q[0]) == len(text) + 3  # from <speech> on
+    lo = 2  # first text token; keys lo .. lo + len(text) (</text>)
+    assert float(prior[0][~queries[0]].abs().max()) == 0
+    outside = torch.ones(ids.shape[1], dtype=torch.bool)
+    outside[lo : lo + len(text) + 1] = False
+    assert float(prior[0][:, outside].abs().max()) == 0
+    inside = prior[0, q][:, lo : lo + len(text) + 1] == 1  # [query, key]: within the key's share
+    assert bool(inside.any(-1).all())  # every query has a key to read
+    first = inside.float().argmax(-1)
+    assert first[0] == 0 and first[-1] == len(text) and bool((first.diff() >= 0).all())  # in order
+    assert abs(float(inside[:, 1].float().mean()) - 9 / 13) < 0.05  # the long word: 9 of 13 characters
+
+
+def test_guided_head_learns_to_read_in_order():
+    """The same training with and without the loss: only the guided head turns diagonal."""
+    scores = {}
+    for weight in (0.0, 1.0):
+        model = tiny().train()
+        aligner = Aligner(AlignConfig(weight=max(weight, 1e-9), layers=(1,), heads=1, sigma=0.1), model.cfg,
+                          torch.ones(model.cfg.text_vocab))
+        ids, labels, mask = batch(model, n=4)
+        opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+        for _ in range(60):
+            logits, _, probs = model(ids, key_mask=mask, probe=aligner.probe)
+            loss = speech_ce(logits, labels, model.cfg) + weight * aligner.loss(probs, ids, labels)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        with torch.no_grad():
+            _, _, probs = model.eval()(ids, key_mask=mask, probe=aligner.probe)
+        prior, queries = aligner.prior(ids, labels)
+        scores[weight] = float(diagonality(probs[0], prior, queries)[0])
+    assert scores[1.0] > 0.8 and scores[0.0] < 0.4, scores
+
+
+def test_token_lengths_count_characters(tmp_path):
+    tok = TextTokenizer(train_tokenizer(["the extraordinary river", "the river"] * 4, vocab_size=300))
+    lengths = token_lengths(tok, 320)
+    the = tok.encode("the")
+    assert lengths.shape == (320,) and float(lengths.min()) >= 1 and float(lengths[the[0]]) == 3
+    assert float(lengths[310]) == 1  # ids past the tokenizer's vocabulary
+
+
+@pytest.mark.parametrize("cfg, why", [(dict(weight=1, layers=()), "align.layers"),
+                                      (dict(weight=1, layers=(2,)), "align.layers"),
+                                      (dict(weight=1, layers=(0,), heads=5), "align.heads"),
+                                      (dict(weight=1, layers=(0,), sigma=0), "align.sigma")])
+def test_bad_alignment_settings_are_rejected(cfg, why):
+    with pytest.raises(ValueError, match=why):
+        Aligner(AlignConfig(**cfg), load_preset("tiny"), torch.ones(512))
+
+
+def test_align_settings_come_from_yaml_and_set(tmp_path):
+    from codec.train import config_from_args, parse_args
+    from tts.train import TtsTrainConfig
+
+    (tmp_path / "c.yaml").write_text("train_tokens: t\ntokenizer: k\nout_dir: yaml_out\n"
+                                     "align: {weight: 1.0, layers: [2, 3], heads: 2}\n")
+    args = parse_args(["--config", str(tmp_path / "c.yaml"), "--set", "out_dir=set_out", "--set",
+                       "align={weight: 0.5, layers: [1]}", "--set", "max_steps=7"])
+    cfg = config_from_args(TtsTrainConfig, args)
+    assert (cfg.out_dir, cfg.max_steps) == ("set_out", 7)
+    assert cfg.align == AlignConfig(weight=0.5, layers=(1,), heads=1)
+    args = parse_args(["--config", str(tmp_path / "c.yaml"), "--set", "out_dir=set_out", "--out-dir", "flag_out"])
+    cfg = config_from_args(TtsTrainConfig, args)
+    assert cfg.out_dir == "flag_out" and cfg.align == AlignConfig(weight=1.0, layers=(2, 3), heads=2)
