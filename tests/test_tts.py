@@ -290,5 +290,42 @@ def test_trainer_warm_starts_from_a_published_model(tmp_path):
     cfg = dict(train_tokens=str(tmp_path / "tokens.safetensors"), tokenizer=str(tmp_path / "tokenizer.json"),
                out_dir=str(tmp_path / "out"), batch_size=2, init_from=str(tmp_path / "pub"))
     assert TtsTrainer(TtsTrainConfig(**cfg), Dist()).model.weights_hash() == published.weights_hash()
+    other = {**cfg, "tokenizer": str(tmp_path / "other.json")}
     with pytest.raises(ValueError, match="text vocabulary"):
-        TtsTrainer(TtsTrainConfig(**{**cfg, "tokenizer": str(tmp_path / "other.json")}), Dist())
+        TtsTrainer(TtsTrainConfig(**other), Dist())
+    moved = TtsTrainer(TtsTrainConfig(**other, init_new_text=True), Dist()).model  # new text units, same speech side
+    assert moved.cfg.text_vocab == 262 and moved.cfg.vocab_size == published.cfg.vocab_size - vocab + 262
+    assert torch.equal(moved.embed.weight[262:], published.embed.weight[vocab:])
+    assert torch.equal(moved.blocks[1].ffn.down.weight, published.blocks[1].ffn.down.weight)
+    assert not torch.equal(moved.embed.weight[:262], published.embed.weight[:262])
+
+
+def test_text_reliance_tells_a_reader_from_a_speech_lm(tmp_path):
+    """Four utterances whose codes spell their (equal-length) texts: only a model that reads
+    the text can tell them apart, so training opens a gap between own and other transcripts."""
+    import json
+
+    from safetensors.torch import save_file
+
+    from tts.data import TokenDataset, collate, text_reliance
+
+    texts = ["red cat", "big dog", "old owl", "wet elk"]
+    tok = TextTokenizer(train_tokenizer(texts * 3, vocab_size=262))
+    rows = [{"id": f"u{i}", "text": t, "speaker": "s"} for i, t in enumerate(texts)]
+    codes = {r["id"]: torch.tensor([[i % 256 for i in tok.encode(r["text"]) for _ in range(3)]], dtype=torch.int32)
+             for r in rows}
+    path = tmp_path / "tokens.safetensors"
+    save_file(codes, str(path), metadata={"codec": "x", "codec_hash": "0", "rows": json.dumps(rows)})
+    torch.manual_seed(0)
+    model = TtsModel(load_preset("tiny", text_vocab=tok.vocab_size))
+    before = text_reliance(model.eval(), tok, path)
+    assert abs(before["dev/speech_ce"] - before["dev/speech_ce_other_text"]) < 0.05
+    ids, labels, mask = collate(TokenDataset(path, model, tok).items, model.cfg.special("<pad>"))
+    opt = torch.optim.AdamW(model.train().parameters(), lr=3e-3)
+    for _ in range(100):
+        loss = lm_loss(model, ids, labels, mask)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    after = text_reliance(model.eval(), tok, path)
+    assert after["dev/speech_ce"] < 0.5 < after["dev/speech_ce_other_text"] - after["dev/speech_ce"]

@@ -115,6 +115,25 @@ def training_sequence(model: "TtsModel", text_ids: list[int], codes) -> tuple[Te
     return (ids[:, 0], labels[:, 0]) if cfg.n_codebooks == 1 else (ids, labels)
 
 
+@torch.no_grad()
+def text_reliance(model: "TtsModel", tokenizer, tokens: str | Path, n: int = 32) -> dict[str, float]:
+    """Speech cross-entropy of the first ``n`` utterances of a token file, read with their own
+    transcripts and with each other's (shifted by one).
+
+    The gap says whether the model reads the text at all: a speech LM that ignores it scores
+    both the same, however low its loss. Logged during training (``dev/*``)."""
+    rows, codes, _ = read_tokens(tokens)
+    rows = rows[:n]
+    texts = [r["text"] for r in rows]
+    out = {}
+    for key, order in (("dev/speech_ce", texts), ("dev/speech_ce_other_text", texts[1:] + texts[:1])):
+        items = [training_sequence(model, tokenizer.encode(t), codes[r["id"]].numpy()) for t, r in zip(order, rows)]
+        ids, labels, mask = collate(items, model.cfg.special("<pad>"))
+        logits, _ = model(ids.to(model.embed.weight.device), key_mask=mask.to(model.embed.weight.device))
+        out[key] = float(speech_ce(logits, labels.to(logits.device), model.cfg))
+    return out
+
+
 def lm_loss(model: "TtsModel", input_ids: Tensor, labels: Tensor, key_mask: Tensor | None = None) -> Tensor:
     """Mean cross-entropy over labelled (speech) positions of a right-padded batch."""
     logits, _ = model(input_ids, key_mask=key_mask)

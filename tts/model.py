@@ -163,6 +163,21 @@ class TtsModel(nn.Module):
 
         return TorchStepper(self, use_cache)
 
+    def with_text_vocab(self, text_vocab: int) -> "TtsModel":
+        """A copy for another text tokenizer: every weight kept except the text rows of the
+        embedding (and untied head), which start fresh; specials and speech codes move to
+        their new ids. Warm-starts a model whose speech side is trained with new text units."""
+        cfg = TtsConfig.from_dict({**self.cfg.to_dict(), "text_vocab": text_vocab})
+        new = TtsModel(cfg)
+        state = {k: v for k, v in self.state_dict().items() if not k.startswith(("embed.", "head."))}
+        new.load_state_dict(state, strict=False)
+        with torch.no_grad():
+            for name in ("embed", "head"):
+                old_w, new_w = getattr(self, name), getattr(new, name)
+                if old_w is not None:
+                    new_w.weight[cfg.text_vocab :] = old_w.weight[self.cfg.text_vocab :]
+        return new
+
     # -- persistence ------------------------------------------------------------------
     def weights_hash(self) -> str:
         return state_hash(self)

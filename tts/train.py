@@ -27,7 +27,7 @@ from codec.train_logging import TrainLogger
 
 from .alignment import AlignConfig, Aligner, token_lengths
 from .config import TtsConfig, load_preset
-from .data import TokenDataset, collate, length_buckets, speech_ce
+from .data import TokenDataset, collate, length_buckets, speech_ce, text_reliance
 from .model import TtsModel
 
 from .text import TOKENIZER_FILE, TextTokenizer
@@ -41,6 +41,7 @@ class TtsTrainConfig:
     dev_tokens: str | None = None
     model: dict[str, Any] = field(default_factory=lambda: {"preset": "small"})
     init_from: str | None = None  # warm start from a published TTS directory (weights only)
+    init_new_text: bool = False  # init_from with another tokenizer: fresh text embeddings, rest kept
     align: AlignConfig = field(default_factory=AlignConfig)  # guided attention (tts.alignment)
     batch_size: int = 16
     max_steps: int = 5000
@@ -98,10 +99,13 @@ class TtsTrainer:
         if not self.cfg.init_from:
             return TtsModel(self.cfg.model_config(self.tokenizer.vocab_size))
         model = TtsModel.from_pretrained(self.cfg.init_from)
-        if model.cfg.text_vocab != self.tokenizer.vocab_size:
+        if model.cfg.text_vocab == self.tokenizer.vocab_size:
+            return model
+        if not self.cfg.init_new_text:
             raise ValueError(f"{self.cfg.init_from}: text vocabulary {model.cfg.text_vocab} != tokenizer's "
-                             f"{self.tokenizer.vocab_size} (train with that model's tokenizer.json)")
-        return model
+                             f"{self.tokenizer.vocab_size} (train with that model's tokenizer.json, or set "
+                             "init_new_text: true to keep only its speech side)")
+        return model.with_text_vocab(self.tokenizer.vocab_size)
 
     def batches(self) -> Iterator[tuple[torch.Tensor, ...]]:
         """This rank's batches from ``self.step`` on; a pure function of (seed, step)."""
@@ -147,13 +151,15 @@ class TtsTrainer:
         return logs | ({"loss/align": align.item()} if guided else {})
 
     def samples(self) -> None:
-        """Synthesize two dev sentences with the bundled codec into TensorBoard."""
+        """Dev cross-entropy with right and wrong transcripts, and two dev sentences synthesized
+        with the bundled codec, into TensorBoard."""
         if not (self.env.main and self.cfg.dev_tokens and self.logger.writer):
             return
         from .synthesize import Synthesizer
 
         dev = TokenDataset(self.cfg.dev_tokens, self.model, self.tokenizer)
-        synth = Synthesizer(self.model.eval(), self.tokenizer, codec_spec=self.model.cfg.codec)
+        self.logger.scalars(self.step, text_reliance(self.model.eval(), self.tokenizer, self.cfg.dev_tokens))
+        synth = Synthesizer(self.model, self.tokenizer, codec_spec=self.model.cfg.codec)
         for i, text in enumerate(dev.texts[:2]):
             wav = synth.synthesize(text)
             self.logger.writer.add_audio(f"sample/{i}", torch.from_numpy(wav)[None], self.step, synth.sample_rate)

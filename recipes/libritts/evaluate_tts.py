@@ -83,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-voice-prompt", action="store_true", help="synthesize in the model's default voice")
     p.add_argument("--limit", type=int, default=40)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--temperature", type=float, default=0.8)
+    p.add_argument("--top-k", type=int, default=50)
+    p.add_argument("--greedy", action="store_true")
     p.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"])
     p.add_argument("--out", type=Path, default=Path("exp/eval/tts.md"))
     args = p.parse_args(argv)
@@ -102,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         signals = {
             "ground truth": truth,
             "codec resynthesis": synth.codec.decode(synth.codec.encode(truth[None]), len(truth))[0],
-            "TTS": synth.synthesize(row["text"], voice, SamplingConfig(seed=args.seed + n)),
+            "TTS": synth.synthesize(row["text"], voice, SamplingConfig(
+                temperature=args.temperature, top_k=args.top_k, greedy=args.greedy, seed=args.seed + n)),
         }
         seconds["ground truth"] += len(truth) / rate
         seconds["TTS"] += len(signals["TTS"]) / rate
