@@ -72,10 +72,11 @@ class Aligner:
         prior = torch.zeros(b, length, length, device=ids.device)
         start_id, end_id = self.model_cfg.special("<text>"), self.model_cfg.special("</text>")
         for i in range(b):
-            starts, ends, q = (ids[i] == start_id).nonzero(), (ids[i] == end_id).nonzero(), queries[i].nonzero()[:, 0]
-            if not len(starts) or not len(ends) or not len(q):
+            opened, closed = (ids[i] == start_id).nonzero(), (ids[i] == end_id).nonzero()
+            q = queries[i].nonzero()[:, 0]
+            if not len(opened) or not len(closed) or not len(q):
                 continue
-            lo, hi = int(starts[0]) + 1, int(ends[0])
+            lo, hi = int(opened[0]) + 1, int(closed[0])
             # </text> counts as one character: the pause before the speech ends
             lengths = torch.cat([self.token_len.to(ids.device)[ids[i, lo:hi]], torch.ones(1, device=ids.device)])
             ends = lengths.cumsum(0) / lengths.sum()  # each key's share of the time: [end - share, end)
