@@ -307,7 +307,7 @@ def test_text_reliance_tells_a_reader_from_a_speech_lm(tmp_path):
 
     from safetensors.torch import save_file
 
-    from tts.data import TokenDataset, collate, text_reliance
+    from tts.data import TokenDataset, collate, read_tokens, text_reliance
 
     texts = ["red cat", "big dog", "old owl", "wet elk"]
     tok = TextTokenizer(train_tokenizer(texts * 3, vocab_size=262))
@@ -318,7 +318,8 @@ def test_text_reliance_tells_a_reader_from_a_speech_lm(tmp_path):
     save_file(codes, str(path), metadata={"codec": "x", "codec_hash": "0", "rows": json.dumps(rows)})
     torch.manual_seed(0)
     model = TtsModel(load_preset("tiny", text_vocab=tok.vocab_size))
-    before = text_reliance(model.eval(), tok, path)
+    rows, dev_codes, _ = read_tokens(path)
+    before = text_reliance(model.eval(), tok, rows, dev_codes)
     assert abs(before["dev/speech_ce"] - before["dev/speech_ce_other_text"]) < 0.05
     ids, labels, mask = collate(TokenDataset(path, model, tok).items, model.cfg.special("<pad>"))
     opt = torch.optim.AdamW(model.train().parameters(), lr=3e-3)
@@ -327,5 +328,5 @@ def test_text_reliance_tells_a_reader_from_a_speech_lm(tmp_path):
         opt.zero_grad()
         loss.backward()
         opt.step()
-    after = text_reliance(model.eval(), tok, path)
+    after = text_reliance(model.eval(), tok, rows, dev_codes)
     assert after["dev/speech_ce"] < 0.5 < after["dev/speech_ce_other_text"] - after["dev/speech_ce"]

@@ -116,13 +116,12 @@ def training_sequence(model: "TtsModel", text_ids: list[int], codes) -> tuple[Te
 
 
 @torch.no_grad()
-def text_reliance(model: "TtsModel", tokenizer, tokens: str | Path, n: int = 32) -> dict[str, float]:
-    """Speech cross-entropy of the first ``n`` utterances of a token file, read with their own
-    transcripts and with each other's (shifted by one).
+def text_reliance(model: "TtsModel", tokenizer, rows: list[dict], codes: dict[str, Tensor], n: int = 32) -> dict[str, float]:
+    """Speech cross-entropy of the first ``n`` utterances of a token file (``read_tokens``), read
+    with their own transcripts and with each other's (shifted by one).
 
     The gap says whether the model reads the text at all: a speech LM that ignores it scores
     both the same, however low its loss. Logged during training (``dev/*``)."""
-    rows, codes, _ = read_tokens(tokens)
     rows = rows[:n]
     texts = [r["text"] for r in rows]
     out = {}

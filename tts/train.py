@@ -27,7 +27,7 @@ from codec.train_logging import TrainLogger
 
 from .alignment import AlignConfig, Aligner, token_lengths
 from .config import TtsConfig, load_preset
-from .data import TokenDataset, collate, length_buckets, speech_ce, text_reliance
+from .data import TokenDataset, collate, length_buckets, read_tokens, speech_ce, text_reliance
 from .model import TtsModel
 
 from .text import TOKENIZER_FILE, TextTokenizer
@@ -140,9 +140,9 @@ class TtsTrainer:
         amp = self.cfg.amp and self.env.device.type == "cuda"
         guided = self.cfg.align.weight > 0
         with torch.autocast(self.env.device.type, dtype=torch.bfloat16, enabled=amp):
-            logits, _, *probs = self.net(ids, key_mask=mask, probe=self.aligner.probe if guided else None)
-            ce = speech_ce(logits, labels, self.model.cfg)
-            align = self.aligner.loss(probs[0], ids, labels) if guided else ce.new_zeros(())
+            out = self.net(ids, key_mask=mask, probe=self.aligner.probe if guided else None)
+            ce = speech_ce(out[0], labels, self.model.cfg)
+            align = self.aligner.loss(out[2], ids, labels) if guided else ce.new_zeros(())
         self.opt.zero_grad(set_to_none=True)
         (ce + self.cfg.align.weight * align).backward()
         norm = float(nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip))
@@ -157,11 +157,11 @@ class TtsTrainer:
             return
         from .synthesize import Synthesizer
 
-        dev = TokenDataset(self.cfg.dev_tokens, self.model, self.tokenizer)
-        self.logger.scalars(self.step, text_reliance(self.model.eval(), self.tokenizer, self.cfg.dev_tokens))
+        rows, codes, _ = read_tokens(self.cfg.dev_tokens)
+        self.logger.scalars(self.step, text_reliance(self.model.eval(), self.tokenizer, rows, codes))
         synth = Synthesizer(self.model, self.tokenizer, codec_spec=self.model.cfg.codec)
-        for i, text in enumerate(dev.texts[:2]):
-            wav = synth.synthesize(text)
+        for i, row in enumerate(rows[:2]):
+            wav = synth.synthesize(row["text"])
             self.logger.writer.add_audio(f"sample/{i}", torch.from_numpy(wav)[None], self.step, synth.sample_rate)
         self.model.train()
 
@@ -177,8 +177,7 @@ class TtsTrainer:
             progress.update(1)
             if self.step % cfg.log_every == 0:
                 self.logger.scalars(self.step, logs)
-                progress.set_postfix(ce=f"{logs['loss/speech_ce']:.3f}", **({"align": f"{logs['loss/align']:.3f}"}
-                                                                             if "loss/align" in logs else {}))
+                progress.set_postfix({k[5:]: f"{v:.3f}" for k, v in logs.items() if k.startswith("loss/")})
             if self.step % cfg.ckpt_every == 0 or self.step == last:
                 self.save()
             if self.step % cfg.sample_every == 0:
