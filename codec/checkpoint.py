@@ -97,6 +97,15 @@ def save_checkpoint(
     atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={"training_state": json.dumps(meta)}))
 
 
+def load_module_weights(path: str | Path, name: str, module: nn.Module) -> None:
+    """Load one module's weights out of a training checkpoint (no optimizer, step or RNG)."""
+    prefix = name + "."
+    state = {k[len(prefix) :]: v for k, v in load_file(str(path)).items() if k.startswith(prefix)}
+    if not state:
+        raise ValueError(f"{path}: checkpoint holds no '{name}' weights")
+    module.load_state_dict(state)
+
+
 def load_checkpoint(
     path: str | Path, modules: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer], restore_rng: bool = True
 ) -> dict[str, Any]:

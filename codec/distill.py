@@ -50,6 +50,8 @@ class DistillTrainer(Trainer):
 
     def build_codec(self) -> Codec:
         self.teacher = Codec.from_pretrained(self.cfg.teacher).to(self.env.device).eval().requires_grad_(False)
+        if self.cfg.init_from:  # a fine-tune of a trained (e.g. refitted) student
+            return Codec.from_pretrained(self.cfg.init_from).train()
         student = Codec(self.cfg.codec_config())
         if self.cfg.init_from_teacher:
             copied = copy_backbone(student, self.teacher)

@@ -106,9 +106,14 @@ class Codec(nn.Module):
         return CodecOutput(audio[:, : wav.shape[-1]], q.codes, latent, q.quantized, q.commit_loss, q.codebook_loss)
 
     @torch.no_grad()
+    def latent(self, wav: Tensor) -> Tensor:
+        """wav [B, T] float -> the encoder's latent [B, D, F] that ``encode`` quantizes."""
+        return self.encoder(self._pad(wav)[:, None])
+
+    @torch.no_grad()
     def encode(self, wav: Tensor, n_q: int | None = None) -> Tensor:
         """wav [B, T] float -> codes [B, Q, ceil((T + delay) / hop)] int64."""
-        return self.quantizer.encode(self.encoder(self._pad(wav)[:, None]), n_q)
+        return self.quantizer.encode(self.latent(wav), n_q)
 
     @torch.no_grad()
     def decode(self, codes: Tensor, n_samples: int | None = None) -> Tensor:

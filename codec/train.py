@@ -25,7 +25,7 @@ import yaml
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from .checkpoint import LATEST, load_checkpoint, save_checkpoint
+from .checkpoint import LATEST, load_checkpoint, load_module_weights, save_checkpoint
 from .config import CodecConfig, load_preset
 from .data import AudioSegmentDataset, ShardSampler, read_manifest
 from .discriminators import DISCRIMINATOR_PRESETS, Discriminators
@@ -43,6 +43,7 @@ class TrainConfig:
     codec: dict[str, Any] = field(default_factory=lambda: {"preset": "hificodec-small"})
     dev_manifest: str | None = None
     init_from: str | None = None  # start the generator from a saved codec directory
+    init_disc_from: str | None = None  # start the discriminators from a training checkpoint's
     segment_seconds: float = 1.0
     batch_size: int = 8
     max_steps: int = 10000
@@ -139,7 +140,10 @@ class Trainer:
         self.out = Path(cfg.out_dir)
         torch.manual_seed(cfg.seed)
         self.codec = self.build_codec().to(env.device)
-        self.disc = Discriminators(DISCRIMINATOR_PRESETS[cfg.discriminator]).to(env.device)
+        self.disc = Discriminators(DISCRIMINATOR_PRESETS[cfg.discriminator])
+        if cfg.init_disc_from:  # a fine-tune keeps its GAN warm instead of retraining the critic
+            load_module_weights(cfg.init_disc_from, "disc", self.disc)
+        self.disc = self.disc.to(env.device)
         self.mel_loss = MultiScaleMelLoss(self.codec.sample_rate).to(env.device)
         self.opt_g = torch.optim.AdamW(self.codec.parameters(), cfg.lr, cfg.betas, weight_decay=cfg.weight_decay)
         self.opt_d = torch.optim.AdamW(self.disc.parameters(), cfg.lr_disc, cfg.betas, weight_decay=cfg.weight_decay)

@@ -348,3 +348,31 @@ def test_ddp_ranks_keep_identical_codebooks():
     for key in state0:
         assert torch.equal(state0[key], state1[key]), key
     assert not math.isnan(float(state0["layers.0.embed"].sum()))
+
+
+@pytest.mark.parametrize("parametrization,codebook_dim", [("ema", 0), ("simvq", 0), ("simvq", 4)])
+def test_refit_puts_every_code_on_the_data(parametrization, codebook_dim):
+    """A codebook initialized on a skewed batch misses most clusters; k-means refit over a
+    large sample uses every code there and lowers the lookup error, decode stays consistent."""
+    vq = VectorQuantizer(6, 32, codebook_dim, parametrization=parametrization).train()
+    skewed, _ = clustered(1, 6, 64, 2, seed=1)
+    vq(skewed)  # k-means init on two clusters only
+    data, _ = clustered(1, 6, 4000, 32, seed=2)
+    flat = data[0].t()
+    before_codes = vq.eval().encode(data)[0]
+    before_err = (vq.decode(before_codes[None])[0].t() - flat).pow(2).mean()
+    vq.refit(flat, iters=15)
+    codes = vq.encode(data)[0]
+    assert torch.bincount(codes, minlength=32).gt(0).all()
+    assert torch.bincount(before_codes, minlength=32).gt(0).sum() < 32
+    if not codebook_dim:  # the unfactorized lookup space is the latent itself
+        assert (vq.decode(codes[None])[0].t() - flat).pow(2).mean() < 0.5 * before_err
+        assert torch.equal(vq.encode(vq.decode(codes[None])), codes[None])
+
+
+def test_refit_rejects_bad_input():
+    vq = VectorQuantizer(6, 32)
+    with pytest.raises(ValueError, match="at least 32 frames"):
+        vq.refit(torch.randn(10, 6))
+    with pytest.raises(ValueError, match=r"\[N, 6\]"):
+        vq.refit(torch.randn(100, 5))

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import yaml
 
 from codec import audio
@@ -76,6 +77,28 @@ def test_train_stop_resume_is_bit_exact_and_distill(corpus, tmp_path):
     _run("-m", "codec.distill", "--config", str(dcfg))
     model = Codec.from_pretrained(student / "model")
     assert model.cfg.quantizer.kind == "single"
+
+    # k-means refit of the student's codebook, then a warm fine-tune (student's discriminators)
+    refit = subprocess.run([sys.executable, "-m", "codec.refit", "--model", str(student / "model"), "--manifest",
+                            str(corpus / "train.jsonl"), "--out", str(tmp_path / "refit"), "--iters", "5",
+                            "--ema-decay", "0.995"], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert refit.returncode == 0, refit.stderr[-2000:]
+    before, after = (float(line.split("usage ")[1].split("%")[0]) for line in refit.stdout.splitlines()[:2])
+    assert after == 100.0 and before < after
+    refitted = Codec.from_pretrained(tmp_path / "refit")
+    assert refitted.cfg.quantizer.ema_decay == 0.995
+    assert not torch.equal(refitted.quantizer.vq.codebook(), model.quantizer.vq.codebook())
+    finetuned = tmp_path / "finetuned"
+    fcfg = _config(corpus, finetuned, codec={"preset": "distilcodec-tiny"}, teacher=str(full / "model"),
+                   init_from=str(tmp_path / "refit"), init_disc_from=str(student / "checkpoint.safetensors"),
+                   max_steps=2, adv_start_step=0, teacher_mel_weight=0.0)
+    _run("-m", "codec.distill", "--config", str(fcfg))
+    assert Codec.from_pretrained(finetuned / "model").cfg.quantizer.ema_decay == 0.995
+
+    wrong = subprocess.run([sys.executable, "-m", "codec.refit", "--model", str(full / "model"), "--manifest",
+                            str(corpus / "train.jsonl"), "--out", str(tmp_path / "x")], capture_output=True, text=True,
+                           cwd=ROOT, timeout=300)
+    assert wrong.returncode == 2 and wrong.stderr.strip().splitlines()[-1].startswith("refit: needs a single-codebook codec")
 
 
 @pytest.mark.slow

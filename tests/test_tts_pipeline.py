@@ -76,6 +76,16 @@ def test_multi_codebook_model_speaks_through_a_grvq_codec():
         Synthesizer(model, synth.tokenizer, codec=TorchCodecEngine(load_codec("distilcodec-tiny")))
 
 
+def test_a_tts_model_refuses_a_codec_with_other_weights(synth):
+    """Codes are indices into one codec's codebook: another codec of the same shape would
+    decode them to noise, so the model records its codec's weights hash and checks it."""
+    model = TtsModel(load_preset("tiny", codec="distilcodec-tiny", codec_hash="0123456789abcdef")).eval()
+    with pytest.raises(ValueError, match="decode to noise"):
+        Synthesizer(model, synth.tokenizer, codec=synth.codec)
+    model.cfg.codec_hash = synth.codec.weights_hash()
+    assert Synthesizer(model, synth.tokenizer, codec=synth.codec).codec is synth.codec
+
+
 def _corpus(root: Path) -> Path:
     rng = np.random.default_rng(0)
     rows = []
@@ -120,6 +130,7 @@ def test_training_entry_point_resumes_bit_exact_and_cli_synthesizes(tmp_path, mo
         assert proc.returncode == 0, proc.stderr[-2000:]
     a, b = TtsModel.from_pretrained(full / "model"), TtsModel.from_pretrained(split / "model")
     assert a.weights_hash() == b.weights_hash()
+    assert a.cfg.codec_hash == load_codec(model["codec"]).weights_hash()  # taken from the token file
     assert (full / "model" / "tokenizer.json").is_file() and any((full / "tensorboard").iterdir())
     out = tmp_path / "hello.wav"
     proc = _run("-m", "tts.cli", "synthesize", "Hello, 2 birds.", "-o", str(out), "--model", str(full / "model"),

@@ -62,7 +62,7 @@ class TokenDataset:
 
     def __init__(self, path: str | Path, model, tokenizer, max_len: int | None = None) -> None:
         rows, codes, meta = read_tokens(path)
-        self.codec_name = meta.get("codec", "")
+        self.codec_name, self.codec_hash = meta.get("codec", ""), meta.get("codec_hash", "")
         max_len = max_len or model.cfg.max_seq_len
         self.items: list[tuple[Tensor, Tensor]] = []
         self.texts: list[str] = []

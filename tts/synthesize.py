@@ -41,6 +41,9 @@ class Synthesizer:
         if self.codec.n_codebooks != cfg.n_codebooks or set(self.codec.codebook_sizes) != {cfg.codebook_size}:
             raise ValueError(f"codec {self.codec.name} ({self.codec.n_codebooks} x {self.codec.codebook_sizes[0]}) does not "
                              f"match the TTS vocabulary ({cfg.n_codebooks} x {cfg.codebook_size})")
+        if cfg.codec_hash and self.codec.weights_hash() != cfg.codec_hash:
+            raise ValueError(f"codec {self.codec.name} has weights {self.codec.weights_hash()}, but the TTS model "
+                             f"was trained on {cfg.codec} weights {cfg.codec_hash}: its codes would decode to noise")
 
     @property
     def sample_rate(self) -> int:

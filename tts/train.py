@@ -89,6 +89,7 @@ class TtsTrainer:
         self.opt = torch.optim.AdamW(self.model.parameters(), cfg.lr, cfg.betas, weight_decay=cfg.weight_decay)
         self.aligner = Aligner(cfg.align, self.model.cfg, token_lengths(self.tokenizer, self.model.cfg.text_vocab))
         self.data = TokenDataset(cfg.train_tokens, self.model, self.tokenizer)
+        self.bind_codec(self.data.codec_hash)
         if len(self.data) < cfg.batch_size * env.world_size:
             raise ValueError(f"{cfg.train_tokens}: {len(self.data)} usable utterances, fewer than one global batch")
         self.step = 0
@@ -106,6 +107,14 @@ class TtsTrainer:
                              f"{self.tokenizer.vocab_size} (train with that model's tokenizer.json, or set "
                              "init_new_text: true to keep only its speech side)")
         return model.with_text_vocab(self.tokenizer.vocab_size)
+
+    def bind_codec(self, codec_hash: str) -> None:
+        """Record which codec weights made the training codes (a warm start must share them)."""
+        known = self.model.cfg.codec_hash
+        if known and codec_hash and known != codec_hash:
+            raise ValueError(f"{self.cfg.train_tokens}: codes from codec weights {codec_hash}, but "
+                             f"{self.cfg.init_from} was trained on {known}: re-encode the corpus with that codec")
+        self.model.cfg.codec_hash = codec_hash or known
 
     def batches(self) -> Iterator[tuple[torch.Tensor, ...]]:
         """This rank's batches from ``self.step`` on; a pure function of (seed, step)."""

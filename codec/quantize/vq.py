@@ -38,13 +38,23 @@ class VQResult:
 
 def nearest(flat: Tensor, codebook: Tensor) -> Tensor:
     """Index of the nearest code by squared L2 (||c||^2 - 2 x.c); export-friendly matmul + argmin."""
-    dist = codebook.pow(2).sum(-1) - 2 * flat @ codebook.t()
+    dist = torch.addmm(codebook.pow(2).sum(-1), flat, codebook.t(), alpha=-2)  # one fused pass
     return dist.argmin(dim=-1)
 
 
+def assign(x: Tensor, codebook: Tensor, chunk: int = 8192) -> Tensor:
+    """``nearest`` in row chunks, so N x K distances never sit in memory at once."""
+    return torch.cat([nearest(x[i : i + chunk], codebook) for i in range(0, x.shape[0], chunk)])
+
+
 @torch.no_grad()
-def kmeans(x: Tensor, k: int, iters: int, spherical: bool) -> Tensor:
-    """Lloyd's k-means on x [N, d]; seeds from random rows, keeps old centroids of empty clusters."""
+def kmeans(x: Tensor, k: int, iters: int, spherical: bool, reseed_empty: bool = False) -> Tensor:
+    """Lloyd's k-means on x [N, d]; seeds from random rows.
+
+    Empty clusters keep their old centroid, or with ``reseed_empty`` move to random rows
+    (off by default: during training the number of empties differs between DDP ranks, and
+    rank-dependent RNG use would desynchronize them).
+    """
     n = x.shape[0]
     if n >= k:
         centroids = x[torch.randperm(n, device=x.device)[:k]].clone()
@@ -54,13 +64,16 @@ def kmeans(x: Tensor, k: int, iters: int, spherical: bool) -> Tensor:
     if spherical:
         centroids = F.normalize(centroids, dim=-1)
     for _ in range(iters):
-        codes = nearest(x, centroids)
+        codes = assign(x, centroids)
         counts = torch.bincount(codes, minlength=k)
         sums = torch.zeros_like(centroids).index_add_(0, codes, x)
         means = sums / counts.clamp(min=1).unsqueeze(1).to(x.dtype)
         if spherical:
             means = F.normalize(means, dim=-1)
         centroids = torch.where(counts.unsqueeze(1) > 0, means, centroids)
+        empty = counts == 0
+        if reseed_empty and bool(empty.any()):
+            centroids[empty] = x[torch.randint(n, (int(empty.sum()),), device=x.device)]
     return centroids
 
 
@@ -200,17 +213,39 @@ class VectorQuantizer(nn.Module):
     def _kmeans_init(self, flat: Tensor) -> None:
         """All ranks run k-means (same RNG use), rank 0's centroids win."""
         centroids = broadcast_(kmeans(flat, self.codebook_size, self.kmeans_iters, self.factorized).contiguous())
-        # A small prior: centroids from an untrained encoder's first batch are poor, and a
-        # code that wins nothing must be restarted within ~70 steps, not after hundreds.
-        prior = self._reset_count
-        self.cluster_size.fill_(prior)
+        # A small prior hit count: centroids from an untrained encoder's first batch are poor,
+        # and a code that wins nothing must be restarted within ~70 steps, not after hundreds.
+        self._set_codebook(centroids)
+        self.initialized.fill_(True)
+
+    @torch.no_grad()
+    def refit(self, latents: Tensor, iters: int = 20) -> None:
+        """Re-estimate the codebook by k-means over many latents [N, dim] (LBG re-estimation).
+
+        Why: restarts during training put a code on one vector of one small batch; with 16k
+        codes and a few hundred frames per step many codes end far from the data and never
+        win.  Lloyd iterations over a large sample give every code its own cell.  The codes
+        stay in the same lookup space, so ``out_proj`` and the decoder still fit them.
+        """
+        if latents.dim() != 2 or latents.shape[1] != self.dim:
+            raise ValueError(f"refit expects latents [N, {self.dim}], got {tuple(latents.shape)}")
+        if latents.shape[0] < self.codebook_size:
+            raise ValueError(f"refit needs at least {self.codebook_size} frames, got {latents.shape[0]}")
+        with _no_autocast(latents.device.type):
+            h = self._project(latents.float().t()[None])[0].t().contiguous()
+            centroids = kmeans(h, self.codebook_size, iters, self.factorized, reseed_empty=True)
+        self._set_codebook(centroids)
+        self.initialized.fill_(True)
+
+    def _set_codebook(self, centroids: Tensor) -> None:
+        """Make ``codebook()`` return ``centroids`` and give every code a fresh hit count."""
+        self.cluster_size.fill_(self._reset_count)
         if self.parametrization == "ema":
             self.embed.copy_(centroids)
-            self.embed_sum.copy_(centroids * prior)
+            self.embed_sum.copy_(centroids * self._reset_count)
         else:
             self.base.copy_(centroids)
             nn.init.eye_(self.proj.weight)
-        self.initialized.fill_(True)
 
     @torch.no_grad()
     def _restart_dead(self, flat: Tensor) -> None:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Codec recipe: 0 corpus -> 1 manifests -> 2 teacher (GRVQ) -> 3 distilled single-codebook
-# student -> 4 evaluate (vs Opus/Codec2) -> 5 publish to models/ with ONNX graphs;
+# student, its codebook refitted by k-means (codec.refit), then fine-tuned -> 4 evaluate
+# (vs Opus/Codec2) -> 5 publish to models/ with ONNX graphs;
 # TTS: 6 encode the corpus with the published distilcodec -> 7 BPE -> 8 train -> 9 publish;
 # 10 train the CTC recognizer that measures intelligibility -> 11 TTS word error rates.
 #   recipes/libritts/run.sh [--stage N] [--stop-stage N] [--nproc N] [--corpus DIR]
@@ -23,17 +24,17 @@ PY=${PYTHON:-python}
 conf=recipes/libritts/conf
 manifests=$corpus/manifests
 if [ "$size" = tiny ]; then
-  teacher_conf=$conf/tiny.yaml; student_conf=$conf/tiny_distill.yaml; tts_conf=$conf/tts_tiny.yaml; bpe=300
+  teacher_conf=$conf/tiny.yaml; student_conf=$conf/tiny_distill.yaml; finetune_conf=$conf/tiny_distill_finetune.yaml; tts_conf=$conf/tts_tiny.yaml; bpe=300
   asr_args="--steps 4 --dim 32"; tts_eval=2
   corpus_args="--n-train 12 --n-dev 2 --n-test 3 --train-speakers 3 --test-speakers 1 --test-variants 1"
 else
   # bpe=256: the byte alphabet, i.e. characters. A TTS trained from scratch on a few hours learns
   # to read characters far sooner than whole-word BPE tokens (each is seen thousands of times).
-  teacher_conf=$conf/hificodec.yaml; student_conf=$conf/distilcodec.yaml; tts_conf=$conf/tts_small.yaml; bpe=256
+  teacher_conf=$conf/hificodec.yaml; student_conf=$conf/distilcodec.yaml; finetune_conf=$conf/distilcodec_finetune.yaml; tts_conf=$conf/tts_small.yaml; bpe=256
   asr_args="--steps 900"; tts_eval=40
   corpus_args=""
 fi
-teacher=$exp/teacher; student=$exp/student
+teacher=$exp/teacher; distilled=$exp/student; refitted=$exp/student_refit; student=$exp/student_ft
 launch() { if [ "$nproc" -gt 1 ]; then $PY -m torch.distributed.run --standalone --nproc_per_node="$nproc" "$@"; else $PY "$@"; fi; }
 resume_flag() { [ -f "$1/checkpoint.safetensors" ] && echo --resume || true; }
 data_args="--set train_manifest=$manifests/train.jsonl --set dev_manifest=$manifests/dev.jsonl"
@@ -51,7 +52,15 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
 fi
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   # shellcheck disable=SC2086
-  launch -m codec.distill --config "$student_conf" --out-dir "$student" --set "teacher=$teacher/model" \
+  launch -m codec.distill --config "$student_conf" --out-dir "$distilled" --set "teacher=$teacher/model" \
+    $data_args $(resume_flag "$distilled")
+  if [ ! -f "$refitted/model/config.json" ]; then   # k-means re-estimation of the 16k codes
+    $PY -m codec.refit --model "$distilled/model" --manifest "$manifests/train.jsonl" --out "$refitted/model" \
+      --frames 600000 --ema-decay 0.999
+  fi
+  # shellcheck disable=SC2086
+  launch -m codec.distill --config "$finetune_conf" --out-dir "$student" --set "teacher=$teacher/model" \
+    --set "init_from=$refitted/model" --set "init_disc_from=$distilled/checkpoint.safetensors" \
     $data_args $(resume_flag "$student")
 fi
 if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
