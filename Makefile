@@ -20,13 +20,14 @@ $(STAMP): $(BIN)/python pyproject.toml
 setup: $(STAMP)
 
 # ONNX graphs of the bundled models are built from their committed weights (they would be
-# ~100 MB per model in git); make re-exports whenever model.safetensors is newer.
-ONNX := $(patsubst %/model.safetensors,%/encoder.onnx,$(wildcard models/*codec/model.safetensors))
-models/%/encoder.onnx: models/%/model.safetensors $(STAMP)
+# ~100 MB per model in git); make re-exports whenever model.safetensors or config.json (the
+# graphs carry the config: names, the TTS model's codec) is newer.
+ONNX := $(patsubst %/model.safetensors,%/encoder.onnx,$(wildcard models/*codec*/model.safetensors))
+models/%/encoder.onnx: models/%/model.safetensors models/%/config.json $(STAMP)
 	$(BIN)/codec-cli export-onnx models/$*
 
 TTS_ONNX := $(patsubst %/model.safetensors,%/tts.onnx,$(wildcard models/tts/model.safetensors))
-models/tts/tts.onnx: models/tts/model.safetensors $(STAMP)
+models/tts/tts.onnx: models/tts/model.safetensors models/tts/config.json $(STAMP)
 	$(BIN)/tts-cli export-onnx models/tts --quantize int8
 
 onnx: $(ONNX) $(TTS_ONNX)

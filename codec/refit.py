@@ -1,7 +1,7 @@
 """Codebook re-estimation for a trained single-codebook codec (k-means over its latents).
 
-    python -m codec.refit --model exp/distilcodec/model --manifest data/mini/manifests/train.jsonl \\
-        --out exp/distilcodec_refit/model
+    python -m codec.refit --model exp/student/model --manifest data/mini/manifests/train.jsonl \\
+        --out exp/student_refit/model --frames 500000 --iters 12
 
 Training restarts a dead code on one vector of one small batch.  A 16k codebook fed a few
 hundred frames per step therefore ends with thousands of codes that no frame reaches (the
@@ -18,13 +18,10 @@ import random
 import sys
 from pathlib import Path
 
-from typing import Sequence
-
-import numpy as np
 import torch
 from tqdm import tqdm
 
-from .audio import load, resample
+from .audio import load
 from .data import read_manifest
 from .model import Codec
 from .quantize.base import codebook_stats
@@ -32,30 +29,18 @@ from .quantize.single import SingleCodebookVQ
 from .quantize.vq import VectorQuantizer, assign
 
 
-def speed_perturb(wav: np.ndarray, factor: float, sample_rate: int) -> np.ndarray:
-    """Play ``factor`` times faster (Kaldi-style: pitch and formants shift with the tempo)."""
-    return wav if factor == 1.0 else resample(wav, sample_rate, round(sample_rate / factor))
-
-
-def collect_latents(codec: Codec, rows: list[dict], frames: int, seed: int,
-                    perturb: Sequence[float] = ()) -> torch.Tensor:
-    """Encoder latents [N, D] of whole utterances, in a seeded random order, until ``frames``.
-
-    With ``perturb`` every utterance is also encoded sped up/slowed down by each factor, so
-    the codes cover voices beyond the training speakers' (unseen voices then use more of them).
-    """
+def collect_latents(codec: Codec, rows: list[dict], frames: int, seed: int) -> torch.Tensor:
+    """Encoder latents [N, D] of whole utterances, in a seeded random order, until ``frames``."""
     order = list(range(len(rows)))
     random.Random(seed).shuffle(order)
     parts, total = [], 0
     with tqdm(total=frames, desc="latents", unit="frame", file=sys.stderr) as bar:
         for i in order:
-            wav = load(rows[i]["path"], codec.sample_rate)
-            for factor in (1.0, *perturb):
-                x = torch.from_numpy(speed_perturb(wav, factor, codec.sample_rate))[None]
-                z = codec.latent(x)[0].t()
-                parts.append(z)
-                total += z.shape[0]
-                bar.update(z.shape[0])
+            wav = torch.from_numpy(load(rows[i]["path"], codec.sample_rate))[None]
+            z = codec.latent(wav)[0].t()
+            parts.append(z)
+            total += z.shape[0]
+            bar.update(z.shape[0])
             if total >= frames:
                 break
     return torch.cat(parts)[:frames]
@@ -99,8 +84,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--ema-decay", type=float, default=None,
                    help="new decay of the hit counts that decide restarts (longer window: fewer false restarts)")
-    p.add_argument("--perturb", type=float, nargs="*", default=[],
-                   help="speed-perturbation factors (e.g. 0.9 1.1): also cluster sped-up/slowed-down audio")
     p.add_argument("--threads", type=int, default=0)
     return p.parse_args(argv)
 
@@ -110,13 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    if any(f <= 0 for f in args.perturb):
-        print("refit: --perturb factors must be positive", file=sys.stderr)
-        return 2
     try:
         codec = Codec.from_pretrained(args.model).eval()
         single_codebook(codec)
-        latents = collect_latents(codec, read_manifest(args.manifest), args.frames, args.seed, args.perturb)
+        latents = collect_latents(codec, read_manifest(args.manifest), args.frames, args.seed)
         before, after = refit_codec(codec, latents, args.iters, args.ema_decay)
     except (OSError, ValueError) as e:
         print(f"refit: {e}", file=sys.stderr)

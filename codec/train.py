@@ -43,7 +43,7 @@ class TrainConfig:
     codec: dict[str, Any] = field(default_factory=lambda: {"preset": "hificodec-small"})
     dev_manifest: str | None = None
     init_from: str | None = None  # start the generator from a saved codec directory
-    init_disc_from: str | None = None  # start the discriminators from a training checkpoint's
+    init_disc_from: str | None = None  # a training checkpoint whose discriminators start this run's
     segment_seconds: float = 1.0
     batch_size: int = 8
     max_steps: int = 10000

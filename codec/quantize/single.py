@@ -2,7 +2,9 @@
 
 One stream is what a language model wants to predict, but a 16k-entry codebook collapses
 easily; the factorized, l2-normalized low-dim lookup (``codebook_dim``, e.g. 8), k-means
-init and dead-code restarts of ``VectorQuantizer`` keep its usage near 100%.
+init and dead-code restarts of ``VectorQuantizer`` keep most of it alive, and ``codec.refit``
+re-estimates it by k-means over many latents after training (restarts alone left the bundled
+student using 74% of its codes on its own training audio; after the refit, 100%).
 """
 
 from __future__ import annotations

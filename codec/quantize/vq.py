@@ -11,7 +11,8 @@ means highest cosine.  Codebook parametrizations:
 
 ``cluster_size`` is a decayed sum of hits (about the hits in the last 1/(1-decay) steps); a
 code whose value falls below ``dead_code_threshold`` is restarted on a random vector of the
-current batch.  All quantization maths runs in float32, outside autocast.
+current batch.  ``refit`` re-estimates a trained codebook by k-means over a large sample
+(``codec.refit``).  All quantization maths runs in float32, outside autocast.
 """
 
 from __future__ import annotations

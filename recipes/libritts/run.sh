@@ -56,7 +56,7 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
     $data_args $(resume_flag "$distilled")
   if [ ! -f "$refitted/model/config.json" ]; then   # k-means re-estimation of the 16k codes
     $PY -m codec.refit --model "$distilled/model" --manifest "$manifests/train.jsonl" --out "$refitted/model" \
-      --frames 600000 --ema-decay 0.999
+      --frames 500000 --iters 12 --ema-decay 0.999
   fi
   # shellcheck disable=SC2086
   launch -m codec.distill --config "$finetune_conf" --out-dir "$student" --set "teacher=$teacher/model" \
