@@ -34,7 +34,8 @@ else
   asr_args="--steps 900"; tts_eval=40
   corpus_args=""
 fi
-teacher=$exp/teacher; distilled=$exp/student; refitted=$exp/student_refit; student=$exp/student_ft
+teacher=$exp/teacher; distilled=$exp/student; refitted=$exp/student_refit; tuned=$exp/student_ft
+student=$exp/student_final
 launch() { if [ "$nproc" -gt 1 ]; then $PY -m torch.distributed.run --standalone --nproc_per_node="$nproc" "$@"; else $PY "$@"; fi; }
 resume_flag() { [ -f "$1/checkpoint.safetensors" ] && echo --resume || true; }
 data_args="--set train_manifest=$manifests/train.jsonl --set dev_manifest=$manifests/dev.jsonl"
@@ -54,14 +55,17 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   # shellcheck disable=SC2086
   launch -m codec.distill --config "$student_conf" --out-dir "$distilled" --set "teacher=$teacher/model" \
     $data_args $(resume_flag "$distilled")
-  if [ ! -f "$refitted/model/config.json" ]; then   # k-means re-estimation of the 16k codes
-    $PY -m codec.refit --model "$distilled/model" --manifest "$manifests/train.jsonl" --out "$refitted/model" \
-      --frames 500000 --iters 12 --ema-decay 0.999
-  fi
+  refit() {  # k-means re-estimation of the 16k codes, redone whenever the source model is newer
+    if [ "$1/model.safetensors" -nt "$2/model.safetensors" ]; then
+      $PY -m codec.refit --model "$1" --manifest "$manifests/train.jsonl" --out "$2" --frames 500000 --iters 12 "${@:3}"
+    fi
+  }
+  refit "$distilled/model" "$refitted/model" --ema-decay 0.999
   # shellcheck disable=SC2086
-  launch -m codec.distill --config "$finetune_conf" --out-dir "$student" --set "teacher=$teacher/model" \
+  launch -m codec.distill --config "$finetune_conf" --out-dir "$tuned" --set "teacher=$teacher/model" \
     --set "init_from=$refitted/model" --set "init_disc_from=$distilled/checkpoint.safetensors" \
-    $data_args $(resume_flag "$student")
+    $data_args $(resume_flag "$tuned")
+  refit "$tuned/model" "$student/model"   # the fine-tune's restarts drift; a last refit costs no quality
 fi
 if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
   $PY recipes/libritts/evaluate.py --manifest "$manifests/test.jsonl" \
