@@ -49,9 +49,9 @@ def collect_latents(codec: Codec, rows: list[dict], frames: int, seed: int) -> t
 def summary(vq: VectorQuantizer, latents: torch.Tensor) -> dict[str, float]:
     """Usage/perplexity of the codes the latents get, and the mean squared lookup error."""
     with torch.no_grad():
-        h = vq._project(latents.t()[None])[0].t()
-        codes = assign(h, vq.codebook())
-        err = (h - vq.codebook()[codes]).pow(2).sum(-1).mean()
+        h, cb = vq._project(latents.t()[None])[0].t(), vq.codebook()
+        codes = assign(h, cb)
+        err = (h - cb[codes]).pow(2).sum(-1).mean()
     stats = codebook_stats(torch.bincount(codes, minlength=vq.codebook_size))
     return {**stats, "lookup_mse": float(err)}
 

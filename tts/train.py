@@ -10,6 +10,7 @@ atomic safetensors checkpoints, TensorBoard scalars and synthesized audio sample
 from __future__ import annotations
 
 import dataclasses
+import functools
 import shutil
 import sys
 from dataclasses import dataclass, field
@@ -164,15 +165,25 @@ class TtsTrainer:
         with the bundled codec, into TensorBoard."""
         if not (self.env.main and self.cfg.dev_tokens and self.logger.writer):
             return
+        rows, codes = self._dev
+        self.logger.scalars(self.step, text_reliance(self.model.eval(), self.tokenizer, rows, codes))
+        for i, row in enumerate(rows[:2]):
+            wav = self._synth.synthesize(row["text"])
+            self.logger.writer.add_audio(f"sample/{i}", torch.from_numpy(wav)[None], self.step, self._synth.sample_rate)
+        self.model.train()
+
+    @functools.cached_property
+    def _dev(self) -> tuple[list[dict], dict[str, torch.Tensor]]:
+        """The dev token file, read once per run (it does not change while training)."""
+        rows, codes, _ = read_tokens(self.cfg.dev_tokens)
+        return rows, codes
+
+    @functools.cached_property
+    def _synth(self):
+        """One synthesizer (and one codec load) for every sample of the run; it shares the model."""
         from .synthesize import Synthesizer
 
-        rows, codes, _ = read_tokens(self.cfg.dev_tokens)
-        self.logger.scalars(self.step, text_reliance(self.model.eval(), self.tokenizer, rows, codes))
-        synth = Synthesizer(self.model, self.tokenizer, codec_spec=self.model.cfg.codec)
-        for i, row in enumerate(rows[:2]):
-            wav = synth.synthesize(row["text"])
-            self.logger.writer.add_audio(f"sample/{i}", torch.from_numpy(wav)[None], self.step, synth.sample_rate)
-        self.model.train()
+        return Synthesizer(self.model, self.tokenizer, codec_spec=self.model.cfg.codec)
 
     def fit(self, stop_after: int | None = None) -> None:
         cfg = self.cfg

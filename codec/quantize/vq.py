@@ -217,7 +217,6 @@ class VectorQuantizer(nn.Module):
         # A small prior hit count: centroids from an untrained encoder's first batch are poor,
         # and a code that wins nothing must be restarted within ~70 steps, not after hundreds.
         self._set_codebook(centroids)
-        self.initialized.fill_(True)
 
     @torch.no_grad()
     def refit(self, latents: Tensor, iters: int = 20) -> None:
@@ -236,10 +235,10 @@ class VectorQuantizer(nn.Module):
             h = self._project(latents.float().t()[None])[0].t().contiguous()
             centroids = kmeans(h, self.codebook_size, iters, self.factorized, reseed_empty=True)
         self._set_codebook(centroids)
-        self.initialized.fill_(True)
 
     def _set_codebook(self, centroids: Tensor) -> None:
         """Make ``codebook()`` return ``centroids`` and give every code a fresh hit count."""
+        self.initialized.fill_(True)
         self.cluster_size.fill_(self._reset_count)
         if self.parametrization == "ema":
             self.embed.copy_(centroids)
