@@ -106,12 +106,21 @@ def load_module_weights(path: str | Path, name: str, module: nn.Module) -> None:
     module.load_state_dict(state)
 
 
+def _training_state(path: str | Path) -> dict[str, Any]:
+    with safe_open(str(path), framework="pt") as f:
+        return json.loads(f.metadata()["training_state"])
+
+
+def saved_step(path: str | Path) -> int:
+    """The step a checkpoint was written at (0 when there is none), without loading tensors."""
+    return _training_state(path)["step"] if Path(path).exists() else 0
+
+
 def load_checkpoint(
     path: str | Path, modules: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer], restore_rng: bool = True
 ) -> dict[str, Any]:
     """Restore modules, optimizers and RNGs in place; return ``{"step", "extra"}``."""
-    with safe_open(str(path), framework="pt") as f:
-        meta = json.loads(f.metadata()["training_state"])
+    meta = _training_state(path)
     tensors = load_file(str(path))
     for name, module in modules.items():
         prefix = name + "."

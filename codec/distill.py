@@ -6,6 +6,8 @@ The student shares the teacher's frame geometry, so it starts from the teacher's
 and decoder and only its quantizer is new.  On top of the usual codec losses it matches
 the teacher's quantized latent (L2) and the teacher's output (multi-scale mel L1), which
 gives the large single codebook a well-clustered target and keeps its usage near 100%.
+With ``phonetic_teacher`` (a CTC recognizer directory) the codes are also pulled toward
+what the recognizer hears (codec.phonetic), which makes them easier for a TTS to predict.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import torch
 from torch import Tensor
 
 from .model import Codec
+from .phonetic import PhoneticHead, PhoneticTeacher, cosine_distance
 from .train import TrainConfig, Trainer, run
 
 
@@ -26,11 +29,16 @@ class DistillConfig(TrainConfig):
     init_from_teacher: bool = True  # copy encoder/decoder weights when shapes agree
     latent_weight: float = 5.0
     teacher_mel_weight: float = 0.5  # relative to weights.mel
+    phonetic_teacher: str | None = None  # CTC recognizer directory (python -m tts.asr train)
+    phonetic_weight: float = 0.0  # quantized latent -> recognizer features of the input
+    phonetic_output_weight: float = 0.0  # recognizer features: decoded audio vs input
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if not self.teacher:
             raise ValueError("distillation needs 'teacher': a trained codec directory")
+        if (self.phonetic_weight or self.phonetic_output_weight) and not self.phonetic_teacher:
+            raise ValueError("phonetic_weight / phonetic_output_weight need 'phonetic_teacher': a recognizer directory")
 
 
 def copy_backbone(student: Codec, teacher: Codec) -> list[str]:
@@ -59,15 +67,41 @@ class DistillTrainer(Trainer):
                 print(f"student starts from {len(copied)} teacher tensors", file=sys.stderr)
         return student.train()
 
+    def build_aux(self) -> dict[str, torch.nn.Module]:
+        cfg = self.cfg
+        self.phonetic = None
+        if not cfg.phonetic_teacher:
+            return {}
+        self.phonetic = PhoneticTeacher(cfg.phonetic_teacher, self.codec.sample_rate, self.env.device)
+        return {"phonetic_head": PhoneticHead(self.codec.cfg.latent_dim, self.phonetic.feature_dim)} if cfg.phonetic_weight else {}
+
     def generator_loss(self, wav: Tensor, out) -> tuple[Tensor, dict[str, float]]:
+        cfg = self.cfg
         loss, logs = super().generator_loss(wav, out)
         with torch.no_grad():
             target = self.teacher(wav)
         latent = torch.nn.functional.mse_loss(out.quantized, target.quantized)
         teacher_mel = self.mel_loss(out.audio, target.audio)
-        loss = loss + self.cfg.latent_weight * latent + self.cfg.teacher_mel_weight * self.cfg.weights.mel * teacher_mel
+        loss = loss + cfg.latent_weight * latent + cfg.teacher_mel_weight * cfg.weights.mel * teacher_mel
         logs.update({"distill/latent": latent.item(), "distill/teacher_mel": teacher_mel.item()})
+        if self.phonetic is not None:
+            loss = loss + self.phonetic_loss(wav, out, logs)
         return loss, logs
+
+    def phonetic_loss(self, wav: Tensor, out, logs: dict[str, float]) -> Tensor:
+        cfg, frames = self.cfg, out.quantized.shape[-1]
+        with torch.no_grad():
+            heard = self.phonetic.features(wav, frames)
+        loss = torch.zeros((), device=wav.device)
+        if cfg.phonetic_weight:
+            latent = cosine_distance(self.aux_fwd["phonetic_head"](out.quantized), heard)
+            loss = loss + cfg.phonetic_weight * latent
+            logs["distill/phonetic"] = latent.item()
+        if cfg.phonetic_output_weight:
+            output = cosine_distance(self.phonetic.features(out.audio, frames), heard)
+            loss = loss + cfg.phonetic_output_weight * output
+            logs["distill/phonetic_output"] = output.item()
+        return loss
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import sys
 from dataclasses import dataclass, field
-from typing import Iterable, Protocol
+from typing import Callable, Iterable, Protocol
 
 import numpy as np
 import torch
@@ -70,6 +70,8 @@ class SystemScores:
     usage: list[float] | None = None
     perplexity: list[float] | None = None
     usage_frames: int = 0
+    heard: list[str] = field(default_factory=list)  # transcripts of the round trips (with ``listen``)
+    wer: float | None = None  # filled by the caller, who knows the reference texts
 
     def mean(self, metric: str) -> float:
         values = [v for v in self.scores[metric] if not math.isnan(v)]
@@ -79,6 +81,8 @@ class SystemScores:
         out = {"system": self.name, "kbps": self.kbps, "n": len(self.scores["stoi"])}
         out.update({m: self.mean(m) for m in METRICS})
         out.update({"codebook_usage": self.usage, "perplexity": self.perplexity, "usage_frames": self.usage_frames})
+        if self.heard:
+            out.update(wer=self.wer, heard=self.heard)
         return out
 
 
@@ -92,18 +96,23 @@ def score(ref: np.ndarray, deg: np.ndarray, sample_rate: int) -> dict[str, float
 
 
 def evaluate(systems: list[System], utterances: Iterable[np.ndarray], sample_rate: int,
-             progress: bool = True, total: int | None = None, usage_only: Iterable[np.ndarray] = ()) -> list[SystemScores]:
+             progress: bool = True, total: int | None = None, usage_only: Iterable[np.ndarray] = (),
+             listen: Callable[[np.ndarray], str] | None = None) -> list[SystemScores]:
     """Round-trip each utterance through each system and score it against the input.
 
     ``usage_only`` utterances are only encoded, to widen the codebook-usage statistics (a
-    16384-entry codebook needs far more frames than the scored subset has)."""
+    16384-entry codebook needs far more frames than the scored subset has). ``listen``
+    (a recognizer) transcribes every round trip into ``heard``, for word error rates."""
     from tqdm import tqdm
 
     results = [SystemScores(s.name, s.kbps) for s in systems]
     for wav in tqdm(utterances, desc="evaluate", unit="utt", total=total, disable=not progress, file=sys.stderr):
         for system, result in zip(systems, results):
-            for k, v in score(wav, system.roundtrip(wav, sample_rate), sample_rate).items():
+            out = system.roundtrip(wav, sample_rate)
+            for k, v in score(wav, out, sample_rate).items():
                 result.scores[k].append(v)
+            if listen is not None:
+                result.heard.append(listen(out))
     codecs = [s for s in systems if isinstance(s, CodecSystem)]
     for wav in usage_only:
         for system in codecs:
@@ -116,10 +125,13 @@ def evaluate(systems: list[System], utterances: Iterable[np.ndarray], sample_rat
 
 
 def markdown_table(results: list[SystemScores]) -> str:
-    """One row per system: bitrate, PESQ-WB, STOI, SI-SDR, log-mel distance, codebook use."""
+    """One row per system: bitrate, PESQ-WB, STOI, SI-SDR, log-mel distance, codebook use, and
+    the word error rate when the caller filled ``wer``."""
+    with_wer = any(r.wer is not None for r in results)
     lines = [
-        "| system | kbit/s | PESQ-WB ↑ | STOI ↑ | SI-SDR dB ↑ | log-mel dist ↓ | codebook use | perplexity |",
-        "|---|---|---|---|---|---|---|---|",
+        "| system | kbit/s | PESQ-WB ↑ | STOI ↑ | SI-SDR dB ↑ | log-mel dist ↓ | codebook use | perplexity |"
+        + (" WER ↓ |" if with_wer else ""),
+        "|---|---|---|---|---|---|---|---|" + ("---|" if with_wer else ""),
     ]
     for r in results:
         use = f"{100 * min(r.usage):.1f}% (min of {len(r.usage)})" if r.usage and len(r.usage) > 1 else (
@@ -128,6 +140,7 @@ def markdown_table(results: list[SystemScores]) -> str:
         lines.append(
             f"| {r.name} | {r.kbps:.2f} | {r.mean('pesq'):.3f} | {r.mean('stoi'):.3f} | "
             f"{r.mean('si_sdr'):.2f} | {r.mean('mel'):.3f} | {use} | {ppl} |"
+            + (f" {100 * r.wer:.1f}% |" if r.wer is not None else " - |" if with_wer else "")
         )
     return "\n".join(lines) + "\n"
 

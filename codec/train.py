@@ -145,13 +145,16 @@ class Trainer:
             load_module_weights(cfg.init_disc_from, "disc", self.disc)
         self.disc = self.disc.to(env.device)
         self.mel_loss = MultiScaleMelLoss(self.codec.sample_rate).to(env.device)
-        self.opt_g = torch.optim.AdamW(self.codec.parameters(), cfg.lr, cfg.betas, weight_decay=cfg.weight_decay)
+        self.aux = nn.ModuleDict(self.build_aux()).to(env.device)
+        self.gen_params = [*self.codec.parameters(), *self.aux.parameters()]
+        self.opt_g = torch.optim.AdamW(self.gen_params, cfg.lr, cfg.betas, weight_decay=cfg.weight_decay)
         self.opt_d = torch.optim.AdamW(self.disc.parameters(), cfg.lr_disc, cfg.betas, weight_decay=cfg.weight_decay)
-        self.gen, self.dis = self.codec, self.disc
+        self.gen, self.dis, self.aux_fwd = self.codec, self.disc, dict(self.aux.items())
         if env.world_size > 1:
             ids = [env.device.index] if env.device.type == "cuda" else None
             self.gen = DDP(self.codec, ids, broadcast_buffers=False, find_unused_parameters=True)
             self.dis = DDP(self.disc, ids, broadcast_buffers=False)
+            self.aux_fwd = {name: DDP(m, ids, broadcast_buffers=False) for name, m in self.aux.items()}
         self.step = 0
         self.logger = TrainLogger(self.out / "tensorboard", enabled=env.main)
 
@@ -161,8 +164,14 @@ class Trainer:
             return codec.train()
         return Codec(self.cfg.codec_config()).train()
 
+    def build_aux(self) -> dict[str, nn.Module]:
+        """Trainable helpers of the generator loss (not part of the codec): trained with the
+        generator's optimizer, synchronized under DDP and checkpointed, never published."""
+        return {}
+
     def checkpoint_parts(self) -> tuple[dict[str, nn.Module], dict[str, torch.optim.Optimizer]]:
-        return {"codec": self.codec, "disc": self.disc}, {"gen": self.opt_g, "disc": self.opt_d}
+        modules = {"codec": self.codec, "disc": self.disc, **({"aux": self.aux} if len(self.aux) else {})}
+        return modules, {"gen": self.opt_g, "disc": self.opt_d}
 
     def save(self) -> None:
         if self.env.main:
@@ -218,7 +227,7 @@ class Trainer:
             loss, g_logs = self.generator_loss(wav, out)
         self.opt_g.zero_grad(set_to_none=True)
         loss.backward()
-        logs["grad_norm"] = float(nn.utils.clip_grad_norm_(self.codec.parameters(), self.cfg.grad_clip))
+        logs["grad_norm"] = float(nn.utils.clip_grad_norm_(self.gen_params, self.cfg.grad_clip))
         self.opt_g.step()
         logs.update(g_logs, lr=self.opt_g.param_groups[0]["lr"])
         return logs

@@ -46,6 +46,9 @@ def test_training_resumes_bit_exactly_and_loads(manifest, tmp_path):
     for (name, a), (_, b) in zip(full.state_dict().items(), cut.state_dict().items()):
         assert np.array_equal(a.numpy(), b.numpy()), name
     assert wer >= 0.0
+    before = (tmp_path / "cut" / "model.safetensors").stat().st_mtime_ns
+    assert train(str(manifest), str(tmp_path / "cut"), str(manifest), steps=6, batch_size=2, dim=16) is None  # done: no-op
+    assert (tmp_path / "cut" / "model.safetensors").stat().st_mtime_ns == before
     heard = full.transcribe(audio.load(manifest.parent / "u0.wav", SR), SR)
     assert isinstance(heard, str) and set(heard) <= set(ALPHABET)
     assert isinstance(full.transcribe(np.zeros(100, np.float32), SR), str)  # shorter than one FFT window

@@ -78,6 +78,19 @@ def test_evaluate_table_has_every_system(speech):
     assert 0 < results[0].usage[0] <= 1 and results[0].perplexity[0] >= 1
 
 
+def test_evaluate_transcribes_every_round_trip_for_a_wer_column(speech):
+    ref = audio.load(speech, SR)
+    system = CodecSystem(load_codec("distilcodec-tiny"))
+    sizes = []
+    results = evaluate([system], [ref, ref[: SR]], SR, progress=False, listen=lambda wav: sizes.append(len(wav)) or "a b")
+    assert sizes == [len(ref), SR] and results[0].heard == ["a b", "a b"]  # the decoded audio, not the input
+    assert "WER" not in markdown_table(results)
+    results[0].wer = 0.25
+    table = markdown_table(results)
+    assert table.splitlines()[0].endswith("WER ↓ |") and table.splitlines()[2].endswith("| 25.0% |")
+    assert results[0].as_dict()["wer"] == 0.25
+
+
 def test_cli_eval_writes_table(speech, tmp_path):
     out = tmp_path / "table.md"
     proc = subprocess.run(

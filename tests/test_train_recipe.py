@@ -137,10 +137,16 @@ def test_recipe_end_to_end_tiny(tmp_path):
     assert "resumed from step 4" in log
     table = (exp / "eval" / "codec.md").read_text()
     assert "| hificodec-tiny |" in table and "| distilcodec-tiny |" in table and "Opus" in table
+    assert "WER ↓" in table and "ground truth" in table
     for name, kind in (("hificodec", "grvq"), ("distilcodec", "single")):
         model = Codec.from_pretrained(models / name)
         assert model.cfg.name == name and model.cfg.quantizer.kind == kind
         assert all((models / name / f"{g}.onnx").is_file() for g in ("encoder", "decoder", "encoder_step", "decoder_step"))
+    from safetensors import safe_open
+
+    with safe_open(str(exp / "student_ft" / "checkpoint.safetensors"), "pt") as f:  # phonetic distillation ran
+        assert any(k.startswith("aux.phonetic_head.") for k in f.keys())
+    assert (exp / "asr_teacher" / "model.safetensors").is_file()  # the teacher is not the judge (exp/asr)
     wer_table = (exp / "eval" / "tts.md").read_text()
     assert "| ctc |" in wer_table and "2 held-out sentences" in wer_table
     assert {p.name for p in (models / "asr").iterdir()} == {"config.json", "model.safetensors"}

@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from codec.audio import load
-from codec.checkpoint import LATEST, load_checkpoint, save_checkpoint
+from codec.checkpoint import LATEST, load_checkpoint, save_checkpoint, saved_step
 from codec.data import read_manifest
 from codec.model_dir import read_model_dir, save_model_dir
 
@@ -67,13 +67,21 @@ class CtcRecognizer(nn.Module):
         self.rnn = nn.GRU(cfg.dim, cfg.dim, cfg.n_rnn, batch_first=True, bidirectional=True)
         self.out = nn.Linear(2 * cfg.dim, len(ALPHABET) + 1)
 
-    def forward(self, mels: Tensor) -> Tensor:
-        """mels [B, F, n_mels] -> log-probabilities [B, F, classes]."""
+    @property
+    def feature_dim(self) -> int:
+        return 2 * self.cfg.dim
+
+    def encode(self, mels: Tensor) -> Tensor:
+        """mels [B, F, n_mels] -> contextual frame features [B, F, feature_dim]: what the CTC
+        layer reads, and the phonetic target a codec is distilled toward (codec.phonetic)."""
         x = self.inp(mels).transpose(1, 2)
         for conv in self.convs:
             x = x + conv(x)
-        x, _ = self.rnn(x.transpose(1, 2))
-        return self.out(x).log_softmax(-1)
+        return self.rnn(x.transpose(1, 2))[0]
+
+    def forward(self, mels: Tensor) -> Tensor:
+        """mels [B, F, n_mels] -> log-probabilities [B, F, classes]."""
+        return self.out(self.encode(mels)).log_softmax(-1)
 
     # -- persistence (the shared config.json + model.safetensors format) -------------------
     def save_pretrained(self, directory: str | Path) -> Path:
@@ -155,10 +163,14 @@ def evaluate(model: CtcRecognizer, rows: list[dict]) -> float:
 
 def train(manifest: str, out: str, dev: str | None, steps: int, batch_size: int = 16, lr: float = 2e-3,
           seed: int = 0, dim: int = 192, stop_after: int | None = None) -> float | None:
-    """Train ``steps`` steps (length-bucketed batches, seeded order); returns dev WER.
+    """Train ``steps`` steps (length-bucketed batches, seeded order); returns dev WER (None when
+    the run had already finished).
     ``stop_after``: checkpoint and stop early (a later call resumes bit-exactly)."""
     from tqdm import tqdm
 
+    ckpt = Path(out) / LATEST
+    if saved_step(ckpt) >= steps:  # finished: a rerun of the recipe stage costs nothing
+        return None
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model = CtcRecognizer(AsrConfig(dim=dim))
@@ -168,7 +180,7 @@ def train(manifest: str, out: str, dev: str | None, steps: int, batch_size: int 
     opt = torch.optim.AdamW(model.parameters(), lr, weight_decay=0.01)
     ctc = nn.CTCLoss(zero_infinity=True)
     plan = np.concatenate([rng.permutation(len(batches)) for _ in range(steps // len(batches) + 1)])[:steps]
-    ckpt, start = Path(out) / LATEST, 0
+    start = 0
     if ckpt.exists():  # a killed run goes on from its last checkpoint (model, optimizer, RNG)
         start = load_checkpoint(ckpt, {"model": model}, {"opt": opt})["step"]
     progress = tqdm(plan[start:], desc="asr", unit="step", file=sys.stderr, mininterval=10, initial=start, total=steps)
@@ -200,12 +212,13 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--dev")
     t.add_argument("--steps", type=int, default=1200)
     t.add_argument("--dim", type=int, default=192)
+    t.add_argument("--seed", type=int, default=0, help="another seed gives an independent recognizer (the codec's phonetic teacher)")
     t.add_argument("--stop-after", type=int, help="checkpoint and stop after this step (resume by running again)")
     t.add_argument("--threads", type=int, default=0)
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    wer = train(args.manifest, args.out, args.dev, args.steps, dim=args.dim, stop_after=args.stop_after)
+    wer = train(args.manifest, args.out, args.dev, args.steps, seed=args.seed, dim=args.dim, stop_after=args.stop_after)
     if wer is not None:
         print(f"dev WER {100 * wer:.1f}%")
     return 0

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Codec recipe: 0 corpus -> 1 manifests -> 2 teacher (GRVQ) -> 3 distilled single-codebook
-# student, its codebook refitted by k-means (codec.refit), then fine-tuned -> 4 evaluate
+# student, its codebook refitted by k-means (codec.refit), then fine-tuned with phonetic
+# distillation toward a CTC recognizer (trained here; seed 1) -> 4 evaluate
 # (vs Opus/Codec2) -> 5 publish to models/ with ONNX graphs;
 # TTS: 6 encode the corpus with the published distilcodec -> 7 BPE -> 8 train -> 9 publish;
-# 10 train the CTC recognizer that measures intelligibility -> 11 TTS word error rates.
+# 10 train the CTC recognizer that measures intelligibility (seed 0: not the codec's phonetic
+# teacher, so the codec cannot have learned to please its judge) -> 11 TTS word error rates.
 #   recipes/libritts/run.sh [--stage N] [--stop-stage N] [--nproc N] [--corpus DIR]
 #                           [--exp DIR] [--models DIR] [--size mini|tiny]
 # Stage 0 synthesizes the mini corpus with espeak-ng (skip it and pass --corpus for real
@@ -36,6 +38,10 @@ else
 fi
 teacher=$exp/teacher; distilled=$exp/student; refitted=$exp/student_refit; tuned=$exp/student_ft
 student=$exp/student_final
+train_asr() {  # DIR SEED: a CTC recognizer (resumes; a no-op once finished)
+  # shellcheck disable=SC2086
+  $PY -m tts.asr train "$manifests/train.jsonl" "$1" --dev "$manifests/dev.jsonl" --seed "$2" $asr_args
+}
 launch() { if [ "$nproc" -gt 1 ]; then $PY -m torch.distributed.run --standalone --nproc_per_node="$nproc" "$@"; else $PY "$@"; fi; }
 resume_flag() { [ -f "$1/checkpoint.safetensors" ] && echo --resume || true; }
 data_args="--set train_manifest=$manifests/train.jsonl --set dev_manifest=$manifests/dev.jsonl"
@@ -61,15 +67,18 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
     fi
   }
   refit "$distilled/model" "$refitted/model" --ema-decay 0.999
+  train_asr "$exp/asr_teacher" 1
   # shellcheck disable=SC2086
   launch -m codec.distill --config "$finetune_conf" --out-dir "$tuned" --set "teacher=$teacher/model" \
+    --set "phonetic_teacher=$exp/asr_teacher" \
     --set "init_from=$refitted/model" --set "init_disc_from=$distilled/checkpoint.safetensors" \
     $data_args $(resume_flag "$tuned")
   refit "$tuned/model" "$student/model"   # the fine-tune's restarts drift; a last refit costs no quality
 fi
 if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
-  $PY recipes/libritts/evaluate.py --manifest "$manifests/test.jsonl" \
-    --models "$teacher/model" "$student/model" --out "$exp/eval/codec.md"
+  train_asr "$exp/asr" 0   # the judge (stage 10 publishes it): WER of every round trip
+  $PY recipes/libritts/evaluate.py --manifest "$manifests/test.jsonl" --train-manifest "$manifests/train.jsonl" \
+    --models "$teacher/model" "$student/model" --asr "$exp/asr" --out "$exp/eval/codec.md"
 fi
 if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
   for src in "$teacher/model" "$student/model"; do
@@ -99,8 +108,7 @@ if [ "$stage" -le 9 ] && [ "$stop_stage" -ge 9 ]; then
   $PY recipes/libritts/publish_tts.py "$tts/train/model" "$models/tts" --manifest "$manifests/dev.jsonl" --int8
 fi
 if [ "$stage" -le 10 ] && [ "$stop_stage" -ge 10 ]; then
-  # shellcheck disable=SC2086
-  $PY -m tts.asr train "$manifests/train.jsonl" "$exp/asr" --dev "$manifests/dev.jsonl" $asr_args
+  train_asr "$exp/asr" 0
   mkdir -p "$models/asr"
   cp "$exp/asr/config.json" "$exp/asr/model.safetensors" "$models/asr/"
 fi
