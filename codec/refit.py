@@ -34,7 +34,7 @@ def collect_latents(codec: Codec, rows: list[dict], frames: int, seed: int) -> t
     order = list(range(len(rows)))
     random.Random(seed).shuffle(order)
     parts, total = [], 0
-    with tqdm(total=frames, desc="latents", unit="frame", file=sys.stderr) as bar:
+    with tqdm(total=frames, desc="latents", unit="frame", file=sys.stderr, mininterval=5) as bar:  # 10 redraws a second flood a log file
         for i in order:
             wav = torch.from_numpy(load(rows[i]["path"], codec.sample_rate))[None]
             z = codec.latent(wav)[0].t()

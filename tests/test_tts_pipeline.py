@@ -86,6 +86,15 @@ def test_a_tts_model_refuses_a_codec_with_other_weights(synth):
     assert Synthesizer(model, synth.tokenizer, codec=synth.codec).codec is synth.codec
 
 
+def test_the_bundled_tts_is_bound_to_the_bundled_codec():
+    """Publishing a new models/distilcodec without retraining the TTS on its codes must fail here,
+    not produce noise for users."""
+    from tts.pretrained import load_tts
+
+    model, _ = load_tts("tts", "torch")
+    assert model.cfg.codec_hash == load_codec(model.cfg.codec).weights_hash()
+
+
 def _corpus(root: Path) -> Path:
     rng = np.random.default_rng(0)
     rows = []

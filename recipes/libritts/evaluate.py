@@ -42,7 +42,9 @@ def word_error_rates(results, entries: list[dict], listen, asr_dir: str) -> str:
     for r in results:
         r.wer = word_error_rate(refs, r.heard)
     truth = word_error_rate(refs, [listen(load(e["path"], SAMPLE_RATE)) for e in entries])
-    return f"WER: recognizer {asr_dir} (words snapped to the training vocabulary); ground truth {100 * truth:.1f}%."
+    return (f"WER: recognizer {asr_dir} (words snapped to the training vocabulary; it learned full-band 24 kHz "
+            f"speech only, so band-limited systems such as Opus 6k and Codec2 lose words to it for that reason too); "
+            f"ground truth {100 * truth:.1f}%.")
 
 
 def main(argv: list[str] | None = None) -> int:
