@@ -70,7 +70,7 @@ class DistillTrainer(Trainer):
     def build_aux(self) -> dict[str, torch.nn.Module]:
         cfg = self.cfg
         self.phonetic = None
-        if not cfg.phonetic_teacher:
+        if not (cfg.phonetic_weight or cfg.phonetic_output_weight):  # a teacher alone costs time, adds nothing
             return {}
         self.phonetic = PhoneticTeacher(cfg.phonetic_teacher, self.codec.sample_rate, self.env.device)
         return {"phonetic_head": PhoneticHead(self.codec.cfg.latent_dim, self.phonetic.feature_dim)} if cfg.phonetic_weight else {}

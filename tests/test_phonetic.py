@@ -77,6 +77,14 @@ def test_config_needs_a_recognizer_for_phonetic_weights():
         DistillConfig(train_manifest="x", out_dir="y", teacher="t", phonetic_weight=1.0)
 
 
+def test_only_the_weighted_terms_are_built(setup, tmp_path):
+    torch.set_num_threads(1)
+    idle = DistillTrainer(_config(setup, tmp_path / "a"), Dist())  # a teacher named, no weight: not even loaded
+    assert idle.phonetic is None and len(idle.aux) == 0
+    output_only = DistillTrainer(_config(setup, tmp_path / "b", phonetic_output_weight=1.0), Dist())
+    assert output_only.phonetic is not None and len(output_only.aux) == 0  # no head to train
+
+
 def test_phonetic_loss_trains_head_and_encoder_and_resumes_bit_exact(setup, tmp_path):
     torch.set_num_threads(1)
     weights = {"mel": 0.0, "adversarial": 0.0, "feature": 0.0, "commitment": 0.0, "codebook": 0.0}
