@@ -121,6 +121,16 @@ class Lexicon:
                         for w in words(text))
 
 
+class SnappedRecognizer:
+    """The CTC recognizer with its words snapped to the training vocabulary."""
+
+    def __init__(self, recognizer, lexicon) -> None:
+        self.recognizer, self.lexicon = recognizer, lexicon
+
+    def transcribe(self, wav: np.ndarray, sample_rate: int) -> str:
+        return self.lexicon.snap(self.recognizer.transcribe(wav, sample_rate))
+
+
 def encode_text(text: str) -> list[int]:
     return [ALPHABET.index(c) + 1 for c in " ".join(words(text))]
 

@@ -28,10 +28,10 @@ SAMPLE_RATE = 24000
 
 def recognizer(asr_dir: str, train_manifest: str):
     """wav -> text with the CTC recognizer, words snapped to the training vocabulary."""
-    from tts.asr import CtcRecognizer, Lexicon
+    from tts.asr import CtcRecognizer, Lexicon, SnappedRecognizer
 
-    ctc, lexicon = CtcRecognizer.from_pretrained(asr_dir), Lexicon([r["text"] for r in read_manifest(train_manifest)])
-    return lambda wav: lexicon.snap(ctc.transcribe(wav, SAMPLE_RATE))
+    snapped = SnappedRecognizer(CtcRecognizer.from_pretrained(asr_dir), Lexicon([r["text"] for r in read_manifest(train_manifest)]))
+    return lambda wav: snapped.transcribe(wav, SAMPLE_RATE)
 
 
 def word_error_rates(results, entries: list[dict], listen, asr_dir: str) -> str:

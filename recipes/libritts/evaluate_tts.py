@@ -39,20 +39,10 @@ def prompt_pairs(rows: list[dict], limit: int | None) -> list[tuple[dict, dict]]
     return pairs[:limit]
 
 
-class SnappedRecognizer:
-    """The CTC recognizer with its words snapped to the training vocabulary."""
-
-    def __init__(self, recognizer, lexicon) -> None:
-        self.recognizer, self.lexicon = recognizer, lexicon
-
-    def transcribe(self, wav: np.ndarray, sample_rate: int) -> str:
-        return self.lexicon.snap(self.recognizer.transcribe(wav, sample_rate))
-
-
 def recognizers(asr_dir: str | None, pocketsphinx: bool, lm_texts: list[str]) -> dict:
     found = {}
     if asr_dir:
-        from tts.asr import CtcRecognizer, Lexicon
+        from tts.asr import CtcRecognizer, Lexicon, SnappedRecognizer
 
         ctc = CtcRecognizer.from_pretrained(asr_dir)
         found["ctc"] = ctc
