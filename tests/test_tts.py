@@ -183,6 +183,29 @@ def test_delay_pattern_round_trip():
     np.testing.assert_array_equal(revert_delay(apply_delay(codes[:, :0], -1)), codes[:, :0])
 
 
+@pytest.mark.parametrize("n_codebooks", [1, 3])
+def test_token_noise_swaps_only_speech_codes_within_their_codebook(n_codebooks):
+    from tts.data import corrupt_speech
+    from tts.sequence import EMPTY
+
+    model = TtsModel(load_preset("tiny", n_codebooks=n_codebooks, codebook_size=32))
+    cfg = model.cfg
+    codes = np.arange(3 * 2000).reshape(3, 2000)[:n_codebooks] % 32
+    ids, _ = training_sequence(model, [7, 8, 9], codes)
+    ids = ids[None]
+    noisy = corrupt_speech(ids, cfg, 0.3, torch.Generator().manual_seed(5))
+    assert torch.equal(noisy, corrupt_speech(ids, cfg, 0.3, torch.Generator().manual_seed(5)))  # seeded
+    assert torch.equal(corrupt_speech(ids, cfg, 0.0, torch.Generator()), ids)
+    grid, noisy = (t.reshape(-1, n_codebooks) for t in (ids, noisy))
+    low = torch.tensor([cfg.codebook_offset(q) for q in range(n_codebooks)])
+    is_code = (grid >= low) & (grid < low + cfg.codebook_size)
+    assert torch.equal(noisy[~is_code], grid[~is_code])  # text, specials, EMPTY slots stay
+    assert ((noisy >= low) & (noisy < low + cfg.codebook_size))[is_code].all()  # same codebook
+    changed = float((noisy != grid)[is_code].float().mean())
+    assert abs(changed - 0.3 * (1 - 1 / 32)) < 0.04  # a hit may draw the code it replaces
+    assert (n_codebooks == 1) or bool((grid == EMPTY).any())  # the delay padding was in play
+
+
 @pytest.fixture(scope="module")
 def delayed_model() -> tuple[TtsModel, list[int], list[list[int]]]:
     """A 3-codebook tiny model overfitted on one utterance (text, frames of 3 codes)."""

@@ -139,6 +139,23 @@ def lm_loss(model: "TtsModel", input_ids: Tensor, labels: Tensor, key_mask: Tens
     return speech_ce(logits, labels, getattr(model, "module", model).cfg)  # DDP wraps the model
 
 
+def corrupt_speech(ids: Tensor, cfg, rate: float, generator: torch.Generator) -> Tensor:
+    """Input ids with a ``rate`` share of their speech codes swapped for random codes of the same
+    codebook (labels are left alone).
+
+    The token-LM analogue of Tacotron's always-on prenet dropout: when the previous codes can
+    be trusted, a small corpus teaches a speech LM that copies them and barely reads the text,
+    which babbles once it feeds on its own samples. Text, specials and padding are untouched."""
+    if rate <= 0:
+        return ids
+    grid = ids if ids.dim() == 3 else ids[..., None]
+    low = torch.tensor([cfg.codebook_offset(q) for q in range(grid.shape[-1])])
+    is_code = (grid >= low) & (grid < low + cfg.codebook_size)
+    hit = is_code & (torch.rand(grid.shape, generator=generator) < rate)
+    noisy = torch.where(hit, low + torch.randint(cfg.codebook_size, grid.shape, generator=generator), grid)
+    return noisy if ids.dim() == 3 else noisy[..., 0]
+
+
 def speech_ce(logits: Tensor, labels: Tensor, cfg) -> Tensor:
     """Mean cross-entropy of ``logits`` [B, L, V] at the labelled positions.
 

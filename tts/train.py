@@ -28,7 +28,7 @@ from codec.train_logging import TrainLogger
 
 from .alignment import AlignConfig, Aligner, token_lengths
 from .config import TtsConfig, load_preset
-from .data import TokenDataset, collate, length_buckets, read_tokens, speech_ce, text_reliance
+from .data import TokenDataset, collate, corrupt_speech, length_buckets, read_tokens, speech_ce, text_reliance
 from .model import TtsModel
 
 from .text import TOKENIZER_FILE, TextTokenizer
@@ -44,6 +44,7 @@ class TtsTrainConfig:
     init_from: str | None = None  # warm start from a published TTS directory (weights only)
     init_new_text: bool = False  # init_from with another tokenizer: fresh text embeddings, rest kept
     align: AlignConfig = field(default_factory=AlignConfig)  # guided attention (tts.alignment)
+    token_noise: float = 0.0  # share of input speech codes replaced at random (tts.data.corrupt_speech)
     batch_size: int = 16
     max_steps: int = 5000
     lr: float = 1e-3
@@ -127,7 +128,9 @@ class TtsTrainer:
             plan = length_buckets(lengths, self.cfg.batch_size, self.cfg.seed + epoch)
             mine = plan[self.env.rank :: self.env.world_size][:per_epoch]
             for batch in mine[offset:]:
-                yield collate([self.data[i] for i in batch], self.model.cfg.special("<pad>"))
+                ids, labels, mask = collate([self.data[i] for i in batch], self.model.cfg.special("<pad>"))
+                noise = torch.Generator().manual_seed((self.cfg.seed * 1_000_003 + step) * 64 + self.env.rank)
+                yield corrupt_speech(ids, self.model.cfg, self.cfg.token_noise, noise), labels, mask
                 step += 1
 
     def save(self) -> None:
