@@ -63,13 +63,9 @@ def test_lexicon_snaps_spelling_but_keeps_known_words():
 
 
 def test_voice_prompts_for_the_tts_evaluation_come_from_the_same_speaker():
-    import importlib.util
-    from pathlib import Path
+    from recipe_scripts import load_recipe_script
 
-    path = Path(__file__).resolve().parents[1] / "recipes/libritts/evaluate_tts.py"
-    spec = importlib.util.spec_from_file_location("evaluate_tts", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_recipe_script("evaluate_tts")
     rows = [{"id": f"{s}_{i}", "speaker": s} for s in ("b", "a", "c") for i in range(3 if s != "c" else 1)]
     pairs = module.prompt_pairs(rows, limit=3)
     assert [t["id"] for t, _ in pairs] == ["a_0", "b_0", "a_1"]  # round-robin; "c" has no second recording

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-PATH = Path(__file__).resolve().parents[1] / "recipes/libritts/code_phonetics.py"
-
+from recipe_scripts import load_recipe_script
 
 @pytest.fixture(scope="module")
 def module():
-    spec = importlib.util.spec_from_file_location("code_phonetics", PATH)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_recipe_script("code_phonetics")
 
 
 def test_codes_that_name_the_unit_carry_all_its_bits_and_random_codes_none(module):

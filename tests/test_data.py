@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import subprocess
@@ -14,13 +13,11 @@ import pytest
 import soundfile as sf
 import torch
 
+from recipe_scripts import load_recipe_script
 from codec.data import AudioSegmentDataset, ShardSampler, make_loader, read_manifest, set_epoch
 
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("libritts_prepare", ROOT / "recipes/libritts/prepare.py")
-_prepare_mod = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_prepare_mod)
-prepare = _prepare_mod.prepare
+prepare = load_recipe_script("prepare").prepare
 
 SR = 24000
 

@@ -3,10 +3,13 @@ sampling determinism, streaming chunks, overfitting one utterance, bad text."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
 
+from recipe_scripts import load_recipe_script
 from tts.config import SPECIALS, list_presets, load_preset
 from tts.generate import SamplingConfig, generate, generate_stream, max_frames_for
 from tts.sampling import min_frames_for
@@ -153,6 +156,10 @@ def test_tiny_model_overfits_one_utterance(model, tmp_path):
     again = TtsModel.from_pretrained(tmp_path / "m")
     assert again.weights_hash() == model.weights_hash()
     assert generate(again, [build_prompt(again, text)], [80], SamplingConfig(greedy=True)) == out
+    forced = load_recipe_script("evaluate_tts").teacher_forced_codes  # the evaluation's one-step-ahead column
+    words = SimpleNamespace(encode=lambda _: text)
+    assert forced(model, words, "", np.array([[codes]])).tolist() == [[codes]]
+    assert forced(TtsModel(model.cfg).eval(), words, "", np.array([[codes]])).tolist() != [[codes]]
 
 
 def test_word_error_rate_and_domain_lm():

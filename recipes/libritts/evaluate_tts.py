@@ -6,7 +6,10 @@
 For each held-out sentence of the test split (voices never seen in training) three signals
 are transcribed by the same recognizer: the ground-truth recording, its codec resynthesis
 (the TTS's own tokenizer, the ceiling a token LM can reach) and the TTS output, voice-prompted
-with another recording of the same speaker (so "same sentence and voice"). ``--pocketsphinx``
+with another recording of the same speaker (so "same sentence and voice"). A single-codebook
+model also gets a "teacher-forced" column: each ground-truth code replaced by the model's
+argmax from the true history. Intelligible there but not free-running means the model can
+voice the text and its own sampling errors compound (exposure bias), not that it cannot read. ``--pocketsphinx``
 adds pocketsphinx's en-us model (with a bigram LM of the training texts) for comparison.
 "ctc + lexicon" snaps each recognized word to the nearest word of the training texts.
 """
@@ -39,6 +42,22 @@ def prompt_pairs(rows: list[dict], limit: int | None) -> list[tuple[dict, dict]]
     return pairs[:limit]
 
 
+def teacher_forced_codes(model, tokenizer, text: str, codes: np.ndarray, voice=None) -> np.ndarray:
+    """Ground-truth codes [1, 1, F] -> the model's argmax one step ahead of each, same shape
+    (a torch single-codebook model; the prompt is laid out as generation lays it out)."""
+    import torch
+
+    from tts.sequence import build_prompt
+
+    cfg = model.cfg
+    prompt = build_prompt(model, tokenizer.encode(text), tokenizer.encode(voice.transcript) if voice else None,
+                          voice.codes if voice else None)
+    ids = torch.tensor([prompt + (np.asarray(codes).reshape(-1) + cfg.speech_offset).tolist()])
+    with torch.inference_mode():
+        logits = model(ids)[0][0, len(prompt) - 1 : -1, cfg.speech_offset : cfg.speech_offset + cfg.codebook_size]
+    return logits.argmax(-1).numpy()[None, None]
+
+
 def recognizers(asr_dir: str | None, pocketsphinx: bool, lm_texts: list[str]) -> dict:
     found = {}
     if asr_dir:
@@ -60,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     from tqdm import tqdm
 
     from tts.generate import SamplingConfig
-    from tts.pretrained import load_tts
+    from tts.model import TtsModel
+    from tts.pretrained import find_tts_dir, load_tts
     from tts.synthesize import Synthesizer
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -82,22 +102,29 @@ def main(argv: list[str] | None = None) -> int:
 
     model, tokenizer = load_tts(args.tts, args.backend)
     synth = Synthesizer(model, tokenizer, backend=args.backend)
+    reference = TtsModel.from_pretrained(find_tts_dir(args.tts)).eval()  # torch, for the teacher-forced column
+    forced = reference.cfg.n_codebooks == 1
     rate = synth.sample_rate
     asr = recognizers(args.asr, args.pocketsphinx, [r["text"] for r in read_manifest(args.train_manifest)])
     pairs = prompt_pairs(read_manifest(args.manifest), args.limit)
-    refs, heard = [], {name: {"ground truth": [], "codec resynthesis": [], "TTS": []} for name in asr}
+    kinds = ["ground truth", "codec resynthesis", "TTS"] + (["TTS teacher-forced"] if forced else [])
+    refs, heard = [], {name: {kind: [] for kind in kinds} for name in asr}
     seconds = {"ground truth": 0.0, "TTS": 0.0}
     for n, (row, prompt_row) in enumerate(tqdm(pairs, desc="tts eval", unit="utt", file=sys.stderr)):
         truth = load(row["path"], rate)
         voice = None
         if not args.no_voice_prompt:
             voice = synth.voice_from_audio(load(prompt_row["path"], rate), prompt_row["text"])
+        codes = synth.codec.encode(truth[None])
         signals = {
             "ground truth": truth,
-            "codec resynthesis": synth.codec.decode(synth.codec.encode(truth[None]), len(truth))[0],
+            "codec resynthesis": synth.codec.decode(codes, len(truth))[0],
             "TTS": synth.synthesize(row["text"], voice, SamplingConfig(
                 temperature=args.temperature, top_k=args.top_k, greedy=args.greedy, seed=args.seed + n)),
         }
+        if forced:
+            tf = teacher_forced_codes(reference, tokenizer, row["text"], codes, voice)
+            signals["TTS teacher-forced"] = synth.codec.decode(tf, len(truth))[0]
         seconds["ground truth"] += len(truth) / rate
         seconds["TTS"] += len(signals["TTS"]) / rate
         refs.append(row["text"])
@@ -108,11 +135,11 @@ def main(argv: list[str] | None = None) -> int:
     lines = [f"TTS intelligibility: {len(refs)} held-out sentences from {args.manifest} "
              f"({'voice-prompted with another recording of the same unseen speaker' if not args.no_voice_prompt else 'default voice'}); "
              f"audio {seconds['ground truth']:.0f} s ground truth, {seconds['TTS']:.0f} s synthesized.", "",
-             "| recognizer | ground truth WER | codec resynthesis WER | TTS WER | TTS - ground truth |",
-             "|---|---|---|---|---|"]
+             "| recognizer | " + " | ".join(f"{kind} WER" for kind in kinds) + " | TTS - ground truth |",
+             "|---" * (len(kinds) + 2) + "|"]
     for name, r in results.items():
-        lines.append(f"| {name} | {100 * r['ground truth']:.1f}% | {100 * r['codec resynthesis']:.1f}% | "
-                     f"{100 * r['TTS']:.1f}% | {100 * (r['TTS'] - r['ground truth']):+.1f} |")
+        lines.append(f"| {name} | " + " | ".join(f"{100 * r[kind]:.1f}%" for kind in kinds) +
+                     f" | {100 * (r['TTS'] - r['ground truth']):+.1f} |")
     text = "\n".join(lines) + "\n"
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
