@@ -162,6 +162,52 @@ def test_tiny_model_overfits_one_utterance(model, tmp_path):
     assert forced(TtsModel(model.cfg).eval(), words, "", np.array([[codes]])).tolist() != [[codes]]
 
 
+def test_a_voice_prompted_training_item_is_what_generation_continues(model):
+    """Trained on (prompt utterance, target utterance) pairs, generation given the prompt's
+    transcript and codes speaks exactly the target: the two layouts agree."""
+    g = torch.Generator().manual_seed(2)
+    text, prompt_text = torch.randint(0, 500, (2, 8), generator=g).tolist()
+    codes, prompt_codes = torch.randint(0, model.cfg.codebook_size, (2, 30), generator=g).tolist()
+    ids, labels = training_sequence(model, text, codes, prompt_text, prompt_codes)
+    prompt = build_prompt(model, text, prompt_text, prompt_codes)
+    assert ids[: len(prompt)].tolist() == prompt
+    assert labels[len(prompt) - 1 :].tolist() == [model.cfg.speech_offset + c for c in codes] + [model.cfg.special("</speech>")]
+    assert bool((labels[: len(prompt) - 1] == IGNORE).all())  # the prompt's codes are context only
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    for _ in range(150):
+        loss = lm_loss(model, ids[None], labels[None])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    assert generate(model, [prompt], [60], SamplingConfig(greedy=True))[0] == codes
+
+
+def test_delayed_voice_prompted_item_keeps_the_prompt_out_of_the_loss():
+    model = TtsModel(load_preset("tiny", n_codebooks=3, codebook_size=32))
+    codes, prompt_codes = np.arange(12).reshape(3, 4) % 32, (np.arange(15).reshape(3, 5) + 7) % 32
+    ids, labels = training_sequence(model, [7, 8], codes, [9], prompt_codes)
+    prompt = build_prompt(model, [7, 8], [9], prompt_codes.T.tolist())
+    whole = 4 + len([9, 7, 8]) + 5  # <bos> <text> ... </text> <speech>, then the rows holding prompt frames only
+    assert ids[:whole].tolist() == prompt[:whole]
+    assert int((labels != IGNORE).sum()) == codes.size + 1  # the target's codes and </speech> only
+    alone, _ = training_sequence(model, [9, 7, 8], np.concatenate([prompt_codes, codes], 1))
+    assert torch.equal(ids, alone)  # the same tokens as one long utterance; only the loss differs
+
+
+def test_voice_partners_share_the_speaker_and_are_seeded():
+    from tts.data import voice_partners
+
+    rows = [{"id": f"{s}{i}", "speaker": s} for s in "ab" for i in range(4)] + [{"id": "c0", "speaker": "c"}]
+    assert voice_partners(rows, 0.0, 0) == [None] * 9
+    every = voice_partners(rows, 1.0, 0)
+    assert every[-1] is None  # a lone speaker has no partner
+    assert all(p["speaker"] == r["speaker"] and p["id"] != r["id"] for r, p in zip(rows[:-1], every[:-1]))
+    half = voice_partners(rows, 0.5, 3)
+    assert half == voice_partners(rows, 0.5, 3) and 0 < sum(p is not None for p in half) < 8
+
+
 def test_word_error_rate_and_domain_lm():
     from tts.wer import bigram_arpa, edit_distance, word_error_rate, words
 

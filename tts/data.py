@@ -58,21 +58,32 @@ def read_tokens(path: str | Path) -> tuple[list[dict], dict[str, Tensor], dict[s
 
 
 class TokenDataset:
-    """Items (input_ids, labels) in the model's layout; long items are dropped."""
+    """Items (input_ids, labels) in the model's layout; long items are dropped.
 
-    def __init__(self, path: str | Path, model, tokenizer, max_len: int | None = None) -> None:
+    ``voice_prompts``: the share of items that start with another utterance of the same
+    speaker as a voice prompt (chosen once, seeded). Trained only on single utterances, a model
+    has never crossed the seam between a prompt and new speech, which is what voice-prompted
+    generation asks of it (VALL-E trains on such pairs)."""
+
+    def __init__(self, path: str | Path, model, tokenizer, max_len: int | None = None,
+                 voice_prompts: float = 0.0, seed: int = 0) -> None:
         rows, codes, meta = read_tokens(path)
         self.codec_name, self.codec_hash = meta.get("codec", ""), meta.get("codec_hash", "")
         max_len = max_len or model.cfg.max_seq_len
+        for row in rows:
+            if codes[row["id"]].shape[0] != model.cfg.n_codebooks:
+                raise ValueError(f"{path}: {codes[row['id']].shape[0]} codebooks, the model reads {model.cfg.n_codebooks}")
+        partners = voice_partners(rows, voice_prompts, seed)
         self.items: list[tuple[Tensor, Tensor]] = []
         self.texts: list[str] = []
-        for row in rows:
-            c = codes[row["id"]]
-            if c.shape[0] != model.cfg.n_codebooks:
-                raise ValueError(f"{path}: {c.shape[0]} codebooks, the model reads {model.cfg.n_codebooks}")
-            ids, labels = training_sequence(model, tokenizer.encode(row["text"]), c.numpy())
-            if len(ids) <= max_len:
-                self.items.append((ids, labels))
+        for row, partner in zip(rows, partners):
+            text_ids, c = tokenizer.encode(row["text"]), codes[row["id"]].numpy()
+            item = training_sequence(model, text_ids, c)
+            if partner is not None:
+                prompted = training_sequence(model, text_ids, c, tokenizer.encode(partner["text"]), codes[partner["id"]].numpy())
+                item = prompted if len(prompted[0]) <= max_len else item
+            if len(item[0]) <= max_len:
+                self.items.append(item)
                 self.texts.append(row["text"])
 
     def __len__(self) -> int:
@@ -80,6 +91,20 @@ class TokenDataset:
 
     def __getitem__(self, i: int) -> tuple[Tensor, Tensor]:
         return self.items[i]
+
+
+def voice_partners(rows: list[dict], share: float, seed: int) -> list[dict | None]:
+    """For each row, another row of the same speaker to serve as its voice prompt (with
+    probability ``share``), else None; a pure function of the rows and the seed."""
+    rng = np.random.default_rng(seed)
+    by_speaker: dict[str, list[dict]] = {}
+    for row in rows:
+        by_speaker.setdefault(row.get("speaker", ""), []).append(row)
+    partners: list[dict | None] = []
+    for row in rows:
+        others = [r for r in by_speaker[row.get("speaker", "")] if r["id"] != row["id"]] if share > 0 else []
+        partners.append(others[rng.integers(len(others))] if others and rng.random() < share else None)
+    return partners
 
 
 def collate(items: list[tuple[Tensor, Tensor]], pad_id: int) -> tuple[Tensor, Tensor, Tensor]:
@@ -102,17 +127,24 @@ def length_buckets(lengths: list[int], batch_size: int, seed: int) -> list[list[
     return batches
 
 
-def training_sequence(model: "TtsModel", text_ids: list[int], codes) -> tuple[Tensor, Tensor]:
+def training_sequence(model: "TtsModel", text_ids: list[int], codes, prompt_text_ids: list[int] | None = None,
+                      prompt_codes=None) -> tuple[Tensor, Tensor]:
     """(input_ids, labels), [L] or [L, Q] for multi-codebook models: labels are the next token
-    on speech positions (per codebook slot), else IGNORE. ``codes``: frames or [Q, F]."""
+    on speech positions (per codebook slot), else IGNORE. ``codes``: frames or [Q, F].
+
+    With a voice prompt (another utterance's transcript and codes) the layout is the one
+    generation builds (``build_prompt``); the prompt's codes are context, never targets."""
     cfg = model.cfg
-    codes = np.asarray(codes, dtype=np.int64).reshape(cfg.n_codebooks, -1)
-    prompt = np.asarray(build_prompt(model, text_ids), dtype=np.int64).reshape(-1, cfg.n_codebooks)
-    seq = torch.from_numpy(np.concatenate([prompt, speech_rows(cfg, codes, end=True)]))
+    q = cfg.n_codebooks
+    codes = np.asarray(codes, dtype=np.int64).reshape(q, -1)
+    given = np.zeros((q, 0), np.int64) if prompt_codes is None else np.asarray(prompt_codes, np.int64).reshape(q, -1)
+    head = np.asarray(build_prompt(model, text_ids, prompt_text_ids), dtype=np.int64).reshape(-1, q)
+    seq = torch.from_numpy(np.concatenate([head, speech_rows(cfg, np.concatenate([given, codes], 1), end=True)]))
     ids, labels = seq[:-1].clone(), seq[1:].clone()
-    labels[: len(prompt) - 1] = IGNORE
+    frame = torch.arange(len(labels))[:, None] + 1 - len(head) - torch.arange(q)[None, :]  # of the delayed grid
+    labels[frame < given.shape[1]] = IGNORE  # text, and the prompt's own codes
     labels[labels == EMPTY] = IGNORE
-    return (ids[:, 0], labels[:, 0]) if cfg.n_codebooks == 1 else (ids, labels)
+    return (ids[:, 0], labels[:, 0]) if q == 1 else (ids, labels)
 
 
 @torch.no_grad()

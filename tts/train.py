@@ -45,6 +45,7 @@ class TtsTrainConfig:
     init_new_text: bool = False  # init_from with another tokenizer: fresh text embeddings, rest kept
     align: AlignConfig = field(default_factory=AlignConfig)  # guided attention (tts.alignment)
     token_noise: float = 0.0  # share of input speech codes replaced at random (tts.data.corrupt_speech)
+    voice_prompts: float = 0.0  # share of items led by another utterance of the speaker (tts.data.TokenDataset)
     batch_size: int = 16
     max_steps: int = 5000
     lr: float = 1e-3
@@ -90,7 +91,7 @@ class TtsTrainer:
         self.net = DDP(self.model, [env.device.index] if env.device.type == "cuda" else None) if env.world_size > 1 else self.model
         self.opt = torch.optim.AdamW(self.model.parameters(), cfg.lr, cfg.betas, weight_decay=cfg.weight_decay)
         self.aligner = Aligner(cfg.align, self.model.cfg, token_lengths(self.tokenizer, self.model.cfg.text_vocab))
-        self.data = TokenDataset(cfg.train_tokens, self.model, self.tokenizer)
+        self.data = TokenDataset(cfg.train_tokens, self.model, self.tokenizer, voice_prompts=cfg.voice_prompts, seed=cfg.seed)
         self.bind_codec(self.data.codec_hash)
         if len(self.data) < cfg.batch_size * env.world_size:
             raise ValueError(f"{cfg.train_tokens}: {len(self.data)} usable utterances, fewer than one global batch")
