@@ -64,6 +64,19 @@ def test_prior_follows_the_text_in_character_order():
     assert abs(float(inside[:, 1].float().mean()) - 9 / 13) < 0.05  # the long word: 9 of 13 characters
 
 
+def test_a_voice_prompted_item_reads_its_whole_text_across_the_prompt():
+    """The prompt's codes have no targets but still voice the prompt's transcript: the band
+    spans prompt and target speech over both texts, as for the same tokens in one utterance."""
+    model = tiny()
+    aligner = Aligner(AlignConfig(weight=1, layers=(1,)), model.cfg, torch.ones(model.cfg.text_vocab))
+    prompted = training_sequence(model, [7, 8], list(range(30)), [3, 4, 5], list(range(40, 60)))
+    alone = training_sequence(model, [3, 4, 5, 7, 8], list(range(40, 60)) + list(range(30)))
+    assert torch.equal(prompted[0], alone[0]) and not torch.equal(prompted[1], alone[1])
+    pad = model.cfg.special("<pad>")
+    got, want = (aligner.prior(*collate([item], pad)[:2]) for item in (prompted, alone))
+    assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
+
+
 def test_guided_head_learns_to_read_in_order():
     """The same training with and without the loss: only the guided head turns diagonal."""
     scores = {}

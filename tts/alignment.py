@@ -65,17 +65,22 @@ class Aligner:
 
     def prior(self, input_ids: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
         """(weights [B, L, L] in [0, 1] on (speech query, text key) pairs, zero elsewhere;
-        speech query mask [B, L]). Text keys run from the first text token to ``</text>``."""
+        speech query mask [B, L]). Text keys run from the first text token to ``</text>``;
+        speech queries from ``<speech>`` to the last target, so a voice prompt's codes (no
+        targets) read its transcript, which leads the text."""
         ids = input_ids if input_ids.dim() == 2 else input_ids[..., 0]
-        queries = labels != IGNORE if labels.dim() == 2 else (labels != IGNORE).any(-1)
+        targets = labels != IGNORE if labels.dim() == 2 else (labels != IGNORE).any(-1)
         b, length = ids.shape
         prior = torch.zeros(b, length, length, device=ids.device)
+        queries = torch.zeros(b, length, dtype=torch.bool, device=ids.device)
         start_id, end_id = self.model_cfg.special("<text>"), self.model_cfg.special("</text>")
         for i in range(b):
             opened, closed = (ids[i] == start_id).nonzero(), (ids[i] == end_id).nonzero()
-            q = queries[i].nonzero()[:, 0]
-            if not len(opened) or not len(closed) or not len(q):
+            last = targets[i].nonzero()[:, 0]
+            if not len(opened) or not len(closed) or not len(last):
                 continue
+            q = torch.arange(int(closed[0]) + 1, int(last[-1]) + 1, device=ids.device)  # <speech> .. last target
+            queries[i, q] = True
             lo, hi = int(opened[0]) + 1, int(closed[0])
             # </text> counts as one character: the pause before the speech ends
             lengths = torch.cat([self.token_len.to(ids.device)[ids[i, lo:hi]], torch.ones(1, device=ids.device)])
