@@ -206,6 +206,15 @@ def test_voice_partners_share_the_speaker_and_are_seeded():
     assert all(p["speaker"] == r["speaker"] and p["id"] != r["id"] for r, p in zip(rows[:-1], every[:-1]))
     half = voice_partners(rows, 0.5, 3)
     assert half == voice_partners(rows, 0.5, 3) and 0 < sum(p is not None for p in half) < 8
+    assert {voice_partners(rows, 1.0, seed)[0]["id"] for seed in range(40)} == {"a1", "a2", "a3"}  # any other
+
+
+@pytest.mark.parametrize("key, value", [("token_noise", 1.0), ("token_noise", -0.1), ("voice_prompts", 1.5)])
+def test_bad_noise_and_prompt_shares_are_rejected(key, value):
+    from tts.train import TtsTrainConfig
+
+    with pytest.raises(ValueError, match=key):
+        TtsTrainConfig(train_tokens="t", tokenizer="k", out_dir="o", **{key: value})
 
 
 def test_word_error_rate_and_domain_lm():

@@ -100,10 +100,15 @@ def voice_partners(rows: list[dict], share: float, seed: int) -> list[dict | Non
     by_speaker: dict[str, list[dict]] = {}
     for row in rows:
         by_speaker.setdefault(row.get("speaker", ""), []).append(row)
+    place = {id(row): i for group in by_speaker.values() for i, row in enumerate(group)}
     partners: list[dict | None] = []
     for row in rows:
-        others = [r for r in by_speaker[row.get("speaker", "")] if r["id"] != row["id"]] if share > 0 else []
-        partners.append(others[rng.integers(len(others))] if others and rng.random() < share else None)
+        group = by_speaker[row.get("speaker", "")]
+        if share <= 0 or len(group) < 2 or rng.random() >= share:
+            partners.append(None)
+            continue
+        j = int(rng.integers(len(group) - 1))  # any other row of the group: skip over this one
+        partners.append(group[j + (j >= place[id(row)])])
     return partners
 
 

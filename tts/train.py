@@ -63,6 +63,10 @@ class TtsTrainConfig:
 
     def __post_init__(self) -> None:
         self.betas = tuple(self.betas)
+        if not 0 <= self.token_noise < 1:
+            raise ValueError(f"token_noise must be in [0, 1), got {self.token_noise}")
+        if not 0 <= self.voice_prompts <= 1:
+            raise ValueError(f"voice_prompts must be in [0, 1], got {self.voice_prompts}")
         if isinstance(self.align, dict):
             self.align = AlignConfig(**self.align)
 
