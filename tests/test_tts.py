@@ -81,6 +81,20 @@ def test_presets_and_vocab_layout():
     assert 0.9e9 < c.n_layers * per_layer + c.vocab_size * c.dim < 1.6e9
 
 
+def fit(model: TtsModel, ids, labels, steps: int, mask=None) -> list[float]:
+    """AdamW on one batch for ``steps`` steps (the overfitting tests); the model is left in eval mode."""
+    opt = torch.optim.AdamW(model.train().parameters(), lr=3e-3)
+    losses = []
+    for _ in range(steps):
+        loss = lm_loss(model, ids, labels, mask)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    model.eval()
+    return losses
+
+
 @pytest.fixture
 def model() -> TtsModel:
     torch.manual_seed(0)
@@ -137,16 +151,7 @@ def test_tiny_model_overfits_one_utterance(model, tmp_path):
     codes = torch.randint(0, model.cfg.codebook_size, (40,), generator=g).tolist()
     ids, labels = training_sequence(model, text, codes)
     assert int((labels != IGNORE).sum()) == len(codes) + 1  # every code and </speech>
-    model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    losses = []
-    for _ in range(150):
-        loss = lm_loss(model, ids[None], labels[None])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-    model.eval()
+    losses = fit(model, ids[None], labels[None], 150)
     assert losses[0] > 5.0 and losses[-1] < 0.05
     out = generate(model, [build_prompt(model, text)], [80], SamplingConfig(greedy=True))
     assert out[0] == codes  # reproduces the utterance and stops at </speech>
@@ -173,14 +178,7 @@ def test_a_voice_prompted_training_item_is_what_generation_continues(model):
     assert ids[: len(prompt)].tolist() == prompt
     assert labels[len(prompt) - 1 :].tolist() == [model.cfg.speech_offset + c for c in codes] + [model.cfg.special("</speech>")]
     assert bool((labels[: len(prompt) - 1] == IGNORE).all())  # the prompt's codes are context only
-    model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    for _ in range(150):
-        loss = lm_loss(model, ids[None], labels[None])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    model.eval()
+    fit(model, ids[None], labels[None], 150)
     assert generate(model, [prompt], [60], SamplingConfig(greedy=True))[0] == codes
 
 
@@ -277,14 +275,8 @@ def delayed_model() -> tuple[TtsModel, list[int], list[list[int]]]:
     text = torch.randint(0, 500, (8,), generator=g).tolist()
     codes = torch.randint(0, 32, (3, 14), generator=g)
     ids, labels = training_sequence(model, text, codes.numpy())
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    for _ in range(200):
-        loss = lm_loss(model, ids[None], labels[None])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    assert loss.item() < 0.05
-    return model.eval(), text, codes.T.tolist()
+    assert fit(model, ids[None], labels[None], 200)[-1] < 0.05
+    return model, text, codes.T.tolist()
 
 
 def test_delayed_training_sequence_layout():
@@ -407,11 +399,6 @@ def test_text_reliance_tells_a_reader_from_a_speech_lm(tmp_path):
     before = text_reliance(model.eval(), tok, rows, dev_codes)
     assert abs(before["dev/speech_ce"] - before["dev/speech_ce_other_text"]) < 0.05
     ids, labels, mask = collate(TokenDataset(path, model, tok).items, model.cfg.special("<pad>"))
-    opt = torch.optim.AdamW(model.train().parameters(), lr=3e-3)
-    for _ in range(100):
-        loss = lm_loss(model, ids, labels, mask)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    after = text_reliance(model.eval(), tok, rows, dev_codes)
+    fit(model, ids, labels, 100, mask)
+    after = text_reliance(model, tok, rows, dev_codes)
     assert after["dev/speech_ce"] < 0.5 < after["dev/speech_ce_other_text"] - after["dev/speech_ce"]

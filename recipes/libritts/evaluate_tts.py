@@ -102,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
 
     model, tokenizer = load_tts(args.tts, args.backend)
     synth = Synthesizer(model, tokenizer, backend=args.backend)
-    reference = TtsModel.from_pretrained(find_tts_dir(args.tts)).eval()  # torch, for the teacher-forced column
+    # the teacher-forced column needs the torch model: the one synthesizing, unless that is ONNX
+    reference = model if isinstance(model, TtsModel) else TtsModel.from_pretrained(find_tts_dir(args.tts)).eval()
     forced = reference.cfg.n_codebooks == 1
     rate = synth.sample_rate
     asr = recognizers(args.asr, args.pocketsphinx, [r["text"] for r in read_manifest(args.train_manifest)])
