@@ -15,8 +15,8 @@ from tts.generate import SamplingConfig, generate, generate_stream, max_frames_f
 from tts.sampling import min_frames_for
 from tts.model import TtsModel, attention_mask
 from tts.numbers import number_words, ordinal_words, year_words
-from tts.data import lm_loss, training_sequence
-from tts.sequence import IGNORE, build_prompt
+from tts.data import drop_text, lm_loss, training_sequence
+from tts.sequence import IGNORE, build_prompt, without_text
 from tts.text import InvalidText, TextTokenizer, normalize, split_sentences, train_tokenizer
 
 
@@ -125,6 +125,53 @@ def test_greedy_kv_cache_generation_equals_recompute(model):
     assert cached == generate(model, prompts[:1], [60], greedy) + generate(model, prompts[1:], [45], greedy)
 
 
+def test_classifier_free_guidance_mixes_the_text_and_textless_logits(model):
+    """cfg_scale s samples from u + s (c - u): c from the prompt, u from the same prompt without
+    its text, both fed the chosen codes. Checked step by step against two full forwards, for a
+    batch of two prompts of different length (left padding) and with and without the cache."""
+    prompts = [build_prompt(model, [5, 6, 7, 8, 9]), build_prompt(model, [10, 11], [12], prompt_codes=[3, 4, 5])]
+    guided = SamplingConfig(greedy=True, cfg_scale=2.5, repetition_penalty=1.0)
+    out = generate(model, prompts, [20, 15], guided)
+    assert out == generate(model, prompts, [20, 15], guided, use_cache=False)
+    assert out == generate(model, prompts[:1], [20], guided) + generate(model, prompts[1:], [15], guided)
+    assert out != generate(model, prompts, [20, 15], SamplingConfig(greedy=True, repetition_penalty=1.0))
+    cfg, end = model.cfg, model.cfg.special("</speech>")
+    for prompt, codes in zip(prompts, out):
+        cond, uncond = list(prompt), without_text(cfg, prompt).tolist()
+        assert len(uncond) == len(cond) - (cond.index(cfg.special("</text>")) - 2)  # only the text is gone
+        for code in codes:
+            with torch.no_grad():
+                c, u = (model(torch.tensor([seq]))[0][0, -1] for seq in (cond, uncond))
+            mix = u + 2.5 * (c - u)
+            allowed = torch.full_like(mix, -float("inf"))
+            allowed[cfg.speech_offset:] = mix[cfg.speech_offset:]
+            allowed[end] = mix[end]
+            assert int(allowed.argmax()) == cfg.speech_offset + code
+            cond.append(cfg.speech_offset + code)
+            uncond.append(cfg.speech_offset + code)
+    with pytest.raises(ValueError, match="cfg_scale"):
+        SamplingConfig(cfg_scale=0.5)
+
+
+@pytest.mark.parametrize("n_codebooks", [1, 3])
+def test_a_text_dropped_item_is_the_textless_training_sequence(n_codebooks):
+    """``drop_text`` (the unconditional branch of training) equals building the item with no
+    text, voice prompt included, and the aligner leaves it alone."""
+    from tts.alignment import AlignConfig, Aligner
+    from tts.data import collate
+
+    model = TtsModel(load_preset("tiny", n_codebooks=n_codebooks, codebook_size=32))
+    codes, prompt_codes = np.arange(12 * n_codebooks).reshape(n_codebooks, -1) % 32, np.ones((n_codebooks, 5), np.int64)
+    for full, bare in ((training_sequence(model, [7, 8, 9], codes), training_sequence(model, [], codes)),
+                       (training_sequence(model, [7, 8], codes, [9], prompt_codes),
+                        training_sequence(model, [], codes, [], prompt_codes))):
+        dropped = drop_text(model.cfg, full)
+        assert torch.equal(dropped[0], bare[0]) and torch.equal(dropped[1], bare[1])
+        aligner = Aligner(AlignConfig(weight=1, layers=(1,)), model.cfg, torch.ones(model.cfg.text_vocab))
+        prior, queries = aligner.prior(*collate([dropped], model.cfg.special("<pad>"))[:2])
+        assert not bool(prior.any()) and not bool(queries.any())
+
+
 def test_sampling_is_seeded_and_streaming_chunks_concatenate(model):
     prompt = [build_prompt(model, [1, 2, 3])]
     cfg = SamplingConfig(temperature=0.9, top_k=20, top_p=0.9, repetition_penalty=1.2, seed=7)
@@ -207,7 +254,8 @@ def test_voice_partners_share_the_speaker_and_are_seeded():
     assert {voice_partners(rows, 1.0, seed)[0]["id"] for seed in range(40)} == {"a1", "a2", "a3"}  # any other
 
 
-@pytest.mark.parametrize("key, value", [("token_noise", 1.0), ("token_noise", -0.1), ("voice_prompts", 1.5)])
+@pytest.mark.parametrize("key, value", [("token_noise", 1.0), ("token_noise", -0.1), ("voice_prompts", 1.5),
+                                        ("text_dropout", 1.0)])
 def test_bad_noise_and_prompt_shares_are_rejected(key, value):
     from tts.train import TtsTrainConfig
 

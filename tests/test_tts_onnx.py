@@ -59,6 +59,8 @@ def test_greedy_and_seeded_tokens_match_torch(exported):
     assert run_onnx(tts, prompts, [200, 150], greedy) == generate(model, prompts, [200, 150], greedy)
     sampled = SamplingConfig(seed=11, temperature=1.0, top_k=0, top_p=1.0)
     assert run_onnx(tts, prompts, [120, 90], sampled) == generate(model, prompts, [120, 90], sampled)
+    guided = SamplingConfig(seed=3, cfg_scale=2.0)  # twice the batch: each prompt with and without its text
+    assert run_onnx(tts, prompts, [80, 60], guided) == generate(model, prompts, [80, 60], guided)
 
 
 def test_int8_graph_runs_and_stays_close(exported):

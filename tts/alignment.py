@@ -77,8 +77,8 @@ class Aligner:
         for i in range(b):
             opened, closed = (ids[i] == start_id).nonzero(), (ids[i] == end_id).nonzero()
             last = targets[i].nonzero()[:, 0]
-            if not len(opened) or not len(closed) or not len(last):
-                continue
+            if not len(opened) or not len(closed) or not len(last) or closed[0] == opened[0] + 1:
+                continue  # no speech targets, or no text to read (an unconditional item)
             q = torch.arange(int(closed[0]) + 1, int(last[-1]) + 1, device=ids.device)  # <speech> .. last target
             queries[i, q] = True
             lo, hi = int(opened[0]) + 1, int(closed[0])

@@ -40,7 +40,7 @@ def cmd_synthesize(args: argparse.Namespace) -> None:
     model, tokenizer = load_tts(args.model, args.backend, args.threads, args.quantize == "int8")
     synth = Synthesizer(model, tokenizer, backend=args.backend)
     sampling = SamplingConfig(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
-                              greedy=args.greedy)
+                              greedy=args.greedy, cfg_scale=args.cfg_scale)
     voice = None
     if args.voice:
         if not args.voice_text:
@@ -95,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--top-k", type=int, default=50)
     s.add_argument("--top-p", type=float, default=0.95)
     s.add_argument("--greedy", action="store_true")
+    s.add_argument("--cfg-scale", type=float, default=1.0,
+                   help="classifier-free guidance on the text (> 1; for models trained with text_dropout)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--backend", choices=("auto", "onnx", "torch"), default="auto",
                    help="auto: ONNX Runtime where exported graphs exist, else torch (TTS and codec)")

@@ -22,7 +22,7 @@ from codec.atomic import atomic_write
 from codec.audio import load
 from codec.data import read_manifest
 
-from .sequence import EMPTY, IGNORE, build_prompt, speech_rows
+from .sequence import EMPTY, IGNORE, build_prompt, speech_rows, without_text
 
 if TYPE_CHECKING:
     from .model import TtsModel
@@ -191,6 +191,16 @@ def corrupt_speech(ids: Tensor, cfg, rate: float, generator: torch.Generator) ->
     hit = is_code & (torch.rand(grid.shape, generator=generator) < rate)
     noisy = torch.where(hit, low + torch.randint(cfg.codebook_size, grid.shape, generator=generator), grid)
     return noisy if ids.dim() == 3 else noisy[..., 0]
+
+
+def drop_text(cfg, item: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+    """A training item (``training_sequence``) read without its text (``without_text``): the
+    unconditional branch that classifier-free guidance contrasts with at generation."""
+    ids, labels = item
+    width = ids.shape[1] if ids.dim() == 2 else 1
+    both = without_text(cfg, np.concatenate([ids.reshape(len(ids), -1).numpy(), labels.reshape(len(labels), -1).numpy()], 1))
+    ids, labels = torch.from_numpy(both[:, :width]), torch.from_numpy(both[:, width:])
+    return (ids[:, 0], labels[:, 0]) if item[0].dim() == 1 else (ids, labels)
 
 
 def speech_ce(logits: Tensor, labels: Tensor, cfg) -> Tensor:

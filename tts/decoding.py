@@ -16,7 +16,7 @@ import numpy as np
 from .config import TtsConfig
 from .sampling import SamplingConfig, sample_next
 from .delay import complete_frames, revert_delay
-from .sequence import EMPTY, codes_to_frames
+from .sequence import EMPTY, codes_to_frames, without_text
 
 
 class Stepper(Protocol):
@@ -103,7 +103,10 @@ def decode_loop(stepper: Stepper, cfg: TtsConfig, prompts: list[list], max_frame
     ``</speech>`` is not sampled before an item's ``min_frames``.
 
     Multi-codebook models sample one code per head per step in the delay pattern and hand out
-    a frame once all its codebooks are known (Q - 1 steps later). ``first_chunk_frames`` makes
+    a frame once all its codebooks are known (Q - 1 steps later). With ``sampling.cfg_scale``
+    > 1 each item also runs without its text (``without_text``, a second batch row fed the same
+    codes) and samples from ``uncond + scale * (cond - uncond)`` (classifier-free guidance, as
+    in Koel-TTS): it pushes the codes toward what the text adds. ``first_chunk_frames`` makes
     the first chunk smaller (lower time to first audio); ``should_stop`` is polled every step
     so a cancelled request stops generating at once."""
     n_q, next_yield = cfg.n_codebooks, first_chunk_frames or chunk_frames
@@ -111,13 +114,20 @@ def decode_loop(stepper: Stepper, cfg: TtsConfig, prompts: list[list], max_frame
     pad_row = np.array([cfg.special("<pad>")] + [EMPTY] * (n_q - 1), dtype=np.int64)
     split = [split_forced(p, n_q) for p in prompts]
     items = [_Item(cfg, limit, forced) for (_, forced), limit in zip(split, max_frames)]
-    seq, mask = left_pad([rows for rows, _ in split], pad_row)
+    rows = [r for r, _ in split]
+    n, copies = len(items), 2 if sampling.cfg_scale != 1 else 1
+    seq, mask = left_pad(rows + [without_text(cfg, r) for r in rows] * (copies - 1), pad_row)
     pos = np.maximum(mask.cumsum(1) - 1, 0)
     feed = (lambda ids: ids[..., 0]) if n_q == 1 else (lambda ids: ids)
+
+    def step_logits(ids: np.ndarray, positions: np.ndarray, key_mask: np.ndarray) -> np.ndarray:
+        out = stepper.step(feed(ids), positions, key_mask)
+        return out if copies == 1 else out[n:] + sampling.cfg_scale * (out[:n] - out[n:])
+
     pending: list[list] = [[] for _ in items]
-    logits = stepper.step(feed(seq), pos, mask)
+    logits = step_logits(seq, pos, mask)
     for step in range(max(max_frames) + max(1, n_q - 1)):
-        recent = seq[:, -sampling.repetition_window:]
+        recent = seq[:n, -sampling.repetition_window:]
         history = np.where(recent == EMPTY, pad_row[0], recent)
         heads = [head_logits(logits, cfg, q) for q in range(n_q)]
         if min_frames is not None:
@@ -135,9 +145,10 @@ def decode_loop(stepper: Stepper, cfg: TtsConfig, prompts: list[list], max_frame
             next_yield = step + 1 + chunk_frames
         if done.all() or (should_stop is not None and should_stop()):
             return
-        nxt = np.where(done[:, None], pad_row, nxt)[:, None]
+        nxt = np.tile(np.where(done[:, None], pad_row, nxt), (copies, 1))[:, None]
+        live = np.tile(~done, copies)[:, None]
         last = pos[:, -1:] + 1
-        seq, mask, pos = np.concatenate([seq, nxt], 1), np.concatenate([mask, ~done[:, None]], 1), np.concatenate([pos, last], 1)
-        logits = stepper.step(feed(nxt), last, mask)
+        seq, mask, pos = np.concatenate([seq, nxt], 1), np.concatenate([mask, live], 1), np.concatenate([pos, last], 1)
+        logits = step_logits(nxt, last, mask)
     if any(pending):
         yield pending

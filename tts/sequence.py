@@ -60,3 +60,16 @@ def build_prompt(model, text_ids: list[int], prompt_text_ids: list[int] | None =
     if prompt_codes:
         rows += speech_rows(cfg, frames_to_codes(prompt_codes, cfg.n_codebooks), end=False).tolist()
     return rows
+
+
+def without_text(cfg, seq: np.ndarray) -> np.ndarray:
+    """``seq`` [L] or [L, Q] with the tokens between ``<text>`` and ``</text>`` removed (the
+    markers stay): the unconditional sequence of classifier-free guidance. Training drops the
+    text of some items this way (``tts.train text_dropout``) so that generation can contrast
+    the model's next-code distribution with and without the text (``SamplingConfig.cfg_scale``)."""
+    seq = np.asarray(seq)
+    slot0 = seq if seq.ndim == 1 else seq[:, 0]
+    opened, closed = np.flatnonzero(slot0 == cfg.special("<text>")), np.flatnonzero(slot0 == cfg.special("</text>"))
+    if not len(opened) or not len(closed):
+        raise ValueError("sequence has no <text> ... </text> span")
+    return np.delete(seq, np.arange(opened[0] + 1, closed[0]), axis=0)

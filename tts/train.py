@@ -28,7 +28,7 @@ from codec.train_logging import TrainLogger
 
 from .alignment import AlignConfig, Aligner, token_lengths
 from .config import TtsConfig, load_preset
-from .data import TokenDataset, collate, corrupt_speech, length_buckets, read_tokens, speech_ce, text_reliance
+from .data import TokenDataset, collate, corrupt_speech, drop_text, length_buckets, read_tokens, speech_ce, text_reliance
 from .model import TtsModel
 
 from .text import TOKENIZER_FILE, TextTokenizer
@@ -46,6 +46,7 @@ class TtsTrainConfig:
     align: AlignConfig = field(default_factory=AlignConfig)  # guided attention (tts.alignment)
     token_noise: float = 0.0  # share of input speech codes replaced at random (tts.data.corrupt_speech)
     voice_prompts: float = 0.0  # share of items led by another utterance of the speaker (tts.data.TokenDataset)
+    text_dropout: float = 0.0  # share of items trained without their text, for classifier-free guidance
     batch_size: int = 16
     max_steps: int = 5000
     lr: float = 1e-3
@@ -67,6 +68,8 @@ class TtsTrainConfig:
             raise ValueError(f"token_noise must be in [0, 1), got {self.token_noise}")
         if not 0 <= self.voice_prompts <= 1:
             raise ValueError(f"voice_prompts must be in [0, 1], got {self.voice_prompts}")
+        if not 0 <= self.text_dropout < 1:
+            raise ValueError(f"text_dropout must be in [0, 1), got {self.text_dropout}")
         if isinstance(self.align, dict):
             self.align = AlignConfig(**self.align)
 
@@ -133,8 +136,12 @@ class TtsTrainer:
             plan = length_buckets(lengths, self.cfg.batch_size, self.cfg.seed + epoch)
             mine = plan[self.env.rank :: self.env.world_size][:per_epoch]
             for batch in mine[offset:]:
-                ids, labels, mask = collate([self.data[i] for i in batch], self.model.cfg.special("<pad>"))
                 noise = torch.Generator().manual_seed((self.cfg.seed * 1_000_003 + step) * 64 + self.env.rank)
+                items = [self.data[i] for i in batch]
+                if self.cfg.text_dropout > 0:
+                    drop = torch.rand(len(items), generator=noise) < self.cfg.text_dropout
+                    items = [drop_text(self.model.cfg, it) if d else it for it, d in zip(items, drop.tolist())]
+                ids, labels, mask = collate(items, self.model.cfg.special("<pad>"))
                 yield corrupt_speech(ids, self.model.cfg, self.cfg.token_noise, noise), labels, mask
                 step += 1
 

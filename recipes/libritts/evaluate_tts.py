@@ -96,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--temperature", type=float, default=0.8)
     p.add_argument("--top-k", type=int, default=50)
     p.add_argument("--greedy", action="store_true")
+    p.add_argument("--cfg-scale", type=float, default=1.0, help="classifier-free guidance on the text")
     p.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"])
     p.add_argument("--out", type=Path, default=Path("exp/eval/tts.md"))
     args = p.parse_args(argv)
@@ -121,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
             "ground truth": truth,
             "codec resynthesis": synth.codec.decode(codes, len(truth))[0],
             "TTS": synth.synthesize(row["text"], voice, SamplingConfig(
-                temperature=args.temperature, top_k=args.top_k, greedy=args.greedy, seed=args.seed + n)),
+                temperature=args.temperature, top_k=args.top_k, greedy=args.greedy, seed=args.seed + n,
+                cfg_scale=args.cfg_scale)),
         }
         if forced:
             tf = teacher_forced_codes(reference, tokenizer, row["text"], codes, voice)
