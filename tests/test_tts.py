@@ -151,6 +151,13 @@ def test_classifier_free_guidance_mixes_the_text_and_textless_logits(model):
             uncond.append(cfg.speech_offset + code)
     with pytest.raises(ValueError, match="cfg_scale"):
         SamplingConfig(cfg_scale=0.5)
+    plain = SamplingConfig(greedy=True, repetition_penalty=1.0)
+    model.cfg.cfg_scale = 2.5  # a model trained for guidance uses it unless the request says otherwise
+    try:
+        assert generate(model, prompts, [20, 15], plain) == out
+        assert generate(model, prompts, [20, 15], SamplingConfig(greedy=True, repetition_penalty=1.0, cfg_scale=1.0)) != out
+    finally:
+        model.cfg.cfg_scale = 1.0
 
 
 @pytest.mark.parametrize("n_codebooks", [1, 3])
@@ -450,3 +457,30 @@ def test_text_reliance_tells_a_reader_from_a_speech_lm(tmp_path):
     fit(model, ids, labels, 100, mask)
     after = text_reliance(model, tok, rows, dev_codes)
     assert after["dev/speech_ce"] < 0.5 < after["dev/speech_ce_other_text"] - after["dev/speech_ce"]
+
+
+@pytest.mark.parametrize("name", ["tts_tiny", "tts_small", "tts_small_gpu"])
+def test_recipe_tts_configs_load(name):
+    """Every TTS config the recipe ships parses, and its guided heads exist in its preset."""
+    from pathlib import Path
+
+    from tts.train import TtsTrainConfig
+
+    path = Path(__file__).resolve().parents[1] / f"recipes/libritts/conf/{name}.yaml"
+    cfg = TtsTrainConfig.from_yaml(path)
+    cfg.align.check(cfg.model_config(256))
+    assert 0 <= cfg.text_dropout < 1 and cfg.batch_size >= 1
+    merged = TtsTrainConfig.from_yaml(path, model={"codec": "elsewhere"})  # what run.sh's stage 8 passes
+    assert merged.model == cfg.model | {"codec": "elsewhere"}
+
+
+def test_guidance_needs_a_model_trained_for_it():
+    from tts.train import TtsTrainConfig
+
+    with pytest.raises(ValueError, match="text_dropout"):
+        TtsTrainConfig(train_tokens="t", tokenizer="k", out_dir="o", model={"preset": "tiny", "cfg_scale": 2.0})
+    guided = TtsTrainConfig(train_tokens="t", tokenizer="k", out_dir="o", text_dropout=0.1,
+                            model={"preset": "tiny", "cfg_scale": 2.0}).model_config(300)
+    assert guided.cfg_scale == 2.0
+    with pytest.raises(ValueError, match="cfg_scale"):
+        load_preset("tiny", cfg_scale=0.5)

@@ -95,8 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--top-k", type=int, default=50)
     s.add_argument("--top-p", type=float, default=0.95)
     s.add_argument("--greedy", action="store_true")
-    s.add_argument("--cfg-scale", type=float, default=1.0,
-                   help="classifier-free guidance on the text (> 1; for models trained with text_dropout)")
+    s.add_argument("--cfg-scale", type=float,
+                   help="classifier-free guidance on the text, 1 = off (default: the model's cfg_scale)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--backend", choices=("auto", "onnx", "torch"), default="auto",
                    help="auto: ONNX Runtime where exported graphs exist, else torch (TTS and codec)")

@@ -39,6 +39,7 @@ class TtsConfig:
     rope_theta: float = 10000.0
     norm_eps: float = 1e-5
     tie_embeddings: bool = True
+    cfg_scale: float = 1.0  # default classifier-free guidance (> 1 only if trained with text_dropout)
 
     def __post_init__(self) -> None:
         if self.dim % self.n_heads or self.n_heads % self.n_kv_heads:
@@ -47,6 +48,8 @@ class TtsConfig:
             raise ValueError("head dim must be even for rotary embeddings")
         if self.n_codebooks < 1:
             raise ValueError("n_codebooks must be >= 1")
+        if self.cfg_scale < 1:
+            raise ValueError(f"cfg_scale must be >= 1 (1 = no guidance), got {self.cfg_scale}")
 
     # -- vocabulary layout -----------------------------------------------------------
     def special(self, token: str) -> int:

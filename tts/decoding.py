@@ -103,8 +103,8 @@ def decode_loop(stepper: Stepper, cfg: TtsConfig, prompts: list[list], max_frame
     ``</speech>`` is not sampled before an item's ``min_frames``.
 
     Multi-codebook models sample one code per head per step in the delay pattern and hand out
-    a frame once all its codebooks are known (Q - 1 steps later). With ``sampling.cfg_scale``
-    > 1 each item also runs without its text (``without_text``, a second batch row fed the same
+    a frame once all its codebooks are known (Q - 1 steps later). With a guidance scale > 1
+    (``sampling.cfg_scale``, else the model's ``cfg.cfg_scale``) each item also runs without its text (``without_text``, a second batch row fed the same
     codes) and samples from ``uncond + scale * (cond - uncond)`` (classifier-free guidance, as
     in Koel-TTS): it pushes the codes toward what the text adds. ``first_chunk_frames`` makes
     the first chunk smaller (lower time to first audio); ``should_stop`` is polled every step
@@ -115,14 +115,15 @@ def decode_loop(stepper: Stepper, cfg: TtsConfig, prompts: list[list], max_frame
     split = [split_forced(p, n_q) for p in prompts]
     items = [_Item(cfg, limit, forced) for (_, forced), limit in zip(split, max_frames)]
     rows = [r for r, _ in split]
-    n, copies = len(items), 2 if sampling.cfg_scale != 1 else 1
+    scale = cfg.cfg_scale if sampling.cfg_scale is None else sampling.cfg_scale
+    n, copies = len(items), 2 if scale != 1 else 1
     seq, mask = left_pad(rows + [without_text(cfg, r) for r in rows] * (copies - 1), pad_row)
     pos = np.maximum(mask.cumsum(1) - 1, 0)
     feed = (lambda ids: ids[..., 0]) if n_q == 1 else (lambda ids: ids)
 
     def step_logits(ids: np.ndarray, positions: np.ndarray, key_mask: np.ndarray) -> np.ndarray:
         out = stepper.step(feed(ids), positions, key_mask)
-        return out if copies == 1 else out[n:] + sampling.cfg_scale * (out[:n] - out[n:])
+        return out if copies == 1 else out[n:] + scale * (out[:n] - out[n:])
 
     pending: list[list] = [[] for _ in items]
     logits = step_logits(seq, pos, mask)

@@ -23,14 +23,14 @@ class SamplingConfig:
     greedy: bool = False
     seconds_per_char: float = 0.15  # max-length rule: 1 s + this per character (~2x normal speech)
     min_seconds_per_char: float = 0.03  # min-length rule (~half of fast speech): no </speech> before
-    cfg_scale: float = 1.0  # classifier-free guidance on the text; 1 = off (tts.decoding)
+    cfg_scale: float | None = None  # classifier-free guidance on the text, 1 = off; None: the model's own
 
     def __post_init__(self) -> None:
         if self.temperature <= 0 and not self.greedy:
             raise ValueError("temperature must be > 0 (or use greedy)")
         if not 0 < self.top_p <= 1 or self.top_k < 0 or self.repetition_penalty < 1:
             raise ValueError("need 0 < top_p <= 1, top_k >= 0, repetition_penalty >= 1")
-        if self.cfg_scale < 1:
+        if self.cfg_scale is not None and self.cfg_scale < 1:
             raise ValueError(f"cfg_scale must be >= 1 (1 = no guidance), got {self.cfg_scale}")
 
 

@@ -70,6 +70,8 @@ class TtsTrainConfig:
             raise ValueError(f"voice_prompts must be in [0, 1], got {self.voice_prompts}")
         if not 0 <= self.text_dropout < 1:
             raise ValueError(f"text_dropout must be in [0, 1), got {self.text_dropout}")
+        if float(self.model.get("cfg_scale", 1.0)) > 1 and self.text_dropout <= 0:
+            raise ValueError("model.cfg_scale > 1 needs text_dropout > 0: the model must learn the textless branch")
         if isinstance(self.align, dict):
             self.align = AlignConfig(**self.align)
 
@@ -82,7 +84,10 @@ class TtsTrainConfig:
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides: Any) -> "TtsTrainConfig":
         data = yaml.safe_load(Path(path).read_text()) or {}
-        data.update({k: v for k, v in overrides.items() if v is not None})
+        overrides = {k: v for k, v in overrides.items() if v is not None}
+        if isinstance(overrides.get("model"), dict) and isinstance(data.get("model"), dict):
+            overrides["model"] = data["model"] | overrides["model"]  # --set model={codec: X} keeps the YAML's keys
+        data.update(overrides)
         unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
             raise ValueError(f"{path}: unknown training keys {sorted(unknown)}")

@@ -42,19 +42,28 @@ def prompt_pairs(rows: list[dict], limit: int | None) -> list[tuple[dict, dict]]
     return pairs[:limit]
 
 
-def teacher_forced_codes(model, tokenizer, text: str, codes: np.ndarray, voice=None) -> np.ndarray:
+def teacher_forced_codes(model, tokenizer, text: str, codes: np.ndarray, voice=None, scale: float = 1.0) -> np.ndarray:
     """Ground-truth codes [1, 1, F] -> the model's argmax one step ahead of each, same shape
-    (a torch single-codebook model; the prompt is laid out as generation lays it out)."""
+    (a torch single-codebook model; the prompt is laid out as generation lays it out, and
+    ``scale`` > 1 applies classifier-free guidance as generation does)."""
     import torch
 
-    from tts.sequence import build_prompt
+    from tts.sequence import build_prompt, without_text
 
     cfg = model.cfg
     prompt = build_prompt(model, tokenizer.encode(text), tokenizer.encode(voice.transcript) if voice else None,
                           voice.codes if voice else None)
-    ids = torch.tensor([prompt + (np.asarray(codes).reshape(-1) + cfg.speech_offset).tolist()])
-    with torch.inference_mode():
-        logits = model(ids)[0][0, len(prompt) - 1 : -1, cfg.speech_offset : cfg.speech_offset + cfg.codebook_size]
+    speech = (np.asarray(codes).reshape(-1) + cfg.speech_offset).tolist()
+
+    def ahead(head: list[int]) -> torch.Tensor:
+        with torch.inference_mode():
+            out = model(torch.tensor([head + speech]))[0][0, len(head) - 1 : -1]
+        return out[:, cfg.speech_offset : cfg.speech_offset + cfg.codebook_size]
+
+    logits = ahead(prompt)
+    if scale != 1:
+        plain = ahead(without_text(cfg, prompt).tolist())
+        logits = plain + scale * (logits - plain)
     return logits.argmax(-1).numpy()[None, None]
 
 
@@ -95,8 +104,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--temperature", type=float, default=0.8)
     p.add_argument("--top-k", type=int, default=50)
+    p.add_argument("--top-p", type=float, default=0.95)
+    p.add_argument("--repetition-penalty", type=float, default=1.1)
     p.add_argument("--greedy", action="store_true")
-    p.add_argument("--cfg-scale", type=float, default=1.0, help="classifier-free guidance on the text")
+    p.add_argument("--cfg-scale", type=float, help="classifier-free guidance on the text (default: the model's)")
     p.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"])
     p.add_argument("--out", type=Path, default=Path("exp/eval/tts.md"))
     args = p.parse_args(argv)
@@ -106,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     # the teacher-forced column needs the torch model: the one synthesizing, unless that is ONNX
     reference = model if isinstance(model, TtsModel) else TtsModel.from_pretrained(find_tts_dir(args.tts)).eval()
     forced = reference.cfg.n_codebooks == 1
+    scale = reference.cfg.cfg_scale if args.cfg_scale is None else args.cfg_scale
     rate = synth.sample_rate
     asr = recognizers(args.asr, args.pocketsphinx, [r["text"] for r in read_manifest(args.train_manifest)])
     pairs = prompt_pairs(read_manifest(args.manifest), args.limit)
@@ -122,11 +134,12 @@ def main(argv: list[str] | None = None) -> int:
             "ground truth": truth,
             "codec resynthesis": synth.codec.decode(codes, len(truth))[0],
             "TTS": synth.synthesize(row["text"], voice, SamplingConfig(
-                temperature=args.temperature, top_k=args.top_k, greedy=args.greedy, seed=args.seed + n,
-                cfg_scale=args.cfg_scale)),
+                temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, greedy=args.greedy, seed=args.seed + n,
+                repetition_penalty=args.repetition_penalty,
+                cfg_scale=scale)),
         }
         if forced:
-            tf = teacher_forced_codes(reference, tokenizer, row["text"], codes, voice)
+            tf = teacher_forced_codes(reference, tokenizer, row["text"], codes, voice, scale)
             signals["TTS teacher-forced"] = synth.codec.decode(tf, len(truth))[0]
         seconds["ground truth"] += len(truth) / rate
         seconds["TTS"] += len(signals["TTS"]) / rate
@@ -136,8 +149,8 @@ def main(argv: list[str] | None = None) -> int:
                 heard[name][kind].append(recognizer.transcribe(np.asarray(wav, np.float32), rate))
     results = {name: {kind: word_error_rate(refs, hyps) for kind, hyps in kinds.items()} for name, kinds in heard.items()}
     lines = [f"TTS intelligibility: {len(refs)} held-out sentences from {args.manifest} "
-             f"({'voice-prompted with another recording of the same unseen speaker' if not args.no_voice_prompt else 'default voice'}); "
-             f"audio {seconds['ground truth']:.0f} s ground truth, {seconds['TTS']:.0f} s synthesized.", "",
+             f"({'voice-prompted with another recording of the same speaker' if not args.no_voice_prompt else 'default voice'}"
+             f"{f', guidance scale {scale:g}' if scale != 1 else ''}); audio {seconds['ground truth']:.0f} s ground truth, {seconds['TTS']:.0f} s synthesized.", "",
              "| recognizer | " + " | ".join(f"{kind} WER" for kind in kinds) + " | TTS - ground truth |",
              "|---" * (len(kinds) + 2) + "|"]
     for name, r in results.items():

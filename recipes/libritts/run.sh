@@ -7,18 +7,20 @@
 # 10 train the CTC recognizer that measures intelligibility (seed 0: not the codec's phonetic
 # teacher, so the codec cannot have learned to please its judge) -> 11 TTS word error rates.
 #   recipes/libritts/run.sh [--stage N] [--stop-stage N] [--nproc N] [--corpus DIR]
-#                           [--exp DIR] [--models DIR] [--size mini|tiny]
+#                           [--exp DIR] [--models DIR] [--size mini|tiny] [--train-utts N]
+#                           [--tts-conf FILE]
 # Stage 0 synthesizes the mini corpus with espeak-ng (skip it and pass --corpus for real
 # LibriTTS). With --nproc > 1 training runs under torchrun (DDP). Every stage is re-runnable:
 # training resumes from its last checkpoint.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-stage=0; stop_stage=11; nproc=1; corpus=data/mini; exp=exp; models=models; size=mini
+stage=0; stop_stage=11; nproc=1; corpus=data/mini; exp=exp; models=models; size=mini; train_utts=4000; tts_conf=
 while [ $# -gt 0 ]; do
   case "$1" in
     --stage) stage=$2; shift 2;; --stop-stage) stop_stage=$2; shift 2;;
     --nproc) nproc=$2; shift 2;; --corpus) corpus=$2; shift 2;; --exp) exp=$2; shift 2;;
     --models) models=$2; shift 2;; --size) size=$2; shift 2;;
+    --train-utts) train_utts=$2; shift 2;; --tts-conf) tts_conf=$2; shift 2;;
     *) echo "run.sh: unknown option $1" >&2; exit 2;;
   esac
 done
@@ -26,15 +28,16 @@ PY=${PYTHON:-python}
 conf=recipes/libritts/conf
 manifests=$corpus/manifests
 if [ "$size" = tiny ]; then
-  teacher_conf=$conf/tiny.yaml; student_conf=$conf/tiny_distill.yaml; finetune_conf=$conf/tiny_distill_finetune.yaml; tts_conf=$conf/tts_tiny.yaml; bpe=300
+  teacher_conf=$conf/tiny.yaml; student_conf=$conf/tiny_distill.yaml; finetune_conf=$conf/tiny_distill_finetune.yaml; tts_conf=${tts_conf:-$conf/tts_tiny.yaml}; bpe=300
   asr_args="--steps 4 --dim 32"; tts_eval=2
   corpus_args="--n-train 12 --n-dev 2 --n-test 3 --train-speakers 3 --test-speakers 1 --test-variants 1"
 else
   # bpe=256: the byte alphabet, i.e. characters. A TTS trained from scratch on a few hours learns
   # to read characters far sooner than whole-word BPE tokens (each is seen thousands of times).
-  teacher_conf=$conf/hificodec.yaml; student_conf=$conf/distilcodec.yaml; finetune_conf=$conf/distilcodec_finetune.yaml; tts_conf=$conf/tts_small.yaml; bpe=256
+  teacher_conf=$conf/hificodec.yaml; student_conf=$conf/distilcodec.yaml; finetune_conf=$conf/distilcodec_finetune.yaml; tts_conf=${tts_conf:-$conf/tts_small.yaml}; bpe=256
   asr_args="--steps 900"; tts_eval=40
-  corpus_args=""
+  # --train-utts 16000 (26 h): what the GPU TTS config (conf/tts_small_gpu.yaml) trains on
+  corpus_args="--n-train $train_utts"
 fi
 teacher=$exp/teacher; distilled=$exp/student; refitted=$exp/student_refit; tuned=$exp/student_ft
 student=$exp/student_final
