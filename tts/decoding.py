@@ -104,9 +104,10 @@ def decode_loop(stepper: Stepper, cfg: TtsConfig, prompts: list[list], max_frame
 
     Multi-codebook models sample one code per head per step in the delay pattern and hand out
     a frame once all its codebooks are known (Q - 1 steps later). With a guidance scale > 1
-    (``sampling.cfg_scale``, else the model's ``cfg.cfg_scale``) each item also runs without its text (``without_text``, a second batch row fed the same
-    codes) and samples from ``uncond + scale * (cond - uncond)`` (classifier-free guidance, as
-    in Koel-TTS): it pushes the codes toward what the text adds. ``first_chunk_frames`` makes
+    (``sampling.cfg_scale``, else the model's ``cfg.cfg_scale``) each item also runs without
+    its text (``without_text``: a second batch row, fed the same codes) and samples from
+    ``uncond + scale * (cond - uncond)`` (classifier-free guidance, as in Koel-TTS): the codes
+    move toward what the text adds. ``first_chunk_frames`` makes
     the first chunk smaller (lower time to first audio); ``should_stop`` is polled every step
     so a cancelled request stops generating at once."""
     n_q, next_yield = cfg.n_codebooks, first_chunk_frames or chunk_frames

@@ -148,9 +148,10 @@ def main(argv: list[str] | None = None) -> int:
             for kind, wav in signals.items():
                 heard[name][kind].append(recognizer.transcribe(np.asarray(wav, np.float32), rate))
     results = {name: {kind: word_error_rate(refs, hyps) for kind, hyps in kinds.items()} for name, kinds in heard.items()}
-    lines = [f"TTS intelligibility: {len(refs)} held-out sentences from {args.manifest} "
-             f"({'voice-prompted with another recording of the same speaker' if not args.no_voice_prompt else 'default voice'}"
-             f"{f', guidance scale {scale:g}' if scale != 1 else ''}); audio {seconds['ground truth']:.0f} s ground truth, {seconds['TTS']:.0f} s synthesized.", "",
+    voicing = "voice-prompted with another recording of the same speaker" if not args.no_voice_prompt else "default voice"
+    guidance = f", guidance scale {scale:g}" if scale != 1 else ""
+    lines = [f"TTS intelligibility: {len(refs)} held-out sentences from {args.manifest} ({voicing}{guidance}); "
+             f"audio {seconds['ground truth']:.0f} s ground truth, {seconds['TTS']:.0f} s synthesized.", "",
              "| recognizer | " + " | ".join(f"{kind} WER" for kind in kinds) + " | TTS - ground truth |",
              "|---" * (len(kinds) + 2) + "|"]
     for name, r in results.items():
