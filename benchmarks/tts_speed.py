@@ -1,5 +1,6 @@
 """TTS decoding speed: tokens/s and real-time factor, torch with and without KV cache vs
-ONNX Runtime fp32 and int8, at 1 and 2 threads, in one run; plus int8's quality cost.
+ONNX Runtime fp32 and int8, at 1 and 2 threads, in one run; plus int8's quality cost and the
+cost of classifier-free guidance (scale 2: every step runs a second, textless row).
 
     python benchmarks/tts_speed.py [--model models/tts | --preset small] [--frames 150]
 
@@ -29,23 +30,12 @@ from tts.sampling import SamplingConfig  # noqa: E402
 from tts.sequence import build_prompt  # noqa: E402
 
 
-class NoStop:
-    """Wraps a stepper so </speech> is never chosen: fixed-length runs for timing."""
-
-    def __init__(self, inner, end: int) -> None:
-        self.inner, self.end = inner, end
-
-    def step(self, *args):
-        logits = self.inner.step(*args)
-        logits[:, self.end] = -np.inf
-        return logits
-
-
-def run(lm, cfg, frames: int) -> tuple[float, list[int]]:
+def run(lm, cfg, frames: int, cfg_scale: float = 1.0) -> tuple[float, list[int]]:
     prompt = [build_prompt(lm, list(range(3, 40)))]
+    sampling = SamplingConfig(greedy=True, cfg_scale=cfg_scale)
     start = time.perf_counter()
     out = []
-    for chunk in decode_loop(NoStop(lm.stepper(), cfg.special("</speech>")), cfg, prompt, [frames], SamplingConfig(greedy=True), 1 << 30):
+    for chunk in decode_loop(lm.stepper(), cfg, prompt, [frames], sampling, 1 << 30, min_frames=[frames]):  # no early stop
         out += chunk[0]
     return time.perf_counter() - start, out
 
@@ -68,24 +58,27 @@ def main() -> None:
             model.save_pretrained(directory)
             export_tts(model, directory, quantize_int8=True)
         cfg, audio_s = model.cfg, args.frames / model.cfg.codec_frame_rate
-        rows, reference = [], None
+        rows, reference = [], {}
         for threads in (1, 2):
             torch.set_num_threads(threads)
-            backends = {
-                "torch, KV cache": lambda: model,
-                "torch, no cache": lambda: type("Full", (), {"cfg": cfg, "stepper": lambda self: model.stepper(use_cache=False)})(),
-                "onnxruntime fp32": lambda: OnnxTts(directory, threads),
-                "onnxruntime int8": lambda: OnnxTts(directory, threads, int8=True),
+            backends = {  # name: (model factory, guidance scale)
+                "torch, KV cache": (lambda: model, 1.0),
+                "torch, no cache": (lambda: type("Full", (), {"cfg": cfg, "stepper": lambda self: model.stepper(use_cache=False)})(), 1.0),
+                "onnxruntime fp32": (lambda: OnnxTts(directory, threads), 1.0),
+                "onnxruntime int8": (lambda: OnnxTts(directory, threads, int8=True), 1.0),
+                "torch, KV cache, guidance 2": (lambda: model, 2.0),
+                "onnxruntime fp32, guidance 2": (lambda: OnnxTts(directory, threads), 2.0),
             }
-            for name, make in backends.items():
+            for name, (make, scale) in backends.items():
                 lm = make()
-                run(lm, cfg, 5)  # warm-up
-                seconds, tokens = run(lm, cfg, args.frames)
-                reference = tokens if name == "torch, KV cache" else reference
-                agree = float(np.mean(np.asarray(tokens) == np.asarray(reference)))
+                run(lm, cfg, 5, scale)  # warm-up
+                seconds, tokens = run(lm, cfg, args.frames, scale)
+                if name.startswith("torch, KV cache"):
+                    reference[scale] = tokens
+                agree = float(np.mean(np.asarray(tokens) == np.asarray(reference[scale])))
                 rows.append((threads, name, args.frames / seconds, seconds / audio_s, agree))
     print(f"model {cfg.name} ({sum(p.numel() for p in model.parameters()) / 1e6:.1f} M params), {args.frames} greedy frames")
-    print("| threads | backend | tokens/s | RTF | vs torch+KV | greedy tokens equal to torch+KV |")
+    print("| threads | backend | tokens/s | RTF | vs torch+KV | greedy tokens equal to torch+KV (guided: to guided torch+KV) |")
     print("|---|---|---|---|---|---|")
     for threads, name, tps, rtf, agree in rows:
         base = next(r for r in rows if r[0] == threads and r[1] == "torch, KV cache")

@@ -160,6 +160,28 @@ def test_classifier_free_guidance_mixes_the_text_and_textless_logits(model):
         model.cfg.cfg_scale = 1.0
 
 
+def test_guidance_keeps_tokens_the_conditional_logits_rule_out(model):
+    """-inf in the conditional row (a backend's mask) stays -inf, also where the textless row
+    has -inf too (-inf - -inf is NaN, which would poison sampling)."""
+    from tts.decoding import decode_loop
+
+    cfg, allowed = model.cfg, model.cfg.speech_offset + np.array([3, 7])
+
+    class Masked:
+        def step(self, ids, positions, key_mask):
+            logits = np.random.default_rng(len(key_mask[0])).normal(size=(len(ids), cfg.vocab_size)).astype(np.float32)
+            keep = np.full(cfg.vocab_size, -np.inf, np.float32)
+            keep[allowed] = 0
+            logits[: len(ids) // 2] += keep  # the conditional rows come first
+            logits[len(ids) // 2 :, cfg.special("</speech>")] = -np.inf  # masked in both rows: -inf - -inf
+            logits[: len(ids) // 2, cfg.special("</speech>")] = -np.inf
+            return logits
+
+    chunks = list(decode_loop(Masked(), cfg, [build_prompt(model, [5, 6])], [30], SamplingConfig(seed=0, cfg_scale=2.0)))
+    codes = sum((c[0] for c in chunks), [])
+    assert len(codes) == 30 and set(codes) <= {3, 7}
+
+
 @pytest.mark.parametrize("n_codebooks", [1, 3])
 def test_a_text_dropped_item_is_the_textless_training_sequence(n_codebooks):
     """``drop_text`` (the unconditional branch of training) equals building the item with no

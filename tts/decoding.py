@@ -124,7 +124,12 @@ def decode_loop(stepper: Stepper, cfg: TtsConfig, prompts: list[list], max_frame
 
     def step_logits(ids: np.ndarray, positions: np.ndarray, key_mask: np.ndarray) -> np.ndarray:
         out = stepper.step(feed(ids), positions, key_mask)
-        return out if copies == 1 else out[n:] + scale * (out[:n] - out[n:])
+        if copies == 1:
+            return out
+        cond, plain = out[:n], out[n:]
+        with np.errstate(invalid="ignore"):
+            mixed = plain + scale * (cond - plain)
+        return np.where(np.isneginf(cond), -np.inf, mixed)  # a token the text rules out stays out
 
     pending: list[list] = [[] for _ in items]
     logits = step_logits(seq, pos, mask)
