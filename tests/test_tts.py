@@ -284,7 +284,7 @@ def test_voice_partners_share_the_speaker_and_are_seeded():
 
 
 @pytest.mark.parametrize("key, value", [("token_noise", 1.0), ("token_noise", -0.1), ("voice_prompts", 1.5),
-                                        ("text_dropout", 1.0)])
+                                        ("text_dropout", 1.0), ("self_feed", 1.0)])
 def test_bad_noise_and_prompt_shares_are_rejected(key, value):
     from tts.train import TtsTrainConfig
 
@@ -506,3 +506,36 @@ def test_guidance_needs_a_model_trained_for_it():
     assert guided.cfg_scale == 2.0
     with pytest.raises(ValueError, match="cfg_scale"):
         load_preset("tiny", cfg_scale=0.5)
+
+
+@pytest.mark.parametrize("n_codebooks", [1, 3])
+def test_self_feed_replaces_only_generated_codes_with_the_models_own_argmax(n_codebooks):
+    """Scheduled sampling's first pass: at rate 1 every code generation would have produced
+    itself becomes the argmax predicted one step earlier; text, the voice prompt's codes,
+    specials and padding stay true; at rate 0 nothing changes; the draw is seeded."""
+    from tts.data import collate
+    from tts.self_feed import feed_own_predictions
+
+    torch.manual_seed(0)
+    model = TtsModel(load_preset("tiny", n_codebooks=n_codebooks, codebook_size=32)).eval()
+    cfg, g = model.cfg, np.random.default_rng(0)
+    items = [training_sequence(model, [7, 8, 9], g.integers(0, 32, (n_codebooks, 12)), [5], g.integers(0, 32, (n_codebooks, 6))),
+             training_sequence(model, [4], g.integers(0, 32, (n_codebooks, 9)))]
+    ids, labels, mask = collate(items, cfg.special("<pad>"))
+    seeded = lambda: torch.Generator().manual_seed(3)  # noqa: E731
+    assert torch.equal(feed_own_predictions(model, cfg, ids, labels, mask, 0.0, seeded()), ids)
+    fed = feed_own_predictions(model, cfg, ids, labels, mask, 1.0, seeded())
+    with torch.no_grad():
+        logits = model(ids, key_mask=mask)[0]
+    grid, fed_g, lab = (t if t.dim() == 3 else t[..., None] for t in (ids, fed, labels))
+    for q in range(n_codebooks):
+        lo = cfg.codebook_offset(q)
+        guess = logits[:, :-1, lo : lo + cfg.codebook_size].argmax(-1) + lo
+        own = (lab[:, :-1, q] != IGNORE) & (grid[:, 1:, q] >= lo) & (grid[:, 1:, q] < lo + cfg.codebook_size)
+        last_only_a_label = 2 if q == n_codebooks - 1 > 0 else 0  # the delayed grid's final code is never an input
+        assert int(own.sum()) == 12 + 9 - last_only_a_label  # the targets' codes, not the prompt's
+        assert torch.equal(fed_g[:, 1:, q][own], guess[own]) and torch.equal(fed_g[:, 1:, q][~own], grid[:, 1:, q][~own])
+    assert torch.equal(fed[:, 0], ids[:, 0])
+    half = feed_own_predictions(model, cfg, ids, labels, mask, 0.5, seeded())
+    assert torch.equal(half, feed_own_predictions(model, cfg, ids, labels, mask, 0.5, seeded()))
+    assert not torch.equal(half, ids) and not torch.equal(half, fed)

@@ -128,7 +128,8 @@ def test_training_entry_point_resumes_bit_exact_and_cli_synthesizes(tmp_path, mo
         cfg = {"train_tokens": str(tokens), "dev_tokens": str(tokens), "tokenizer": str(tok), "out_dir": str(out),
                "model": {"preset": "tiny", **model}, "batch_size": 2, "max_steps": 8,
                "warmup_steps": 2, "log_every": 2, "ckpt_every": 4, "sample_every": 8, "threads": 1,
-               "token_noise": 0.2, "voice_prompts": 0.5, "text_dropout": 0.3}
+               "token_noise": 0.2, "voice_prompts": 0.5, "text_dropout": 0.3,
+               "self_feed": 0.3}
         path = out.with_suffix(".yaml")
         path.write_text(yaml.safe_dump(cfg))
         return path

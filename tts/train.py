@@ -30,6 +30,7 @@ from .alignment import AlignConfig, Aligner, token_lengths
 from .config import TtsConfig, load_preset
 from .data import TokenDataset, collate, corrupt_speech, drop_text, length_buckets, read_tokens, speech_ce, text_reliance
 from .model import TtsModel
+from .self_feed import feed_own_predictions
 
 from .text import TOKENIZER_FILE, TextTokenizer
 
@@ -47,6 +48,7 @@ class TtsTrainConfig:
     token_noise: float = 0.0  # share of input speech codes replaced at random (tts.data.corrupt_speech)
     voice_prompts: float = 0.0  # share of items led by another utterance of the speaker (tts.data.TokenDataset)
     text_dropout: float = 0.0  # share of items trained without their text, for classifier-free guidance
+    self_feed: float = 0.0  # share of generated input codes replaced by the model's own argmax (tts.self_feed)
     batch_size: int = 16
     max_steps: int = 5000
     lr: float = 1e-3
@@ -68,6 +70,8 @@ class TtsTrainConfig:
             raise ValueError(f"token_noise must be in [0, 1), got {self.token_noise}")
         if not 0 <= self.voice_prompts <= 1:
             raise ValueError(f"voice_prompts must be in [0, 1], got {self.voice_prompts}")
+        if not 0 <= self.self_feed < 1:
+            raise ValueError(f"self_feed must be in [0, 1), got {self.self_feed}")
         if not 0 <= self.text_dropout < 1:
             raise ValueError(f"text_dropout must be in [0, 1), got {self.text_dropout}")
         if float(self.model.get("cfg_scale", 1.0)) > 1 and self.text_dropout <= 0:
@@ -170,6 +174,9 @@ class TtsTrainer:
         amp = self.cfg.amp and self.env.device.type == "cuda"
         guided = self.cfg.align.weight > 0
         with torch.autocast(self.env.device.type, dtype=torch.bfloat16, enabled=amp):
+            if self.cfg.self_feed > 0:  # its own stream: the batch's noise generator stays as it was
+                own = torch.Generator().manual_seed(2**62 + (self.cfg.seed * 1_000_003 + self.step) * 64 + self.env.rank)
+                ids = feed_own_predictions(self.model, self.model.cfg, ids, labels, mask, self.cfg.self_feed, own)
             out = self.net(ids, key_mask=mask, probe=self.aligner.probe if guided else None)
             ce = speech_ce(out[0], labels, self.model.cfg)
             align = self.aligner.loss(out[2], ids, labels) if guided else ce.new_zeros(())
