@@ -76,6 +76,8 @@ def test_stream_equals_unary_and_starts_small(stub):
     np.testing.assert_allclose(np.concatenate(chunks), np.frombuffer(unary.audio, "<f4"), atol=1e-5)
     voiced = np.frombuffer(stub.Synthesize(request(voice_name="narrator")).audio, "<f4")
     assert not np.array_equal(voiced[: len(chunks[0])], chunks[0])
+    guided = stub.Synthesize(request(cfg_scale=3.0)).audio  # a second, textless row steers the codes
+    assert guided != unary.audio and stub.Synthesize(request(cfg_scale=3.0)).audio == guided
 
 
 def test_zero_shot_and_output_rate(stub):
@@ -92,6 +94,7 @@ def test_zero_shot_and_output_rate(stub):
     (dict(language_code="fr-FR"), grpc.StatusCode.INVALID_ARGUMENT, "English only"),
     (dict(voice_name="nobody"), grpc.StatusCode.NOT_FOUND, "narrator"),
     (dict(model="other"), grpc.StatusCode.NOT_FOUND, "not loaded"),
+    (dict(cfg_scale=0.5), grpc.StatusCode.INVALID_ARGUMENT, "cfg_scale"),
     (dict(zero_shot_data=pb.ZeroShotData(audio_prompt=b"junk", transcript="x")), grpc.StatusCode.INVALID_ARGUMENT, "readable"),
 ])
 def test_bad_requests(stub, kw, code, needle):
