@@ -14,7 +14,7 @@ from typing import Callable, Iterator, Protocol
 import numpy as np
 
 from .config import TtsConfig
-from .sampling import SamplingConfig, sample_next
+from .sampling import SamplingConfig, guided, sample_next
 from .delay import complete_frames, revert_delay
 from .sequence import EMPTY, codes_to_frames, without_text
 
@@ -124,12 +124,7 @@ def decode_loop(stepper: Stepper, cfg: TtsConfig, prompts: list[list], max_frame
 
     def step_logits(ids: np.ndarray, positions: np.ndarray, key_mask: np.ndarray) -> np.ndarray:
         out = stepper.step(feed(ids), positions, key_mask)
-        if copies == 1:
-            return out
-        cond, plain = out[:n], out[n:]
-        with np.errstate(invalid="ignore"):
-            mixed = plain + scale * (cond - plain)
-        return np.where(np.isneginf(cond), -np.inf, mixed)  # a token the text rules out stays out
+        return out if copies == 1 else guided(out[:n], out[n:], scale)
 
     pending: list[list] = [[] for _ in items]
     logits = step_logits(seq, pos, mask)

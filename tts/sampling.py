@@ -34,6 +34,14 @@ class SamplingConfig:
             raise ValueError(f"cfg_scale must be >= 1 (1 = no guidance), got {self.cfg_scale}")
 
 
+def guided(cond: np.ndarray, plain: np.ndarray, scale: float) -> np.ndarray:
+    """Classifier-free guidance: ``plain + scale * (cond - plain)``; a token the conditional
+    logits rule out (-inf) stays out, also where both are -inf (their difference is NaN)."""
+    with np.errstate(invalid="ignore"):
+        mixed = plain + scale * (cond - plain)
+    return np.where(np.isneginf(cond), -np.inf, mixed)
+
+
 def max_frames_for(n_chars: int, frame_rate: float, sampling: SamplingConfig) -> int:
     return sampling.max_frames or int(np.ceil(frame_rate * (1.0 + sampling.seconds_per_char * n_chars)))
 

@@ -66,14 +66,10 @@ class TtsTrainConfig:
 
     def __post_init__(self) -> None:
         self.betas = tuple(self.betas)
-        if not 0 <= self.token_noise < 1:
-            raise ValueError(f"token_noise must be in [0, 1), got {self.token_noise}")
-        if not 0 <= self.voice_prompts <= 1:
-            raise ValueError(f"voice_prompts must be in [0, 1], got {self.voice_prompts}")
-        if not 0 <= self.self_feed < 1:
-            raise ValueError(f"self_feed must be in [0, 1), got {self.self_feed}")
-        if not 0 <= self.text_dropout < 1:
-            raise ValueError(f"text_dropout must be in [0, 1), got {self.text_dropout}")
+        for name, whole_ok in (("token_noise", False), ("voice_prompts", True), ("self_feed", False), ("text_dropout", False)):
+            share = getattr(self, name)
+            if not (0 <= share <= 1 if whole_ok else 0 <= share < 1):
+                raise ValueError(f"{name} must be in [0, 1{']' if whole_ok else ')'}, got {share}")
         if float(self.model.get("cfg_scale", 1.0)) > 1 and self.text_dropout <= 0:
             raise ValueError("model.cfg_scale > 1 needs text_dropout > 0: the model must learn the textless branch")
         if isinstance(self.align, dict):
@@ -145,7 +141,7 @@ class TtsTrainer:
             plan = length_buckets(lengths, self.cfg.batch_size, self.cfg.seed + epoch)
             mine = plan[self.env.rank :: self.env.world_size][:per_epoch]
             for batch in mine[offset:]:
-                noise = torch.Generator().manual_seed((self.cfg.seed * 1_000_003 + step) * 64 + self.env.rank)
+                noise = self.step_generator(step, stream=0)
                 items = [self.data[i] for i in batch]
                 if self.cfg.text_dropout > 0:
                     drop = torch.rand(len(items), generator=noise) < self.cfg.text_dropout
@@ -153,6 +149,11 @@ class TtsTrainer:
                 ids, labels, mask = collate(items, self.model.cfg.special("<pad>"))
                 yield corrupt_speech(ids, self.model.cfg, self.cfg.token_noise, noise), labels, mask
                 step += 1
+
+    def step_generator(self, step: int, stream: int) -> torch.Generator:
+        """A generator that is a pure function of (seed, step, rank, stream): ``--resume``
+        redraws exactly what the interrupted run drew (0: batch noise, 1: self-feed)."""
+        return torch.Generator().manual_seed(stream * 2**62 + (self.cfg.seed * 1_000_003 + step) * 64 + self.env.rank)
 
     def save(self) -> None:
         if not self.env.main:
@@ -175,7 +176,7 @@ class TtsTrainer:
         guided = self.cfg.align.weight > 0
         with torch.autocast(self.env.device.type, dtype=torch.bfloat16, enabled=amp):
             if self.cfg.self_feed > 0:  # its own stream: the batch's noise generator stays as it was
-                own = torch.Generator().manual_seed(2**62 + (self.cfg.seed * 1_000_003 + self.step) * 64 + self.env.rank)
+                own = self.step_generator(self.step, stream=1)
                 ids = feed_own_predictions(self.model, self.model.cfg, ids, labels, mask, self.cfg.self_feed, own)
             out = self.net(ids, key_mask=mask, probe=self.aligner.probe if guided else None)
             ce = speech_ce(out[0], labels, self.model.cfg)

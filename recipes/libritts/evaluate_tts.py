@@ -48,6 +48,7 @@ def teacher_forced_codes(model, tokenizer, text: str, codes: np.ndarray, voice=N
     ``scale`` > 1 applies classifier-free guidance as generation does)."""
     import torch
 
+    from tts.sampling import guided
     from tts.sequence import build_prompt, without_text
 
     cfg = model.cfg
@@ -55,16 +56,15 @@ def teacher_forced_codes(model, tokenizer, text: str, codes: np.ndarray, voice=N
                           voice.codes if voice else None)
     speech = (np.asarray(codes).reshape(-1) + cfg.speech_offset).tolist()
 
-    def ahead(head: list[int]) -> torch.Tensor:
+    def ahead(head: list[int]) -> np.ndarray:
         with torch.inference_mode():
             out = model(torch.tensor([head + speech]))[0][0, len(head) - 1 : -1]
-        return out[:, cfg.speech_offset : cfg.speech_offset + cfg.codebook_size]
+        return out[:, cfg.speech_offset : cfg.speech_offset + cfg.codebook_size].float().numpy()
 
     logits = ahead(prompt)
     if scale != 1:
-        plain = ahead(without_text(cfg, prompt).tolist())
-        logits = plain + scale * (logits - plain)
-    return logits.argmax(-1).numpy()[None, None]
+        logits = guided(logits, ahead(without_text(cfg, prompt).tolist()), scale)
+    return logits.argmax(-1)[None, None]
 
 
 def recognizers(asr_dir: str | None, pocketsphinx: bool, lm_texts: list[str]) -> dict:
