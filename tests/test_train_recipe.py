@@ -150,6 +150,11 @@ def test_recipe_end_to_end_tiny(tmp_path):
     wer_table = (exp / "eval" / "tts.md").read_text()
     assert "| ctc |" in wer_table and "2 held-out sentences" in wer_table
     assert {p.name for p in (models / "asr").iterdir()} == {"config.json", "model.safetensors"}
+    from tts.model import TtsModel
+
+    tuned = TtsModel.from_pretrained(exp / "tts" / "finetune" / "model").half().float()  # the self_feed phase ran
+    published = TtsModel.from_pretrained(models / "tts")  # ... and is what stage 9 published
+    assert all(torch.equal(a, b) for a, b in zip(tuned.state_dict().values(), published.state_dict().values()))
     tts_files = {p.name for p in (models / "tts").iterdir()}
     assert {"config.json", "model.safetensors", "tokenizer.json", "tts.onnx"} <= tts_files
     proc = subprocess.run([sys.executable, "-m", "tts.cli", "synthesize", "Three birds.", "-o", str(tmp_path / "s.wav"),

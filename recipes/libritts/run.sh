@@ -8,19 +8,20 @@
 # teacher, so the codec cannot have learned to please its judge) -> 11 TTS word error rates.
 #   recipes/libritts/run.sh [--stage N] [--stop-stage N] [--nproc N] [--corpus DIR]
 #                           [--exp DIR] [--models DIR] [--size mini|tiny] [--train-utts N]
-#                           [--tts-conf FILE]
+#                           [--tts-conf FILE] [--tts-finetune-conf FILE]
 # Stage 0 synthesizes the mini corpus with espeak-ng (skip it and pass --corpus for real
 # LibriTTS). With --nproc > 1 training runs under torchrun (DDP). Every stage is re-runnable:
 # training resumes from its last checkpoint.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-stage=0; stop_stage=11; nproc=1; corpus=data/mini; exp=exp; models=models; size=mini; train_utts=4000; tts_conf=
+stage=0; stop_stage=11; nproc=1; corpus=data/mini; exp=exp; models=models; size=mini; train_utts=4000; tts_conf=; tts_finetune_conf=
 while [ $# -gt 0 ]; do
   case "$1" in
     --stage) stage=$2; shift 2;; --stop-stage) stop_stage=$2; shift 2;;
     --nproc) nproc=$2; shift 2;; --corpus) corpus=$2; shift 2;; --exp) exp=$2; shift 2;;
     --models) models=$2; shift 2;; --size) size=$2; shift 2;;
     --train-utts) train_utts=$2; shift 2;; --tts-conf) tts_conf=$2; shift 2;;
+    --tts-finetune-conf) tts_finetune_conf=$2; shift 2;;
     *) echo "run.sh: unknown option $1" >&2; exit 2;;
   esac
 done
@@ -29,6 +30,7 @@ conf=recipes/libritts/conf
 manifests=$corpus/manifests
 if [ "$size" = tiny ]; then
   teacher_conf=$conf/tiny.yaml; student_conf=$conf/tiny_distill.yaml; finetune_conf=$conf/tiny_distill_finetune.yaml; tts_conf=${tts_conf:-$conf/tts_tiny.yaml}; bpe=300
+  tts_finetune_conf=${tts_finetune_conf:-$conf/tts_tiny_selffeed.yaml}
   asr_args="--steps 4 --dim 32"; tts_eval=2
   corpus_args="--n-train 12 --n-dev 2 --n-test 3 --train-speakers 3 --test-speakers 1 --test-variants 1"
 else
@@ -102,13 +104,21 @@ if [ "$stage" -le 7 ] && [ "$stop_stage" -ge 7 ]; then
   $PY -m tts.cli train-tokenizer "$manifests/train.jsonl" "$tts/tokenizer.json" --vocab-size "$bpe"
 fi
 if [ "$stage" -le 8 ] && [ "$stop_stage" -ge 8 ]; then
+  tts_data=(--set "train_tokens=$tts/tokens/train.safetensors" --set "dev_tokens=$tts/tokens/dev.safetensors"
+            --set "tokenizer=$tts/tokenizer.json")
   # shellcheck disable=SC2046
-  launch -m tts.train --config "$tts_conf" --out-dir "$tts/train" --set "train_tokens=$tts/tokens/train.safetensors" \
-    --set "dev_tokens=$tts/tokens/dev.safetensors" --set "tokenizer=$tts/tokenizer.json" \
+  launch -m tts.train --config "$tts_conf" --out-dir "$tts/train" "${tts_data[@]}" \
     --set "model={preset: $tts_preset, codec: $tts_codec}" $(resume_flag "$tts/train")
+  if [ -n "$tts_finetune_conf" ]; then  # second phase (self_feed), warm-started from the first
+    # shellcheck disable=SC2046
+    launch -m tts.train --config "$tts_finetune_conf" --out-dir "$tts/finetune" "${tts_data[@]}" \
+      --set "init_from=$tts/train/model" $(resume_flag "$tts/finetune")
+  fi
 fi
 if [ "$stage" -le 9 ] && [ "$stop_stage" -ge 9 ]; then
-  $PY recipes/libritts/publish_tts.py "$tts/train/model" "$models/tts" --manifest "$manifests/dev.jsonl" --int8
+  tts_final=$tts/train/model
+  if [ -n "$tts_finetune_conf" ]; then tts_final=$tts/finetune/model; fi
+  $PY recipes/libritts/publish_tts.py "$tts_final" "$models/tts" --manifest "$manifests/dev.jsonl" --int8
 fi
 if [ "$stage" -le 10 ] && [ "$stop_stage" -ge 10 ]; then
   train_asr "$exp/asr" 0
