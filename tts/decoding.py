@@ -116,7 +116,7 @@ def decode_loop(stepper: Stepper, cfg: TtsConfig, prompts: list[list], max_frame
     split = [split_forced(p, n_q) for p in prompts]
     items = [_Item(cfg, limit, forced) for (_, forced), limit in zip(split, max_frames)]
     rows = [r for r, _ in split]
-    scale = cfg.cfg_scale if sampling.cfg_scale is None else sampling.cfg_scale
+    scale = sampling.guidance_scale(cfg)
     n, copies = len(items), 2 if scale != 1 else 1
     seq, mask = left_pad(rows + [without_text(cfg, r) for r in rows] * (copies - 1), pad_row)
     pos = np.maximum(mask.cumsum(1) - 1, 0)

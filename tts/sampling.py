@@ -33,6 +33,10 @@ class SamplingConfig:
         if self.cfg_scale is not None and self.cfg_scale < 1:
             raise ValueError(f"cfg_scale must be >= 1 (1 = no guidance), got {self.cfg_scale}")
 
+    def guidance_scale(self, cfg) -> float:
+        """The guidance this request runs with: its own ``cfg_scale``, else the model's default."""
+        return cfg.cfg_scale if self.cfg_scale is None else self.cfg_scale
+
 
 def guided(cond: np.ndarray, plain: np.ndarray, scale: float) -> np.ndarray:
     """Classifier-free guidance: ``plain + scale * (cond - plain)``; a token the conditional

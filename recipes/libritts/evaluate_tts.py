@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -117,7 +118,9 @@ def main(argv: list[str] | None = None) -> int:
     # the teacher-forced column needs the torch model: the one synthesizing, unless that is ONNX
     reference = model if isinstance(model, TtsModel) else TtsModel.from_pretrained(find_tts_dir(args.tts)).eval()
     forced = reference.cfg.n_codebooks == 1
-    scale = reference.cfg.cfg_scale if args.cfg_scale is None else args.cfg_scale
+    sampling = SamplingConfig(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, greedy=args.greedy,
+                              repetition_penalty=args.repetition_penalty, cfg_scale=args.cfg_scale)
+    scale = sampling.guidance_scale(reference.cfg)
     rate = synth.sample_rate
     asr = recognizers(args.asr, args.pocketsphinx, [r["text"] for r in read_manifest(args.train_manifest)])
     pairs = prompt_pairs(read_manifest(args.manifest), args.limit)
@@ -133,10 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         signals = {
             "ground truth": truth,
             "codec resynthesis": synth.codec.decode(codes, len(truth))[0],
-            "TTS": synth.synthesize(row["text"], voice, SamplingConfig(
-                temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, greedy=args.greedy, seed=args.seed + n,
-                repetition_penalty=args.repetition_penalty,
-                cfg_scale=scale)),
+            "TTS": synth.synthesize(row["text"], voice, replace(sampling, seed=args.seed + n)),
         }
         if forced:
             tf = teacher_forced_codes(reference, tokenizer, row["text"], codes, voice, scale)
