@@ -21,9 +21,9 @@ setup: $(STAMP)
 
 # ONNX graphs of the bundled models are built from their committed weights (they would be
 # ~100 MB per model in git); make re-exports whenever model.safetensors or config.json (the
-# graphs carry the config: names, the TTS model's codec) is newer.
+# graphs carry the config: names, the TTS model's codec), or the exporter that writes them, is newer.
 ONNX := $(patsubst %/model.safetensors,%/encoder.onnx,$(wildcard models/*codec*/model.safetensors))
-models/%/encoder.onnx: models/%/model.safetensors models/%/config.json $(STAMP)
+models/%/encoder.onnx: models/%/model.safetensors models/%/config.json codec/onnx_export.py $(STAMP)
 	$(BIN)/codec-cli export-onnx models/$*
 
 TTS_ONNX := $(patsubst %/model.safetensors,%/tts.onnx,$(wildcard models/tts/model.safetensors))

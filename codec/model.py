@@ -140,6 +140,11 @@ class Codec(nn.Module):
         """Short content hash of the weights: identifies the model in .codes files."""
         return state_hash(self)
 
+    def codes_hash(self) -> str:
+        """Content hash of the encoder and quantizer alone: what the codes mean. A decoder-only
+        fine-tune keeps it, so token files and a TTS bind to this, not to ``weights_hash``."""
+        return state_hash(nn.ModuleDict({"encoder": self.encoder, "quantizer": self.quantizer}))
+
     def save_pretrained(self, directory: str | Path) -> Path:
         """Write config.json + model.safetensors (atomically) into ``directory``."""
         return save_model_dir(self, directory, "codec", self.cfg.to_dict())
@@ -152,3 +157,4 @@ class Codec(nn.Module):
         model.load_state_dict(state)
         model.pretrained = True
         return model.eval()
+

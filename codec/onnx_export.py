@@ -117,7 +117,8 @@ def export_codec(codec: Codec, out_dir: str | Path, batch: int = 2, frames: int 
     out_dir.mkdir(parents=True, exist_ok=True)
     shapes = state_shapes(codec)
     meta = {
-        "model_name": codec.cfg.name, "weights_hash": codec.weights_hash(), "opset": str(OPSET),
+        "model_name": codec.cfg.name, "weights_hash": codec.weights_hash(),
+        "codes_hash": codec.codes_hash(), "opset": str(OPSET),
         "config": json.dumps(codec.cfg.to_dict()), "state_shapes": json.dumps(shapes),
         "codebook_sizes": json.dumps(codec.codebook_sizes), "delay_samples": str(codec.cfg.delay_samples),
         "pretrained": str(bool(codec.pretrained)),

@@ -33,6 +33,8 @@ from .losses import LossWeights, MultiScaleMelLoss, discriminator_loss, feature_
 from .model import Codec
 from .train_logging import TrainLogger
 
+FREEZABLE = ("encoder", "quantizer", "decoder")
+
 
 @dataclass
 class TrainConfig:
@@ -56,6 +58,9 @@ class TrainConfig:
     grad_clip: float = 1.0
     adv_start_step: int = 0
     discriminator: str = "default"
+    # parts of the codec held fixed: ``[encoder, quantizer]`` trains the decoder alone, so every
+    # code keeps its meaning and a TTS trained on the codes stays valid (``codes_hash`` unchanged)
+    frozen: list[str] = field(default_factory=list)
     weights: LossWeights = field(default_factory=LossWeights)
     log_every: int = 25
     ckpt_every: int = 250
@@ -68,6 +73,9 @@ class TrainConfig:
         if isinstance(self.weights, dict):
             self.weights = LossWeights(**self.weights)
         self.betas = tuple(self.betas)
+        self.frozen = list(self.frozen)
+        if set(self.frozen) - set(FREEZABLE) or set(self.frozen) == set(FREEZABLE):
+            raise ValueError(f"frozen must name some, not all, of {list(FREEZABLE)}; got {self.frozen}")
 
     def codec_config(self) -> CodecConfig:
         spec = dict(self.codec)
@@ -140,13 +148,14 @@ class Trainer:
         self.out = Path(cfg.out_dir)
         torch.manual_seed(cfg.seed)
         self.codec = self.build_codec().to(env.device)
+        self.frozen = [getattr(self.codec, name).requires_grad_(False) for name in cfg.frozen]
         self.disc = Discriminators(DISCRIMINATOR_PRESETS[cfg.discriminator])
         if cfg.init_disc_from:  # a fine-tune keeps its GAN warm instead of retraining the critic
             load_module_weights(cfg.init_disc_from, "disc", self.disc)
         self.disc = self.disc.to(env.device)
         self.mel_loss = MultiScaleMelLoss(self.codec.sample_rate).to(env.device)
         self.aux = nn.ModuleDict(self.build_aux()).to(env.device)
-        self.gen_params = [*self.codec.parameters(), *self.aux.parameters()]
+        self.gen_params = [p for p in (*self.codec.parameters(), *self.aux.parameters()) if p.requires_grad]
         self.opt_g = torch.optim.AdamW(self.gen_params, cfg.lr, cfg.betas, weight_decay=cfg.weight_decay)
         self.opt_d = torch.optim.AdamW(self.disc.parameters(), cfg.lr_disc, cfg.betas, weight_decay=cfg.weight_decay)
         self.gen, self.dis, self.aux_fwd = self.codec, self.disc, dict(self.aux.items())
@@ -220,6 +229,8 @@ class Trainer:
         for opt, base in ((self.opt_g, self.cfg.lr), (self.opt_d, self.cfg.lr_disc)):
             for group in opt.param_groups:
                 group["lr"] = base * lr_factor(self.step, self.cfg)
+        for module in self.frozen:  # eval: a frozen quantizer must not restart codes or move its EMA
+            module.eval()
         with self.autocast():
             out = self.gen(wav)
         logs = {"loss/disc": self.discriminator_step(wav, out.audio)} if self.adversarial() else {}

@@ -1,7 +1,7 @@
 """Pick a codec backend behind one numpy API: ONNX Runtime (default where graphs exist) or torch.
 
 Both engines expose ``cfg``, ``name``, ``sample_rate``, ``hop``, ``n_codebooks``,
-``codebook_sizes``, ``pretrained``, ``weights_hash()``, ``n_frames``, ``n_q_for_bandwidth``,
+``codebook_sizes``, ``pretrained``, ``weights_hash()``, ``codes_hash()``, ``n_frames``, ``n_q_for_bandwidth``,
 ``check_codes``, ``encode(wav[B,T]) -> codes[B,Q,F]``, ``decode(codes, n_samples)`` and
 ``stream(batch, n_q)``; the CLI and the server never touch torch tensors directly.
 """
@@ -27,7 +27,7 @@ class TorchCodecEngine(CodecSurface):
 
         self._torch, self.codec = torch, codec.eval()
         self.cfg, self.name, self.pretrained = codec.cfg, codec.cfg.name, codec.pretrained
-        self._weights_hash = codec.weights_hash()
+        self._weights_hash, self._codes_hash = codec.weights_hash(), codec.codes_hash()
 
     def encode(self, wav: np.ndarray, n_q: int | None = None) -> np.ndarray:
         x = self._torch.from_numpy(np.ascontiguousarray(np.atleast_2d(wav), dtype=np.float32))

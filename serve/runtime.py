@@ -43,13 +43,15 @@ class _Meta:
     cfg: CodecConfig
     state_shapes: dict[str, list[list[int]]]
     pretrained: bool
+    codes_hash: str
 
 
 def _read_meta(session: ort.InferenceSession, path: Path) -> _Meta:
     props = session.get_modelmeta().custom_metadata_map
     try:
         return _Meta(props["model_name"], props["weights_hash"], CodecConfig.from_dict(json.loads(props["config"])),
-                     json.loads(props["state_shapes"]), props.get("pretrained", "True") == "True")
+                     json.loads(props["state_shapes"]), props.get("pretrained", "True") == "True",
+                     props.get("codes_hash", ""))  # graphs exported before codes_hash existed: ""
     except (KeyError, ValueError, TypeError) as e:
         raise CodecError(f"{path}: not a codec graph exported by codec-cli export-onnx ({e})") from None
 
@@ -59,6 +61,7 @@ class CodecSurface:
 
     cfg: CodecConfig
     _weights_hash: str
+    _codes_hash: str
 
     @property
     def sample_rate(self) -> int:
@@ -78,6 +81,9 @@ class CodecSurface:
 
     def weights_hash(self) -> str:
         return self._weights_hash
+
+    def codes_hash(self) -> str:
+        return self._codes_hash
 
     def n_frames(self, n_samples: int) -> int:
         return self.cfg.n_frames(n_samples)
@@ -110,7 +116,7 @@ class OnnxCodec(CodecSurface):
             raise CodecError(f"{self.model_dir}: ONNX graphs come from different weights; re-export them")
         meta = metas[0]
         self.name, self._weights_hash, self.cfg, self.state_shapes = meta.name, meta.weights_hash, meta.cfg, meta.state_shapes
-        self.pretrained = meta.pretrained
+        self.pretrained, self._codes_hash = meta.pretrained, meta.codes_hash
 
     # -- offline ------------------------------------------------------------------------
     def encode(self, wav: np.ndarray, n_q: int | None = None) -> np.ndarray:

@@ -102,6 +102,9 @@ def test_graphs_are_valid_and_carry_metadata(exported):
         meta = {p.key: p.value for p in model.metadata_props}
         assert meta["model_name"] == codec.cfg.name == "hificodec-tiny" and meta["weights_hash"] == codec.weights_hash()
         assert meta["opset"] == str(OPSET) and json.loads(meta["config"])["hop"] == codec.hop
+        assert meta["codes_hash"] == codec.codes_hash()
+    engine = OnnxCodec(directory)
+    assert (engine.weights_hash(), engine.codes_hash()) == (codec.weights_hash(), codec.codes_hash())
 
 
 def test_runtime_rejects_bad_codes(exported):
@@ -159,4 +162,5 @@ def test_bundled_onnx_graphs_match_their_weights():
         codec = load_codec(str(directory))
         for g in GRAPHS:
             meta = {p.key: p.value for p in onnx.load(directory / f"{g}.onnx", load_external_data=False).metadata_props}
-            assert meta["weights_hash"] == codec.weights_hash(), f"{directory}/{g}.onnx is stale: run codec-cli export-onnx {directory}"
+            stale = f"{directory}/{g}.onnx is stale: run codec-cli export-onnx {directory}"
+            assert (meta["weights_hash"], meta.get("codes_hash")) == (codec.weights_hash(), codec.codes_hash()), stale

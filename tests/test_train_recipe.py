@@ -60,6 +60,49 @@ def _hash(out: Path) -> str:
     return Codec.from_pretrained(out / "model").weights_hash()
 
 
+def _state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in module.state_dict().items()}
+
+
+def test_decoder_only_finetune_keeps_every_code(corpus, tmp_path):
+    """``frozen: [encoder, quantizer]`` retrains the decoder (GAN on) and nothing else: the
+    codes of any audio stay the same, so the codes hash that binds a TTS is unchanged."""
+    from codec.pretrained import load_codec
+    from codec.train import Dist, Trainer, TrainConfig
+
+    init = tmp_path / "init"
+    base = load_codec("distilcodec-tiny").train()
+    with torch.no_grad():  # a trained-looking codebook: k-means init on latents
+        base.quantizer(base.latent(torch.randn(2, 4800)))
+    base.save_pretrained(init)
+    base = Codec.from_pretrained(init)
+    wav = torch.from_numpy(audio.load(corpus / "dev0.wav", 24000))[None]
+
+    def finetune(out: Path, frozen: list[str]) -> Codec:
+        cfg = TrainConfig.from_yaml(_config(corpus, out, codec={"preset": "distilcodec-tiny"}, init_from=str(init),
+                                            frozen=frozen, max_steps=3, adv_start_step=0, lr=1e-2))
+        Trainer(cfg, Dist()).fit()
+        return Codec.from_pretrained(out / "model")
+
+    tuned = finetune(tmp_path / "decoder", ["encoder", "quantizer"])
+    for part in ("encoder", "quantizer"):
+        before, after = _state(getattr(base, part)), _state(getattr(tuned, part))
+        assert all(torch.equal(before[k], after[k]) for k in before), part
+    before, after = _state(base.decoder), _state(tuned.decoder)
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    assert tuned.weights_hash() != base.weights_hash() and tuned.codes_hash() == base.codes_hash()
+    assert torch.equal(tuned.encode(wav), base.encode(wav))
+    assert not torch.equal(tuned.decode(base.encode(wav)), base.decode(base.encode(wav)))
+
+    whole = finetune(tmp_path / "whole", [])  # the control: training everything moves the codes
+    assert whole.codes_hash() != base.codes_hash()
+
+    with pytest.raises(ValueError, match="some, not all"):
+        TrainConfig(train_manifest="x", out_dir="y", frozen=["encoder", "quantizer", "decoder"])
+    with pytest.raises(ValueError, match="some, not all"):
+        TrainConfig(train_manifest="x", out_dir="y", frozen=["vocoder"])
+
+
 @pytest.mark.slow
 def test_train_stop_resume_is_bit_exact_and_distill(corpus, tmp_path):
     full = tmp_path / "full"

@@ -76,14 +76,28 @@ def test_multi_codebook_model_speaks_through_a_grvq_codec():
         Synthesizer(model, synth.tokenizer, codec=TorchCodecEngine(load_codec("distilcodec-tiny")))
 
 
-def test_a_tts_model_refuses_a_codec_with_other_weights(synth):
+def test_a_tts_model_refuses_a_codec_with_other_codes(synth):
     """Codes are indices into one codec's codebook: another codec of the same shape would
-    decode them to noise, so the model records its codec's weights hash and checks it."""
+    decode them to noise, so the model records its codec's codes hash and checks it. A codec
+    whose decoder alone was retrained speaks the same codes and is accepted."""
     model = TtsModel(load_preset("tiny", codec="distilcodec-tiny", codec_hash="0123456789abcdef")).eval()
     with pytest.raises(ValueError, match="decode to noise"):
         Synthesizer(model, synth.tokenizer, codec=synth.codec)
-    model.cfg.codec_hash = synth.codec.weights_hash()
-    assert Synthesizer(model, synth.tokenizer, codec=synth.codec).codec is synth.codec
+    for recorded in (synth.codec.codes_hash(), synth.codec.weights_hash()):  # the latter: configs before codes_hash
+        model.cfg.codec_hash = recorded
+        assert Synthesizer(model, synth.tokenizer, codec=synth.codec).codec is synth.codec
+
+    retuned = load_codec("distilcodec-tiny")
+    with torch.no_grad():
+        for p in retuned.decoder.parameters():
+            p.mul_(1.01)
+    model.cfg.codec_hash = synth.codec.codes_hash()
+    assert retuned.weights_hash() != synth.codec.weights_hash()
+    assert Synthesizer(model, synth.tokenizer, codec=TorchCodecEngine(retuned)) is not None
+    with torch.no_grad():
+        next(retuned.quantizer.parameters()).mul_(1.01)
+    with pytest.raises(ValueError, match="decode to noise"):
+        Synthesizer(model, synth.tokenizer, codec=TorchCodecEngine(retuned))
 
 
 def test_the_bundled_tts_is_bound_to_the_bundled_codec():
@@ -92,7 +106,7 @@ def test_the_bundled_tts_is_bound_to_the_bundled_codec():
     from tts.pretrained import load_tts
 
     model, _ = load_tts("tts", "torch")
-    assert model.cfg.codec_hash == load_codec(model.cfg.codec).weights_hash()
+    assert model.cfg.codec_hash == load_codec(model.cfg.codec).codes_hash()
 
 
 def _corpus(root: Path) -> Path:
@@ -141,7 +155,7 @@ def test_training_entry_point_resumes_bit_exact_and_cli_synthesizes(tmp_path, mo
         assert proc.returncode == 0, proc.stderr[-2000:]
     a, b = TtsModel.from_pretrained(full / "model"), TtsModel.from_pretrained(split / "model")
     assert a.weights_hash() == b.weights_hash()
-    assert a.cfg.codec_hash == load_codec(model["codec"]).weights_hash()  # taken from the token file
+    assert a.cfg.codec_hash == load_codec(model["codec"]).codes_hash()  # taken from the token file
     assert (full / "model" / "tokenizer.json").is_file() and any((full / "tensorboard").iterdir())
     out = tmp_path / "hello.wav"
     proc = _run("-m", "tts.cli", "synthesize", "Hello, 2 birds.", "-o", str(out), "--model", str(full / "model"),

@@ -28,7 +28,7 @@ class TtsConfig:
     codebook_size: int = 256
     n_codebooks: int = 1  # > 1: delay pattern, one head (id range) per codebook
     codec: str = "distilcodec"  # the speech tokenizer these codes belong to
-    codec_hash: str = ""  # that codec's weights hash: codes mean nothing under other weights ("" = unchecked)
+    codec_hash: str = ""  # that codec's codes_hash: codes mean nothing under another encoder ("" = unchecked)
     codec_frame_rate: float = 50.0
     dim: int = 64
     n_layers: int = 2

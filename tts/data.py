@@ -21,6 +21,7 @@ from torch import Tensor
 from codec.atomic import atomic_write
 from codec.audio import load
 from codec.data import read_manifest
+from codec.identity import speaks_codes
 
 from .sequence import EMPTY, IGNORE, build_prompt, speech_rows, without_text
 
@@ -35,7 +36,7 @@ def encode_corpus(manifest: str | Path, codec, out: str | Path, max_seconds: flo
     out = Path(out)
     if out.is_file():
         with safe_open(out, "pt") as f:
-            if (f.metadata() or {}).get("codec_hash") == codec.weights_hash():
+            if speaks_codes(codec, (f.metadata() or {}).get("codec_hash", "")):
                 return out
     rows = [r for r in read_manifest(manifest) if r.get("duration", 0) <= max_seconds and r.get("text")]
     tensors, kept = {}, []
@@ -44,7 +45,7 @@ def encode_corpus(manifest: str | Path, codec, out: str | Path, max_seconds: flo
             wav = torch.from_numpy(load(row["path"], codec.sample_rate))[None]
             tensors[row["id"]] = codec.encode(wav)[0].to(torch.int32).contiguous()
             kept.append({"id": row["id"], "text": row["text"], "speaker": row.get("speaker", "")})
-    meta = {"codec": codec.cfg.name, "codec_hash": codec.weights_hash(), "rows": json.dumps(kept)}
+    meta = {"codec": codec.cfg.name, "codec_hash": codec.codes_hash(), "rows": json.dumps(kept)}
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(out, lambda tmp: save_file(tensors, tmp, metadata=meta))
     return out

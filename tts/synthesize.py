@@ -13,6 +13,8 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from codec.identity import speaks_codes
+
 from .decoding import decode_loop
 from .sampling import SamplingConfig, max_frames_for, min_frames_for
 from .sequence import build_prompt, codes_to_frames, frames_to_codes
@@ -41,9 +43,10 @@ class Synthesizer:
         if self.codec.n_codebooks != cfg.n_codebooks or set(self.codec.codebook_sizes) != {cfg.codebook_size}:
             raise ValueError(f"codec {self.codec.name} ({self.codec.n_codebooks} x {self.codec.codebook_sizes[0]}) does not "
                              f"match the TTS vocabulary ({cfg.n_codebooks} x {cfg.codebook_size})")
-        if cfg.codec_hash and self.codec.weights_hash() != cfg.codec_hash:
-            raise ValueError(f"codec {self.codec.name} has weights {self.codec.weights_hash()}, but the TTS model "
-                             f"was trained on {cfg.codec} weights {cfg.codec_hash}: its codes would decode to noise")
+        if cfg.codec_hash and not speaks_codes(self.codec, cfg.codec_hash):
+            codes = self.codec.codes_hash() or "unknown (graphs exported before codes_hash: re-export them)"
+            raise ValueError(f"codec {self.codec.name} has codes {codes}, but the TTS model "
+                             f"was trained on {cfg.codec} codes {cfg.codec_hash}: its codes would decode to noise")
 
     @property
     def sample_rate(self) -> int:

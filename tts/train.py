@@ -124,7 +124,7 @@ class TtsTrainer:
         return model.with_text_vocab(self.tokenizer.vocab_size)
 
     def bind_codec(self, codec_hash: str) -> None:
-        """Record which codec weights made the training codes (a warm start must share them)."""
+        """Record which codec made the training codes (its codes_hash; a warm start must share it)."""
         known = self.model.cfg.codec_hash
         if known and codec_hash and known != codec_hash:
             raise ValueError(f"{self.cfg.train_tokens}: codes from codec weights {codec_hash}, but "
