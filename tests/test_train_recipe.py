@@ -60,6 +60,19 @@ def _hash(out: Path) -> str:
     return Codec.from_pretrained(out / "model").weights_hash()
 
 
+@pytest.mark.parametrize("path", sorted((ROOT / "recipes" / "libritts" / "conf").glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_codec_recipe_config_loads(path):
+    """A typo in a recipe YAML must fail here, not an hour into run.sh."""
+    from codec.distill import DistillConfig
+    from codec.train import TrainConfig
+
+    data = yaml.safe_load(path.read_text())
+    if "train_tokens" in data:
+        pytest.skip("a TTS config (tests/test_tts.py loads those)")
+    cfg = (DistillConfig if "teacher" in data else TrainConfig).from_yaml(path)
+    assert cfg.codec_config().sample_rate == 24000 and cfg.max_steps > 0
+
+
 def _state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.clone() for k, v in module.state_dict().items()}
 
@@ -185,6 +198,10 @@ def test_recipe_end_to_end_tiny(tmp_path):
         model = Codec.from_pretrained(models / name)
         assert model.cfg.name == name and model.cfg.quantizer.kind == kind
         assert all((models / name / f"{g}.onnx").is_file() for g in ("encoder", "decoder", "encoder_step", "decoder_step"))
+    decoded, refit = Codec.from_pretrained(exp / "student_decoder" / "model"), Codec.from_pretrained(exp / "student_final" / "model")
+    assert decoded.codes_hash() == refit.codes_hash() != Codec.from_pretrained(exp / "student_ft" / "model").codes_hash()
+    assert decoded.weights_hash() != refit.weights_hash()  # the decoder-only fine-tune ran ...
+    assert Codec.from_pretrained(models / "distilcodec").weights_hash() == decoded.weights_hash()  # ... and was published
     from safetensors import safe_open
 
     with safe_open(str(exp / "student_ft" / "checkpoint.safetensors"), "pt") as f:  # phonetic distillation ran

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Codec recipe: 0 corpus -> 1 manifests -> 2 teacher (GRVQ) -> 3 distilled single-codebook
 # student, its codebook refitted by k-means (codec.refit), then fine-tuned with phonetic
-# distillation toward a CTC recognizer (trained here; seed 1) -> 4 evaluate
+# distillation toward a CTC recognizer (trained here; seed 1), a last refit, and a decoder-only
+# fine-tune (encoder and codes frozen: the codes, and so the TTS, stay valid) -> 4 evaluate
 # (vs Opus/Codec2) -> 5 publish to models/ with ONNX graphs;
 # TTS: 6 encode the corpus with the published distilcodec -> 7 BPE -> 8 train -> 9 publish;
 # 10 train the CTC recognizer that measures intelligibility (seed 0: not the codec's phonetic
@@ -30,6 +31,7 @@ conf=recipes/libritts/conf
 manifests=$corpus/manifests
 if [ "$size" = tiny ]; then
   teacher_conf=$conf/tiny.yaml; student_conf=$conf/tiny_distill.yaml; finetune_conf=$conf/tiny_distill_finetune.yaml; tts_conf=${tts_conf:-$conf/tts_tiny.yaml}; bpe=300
+  decoder_conf=$conf/tiny_decoder.yaml
   tts_finetune_conf=${tts_finetune_conf:-$conf/tts_tiny_selffeed.yaml}
   asr_args="--steps 4 --dim 32"; tts_eval=2
   corpus_args="--n-train 12 --n-dev 2 --n-test 3 --train-speakers 3 --test-speakers 1 --test-variants 1"
@@ -37,12 +39,13 @@ else
   # bpe=256: the byte alphabet, i.e. characters. A TTS trained from scratch on a few hours learns
   # to read characters far sooner than whole-word BPE tokens (each is seen thousands of times).
   teacher_conf=$conf/hificodec.yaml; student_conf=$conf/distilcodec.yaml; finetune_conf=$conf/distilcodec_finetune.yaml; tts_conf=${tts_conf:-$conf/tts_small.yaml}; bpe=256
+  decoder_conf=$conf/distilcodec_decoder.yaml
   asr_args="--steps 900"; tts_eval=40
   # --train-utts 16000 (26 h): what the GPU TTS config (conf/tts_small_gpu.yaml) trains on
   corpus_args="--n-train $train_utts"
 fi
 teacher=$exp/teacher; distilled=$exp/student; refitted=$exp/student_refit; tuned=$exp/student_ft
-student=$exp/student_final
+student=$exp/student_final; final=$exp/student_decoder
 train_asr() {  # DIR SEED: a CTC recognizer (resumes; a no-op once finished)
   # shellcheck disable=SC2086
   $PY -m tts.asr train "$manifests/train.jsonl" "$1" --dev "$manifests/dev.jsonl" --seed "$2" $asr_args
@@ -79,14 +82,17 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
     --set "init_from=$refitted/model" --set "init_disc_from=$distilled/checkpoint.safetensors" \
     $data_args $(resume_flag "$tuned")
   refit "$tuned/model" "$student/model"   # the fine-tune's restarts drift; a last refit costs no quality
+  # shellcheck disable=SC2086
+  launch -m codec.train --config "$decoder_conf" --out-dir "$final" --set "init_from=$student/model" \
+    $data_args $(resume_flag "$final")
 fi
 if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
   train_asr "$exp/asr" 0   # the judge (stage 10 publishes it): WER of every round trip
   $PY recipes/libritts/evaluate.py --manifest "$manifests/test.jsonl" --train-manifest "$manifests/train.jsonl" \
-    --models "$teacher/model" "$student/model" --asr "$exp/asr" --out "$exp/eval/codec.md"
+    --models "$teacher/model" "$final/model" --asr "$exp/asr" --out "$exp/eval/codec.md"
 fi
 if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
-  for src in "$teacher/model" "$student/model"; do
+  for src in "$teacher/model" "$final/model"; do
     # Published under the family name (hificodec, distilcodec): .codes files name it, and
     # codec-cli decode finds models/<name>/ from that.
     $PY recipes/libritts/publish.py "$src" "$models"
