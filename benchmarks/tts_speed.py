@@ -1,7 +1,6 @@
 """TTS decoding speed: tokens/s and real-time factor, torch with and without KV cache vs
 ONNX Runtime fp32 and int8, at 1 and 2 threads, in one run; plus int8's quality cost and the
-cost of classifier-free guidance (scale 2: every step runs a second, textless row) and of
-best-of-4 synthesis (four sampled draws, eight rows, kept by their text PMI: tts.rerank).
+cost of classifier-free guidance (scale 2: every step runs a second, textless row).
 
     python benchmarks/tts_speed.py [--model models/tts | --preset small] [--frames 150]
 
@@ -27,24 +26,18 @@ from tts.config import load_preset  # noqa: E402
 from tts.decoding import decode_loop  # noqa: E402
 from tts.model import TtsModel  # noqa: E402
 from tts.onnx_export import export_tts  # noqa: E402
-from tts.rerank import TextReliance  # noqa: E402
 from tts.sampling import SamplingConfig  # noqa: E402
 from tts.sequence import build_prompt  # noqa: E402
 
 
-def run(lm, cfg, frames: int, cfg_scale: float = 1.0, candidates: int = 1) -> tuple[float, list[int]]:
-    """Seconds and the kept draw's tokens; one greedy draw, or the best of ``candidates`` sampled."""
-    n = candidates
-    prompt = [build_prompt(lm, list(range(3, 40)))] * n
-    sampling = SamplingConfig(greedy=n == 1, cfg_scale=cfg_scale, candidates=n)
-    reliance = TextReliance(n) if n > 1 else None
+def run(lm, cfg, frames: int, cfg_scale: float = 1.0) -> tuple[float, list[int]]:
+    prompt = [build_prompt(lm, list(range(3, 40)))]
+    sampling = SamplingConfig(greedy=True, cfg_scale=cfg_scale)
     start = time.perf_counter()
-    out: list[list[int]] = [[] for _ in range(n)]
-    for chunk in decode_loop(lm.stepper(), cfg, prompt, [frames] * n, sampling, 1 << 30, min_frames=[frames] * n,
-                             reliance=reliance):  # no early stop
-        for draw, new in zip(out, chunk):
-            draw += new
-    return time.perf_counter() - start, out[reliance.best(n)[0] if reliance else 0]
+    out = []
+    for chunk in decode_loop(lm.stepper(), cfg, prompt, [frames], sampling, 1 << 30, min_frames=[frames]):  # no early stop
+        out += chunk[0]
+    return time.perf_counter() - start, out
 
 
 def main() -> None:
@@ -68,30 +61,28 @@ def main() -> None:
         rows, reference = [], {}
         for threads in (1, 2):
             torch.set_num_threads(threads)
-            backends = {  # name: (model factory, guidance scale, draws)
-                "torch, KV cache": (lambda: model, 1.0, 1),
-                "torch, no cache": (lambda: type("Full", (), {"cfg": cfg, "stepper": lambda self: model.stepper(use_cache=False)})(), 1.0, 1),
-                "onnxruntime fp32": (lambda: OnnxTts(directory, threads), 1.0, 1),
-                "onnxruntime int8": (lambda: OnnxTts(directory, threads, int8=True), 1.0, 1),
-                "torch, KV cache, guidance 2": (lambda: model, 2.0, 1),
-                "onnxruntime fp32, guidance 2": (lambda: OnnxTts(directory, threads), 2.0, 1),
-                "onnxruntime fp32, guidance 2, best of 4": (lambda: OnnxTts(directory, threads), 2.0, 4),
+            backends = {  # name: (model factory, guidance scale)
+                "torch, KV cache": (lambda: model, 1.0),
+                "torch, no cache": (lambda: type("Full", (), {"cfg": cfg, "stepper": lambda self: model.stepper(use_cache=False)})(), 1.0),
+                "onnxruntime fp32": (lambda: OnnxTts(directory, threads), 1.0),
+                "onnxruntime int8": (lambda: OnnxTts(directory, threads, int8=True), 1.0),
+                "torch, KV cache, guidance 2": (lambda: model, 2.0),
+                "onnxruntime fp32, guidance 2": (lambda: OnnxTts(directory, threads), 2.0),
             }
-            for name, (make, scale, draws) in backends.items():
+            for name, (make, scale) in backends.items():
                 lm = make()
-                run(lm, cfg, 5, scale, draws)  # warm-up
-                seconds, tokens = run(lm, cfg, args.frames, scale, draws)
+                run(lm, cfg, 5, scale)  # warm-up
+                seconds, tokens = run(lm, cfg, args.frames, scale)
                 if name.startswith("torch, KV cache"):
                     reference[scale] = tokens
-                agree = float(np.mean(np.asarray(tokens) == np.asarray(reference[scale]))) if draws == 1 else None
+                agree = float(np.mean(np.asarray(tokens) == np.asarray(reference[scale])))
                 rows.append((threads, name, args.frames / seconds, seconds / audio_s, agree))
     print(f"model {cfg.name} ({sum(p.numel() for p in model.parameters()) / 1e6:.1f} M params), {args.frames} greedy frames")
     print("| threads | backend | tokens/s | RTF | vs torch+KV | greedy tokens equal to torch+KV (guided: to guided torch+KV) |")
     print("|---|---|---|---|---|---|")
     for threads, name, tps, rtf, agree in rows:
         base = next(r for r in rows if r[0] == threads and r[1] == "torch, KV cache")
-        same = "- (sampled)" if agree is None else f"{100 * agree:.0f}%"
-        print(f"| {threads} | {name} | {tps:.1f} | {rtf:.3f} | {tps / base[2]:.2f}x | {same} |")
+        print(f"| {threads} | {name} | {tps:.1f} | {rtf:.3f} | {tps / base[2]:.2f}x | {100 * agree:.0f}% |")
 
 
 if __name__ == "__main__":

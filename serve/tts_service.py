@@ -100,7 +100,7 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
                 raise ModelNotFound(f"voice {req.voice_name!r} not found (have: {', '.join(entry.voices) or 'none'})")
             voice = entry.voices[req.voice_name]
         sampling = SamplingConfig(temperature=req.temperature or 0.8, top_k=req.top_k or 50, top_p=req.top_p or 0.95,
-                                  seed=req.seed, cfg_scale=req.cfg_scale or None, candidates=req.candidates or 1)
+                                  seed=req.seed, cfg_scale=req.cfg_scale or None)
         return entry, text, voice, sampling
 
     def _encode_out(self, wav: np.ndarray, entry: TtsEntry, req: pb.SynthesizeSpeechRequest) -> pb.SynthesizeSpeechResponse:

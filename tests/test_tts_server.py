@@ -78,10 +78,6 @@ def test_stream_equals_unary_and_starts_small(stub):
     assert not np.array_equal(voiced[: len(chunks[0])], chunks[0])
     guided = stub.Synthesize(request(cfg_scale=3.0)).audio  # a second, textless row steers the codes
     assert guided != unary.audio and stub.Synthesize(request(cfg_scale=3.0)).audio == guided
-    best = stub.Synthesize(request(candidates=3)).audio  # best of three draws, each sentence whole
-    assert best != unary.audio and stub.Synthesize(request(candidates=3)).audio == best
-    streamed = [np.frombuffer(r.audio, "<f4") for r in stub.SynthesizeStream(request(candidates=3, chunk_ms=40))]
-    np.testing.assert_allclose(np.concatenate(streamed), np.frombuffer(best, "<f4"), atol=1e-5)
 
 
 def test_zero_shot_and_output_rate(stub):
@@ -99,7 +95,6 @@ def test_zero_shot_and_output_rate(stub):
     (dict(voice_name="nobody"), grpc.StatusCode.NOT_FOUND, "narrator"),
     (dict(model="other"), grpc.StatusCode.NOT_FOUND, "not loaded"),
     (dict(cfg_scale=0.5), grpc.StatusCode.INVALID_ARGUMENT, "cfg_scale"),
-    (dict(candidates=17), grpc.StatusCode.INVALID_ARGUMENT, "candidates"),
     (dict(zero_shot_data=pb.ZeroShotData(audio_prompt=b"junk", transcript="x")), grpc.StatusCode.INVALID_ARGUMENT, "readable"),
 ])
 def test_bad_requests(stub, kw, code, needle):

@@ -40,7 +40,7 @@ def cmd_synthesize(args: argparse.Namespace) -> None:
     model, tokenizer = load_tts(args.model, args.backend, args.threads, args.quantize == "int8")
     synth = Synthesizer(model, tokenizer, backend=args.backend)
     sampling = SamplingConfig(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
-                              greedy=args.greedy, cfg_scale=args.cfg_scale, candidates=args.candidates)
+                              greedy=args.greedy, cfg_scale=args.cfg_scale)
     voice = None
     if args.voice:
         if not args.voice_text:
@@ -97,8 +97,6 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--greedy", action="store_true")
     s.add_argument("--cfg-scale", type=float,
                    help="classifier-free guidance on the text, 1 = off (default: the model's cfg_scale)")
-    s.add_argument("--candidates", type=int, default=1,
-                   help="draw N per sentence and keep the one the text explains best (audio per sentence)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--backend", choices=("auto", "onnx", "torch"), default="auto",
                    help="auto: ONNX Runtime where exported graphs exist, else torch (TTS and codec)")

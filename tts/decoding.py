@@ -14,7 +14,6 @@ from typing import Callable, Iterator, Protocol
 import numpy as np
 
 from .config import TtsConfig
-from .rerank import TextReliance
 from .sampling import SamplingConfig, guided, sample_next
 from .delay import complete_frames, revert_delay
 from .sequence import EMPTY, codes_to_frames, without_text
@@ -99,8 +98,7 @@ def split_forced(prompt, n_codebooks: int) -> tuple[np.ndarray, np.ndarray]:
 
 def decode_loop(stepper: Stepper, cfg: TtsConfig, prompts: list[list], max_frames: list[int],
                 sampling: SamplingConfig, chunk_frames: int = 10, first_chunk_frames: int | None = None,
-                should_stop: Callable[[], bool] | None = None, min_frames: list[int] | None = None,
-                reliance: TextReliance | None = None) -> Iterator[list[list]]:
+                should_stop: Callable[[], bool] | None = None, min_frames: list[int] | None = None) -> Iterator[list[list]]:
     """Yield the new frames of each item every ``chunk_frames`` steps (lists may be empty);
     ``</speech>`` is not sampled before an item's ``min_frames``.
 
@@ -111,8 +109,7 @@ def decode_loop(stepper: Stepper, cfg: TtsConfig, prompts: list[list], max_frame
     ``uncond + scale * (cond - uncond)`` (classifier-free guidance, as in Koel-TTS): the codes
     move toward what the text adds. ``first_chunk_frames`` makes
     the first chunk smaller (lower time to first audio); ``should_stop`` is polled every step
-    so a cancelled request stops generating at once. ``reliance`` (optional) is updated with
-    each step's codebook-0 choice under the text-free path, which then runs even unguided."""
+    so a cancelled request stops generating at once."""
     n_q, next_yield = cfg.n_codebooks, first_chunk_frames or chunk_frames
     rng = np.random.default_rng(sampling.seed)
     pad_row = np.array([cfg.special("<pad>")] + [EMPTY] * (n_q - 1), dtype=np.int64)
@@ -120,17 +117,17 @@ def decode_loop(stepper: Stepper, cfg: TtsConfig, prompts: list[list], max_frame
     items = [_Item(cfg, limit, forced) for (_, forced), limit in zip(split, max_frames)]
     rows = [r for r, _ in split]
     scale = sampling.guidance_scale(cfg)
-    n, copies = len(items), 2 if scale != 1 or reliance is not None else 1
+    n, copies = len(items), 2 if scale != 1 else 1
     seq, mask = left_pad(rows + [without_text(cfg, r) for r in rows] * (copies - 1), pad_row)
     pos = np.maximum(mask.cumsum(1) - 1, 0)
     feed = (lambda ids: ids[..., 0]) if n_q == 1 else (lambda ids: ids)
 
-    def step_logits(ids: np.ndarray, positions: np.ndarray, key_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def step_logits(ids: np.ndarray, positions: np.ndarray, key_mask: np.ndarray) -> np.ndarray:
         out = stepper.step(feed(ids), positions, key_mask)
-        return (out, out) if copies == 1 else (guided(out[:n], out[n:], scale), out)
+        return out if copies == 1 else guided(out[:n], out[n:], scale)
 
     pending: list[list] = [[] for _ in items]
-    logits, raw = step_logits(seq, pos, mask)
+    logits = step_logits(seq, pos, mask)
     for step in range(max(max_frames) + max(1, n_q - 1)):
         recent = seq[:n, -sampling.repetition_window:]
         history = np.where(recent == EMPTY, pad_row[0], recent)
@@ -138,14 +135,11 @@ def decode_loop(stepper: Stepper, cfg: TtsConfig, prompts: list[list], max_frame
         if min_frames is not None:
             heads[0][np.asarray(min_frames) > step, cfg.special("</speech>")] = -np.inf
         sampled = np.stack([sample_next(heads[q], history[..., q], sampling, rng) for q in range(n_q)], 1)
-        was_live = np.array([not item.done for item in items])
         nxt = np.tile(pad_row, (len(items), 1))
         for i, item in enumerate(items):
             if not item.done:
                 nxt[i] = item.take(step, sampled[i].tolist())
                 pending[i].extend(item.new_frames())
-        if reliance is not None:  # what was taken: a forced </speech> at the frame budget counts as such
-            reliance.update(head_logits(raw[:n], cfg, 0), head_logits(raw[n:], cfg, 0), nxt[:, 0], was_live)
         done = np.array([item.done for item in items])
         if (done.all() or step + 1 >= next_yield) and any(pending):
             yield pending
@@ -157,6 +151,6 @@ def decode_loop(stepper: Stepper, cfg: TtsConfig, prompts: list[list], max_frame
         live = np.tile(~done, copies)[:, None]
         last = pos[:, -1:] + 1
         seq, mask, pos = np.concatenate([seq, nxt], 1), np.concatenate([mask, live], 1), np.concatenate([pos, last], 1)
-        logits, raw = step_logits(nxt, last, mask)
+        logits = step_logits(nxt, last, mask)
     if any(pending):
         yield pending

@@ -24,7 +24,6 @@ class SamplingConfig:
     seconds_per_char: float = 0.15  # max-length rule: 1 s + this per character (~2x normal speech)
     min_seconds_per_char: float = 0.03  # min-length rule (~half of fast speech): no </speech> before
     cfg_scale: float | None = None  # classifier-free guidance on the text, 1 = off; None: the model's own
-    candidates: int = 1  # > 1: draw that many per sentence, keep the one the text explains best (tts.rerank)
 
     def __post_init__(self) -> None:
         if self.temperature <= 0 and not self.greedy:
@@ -33,8 +32,6 @@ class SamplingConfig:
             raise ValueError("need 0 < top_p <= 1, top_k >= 0, repetition_penalty >= 1")
         if self.cfg_scale is not None and self.cfg_scale < 1:
             raise ValueError(f"cfg_scale must be >= 1 (1 = no guidance), got {self.cfg_scale}")
-        if not 1 <= self.candidates <= 16 or (self.greedy and self.candidates > 1):
-            raise ValueError(f"candidates must be 1..16 (1 when greedy: every draw would be the same), got {self.candidates}")
 
     def guidance_scale(self, cfg) -> float:
         """The guidance this request runs with: its own ``cfg_scale``, else the model's default."""

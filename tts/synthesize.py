@@ -16,7 +16,6 @@ import numpy as np
 from codec.identity import speaks_codes
 
 from .decoding import decode_loop
-from .rerank import TextReliance
 from .sampling import SamplingConfig, max_frames_for, min_frames_for
 from .sequence import build_prompt, codes_to_frames, frames_to_codes
 from .text import InvalidText, TextTokenizer, normalize, split_sentences
@@ -78,27 +77,11 @@ class Synthesizer:
             rate = self.model.cfg.codec_frame_rate
             limit, floor = max_frames_for(len(sentence), rate, sampling), min_frames_for(len(sentence), rate, sampling)
             seeded = replace(sampling, seed=None if sampling.seed is None else sampling.seed + i)
-            if sampling.candidates > 1:  # whole sentences: a draw is judged once it is complete
-                frames = self._best_of(prompt, limit, floor, seeded, should_stop)
-                if frames:
-                    yield decoder.push(self._codes(frames))[0]
-                continue
             first = first_chunk_frames if i == 0 else None
             for chunk in decode_loop(self.model.stepper(), self.model.cfg, [prompt], [limit], seeded, chunk_frames,
                                      first, should_stop, [floor]):
                 if chunk[0]:
                     yield decoder.push(self._codes(chunk[0]))[0]
-
-    def _best_of(self, prompt: list, limit: int, floor: int, sampling: SamplingConfig,
-                 should_stop: Callable[[], bool] | None) -> list:
-        """The frames of the best of ``sampling.candidates`` draws, generated as one batch."""
-        n = sampling.candidates
-        reliance, frames = TextReliance(n), [[] for _ in range(n)]
-        for chunk in decode_loop(self.model.stepper(), self.model.cfg, [prompt] * n, [limit] * n, sampling, 1 << 30,
-                                 None, should_stop, [floor] * n, reliance):
-            for draw, new in zip(frames, chunk):
-                draw.extend(new)
-        return frames[reliance.best(n)[0]]
 
     def _codes(self, frames: list) -> np.ndarray:
         return frames_to_codes(frames, self.model.cfg.n_codebooks)[None]

@@ -109,7 +109,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repetition-penalty", type=float, default=1.1)
     p.add_argument("--greedy", action="store_true")
     p.add_argument("--cfg-scale", type=float, help="classifier-free guidance on the text (default: the model's)")
-    p.add_argument("--candidates", type=int, default=1, help="best of N draws per sentence (tts.rerank)")
     p.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"])
     p.add_argument("--out", type=Path, default=Path("exp/eval/tts.md"))
     args = p.parse_args(argv)
@@ -120,8 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     reference = model if isinstance(model, TtsModel) else TtsModel.from_pretrained(find_tts_dir(args.tts)).eval()
     forced = reference.cfg.n_codebooks == 1
     sampling = SamplingConfig(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, greedy=args.greedy,
-                              repetition_penalty=args.repetition_penalty, cfg_scale=args.cfg_scale,
-                              candidates=args.candidates)
+                              repetition_penalty=args.repetition_penalty, cfg_scale=args.cfg_scale)
     scale = sampling.guidance_scale(reference.cfg)
     rate = synth.sample_rate
     asr = recognizers(args.asr, args.pocketsphinx, [r["text"] for r in read_manifest(args.train_manifest)])
@@ -151,8 +149,7 @@ def main(argv: list[str] | None = None) -> int:
                 heard[name][kind].append(recognizer.transcribe(np.asarray(wav, np.float32), rate))
     results = {name: {kind: word_error_rate(refs, hyps) for kind, hyps in kinds.items()} for name, kinds in heard.items()}
     voicing = "voice-prompted with another recording of the same speaker" if not args.no_voice_prompt else "default voice"
-    guidance = (f", guidance scale {scale:g}" if scale != 1 else "") + \
-        (f", best of {sampling.candidates} draws" if sampling.candidates > 1 else "")
+    guidance = f", guidance scale {scale:g}" if scale != 1 else ""
     lines = [f"TTS intelligibility: {len(refs)} held-out sentences from {args.manifest} ({voicing}{guidance}); "
              f"audio {seconds['ground truth']:.0f} s ground truth, {seconds['TTS']:.0f} s synthesized.", "",
              "| recognizer | " + " | ".join(f"{kind} WER" for kind in kinds) + " | TTS - ground truth |",
