@@ -157,4 +157,3 @@ class Codec(nn.Module):
         model.load_state_dict(state)
         model.pretrained = True
         return model.eval()
-
