@@ -1,21 +1,22 @@
 #!/usr/bin/env bash
 # Codec recipe: 0 corpus -> 1 manifests -> 2 teacher (GRVQ) -> 3 distilled single-codebook
 # student, its codebook refitted by k-means (codec.refit), then fine-tuned with phonetic
-# distillation toward a CTC recognizer (trained here; seed 1), a last refit, and a decoder-only
-# fine-tune (encoder and codes frozen: the codes, and so the TTS, stay valid) -> 4 evaluate
+# distillation toward a CTC recognizer (trained here; seed 1), a last refit, and with
+# --codec-decoder-conf a decoder-only fine-tune (encoder and codes frozen: the codes, and so
+# the TTS, stay valid) -> 4 evaluate
 # (vs Opus/Codec2) -> 5 publish to models/ with ONNX graphs;
 # TTS: 6 encode the corpus with the published distilcodec -> 7 BPE -> 8 train -> 9 publish;
 # 10 train the CTC recognizer that measures intelligibility (seed 0: not the codec's phonetic
 # teacher, so the codec cannot have learned to please its judge) -> 11 TTS word error rates.
 #   recipes/libritts/run.sh [--stage N] [--stop-stage N] [--nproc N] [--corpus DIR]
 #                           [--exp DIR] [--models DIR] [--size mini|tiny] [--train-utts N]
-#                           [--tts-conf FILE] [--tts-finetune-conf FILE]
+#                           [--tts-conf FILE] [--tts-finetune-conf FILE] [--codec-decoder-conf FILE]
 # Stage 0 synthesizes the mini corpus with espeak-ng (skip it and pass --corpus for real
 # LibriTTS). With --nproc > 1 training runs under torchrun (DDP). Every stage is re-runnable:
 # training resumes from its last checkpoint.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-stage=0; stop_stage=11; nproc=1; corpus=data/mini; exp=exp; models=models; size=mini; train_utts=4000; tts_conf=; tts_finetune_conf=
+stage=0; stop_stage=11; nproc=1; corpus=data/mini; exp=exp; models=models; size=mini; train_utts=4000; tts_conf=; tts_finetune_conf=; decoder_conf=
 while [ $# -gt 0 ]; do
   case "$1" in
     --stage) stage=$2; shift 2;; --stop-stage) stop_stage=$2; shift 2;;
@@ -23,6 +24,7 @@ while [ $# -gt 0 ]; do
     --models) models=$2; shift 2;; --size) size=$2; shift 2;;
     --train-utts) train_utts=$2; shift 2;; --tts-conf) tts_conf=$2; shift 2;;
     --tts-finetune-conf) tts_finetune_conf=$2; shift 2;;
+    --codec-decoder-conf) decoder_conf=$2; shift 2;;
     *) echo "run.sh: unknown option $1" >&2; exit 2;;
   esac
 done
@@ -31,7 +33,7 @@ conf=recipes/libritts/conf
 manifests=$corpus/manifests
 if [ "$size" = tiny ]; then
   teacher_conf=$conf/tiny.yaml; student_conf=$conf/tiny_distill.yaml; finetune_conf=$conf/tiny_distill_finetune.yaml; tts_conf=${tts_conf:-$conf/tts_tiny.yaml}; bpe=300
-  decoder_conf=$conf/tiny_decoder.yaml
+  decoder_conf=${decoder_conf:-$conf/tiny_decoder.yaml}
   tts_finetune_conf=${tts_finetune_conf:-$conf/tts_tiny_selffeed.yaml}
   asr_args="--steps 4 --dim 32"; tts_eval=2
   corpus_args="--n-train 12 --n-dev 2 --n-test 3 --train-speakers 3 --test-speakers 1 --test-variants 1"
@@ -39,13 +41,13 @@ else
   # bpe=256: the byte alphabet, i.e. characters. A TTS trained from scratch on a few hours learns
   # to read characters far sooner than whole-word BPE tokens (each is seen thousands of times).
   teacher_conf=$conf/hificodec.yaml; student_conf=$conf/distilcodec.yaml; finetune_conf=$conf/distilcodec_finetune.yaml; tts_conf=${tts_conf:-$conf/tts_small.yaml}; bpe=256
-  decoder_conf=$conf/distilcodec_decoder.yaml
   asr_args="--steps 900"; tts_eval=40
   # --train-utts 16000 (26 h): what the GPU TTS config (conf/tts_small_gpu.yaml) trains on
   corpus_args="--n-train $train_utts"
 fi
 teacher=$exp/teacher; distilled=$exp/student; refitted=$exp/student_refit; tuned=$exp/student_ft
-student=$exp/student_final; final=$exp/student_decoder
+student=$exp/student_final; final=$student
+if [ -n "$decoder_conf" ]; then final=$exp/student_decoder; fi
 train_asr() {  # DIR SEED: a CTC recognizer (resumes; a no-op once finished)
   # shellcheck disable=SC2086
   $PY -m tts.asr train "$manifests/train.jsonl" "$1" --dev "$manifests/dev.jsonl" --seed "$2" $asr_args
@@ -82,9 +84,11 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
     --set "init_from=$refitted/model" --set "init_disc_from=$distilled/checkpoint.safetensors" \
     $data_args $(resume_flag "$tuned")
   refit "$tuned/model" "$student/model"   # the fine-tune's restarts drift; a last refit costs no quality
-  # shellcheck disable=SC2086
-  launch -m codec.train --config "$decoder_conf" --out-dir "$final" --set "init_from=$student/model" \
-    $data_args $(resume_flag "$final")
+  if [ -n "$decoder_conf" ]; then  # e.g. conf/distilcodec_decoder.yaml (GPU-sized: 3000 CPU steps did not lift PESQ)
+    # shellcheck disable=SC2086
+    launch -m codec.train --config "$decoder_conf" --out-dir "$final" --set "init_from=$student/model" \
+      $data_args $(resume_flag "$final")
+  fi
 fi
 if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
   train_asr "$exp/asr" 0   # the judge (stage 10 publishes it): WER of every round trip
