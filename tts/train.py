@@ -127,7 +127,7 @@ class TtsTrainer:
         """Record which codec made the training codes (its codes_hash; a warm start must share it)."""
         known = self.model.cfg.codec_hash
         if known and codec_hash and known != codec_hash:
-            raise ValueError(f"{self.cfg.train_tokens}: codes from codec weights {codec_hash}, but "
+            raise ValueError(f"{self.cfg.train_tokens}: codes from codec codes_hash {codec_hash}, but "
                              f"{self.cfg.init_from} was trained on {known}: re-encode the corpus with that codec")
         self.model.cfg.codec_hash = codec_hash or known
 
