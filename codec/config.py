@@ -15,15 +15,13 @@ from typing import Any
 
 import yaml
 
+from .typed_config import ConfigError, build, coerce_fields
+
 PRESET_DIR = Path(__file__).parent / "presets"
 QUANTIZER_KINDS = ("rvq", "grvq", "mcrvq", "single")
 CONFIG_FILE = "config.json"  # a model directory: config + safetensors weights (+ ONNX graphs)
 WEIGHTS_FILE = "model.safetensors"
 BACKBONES = ("spectral", "seanet")
-
-
-class ConfigError(ValueError):
-    """A configuration that cannot describe a working codec."""
 
 
 @dataclass
@@ -48,6 +46,7 @@ class QuantizerConfig:
     mcrvq_masked_levels: int = 3  # MCRVQ: levels that each see one channel subset
 
     def __post_init__(self) -> None:
+        coerce_fields(self)
         if self.kind not in QUANTIZER_KINDS:
             raise ConfigError(f"quantizer.kind must be one of {QUANTIZER_KINDS}, got {self.kind!r}")
         if self.kind == "single" and (self.n_q != 1 or self.groups != 1):
@@ -90,8 +89,7 @@ class CodecConfig:
     quantizer: QuantizerConfig = field(default_factory=QuantizerConfig)
 
     def __post_init__(self) -> None:
-        if isinstance(self.quantizer, dict):
-            self.quantizer = QuantizerConfig(**self.quantizer)
+        coerce_fields(self)  # also turns a quantizer mapping into a QuantizerConfig
         if self.backbone not in BACKBONES:
             raise ConfigError(f"backbone must be one of {BACKBONES}, got {self.backbone!r}")
         if self.backbone == "seanet" and math.prod(self.ratios) != self.hop:
@@ -163,11 +161,7 @@ class CodecConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "CodecConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ConfigError(f"unknown codec config keys: {sorted(unknown)}")
-        return cls(**data)
+        return build(cls, data, "codec config")
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -201,10 +195,3 @@ def load_preset(name: str, **overrides: Any) -> CodecConfig:
         data = _merge(data, sizes[size])
         data["name"] = name
     return CodecConfig.from_dict(_merge(data, overrides))
-
-
-def load_yaml(path: str | Path) -> CodecConfig:
-    """Load a codec config from a YAML file; ``preset: NAME`` there starts from a preset."""
-    data = yaml.safe_load(Path(path).read_text()) or {}
-    preset = data.pop("preset", None)
-    return load_preset(preset, **data) if preset else CodecConfig.from_dict(data)

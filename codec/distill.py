@@ -21,6 +21,7 @@ from torch import Tensor
 from .model import Codec
 from .phonetic import PhoneticHead, PhoneticTeacher, cosine_distance
 from .train import TrainConfig, Trainer, run
+from .typed_config import ConfigError
 
 
 @dataclass
@@ -36,9 +37,9 @@ class DistillConfig(TrainConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         if not self.teacher:
-            raise ValueError("distillation needs 'teacher': a trained codec directory")
+            raise ConfigError("distillation needs 'teacher': a trained codec directory")
         if (self.phonetic_weight or self.phonetic_output_weight) and not self.phonetic_teacher:
-            raise ValueError("phonetic_weight / phonetic_output_weight need 'phonetic_teacher': a recognizer directory")
+            raise ConfigError("phonetic_weight / phonetic_output_weight need 'phonetic_teacher': a recognizer directory")
 
 
 def copy_backbone(student: Codec, teacher: Codec) -> list[str]:

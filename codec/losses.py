@@ -21,6 +21,7 @@ import torchaudio
 from torch import Tensor, nn
 
 from .discriminators import DiscOutput
+from .typed_config import coerce_fields
 
 ArrayLike = Union[Tensor, np.ndarray]
 LOG_EPS = 1e-5
@@ -35,6 +36,9 @@ class LossWeights:
     feature: float = 2.0
     commitment: float = 1.0
     codebook: float = 1.0
+
+    def __post_init__(self) -> None:
+        coerce_fields(self)
 
 
 # ---------------------------------------------------------------- spectrograms

@@ -11,7 +11,6 @@ Losses: multi-scale log-mel L1, multi-period + multi-resolution STFT discriminat
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import math
 import os
 import sys
@@ -32,6 +31,7 @@ from .discriminators import DISCRIMINATOR_PRESETS, Discriminators
 from .losses import LossWeights, MultiScaleMelLoss, discriminator_loss, feature_matching_loss, generator_adversarial_loss
 from .model import Codec
 from .train_logging import TrainLogger
+from .typed_config import ConfigError, build, coerce_fields, read_yaml_mapping
 
 FREEZABLE = ("encoder", "quantizer", "decoder")
 
@@ -70,12 +70,9 @@ class TrainConfig:
     threads: int = 0  # torch intra-op threads on CPU (0: leave as is)
 
     def __post_init__(self) -> None:
-        if isinstance(self.weights, dict):
-            self.weights = LossWeights(**self.weights)
-        self.betas = tuple(self.betas)
-        self.frozen = list(self.frozen)
+        coerce_fields(self)  # also turns a weights mapping into LossWeights
         if set(self.frozen) - set(FREEZABLE) or set(self.frozen) == set(FREEZABLE):
-            raise ValueError(f"frozen must name some, not all, of {list(FREEZABLE)}; got {self.frozen}")
+            raise ConfigError(f"frozen must name some, not all, of {list(FREEZABLE)}; got {self.frozen}")
 
     def codec_config(self) -> CodecConfig:
         spec = dict(self.codec)
@@ -84,12 +81,9 @@ class TrainConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides: Any) -> "TrainConfig":
-        data = yaml.safe_load(Path(path).read_text()) or {}
+        data = read_yaml_mapping(path)
         data.update({k: v for k, v in overrides.items() if v is not None})
-        known = {f.name for f in dataclasses.fields(cls)}
-        if set(data) - known:
-            raise ValueError(f"{path}: unknown training keys {sorted(set(data) - known)}")
-        return cls(**data)
+        return build(cls, data, str(path))
 
 
 def lr_factor(step: int, cfg: TrainConfig) -> float:
@@ -288,7 +282,10 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise SystemExit(f"--set expects KEY=VALUE, got {item!r}")
-        out[key.strip()] = yaml.safe_load(value)
+        try:
+            out[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise ConfigError(f"--set {item}: the value is not valid YAML") from None
     return out
 
 
@@ -302,11 +299,14 @@ def config_from_args(cfg_cls: type[TrainConfig], args: argparse.Namespace) -> Tr
 def run(trainer_cls: type[Trainer], cfg_cls: type[TrainConfig], argv: list[str] | None = None) -> int:
     """Shared entry for train and distill: config, distributed setup, resume, fit."""
     args = parse_args(argv)
-    cfg = config_from_args(cfg_cls, args)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    env = setup_distributed()
-    trainer = trainer_cls(cfg, env)
+    try:
+        cfg = config_from_args(cfg_cls, args)
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        env = setup_distributed()
+        trainer = trainer_cls(cfg, env)  # builds the model config: its mistakes are settings mistakes too
+    except ConfigError as e:  # one line, not a traceback
+        raise SystemExit(f"error: {e}") from None
     if args.resume and trainer.resume() and env.main:
         print(f"resumed from step {trainer.step}", file=sys.stderr)
     try:

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from codec.typed_config import coerce_fields
+
 from .config import TtsConfig
 from .sequence import IGNORE
 
@@ -31,7 +33,7 @@ class AlignConfig:
     sigma: float = 0.1  # fall-off outside the band, as a share of the utterance
 
     def __post_init__(self) -> None:
-        self.layers = tuple(self.layers)
+        coerce_fields(self)
 
     def check(self, model_cfg: TtsConfig) -> None:
         if self.weight <= 0:

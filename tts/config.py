@@ -17,6 +17,8 @@ from typing import Any
 
 import yaml
 
+from codec.typed_config import ConfigError, build, coerce_fields
+
 SPECIALS = ("<pad>", "<bos>", "<text>", "</text>", "<speech>", "</speech>")
 PRESET_DIR = Path(__file__).resolve().parent / "presets"
 
@@ -42,14 +44,15 @@ class TtsConfig:
     cfg_scale: float = 1.0  # default classifier-free guidance (> 1 only if trained with text_dropout)
 
     def __post_init__(self) -> None:
+        coerce_fields(self)
         if self.dim % self.n_heads or self.n_heads % self.n_kv_heads:
-            raise ValueError(f"dim {self.dim} / heads {self.n_heads} / kv heads {self.n_kv_heads} do not divide")
+            raise ConfigError(f"dim {self.dim} / heads {self.n_heads} / kv heads {self.n_kv_heads} do not divide")
         if (self.dim // self.n_heads) % 2:
-            raise ValueError("head dim must be even for rotary embeddings")
+            raise ConfigError("head dim must be even for rotary embeddings")
         if self.n_codebooks < 1:
-            raise ValueError("n_codebooks must be >= 1")
+            raise ConfigError("n_codebooks must be >= 1")
         if self.cfg_scale < 1:
-            raise ValueError(f"cfg_scale must be >= 1 (1 = no guidance), got {self.cfg_scale}")
+            raise ConfigError(f"cfg_scale must be >= 1 (1 = no guidance), got {self.cfg_scale}")
 
     # -- vocabulary layout -----------------------------------------------------------
     def special(self, token: str) -> int:
@@ -80,11 +83,7 @@ class TtsConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TtsConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown TTS config keys {sorted(unknown)}")
-        return cls(**data)
+        return build(cls, data, "TTS config")
 
 
 def list_presets() -> list[str]:
@@ -94,7 +93,7 @@ def list_presets() -> list[str]:
 def load_preset(name: str, **overrides: Any) -> TtsConfig:
     path = PRESET_DIR / f"{name}.yaml"
     if not path.is_file():
-        raise ValueError(f"unknown TTS preset {name!r} (have: {', '.join(list_presets())})")
+        raise ConfigError(f"unknown TTS preset {name!r} (have: {', '.join(list_presets())})")
     data = yaml.safe_load(path.read_text()) or {}
     data.update(overrides)
     return TtsConfig.from_dict(data)

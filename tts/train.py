@@ -9,7 +9,6 @@ atomic safetensors checkpoints, TensorBoard scalars and synthesized audio sample
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import shutil
 import sys
@@ -18,13 +17,13 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import torch
-import yaml
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from codec.checkpoint import LATEST, load_checkpoint, save_checkpoint
 from codec.train import Dist, lr_factor, run
 from codec.train_logging import TrainLogger
+from codec.typed_config import ConfigError, build, coerce_fields, read_yaml_mapping
 
 from .alignment import AlignConfig, Aligner, token_lengths
 from .config import TtsConfig, load_preset
@@ -65,15 +64,13 @@ class TtsTrainConfig:
     threads: int = 0
 
     def __post_init__(self) -> None:
-        self.betas = tuple(self.betas)
+        coerce_fields(self)  # also turns an align mapping into AlignConfig
         for name, whole_ok in (("token_noise", False), ("voice_prompts", True), ("self_feed", False), ("text_dropout", False)):
             share = getattr(self, name)
             if not (0 <= share <= 1 if whole_ok else 0 <= share < 1):
-                raise ValueError(f"{name} must be in [0, 1{']' if whole_ok else ')'}, got {share}")
+                raise ConfigError(f"{name} must be in [0, 1{']' if whole_ok else ')'}, got {share}")
         if float(self.model.get("cfg_scale", 1.0)) > 1 and self.text_dropout <= 0:
-            raise ValueError("model.cfg_scale > 1 needs text_dropout > 0: the model must learn the textless branch")
-        if isinstance(self.align, dict):
-            self.align = AlignConfig(**self.align)
+            raise ConfigError("model.cfg_scale > 1 needs text_dropout > 0: the model must learn the textless branch")
 
     def model_config(self, text_vocab: int) -> TtsConfig:
         spec = dict(self.model)
@@ -83,15 +80,12 @@ class TtsTrainConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides: Any) -> "TtsTrainConfig":
-        data = yaml.safe_load(Path(path).read_text()) or {}
+        data = read_yaml_mapping(path)
         overrides = {k: v for k, v in overrides.items() if v is not None}
         if isinstance(overrides.get("model"), dict) and isinstance(data.get("model"), dict):
             overrides["model"] = data["model"] | overrides["model"]  # --set model={codec: X} keeps the YAML's keys
         data.update(overrides)
-        unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
-        if unknown:
-            raise ValueError(f"{path}: unknown training keys {sorted(unknown)}")
-        return cls(**data)
+        return build(cls, data, str(path))
 
 
 class TtsTrainer:
