@@ -12,9 +12,7 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .errors import CodecError
-
-EXIT_USAGE, EXIT_ERROR = 2, 1
+from .errors import CodecError, run_cli
 
 
 def _codec_api():
@@ -191,15 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "eval" and args.baseline is None:
         args.baseline = ["opus:6", "codec2:3200"]
-    try:
-        args.func(args)
-    except (CodecError, FileNotFoundError, ValueError) as err:
-        print(f"codec-cli: error: {err}", file=sys.stderr)
-        return EXIT_ERROR
-    except KeyboardInterrupt:
-        print("codec-cli: interrupted", file=sys.stderr)
-        return 130
-    return 0
+    return run_cli("codec-cli", lambda: args.func(args))
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import Tensor
@@ -33,6 +34,8 @@ class DistillConfig(TrainConfig):
     phonetic_teacher: str | None = None  # CTC recognizer directory (python -m tts.asr train)
     phonetic_weight: float = 0.0  # quantized latent -> recognizer features of the input
     phonetic_output_weight: float = 0.0  # recognizer features: decoded audio vs input
+
+    INPUTS: ClassVar[tuple[str, ...]] = TrainConfig.INPUTS + ("teacher", "phonetic_teacher")
 
     def __post_init__(self) -> None:
         super().__post_init__()

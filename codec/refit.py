@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from .audio import load
 from .data import read_manifest
+from .errors import describe
 from .model import Codec
 from .quantize.base import codebook_stats
 from .quantize.single import SingleCodebookVQ
@@ -99,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         latents = collect_latents(codec, read_manifest(args.manifest), args.frames, args.seed)
         before, after = refit_codec(codec, latents, args.iters, args.ema_decay)
     except (OSError, ValueError) as e:
-        print(f"refit: {e}", file=sys.stderr)
+        print(f"refit: error: {describe(e)}", file=sys.stderr)
         return 2
     codec.save_pretrained(Path(args.out))
     for name, s in (("before", before), ("after", after)):

@@ -16,7 +16,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, ClassVar, Iterator
 
 import torch
 import torch.distributed as dist
@@ -28,10 +28,11 @@ from .checkpoint import LATEST, load_checkpoint, load_module_weights, save_check
 from .config import CodecConfig, load_preset
 from .data import AudioSegmentDataset, ShardSampler, read_manifest
 from .discriminators import DISCRIMINATOR_PRESETS, Discriminators
+from .errors import describe
 from .losses import LossWeights, MultiScaleMelLoss, discriminator_loss, feature_matching_loss, generator_adversarial_loss
 from .model import Codec
 from .train_logging import TrainLogger
-from .typed_config import ConfigError, build, coerce_fields, read_yaml_mapping
+from .typed_config import ConfigError, build, check_inputs, coerce_fields, read_yaml_mapping
 
 FREEZABLE = ("encoder", "quantizer", "decoder")
 
@@ -68,6 +69,8 @@ class TrainConfig:
     seed: int = 0
     amp: bool = True  # bf16 autocast, GPU only
     threads: int = 0  # torch intra-op threads on CPU (0: leave as is)
+
+    INPUTS: ClassVar[tuple[str, ...]] = ("train_manifest", "dev_manifest", "init_from", "init_disc_from")
 
     def __post_init__(self) -> None:
         coerce_fields(self)  # also turns a weights mapping into LossWeights
@@ -301,12 +304,13 @@ def run(trainer_cls: type[Trainer], cfg_cls: type[TrainConfig], argv: list[str] 
     args = parse_args(argv)
     try:
         cfg = config_from_args(cfg_cls, args)
+        check_inputs(cfg)
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         env = setup_distributed()
-        trainer = trainer_cls(cfg, env)  # builds the model config: its mistakes are settings mistakes too
-    except ConfigError as e:  # one line, not a traceback
-        raise SystemExit(f"error: {e}") from None
+        trainer = trainer_cls(cfg, env)  # model config, data, init_from: a mistake there is the user's too
+    except (ValueError, OSError) as e:  # ConfigError included: one line, not a traceback
+        raise SystemExit(f"error: {describe(e)}") from None
     if args.resume and trainer.resume() and env.main:
         print(f"resumed from step {trainer.step}", file=sys.stderr)
     try:

@@ -33,12 +33,18 @@ def coerce_fields(obj: Any) -> None:
 
 
 def build(cls: type, data: dict[str, Any], where: str | None = None) -> Any:
-    """``cls(**data)``, refusing keys ``cls`` does not have (a misspelt key is not ignored)."""
+    """``cls(**data)``, refusing keys ``cls`` does not have (a misspelt key is not ignored) and
+    naming the required ones ``data`` lacks."""
     if not isinstance(data, dict):
         raise ConfigError(f"{where or cls.__name__}: expected a mapping of settings, got {data!r}")
-    unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
+    fields = dataclasses.fields(cls)
+    unknown = sorted(set(data) - {f.name for f in fields})
     if unknown:
         raise ConfigError(f"{where or cls.__name__}: unknown keys {unknown}")
+    missing = [f.name for f in fields if f.name not in data and f.init
+               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise ConfigError(f"{where or cls.__name__}: missing required keys {missing}")
     return cls(**data)
 
 
@@ -112,6 +118,15 @@ def _sequence(value: Any, origin: type, args: tuple, where: str) -> list | tuple
         item = args[0] if args else Any
         items = [coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
     return tuple(items) if origin is tuple else items
+
+
+def check_inputs(cfg: Any) -> None:
+    """Every path the run reads at start (the config's ``INPUTS`` fields that are set) exists:
+    a typo in a manifest path fails now, in one line, not after the model is built."""
+    for name in getattr(cfg, "INPUTS", ()):
+        path = getattr(cfg, name)
+        if path and not Path(path).exists():
+            raise ConfigError(f"{name}: {path}: no such file or directory")
 
 
 def read_yaml_mapping(path: str | Path) -> dict[str, Any]:

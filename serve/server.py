@@ -18,6 +18,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, AsyncIterator, Callable
 
 import grpc
@@ -25,8 +26,9 @@ import numpy as np
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from codec.errors import CodecError
+from codec.errors import USER_MISTAKES, CodecError, describe
 from codec.pretrained import DEFAULT_CODEC
+from codec.typed_config import ConfigError, coerce_fields
 from serve import wire
 from serve.rpc import ModelNotFound, StreamSlots, log_request, streaming, unary
 from serve.engine import load_codec_engine
@@ -56,6 +58,19 @@ class ServerConfig:
     tls_key: str | None = None
     auth_token: str | None = None
     grace_seconds: float = 10.0
+
+    def __post_init__(self) -> None:
+        coerce_fields(self)
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"port must be 0 (any free port) to 65535, got {self.port}")
+        low = [name for name in ("workers", "max_streams", "max_message_mb") if getattr(self, name) < 1]
+        low += ["threads"] if self.threads is not None and self.threads < 1 else []
+        if low:
+            raise ConfigError(f"{', '.join(low)} must be at least 1")
+        if self.max_audio_seconds <= 0 or self.grace_seconds < 0:
+            raise ConfigError("max_audio_seconds must be > 0 and grace_seconds >= 0")
+        if bool(self.tls_cert) != bool(self.tls_key):  # one alone would silently serve plaintext
+            raise ConfigError("TLS needs both a certificate and its key (--tls-cert and --tls-key)")
 
 
 class CodecRegistry:
@@ -280,10 +295,11 @@ class SpeechServer:
         reflection.enable_server_reflection(services, self.server)
         address = f"{self.cfg.host}:{self.cfg.port}"
         if self.cfg.tls_cert and self.cfg.tls_key:
-            creds = grpc.ssl_server_credentials([(open(self.cfg.tls_key, "rb").read(), open(self.cfg.tls_cert, "rb").read())])
-            self.port = self.server.add_secure_port(address, creds)
-        else:
-            self.port = self.server.add_insecure_port(address)
+            creds = grpc.ssl_server_credentials([(read_pem(self.cfg.tls_key), read_pem(self.cfg.tls_cert))])
+        try:
+            self.port = self.server.add_secure_port(address, creds) if self.cfg.tls_cert else self.server.add_insecure_port(address)
+        except RuntimeError:  # grpc's bind failure says only "Failed to bind"
+            raise OSError(f"cannot listen on {address}: the port is in use or not permitted") from None
         await self.server.start()
         for service in ("", *served):
             await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
@@ -298,6 +314,14 @@ class SpeechServer:
             await self.server.stop(self.cfg.grace_seconds if grace is None else grace)
         self.pool.shutdown(wait=False, cancel_futures=True)
         log.info(json.dumps({"event": "stopped"}))
+
+
+def read_pem(path: str) -> bytes:
+    """A TLS key or certificate file; a missing or non-PEM one is refused before serving."""
+    data = Path(path).read_bytes()
+    if b"-----BEGIN " not in data:
+        raise ConfigError(f"{path}: not a PEM file (expected '-----BEGIN ...')")
+    return data
 
 
 async def serve(cfg: ServerConfig) -> None:
@@ -330,10 +354,7 @@ def parse_args(argv: list[str] | None) -> ServerConfig:
     p.add_argument("--tls-key")
     p.add_argument("--auth-token", help="require 'authorization: Bearer TOKEN' metadata")
     p.add_argument("--grace", dest="grace_seconds", type=float, default=d.grace_seconds, help="drain time on SIGTERM")
-    args = p.parse_args(argv)
-    if bool(args.tls_cert) != bool(args.tls_key):
-        p.error("--tls-cert and --tls-key go together")
-    return ServerConfig(**vars(args))
+    return ServerConfig(**vars(p.parse_args(argv)))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -341,8 +362,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = parse_args(argv)
         asyncio.run(serve(cfg))
-    except CodecError as err:
-        print(f"speech-server: error: {err}", file=sys.stderr)
+    except USER_MISTAKES as err:
+        print(f"speech-server: error: {describe(err)}", file=sys.stderr)
         return 1
     return 0
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -25,6 +26,7 @@ from serve.client import SpeechClient
 from serve.gen.speech.v1 import speech_pb2 as pb
 from serve.gen.speech.v1 import speech_pb2_grpc as pb_grpc
 from serve.runtime import OnnxCodec
+from codec.typed_config import ConfigError
 from serve.server import ServerConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -246,6 +248,46 @@ def test_sigterm_drains_in_flight_stream(model_dir, speech, tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"port": -5}, "port must be 0"),
+    ({"port": 70000}, "port must be 0"),
+    ({"workers": 0}, "workers must be at least 1"),
+    ({"threads": 0}, "threads must be at least 1"),
+    ({"max_audio_seconds": 0}, "max_audio_seconds must be > 0"),
+    ({"tls_cert": "server.crt"}, "TLS needs both"),  # alone it used to serve plaintext
+    ({"port": "fifty"}, "ServerConfig.port: expected an integer"),
+])
+def test_server_config_refuses_impossible_settings(settings, message):
+    with pytest.raises(ConfigError, match=message):
+        ServerConfig(**settings)
+
+
+def run_server(args: list[str]) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, "-m", "serve.server", *args], capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_server_startup_mistakes_are_one_line(model_dir, tmp_path):
+    not_pem = tmp_path / "key.pem"
+    not_pem.write_text("not a key")
+    with socket.socket() as busy:  # no SO_REUSEPORT: gRPC cannot share it
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        cases = {
+            ("--port", str(port)): f"cannot listen on 127.0.0.1:{port}: the port is in use",
+            ("--port", "0", "--tls-cert", str(not_pem), "--tls-key", str(not_pem)): f"{not_pem}: not a PEM file",
+            ("--port", "0", "--tls-cert", str(not_pem), "--tls-key", str(tmp_path / "no.key")):
+                f"{tmp_path / 'no.key'}: No such file or directory",
+            ("--workers", "0"): "workers must be at least 1",
+        }
+        for args, message in cases.items():
+            run = run_server(["--codec", str(model_dir), *args])
+            assert run.returncode == 1, run.stderr
+            assert "Traceback" not in run.stderr
+            assert f"speech-server: error: {message}" in run.stderr.splitlines()[-1]
 
 
 def test_generated_stubs_match_proto():

@@ -156,7 +156,7 @@ def test_train_stop_resume_is_bit_exact_and_distill(corpus, tmp_path):
     wrong = subprocess.run([sys.executable, "-m", "codec.refit", "--model", str(full / "model"), "--manifest",
                             str(corpus / "train.jsonl"), "--out", str(tmp_path / "x")], capture_output=True, text=True,
                            cwd=ROOT, timeout=300)
-    assert wrong.returncode == 2 and wrong.stderr.strip().splitlines()[-1].startswith("refit: needs a single-codebook codec")
+    assert wrong.returncode == 2 and wrong.stderr.strip().splitlines()[-1].startswith("refit: error: needs a single-codebook codec")
 
 
 @pytest.mark.slow

@@ -87,3 +87,26 @@ def test_the_training_clis_report_a_bad_setting_in_one_line(tmp_path, module):
     assert run.stderr.strip() == "error: TrainConfig.lr: expected a number, got 'fast'".replace(
         "TrainConfig", "TrainConfig" if module == "codec.train" else "TtsTrainConfig")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_missing_input_or_required_key_stops_the_run_in_one_line(tmp_path):
+    out = tmp_path / "out"
+    for text, message in ((f"out_dir: {out}\n", "missing required keys ['train_manifest']"),
+                          (f"train_manifest: {tmp_path / 'nope.jsonl'}\nout_dir: {out}\n",
+                           f"train_manifest: {tmp_path / 'nope.jsonl'}: no such file or directory")):
+        run = subprocess.run([sys.executable, "-m", "codec.train", "--config", str(write(tmp_path, text))], cwd=ROOT,
+                             capture_output=True, text=True, timeout=120)
+        assert run.returncode == 1 and run.stderr.strip().endswith(message), run.stderr
+        assert "Traceback" not in run.stderr and not out.exists()
+
+
+@pytest.mark.parametrize("script, args, message", [
+    ("prepare.py", ["{tmp}/no_corpus", "{tmp}/manifests"], "{tmp}/no_corpus: no such corpus folder"),
+    ("publish.py", ["{tmp}/no_model", "{tmp}/published"], "{tmp}/no_model/config.json: No such file or directory"),
+    ("evaluate.py", ["--manifest", "{tmp}/none.jsonl"], "{tmp}/none.jsonl: No such file or directory"),
+])
+def test_recipe_scripts_report_mistakes_in_one_line(tmp_path, script, args, message):
+    run = subprocess.run([sys.executable, str(ROOT / "recipes/libritts" / script), *(a.format(tmp=tmp_path) for a in args)],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1
+    assert run.stderr.strip() == f"{script}: error: {message.format(tmp=tmp_path)}"

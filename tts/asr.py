@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from codec.audio import load
 from codec.checkpoint import LATEST, load_checkpoint, save_checkpoint, saved_step
 from codec.data import read_manifest
+from codec.errors import run_cli
 from codec.model_dir import read_model_dir, save_model_dir
 
 from .wer import edit_distance, word_error_rate, words
@@ -235,4 +236,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli("python -m tts.asr", main))

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from codec.errors import CodecError
+from codec.errors import CodecError, run_cli
 
 from .pretrained import find_tts_dir, load_tts
 
@@ -122,14 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        args.func(args)
-    except (CodecError, FileNotFoundError, ValueError) as err:
-        print(f"tts-cli: error: {err}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
-    return 0
+    return run_cli("tts-cli", lambda: args.func(args))
 
 
 if __name__ == "__main__":

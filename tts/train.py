@@ -14,7 +14,7 @@ import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, ClassVar, Iterator
 
 import torch
 from torch import nn
@@ -62,6 +62,8 @@ class TtsTrainConfig:
     seed: int = 0
     amp: bool = True  # bf16 autocast, GPU only
     threads: int = 0
+
+    INPUTS: ClassVar[tuple[str, ...]] = ("train_tokens", "dev_tokens", "tokenizer", "init_from")
 
     def __post_init__(self) -> None:
         coerce_fields(self)  # also turns an align mapping into AlignConfig

@@ -24,6 +24,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from codec.errors import run_cli  # noqa: E402
 from codec.audio import load  # noqa: E402
 from codec.data import read_manifest  # noqa: E402
 from codec.model import Codec  # noqa: E402
@@ -104,4 +105,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli("code_phonetics.py", main))

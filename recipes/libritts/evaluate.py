@@ -19,6 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from codec.errors import run_cli  # noqa: E402
 from codec.audio import load  # noqa: E402
 from codec.data import read_manifest  # noqa: E402
 from codec.evaluate import build_systems, evaluate, markdown_table  # noqa: E402
@@ -81,4 +82,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli("evaluate.py", main))

@@ -26,6 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from codec.errors import run_cli  # noqa: E402
 from codec.audio import load  # noqa: E402
 from codec.data import read_manifest  # noqa: E402
 from tts.wer import word_error_rate  # noqa: E402
@@ -168,4 +169,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli("evaluate_tts.py", main))

@@ -27,6 +27,7 @@ import soxr
 from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from codec.errors import run_cli  # noqa: E402
 from tts.numbers import number_words, year_words  # noqa: E402
 
 SR_OUT = 24000
@@ -319,4 +320,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli("make_mini_corpus.py", main))

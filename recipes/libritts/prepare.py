@@ -19,6 +19,10 @@ from pathlib import Path
 
 import soundfile as sf
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from codec.errors import run_cli  # noqa: E402
+
 SPLITS = ("train", "dev", "test")
 REPORT_FIRST = 5
 
@@ -120,4 +124,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli("prepare.py", main))

@@ -17,6 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from codec.errors import run_cli  # noqa: E402
 from codec.config import CONFIG_FILE, WEIGHTS_FILE  # noqa: E402
 from codec.onnx_export import export_codec  # noqa: E402
 from codec.pretrained import load_codec  # noqa: E402
@@ -45,4 +46,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli("publish.py", main))

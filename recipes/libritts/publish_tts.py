@@ -16,6 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from codec.errors import run_cli  # noqa: E402
 from codec import audio  # noqa: E402
 from codec.data import read_manifest  # noqa: E402
 from tts.text import TOKENIZER_FILE  # noqa: E402
@@ -65,4 +66,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli("publish_tts.py", main))
