@@ -27,7 +27,7 @@ models/%/encoder.onnx: models/%/model.safetensors models/%/config.json codec/onn
 	$(BIN)/codec-cli export-onnx models/$*
 
 TTS_ONNX := $(patsubst %/model.safetensors,%/tts.onnx,$(wildcard models/tts/model.safetensors))
-models/tts/tts.onnx: models/tts/model.safetensors models/tts/config.json $(STAMP)
+models/tts/tts.onnx: models/tts/model.safetensors models/tts/config.json tts/onnx_export.py tts/model.py $(STAMP)
 	$(BIN)/tts-cli export-onnx models/tts --quantize int8
 
 onnx: $(ONNX) $(TTS_ONNX)

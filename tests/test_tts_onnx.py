@@ -63,6 +63,34 @@ def test_greedy_and_seeded_tokens_match_torch(exported):
     assert run_onnx(tts, prompts, [80, 60], guided) == generate(model, prompts, [80, 60], guided)
 
 
+def test_prefill_returns_the_last_positions_logits_only(exported):
+    """Generation reads one row per step: a prompt's prefill must not pay for [L, V] logits."""
+    model, directory = exported
+    tts = OnnxTts(directory)
+    ids = np.array([build_prompt(model, [5, 6, 7, 8, 9], [10, 11], [3, 1, 4, 1, 5])], dtype=np.int64)
+    length, cfg = ids.shape[1], model.cfg
+    past = np.zeros((1, cfg.n_kv_heads, 1, cfg.head_dim), np.float32)
+    feeds = {"input_ids": ids, "position_ids": np.arange(length)[None], "attention_mask": np.r_[[False], [True] * length][None]}
+    feeds.update({f"past_{kind}_{i}": past for i in range(cfg.n_layers) for kind in ("key", "value")})
+    logits, *present = tts.session.run(None, feeds)
+    with torch.no_grad():
+        full, _ = model(torch.from_numpy(ids))
+    assert logits.shape == (1, 1, cfg.vocab_size) and present[0].shape[2] == length + 1
+    np.testing.assert_allclose(logits[0, 0], full[0, -1].numpy(), atol=1e-4)
+
+
+def test_grouped_query_attention_equals_repeated_kv():
+    from tts.model import grouped_attention
+
+    torch.manual_seed(0)
+    q, k, v = torch.randn(2, 6, 5, 16), torch.randn(2, 2, 9, 16), torch.randn(2, 2, 9, 16)
+    mask = torch.rand(2, 1, 5, 9) > 0.4
+    mask[..., -1] = True
+    repeated = torch.nn.functional.scaled_dot_product_attention(
+        q, k.repeat_interleave(3, 1), v.repeat_interleave(3, 1), attn_mask=mask)
+    torch.testing.assert_close(grouped_attention(q, k, v, mask), repeated, atol=1e-6, rtol=1e-6)
+
+
 def test_int8_graph_runs_and_stays_close(exported):
     model, directory = exported
     fp32, int8 = OnnxTts(directory), OnnxTts(directory, int8=True)

@@ -33,11 +33,11 @@ class TorchStepper:
         device = self.model.embed.weight.device  # numpy in and out; the model may sit on a GPU
         ids_t, pos_t, mask_t = (torch.from_numpy(np.ascontiguousarray(a)).to(device) for a in (ids, positions, key_mask))
         if self.use_cache:
-            logits, self.past = self.model(ids_t, pos_t, self.past, mask_t)
+            logits, self.past = self.model(ids_t, pos_t, self.past, mask_t, last_only=True)
         else:
             self.ids = ids_t if self.ids is None else torch.cat([self.ids, ids_t], 1)
             self.pos = pos_t if self.pos is None else torch.cat([self.pos, pos_t], 1)
-            logits, _ = self.model(self.ids, self.pos, None, mask_t)
+            logits, _ = self.model(self.ids, self.pos, None, mask_t, last_only=True)
         return logits[:, -1].float().cpu().numpy()
 
 

@@ -63,14 +63,28 @@ class Attention(nn.Module):
         q, k = rotary(q, positions, c.rope_theta), rotary(k, positions, c.rope_theta)
         if past is not None:
             k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
-        groups = c.n_heads // c.n_kv_heads
-        k_all, v_all = k.repeat_interleave(groups, 1), v.repeat_interleave(groups, 1)
-        out = F.scaled_dot_product_attention(q, k_all, v_all, attn_mask=mask)
+        out = grouped_attention(q, k, v, mask)
         probs = None
         if probe_heads:  # the same scores SDPA used, materialized for these heads only
-            scores = (q[:, :probe_heads].float() @ k_all[:, :probe_heads].float().transpose(-1, -2)) * hd**-0.5
+            k_probe = k.repeat_interleave(c.n_heads // c.n_kv_heads, 1)[:, :probe_heads]
+            scores = (q[:, :probe_heads].float() @ k_probe.float().transpose(-1, -2)) * hd**-0.5
             probs = scores.masked_fill(~mask, float("-inf")).softmax(-1)
         return self.o(out.transpose(1, 2).reshape(b, length, -1)), (k, v), probs
+
+
+def grouped_attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor) -> Tensor:
+    """Grouped-query attention: q [B, H, L, D] over k, v [B, H_kv, T, D] (query head h reads
+    K/V head h // (H / H_kv)), mask [B, 1, L, T] -> [B, H, L, D].
+
+    The queries of a group are stacked along L instead of copying K/V once per query head:
+    the same dot products, without re-materializing the whole cache every decoding step."""
+    b, heads, length, hd = q.shape
+    groups = heads // k.shape[1]
+    if groups == 1:
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    stacked = q.reshape(b, k.shape[1], groups * length, hd)
+    mask = mask.unsqueeze(2).expand(b, 1, groups, length, mask.shape[-1]).reshape(b, 1, groups * length, -1)
+    return F.scaled_dot_product_attention(stacked, k, v, attn_mask=mask).reshape(b, heads, length, hd)
 
 
 class SwiGLU(nn.Module):
@@ -127,10 +141,13 @@ class TtsModel(nn.Module):
             nn.init.normal_(m.weight, std=0.02)
 
     def forward(self, input_ids: Tensor, position_ids: Tensor | None = None, past: list[KV] | None = None,
-                key_mask: Tensor | None = None, probe: tuple[tuple[int, ...], int] | None = None):
+                key_mask: Tensor | None = None, probe: tuple[tuple[int, ...], int] | None = None,
+                last_only: bool = False):
         """input_ids [B, L] (or [B, L, Q] rows) -> logits [B, L, V] and the K/V cache including
         these positions. ``probe=(layers, heads)`` appends a third item: the attention
-        probabilities of the first ``heads`` heads of each listed layer (``tts.alignment``)."""
+        probabilities of the first ``heads`` heads of each listed layer (``tts.alignment``).
+        ``last_only`` gives logits [B, 1, V] of the last position: all that generation reads,
+        and for a prompt of L positions the output layer then costs 1/L of its full price."""
         b, length = input_ids.shape[:2]
         past_len = past[0][0].shape[2] if past else 0
         if position_ids is None:
@@ -146,7 +163,7 @@ class TtsModel(nn.Module):
             present.append(kv)
             if p is not None:
                 probs.append(p)
-        x = self.norm(x)
+        x = self.norm(x[:, -1:] if last_only else x)
         logits = x @ self.embed.weight.t() if self.head is None else self.head(x)
         return (logits, present, probs) if probe else (logits, present)
 

@@ -2,7 +2,7 @@
 
 ``tts.onnx``: ``input_ids`` [B, L] ([B, L, Q] rows for multi-codebook models), ``position_ids`` [B, L], ``attention_mask`` [B, P+L] (bool)
 and ``past_key_i`` / ``past_value_i`` [B, n_kv, P, head_dim] per layer in -> ``logits``
-[B, L, V] and ``present_key_i`` / ``present_value_i`` [B, n_kv, P+L, head_dim] out. Batch, L
+[B, 1, V] of the last position (all generation reads) and ``present_key_i`` / ``present_value_i`` [B, n_kv, P+L, head_dim] out. Batch, L
 and P are dynamic. The runtime starts from a one-slot dummy past that the mask hides (so P
 is never 0). Optional ``tts.int8.onnx``: dynamic int8 quantization of the weights.
 """
@@ -33,7 +33,7 @@ class TtsGraph(nn.Module):
 
     def forward(self, input_ids: Tensor, position_ids: Tensor, attention_mask: Tensor, *past: Tensor) -> tuple[Tensor, ...]:
         pairs = [(past[2 * i], past[2 * i + 1]) for i in range(len(past) // 2)]
-        logits, present = self.model(input_ids, position_ids, pairs, attention_mask)
+        logits, present = self.model(input_ids, position_ids, pairs, attention_mask, last_only=True)
         return (logits, *[t for kv in present for t in kv])
 
 
