@@ -34,7 +34,7 @@ onnx: $(ONNX) $(TTS_ONNX)
 
 # espeak-ng makes the training corpus; ffmpeg/opus-tools/codec2 are the evaluation baselines.
 system-deps:
-	@missing=""; for c in espeak-ng:espeak-ng ffmpeg:ffmpeg opusenc:opus-tools c2enc:codec2; do \
+	@missing=""; for c in espeak-ng:espeak-ng ffmpeg:ffmpeg opusenc:opus-tools c2enc:codec2 openssl:openssl; do \
 	  command -v $${c%%:*} >/dev/null || missing="$$missing $${c##*:}"; done; \
 	if [ -n "$$missing" ]; then echo "installing$$missing"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi

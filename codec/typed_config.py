@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import types
 import typing
 from pathlib import Path
@@ -98,7 +99,7 @@ def _number(value: Any, kind: type, where: str) -> int | float:
             value = float(value.strip())  # "3e-4": YAML 1.1 needs a dot to call it a float
         except ValueError:
             raise ConfigError(f"{where}: expected {what}, got {value!r}") from None
-    if not isinstance(value, (int, float)):
+    if not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ConfigError(f"{where}: expected {what}, got {value!r}")
     if kind is float:
         return float(value)

@@ -294,10 +294,11 @@ class SpeechServer:
         services = (*served, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME)
         reflection.enable_server_reflection(services, self.server)
         address = f"{self.cfg.host}:{self.cfg.port}"
-        if self.cfg.tls_cert and self.cfg.tls_key:
+        creds = None  # ServerConfig makes sure a certificate comes with its key
+        if self.cfg.tls_cert:
             creds = grpc.ssl_server_credentials([(read_pem(self.cfg.tls_key), read_pem(self.cfg.tls_cert))])
         try:
-            self.port = self.server.add_secure_port(address, creds) if self.cfg.tls_cert else self.server.add_insecure_port(address)
+            self.port = self.server.add_secure_port(address, creds) if creds else self.server.add_insecure_port(address)
         except RuntimeError:  # grpc's bind failure says only "Failed to bind"
             raise OSError(f"cannot listen on {address}: the port is in use or not permitted") from None
         await self.server.start()

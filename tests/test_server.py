@@ -213,6 +213,24 @@ def test_bearer_token_auth(model_dir, speech):
         running.stop()
 
 
+def test_tls_serves_only_encrypted(model_dir, tmp_path):
+    key, cert = tmp_path / "server.key", tmp_path / "server.crt"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    running = RunningServer(ServerConfig(port=0, codec=str(model_dir), tls_cert=str(cert), tls_key=str(key)))
+    try:
+        port = running.target.rsplit(":", 1)[1]
+        credentials = grpc.ssl_channel_credentials(root_certificates=cert.read_bytes())
+        with grpc.secure_channel(f"localhost:{port}", credentials) as channel:
+            assert pb_grpc.CodecStub(channel).GetModelInfo(pb.GetModelInfoRequest(), timeout=30).name == "hificodec-tiny"
+        with grpc.insecure_channel(running.target) as channel:  # plaintext gets no answer
+            assert_status(grpc.StatusCode.UNAVAILABLE, pb_grpc.CodecStub(channel).GetModelInfo, pb.GetModelInfoRequest(),
+                          timeout=5)
+    finally:
+        running.stop()
+
+
 def test_sigterm_drains_in_flight_stream(model_dir, speech, tmp_path):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen(

@@ -42,6 +42,8 @@ def test_set_overrides_are_coerced_like_the_yaml(tmp_path):
 @pytest.mark.parametrize("text, field", [
     ("lr: fast", "TrainConfig.lr: expected a number"),
     ("batch_size: 8.5", "TrainConfig.batch_size: expected an integer"),
+    ("max_steps: .inf", "TrainConfig.max_steps: expected an integer"),
+    ("lr: .nan", "TrainConfig.lr: expected a number"),
     ("amp: maybe", "TrainConfig.amp: expected true or false"),
     ("betas: [0.9]", "TrainConfig.betas: expected 2 values"),
     ("betas: [0.9, high]", "TrainConfig.betas[1]: expected a number"),
