@@ -191,7 +191,7 @@ def test_recipe_end_to_end_tiny(tmp_path):
                             "--out-dir", str(exp / "teacher"), "--stop-after", "4", "--set", manifests[0], "--set", manifests[1]],
                            capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
     assert first.returncode == 0, first.stderr[-2000:]  # stopped early: stage 2 must resume from step 4
-    log = run_sh("--stage", "2")
+    log = run_sh("--stage", "2", "--tts-speeds", "0.9,1.0")
     assert "resumed from step 4" in log
     table = (exp / "eval" / "codec.md").read_text()
     assert "| hificodec-tiny |" in table and "| distilcodec-tiny |" in table and "Opus" in table
@@ -214,6 +214,11 @@ def test_recipe_end_to_end_tiny(tmp_path):
     assert {p.name for p in (models / "asr").iterdir()} == {"config.json", "model.safetensors"}
     from tts.model import TtsModel
 
+    from tts.data import read_tokens
+
+    train_rows, _, train_meta = read_tokens(exp / "tts" / "tokens" / "train.safetensors")
+    assert train_meta["speeds"] == "[0.9, 1.0]" and len(train_rows) == 2 * 12  # speed-perturbed training voices
+    assert read_tokens(exp / "tts" / "tokens" / "dev.safetensors")[2]["speeds"] == "[1.0]"  # held out: as recorded
     tuned = TtsModel.from_pretrained(exp / "tts" / "finetune" / "model").half().float()  # the self_feed phase ran
     published = TtsModel.from_pretrained(models / "tts")  # ... and is what stage 9 published
     assert all(torch.equal(a, b) for a, b in zip(tuned.state_dict().values(), published.state_dict().values()))

@@ -171,3 +171,38 @@ def test_cli_errors_are_one_line(args, needle, tmp_path):
     proc = _run("-m", "tts.cli", *args)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1].startswith("tts-cli: error:") and needle in proc.stderr
+
+
+def test_speed_perturbed_copies_are_voices_of_their_own(tmp_path):
+    from tts.data import encode_corpus, read_tokens, speed_perturb, voice_partners
+
+    manifest = _corpus(tmp_path)
+    rows = [json.loads(line) for line in manifest.read_text().splitlines()]
+    manifest.write_text("".join(json.dumps({**r, "speaker": f"s{i % 2}"}) + "\n" for i, r in enumerate(rows)))
+    codec = load_codec("distilcodec-tiny")
+    plain = encode_corpus(manifest, codec, tmp_path / "plain.safetensors")
+    out = encode_corpus(manifest, codec, tmp_path / "sp.safetensors", speeds=(1.1, 0.9, 1.0))
+    kept, codes, meta = read_tokens(out)
+    _, plain_codes, _ = read_tokens(plain)
+    assert json.loads(meta["speeds"]) == [0.9, 1.0, 1.1] and len(kept) == 3 * len(rows)
+    for r in rows:  # the corpus as recorded is unchanged; slower copies are longer, faster ones shorter
+        assert torch.equal(codes[r["id"]], plain_codes[r["id"]])
+        sample = int(r["duration"] * 24000)
+        for speed in (0.9, 1.1):
+            frames = codes[f"{r['id']}_sp{speed:g}"].shape[-1]
+            assert frames == codec.n_frames(round(sample / speed)), (speed, frames)
+    speakers = {row["id"]: row["speaker"] for row in kept}
+    assert speakers["u3_sp0.9"] == "s1_sp0.9" and speakers["u3"] == "s1"
+    for row, partner in zip(kept, voice_partners(kept, 1.0, seed=0)):  # prompts never cross speeds
+        assert partner is not None and partner["speaker"] == row["speaker"]
+    stamp = out.stat().st_mtime_ns
+    assert encode_corpus(manifest, codec, out, speeds=(0.9, 1.0, 1.1)).stat().st_mtime_ns == stamp  # cached
+    encode_corpus(manifest, codec, out)
+    assert len(read_tokens(out)[0]) == len(rows)  # other speeds: encoded again
+
+    t = np.arange(24000) / 24000
+    faster = speed_perturb(np.sin(2 * np.pi * 200 * t).astype(np.float32), 1.1, 24000)
+    assert abs(len(faster) - 24000 / 1.1) <= 1
+    assert abs(np.argmax(np.abs(np.fft.rfft(faster))) * 24000 / len(faster) - 220) < 2  # pitch x 1.1
+    bad = _run("-m", "tts.cli", "encode-corpus", str(manifest), str(tmp_path / "x.safetensors"), "--speeds", "0.9,fast")
+    assert bad.returncode == 2 and "expected comma-separated numbers" in bad.stderr.strip().splitlines()[-1]

@@ -68,7 +68,17 @@ def cmd_encode_corpus(args: argparse.Namespace) -> None:
 
     from .data import encode_corpus
 
-    encode_corpus(args.manifest, load_codec(args.codec), args.output)
+    encode_corpus(args.manifest, load_codec(args.codec), args.output, speeds=args.speeds)
+
+
+def speed_list(text: str) -> tuple[float, ...]:
+    try:
+        speeds = tuple(float(s) for s in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers such as 0.9,1.0,1.1, got {text!r}") from None
+    if not speeds or min(speeds) <= 0:
+        raise argparse.ArgumentTypeError(f"speed factors must be positive, got {text!r}")
+    return speeds
 
 
 def cmd_train_tokenizer(args: argparse.Namespace) -> None:
@@ -111,6 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("manifest", type=Path)
     e.add_argument("output", type=Path)
     e.add_argument("--codec", default="distilcodec")
+    e.add_argument("--speeds", type=speed_list, default=(1.0,), metavar="S,S,...",
+                   help="speed perturbation: also encode copies played S times as fast, as voices of "
+                        "their own (e.g. 0.9,1.0,1.1; default 1.0: the corpus as recorded)")
     e.set_defaults(func=cmd_encode_corpus)
     t = sub.add_parser("train-tokenizer", help="manifest texts -> BPE tokenizer.json")
     t.add_argument("manifest", type=Path)

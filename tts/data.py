@@ -1,8 +1,9 @@
 """TTS training data: the corpus encoded once to codec tokens, cached, then batched.
 
 ``encode_corpus`` writes ``<out>/<split>.safetensors`` (one int32 tensor of codes per
-utterance) with the manifest rows (id, text) and the codec's name and weights hash in its
-metadata; a later call with the same codec reuses the file. ``TokenDataset`` turns rows into
+utterance, optionally speed-perturbed copies too) with the rows (id, text, speaker) and the
+codec's name, codes hash and speeds in its metadata; a later call with the same codes and
+speeds reuses the file. ``TokenDataset`` turns rows into
 (input_ids, labels) with the tokenizer; ``collate`` right-pads a batch.
 """
 
@@ -19,7 +20,7 @@ from safetensors.torch import load_file, safe_open, save_file
 from torch import Tensor
 
 from codec.atomic import atomic_write
-from codec.audio import load
+from codec.audio import load, resample
 from codec.data import read_manifest
 from codec.identity import speaks_codes
 
@@ -29,26 +30,48 @@ if TYPE_CHECKING:
     from .model import TtsModel
 
 
-def encode_corpus(manifest: str | Path, codec, out: str | Path, max_seconds: float = 20.0) -> Path:
-    """Encode every utterance of ``manifest`` (skipping longer ones) into a cached token file."""
+def encode_corpus(manifest: str | Path, codec, out: str | Path, max_seconds: float = 20.0,
+                  speeds: tuple[float, ...] = (1.0,)) -> Path:
+    """Encode every utterance of ``manifest`` (skipping longer ones) into a cached token file.
+
+    ``speeds`` other than 1 add speed-perturbed copies (``speed_perturb``) as voices of their
+    own: utterance ``<id>_sp<s>`` of speaker ``<speaker>_sp<s>``, so a voice prompt always
+    comes from the same speaker at the same speed. Each espeak voice of the mini corpus speaks
+    at one fixed rate; copies at other rates keep a model from tying pace to timbre instead of
+    reading it off the voice prompt. The cache is reused only for the same codes and speeds."""
     from tqdm import tqdm
 
-    out = Path(out)
+    out, speeds = Path(out), tuple(sorted({float(s) for s in speeds}))
+    if not speeds or min(speeds) <= 0:
+        raise ValueError(f"speed factors must be positive, got {speeds}")
     if out.is_file():
         with safe_open(out, "pt") as f:
-            if speaks_codes(codec, (f.metadata() or {}).get("codec_hash", "")):
+            meta = f.metadata() or {}
+            if speaks_codes(codec, meta.get("codec_hash", "")) and json.loads(meta.get("speeds", "[1.0]")) == list(speeds):
                 return out
-    rows = [r for r in read_manifest(manifest) if r.get("duration", 0) <= max_seconds and r.get("text")]
+    rows = [r for r in read_manifest(manifest) if r.get("text")]
     tensors, kept = {}, []
     with torch.inference_mode():
         for row in tqdm(rows, desc=f"encode {Path(manifest).name}", unit="utt", file=sys.stderr):
-            wav = torch.from_numpy(load(row["path"], codec.sample_rate))[None]
-            tensors[row["id"]] = codec.encode(wav)[0].to(torch.int32).contiguous()
-            kept.append({"id": row["id"], "text": row["text"], "speaker": row.get("speaker", "")})
-    meta = {"codec": codec.cfg.name, "codec_hash": codec.codes_hash(), "rows": json.dumps(kept)}
+            audio = load(row["path"], codec.sample_rate)
+            for speed in speeds:
+                if len(audio) / codec.sample_rate / speed > max_seconds:
+                    continue
+                suffix = "" if speed == 1 else f"_sp{speed:g}"
+                wav = torch.from_numpy(speed_perturb(audio, speed, codec.sample_rate))[None]
+                tensors[row["id"] + suffix] = codec.encode(wav)[0].to(torch.int32).contiguous()
+                kept.append({"id": row["id"] + suffix, "text": row["text"], "speaker": row.get("speaker", "") + suffix})
+    meta = {"codec": codec.cfg.name, "codec_hash": codec.codes_hash(), "rows": json.dumps(kept),
+            "speeds": json.dumps(list(speeds))}
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(out, lambda tmp: save_file(tensors, tmp, metadata=meta))
     return out
+
+
+def speed_perturb(wav: np.ndarray, factor: float, sample_rate: int) -> np.ndarray:
+    """Kaldi-style speed perturbation: ``wav`` played ``factor`` times as fast (duration / factor,
+    pitch x factor), by resampling from ``factor * sample_rate`` to ``sample_rate``."""
+    return wav if factor == 1 else resample(wav, round(factor * sample_rate), sample_rate)
 
 
 def read_tokens(path: str | Path) -> tuple[list[dict], dict[str, Tensor], dict[str, str]]:

@@ -11,12 +11,13 @@
 #   recipes/libritts/run.sh [--stage N] [--stop-stage N] [--nproc N] [--corpus DIR]
 #                           [--exp DIR] [--models DIR] [--size mini|tiny] [--train-utts N]
 #                           [--tts-conf FILE] [--tts-finetune-conf FILE] [--codec-decoder-conf FILE]
+#                           [--tts-speeds S,S,...]  (stage 6: speed-perturbed training voices, e.g. 0.9,1.0,1.1)
 # Stage 0 synthesizes the mini corpus with espeak-ng (skip it and pass --corpus for real
 # LibriTTS). With --nproc > 1 training runs under torchrun (DDP). Every stage is re-runnable:
 # training resumes from its last checkpoint.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-stage=0; stop_stage=11; nproc=1; corpus=data/mini; exp=exp; models=models; size=mini; train_utts=4000; tts_conf=; tts_finetune_conf=; decoder_conf=
+stage=0; stop_stage=11; nproc=1; corpus=data/mini; exp=exp; models=models; size=mini; train_utts=4000; tts_conf=; tts_finetune_conf=; decoder_conf=; tts_speeds=1.0
 while [ $# -gt 0 ]; do
   case "$1" in
     --stage) stage=$2; shift 2;; --stop-stage) stop_stage=$2; shift 2;;
@@ -25,6 +26,7 @@ while [ $# -gt 0 ]; do
     --train-utts) train_utts=$2; shift 2;; --tts-conf) tts_conf=$2; shift 2;;
     --tts-finetune-conf) tts_finetune_conf=$2; shift 2;;
     --codec-decoder-conf) decoder_conf=$2; shift 2;;
+    --tts-speeds) tts_speeds=$2; shift 2;;
     *) echo "run.sh: unknown option $1" >&2; exit 2;;
   esac
 done
@@ -106,8 +108,10 @@ tts=$exp/tts
 # The TTS model names its codec: the bundled name for real runs, the folder for the tiny run.
 if [ "$size" = tiny ]; then tts_preset=tiny; tts_codec=$models/distilcodec; else tts_preset=small; tts_codec=distilcodec; fi
 if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
-  for split in train dev test; do   # cached: re-encoded only when the codec weights change
-    $PY -m tts.cli encode-corpus "$manifests/$split.jsonl" "$tts/tokens/$split.safetensors" --codec "$models/distilcodec"
+  for split in train dev test; do   # cached: re-encoded only when the codes or speeds change
+    speeds=1.0; if [ "$split" = train ]; then speeds=$tts_speeds; fi   # held-out splits stay as recorded
+    $PY -m tts.cli encode-corpus "$manifests/$split.jsonl" "$tts/tokens/$split.safetensors" --codec "$models/distilcodec" \
+      --speeds "$speeds"
   done
 fi
 if [ "$stage" -le 7 ] && [ "$stop_stage" -ge 7 ]; then
