@@ -185,6 +185,7 @@ def test_speed_perturbed_copies_are_voices_of_their_own(tmp_path):
     kept, codes, meta = read_tokens(out)
     _, plain_codes, _ = read_tokens(plain)
     assert json.loads(meta["speeds"]) == [0.9, 1.0, 1.1] and len(kept) == 3 * len(rows)
+    assert all(c.dtype == torch.int16 for c in codes.values())  # 1024 codes: half the bytes of int32
     for r in rows:  # the corpus as recorded is unchanged; slower copies are longer, faster ones shorter
         assert torch.equal(codes[r["id"]], plain_codes[r["id"]])
         sample = int(r["duration"] * 24000)

@@ -1,9 +1,9 @@
 """TTS training data: the corpus encoded once to codec tokens, cached, then batched.
 
-``encode_corpus`` writes ``<out>/<split>.safetensors`` (one int32 tensor of codes per
-utterance, optionally speed-perturbed copies too) with the rows (id, text, speaker) and the
-codec's name, codes hash and speeds in its metadata; a later call with the same codes and
-speeds reuses the file. ``TokenDataset`` turns rows into
+``encode_corpus`` writes ``<out>/<split>.safetensors`` (one int16 tensor of codes per
+utterance, int32 beyond 32768 codes; optionally speed-perturbed copies too) with the rows
+(id, text, speaker) and the codec's name, codes hash and speeds in its metadata; a later call
+with the same codes and speeds reuses the file. ``TokenDataset`` turns rows into
 (input_ids, labels) with the tokenizer; ``collate`` right-pads a batch.
 """
 
@@ -50,6 +50,7 @@ def encode_corpus(manifest: str | Path, codec, out: str | Path, max_seconds: flo
             if speaks_codes(codec, meta.get("codec_hash", "")) and json.loads(meta.get("speeds", "[1.0]")) == list(speeds):
                 return out
     rows = [r for r in read_manifest(manifest) if r.get("text")]
+    dtype = code_dtype(codec.codebook_sizes)
     tensors, kept = {}, []
     with torch.inference_mode():
         for row in tqdm(rows, desc=f"encode {Path(manifest).name}", unit="utt", file=sys.stderr):
@@ -59,13 +60,19 @@ def encode_corpus(manifest: str | Path, codec, out: str | Path, max_seconds: flo
                     continue
                 suffix = "" if speed == 1 else f"_sp{speed:g}"
                 wav = torch.from_numpy(speed_perturb(audio, speed, codec.sample_rate))[None]
-                tensors[row["id"] + suffix] = codec.encode(wav)[0].to(torch.int32).contiguous()
+                tensors[row["id"] + suffix] = codec.encode(wav)[0].to(dtype).contiguous()
                 kept.append({"id": row["id"] + suffix, "text": row["text"], "speaker": row.get("speaker", "") + suffix})
     meta = {"codec": codec.cfg.name, "codec_hash": codec.codes_hash(), "rows": json.dumps(kept),
             "speeds": json.dumps(list(speeds))}
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(out, lambda tmp: save_file(tensors, tmp, metadata=meta))
     return out
+
+
+def code_dtype(codebook_sizes: list[int]) -> torch.dtype:
+    """The narrowest integer type that holds every code: int16 for codebooks of up to 32768
+    entries, which halves token files (and what a training machine must be sent)."""
+    return torch.int16 if max(codebook_sizes) <= 1 << 15 else torch.int32
 
 
 def speed_perturb(wav: np.ndarray, factor: float, sample_rate: int) -> np.ndarray:
