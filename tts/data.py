@@ -49,7 +49,8 @@ def encode_corpus(manifest: str | Path, codec, out: str | Path, max_seconds: flo
             meta = f.metadata() or {}
             if speaks_codes(codec, meta.get("codec_hash", "")) and json.loads(meta.get("speeds", "[1.0]")) == list(speeds):
                 return out
-    rows = [r for r in read_manifest(manifest) if r.get("text")]
+    # the manifest's duration spares reading files too long at every speed
+    rows = [r for r in read_manifest(manifest) if r.get("text") and r.get("duration", 0) / max(speeds) <= max_seconds]
     dtype = code_dtype(codec.codebook_sizes)
     tensors, kept = {}, []
     with torch.inference_mode():
