@@ -211,6 +211,7 @@ def test_recipe_end_to_end_tiny(tmp_path):
     assert (exp / "asr_teacher" / "model.safetensors").is_file()  # the teacher is not the judge (exp/asr)
     wer_table = (exp / "eval" / "tts.md").read_text()
     assert "| ctc |" in wer_table and "2 held-out sentences" in wer_table
+    assert "Reading start (aligned heads" in wer_table  # read from the heads the training recorded
     assert {p.name for p in (models / "asr").iterdir()} == {"config.json", "model.safetensors"}
     from tts.model import TtsModel
 
@@ -221,6 +222,7 @@ def test_recipe_end_to_end_tiny(tmp_path):
     assert read_tokens(exp / "tts" / "tokens" / "dev.safetensors")[2]["speeds"] == "[1.0]"  # held out: as recorded
     tuned = TtsModel.from_pretrained(exp / "tts" / "finetune" / "model").half().float()  # the self_feed phase ran
     published = TtsModel.from_pretrained(models / "tts")  # ... and is what stage 9 published
+    assert (published.cfg.align_layers, published.cfg.align_heads) == ((1,), 1)  # tts_tiny.yaml's guided heads
     assert all(torch.equal(a, b) for a, b in zip(tuned.state_dict().values(), published.state_dict().values()))
     tts_files = {p.name for p in (models / "tts").iterdir()}
     assert {"config.json", "model.safetensors", "tokenizer.json", "tts.onnx"} <= tts_files

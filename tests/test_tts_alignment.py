@@ -1,15 +1,17 @@
-"""Guided attention (tts.alignment): the attention probe, the diagonal prior, and training
-with it turns the guided head into one that reads the text in order."""
+"""Guided attention (tts.alignment): the attention probe, the diagonal prior, training with it
+turns the guided head into one that reads the text in order, and reading positions back from it."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
-from tts.alignment import AlignConfig, Aligner, diagonality, token_lengths
+from tts.alignment import AlignConfig, Aligner, diagonality, reading_positions, token_lengths
 from tts.config import load_preset
 from tts.data import collate, speech_ce, training_sequence
 from tts.model import TtsModel
+from tts.synthesize import Spoken
 from tts.text import TextTokenizer, train_tokenizer
 
 
@@ -77,26 +79,50 @@ def test_a_voice_prompted_item_reads_its_whole_text_across_the_prompt():
     assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
 
 
+def guided(weight: float) -> tuple[TtsModel, Aligner, tuple]:
+    """A tiny model trained 60 steps on ``batch`` with (weight 1) or without (0) the loss on head 0 of block 1."""
+    model = tiny().train()
+    aligner = Aligner(AlignConfig(weight=max(weight, 1e-9), layers=(1,), heads=1, sigma=0.1), model.cfg,
+                      torch.ones(model.cfg.text_vocab))
+    ids, labels, mask = batch(model, n=4)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    for _ in range(60):
+        logits, _, probs = model(ids, key_mask=mask, probe=aligner.probe)
+        loss = speech_ce(logits, labels, model.cfg) + weight * aligner.loss(probs, ids, labels)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return model.eval(), aligner, (ids, labels, mask)
+
+
 def test_guided_head_learns_to_read_in_order():
     """The same training with and without the loss: only the guided head turns diagonal."""
     scores = {}
     for weight in (0.0, 1.0):
-        model = tiny().train()
-        aligner = Aligner(AlignConfig(weight=max(weight, 1e-9), layers=(1,), heads=1, sigma=0.1), model.cfg,
-                          torch.ones(model.cfg.text_vocab))
-        ids, labels, mask = batch(model, n=4)
-        opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
-        for _ in range(60):
-            logits, _, probs = model(ids, key_mask=mask, probe=aligner.probe)
-            loss = speech_ce(logits, labels, model.cfg) + weight * aligner.loss(probs, ids, labels)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+        model, aligner, (ids, labels, mask) = guided(weight)
         with torch.no_grad():
-            _, _, probs = model.eval()(ids, key_mask=mask, probe=aligner.probe)
+            _, _, probs = model(ids, key_mask=mask, probe=aligner.probe)
         prior, queries = aligner.prior(ids, labels)
         scores[weight] = float(diagonality(probs[0], prior, queries)[0])
     assert scores[1.0] > 0.8 and scores[0.0] < 0.4, scores
+
+
+def test_reading_positions_follow_the_text_of_the_guided_heads():
+    """Read back from the heads the config names: the trained head walks the text from its first
+    token to ``</text>``; a voice prompt's transcript moves the origin to the sentence's start."""
+    model, _, (ids, _, mask) = guided(1.0)
+    row = ids[3][mask[3]].tolist()  # 9 text tokens, 36 codes
+    cut = row.index(model.cfg.special("<speech>")) + 1
+    frames = [t - model.cfg.speech_offset for t in row[cut:]]
+    spoken = Spoken("", row[:cut], 0, frames)
+    with pytest.raises(ValueError, match="align_layers"):
+        reading_positions(model, spoken)
+    model.cfg.align_layers, model.cfg.align_heads = (1,), 1
+    pos = reading_positions(model, spoken)
+    assert pos.shape == (36,) and pos.min() >= 0 and pos.max() <= 9
+    assert pos[:3].mean() <= 1.5 and pos[-3:].mean() >= 7.5 and (np.diff(pos) >= 0).mean() >= 0.9, pos
+    prompted = reading_positions(model, Spoken("", row[:cut], 4, frames))  # the first 4 tokens as a transcript
+    assert np.array_equal(prompted, pos - 4)
 
 
 def test_token_lengths_count_characters(tmp_path):

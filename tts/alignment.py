@@ -9,13 +9,17 @@ LLM-based TTS) hands the listed heads the rough shape of the answer: speech quer
 ``j / T`` (spoken length follows characters far better than token count): weight 1 inside
 that token's share of the time, a Gaussian fall-off (``sigma``) outside it. The loss is
 ``-log`` of the attention mass a head puts inside that Gaussian band, so it is zero when the
-head reads the text in order; other heads and inference are untouched.
+head reads the text in order; other heads and inference are untouched. The trained heads are
+recorded in the model's config, and ``reading_positions`` reads back from them where in the
+text a generated utterance was.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -23,6 +27,10 @@ from codec.typed_config import coerce_fields
 
 from .config import TtsConfig
 from .sequence import IGNORE
+
+if TYPE_CHECKING:
+    from .model import TtsModel
+    from .synthesize import Spoken
 
 
 @dataclass
@@ -112,3 +120,24 @@ def diagonality(probs: Tensor, prior: Tensor, queries: Tensor) -> Tensor:
     mass = (probs * prior[:, None]).sum(-1)  # [B, h, L]
     w = queries.float()[:, None]
     return (mass * w).sum((0, 2)) / w.sum((0, 2)).clamp(min=1)
+
+
+def reading_positions(model: "TtsModel", spoken: "Spoken") -> np.ndarray:
+    """Per generated frame [F], the text token the aligned heads (``TtsConfig.align_layers``)
+    read when it was chosen (their mean attention's peak over the text), counted from the
+    sentence's first token: negative = still inside the voice prompt's transcript.
+
+    Measures whether a voice-prompted model starts where the prompt's recording ended (a torch
+    single-codebook model; one forward over the prompt and the frames)."""
+    cfg = model.cfg
+    if cfg.n_codebooks != 1 or not cfg.align_layers or not cfg.align_heads:
+        raise ValueError("reading positions need a single-codebook model with align_layers / align_heads in its config")
+    ids = list(spoken.prompt) + [cfg.speech_offset + int(f) for f in spoken.frames]
+    first = spoken.prompt.index(cfg.special("<text>")) + 1
+    end = spoken.prompt.index(cfg.special("</text>"))
+    device = model.embed.weight.device
+    with torch.inference_mode():
+        _, _, probs = model(torch.tensor([ids], device=device), probe=(cfg.align_layers, cfg.align_heads))
+    mean = torch.stack([p[0].float() for p in probs]).mean((0, 1))  # [L, L] over layers and heads
+    rows = mean[len(spoken.prompt) - 1 : len(ids) - 1]  # the position that chose each frame
+    return (rows[:, first : end + 1].argmax(-1) - spoken.prompt_text).cpu().numpy()

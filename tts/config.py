@@ -42,6 +42,11 @@ class TtsConfig:
     norm_eps: float = 1e-5
     tie_embeddings: bool = True
     cfg_scale: float = 1.0  # default classifier-free guidance (> 1 only if trained with text_dropout)
+    # heads trained by guided attention to read the text in order (``tts.alignment``; training
+    # records them): the first ``align_heads`` heads of each block in ``align_layers``. Tools
+    # read from them where in the text the speech is.
+    align_layers: tuple[int, ...] = ()
+    align_heads: int = 0
 
     def __post_init__(self) -> None:
         coerce_fields(self)
@@ -53,6 +58,9 @@ class TtsConfig:
             raise ConfigError("n_codebooks must be >= 1")
         if self.cfg_scale < 1:
             raise ConfigError(f"cfg_scale must be >= 1 (1 = no guidance), got {self.cfg_scale}")
+        if any(not 0 <= i < self.n_layers for i in self.align_layers) or not 0 <= self.align_heads <= self.n_heads:
+            raise ConfigError(f"align_layers {list(self.align_layers)} / align_heads {self.align_heads} must name "
+                              f"blocks of {self.n_layers} and up to {self.n_heads} heads")
 
     # -- vocabulary layout -----------------------------------------------------------
     def special(self, token: str) -> int:

@@ -29,6 +29,17 @@ class VoicePrompt:
     transcript: str
 
 
+@dataclass
+class Spoken:
+    """One sentence as generated: the prompt the model read (token ids; ``prompt_text`` of them
+    belong to the voice prompt's transcript) and the frames it spoke."""
+
+    text: str
+    prompt: list
+    prompt_text: int
+    frames: list
+
+
 class Synthesizer:
     """``model``: a torch ``TtsModel`` or an ONNX Runtime ``OnnxTts`` (anything with ``cfg`` and
     ``stepper()``); ``codec``: a codec engine (default: the one the model was trained on)."""
@@ -64,28 +75,56 @@ class Synthesizer:
         """Audio chunks (float32) as codes are generated, sentence after sentence.
 
         The first chunk of the request may be smaller (``first_chunk_frames``) for a quick start."""
+        decoder = self._decoder(voice)
+        for _, frames in self._generate(text, voice, sampling, chunk_frames, first_chunk_frames, should_stop):
+            yield decoder.push(self._codes(frames))[0]
+
+    def speak(self, text: str, voice: VoicePrompt | None = None, sampling: SamplingConfig | None = None) -> list[Spoken]:
+        """Codes only: each sentence's prompt and generated frames (``render`` turns them into audio)."""
+        spoken: list[Spoken] = []
+        for sentence, _ in self._generate(text, voice, sampling, 1 << 30):
+            if not spoken or spoken[-1] is not sentence:
+                spoken.append(sentence)
+        return spoken
+
+    def render(self, spoken: list[Spoken], voice: VoicePrompt | None = None) -> np.ndarray:
+        """The audio of ``speak``'s sentences through one decoder stream, as ``stream`` plays them."""
+        decoder = self._decoder(voice)
+        chunks = [decoder.push(self._codes(s.frames))[0] for s in spoken if s.frames]
+        return np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+
+    def synthesize(self, text: str, voice: VoicePrompt | None = None, sampling: SamplingConfig | None = None) -> np.ndarray:
+        return self.render(self.speak(text, voice, sampling), voice)
+
+    def _generate(self, text: str, voice: VoicePrompt | None, sampling: SamplingConfig | None, chunk_frames: int,
+                  first_chunk_frames: int | None = None,
+                  should_stop: Callable[[], bool] | None = None) -> Iterator[tuple[Spoken, list]]:
+        """(sentence so far, its new frames) every ``chunk_frames`` generated frames, sentence after sentence."""
         sampling = sampling or SamplingConfig()
-        sentences = split_sentences(normalize(text))
-        decoder = self.codec.stream(1).decoder
         prompt_ids = self.tokenizer.encode(voice.transcript) if voice else None
-        if voice and voice.codes:
-            decoder.push(self._codes(voice.codes))  # warm the decoder state; audio dropped
-        for i, sentence in enumerate(sentences):
+        rate = self.model.cfg.codec_frame_rate
+        for i, sentence in enumerate(split_sentences(normalize(text))):
             if should_stop is not None and should_stop():
                 return
-            prompt = build_prompt(self.model, self.tokenizer.encode(sentence), prompt_ids, voice.codes if voice else None)
-            rate = self.model.cfg.codec_frame_rate
+            spoken = Spoken(sentence, build_prompt(self.model, self.tokenizer.encode(sentence), prompt_ids,
+                                                   voice.codes if voice else None), len(prompt_ids or []), [])
             limit, floor = max_frames_for(len(sentence), rate, sampling), min_frames_for(len(sentence), rate, sampling)
             seeded = replace(sampling, seed=None if sampling.seed is None else sampling.seed + i)
             first = first_chunk_frames if i == 0 else None
-            for chunk in decode_loop(self.model.stepper(), self.model.cfg, [prompt], [limit], seeded, chunk_frames,
-                                     first, should_stop, [floor]):
+            for chunk in decode_loop(self.model.stepper(), self.model.cfg, [spoken.prompt], [limit], seeded,
+                                     chunk_frames, first, should_stop, [floor]):
                 if chunk[0]:
-                    yield decoder.push(self._codes(chunk[0]))[0]
+                    spoken.frames.extend(chunk[0])
+                    yield spoken, chunk[0]
+
+    def _decoder(self, voice: VoicePrompt | None):
+        """A fresh codec decoder stream, warmed by the voice prompt's codes (their audio dropped)
+        so that the voice continues smoothly."""
+        decoder = self.codec.stream(1).decoder
+        if voice and voice.codes:
+            decoder.push(self._codes(voice.codes))
+        return decoder
 
     def _codes(self, frames: list) -> np.ndarray:
         return frames_to_codes(frames, self.model.cfg.n_codebooks)[None]
 
-    def synthesize(self, text: str, voice: VoicePrompt | None = None, sampling: SamplingConfig | None = None) -> np.ndarray:
-        chunks = list(self.stream(text, voice, sampling, chunk_frames=1 << 30))
-        return np.concatenate(chunks) if chunks else np.zeros(0, np.float32)

@@ -99,6 +99,8 @@ class TtsTrainer:
         self.net = DDP(self.model, [env.device.index] if env.device.type == "cuda" else None) if env.world_size > 1 else self.model
         self.opt = torch.optim.AdamW(self.model.parameters(), cfg.lr, cfg.betas, weight_decay=cfg.weight_decay)
         self.aligner = Aligner(cfg.align, self.model.cfg, token_lengths(self.tokenizer, self.model.cfg.text_vocab))
+        if cfg.align.weight > 0:  # the published config says which heads read the text in order
+            self.model.cfg.align_layers, self.model.cfg.align_heads = tuple(cfg.align.layers), cfg.align.heads
         self.data = TokenDataset(cfg.train_tokens, self.model, self.tokenizer, voice_prompts=cfg.voice_prompts, seed=cfg.seed)
         self.bind_codec(self.data.codec_hash)
         if len(self.data) < cfg.batch_size * env.world_size:

@@ -69,6 +69,22 @@ def teacher_forced_codes(model, tokenizer, text: str, codes: np.ndarray, voice=N
     return logits.argmax(-1)[None, None]
 
 
+def reading_start(model, spoken, frames: int = 5) -> float:
+    """Where the model began reading a voice-prompted sentence: the median text position of its
+    aligned heads over the first ``frames`` generated frames (0 = the sentence's first token;
+    negative = back inside the prompt's transcript, which it then says again)."""
+    from tts.alignment import reading_positions
+
+    return float(np.median(reading_positions(model, spoken)[:frames]))
+
+
+def start_summary(starts: np.ndarray, slack: float = 3) -> str:
+    back = int((starts < -slack).sum())
+    return (f"Reading start (aligned heads over the first 5 generated frames, text tokens from the sentence's first): "
+            f"median {np.median(starts):+.1f}, lowest {starts.min():+.0f}; {back} of {len(starts)} sentences start more "
+            f"than {slack:g} tokens back inside the voice prompt's transcript.")
+
+
 def recognizers(asr_dir: str | None, pocketsphinx: bool, lm_texts: list[str]) -> dict:
     found = {}
     if asr_dir:
@@ -126,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     asr = recognizers(args.asr, args.pocketsphinx, [r["text"] for r in read_manifest(args.train_manifest)])
     pairs = prompt_pairs(read_manifest(args.manifest), args.limit)
     kinds = ["ground truth", "codec resynthesis", "TTS"] + (["TTS teacher-forced"] if forced else [])
+    reads = forced and bool(reference.cfg.align_layers) and not args.no_voice_prompt
+    starts: list[float] = []  # where the aligned heads read at each sentence's first frames
     refs, heard = [], {name: {kind: [] for kind in kinds} for name in asr}
     seconds = {"ground truth": 0.0, "TTS": 0.0}
     for n, (row, prompt_row) in enumerate(tqdm(pairs, desc="tts eval", unit="utt", file=sys.stderr)):
@@ -134,11 +152,14 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_voice_prompt:
             voice = synth.voice_from_audio(load(prompt_row["path"], rate), prompt_row["text"])
         codes = synth.codec.encode(truth[None])
+        spoken = synth.speak(row["text"], voice, replace(sampling, seed=args.seed + n))
         signals = {
             "ground truth": truth,
             "codec resynthesis": synth.codec.decode(codes, len(truth))[0],
-            "TTS": synth.synthesize(row["text"], voice, replace(sampling, seed=args.seed + n)),
+            "TTS": synth.render(spoken, voice),
         }
+        if reads:
+            starts += [reading_start(reference, s) for s in spoken if s.frames]
         if forced:
             tf = teacher_forced_codes(reference, tokenizer, row["text"], codes, voice, scale)
             signals["TTS teacher-forced"] = synth.codec.decode(tf, len(truth))[0]
@@ -158,12 +179,15 @@ def main(argv: list[str] | None = None) -> int:
     for name, r in results.items():
         lines.append(f"| {name} | " + " | ".join(f"{100 * r[kind]:.1f}%" for kind in kinds) +
                      f" | {100 * (r['TTS'] - r['ground truth']):+.1f} |")
+    if starts:
+        lines += ["", start_summary(np.array(starts))]
     text = "\n".join(lines) + "\n"
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     samples = [{"text": t, **{f"{name}/{kind}": heard[name][kind][i] for name in heard for kind in heard[name]}}
                for i, t in enumerate(refs)]
-    args.out.with_suffix(".json").write_text(json.dumps({"wer": results, "seconds": seconds, "samples": samples}, indent=1))
+    args.out.with_suffix(".json").write_text(json.dumps({"wer": results, "seconds": seconds, "samples": samples,
+                                                         "reading_starts": starts}, indent=1))
     print(text)
     return 0
 
