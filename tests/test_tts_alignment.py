@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from codec.typed_config import ConfigError
 from tts.alignment import AlignConfig, Aligner, diagonality, reading_positions, token_lengths
 from tts.config import load_preset
 from tts.data import collate, speech_ce, training_sequence
@@ -140,6 +141,12 @@ def test_token_lengths_count_characters(tmp_path):
 def test_bad_alignment_settings_are_rejected(cfg, why):
     with pytest.raises(ValueError, match=why):
         Aligner(AlignConfig(**cfg), load_preset("tiny"), torch.ones(512))
+
+
+@pytest.mark.parametrize("heads", [dict(align_layers=(2,), align_heads=1), dict(align_layers=(0,), align_heads=5)])
+def test_a_model_config_names_only_heads_it_has(heads):
+    with pytest.raises(ConfigError, match="align_layers"):
+        load_preset("tiny", **heads)  # 2 blocks of 4 heads
 
 
 def test_align_settings_come_from_yaml_and_set(tmp_path):

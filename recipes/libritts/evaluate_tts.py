@@ -69,18 +69,22 @@ def teacher_forced_codes(model, tokenizer, text: str, codes: np.ndarray, voice=N
     return logits.argmax(-1)[None, None]
 
 
-def reading_start(model, spoken, frames: int = 5) -> float:
+START_FRAMES = 5  # generated frames over which the reading start is taken (a median: one frame is noisy)
+
+
+def reading_start(model, spoken) -> float:
     """Where the model began reading a voice-prompted sentence: the median text position of its
-    aligned heads over the first ``frames`` generated frames (0 = the sentence's first token;
-    negative = back inside the prompt's transcript, which it then says again)."""
+    aligned heads over the first ``START_FRAMES`` generated frames (0 = the sentence's first
+    token; negative = back inside the prompt's transcript, which it then says again)."""
     from tts.alignment import reading_positions
 
-    return float(np.median(reading_positions(model, spoken)[:frames]))
+    return float(np.median(reading_positions(model, spoken)[:START_FRAMES]))
 
 
 def start_summary(starts: np.ndarray, slack: float = 3) -> str:
     back = int((starts < -slack).sum())
-    return (f"Reading start (aligned heads over the first 5 generated frames, text tokens from the sentence's first): "
+    return (f"Reading start (aligned heads over the first {START_FRAMES} generated frames, text tokens from the "
+            "sentence's first): "
             f"median {np.median(starts):+.1f}, lowest {starts.min():+.0f}; {back} of {len(starts)} sentences start more "
             f"than {slack:g} tokens back inside the voice prompt's transcript.")
 
