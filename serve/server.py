@@ -58,6 +58,10 @@ class ServerConfig:
     tls_key: str | None = None
     auth_token: str | None = None
     grace_seconds: float = 10.0
+    # SO_REUSEPORT: several server processes on one port, the kernel spreading connections
+    # (gRPC's multiprocessing pattern). Off by default: gRPC turns it on, and then a second
+    # server started by mistake on a serving port silently takes half its clients.
+    reuse_port: bool = False
 
     def __post_init__(self) -> None:
         coerce_fields(self)
@@ -279,7 +283,8 @@ class SpeechServer:
         interceptors = [BearerAuth(self.cfg.auth_token)] if self.cfg.auth_token else []
         self.server = grpc.aio.server(
             interceptors=interceptors,
-            options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)],
+            options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit),
+                     ("grpc.so_reuseport", int(self.cfg.reuse_port))],
         )
         self.codec_service = CodecService(self.registry, self.cfg, self.pool)
         pb_grpc.add_CodecServicer_to_server(self.codec_service, self.server)
@@ -355,6 +360,8 @@ def parse_args(argv: list[str] | None) -> ServerConfig:
     p.add_argument("--tls-key")
     p.add_argument("--auth-token", help="require 'authorization: Bearer TOKEN' metadata")
     p.add_argument("--grace", dest="grace_seconds", type=float, default=d.grace_seconds, help="drain time on SIGTERM")
+    p.add_argument("--reuse-port", action="store_true",
+                   help="let several server processes share --port (SO_REUSEPORT; the kernel spreads connections)")
     return ServerConfig(**vars(p.parse_args(argv)))
 
 

@@ -308,6 +308,22 @@ def test_server_startup_mistakes_are_one_line(model_dir, tmp_path):
             assert f"speech-server: error: {message}" in run.stderr.splitlines()[-1]
 
 
+def test_a_second_server_cannot_take_a_serving_port(server, model_dir):
+    """gRPC turns SO_REUSEPORT on by default, so a second speech-server started on a serving port
+    used to come up and silently take part of its connections. Now it is refused, unless every
+    server on the port asks to share it (--reuse-port)."""
+    run = run_server(["--codec", str(model_dir), "--port", str(server.port)])
+    assert run.returncode == 1, run.stderr
+    assert f"cannot listen on 127.0.0.1:{server.port}: the port is in use" in run.stderr.splitlines()[-1]
+    first = RunningServer(ServerConfig(port=0, codec=str(model_dir), reuse_port=True))
+    try:
+        second = RunningServer(ServerConfig(port=first.port, codec=str(model_dir), reuse_port=True))
+        assert second.port == first.port
+        second.stop()
+    finally:
+        first.stop()
+
+
 def test_generated_stubs_match_proto():
     proc = subprocess.run([sys.executable, str(ROOT / "proto" / "generate.py"), "--check"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
