@@ -71,3 +71,10 @@ def test_voice_prompts_for_the_tts_evaluation_come_from_the_same_speaker():
     assert [t["id"] for t, _ in pairs] == ["a_0", "b_0", "a_1"]  # round-robin; "c" has no second recording
     assert all(t["speaker"] == p["speaker"] and t["id"] != p["id"] for t, p in pairs)
     assert {p["id"] for _, p in module.prompt_pairs(rows, None)} == {"a_2", "b_2"}
+    for row in rows:
+        row["duration"] = 5.0 - int(row["id"][-1])  # recording 2 is each speaker's shortest, then 1
+    shortest = module.prompt_pairs(rows, None, "shortest")
+    assert [t["id"] for t, _ in shortest] == [t["id"] for t, _ in module.prompt_pairs(rows, None)]  # same targets
+    assert [(t["id"], p["id"]) for t, p in shortest if t["speaker"] == "a"] == [("a_0", "a_2"), ("a_1", "a_2")]
+    rows[1]["duration"] = 0.5  # b_1 is now b's shortest: b_1's own prompt is the next shortest
+    assert {t["id"]: p["id"] for t, p in module.prompt_pairs(rows, None, "shortest")}["b_1"] == "b_2"

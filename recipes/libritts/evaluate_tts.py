@@ -32,16 +32,21 @@ from codec.data import read_manifest  # noqa: E402
 from tts.wer import word_error_rate  # noqa: E402
 
 
-def prompt_pairs(rows: list[dict], limit: int | None) -> list[tuple[dict, dict]]:
-    """(target, voice-prompt row) round-robin over speakers; the prompt is another utterance
-    of the same speaker (its last one, never itself a target)."""
+def prompt_pairs(rows: list[dict], limit: int | None, prompt: str = "last") -> list[tuple[dict, dict]]:
+    """(target, voice-prompt row) round-robin over speakers. Targets are all but each speaker's
+    last recording; the prompt is another recording of the same speaker: that last one
+    (``last``, never itself a target) or the speaker's shortest other than the target
+    (``shortest``: unseen voices read short prompts far better, see the README)."""
     by_speaker: dict[str, list[dict]] = {}
     for row in rows:
         by_speaker.setdefault(row.get("speaker", ""), []).append(row)
     queues = [(group[:-1], group[-1]) for _, group in sorted(by_speaker.items()) if len(group) >= 2]
-    pairs = [(targets[depth], prompt) for depth in range(max((len(t) for t, _ in queues), default=0))
-             for targets, prompt in queues if depth < len(targets)]
-    return pairs[:limit]
+    pairs = [(targets[depth], last) for depth in range(max((len(t) for t, _ in queues), default=0))
+             for targets, last in queues if depth < len(targets)][:limit]
+    if prompt == "shortest":
+        pairs = [(t, min((r for r in by_speaker[t.get("speaker", "")] if r is not t), key=lambda r: r.get("duration", 0.0)))
+                 for t, _ in pairs]
+    return pairs
 
 
 def teacher_forced_codes(model, tokenizer, text: str, codes: np.ndarray, voice=None, scale: float = 1.0) -> np.ndarray:
@@ -122,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--asr", default="models/asr", help="CTC recognizer directory (python -m tts.asr train)")
     p.add_argument("--pocketsphinx", action="store_true")
     p.add_argument("--no-voice-prompt", action="store_true", help="synthesize in the model's default voice")
+    p.add_argument("--prompt", choices=("last", "shortest"), default="last",
+                   help="which other recording of the speaker is the voice prompt: its last, or its shortest")
     p.add_argument("--limit", type=int, default=40)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--temperature", type=float, default=0.8)
@@ -144,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     scale = sampling.guidance_scale(reference.cfg)
     rate = synth.sample_rate
     asr = recognizers(args.asr, args.pocketsphinx, [r["text"] for r in read_manifest(args.train_manifest)])
-    pairs = prompt_pairs(read_manifest(args.manifest), args.limit)
+    pairs = prompt_pairs(read_manifest(args.manifest), args.limit, args.prompt)
     kinds = ["ground truth", "codec resynthesis", "TTS"] + (["TTS teacher-forced"] if forced else [])
     reads = forced and bool(reference.cfg.align_layers) and not args.no_voice_prompt
     starts: list[float] = []  # where the aligned heads read at each sentence's first frames
@@ -174,7 +181,8 @@ def main(argv: list[str] | None = None) -> int:
             for kind, wav in signals.items():
                 heard[name][kind].append(recognizer.transcribe(np.asarray(wav, np.float32), rate))
     results = {name: {kind: word_error_rate(refs, hyps) for kind, hyps in kinds.items()} for name, kinds in heard.items()}
-    voicing = "voice-prompted with another recording of the same speaker" if not args.no_voice_prompt else "default voice"
+    voicing = (f"voice-prompted with another recording of the same speaker, its {args.prompt}"
+               if not args.no_voice_prompt else "default voice")
     guidance = f", guidance scale {scale:g}" if scale != 1 else ""
     lines = [f"TTS intelligibility: {len(refs)} held-out sentences from {args.manifest} ({voicing}{guidance}); "
              f"audio {seconds['ground truth']:.0f} s ground truth, {seconds['TTS']:.0f} s synthesized.", "",
