@@ -161,7 +161,14 @@ def test_training_entry_point_resumes_bit_exact_and_cli_synthesizes(tmp_path, mo
     proc = _run("-m", "tts.cli", "synthesize", "Hello, 2 birds.", "-o", str(out), "--model", str(full / "model"),
                 "--stream", "--seed", "0")
     assert proc.returncode == 0, proc.stderr
-    assert len(audio.load(out, 24000)) > 0 and "real-time factor" in proc.stderr
+    assert len(audio.load(out, 24000)) > 0 and "real-time factor" in proc.stderr and "note:" not in proc.stderr
+    for seconds, noted in ((2.5, False), (5.0, True)):  # a long voice prompt gets a hint, a short one none
+        ref = tmp_path / f"ref{seconds}.wav"
+        audio.save(ref, 0.1 * np.sin(np.arange(int(seconds * 24000)) / 9).astype(np.float32), 24000)
+        proc = _run("-m", "tts.cli", "synthesize", "Hi.", "-o", str(out), "--model", str(full / "model"),
+                    "--voice", str(ref), "--voice-text", "a quiet bridge")
+        assert proc.returncode == 0, proc.stderr
+        assert ("note: " in proc.stderr and "is 5.0 s; one short sentence (2-3 s)" in proc.stderr) == noted, proc.stderr
 
 
 @pytest.mark.parametrize("args, needle", [
