@@ -26,7 +26,7 @@ from torch import Tensor
 from codec.typed_config import coerce_fields
 
 from .config import TtsConfig
-from .sequence import IGNORE
+from .sequence import IGNORE, text_span
 
 if TYPE_CHECKING:
     from .model import TtsModel
@@ -133,11 +133,10 @@ def reading_positions(model: "TtsModel", spoken: "Spoken") -> np.ndarray:
     if cfg.n_codebooks != 1 or not cfg.align_layers or not cfg.align_heads:
         raise ValueError("reading positions need a single-codebook model with align_layers / align_heads in its config")
     ids = list(spoken.prompt) + [cfg.speech_offset + int(f) for f in spoken.frames]
-    first = spoken.prompt.index(cfg.special("<text>")) + 1
-    end = spoken.prompt.index(cfg.special("</text>"))
+    opened, end = text_span(cfg, spoken.prompt)
     device = model.embed.weight.device
     with torch.inference_mode():
         _, _, probs = model(torch.tensor([ids], device=device), probe=(cfg.align_layers, cfg.align_heads))
     mean = torch.stack([p[0].float() for p in probs]).mean((0, 1))  # [L, L] over layers and heads
     rows = mean[len(spoken.prompt) - 1 : len(ids) - 1]  # the position that chose each frame
-    return (rows[:, first : end + 1].argmax(-1) - spoken.prompt_text).cpu().numpy()
+    return (rows[:, opened + 1 : end + 1].argmax(-1) - spoken.prompt_text).cpu().numpy()

@@ -66,7 +66,7 @@ class Attention(nn.Module):
         out = grouped_attention(q, k, v, mask)
         probs = None
         if probe_heads:  # the same scores SDPA used, materialized for these heads only
-            k_probe = k.repeat_interleave(c.n_heads // c.n_kv_heads, 1)[:, :probe_heads]
+            k_probe = k[:, torch.arange(probe_heads, device=k.device) // (c.n_heads // c.n_kv_heads)]  # each head's K
             scores = (q[:, :probe_heads].float() @ k_probe.float().transpose(-1, -2)) * hd**-0.5
             probs = scores.masked_fill(~mask, float("-inf")).softmax(-1)
         return self.o(out.transpose(1, 2).reshape(b, length, -1)), (k, v), probs

@@ -68,8 +68,15 @@ def without_text(cfg, seq: np.ndarray) -> np.ndarray:
     text of some items this way (``tts.train text_dropout``) so that generation can contrast
     the model's next-code distribution with and without the text (``SamplingConfig.cfg_scale``)."""
     seq = np.asarray(seq)
+    opened, closed = text_span(cfg, seq)
+    return np.delete(seq, np.arange(opened + 1, closed), axis=0)
+
+
+def text_span(cfg, seq) -> tuple[int, int]:
+    """Positions of ``<text>`` and ``</text>`` in ``seq`` [L] or [L, Q]."""
+    seq = np.asarray(seq)
     slot0 = seq if seq.ndim == 1 else seq[:, 0]
     opened, closed = np.flatnonzero(slot0 == cfg.special("<text>")), np.flatnonzero(slot0 == cfg.special("</text>"))
     if not len(opened) or not len(closed):
         raise ValueError("sequence has no <text> ... </text> span")
-    return np.delete(seq, np.arange(opened[0] + 1, closed[0]), axis=0)
+    return int(opened[0]), int(closed[0])
