@@ -30,7 +30,11 @@ TTS_ONNX := $(patsubst %/model.safetensors,%/tts.onnx,$(wildcard models/tts/mode
 models/tts/tts.onnx: models/tts/model.safetensors models/tts/config.json tts/onnx_export.py tts/model.py $(STAMP)
 	$(BIN)/tts-cli export-onnx models/tts --quantize int8
 
-onnx: $(ONNX) $(TTS_ONNX)
+ASR_ONNX := $(patsubst %/model.safetensors,%/asr.onnx,$(wildcard models/asr_verifier/model.safetensors))
+models/asr_verifier/asr.onnx: models/asr_verifier/model.safetensors models/asr_verifier/config.json tts/asr_onnx.py tts/asr.py $(STAMP)
+	$(BIN)/python -m tts.asr export-onnx models/asr_verifier
+
+onnx: $(ONNX) $(TTS_ONNX) $(ASR_ONNX)
 
 # espeak-ng makes the training corpus; ffmpeg/opus-tools/codec2 are the evaluation baselines.
 system-deps:
@@ -65,7 +69,8 @@ proto: setup
 
 # The main command: set up, then serve the bundled codecs (and TTS) on 127.0.0.1:50051.
 serve: setup onnx
-	$(BIN)/speech-server --codec hificodec --extra-codec distilcodec $(if $(wildcard models/tts/config.json),--tts tts)
+	$(BIN)/speech-server --codec hificodec --extra-codec distilcodec $(if $(wildcard models/tts/config.json),--tts tts) \
+		$(if $(wildcard models/asr_verifier/config.json),--tts-verifier asr_verifier)
 
 clean:
 	rm -rf build .pytest_cache

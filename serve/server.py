@@ -48,6 +48,8 @@ class ServerConfig:
     extra_codecs: list[str] = field(default_factory=list)
     tts: list[str] = field(default_factory=list)  # TTS model dirs / bundled names to serve
     tts_int8: bool = False  # ONNX int8 TTS graph (tts.int8.onnx): ~1.4x faster decoding, ~95% greedy-token agreement
+    tts_verifier: str | None = None  # CTC recognizer (dir / bundled name) that lets requests ask for best_of > 1
+    max_best_of: int = 4  # candidates one request may ask for (they run as one batch)
     backend: str = "auto"
     threads: int | None = None  # per inference call
     workers: int = 2  # concurrent inference calls
@@ -67,7 +69,7 @@ class ServerConfig:
         coerce_fields(self)
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"port must be 0 (any free port) to 65535, got {self.port}")
-        low = [name for name in ("workers", "max_streams", "max_message_mb") if getattr(self, name) < 1]
+        low = [name for name in ("workers", "max_streams", "max_message_mb", "max_best_of") if getattr(self, name) < 1]
         low += ["threads"] if self.threads is not None and self.threads < 1 else []
         if low:
             raise ConfigError(f"{', '.join(low)} must be at least 1")
@@ -271,7 +273,8 @@ class SpeechServer:
         if cfg.tts:
             from serve.tts_service import TtsRegistry
 
-            self.tts_registry = TtsRegistry(cfg.tts, self.registry, cfg.backend, cfg.threads, cfg.tts_int8)
+            self.tts_registry = TtsRegistry(cfg.tts, self.registry, cfg.backend, cfg.threads, cfg.tts_int8,
+                                            cfg.tts_verifier)
             self.tts_registry.warm()
         self.pool = ThreadPoolExecutor(max_workers=cfg.workers, thread_name_prefix="infer")
         self.health = health.aio.HealthServicer()
@@ -351,6 +354,9 @@ def parse_args(argv: list[str] | None) -> ServerConfig:
     p.add_argument("--extra-codec", dest="extra_codecs", action="append", default=[], help="also serve this codec")
     p.add_argument("--tts", action="append", default=[], help="serve this TTS model (directory or bundled name)")
     p.add_argument("--tts-int8", action="store_true", help="use the int8 TTS graph (tts-cli export-onnx --quantize int8)")
+    p.add_argument("--tts-verifier", help="CTC recognizer (directory or bundled name, e.g. asr_verifier) that "
+                                          "lets requests ask for best_of candidates")
+    p.add_argument("--max-best-of", type=int, default=d.max_best_of, help="most candidates one request may ask for")
     p.add_argument("--backend", choices=("auto", "onnx", "torch"), default=d.backend)
     p.add_argument("--threads", type=int, help="threads per inference call")
     p.add_argument("--workers", type=int, default=d.workers, help="concurrent inference calls")

@@ -23,11 +23,12 @@ from codec.errors import CodecError
 from serve import wire
 from serve.gen.speech.v1 import speech_pb2 as pb
 from serve.gen.speech.v1 import speech_pb2_grpc as pb_grpc
-from serve.rpc import ModelNotFound, log_request, streaming, unary
+from serve.rpc import ModelNotFound, Overloaded, log_request, streaming, unary
 from tts.pretrained import find_tts_dir, load_tts
 from tts.sampling import SamplingConfig
 from tts.synthesize import Synthesizer, VoicePrompt
 from tts.text import normalize
+from tts.verify import load_verifier
 
 DEFAULT_LANGUAGE = "en-US"
 LATER_CHUNK_FRAMES = 25  # 0.5 s at 50 Hz once audio is flowing
@@ -44,13 +45,15 @@ class TtsRegistry:
     """TTS models loaded once at start (with their codec and prompt voices)."""
 
     def __init__(self, specs: list[str], codec_registry, backend: str = "auto", threads: int | None = None,
-                 int8: bool = False) -> None:
+                 int8: bool = False, verifier: str | None = None) -> None:
         self.entries: dict[str, TtsEntry] = {}
+        self.verifier = load_verifier(verifier, backend, threads) if verifier and specs else None
         for spec in specs:
             directory = find_tts_dir(spec)
             model, tokenizer = load_tts(spec, backend, threads, int8)
             codec = codec_registry.engines.get(model.cfg.codec)
-            synth = Synthesizer(model, tokenizer, codec=codec, codec_spec=model.cfg.codec, backend=backend)
+            synth = Synthesizer(model, tokenizer, codec=codec, codec_spec=model.cfg.codec, backend=backend,
+                                verifier=self.verifier)
             name = directory.name if directory.name not in ("model", "") else model.cfg.name
             self.entries[name] = TtsEntry(name, synth, self._voices(directory, synth))
         self.default = next(iter(self.entries.values())) if self.entries else None
@@ -99,8 +102,13 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
             if req.voice_name not in entry.voices:
                 raise ModelNotFound(f"voice {req.voice_name!r} not found (have: {', '.join(entry.voices) or 'none'})")
             voice = entry.voices[req.voice_name]
+        best_of = max(1, req.best_of)
+        if best_of > 1 and entry.synth.verifier is None:
+            raise CodecError("best_of > 1 needs a verifier: start the server with --tts-verifier (e.g. asr_verifier)")
+        if best_of > self.cfg.max_best_of:
+            raise Overloaded(f"best_of {best_of} is over this server's limit of {self.cfg.max_best_of} (--max-best-of)")
         sampling = SamplingConfig(temperature=req.temperature or 0.8, top_k=req.top_k or 50, top_p=req.top_p or 0.95,
-                                  seed=req.seed, cfg_scale=req.cfg_scale or None)
+                                  seed=req.seed, cfg_scale=req.cfg_scale or None, best_of=best_of)
         return entry, text, voice, sampling
 
     def _encode_out(self, wav: np.ndarray, entry: TtsEntry, req: pb.SynthesizeSpeechRequest) -> pb.SynthesizeSpeechResponse:

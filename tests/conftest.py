@@ -1,8 +1,15 @@
-"""Shared fixtures: seeded RNGs and single-threaded torch for deterministic, quiet tests."""
+"""Shared fixtures: seeded RNGs and single-threaded torch for deterministic, quiet tests, and
+one real spoken sentence."""
+
+import shutil
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+
+SENTENCE = "The quick brown fox jumps over the lazy dog."
 
 
 @pytest.fixture(autouse=True)
@@ -19,3 +26,27 @@ def np_rng():
 
 def pytest_configure(config):
     torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def speech(tmp_path_factory) -> Path:
+    """``SENTENCE`` spoken by espeak-ng (a WAV at espeak's rate; ``codec.audio.load`` resamples)."""
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng not installed (make system-deps)")
+    path = tmp_path_factory.mktemp("speech") / "s.wav"
+    subprocess.run(["espeak-ng", "-v", "en-us", "-w", str(path), SENTENCE], check=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def asr_dir(tmp_path_factory) -> Path:
+    """The bundled recognizer (a trained one) in a directory of its own, with its ONNX graph:
+    a best-of-N verifier for tiny TTS models."""
+    from tts.asr import CtcRecognizer
+    from tts.asr_onnx import export_asr
+
+    directory = tmp_path_factory.mktemp("asr")
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(Path(__file__).resolve().parents[1] / "models" / "asr" / name, directory / name)
+    export_asr(CtcRecognizer.from_pretrained(directory), directory)
+    return directory

@@ -20,16 +20,6 @@ SR = 24000
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed (make system-deps)")
 
 
-@pytest.fixture(scope="module")
-def speech(tmp_path_factory) -> Path:
-    """A real spoken sentence (espeak-ng), resampled to 24 kHz."""
-    if shutil.which("espeak-ng") is None:
-        pytest.skip("espeak-ng not installed (make system-deps)")
-    path = tmp_path_factory.mktemp("speech") / "s.wav"
-    subprocess.run(["espeak-ng", "-v", "en-us", "-w", str(path), "The quick brown fox jumps over the lazy dog."], check=True)
-    return path
-
-
 def test_metrics_rank_clean_above_noisy(speech):
     ref = audio.load(speech, SR)
     rng = np.random.default_rng(0)

@@ -132,7 +132,7 @@ def _run(*args: str) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize("model", [{"codec": "distilcodec-tiny"},
                                    {"codec": "hificodec-tiny", "n_codebooks": 4, "codebook_size": 64}],
                          ids=["single-codebook", "delay-pattern"])
-def test_training_entry_point_resumes_bit_exact_and_cli_synthesizes(tmp_path, model):
+def test_training_entry_point_resumes_bit_exact_and_cli_synthesizes(tmp_path, model, asr_dir):
     manifest = _corpus(tmp_path)
     tokens, tok = tmp_path / "tokens.safetensors", tmp_path / "tokenizer.json"
     assert _run("-m", "tts.cli", "encode-corpus", str(manifest), str(tokens), "--codec", model["codec"]).returncode == 0
@@ -169,10 +169,15 @@ def test_training_entry_point_resumes_bit_exact_and_cli_synthesizes(tmp_path, mo
                     "--voice", str(ref), "--voice-text", "a quiet bridge")
         assert proc.returncode == 0, proc.stderr
         assert ("note: " in proc.stderr and "is 5.0 s; one short sentence (2-3 s)" in proc.stderr) == noted, proc.stderr
+    proc = _run("-m", "tts.cli", "synthesize", "Hello, 2 birds.", "-o", str(out), "--model", str(full / "model"),
+                "--best-of", "2", "--verifier", str(asr_dir), "--stream")
+    assert proc.returncode == 0 and len(audio.load(out, 24000)) > 0, proc.stderr
 
 
 @pytest.mark.parametrize("args, needle", [
     (["synthesize", "hi", "-o", "x.wav", "--model", "/nonexistent"], "no trained TTS model"),
+    (["synthesize", "hi", "-o", "x.wav", "--best-of", "2", "--verifier", "/nonexistent"], "no recognizer there"),
+    (["synthesize", "hi", "-o", "x.wav", "--best-of", "0"], "best_of must be 1 to 16"),
 ])
 def test_cli_errors_are_one_line(args, needle, tmp_path):
     proc = _run("-m", "tts.cli", *args)

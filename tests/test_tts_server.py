@@ -30,7 +30,7 @@ SR = 24000
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(tmp_path_factory, asr_dir):
     root = tmp_path_factory.mktemp("tts-server")
     codec_dir = root / "distilcodec-tiny"
     codec = load_codec("distilcodec-tiny")
@@ -46,7 +46,8 @@ def server(tmp_path_factory):
     t = np.arange(SR // 2) / SR
     audio.save(tts_dir / "voices" / "narrator.wav", (0.2 * np.sin(2 * np.pi * 150 * t)).astype(np.float32), SR)
     (tts_dir / "voices" / "narrator.txt").write_text("a quiet bridge")
-    running = RunningServer(ServerConfig(port=0, codec=str(codec_dir), tts=[str(tts_dir)], max_streams=2))
+    running = RunningServer(ServerConfig(port=0, codec=str(codec_dir), tts=[str(tts_dir)], max_streams=2,
+                                         tts_verifier=str(asr_dir), max_best_of=3))
     yield running
     running.stop()
 
@@ -95,6 +96,7 @@ def test_zero_shot_and_output_rate(stub):
     (dict(voice_name="nobody"), grpc.StatusCode.NOT_FOUND, "narrator"),
     (dict(model="other"), grpc.StatusCode.NOT_FOUND, "not loaded"),
     (dict(cfg_scale=0.5), grpc.StatusCode.INVALID_ARGUMENT, "cfg_scale"),
+    (dict(best_of=4), grpc.StatusCode.RESOURCE_EXHAUSTED, "limit of 3"),
     (dict(zero_shot_data=pb.ZeroShotData(audio_prompt=b"junk", transcript="x")), grpc.StatusCode.INVALID_ARGUMENT, "readable"),
 ])
 def test_bad_requests(stub, kw, code, needle):
@@ -102,6 +104,18 @@ def test_bad_requests(stub, kw, code, needle):
         with pytest.raises(grpc.RpcError) as info:
             call(request(**kw))
         assert info.value.code() == code and needle in info.value.details()
+
+
+def test_best_of_candidates_are_chosen_by_the_servers_verifier(server, stub):
+    """The verifier runs on ONNX Runtime too; a stream sends each sentence once it is chosen."""
+    assert type(server.server.tts_registry.verifier.recognizer).__name__ == "OnnxRecognizer"
+    text = "The old mill by the river. A quiet bridge."
+    best = stub.Synthesize(request(text=text, best_of=3)).audio
+    assert best == stub.Synthesize(request(text=text, best_of=3)).audio  # seeded
+    assert best != stub.Synthesize(request(text=text)).audio
+    chunks = [np.frombuffer(r.audio, "<f4") for r in stub.SynthesizeStream(request(text=text, best_of=3))]
+    assert len(chunks) >= 2
+    np.testing.assert_allclose(np.concatenate(chunks), np.frombuffer(best, "<f4"), atol=1e-5)
 
 
 def test_cancel_stops_generation_and_frees_slot(server, stub):
@@ -142,7 +156,8 @@ def test_python_client_and_cli(server, stub, tmp_path):
 
 
 def test_int8_graph_is_served_on_request(server, tmp_path, capsys):
-    """--tts-int8 serves tts.int8.onnx; without that graph the server refuses to start, in one line."""
+    """--tts-int8 serves tts.int8.onnx; without that graph the server refuses to start, in one line.
+    A server without --tts-verifier refuses best_of > 1."""
     import shutil
 
     from serve.server import main
@@ -159,6 +174,9 @@ def test_int8_graph_is_served_on_request(server, tmp_path, capsys):
     try:
         with grpc.insecure_channel(running.target) as channel:
             resp = pb_grpc.TextToSpeechStub(channel).Synthesize(request())
+            with pytest.raises(grpc.RpcError) as info:  # this server has no --tts-verifier
+                pb_grpc.TextToSpeechStub(channel).Synthesize(request(best_of=2))
         assert len(resp.audio) > 0 and running.server.tts_registry.default.synth.model.graph.name == "tts.int8.onnx"
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "--tts-verifier" in info.value.details()
     finally:
         running.stop()

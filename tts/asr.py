@@ -26,9 +26,8 @@ from codec.data import read_manifest
 from codec.errors import run_cli
 from codec.model_dir import read_model_dir, save_model_dir
 
+from .ctc import ALPHABET, encode_text, greedy_text
 from .wer import edit_distance, word_error_rate, words
-
-ALPHABET = " 'abcdefghijklmnopqrstuvwxyz"  # index + 1; 0 is the CTC blank
 
 
 @dataclass
@@ -96,13 +95,20 @@ class CtcRecognizer(nn.Module):
         return model.eval()
 
     # -- recognition ------------------------------------------------------------------
+    @property
+    def sample_rate(self) -> int:
+        return self.cfg.sample_rate
+
     @torch.inference_mode()
+    def log_probs(self, wav: np.ndarray) -> np.ndarray:
+        """Mono float32 audio at ``sample_rate`` -> CTC log-probabilities [frames, classes]."""
+        x = torch.from_numpy(np.pad(wav, (0, max(0, self.cfg.n_fft - len(wav)))))[None]  # a few ms of output still scores
+        return self(self.features(x))[0].numpy()
+
     def transcribe(self, wav: np.ndarray, sample_rate: int) -> str:
         from codec.audio import resample
 
-        wav = resample(wav, sample_rate, self.cfg.sample_rate).astype(np.float32)
-        x = torch.from_numpy(np.pad(wav, (0, max(0, self.cfg.n_fft - len(wav)))))[None]  # a few ms of output still scores
-        return greedy_text(self(self.features(x))[0].argmax(-1).tolist())
+        return greedy_text(self.log_probs(resample(wav, sample_rate, self.cfg.sample_rate).astype(np.float32)).argmax(-1).tolist())
 
 
 class Lexicon:
@@ -130,20 +136,6 @@ class SnappedRecognizer:
 
     def transcribe(self, wav: np.ndarray, sample_rate: int) -> str:
         return self.lexicon.snap(self.recognizer.transcribe(wav, sample_rate))
-
-
-def encode_text(text: str) -> list[int]:
-    return [ALPHABET.index(c) + 1 for c in " ".join(words(text))]
-
-
-def greedy_text(best: list[int]) -> str:
-    """Collapse repeats, drop blanks."""
-    out, prev = [], 0
-    for k in best:
-        if k != prev and k:
-            out.append(ALPHABET[k - 1])
-        prev = k
-    return " ".join("".join(out).split())
 
 
 def _featurize(model: CtcRecognizer, rows: list[dict]) -> list[tuple[Tensor, Tensor]]:
@@ -226,7 +218,14 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--seed", type=int, default=0, help="another seed gives an independent recognizer (the codec's phonetic teacher)")
     t.add_argument("--stop-after", type=int, help="checkpoint and stop after this step (resume by running again)")
     t.add_argument("--threads", type=int, default=0)
+    e = sub.add_parser("export-onnx", help="write DIR/asr.onnx (audio -> CTC log-probabilities) for torch-free serving")
+    e.add_argument("model_dir")
     args = p.parse_args(argv)
+    if args.cmd == "export-onnx":
+        from .asr_onnx import export_asr
+
+        print(export_asr(CtcRecognizer.from_pretrained(args.model_dir), args.model_dir))
+        return 0
     if args.threads:
         torch.set_num_threads(args.threads)
     wer = train(args.manifest, args.out, args.dev, args.steps, seed=args.seed, dim=args.dim, stop_after=args.stop_after)

@@ -41,11 +41,12 @@ def cmd_synthesize(args: argparse.Namespace) -> None:
 
     from .generate import SamplingConfig
     from .synthesize import Synthesizer
+    from .verify import load_verifier
 
     model, tokenizer = load_tts(args.model, args.backend, args.threads, args.quantize == "int8")
-    synth = Synthesizer(model, tokenizer, backend=args.backend)
     sampling = SamplingConfig(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
-                              greedy=args.greedy, cfg_scale=args.cfg_scale)
+                              greedy=args.greedy, cfg_scale=args.cfg_scale, best_of=args.best_of)
+    synth = Synthesizer(model, tokenizer, backend=args.backend, verifier=load_verifier(args.verifier) if args.best_of > 1 else None)
     voice = None
     if args.voice:
         if not args.voice_text:
@@ -116,6 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--cfg-scale", type=float,
                    help="classifier-free guidance on the text, 1 = off (default: the model's cfg_scale)")
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--best-of", type=int, default=1,
+                   help="candidates per sentence; the one --verifier hears say the text best is kept (whole sentences "
+                        "then stream at once)")
+    s.add_argument("--verifier", help="CTC recognizer directory or bundled name for --best-of (default: asr_verifier; "
+                                      "needs torch)")
     s.add_argument("--backend", choices=("auto", "onnx", "torch"), default="auto",
                    help="auto: ONNX Runtime where exported graphs exist, else torch (TTS and codec)")
     s.add_argument("--threads", type=int)

@@ -11,6 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 
 
+MAX_BEST_OF = 16  # candidates run as one batch: more costs memory and time for little gain
+
+
 @dataclass
 class SamplingConfig:
     temperature: float = 0.8
@@ -24,6 +27,7 @@ class SamplingConfig:
     seconds_per_char: float = 0.15  # max-length rule: 1 s + this per character (~2x normal speech)
     min_seconds_per_char: float = 0.03  # min-length rule (~half of fast speech): no </speech> before
     cfg_scale: float | None = None  # classifier-free guidance on the text, 1 = off; None: the model's own
+    best_of: int = 1  # candidates per sentence, the one a verifier hears best is kept (tts.verify)
 
     def __post_init__(self) -> None:
         if self.temperature <= 0 and not self.greedy:
@@ -32,6 +36,8 @@ class SamplingConfig:
             raise ValueError("need 0 < top_p <= 1, top_k >= 0, repetition_penalty >= 1")
         if self.cfg_scale is not None and self.cfg_scale < 1:
             raise ValueError(f"cfg_scale must be >= 1 (1 = no guidance), got {self.cfg_scale}")
+        if not 1 <= self.best_of <= MAX_BEST_OF:
+            raise ValueError(f"best_of must be 1 to {MAX_BEST_OF}, got {self.best_of}")
 
     def guidance_scale(self, cfg) -> float:
         """The guidance this request runs with: its own ``cfg_scale``, else the model's default."""

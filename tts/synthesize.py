@@ -8,7 +8,7 @@ concatenated chunks equal the offline result for the same seed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Callable, Iterator
 
 import numpy as np
@@ -32,23 +32,26 @@ class VoicePrompt:
 @dataclass
 class Spoken:
     """One sentence as generated: the prompt the model read (token ids; ``prompt_text`` of them
-    belong to the voice prompt's transcript) and the frames it spoke."""
+    belong to the voice prompt's transcript) and the frames it spoke; with ``best_of`` > 1 the
+    verifier's score of every candidate (``frames`` are the lowest's)."""
 
     text: str
     prompt: list
     prompt_text: int
     frames: list
+    scores: list = field(default_factory=list)
 
 
 class Synthesizer:
     """``model``: a torch ``TtsModel`` or an ONNX Runtime ``OnnxTts`` (anything with ``cfg`` and
-    ``stepper()``); ``codec``: a codec engine (default: the one the model was trained on)."""
+    ``stepper()``); ``codec``: a codec engine (default: the one the model was trained on);
+    ``verifier``: what picks the best of ``SamplingConfig.best_of`` candidates (``tts.verify``)."""
 
     def __init__(self, model, tokenizer: TextTokenizer, codec=None, codec_spec: str | None = None,
-                 backend: str = "auto") -> None:
+                 backend: str = "auto", verifier=None) -> None:
         from serve.engine import load_codec_engine
 
-        self.model, self.tokenizer = model, tokenizer
+        self.model, self.tokenizer, self.verifier = model, tokenizer, verifier
         self.codec = codec or load_codec_engine(codec_spec or model.cfg.codec, backend)
         cfg = model.cfg
         if self.codec.n_codebooks != cfg.n_codebooks or set(self.codec.codebook_sizes) != {cfg.codebook_size}:
@@ -101,6 +104,8 @@ class Synthesizer:
                   should_stop: Callable[[], bool] | None = None) -> Iterator[tuple[Spoken, list]]:
         """(sentence so far, its new frames) every ``chunk_frames`` generated frames, sentence after sentence."""
         sampling = sampling or SamplingConfig()
+        if sampling.best_of > 1 and self.verifier is None:
+            raise ValueError(f"best_of {sampling.best_of} needs a verifier to choose (e.g. tts-cli --verifier models/asr_verifier)")
         prompt_ids = self.tokenizer.encode(voice.transcript) if voice else None
         rate = self.model.cfg.codec_frame_rate
         for i, sentence in enumerate(split_sentences(normalize(text))):
@@ -111,11 +116,34 @@ class Synthesizer:
             limit, floor = max_frames_for(len(sentence), rate, sampling), min_frames_for(len(sentence), rate, sampling)
             seeded = replace(sampling, seed=None if sampling.seed is None else sampling.seed + i)
             first = first_chunk_frames if i == 0 else None
+            if sampling.best_of > 1:  # the whole sentence is chosen before any of it plays
+                spoken.frames, spoken.scores = self._best_of(spoken, voice, limit, floor, seeded, should_stop)
+                for a in range(0, len(spoken.frames), chunk_frames):
+                    yield spoken, spoken.frames[a : a + chunk_frames]
+                continue
             for chunk in decode_loop(self.model.stepper(), self.model.cfg, [spoken.prompt], [limit], seeded,
                                      chunk_frames, first, should_stop, [floor]):
                 if chunk[0]:
                     spoken.frames.extend(chunk[0])
                     yield spoken, chunk[0]
+
+    def _best_of(self, spoken: Spoken, voice: VoicePrompt | None, limit: int, floor: int,
+                 sampling: SamplingConfig, should_stop: Callable[[], bool] | None) -> tuple[list, list[float]]:
+        """``sampling.best_of`` renditions of one sentence in one batch -> the frames of the one
+        the verifier scores best, all scores."""
+        n = sampling.best_of
+        runs: list[list] = [[] for _ in range(n)]
+        for chunk in decode_loop(self.model.stepper(), self.model.cfg, [spoken.prompt] * n, [limit] * n, sampling,
+                                 1 << 30, None, should_stop, [floor] * n):
+            for run, frames in zip(runs, chunk):
+                run.extend(frames)
+        return self._choose(runs, spoken.text, voice)
+
+    def _choose(self, runs: list[list], text: str, voice: VoicePrompt | None) -> tuple[list, list[float]]:
+        """Each candidate rendered after the voice prompt (as it will play) and scored: the best's frames, all scores."""
+        wavs = [self._decoder(voice).push(self._codes(run))[0] if run else np.zeros(0, np.float32) for run in runs]
+        best, scores = self.verifier.best(wavs, self.sample_rate, text)
+        return runs[best], scores
 
     def _decoder(self, voice: VoicePrompt | None):
         """A fresh codec decoder stream, warmed by the voice prompt's codes (their audio dropped)

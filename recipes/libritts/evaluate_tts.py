@@ -137,17 +137,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repetition-penalty", type=float, default=1.1)
     p.add_argument("--greedy", action="store_true")
     p.add_argument("--cfg-scale", type=float, help="classifier-free guidance on the text (default: the model's)")
+    p.add_argument("--best-of", type=int, default=1, help="candidates per sentence; the verifier keeps one (tts.verify)")
+    p.add_argument("--verifier", help="CTC recognizer that picks among --best-of candidates (not the judge --asr)")
     p.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"])
     p.add_argument("--out", type=Path, default=Path("exp/eval/tts.md"))
     args = p.parse_args(argv)
 
     model, tokenizer = load_tts(args.tts, args.backend)
-    synth = Synthesizer(model, tokenizer, backend=args.backend)
+    verifier = None
+    if args.verifier:
+        from tts.verify import load_verifier
+
+        verifier = load_verifier(args.verifier, args.backend)
+    synth = Synthesizer(model, tokenizer, backend=args.backend, verifier=verifier)
     # the teacher-forced column needs the torch model: the one synthesizing, unless that is ONNX
     reference = model if isinstance(model, TtsModel) else TtsModel.from_pretrained(find_tts_dir(args.tts)).eval()
     forced = reference.cfg.n_codebooks == 1
     sampling = SamplingConfig(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, greedy=args.greedy,
-                              repetition_penalty=args.repetition_penalty, cfg_scale=args.cfg_scale)
+                              repetition_penalty=args.repetition_penalty, cfg_scale=args.cfg_scale,
+                              best_of=args.best_of)
     scale = sampling.guidance_scale(reference.cfg)
     rate = synth.sample_rate
     asr = recognizers(args.asr, args.pocketsphinx, [r["text"] for r in read_manifest(args.train_manifest)])
@@ -184,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     voicing = (f"voice-prompted with another recording of the same speaker, its {args.prompt}"
                if not args.no_voice_prompt else "default voice")
     guidance = f", guidance scale {scale:g}" if scale != 1 else ""
+    if args.best_of > 1:
+        guidance += f", best of {args.best_of} by {args.verifier}"
     lines = [f"TTS intelligibility: {len(refs)} held-out sentences from {args.manifest} ({voicing}{guidance}); "
              f"audio {seconds['ground truth']:.0f} s ground truth, {seconds['TTS']:.0f} s synthesized.", "",
              "| recognizer | " + " | ".join(f"{kind} WER" for kind in kinds) + " | TTS - ground truth |",

@@ -135,11 +135,16 @@ if [ "$stage" -le 9 ] && [ "$stop_stage" -ge 9 ]; then
   $PY recipes/libritts/publish_tts.py "$tts_final" "$models/tts" --manifest "$manifests/dev.jsonl" --int8
 fi
 if [ "$stage" -le 10 ] && [ "$stop_stage" -ge 10 ]; then
-  train_asr "$exp/asr" 0
-  mkdir -p "$models/asr"
+  train_asr "$exp/asr" 0            # the judge
+  train_asr "$exp/asr_teacher" 1    # another recognizer: best-of-N's verifier (and the codec's phonetic teacher)
+  mkdir -p "$models/asr" "$models/asr_verifier"
   cp "$exp/asr/config.json" "$exp/asr/model.safetensors" "$models/asr/"
+  cp "$exp/asr_teacher/config.json" "$exp/asr_teacher/model.safetensors" "$models/asr_verifier/"
+  $PY -m tts.asr export-onnx "$models/asr_verifier"
 fi
 if [ "$stage" -le 11 ] && [ "$stop_stage" -ge 11 ]; then
-  $PY recipes/libritts/evaluate_tts.py --manifest "$manifests/test.jsonl" --train-manifest "$manifests/train.jsonl" \
-    --tts "$models/tts" --asr "$models/asr" --limit "$tts_eval" --out "$exp/eval/tts.md"
+  eval_tts=(recipes/libritts/evaluate_tts.py --manifest "$manifests/test.jsonl" --train-manifest "$manifests/train.jsonl"
+            --tts "$models/tts" --asr "$models/asr" --limit "$tts_eval")
+  $PY "${eval_tts[@]}" --out "$exp/eval/tts.md"
+  $PY "${eval_tts[@]}" --best-of 4 --verifier "$models/asr_verifier" --out "$exp/eval/tts_best4.md"
 fi

@@ -1,0 +1,35 @@
+"""ONNX Runtime engine for the CTC recognizer (``asr.onnx``, ``tts.asr_onnx``): numpy +
+onnxruntime only, so the torch-free server can verify best-of-N candidates (``tts.verify``)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from codec.errors import CodecError
+from serve.runtime import session_options
+
+ASR_ONNX = "asr.onnx"
+
+
+class OnnxRecognizer:
+    def __init__(self, model_dir: str | os.PathLike, threads: int | None = None) -> None:
+        self.model_dir = Path(model_dir)
+        graph = self.model_dir / ASR_ONNX
+        if not graph.is_file():
+            raise CodecError(f"{self.model_dir}: no {ASR_ONNX} (run: python -m tts.asr export-onnx {self.model_dir})")
+        meta = json.loads((self.model_dir / "config.json").read_text())
+        self.sample_rate, self.n_fft = int(meta["config"]["sample_rate"]), int(meta["config"]["n_fft"])
+        self.session = ort.InferenceSession(str(graph), session_options(threads), providers=["CPUExecutionProvider"])
+        props = self.session.get_modelmeta().custom_metadata_map
+        if props.get("weights_hash") != meta.get("weights_hash"):
+            raise CodecError(f"{graph}: exported from other weights than {self.model_dir}/model.safetensors; re-export")
+
+    def log_probs(self, wav: np.ndarray) -> np.ndarray:
+        """Mono float32 audio at ``sample_rate`` -> CTC log-probabilities [frames, classes]."""
+        wav = np.pad(np.asarray(wav, np.float32), (0, max(0, self.n_fft - len(wav))))
+        return self.session.run(None, {"wav": wav[None]})[0][0]

@@ -1,0 +1,109 @@
+"""Best-of-N synthesis: the CTC likelihood equals torch's, the verifier scores real speech by
+the text it says (missing and extra speech both cost) on torch and on its ONNX graph, and the
+synthesizer keeps the candidate it scores best."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from codec import audio
+from codec.pretrained import load_codec
+from serve.engine import TorchCodecEngine
+from tests.conftest import SENTENCE
+from tts.config import load_preset
+from tts.generate import SamplingConfig
+from tts.model import TtsModel
+from tts.synthesize import Synthesizer
+from tts.text import TextTokenizer, train_tokenizer
+from tts.asr import CtcRecognizer
+from tts.ctc import ctc_nll
+from tts.verify import CtcVerifier, load_verifier
+
+ROOT = Path(__file__).resolve().parents[1]
+SR = 24000
+
+
+def test_ctc_likelihood_equals_torch():
+    rng = np.random.default_rng(0)
+    for frames, target in [(30, [3, 7, 7, 1, 9]), (50, list(rng.integers(1, 28, 20))), (4, [5, 5, 2]), (1, [4])]:
+        log_probs = torch.randn(frames, 28, generator=torch.Generator().manual_seed(frames)).log_softmax(-1)
+        ours = ctc_nll(log_probs.double().numpy(), target)
+        theirs = F.ctc_loss(log_probs[:, None], torch.tensor([target]), torch.tensor([frames]),
+                            torch.tensor([len(target)]), reduction="sum")
+        assert ours == pytest.approx(theirs.item(), rel=1e-5)
+    assert ctc_nll(np.log(np.full((3, 28), 1 / 28)), [5, 5, 2]) == np.inf  # a repeat needs a blank between: 4 frames
+    assert ctc_nll(np.log(np.full((3, 28), 1 / 28)), []) == pytest.approx(3 * np.log(28))
+
+
+@pytest.fixture(scope="module")
+def verifier(asr_dir) -> CtcVerifier:
+    return load_verifier(str(asr_dir), backend="torch")
+
+
+def test_the_onnx_graph_scores_as_torch_does(asr_dir, verifier, speech):
+    onnx_verifier = load_verifier(str(asr_dir))  # auto: asr.onnx is there, no torch needed
+    assert type(onnx_verifier.recognizer).__name__ == "OnnxRecognizer"
+    wav = audio.load(speech, SR)
+    for clip in (wav, wav[:20000], wav[:300]):
+        np.testing.assert_allclose(onnx_verifier.recognizer.log_probs(clip), verifier.recognizer.log_probs(clip), atol=2e-3)
+    assert onnx_verifier.score(wav, SR, SENTENCE) == pytest.approx(verifier.score(wav, SR, SENTENCE), rel=1e-3)
+    stale = asr_dir.parent / "stale"
+    shutil.copytree(asr_dir, stale)
+    other = CtcRecognizer.from_pretrained(stale)
+    with torch.no_grad():
+        other.out.bias.add_(1.0)
+    other.save_pretrained(stale)  # new weights, old graph
+    with pytest.raises(Exception, match="re-export"):
+        load_verifier(str(stale))
+    with pytest.raises(Exception, match="no recognizer"):
+        load_verifier(str(asr_dir.parent / "nothing"))
+
+
+def test_the_text_that_was_said_scores_best(verifier, speech):
+    wav = audio.load(speech, SR)
+    said = verifier.score(wav, SR, SENTENCE)
+    assert said < verifier.score(wav, SR, "A quiet bridge crossed the valley at noon.")
+    assert said < verifier.score(wav[: len(wav) // 2], SR, SENTENCE)  # words missing
+    assert said < verifier.score(np.concatenate([wav, wav]), SR, SENTENCE)  # said again (a re-read prompt tail)
+    assert verifier.score(wav[:100], SR, SENTENCE) == np.inf  # too short to hold the text
+    assert verifier.score(wav, SR, "!!") == 0.0  # nothing to say
+    best, scores = verifier.best([wav[: len(wav) // 2], wav, np.concatenate([wav, wav])], SR, SENTENCE)
+    assert best == 1 and scores[1] == said
+
+
+@pytest.fixture(scope="module")
+def synth(verifier) -> Synthesizer:
+    torch.manual_seed(0)
+    model = TtsModel(load_preset("tiny", codec="distilcodec-tiny")).eval()
+    tokenizer = TextTokenizer(train_tokenizer(["The old mill stood by the river.", "A quiet bridge."], vocab_size=300))
+    return Synthesizer(model, tokenizer, codec=TorchCodecEngine(load_codec("distilcodec-tiny")), verifier=verifier)
+
+
+def test_best_of_keeps_the_candidate_the_verifier_hears_best(synth, verifier):
+    text = "The old mill. A quiet bridge."
+    sampling = SamplingConfig(seed=5, max_frames=80, best_of=4)
+    spoken = synth.speak(text, sampling=sampling)
+    assert [s.text for s in spoken] == ["The old mill.", "A quiet bridge."]
+    for s in spoken:
+        assert len(s.scores) == 4 and len(set(s.scores)) > 1  # the candidates differ
+        assert verifier.score(synth.render([s]), synth.sample_rate, s.text) == pytest.approx(min(s.scores))
+    offline = synth.render(spoken)
+    assert np.array_equal(offline, synth.synthesize(text, sampling=sampling))  # seeded: reproducible
+    streamed = np.concatenate(list(synth.stream(text, sampling=sampling, chunk_frames=7)))
+    assert streamed.shape == offline.shape and np.abs(streamed - offline).max() < 1e-5
+    assert synth.speak(text, sampling=SamplingConfig(seed=5, max_frames=80))[0].scores == []  # best_of 1: one run
+
+
+def test_best_of_needs_a_verifier_and_a_sane_count(synth):
+    plain = Synthesizer(synth.model, synth.tokenizer, codec=synth.codec)
+    with pytest.raises(ValueError, match="needs a verifier"):
+        plain.synthesize("Hello.", sampling=SamplingConfig(best_of=2))
+    for n in (0, 17):
+        with pytest.raises(ValueError, match="best_of"):
+            SamplingConfig(best_of=n)

@@ -1,0 +1,44 @@
+"""CTC in numpy: the recognizer's character labels and the likelihood of a text given its
+frame log-probabilities. Torch-free, so the ONNX serving path scores candidates the same way
+the torch path does (one implementation, ``tts.verify``)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .wer import words
+
+ALPHABET = " 'abcdefghijklmnopqrstuvwxyz"  # index + 1; 0 is the CTC blank
+
+
+def encode_text(text: str) -> list[int]:
+    return [ALPHABET.index(c) + 1 for c in " ".join(words(text))]
+
+
+def greedy_text(best: list[int]) -> str:
+    """Collapse repeats, drop blanks."""
+    out, prev = [], 0
+    for k in best:
+        if k != prev and k:
+            out.append(ALPHABET[k - 1])
+        prev = k
+    return " ".join("".join(out).split())
+
+
+def ctc_nll(log_probs: np.ndarray, target: list[int], blank: int = 0) -> float:
+    """-log p(target | frames) summed over every CTC path (the forward algorithm in log space);
+    ``log_probs`` [F, classes]. ``inf`` where F frames cannot hold the target."""
+    if not target:
+        return float(-log_probs[:, blank].sum())
+    states = np.full(2 * len(target) + 1, blank, dtype=np.int64)
+    states[1::2] = target
+    # a label may be reached from two states back when it differs from that one (blank between repeats)
+    skip = np.zeros(len(states), dtype=bool)
+    skip[3::2] = states[3::2] != states[1:-2:2]
+    alpha = np.full(len(states), -np.inf)
+    alpha[:2] = log_probs[0, states[:2]]
+    for frame in log_probs[1:]:
+        stay, step, jump = alpha, np.r_[-np.inf, alpha[:-1]], np.r_[-np.inf, -np.inf, alpha[:-2]]
+        alpha = np.logaddexp(np.logaddexp(stay, step), np.where(skip, jump, -np.inf)) + frame[states]
+    total = np.logaddexp(alpha[-1], alpha[-2])
+    return float(-total)

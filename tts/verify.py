@@ -1,0 +1,66 @@
+"""Best-of-N synthesis: rank candidate renditions of a sentence by how well a recognizer hears
+its text (Llasa's inference-time scaling with a verifier).
+
+Sampling makes every rendition of a sentence different, and a small TTS misreads some of them
+(a skipped word, a voice prompt's last words said again). Generating N in one batch and keeping
+the one a CTC recognizer finds most likely to say the text trades compute for intelligibility.
+The score is a forced alignment, -log p(text | audio) per character: it needs no decoding or
+lexicon, and it punishes missing words and extra speech alike.
+
+Use a recognizer other than the one that judges WER (the recipe's seed-1 recognizer,
+``exp/asr_teacher``, bundled as ``models/asr_verifier``; ``models/asr`` is the judge), or the
+evaluation measures the verifier's taste instead of intelligibility. Torch-free: the
+recognizer is the torch ``CtcRecognizer`` or its ONNX graph (``serve.asr_runtime``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .ctc import ctc_nll, encode_text
+
+DEFAULT_VERIFIER = "asr_verifier"
+
+
+class CtcVerifier:
+    """Scores audio against the text it should say; lower is better (nats per character).
+    ``recognizer``: anything with ``sample_rate`` and ``log_probs(wav) -> [frames, classes]``."""
+
+    def __init__(self, recognizer) -> None:
+        self.recognizer = recognizer
+
+    def score(self, wav: np.ndarray, sample_rate: int, text: str) -> float:
+        """-log p(text | wav) / characters; ``inf`` where the audio is too short to hold the text."""
+        from codec.audio import resample
+
+        target = encode_text(text)
+        if not target:
+            return 0.0
+        wav = resample(np.asarray(wav, np.float32), sample_rate, self.recognizer.sample_rate).astype(np.float32)
+        return ctc_nll(self.recognizer.log_probs(wav), target) / len(target)
+
+    def best(self, wavs: list[np.ndarray], sample_rate: int, text: str) -> tuple[int, list[float]]:
+        """Index of the candidate most likely to say ``text`` (the first among equals) and every score."""
+        scores = [self.score(w, sample_rate, text) for w in wavs]
+        return int(np.argmin(scores)), scores
+
+
+def load_verifier(spec: str | None = None, backend: str = "auto", threads: int | None = None) -> CtcVerifier:
+    """A recognizer directory or a bundled model's name (default ``models/asr_verifier``): its
+    ONNX graph (``asr.onnx``, no torch) where exported, unless ``backend='torch'``."""
+    from codec.errors import CodecError
+    from codec.pretrained import resolve_model_dir
+
+    spec = spec or DEFAULT_VERIFIER
+    directory = resolve_model_dir(spec)
+    if directory is None:
+        raise CodecError(f"{spec}: no recognizer there to verify with (train one: python -m tts.asr train ... --seed 1)")
+    from serve.asr_runtime import ASR_ONNX, OnnxRecognizer
+
+    if backend == "onnx" or (backend == "auto" and (Path(directory) / ASR_ONNX).is_file()):
+        return CtcVerifier(OnnxRecognizer(directory, threads))
+    from .asr import CtcRecognizer
+
+    return CtcVerifier(CtcRecognizer.from_pretrained(directory))
