@@ -77,7 +77,8 @@ class Synthesizer:
                should_stop: Callable[[], bool] | None = None) -> Iterator[np.ndarray]:
         """Audio chunks (float32) as codes are generated, sentence after sentence.
 
-        The first chunk of the request may be smaller (``first_chunk_frames``) for a quick start."""
+        The first chunk of the request may be smaller (``first_chunk_frames``) for a quick start.
+        With ``sampling.best_of`` > 1 a sentence's chunks come once its candidate is chosen."""
         decoder = self._decoder(voice)
         for _, frames in self._generate(text, voice, sampling, chunk_frames, first_chunk_frames, should_stop):
             yield decoder.push(self._codes(frames))[0]
@@ -137,6 +138,8 @@ class Synthesizer:
                                  1 << 30, None, should_stop, [floor] * n):
             for run, frames in zip(runs, chunk):
                 run.extend(frames)
+        if should_stop is not None and should_stop():  # cancelled: nobody will hear the choice
+            return [], []
         return self._choose(runs, spoken.text, voice)
 
     def _choose(self, runs: list[list], text: str, voice: VoicePrompt | None) -> tuple[list, list[float]]:

@@ -94,14 +94,19 @@ def start_summary(starts: np.ndarray, slack: float = 3) -> str:
             f"than {slack:g} tokens back inside the voice prompt's transcript.")
 
 
-def recognizers(asr_dir: str | None, pocketsphinx: bool, lm_texts: list[str]) -> dict:
+def recognizers(asr_dirs: list[str], pocketsphinx: bool, lm_texts: list[str]) -> dict:
+    """Name -> recognizer: each CTC directory raw and snapped to the training words (the first
+    is "ctc"; later ones, e.g. a judge of another size, are named after their directory)."""
     found = {}
-    if asr_dir:
+    if asr_dirs:
         from tts.asr import CtcRecognizer, Lexicon, SnappedRecognizer
 
+        lexicon = Lexicon(lm_texts)
+    for i, asr_dir in enumerate(asr_dirs):
         ctc = CtcRecognizer.from_pretrained(asr_dir)
-        found["ctc"] = ctc
-        found["ctc + lexicon"] = SnappedRecognizer(ctc, Lexicon(lm_texts))
+        name = "ctc" if i == 0 else f"ctc [{Path(asr_dir).name}]"
+        found[name] = ctc
+        found[f"{name} + lexicon"] = SnappedRecognizer(ctc, lexicon)
     if pocketsphinx:
         from tts.wer import Transcriber
 
@@ -124,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--train-manifest", default="data/mini/manifests/train.jsonl",
                    help="training texts: the CTC lexicon and pocketsphinx's LM")
     p.add_argument("--tts", default="tts")
-    p.add_argument("--asr", default="models/asr", help="CTC recognizer directory (python -m tts.asr train)")
+    p.add_argument("--asr", nargs="*", default=["models/asr"],
+                   help="CTC recognizer directories (python -m tts.asr train); the first is the judge, \"ctc\"")
     p.add_argument("--pocketsphinx", action="store_true")
     p.add_argument("--no-voice-prompt", action="store_true", help="synthesize in the model's default voice")
     p.add_argument("--prompt", choices=("last", "shortest"), default="last",
