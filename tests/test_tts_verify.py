@@ -107,3 +107,5 @@ def test_best_of_needs_a_verifier_and_a_sane_count(synth):
     for n in (0, 17):
         with pytest.raises(ValueError, match="best_of"):
             SamplingConfig(best_of=n)
+    with pytest.raises(ValueError, match="greedy candidates are all the same"):
+        SamplingConfig(best_of=2, greedy=True)

@@ -46,7 +46,8 @@ def cmd_synthesize(args: argparse.Namespace) -> None:
     model, tokenizer = load_tts(args.model, args.backend, args.threads, args.quantize == "int8")
     sampling = SamplingConfig(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
                               greedy=args.greedy, cfg_scale=args.cfg_scale, best_of=args.best_of)
-    synth = Synthesizer(model, tokenizer, backend=args.backend, verifier=load_verifier(args.verifier) if args.best_of > 1 else None)
+    verifier = load_verifier(args.verifier, args.backend, args.threads) if args.best_of > 1 else None
+    synth = Synthesizer(model, tokenizer, backend=args.backend, verifier=verifier)
     voice = None
     if args.voice:
         if not args.voice_text:
@@ -121,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="candidates per sentence; the one --verifier hears say the text best is kept (whole sentences "
                         "then stream at once)")
     s.add_argument("--verifier", help="CTC recognizer directory or bundled name for --best-of (default: asr_verifier; "
-                                      "needs torch)")
+                                      "its asr.onnx where exported)")
     s.add_argument("--backend", choices=("auto", "onnx", "torch"), default="auto",
                    help="auto: ONNX Runtime where exported graphs exist, else torch (TTS and codec)")
     s.add_argument("--threads", type=int)

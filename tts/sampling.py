@@ -38,6 +38,8 @@ class SamplingConfig:
             raise ValueError(f"cfg_scale must be >= 1 (1 = no guidance), got {self.cfg_scale}")
         if not 1 <= self.best_of <= MAX_BEST_OF:
             raise ValueError(f"best_of must be 1 to {MAX_BEST_OF}, got {self.best_of}")
+        if self.best_of > 1 and self.greedy:
+            raise ValueError("best_of > 1 needs sampling: greedy candidates are all the same")
 
     def guidance_scale(self, cfg) -> float:
         """The guidance this request runs with: its own ``cfg_scale``, else the model's default."""
