@@ -77,6 +77,8 @@ class ServerConfig:
             raise ConfigError("max_audio_seconds must be > 0 and grace_seconds >= 0")
         if bool(self.tls_cert) != bool(self.tls_key):  # one alone would silently serve plaintext
             raise ConfigError("TLS needs both a certificate and its key (--tls-cert and --tls-key)")
+        if self.tts_verifier and not self.tts:  # it would be loaded for nothing and best_of still refused
+            raise ConfigError("--tts-verifier verifies TTS candidates: it needs --tts")
 
 
 class CodecRegistry:

@@ -275,6 +275,8 @@ def test_sigterm_drains_in_flight_stream(model_dir, speech, tmp_path):
     ({"threads": 0}, "threads must be at least 1"),
     ({"max_audio_seconds": 0}, "max_audio_seconds must be > 0"),
     ({"tls_cert": "server.crt"}, "TLS needs both"),  # alone it used to serve plaintext
+    ({"tts_verifier": "asr_verifier"}, "it needs --tts"),
+    ({"max_best_of": 0}, "max_best_of must be at least 1"),
     ({"port": "fifty"}, "ServerConfig.port: expected an integer"),
 ])
 def test_server_config_refuses_impossible_settings(settings, message):
