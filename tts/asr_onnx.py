@@ -12,15 +12,14 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from codec.modules.spectral import dft_basis
 from serve.asr_runtime import ASR_ONNX
 
 from .asr import CtcRecognizer
-
 
 
 class ConvLogMel(nn.Module):
@@ -29,12 +28,9 @@ class ConvLogMel(nn.Module):
     def __init__(self, recognizer: CtcRecognizer) -> None:
         super().__init__()
         cfg, mel = recognizer.cfg, recognizer.features.mel
-        n = np.arange(cfg.n_fft)
-        freqs = np.arange(cfg.n_fft // 2 + 1)[:, None]
-        window = mel.spectrogram.window.double().numpy()
-        angle = 2 * np.pi * freqs * n / cfg.n_fft
-        basis = np.concatenate([np.cos(angle), -np.sin(angle)]) * window  # [2 * freqs, n_fft]
-        self.register_buffer("basis", torch.from_numpy(basis).float()[:, None])
+        cos, sin = dft_basis(cfg.n_fft)
+        basis = torch.cat([cos, -sin]) * mel.spectrogram.window.double()  # [2 * freqs, n_fft]
+        self.register_buffer("basis", basis.float()[:, None])
         self.register_buffer("filters", mel.mel_scale.fb.float().T.contiguous())  # [n_mels, freqs]
         self.n_fft, self.hop, self.n_freqs = cfg.n_fft, cfg.hop, cfg.n_fft // 2 + 1
 
