@@ -71,7 +71,7 @@ proto: setup
 # The main command: set up, then serve the bundled codecs (and TTS) on 127.0.0.1:50051.
 serve: setup onnx
 	$(BIN)/speech-server --codec hificodec --extra-codec distilcodec $(if $(wildcard models/tts/config.json),--tts tts) \
-		$(if $(wildcard models/asr_verifier/config.json),--tts-verifier asr_verifier)
+		$(if $(wildcard models/asr_verifier/config.json),--tts-verifier asr_verifier --voice-prompt-seconds 3)
 
 clean:
 	rm -rf build .pytest_cache

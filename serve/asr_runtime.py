@@ -24,6 +24,7 @@ class OnnxRecognizer:
             raise CodecError(f"{self.model_dir}: no {ASR_ONNX} (run: python -m tts.asr export-onnx {self.model_dir})")
         meta = json.loads((self.model_dir / "config.json").read_text())
         self.sample_rate, self.n_fft = int(meta["config"]["sample_rate"]), int(meta["config"]["n_fft"])
+        self.frame_rate = self.sample_rate / int(meta["config"]["hop"])
         self.session = ort.InferenceSession(str(graph), session_options(threads), providers=["CPUExecutionProvider"])
         props = self.session.get_modelmeta().custom_metadata_map
         if props.get("weights_hash") != meta.get("weights_hash"):

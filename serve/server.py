@@ -50,6 +50,9 @@ class ServerConfig:
     tts_int8: bool = False  # ONNX int8 TTS graph (tts.int8.onnx): ~1.4x faster decoding, ~95% greedy-token agreement
     tts_verifier: str | None = None  # CTC recognizer (dir / bundled name) that lets requests ask for best_of > 1
     max_best_of: int = 4  # candidates one request may ask for (they run as one batch)
+    # voice prompts (zero-shot and the model's voices) longer than this keep their first words
+    # that fit (tts.voice_trim): new voices read far better after short prompts. Needs the verifier.
+    voice_prompt_seconds: float | None = None
     backend: str = "auto"
     threads: int | None = None  # per inference call
     workers: int = 2  # concurrent inference calls
@@ -79,6 +82,11 @@ class ServerConfig:
             raise ConfigError("TLS needs both a certificate and its key (--tls-cert and --tls-key)")
         if self.tts_verifier and not self.tts:  # it would be loaded for nothing and best_of still refused
             raise ConfigError("--tts-verifier verifies TTS candidates: it needs --tts")
+        if self.voice_prompt_seconds is not None:
+            if self.voice_prompt_seconds <= 0:
+                raise ConfigError(f"voice_prompt_seconds must be > 0, got {self.voice_prompt_seconds}")
+            if not self.tts_verifier:  # its recognizer finds the words to cut between
+                raise ConfigError("--voice-prompt-seconds cuts prompts between words the verifier finds: it needs --tts-verifier")
 
 
 class CodecRegistry:
@@ -276,7 +284,7 @@ class SpeechServer:
             from serve.tts_service import TtsRegistry
 
             self.tts_registry = TtsRegistry(cfg.tts, self.registry, cfg.backend, cfg.threads, cfg.tts_int8,
-                                            cfg.tts_verifier)
+                                            cfg.tts_verifier, cfg.voice_prompt_seconds)
             self.tts_registry.warm()
         self.pool = ThreadPoolExecutor(max_workers=cfg.workers, thread_name_prefix="infer")
         self.health = health.aio.HealthServicer()
@@ -359,6 +367,8 @@ def parse_args(argv: list[str] | None) -> ServerConfig:
     p.add_argument("--tts-verifier", help="CTC recognizer (directory or bundled name, e.g. asr_verifier) that "
                                           "lets requests ask for best_of candidates")
     p.add_argument("--max-best-of", type=int, default=d.max_best_of, help="most candidates one request may ask for")
+    p.add_argument("--voice-prompt-seconds", type=float,
+                   help="cut longer voice prompts to their first words that fit (e.g. 3; needs --tts-verifier)")
     p.add_argument("--backend", choices=("auto", "onnx", "torch"), default=d.backend)
     p.add_argument("--threads", type=int, help="threads per inference call")
     p.add_argument("--workers", type=int, default=d.workers, help="concurrent inference calls")

@@ -45,8 +45,9 @@ class TtsRegistry:
     """TTS models loaded once at start (with their codec and prompt voices)."""
 
     def __init__(self, specs: list[str], codec_registry, backend: str = "auto", threads: int | None = None,
-                 int8: bool = False, verifier: str | None = None) -> None:
+                 int8: bool = False, verifier: str | None = None, voice_seconds: float | None = None) -> None:
         self.entries: dict[str, TtsEntry] = {}
+        self.voice_seconds = voice_seconds  # longer voice prompts are cut to their first words (tts.voice_trim)
         self.verifier = load_verifier(verifier, backend, threads) if verifier and specs else None
         for spec in specs:
             directory = find_tts_dir(spec)
@@ -55,15 +56,15 @@ class TtsRegistry:
             synth = Synthesizer(model, tokenizer, codec=codec, codec_spec=model.cfg.codec, backend=backend,
                                 verifier=self.verifier)
             name = directory.name if directory.name not in ("model", "") else model.cfg.name
-            self.entries[name] = TtsEntry(name, synth, self._voices(directory, synth))
+            self.entries[name] = TtsEntry(name, synth, self._voices(directory, synth, voice_seconds))
         self.default = next(iter(self.entries.values())) if self.entries else None
 
     @staticmethod
-    def _voices(directory: Path, synth: Synthesizer) -> dict[str, VoicePrompt]:
+    def _voices(directory: Path, synth: Synthesizer, seconds: float | None) -> dict[str, VoicePrompt]:
         voices = {}
         for wav in sorted((directory / "voices").glob("*.wav")):
             transcript = wav.with_suffix(".txt").read_text().strip()
-            voices[wav.stem] = synth.voice_from_audio(audio_io.load(wav, synth.sample_rate), transcript)
+            voices[wav.stem] = synth.voice_from_audio(audio_io.load(wav, synth.sample_rate), transcript, seconds)
         return voices
 
     def get(self, name: str) -> TtsEntry:
@@ -97,7 +98,7 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
             z = req.zero_shot_data
             wav = wire.audio_from_proto(pb.Audio(data=z.audio_prompt, encoding=z.encoding, sample_rate_hz=z.sample_rate_hz),
                                         entry.synth.sample_rate, max_seconds=30.0)
-            voice = entry.synth.voice_from_audio(wav, z.transcript)
+            voice = entry.synth.voice_from_audio(wav, z.transcript, self.registry.voice_seconds)
         elif req.voice_name:
             if req.voice_name not in entry.voices:
                 raise ModelNotFound(f"voice {req.voice_name!r} not found (have: {', '.join(entry.voices) or 'none'})")

@@ -214,7 +214,8 @@ def test_recipe_end_to_end_tiny(tmp_path):
     assert "Reading start (aligned heads" in wer_table  # read from the heads the training recorded
     assert {p.name for p in (models / "asr").iterdir()} == {"config.json", "model.safetensors"}
     assert {p.name for p in (models / "asr_verifier").iterdir()} == {"config.json", "model.safetensors", "asr.onnx"}
-    assert "best of 4 by" in (exp / "eval" / "tts_best4.md").read_text()  # best-of-N, judged by the other recognizer
+    served = (exp / "eval" / "tts_best4.md").read_text()  # best-of-N, judged by the other recognizer
+    assert "best of 4 by" in served and "cut to its first words within 3 s" in served and "voice prompts median" in served
     from tts.model import TtsModel
 
     from tts.data import read_tokens

@@ -17,6 +17,7 @@ import yaml
 from codec import audio
 from codec.pretrained import load_codec
 from serve.engine import TorchCodecEngine
+from tests.conftest import SENTENCE
 from tts.config import load_preset
 from tts.generate import SamplingConfig
 from tts.model import TtsModel
@@ -132,7 +133,7 @@ def _run(*args: str) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize("model", [{"codec": "distilcodec-tiny"},
                                    {"codec": "hificodec-tiny", "n_codebooks": 4, "codebook_size": 64}],
                          ids=["single-codebook", "delay-pattern"])
-def test_training_entry_point_resumes_bit_exact_and_cli_synthesizes(tmp_path, model, asr_dir):
+def test_training_entry_point_resumes_bit_exact_and_cli_synthesizes(tmp_path, model, asr_dir, speech):
     manifest = _corpus(tmp_path)
     tokens, tok = tmp_path / "tokens.safetensors", tmp_path / "tokenizer.json"
     assert _run("-m", "tts.cli", "encode-corpus", str(manifest), str(tokens), "--codec", model["codec"]).returncode == 0
@@ -162,13 +163,18 @@ def test_training_entry_point_resumes_bit_exact_and_cli_synthesizes(tmp_path, mo
                 "--stream", "--seed", "0")
     assert proc.returncode == 0, proc.stderr
     assert len(audio.load(out, 24000)) > 0 and "real-time factor" in proc.stderr and "note:" not in proc.stderr
-    for seconds, noted in ((2.5, False), (5.0, True)):  # a long voice prompt gets a hint, a short one none
-        ref = tmp_path / f"ref{seconds}.wav"
-        audio.save(ref, 0.1 * np.sin(np.arange(int(seconds * 24000)) / 9).astype(np.float32), 24000)
-        proc = _run("-m", "tts.cli", "synthesize", "Hi.", "-o", str(out), "--model", str(full / "model"),
-                    "--voice", str(ref), "--voice-text", "a quiet bridge")
+    said = audio.load(speech, 24000)
+    ref = tmp_path / "ref.wav"
+    audio.save(ref, np.concatenate([said, np.zeros(24000, np.float32), said]), 24000)
+    seconds = f"{2 * len(said) / 24000 + 1:.1f} s"
+    for extra, cut in (([], f"within 3 s: 'The quick brown fox"), (["--voice-seconds", "3.5"], f"within 3.5 s: {SENTENCE!r}"),
+                       (["--voice-seconds", "0"], None), (["--voice-seconds", "60"], None)):
+        # a long voice prompt keeps its first words within 3 s by default, found by the verifier
+        proc = _run("-m", "tts.cli", "synthesize", "Hi.", "-o", str(out), "--model", str(full / "model"), "--voice",
+                    str(ref), "--voice-text", f"{SENTENCE} {SENTENCE}", "--verifier", str(asr_dir), *extra)
         assert proc.returncode == 0, proc.stderr
-        assert ("note: " in proc.stderr and "is 5.0 s; one short sentence (2-3 s)" in proc.stderr) == noted, proc.stderr
+        assert (f"voice prompt cut from {seconds} to its first words {cut}" in proc.stderr if cut
+                else "cut from" not in proc.stderr), proc.stderr
     proc = _run("-m", "tts.cli", "synthesize", "Hello, 2 birds.", "-o", str(out), "--model", str(full / "model"),
                 "--best-of", "2", "--verifier", str(asr_dir), "--stream")
     assert proc.returncode == 0 and len(audio.load(out, 24000)) > 0, proc.stderr
@@ -178,6 +184,8 @@ def test_training_entry_point_resumes_bit_exact_and_cli_synthesizes(tmp_path, mo
     (["synthesize", "hi", "-o", "x.wav", "--model", "/nonexistent"], "no trained TTS model"),
     (["synthesize", "hi", "-o", "x.wav", "--best-of", "2", "--verifier", "/nonexistent"], "no recognizer there"),
     (["synthesize", "hi", "-o", "x.wav", "--best-of", "0"], "best_of must be 1 to 16"),
+    (["synthesize", "hi", "-o", "x.wav", "--voice", "r.wav", "--voice-text", "hi", "--voice-seconds", "-1"],
+     "--voice-seconds must be >= 0"),
 ])
 def test_cli_errors_are_one_line(args, needle, tmp_path):
     proc = _run("-m", "tts.cli", *args)

@@ -15,9 +15,11 @@ import torch
 from codec import audio
 from codec.onnx_export import export_codec
 from codec.pretrained import load_codec
+from serve import wire
 from serve.gen.speech.v1 import speech_pb2 as pb
 from serve.gen.speech.v1 import speech_pb2_grpc as pb_grpc
 from serve.server import ServerConfig
+from tests.conftest import SENTENCE
 from tts.config import load_preset
 from tts.model import TtsModel
 from tts.onnx_export import export_tts
@@ -47,7 +49,7 @@ def server(tmp_path_factory, asr_dir):
     audio.save(tts_dir / "voices" / "narrator.wav", (0.2 * np.sin(2 * np.pi * 150 * t)).astype(np.float32), SR)
     (tts_dir / "voices" / "narrator.txt").write_text("a quiet bridge")
     running = RunningServer(ServerConfig(port=0, codec=str(codec_dir), tts=[str(tts_dir)], max_streams=2,
-                                         tts_verifier=str(asr_dir), max_best_of=3))
+                                         tts_verifier=str(asr_dir), max_best_of=3, voice_prompt_seconds=4.0))
     yield running
     running.stop()
 
@@ -86,6 +88,24 @@ def test_zero_shot_and_output_rate(stub):
     resp = stub.Synthesize(request(encoding=pb.LINEAR_PCM, sample_rate_hz=16000,
                                    zero_shot_data=pb.ZeroShotData(audio_prompt=prompt, transcript="hello there")))
     assert resp.sample_rate_hz == 16000 and len(resp.audio) > 0 and len(resp.audio) % 2 == 0
+
+
+def test_a_long_zero_shot_prompt_keeps_its_first_words(server, stub, speech):
+    """The server's --voice-prompt-seconds 4 cuts a 6.8 s prompt (SENTENCE twice) after its first
+    sentence: the result is the one a client gets by sending that sentence's audio alone."""
+    said = audio.load(speech, SR)
+    long = audio.to_wav_bytes(np.concatenate([said, np.zeros(SR, np.float32), said]), SR)
+    received = wire.audio_from_proto(pb.Audio(data=long), SR, max_seconds=30.0)  # what the server decodes
+    kept = server.server.tts_registry.verifier.trim(received, SR, f"{SENTENCE} {SENTENCE}", 4.0)
+    assert kept.transcript == SENTENCE and 2.5 < len(kept.wav) / SR <= 4.0
+    cut = stub.Synthesize(request(zero_shot_data=pb.ZeroShotData(audio_prompt=long, transcript=f"{SENTENCE} {SENTENCE}")))
+    alone = stub.Synthesize(request(zero_shot_data=pb.ZeroShotData(
+        audio_prompt=kept.wav.astype("<f4").tobytes(), encoding=pb.FLOAT32_PCM, sample_rate_hz=SR, transcript=SENTENCE)))
+    assert cut.audio == alone.audio
+    with pytest.raises(grpc.RpcError) as info:  # 5 s cannot say 440 characters: no words to cut between
+        stub.Synthesize(request(zero_shot_data=pb.ZeroShotData(audio_prompt=audio.to_wav_bytes(np.tile(said, 2)[: 5 * SR], SR),
+                                                               transcript=" ".join([SENTENCE] * 10))))
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "too short" in info.value.details()
 
 
 @pytest.mark.parametrize("kw, code, needle", [

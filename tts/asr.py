@@ -99,6 +99,10 @@ class CtcRecognizer(nn.Module):
     def sample_rate(self) -> int:
         return self.cfg.sample_rate
 
+    @property
+    def frame_rate(self) -> float:
+        return self.cfg.sample_rate / self.cfg.hop
+
     @torch.inference_mode()
     def log_probs(self, wav: np.ndarray) -> np.ndarray:
         """Mono float32 audio at ``sample_rate`` -> CTC log-probabilities [frames, classes]."""

@@ -31,11 +31,6 @@ def cmd_export_onnx(args: argparse.Namespace) -> None:
     print(f"{directory}: wrote {', '.join(p.name for p in paths)}", file=sys.stderr)
 
 
-# unseen voices prompted with ~2 s recordings scored 37.9% WER, with ~6 s ones 52.2% (bundled
-# model, README): the model misjudges how far a long recording of a new voice got in its text
-LONG_VOICE_S = 4.0
-
-
 def cmd_synthesize(args: argparse.Namespace) -> None:
     from codec import audio
 
@@ -46,18 +41,19 @@ def cmd_synthesize(args: argparse.Namespace) -> None:
     model, tokenizer = load_tts(args.model, args.backend, args.threads, args.quantize == "int8")
     sampling = SamplingConfig(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
                               greedy=args.greedy, cfg_scale=args.cfg_scale, best_of=args.best_of)
-    verifier = load_verifier(args.verifier, args.backend, args.threads) if args.best_of > 1 else None
-    synth = Synthesizer(model, tokenizer, backend=args.backend, verifier=verifier)
-    voice = None
-    if args.voice:
-        if not args.voice_text:
-            raise CodecError("--voice needs --voice-text (the transcript of the reference audio)")
-        reference = audio.load(args.voice, synth.sample_rate)
-        seconds = len(reference) / synth.sample_rate
-        if seconds > LONG_VOICE_S:
-            print(f"tts-cli: note: {args.voice} is {seconds:.1f} s; one short sentence (2-3 s) prompts a new voice "
-                  "best (see the README)", file=sys.stderr)
-        voice = synth.voice_from_audio(reference, args.voice_text)
+    if args.voice and not args.voice_text:
+        raise CodecError("--voice needs --voice-text (the transcript of the reference audio)")
+    if args.voice_seconds < 0:
+        raise CodecError(f"--voice-seconds must be >= 0, got {args.voice_seconds}")
+    synth = Synthesizer(model, tokenizer, backend=args.backend)
+    reference = audio.load(args.voice, synth.sample_rate) if args.voice else None
+    cut = args.voice_seconds if reference is not None and len(reference) > args.voice_seconds * synth.sample_rate > 0 else None
+    if args.best_of > 1 or cut:  # the verifier's recognizer also finds where to cut a long voice prompt
+        synth.verifier = load_verifier(args.verifier, args.backend, args.threads)
+    voice = synth.voice_from_audio(reference, args.voice_text, cut) if reference is not None else None
+    if cut:
+        print(f"tts-cli: voice prompt cut from {len(reference) / synth.sample_rate:.1f} s to its first words within "
+              f"{cut:g} s: {voice.transcript!r} (--voice-seconds 0 keeps it whole)", file=sys.stderr)
     start, first, chunks = time.perf_counter(), None, []
     for chunk in synth.stream(args.text, voice, sampling, chunk_frames=args.chunk_frames if args.stream else 1 << 30):
         first = first or time.perf_counter() - start
@@ -109,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--model", help="TTS model directory or bundled name (default: tts)")
     s.add_argument("--voice", type=Path, help="reference audio whose voice to continue")
     s.add_argument("--voice-text", help="transcript of --voice")
+    s.add_argument("--voice-seconds", type=float, default=3.0,
+                   help="a longer --voice keeps only its first words within this many seconds, cut between words the "
+                        "--verifier finds (new voices read far better after short prompts); 0: keep it whole")
     s.add_argument("--stream", action="store_true", help="decode and emit audio every --chunk-frames frames")
     s.add_argument("--chunk-frames", type=int, default=10)
     s.add_argument("--temperature", type=float, default=0.8)

@@ -42,3 +42,34 @@ def ctc_nll(log_probs: np.ndarray, target: list[int], blank: int = 0) -> float:
         alpha = np.logaddexp(np.logaddexp(stay, step), np.where(skip, jump, -np.inf)) + frame[states]
     total = np.logaddexp(alpha[-1], alpha[-2])
     return float(-total)
+
+
+def ctc_align(log_probs: np.ndarray, target: list[int], blank: int = 0) -> list[tuple[int, int]]:
+    """The most likely CTC path (Viterbi, same lattice as ``ctc_nll``) as each label's
+    (first, last) frame; ``log_probs`` [F, classes]. Raises ValueError where F frames cannot
+    hold the target."""
+    if not target:
+        return []
+    states = np.full(2 * len(target) + 1, blank, dtype=np.int64)
+    states[1::2] = target
+    skip = np.zeros(len(states), dtype=bool)
+    skip[3::2] = states[3::2] != states[1:-2:2]
+    score = np.full(len(states), -np.inf)
+    score[:2] = log_probs[0, states[:2]]
+    back = np.zeros((len(log_probs), len(states)), dtype=np.int8)  # how many states back each came from
+    for t, frame in enumerate(log_probs[1:], 1):
+        moves = np.stack([score, np.r_[-np.inf, score[:-1]], np.where(skip, np.r_[-np.inf, -np.inf, score[:-2]], -np.inf)])
+        back[t] = moves.argmax(0)
+        score = moves.max(0) + frame[states]
+    state = len(states) - 1 if score[-1] >= score[-2] else len(states) - 2
+    if not np.isfinite(score[state]):
+        raise ValueError(f"{len(log_probs)} frames cannot hold {len(target)} labels")
+    path = np.empty(len(log_probs), dtype=np.int64)
+    for t in range(len(log_probs) - 1, -1, -1):
+        path[t] = state
+        state -= int(back[t, state])
+    spans = []
+    for i in range(len(target)):
+        frames = np.flatnonzero(path == 2 * i + 1)
+        spans.append((int(frames[0]), int(frames[-1])))
+    return spans

@@ -66,10 +66,19 @@ class Synthesizer:
     def sample_rate(self) -> int:
         return self.codec.sample_rate
 
-    def voice_from_audio(self, wav: np.ndarray, transcript: str) -> VoicePrompt:
-        """Encode reference audio (float32 mono at the codec rate) into a voice prompt."""
+    def voice_from_audio(self, wav: np.ndarray, transcript: str, max_seconds: float | None = None,
+                         keep: str = "start") -> VoicePrompt:
+        """Encode reference audio (float32 mono at the codec rate) into a voice prompt; with
+        ``max_seconds``, a longer recording keeps only its first words that fit (``keep='end'``:
+        its last; ``tts.voice_trim``, the verifier's recognizer finds them), which new voices
+        read far better."""
         if not transcript.strip():
             raise InvalidText("a voice prompt needs the transcript of its audio")
+        if max_seconds is not None and len(wav) > max_seconds * self.sample_rate:
+            if self.verifier is None:
+                raise ValueError("trimming a voice prompt needs a recognizer to find its words (a verifier, e.g. models/asr_verifier)")
+            kept = self.verifier.trim(wav, self.sample_rate, transcript, max_seconds, keep)
+            wav, transcript = kept.wav, kept.transcript
         return VoicePrompt(codes_to_frames(self.codec.encode(wav[None])[0]), transcript)
 
     def stream(self, text: str, voice: VoicePrompt | None = None, sampling: SamplingConfig | None = None,

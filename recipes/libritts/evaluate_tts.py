@@ -145,13 +145,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cfg-scale", type=float, help="classifier-free guidance on the text (default: the model's)")
     p.add_argument("--best-of", type=int, default=1, help="candidates per sentence; the verifier keeps one (tts.verify)")
     p.add_argument("--verifier", help="CTC recognizer that picks among --best-of candidates (not the judge --asr)")
+    p.add_argument("--prompt-seconds", type=float,
+                   help="cut longer voice prompts to their first words that fit (tts.voice_trim; the verifier finds "
+                        "them, default asr_verifier)")
+    p.add_argument("--prompt-keep", choices=("start", "end"), default="start",
+                   help="which words of a cut prompt stay: its first or its last")
     p.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"])
     p.add_argument("--out", type=Path, default=Path("exp/eval/tts.md"))
     args = p.parse_args(argv)
 
     model, tokenizer = load_tts(args.tts, args.backend)
     verifier = None
-    if args.verifier:
+    if args.verifier or args.prompt_seconds:
         from tts.verify import load_verifier
 
         verifier = load_verifier(args.verifier, args.backend)
@@ -171,11 +176,13 @@ def main(argv: list[str] | None = None) -> int:
     starts: list[float] = []  # where the aligned heads read at each sentence's first frames
     refs, heard = [], {name: {kind: [] for kind in kinds} for name in asr}
     seconds = {"ground truth": 0.0, "TTS": 0.0}
+    prompts: list[float] = []  # voice prompt lengths as the model read them (after any cut)
     for n, (row, prompt_row) in enumerate(tqdm(pairs, desc="tts eval", unit="utt", file=sys.stderr)):
         truth = load(row["path"], rate)
         voice = None
         if not args.no_voice_prompt:
-            voice = synth.voice_from_audio(load(prompt_row["path"], rate), prompt_row["text"])
+            voice = synth.voice_from_audio(load(prompt_row["path"], rate), prompt_row["text"], args.prompt_seconds,
+                                           args.prompt_keep)
         codes = synth.codec.encode(truth[None])
         spoken = synth.speak(row["text"], voice, replace(sampling, seed=args.seed + n))
         signals = {
@@ -190,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
             signals["TTS teacher-forced"] = synth.codec.decode(tf, len(truth))[0]
         seconds["ground truth"] += len(truth) / rate
         seconds["TTS"] += len(signals["TTS"]) / rate
+        if voice:
+            prompts.append(len(voice.codes) / reference.cfg.codec_frame_rate)
         refs.append(row["text"])
         for name, recognizer in asr.items():
             for kind, wav in signals.items():
@@ -197,11 +206,14 @@ def main(argv: list[str] | None = None) -> int:
     results = {name: {kind: word_error_rate(refs, hyps) for kind, hyps in kinds.items()} for name, kinds in heard.items()}
     voicing = (f"voice-prompted with another recording of the same speaker, its {args.prompt}"
                if not args.no_voice_prompt else "default voice")
+    if args.prompt_seconds and not args.no_voice_prompt:
+        voicing += f", cut to its {'last' if args.prompt_keep == 'end' else 'first'} words within {args.prompt_seconds:g} s"
     guidance = f", guidance scale {scale:g}" if scale != 1 else ""
     if args.best_of > 1:
         guidance += f", best of {args.best_of} by {args.verifier}"
     lines = [f"TTS intelligibility: {len(refs)} held-out sentences from {args.manifest} ({voicing}{guidance}); "
-             f"audio {seconds['ground truth']:.0f} s ground truth, {seconds['TTS']:.0f} s synthesized.", "",
+             f"audio {seconds['ground truth']:.0f} s ground truth, {seconds['TTS']:.0f} s synthesized"
+             + (f"; voice prompts median {np.median(prompts):.1f} s" if prompts else "") + ".", "",
              "| recognizer | " + " | ".join(f"{kind} WER" for kind in kinds) + " | TTS - ground truth |",
              "|---" * (len(kinds) + 2) + "|"]
     for name, r in results.items():
