@@ -116,12 +116,26 @@ def recognizers(asr_dirs: list[str], pocketsphinx: bool, lm_texts: list[str]) ->
     return found
 
 
+def similarity_summary(voices: dict[str, list], speakers: list[str], encoder: str) -> str:
+    """Mean cosine of each kind's speaker embedding with the ground truth's (same sentence, same
+    speaker), and of the TTS output with the next other speaker's ground truth: the floor."""
+    truth = np.stack(voices.pop("truth"))
+    sims = {kind: float(np.mean(np.sum(np.stack(e) * truth, -1))) for kind, e in voices.items()}
+    n = len(speakers)
+    other = [next((j % n for j in range(i + 1, i + n) if speakers[j % n] != speakers[i]), i) for i in range(n)]
+    floor = float(np.mean(np.sum(np.stack(voices["TTS"]) * truth[other], -1)))
+    return (f"Speaker similarity (cosine of {encoder} embeddings with the ground truth recording; 1 = the "
+            f"same voice): " + ", ".join(f"{kind} {v:.3f}" for kind, v in sims.items()) +
+            f"; TTS against another speaker's recording {floor:.3f}.")
+
+
 def main(argv: list[str] | None = None) -> int:
     from tqdm import tqdm
 
     from tts.generate import SamplingConfig
     from tts.model import TtsModel
     from tts.pretrained import find_tts_dir, load_tts
+    from tts.speaker import SpeakerEncoder
     from tts.synthesize import Synthesizer
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -150,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
                         "them, default asr_verifier)")
     p.add_argument("--prompt-keep", choices=("start", "end"), default="start",
                    help="which words of a cut prompt stay: its first or its last")
+    p.add_argument("--speaker", help="speaker encoder directory (python -m tts.speaker train): adds speaker similarity")
     p.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"])
     p.add_argument("--out", type=Path, default=Path("exp/eval/tts.md"))
     args = p.parse_args(argv)
@@ -177,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     refs, heard = [], {name: {kind: [] for kind in kinds} for name in asr}
     seconds = {"ground truth": 0.0, "TTS": 0.0}
     prompts: list[float] = []  # voice prompt lengths as the model read them (after any cut)
+    encoder = SpeakerEncoder.from_pretrained(args.speaker) if args.speaker else None
+    voices: dict[str, list] = {"voice prompt": [], "codec resynthesis": [], "TTS": [], "truth": []}  # embeddings
     for n, (row, prompt_row) in enumerate(tqdm(pairs, desc="tts eval", unit="utt", file=sys.stderr)):
         truth = load(row["path"], rate)
         voice = None
@@ -199,6 +216,11 @@ def main(argv: list[str] | None = None) -> int:
         seconds["TTS"] += len(signals["TTS"]) / rate
         if voice:
             prompts.append(len(voice.codes) / reference.cfg.codec_frame_rate)
+        if encoder:
+            said = {"voice prompt": load(prompt_row["path"], rate), "truth": truth, "codec resynthesis":
+                    signals["codec resynthesis"], "TTS": signals["TTS"]}
+            for kind, wav in said.items():
+                voices[kind].append(encoder.embedding(np.asarray(wav, np.float32), rate))
         refs.append(row["text"])
         for name, recognizer in asr.items():
             for kind, wav in signals.items():
@@ -221,6 +243,8 @@ def main(argv: list[str] | None = None) -> int:
                      f" | {100 * (r['TTS'] - r['ground truth']):+.1f} |")
     if starts:
         lines += ["", start_summary(np.array(starts))]
+    if encoder:
+        lines += ["", similarity_summary(voices, [row.get("speaker", "") for row, _ in pairs], args.speaker)]
     text = "\n".join(lines) + "\n"
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)

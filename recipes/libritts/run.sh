@@ -7,7 +7,8 @@
 # (vs Opus/Codec2) -> 5 publish to models/ with ONNX graphs;
 # TTS: 6 encode the corpus with the published distilcodec -> 7 BPE -> 8 train -> 9 publish;
 # 10 train the CTC recognizer that measures intelligibility (seed 0: not the codec's phonetic
-# teacher, so the codec cannot have learned to please its judge) -> 11 TTS word error rates.
+# teacher, so the codec cannot have learned to please its judge), the best-of-N verifier and
+# the speaker encoder -> 11 TTS word error rates and speaker similarity.
 #   recipes/libritts/run.sh [--stage N] [--stop-stage N] [--nproc N] [--corpus DIR]
 #                           [--exp DIR] [--models DIR] [--size mini|tiny] [--train-utts N]
 #                           [--tts-conf FILE] [--tts-finetune-conf FILE] [--codec-decoder-conf FILE]
@@ -37,13 +38,13 @@ if [ "$size" = tiny ]; then
   teacher_conf=$conf/tiny.yaml; student_conf=$conf/tiny_distill.yaml; finetune_conf=$conf/tiny_distill_finetune.yaml; tts_conf=${tts_conf:-$conf/tts_tiny.yaml}; bpe=300
   decoder_conf=${decoder_conf:-$conf/tiny_decoder.yaml}
   tts_finetune_conf=${tts_finetune_conf:-$conf/tts_tiny_selffeed.yaml}
-  asr_args="--steps 4 --dim 32"; tts_eval=2
+  asr_args="--steps 4 --dim 32"; speaker_args="--steps 4"; tts_eval=2
   corpus_args="--n-train 12 --n-dev 2 --n-test 3 --train-speakers 3 --test-speakers 1 --test-variants 1"
 else
   # bpe=256: the byte alphabet, i.e. characters. A TTS trained from scratch on a few hours learns
   # to read characters far sooner than whole-word BPE tokens (each is seen thousands of times).
   teacher_conf=$conf/hificodec.yaml; student_conf=$conf/distilcodec.yaml; finetune_conf=$conf/distilcodec_finetune.yaml; tts_conf=${tts_conf:-$conf/tts_small.yaml}; bpe=256
-  asr_args="--steps 900"; tts_eval=40
+  asr_args="--steps 900"; speaker_args="--steps 1000"; tts_eval=40
   # --train-utts 16000 (26 h): what the GPU TTS config (conf/tts_small_gpu.yaml) trains on
   corpus_args="--n-train $train_utts"
 fi
@@ -141,10 +142,15 @@ if [ "$stage" -le 10 ] && [ "$stop_stage" -ge 10 ]; then
   cp "$exp/asr/config.json" "$exp/asr/model.safetensors" "$models/asr/"
   cp "$exp/asr_teacher/config.json" "$exp/asr_teacher/model.safetensors" "$models/asr_verifier/"
   $PY -m tts.asr export-onnx "$models/asr_verifier"
+  # the speaker encoder behind stage 11's similarity figure, scored on the unseen test voices
+  # shellcheck disable=SC2086
+  $PY -m tts.speaker train "$manifests/train.jsonl" "$exp/speaker" --dev "$manifests/test.jsonl" $speaker_args
+  mkdir -p "$models/speaker"
+  cp "$exp/speaker/config.json" "$exp/speaker/model.safetensors" "$models/speaker/"
 fi
 if [ "$stage" -le 11 ] && [ "$stop_stage" -ge 11 ]; then
   eval_tts=(recipes/libritts/evaluate_tts.py --manifest "$manifests/test.jsonl" --train-manifest "$manifests/train.jsonl"
-            --tts "$models/tts" --asr "$models/asr" --limit "$tts_eval")
+            --tts "$models/tts" --asr "$models/asr" --speaker "$models/speaker" --limit "$tts_eval")
   $PY "${eval_tts[@]}" --out "$exp/eval/tts.md"
   # as `make serve` serves it: best of 4, voice prompts cut to their first words within 3 s
   $PY "${eval_tts[@]}" --best-of 4 --verifier "$models/asr_verifier" --prompt-seconds 3 --out "$exp/eval/tts_best4.md"
