@@ -63,6 +63,7 @@ bench: setup onnx
 	$(BIN)/python benchmarks/load.py --model hificodec
 	$(if $(wildcard models/tts/config.json),$(BIN)/python benchmarks/load.py --synthesize --clients 1 2 4)
 	$(if $(wildcard models/asr_verifier/config.json),$(BIN)/python benchmarks/best_of.py)
+	$(if $(wildcard models/asr_verifier/config.json),$(BIN)/python benchmarks/voice_trim.py)
 
 # Python gRPC stubs from proto/ (committed; tests fail when they drift from the proto).
 proto: setup

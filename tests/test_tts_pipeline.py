@@ -124,8 +124,8 @@ def _corpus(root: Path) -> Path:
     return manifest
 
 
-def _run(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
     return subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
 
 
@@ -175,6 +175,10 @@ def test_training_entry_point_resumes_bit_exact_and_cli_synthesizes(tmp_path, mo
         assert proc.returncode == 0, proc.stderr
         assert (f"voice prompt cut from {seconds} to its first words {cut}" in proc.stderr if cut
                 else "cut from" not in proc.stderr), proc.stderr
+    # no recognizer installed and none asked for: the default cut is skipped with a note, not an error
+    proc = _run("-m", "tts.cli", "synthesize", "Hi.", "-o", str(out), "--model", str(full / "model"), "--voice",
+                str(ref), "--voice-text", f"{SENTENCE} {SENTENCE}", env={"SPEECH_MODELS_DIR": str(tmp_path / "none")})
+    assert proc.returncode == 0 and "note: voice prompt kept whole: asr_verifier: no recognizer there" in proc.stderr, proc.stderr
     proc = _run("-m", "tts.cli", "synthesize", "Hello, 2 birds.", "-o", str(out), "--model", str(full / "model"),
                 "--best-of", "2", "--verifier", str(asr_dir), "--stream")
     assert proc.returncode == 0 and len(audio.load(out, 24000)) > 0, proc.stderr

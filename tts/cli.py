@@ -49,7 +49,13 @@ def cmd_synthesize(args: argparse.Namespace) -> None:
     reference = audio.load(args.voice, synth.sample_rate) if args.voice else None
     cut = args.voice_seconds if reference is not None and len(reference) > args.voice_seconds * synth.sample_rate > 0 else None
     if args.best_of > 1 or cut:  # the verifier's recognizer also finds where to cut a long voice prompt
-        synth.verifier = load_verifier(args.verifier, args.backend, args.threads)
+        try:
+            synth.verifier = load_verifier(args.verifier, args.backend, args.threads)
+        except CodecError as err:
+            if args.verifier or args.best_of > 1:  # asked for: its absence is an error
+                raise
+            print(f"tts-cli: note: voice prompt kept whole: {err}", file=sys.stderr)  # the default cut is a nicety
+            cut = None
     voice = synth.voice_from_audio(reference, args.voice_text, cut) if reference is not None else None
     if cut:
         print(f"tts-cli: voice prompt cut from {len(reference) / synth.sample_rate:.1f} s to its first words within "
