@@ -72,6 +72,7 @@ class SystemScores:
     usage_frames: int = 0
     heard: list[str] = field(default_factory=list)  # transcripts of the round trips (with ``listen``)
     wer: float | None = None  # filled by the caller, who knows the reference texts
+    similarity: list[float] = field(default_factory=list)  # speaker similarity to the input (with ``compare``)
 
     def mean(self, metric: str) -> float:
         values = [v for v in self.scores[metric] if not math.isnan(v)]
@@ -83,6 +84,8 @@ class SystemScores:
         out.update({"codebook_usage": self.usage, "perplexity": self.perplexity, "usage_frames": self.usage_frames})
         if self.heard:
             out.update(wer=self.wer, heard=self.heard)
+        if self.similarity:
+            out.update(speaker_similarity=float(np.mean(self.similarity)))
         return out
 
 
@@ -97,12 +100,14 @@ def score(ref: np.ndarray, deg: np.ndarray, sample_rate: int) -> dict[str, float
 
 def evaluate(systems: list[System], utterances: Iterable[np.ndarray], sample_rate: int,
              progress: bool = True, total: int | None = None, usage_only: Iterable[np.ndarray] = (),
-             listen: Callable[[np.ndarray], str] | None = None) -> list[SystemScores]:
+             listen: Callable[[np.ndarray], str] | None = None,
+             compare: Callable[[np.ndarray, np.ndarray], float] | None = None) -> list[SystemScores]:
     """Round-trip each utterance through each system and score it against the input.
 
     ``usage_only`` utterances are only encoded, to widen the codebook-usage statistics (a
     16384-entry codebook needs far more frames than the scored subset has). ``listen``
-    (a recognizer) transcribes every round trip into ``heard``, for word error rates."""
+    (a recognizer) transcribes every round trip into ``heard``, for word error rates;
+    ``compare(input, output)`` (a speaker encoder's cosine) fills ``similarity``."""
     from tqdm import tqdm
 
     results = [SystemScores(s.name, s.kbps) for s in systems]
@@ -113,6 +118,8 @@ def evaluate(systems: list[System], utterances: Iterable[np.ndarray], sample_rat
                 result.scores[k].append(v)
             if listen is not None:
                 result.heard.append(listen(out))
+            if compare is not None:
+                result.similarity.append(compare(wav, out))
     codecs = [s for s in systems if isinstance(s, CodecSystem)]
     for wav in usage_only:
         for system in codecs:
@@ -126,12 +133,13 @@ def evaluate(systems: list[System], utterances: Iterable[np.ndarray], sample_rat
 
 def markdown_table(results: list[SystemScores]) -> str:
     """One row per system: bitrate, PESQ-WB, STOI, SI-SDR, log-mel distance, codebook use, and
-    the word error rate when the caller filled ``wer``."""
+    the word error rate and speaker similarity where they were measured."""
     with_wer = any(r.wer is not None for r in results)
+    with_sim = any(r.similarity for r in results)
     lines = [
         "| system | kbit/s | PESQ-WB ↑ | STOI ↑ | SI-SDR dB ↑ | log-mel dist ↓ | codebook use | perplexity |"
-        + (" WER ↓ |" if with_wer else ""),
-        "|---|---|---|---|---|---|---|---|" + ("---|" if with_wer else ""),
+        + (" WER ↓ |" if with_wer else "") + (" speaker similarity ↑ |" if with_sim else ""),
+        "|---|---|---|---|---|---|---|---|" + ("---|" if with_wer else "") + ("---|" if with_sim else ""),
     ]
     for r in results:
         use = f"{100 * min(r.usage):.1f}% (min of {len(r.usage)})" if r.usage and len(r.usage) > 1 else (
@@ -141,6 +149,7 @@ def markdown_table(results: list[SystemScores]) -> str:
             f"| {r.name} | {r.kbps:.2f} | {r.mean('pesq'):.3f} | {r.mean('stoi'):.3f} | "
             f"{r.mean('si_sdr'):.2f} | {r.mean('mel'):.3f} | {use} | {ppl} |"
             + (f" {100 * r.wer:.1f}% |" if r.wer is not None else " - |" if with_wer else "")
+            + (f" {np.mean(r.similarity):.3f} |" if r.similarity else " - |" if with_sim else "")
         )
     return "\n".join(lines) + "\n"
 

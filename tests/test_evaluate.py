@@ -80,6 +80,18 @@ def test_evaluate_transcribes_every_round_trip_for_a_wer_column(speech):
     assert results[0].as_dict()["wer"] == 0.25
 
 
+def test_evaluate_compares_the_voice_of_every_round_trip(speech):
+    ref = audio.load(speech, SR)
+    system = CodecSystem(load_codec("distilcodec-tiny"))
+    pairs = []
+    results = evaluate([system], [ref], SR, progress=False, compare=lambda a, b: pairs.append((len(a), len(b))) or 0.5)
+    assert pairs == [(len(ref), len(ref))] and results[0].similarity == [0.5]
+    table = markdown_table(results)
+    assert table.splitlines()[0].endswith("speaker similarity ↑ |") and table.splitlines()[2].endswith("| 0.500 |")
+    assert results[0].as_dict()["speaker_similarity"] == 0.5
+    assert "similarity" not in markdown_table(evaluate([system], [ref], SR, progress=False))
+
+
 def test_cli_eval_writes_table(speech, tmp_path):
     out = tmp_path / "table.md"
     proc = subprocess.run(

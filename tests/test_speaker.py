@@ -38,7 +38,8 @@ def voices_corpus(tmp_path_factory):
             path = root / f"{v}_{s}.wav"
             subprocess.run(["espeak-ng", "-v", voice, "-w", str(path), text], check=True)
             audio.save(path, audio.load(path, SR), SR)
-            (train_rows if s < 4 else test_rows).append({"path": str(path), "text": text, "speaker": str(v)})
+            row = {"path": str(path), "text": text, "speaker": str(v), "duration": len(audio.load(path, SR)) / SR}
+            (train_rows if s < 4 else test_rows).append(row)
     for name, rows in (("train", train_rows), ("test", test_rows)):
         (root / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return root
@@ -58,3 +59,16 @@ def test_a_trained_encoder_tells_voices_apart_and_resumes(voices_corpus, tmp_pat
     same = full.similarity(a, audio.load(rows[1]["path"], SR), SR)
     assert same > full.similarity(a, b, SR)
     assert train(manifest, str(tmp_path / "full"), test, steps=60) is None  # finished: a rerun does nothing
+
+
+def test_the_codec_evaluation_reports_how_much_voice_survives(voices_corpus, tmp_path):
+    from tests.recipe_scripts import load_recipe_script
+
+    train(str(voices_corpus / "train.jsonl"), str(tmp_path / "speaker"), None, steps=20, batch_size=8, crop_s=1.0)
+    out = tmp_path / "codec.md"
+    load_recipe_script("evaluate").main(["--manifest", str(voices_corpus / "test.jsonl"), "--models", "distilcodec-tiny",
+                                         "--baselines", "--limit", "2", "--speaker", str(tmp_path / "speaker"),
+                                         "--out", str(out)])
+    header, row = out.read_text().splitlines()[2], out.read_text().splitlines()[4]
+    assert header.endswith("speaker similarity ↑ |") and row.startswith("| distilcodec-tiny |")
+    assert -1 <= float(row.split("|")[-2]) <= 1

@@ -7,7 +7,9 @@
 The test split of the mini corpus holds speakers (espeak variants) never used in training.
 Metrics: PESQ-WB, STOI, SI-SDR, log-mel distance; bitrate; codebook use and perplexity; with
 ``--asr`` the word error rate of every round trip under the recipe's CTC recognizer (words
-snapped to the training vocabulary, as in the TTS evaluation), next to the ground truth's.
+snapped to the training vocabulary, as in the TTS evaluation), next to the ground truth's;
+with ``--speaker`` how much of the voice survives (the recipe's speaker encoder: cosine of the
+round trip's embedding with the input's).
 """
 
 from __future__ import annotations
@@ -55,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--baselines", nargs="*", default=["opus:6", "codec2:3200"])
     p.add_argument("--limit", type=int, help="score the first N utterances only (codebook use still pools all)")
     p.add_argument("--asr", help="CTC recognizer directory (python -m tts.asr train): adds a WER column")
+    p.add_argument("--speaker", help="speaker encoder directory (python -m tts.speaker train): adds a speaker "
+                                     "similarity column (cosine of round trip and input embeddings)")
     p.add_argument("--train-manifest", default="data/mini/manifests/train.jsonl", help="the recognizer's lexicon")
     p.add_argument("--out", type=Path, default=Path("exp/eval/codec.md"))
     args = p.parse_args(argv)
@@ -64,8 +68,14 @@ def main(argv: list[str] | None = None) -> int:
     systems = build_systems(args.models, args.baselines)
     utterances = (load(e["path"], SAMPLE_RATE) for e in entries)
     listen = recognizer(args.asr, args.train_manifest) if args.asr else None
+    compare = None
+    if args.speaker:
+        from tts.speaker import SpeakerEncoder
+
+        encoder = SpeakerEncoder.from_pretrained(args.speaker)
+        compare = lambda a, b: encoder.similarity(a, b, SAMPLE_RATE)  # noqa: E731
     results = evaluate(systems, utterances, SAMPLE_RATE, total=len(entries),
-                       usage_only=(load(e["path"], SAMPLE_RATE) for e in rest), listen=listen)
+                       usage_only=(load(e["path"], SAMPLE_RATE) for e in rest), listen=listen, compare=compare)
     seconds = sum(e["duration"] for e in entries)
     frames = max((r.usage_frames for r in results), default=0)
     header = (f"Scores: {len(entries)} utterances ({seconds / 60:.1f} min) from {args.manifest}; "
