@@ -89,6 +89,8 @@ def test_short_prompts_stay_whole_and_bad_ones_are_refused(asr_dir, two_phrases)
     one = trim_voice(wav, SR, f"{FIRST} {SECOND}", recognizer, 0.1)  # not even a word fits: the first one is kept
     assert one.transcript == "The" and 0 < len(one.wav) / SR < 1.0
     assert trim_voice(wav, SR, f"{FIRST} {SECOND}", recognizer, 0.1, keep="end").transcript == "tree."
+    hyphen = trim_voice(wav, SR, FIRST.replace("The old", "The-old") + " " + SECOND, recognizer, 0.1)
+    assert hyphen.transcript == "The-old"  # one piece of transcript: both its words or neither
     with pytest.raises(InvalidText, match="nothing to say"):
         trim_voice(wav, SR, "-- !!", recognizer, 1.0)
     with pytest.raises(InvalidText, match="too short"):

@@ -65,13 +65,15 @@ def trim_voice(wav: np.ndarray, sample_rate: int, transcript: str, recognizer, m
         return TrimmedVoice(np.asarray(wav, np.float32), transcript, 0.0, total)
     tokens, owner, bounds = word_bounds(wav, sample_rate, transcript, recognizer)
     cuts = np.r_[0.0, (bounds[:-1, 1] + bounds[1:, 0]) / 2, total]  # cuts[w]: before word w
+    # never inside a token ("well-known" is two spoken words but one piece of transcript)
+    between = [w for w in range(len(bounds) + 1) if w in (0, len(bounds)) or owner[w] != owner[w - 1]]
     if keep == "end":
-        fits = [w for w in range(len(bounds)) if total - cuts[w] <= max_seconds]
-        first = fits[0] if fits else len(bounds) - 1
+        fits = [w for w in between[:-1] if total - cuts[w] <= max_seconds]
+        first = fits[0] if fits else between[-2]
         start, end, text = cuts[first], total, tokens[owner[first]:]
     else:
-        fits = [w for w in range(1, len(bounds) + 1) if cuts[w] <= max_seconds]
-        last = fits[-1] if fits else 1
+        fits = [w for w in between[1:] if cuts[w] <= max_seconds]
+        last = fits[-1] if fits else between[1]
         start, end, text = 0.0, cuts[last], tokens[: owner[last - 1] + 1]
     a, b = int(round(start * sample_rate)), int(round(end * sample_rate))
     return TrimmedVoice(_faded(np.asarray(wav[a:b], np.float32), int(FADE_S * sample_rate), a > 0, b < len(wav)),

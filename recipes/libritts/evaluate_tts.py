@@ -172,8 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     model, tokenizer = load_tts(args.tts, args.backend)
     verifier = None
     if args.verifier or args.prompt_seconds:
-        from tts.verify import load_verifier
+        from tts.verify import DEFAULT_VERIFIER, load_verifier
 
+        args.verifier = args.verifier or DEFAULT_VERIFIER  # named in the report
         verifier = load_verifier(args.verifier, args.backend)
     synth = Synthesizer(model, tokenizer, backend=args.backend, verifier=verifier)
     # the teacher-forced column needs the torch model: the one synthesizing, unless that is ONNX
@@ -216,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         seconds["TTS"] += len(signals["TTS"]) / rate
         if voice:
             prompts.append(len(voice.codes) / reference.cfg.codec_frame_rate)
-        if encoder:
+        if encoder is not None:
             said = {"voice prompt": load(prompt_row["path"], rate), "truth": truth, "codec resynthesis":
                     signals["codec resynthesis"], "TTS": signals["TTS"]}
             for kind, wav in said.items():
@@ -243,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
                      f" | {100 * (r['TTS'] - r['ground truth']):+.1f} |")
     if starts:
         lines += ["", start_summary(np.array(starts))]
-    if encoder:
+    if encoder is not None:
         lines += ["", similarity_summary(voices, [row.get("speaker", "") for row, _ in pairs], args.speaker)]
     text = "\n".join(lines) + "\n"
     args.out.parent.mkdir(parents=True, exist_ok=True)
