@@ -2,7 +2,7 @@
 recognizer's forced alignment plus encoding the kept words, against encoding the whole prompt
 (what a server without --voice-prompt-seconds does), measured in the same run.
 
-    python benchmarks/voice_trim.py [--tts tts --verifier asr_verifier] [--repeats 1 2 4 8] [--seconds 2] [--threads 2]
+    python benchmarks/voice_trim.py [--tts tts --verifier asr_verifier] [--repeats 1 2 4 8] [--seconds 3] [--threads 2]
 
 Prompts are a bundled voice's recording said 1, 2, 4 and 8 times over (transcript likewise).
 """
@@ -29,7 +29,7 @@ def main() -> None:
     p.add_argument("--tts", default="tts")
     p.add_argument("--verifier", default="asr_verifier")
     p.add_argument("--repeats", nargs="+", type=int, default=[1, 2, 4, 8])
-    p.add_argument("--seconds", type=float, default=2.0, help="the cut (speech-server --voice-prompt-seconds)")
+    p.add_argument("--seconds", type=float, default=3.0, help="the cut (speech-server --voice-prompt-seconds)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--runs", type=int, default=3)
     args = p.parse_args()
