@@ -25,16 +25,22 @@ def greedy_text(best: list[int]) -> str:
     return " ".join("".join(out).split())
 
 
+def _lattice(target: list[int], blank: int) -> tuple[np.ndarray, np.ndarray]:
+    """CTC states (blank, label, blank, ..., blank) and where a state may be reached from two
+    back (a label that differs from the previous one: a repeat needs the blank between)."""
+    states = np.full(2 * len(target) + 1, blank, dtype=np.int64)
+    states[1::2] = target
+    skip = np.zeros(len(states), dtype=bool)
+    skip[3::2] = states[3::2] != states[1:-2:2]
+    return states, skip
+
+
 def ctc_nll(log_probs: np.ndarray, target: list[int], blank: int = 0) -> float:
     """-log p(target | frames) summed over every CTC path (the forward algorithm in log space);
     ``log_probs`` [F, classes]. ``inf`` where F frames cannot hold the target."""
     if not target:
         return float(-log_probs[:, blank].sum())
-    states = np.full(2 * len(target) + 1, blank, dtype=np.int64)
-    states[1::2] = target
-    # a label may be reached from two states back when it differs from that one (blank between repeats)
-    skip = np.zeros(len(states), dtype=bool)
-    skip[3::2] = states[3::2] != states[1:-2:2]
+    states, skip = _lattice(target, blank)
     alpha = np.full(len(states), -np.inf)
     alpha[:2] = log_probs[0, states[:2]]
     for frame in log_probs[1:]:
@@ -50,10 +56,7 @@ def ctc_align(log_probs: np.ndarray, target: list[int], blank: int = 0) -> list[
     hold the target."""
     if not target:
         return []
-    states = np.full(2 * len(target) + 1, blank, dtype=np.int64)
-    states[1::2] = target
-    skip = np.zeros(len(states), dtype=bool)
-    skip[3::2] = states[3::2] != states[1:-2:2]
+    states, skip = _lattice(target, blank)
     score = np.full(len(states), -np.inf)
     score[:2] = log_probs[0, states[:2]]
     back = np.zeros((len(log_probs), len(states)), dtype=np.int8)  # how many states back each came from

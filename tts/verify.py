@@ -46,12 +46,12 @@ class CtcVerifier:
         scores = [self.score(w, sample_rate, text) for w in wavs]
         return int(np.argmin(scores)), scores
 
-
     def trim(self, wav: np.ndarray, sample_rate: int, transcript: str, max_seconds: float, keep: str = "start"):
         """A voice prompt cut to ``max_seconds`` at a word boundary (``tts.voice_trim``)."""
         from .voice_trim import trim_voice
 
         return trim_voice(wav, sample_rate, transcript, self.recognizer, max_seconds, keep)
+
 
 
 def load_verifier(spec: str | None = None, backend: str = "auto", threads: int | None = None) -> CtcVerifier:
