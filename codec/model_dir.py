@@ -8,8 +8,9 @@ are written atomically.
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -47,3 +48,22 @@ def read_model_dir(directory: str | Path, kind: str, map_location: str = "cpu") 
     if meta.get("kind") != kind or meta.get("format_version") != FORMAT_VERSION:
         raise ModelMismatch(f"{cfg_path}: not a version-{FORMAT_VERSION} {kind} config")
     return meta["config"], load_file(str(weights_path), device=map_location)
+
+
+class PretrainedDir:
+    """``save_pretrained`` / ``from_pretrained`` for a module built from one config dataclass
+    (``self.cfg``): the small recipe models (recognizer, speaker encoder) name their ``KIND``
+    and ``CONFIG`` and get both."""
+
+    KIND: ClassVar[str]
+    CONFIG: ClassVar[type]
+
+    def save_pretrained(self, directory: str | Path) -> Path:
+        return save_model_dir(self, directory, self.KIND, asdict(self.cfg))
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path):
+        config, state = read_model_dir(directory, cls.KIND)
+        model = cls(cls.CONFIG(**config))
+        model.load_state_dict(state)
+        return model.eval()

@@ -13,20 +13,20 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from codec.audio import load
-from codec.checkpoint import LATEST, load_checkpoint, save_checkpoint, saved_step
 from codec.data import read_manifest
 from codec.errors import run_cli
-from codec.model_dir import read_model_dir, save_model_dir
+from codec.model_dir import PretrainedDir
 
 from .ctc import ALPHABET, encode_text, greedy_text
+from .judge_training import finished, fit
 from .wer import edit_distance, word_error_rate, words
 
 
@@ -56,7 +56,9 @@ class LogMel(nn.Module):
         return (x - x.mean((1, 2), keepdim=True)) / (x.std((1, 2), keepdim=True) + 1e-5)
 
 
-class CtcRecognizer(nn.Module):
+class CtcRecognizer(PretrainedDir, nn.Module):
+    KIND, CONFIG = "asr", AsrConfig  # config.json + model.safetensors (codec.model_dir)
+
     def __init__(self, cfg: AsrConfig) -> None:
         super().__init__()
         self.cfg = cfg
@@ -82,17 +84,6 @@ class CtcRecognizer(nn.Module):
     def forward(self, mels: Tensor) -> Tensor:
         """mels [B, F, n_mels] -> log-probabilities [B, F, classes]."""
         return self.out(self.encode(mels)).log_softmax(-1)
-
-    # -- persistence (the shared config.json + model.safetensors format) -------------------
-    def save_pretrained(self, directory: str | Path) -> Path:
-        return save_model_dir(self, directory, "asr", asdict(self.cfg))
-
-    @classmethod
-    def from_pretrained(cls, directory: str | Path) -> "CtcRecognizer":
-        config, state = read_model_dir(directory, "asr")
-        model = cls(AsrConfig(**config))
-        model.load_state_dict(state)
-        return model.eval()
 
     # -- recognition ------------------------------------------------------------------
     @property
@@ -143,16 +134,21 @@ class SnappedRecognizer:
 
 
 def _featurize(model: CtcRecognizer, rows: list[dict]) -> list[tuple[Tensor, Tensor]]:
+    items = []
+    for row, mel in log_mels(model, rows):
+        target = torch.tensor(encode_text(row["text"]))
+        if len(target) and mel.shape[0] >= len(target) * 1.2:  # CTC needs room for repeats
+            items.append((mel, target))
+    return items
+
+
+def log_mels(model: nn.Module, rows: list[dict]) -> Iterator[tuple[dict, Tensor]]:
+    """(row, its log-mel [F, n_mels] by ``model.features``) for every manifest row, with progress."""
     from tqdm import tqdm
 
-    items = []
     with torch.inference_mode():
         for row in tqdm(rows, desc="features", unit="utt", file=sys.stderr, mininterval=5):
-            mel = model.features(torch.from_numpy(load(row["path"], model.cfg.sample_rate))[None])[0]
-            target = torch.tensor(encode_text(row["text"]))
-            if len(target) and mel.shape[0] >= len(target) * 1.2:  # CTC needs room for repeats
-                items.append((mel, target))
-    return items
+            yield row, model.features(torch.from_numpy(load(row["path"], model.cfg.sample_rate))[None])[0]
 
 
 def _batch(items: list[tuple[Tensor, Tensor]]) -> tuple[Tensor, ...]:
@@ -173,10 +169,7 @@ def train(manifest: str, out: str, dev: str | None, steps: int, batch_size: int 
     """Train ``steps`` steps (length-bucketed batches, seeded order); returns dev WER (None when
     the run had already finished).
     ``stop_after``: checkpoint and stop early (a later call resumes bit-exactly)."""
-    from tqdm import tqdm
-
-    ckpt = Path(out) / LATEST
-    if saved_step(ckpt) >= steps:  # finished: a rerun of the recipe stage costs nothing
+    if finished(out, steps):
         return None
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -184,29 +177,16 @@ def train(manifest: str, out: str, dev: str | None, steps: int, batch_size: int 
     items = _featurize(model, list(read_manifest(manifest)))
     order = np.argsort([len(m) for m, _ in items])
     batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-    opt = torch.optim.AdamW(model.parameters(), lr, weight_decay=0.01)
     ctc = nn.CTCLoss(zero_infinity=True)
     plan = np.concatenate([rng.permutation(len(batches)) for _ in range(steps // len(batches) + 1)])[:steps]
-    start = 0
-    if ckpt.exists():  # a killed run goes on from its last checkpoint (model, optimizer, RNG)
-        start = load_checkpoint(ckpt, {"model": model}, {"opt": opt})["step"]
-    progress = tqdm(plan[start:], desc="asr", unit="step", file=sys.stderr, mininterval=10, initial=start, total=steps)
-    for step, b in enumerate(progress, start):
-        mels, lengths, targets, target_lengths = _batch([items[i] for i in batches[b]])
+
+    def loss_at(step: int) -> Tensor:
+        mels, lengths, targets, target_lengths = _batch([items[i] for i in batches[plan[step]]])
         mels = mels + 0.1 * torch.randn_like(mels)  # light feature noise against over-fitting the voices
-        loss = ctc(model(mels).transpose(0, 1), targets, lengths, target_lengths)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        for group in opt.param_groups:  # warmup, then linear decay to 5%
-            group["lr"] = lr * min(1.0, (step + 1) / 100) * (1 - 0.95 * step / steps)
-        opt.step()
-        progress.set_postfix(ctc=f"{loss.item():.3f}", refresh=False)
-        if (step + 1) % 200 == 0 or step + 1 in (steps, stop_after):
-            save_checkpoint(ckpt, step + 1, {"model": model}, {"opt": opt})
-            model.save_pretrained(out)
-        if step + 1 == stop_after:
-            return None
+        return ctc(model(mels).transpose(0, 1), targets, lengths, target_lengths)
+
+    if not fit(model, out, steps, loss_at, lr, "asr", stop_after, clip=1.0):
+        return None
     return evaluate(model, list(read_manifest(dev))[:100]) if dev else None
 
 

@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -26,12 +25,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from codec.audio import load
-from codec.checkpoint import LATEST, load_checkpoint, save_checkpoint, saved_step
 from codec.data import read_manifest
 from codec.errors import run_cli
-from codec.model_dir import read_model_dir, save_model_dir
+from codec.model_dir import PretrainedDir
 
-from .asr import AsrConfig, LogMel
+from .asr import AsrConfig, LogMel, log_mels
+from .judge_training import finished, fit
 
 MARGIN, SCALE = 0.2, 30.0  # AM-softmax: cos - margin for the true speaker, logits x scale
 
@@ -47,7 +46,9 @@ class SpeakerConfig:
     n_speakers: int = 0  # training speakers (the classifier's rows)
 
 
-class SpeakerEncoder(nn.Module):
+class SpeakerEncoder(PretrainedDir, nn.Module):
+    KIND, CONFIG = "speaker", SpeakerConfig  # config.json + model.safetensors (codec.model_dir)
+
     def __init__(self, cfg: SpeakerConfig) -> None:
         super().__init__()
         self.cfg = cfg
@@ -87,15 +88,6 @@ class SpeakerEncoder(nn.Module):
         """Cosine of two recordings' embeddings: 1 = the same voice as far as this encoder hears."""
         return float(self.embedding(a, sample_rate) @ self.embedding(b, sample_rate))
 
-    def save_pretrained(self, directory: str | Path) -> Path:
-        return save_model_dir(self, directory, "speaker", asdict(self.cfg))
-
-    @classmethod
-    def from_pretrained(cls, directory: str | Path) -> "SpeakerEncoder":
-        config, state = read_model_dir(directory, "speaker")
-        model = cls(SpeakerConfig(**config))
-        model.load_state_dict(state)
-        return model.eval()
 
 
 def equal_error_rate(embeddings: np.ndarray, speakers: list[str]) -> float:
@@ -122,14 +114,8 @@ def evaluate(model: SpeakerEncoder, rows: list[dict]) -> float:
 
 
 def _featurize(model: SpeakerEncoder, rows: list[dict], crop: int) -> list[Tensor]:
-    from tqdm import tqdm
-
-    mels = []
-    with torch.inference_mode():
-        for row in tqdm(rows, desc="features", unit="utt", file=sys.stderr, mininterval=5):
-            mel = model.features(torch.from_numpy(load(row["path"], model.cfg.sample_rate))[None])[0]
-            mels.append(F.pad(mel, (0, 0, 0, max(0, crop - len(mel)))))
-    return mels
+    """Log-mels padded to at least one crop."""
+    return [F.pad(mel, (0, 0, 0, max(0, crop - len(mel)))) for _, mel in log_mels(model, rows)]
 
 
 def train(manifest: str, out: str, dev: str | None, steps: int, batch_size: int = 64, lr: float = 2e-3,
@@ -137,10 +123,7 @@ def train(manifest: str, out: str, dev: str | None, steps: int, batch_size: int 
     """Train on random ``crop_s`` crops of up to ``per_speaker`` recordings of each training
     speaker; returns the EER on ``dev`` (None when the run had already finished).
     ``stop_after``: checkpoint and stop early (a later call resumes bit-exactly)."""
-    from tqdm import tqdm
-
-    ckpt = Path(out) / LATEST
-    if saved_step(ckpt) >= steps:
+    if finished(out, steps):
         return None
     torch.manual_seed(seed)
     rows = list(read_manifest(manifest))
@@ -150,28 +133,15 @@ def train(manifest: str, out: str, dev: str | None, steps: int, batch_size: int 
     crop = int(crop_s * model.cfg.sample_rate / model.cfg.hop)
     mels = _featurize(model, chosen, crop)
     labels = torch.tensor([names.index(r["speaker"]) for r in chosen])
-    opt = torch.optim.AdamW(model.parameters(), lr, weight_decay=0.01)
-    start = 0
-    if ckpt.exists():
-        start = load_checkpoint(ckpt, {"model": model}, {"opt": opt})["step"]
-    progress = tqdm(range(start, steps), desc="speaker", unit="step", file=sys.stderr, mininterval=10,
-                    initial=start, total=steps)
-    for step in progress:
+
+    def loss_at(step: int) -> Tensor:
         rng = np.random.default_rng([seed, step])  # each step's crops: a resumed run draws the same
         picks = rng.integers(0, len(mels), batch_size)
         batch = torch.stack([_crop(mels[i], crop, rng) for i in picks])
-        loss = F.cross_entropy(model.logits(model(batch), labels[picks]), labels[picks])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        for group in opt.param_groups:  # warmup, then linear decay to 5%
-            group["lr"] = lr * min(1.0, (step + 1) / 100) * (1 - 0.95 * step / steps)
-        opt.step()
-        progress.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
-        if (step + 1) % 200 == 0 or step + 1 in (steps, stop_after):
-            save_checkpoint(ckpt, step + 1, {"model": model}, {"opt": opt})
-            model.save_pretrained(out)
-        if step + 1 == stop_after:
-            return None
+        return F.cross_entropy(model.logits(model(batch), labels[picks]), labels[picks])
+
+    if not fit(model, out, steps, loss_at, lr, "speaker", stop_after):
+        return None
     return evaluate(model, list(read_manifest(dev))) if dev else None
 
 
@@ -187,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("manifest")
     t.add_argument("out")
     t.add_argument("--dev", help="a manifest of other voices: the equal error rate is printed")
-    t.add_argument("--steps", type=int, default=1500)
+    t.add_argument("--steps", type=int, default=1000)
     t.add_argument("--per-speaker", type=int, default=120, help="recordings of each training speaker to crop from")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--stop-after", type=int, help="checkpoint and stop after this step (resume by running again)")
