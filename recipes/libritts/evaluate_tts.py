@@ -196,11 +196,10 @@ def main(argv: list[str] | None = None) -> int:
     encoder = SpeakerEncoder.from_pretrained(args.speaker) if args.speaker else None
     voices: dict[str, list] = {"voice prompt": [], "codec resynthesis": [], "TTS": [], "truth": []}  # embeddings
     for n, (row, prompt_row) in enumerate(tqdm(pairs, desc="tts eval", unit="utt", file=sys.stderr)):
-        truth = load(row["path"], rate)
+        truth, prompt_wav = load(row["path"], rate), load(prompt_row["path"], rate)
         voice = None
         if not args.no_voice_prompt:
-            voice = synth.voice_from_audio(load(prompt_row["path"], rate), prompt_row["text"], args.prompt_seconds,
-                                           args.prompt_keep)
+            voice = synth.voice_from_audio(prompt_wav, prompt_row["text"], args.prompt_seconds, args.prompt_keep)
         codes = synth.codec.encode(truth[None])
         spoken = synth.speak(row["text"], voice, replace(sampling, seed=args.seed + n))
         signals = {
@@ -218,8 +217,8 @@ def main(argv: list[str] | None = None) -> int:
         if voice:
             prompts.append(len(voice.codes) / reference.cfg.codec_frame_rate)
         if encoder is not None:
-            said = {"voice prompt": load(prompt_row["path"], rate), "truth": truth, "codec resynthesis":
-                    signals["codec resynthesis"], "TTS": signals["TTS"]}
+            said = {"voice prompt": prompt_wav, "truth": truth, "codec resynthesis": signals["codec resynthesis"],
+                    "TTS": signals["TTS"]}
             for kind, wav in said.items():
                 voices[kind].append(encoder.embedding(np.asarray(wav, np.float32), rate))
         refs.append(row["text"])
