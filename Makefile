@@ -64,6 +64,7 @@ bench: setup onnx
 	$(if $(wildcard models/tts/config.json),$(BIN)/python benchmarks/load.py --synthesize --clients 1 2 4)
 	$(if $(wildcard models/asr_verifier/config.json),$(BIN)/python benchmarks/best_of.py)
 	$(if $(wildcard models/asr_verifier/config.json),$(BIN)/python benchmarks/voice_trim.py)
+	$(if $(wildcard models/tts/config.json),$(BIN)/python benchmarks/time_stretch.py)
 
 # Python gRPC stubs from proto/ (committed; tests fail when they drift from the proto).
 proto: setup

@@ -104,7 +104,8 @@ class SpeechClient:
 
 def synthesis_request(text: str, voice: str = "", voice_audio: Path | None = None, voice_text: str = "",
                       seed: int = 0, temperature: float = 0.0, top_p: float = 0.0, model: str = "",
-                      sample_rate: int = 0, chunk_ms: int = 0, cfg_scale: float = 0.0) -> pb.SynthesizeSpeechRequest:
+                      sample_rate: int = 0, chunk_ms: int = 0, cfg_scale: float = 0.0,
+                      speaking_rate: float = 0.0) -> pb.SynthesizeSpeechRequest:
     """A Riva-style request: a bundled ``voice`` name or a reference recording (file bytes) +
     its transcript; zero sampling values mean the server's defaults."""
     zero_shot = None
@@ -112,7 +113,7 @@ def synthesis_request(text: str, voice: str = "", voice_audio: Path | None = Non
         zero_shot = pb.ZeroShotData(audio_prompt=Path(voice_audio).read_bytes(), encoding=pb.WAV, transcript=voice_text)
     return pb.SynthesizeSpeechRequest(text=text, encoding=pb.FLOAT32_PCM, sample_rate_hz=sample_rate, voice_name=voice,
                                       zero_shot_data=zero_shot, seed=seed, temperature=temperature, top_p=top_p,
-                                      model=model, chunk_ms=chunk_ms, cfg_scale=cfg_scale)
+                                      model=model, chunk_ms=chunk_ms, cfg_scale=cfg_scale, speaking_rate=speaking_rate)
 
 
 def _codes_file_write(path: Path, codes: pb.Codes, info: pb.ModelInfo) -> None:
@@ -158,6 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     syn.add_argument("--seed", type=int, default=0)
     syn.add_argument("--temperature", type=float, default=0.0)
     syn.add_argument("--cfg-scale", type=float, default=0.0, help="guidance on the text, 1 = off (0: the model's)")
+    syn.add_argument("--speaking-rate", type=float, default=0.0, help="0.5 to 2 times as fast, pitch kept (0: 1)")
     syn.add_argument("--model", default="")
     syn.add_argument("--sample-rate", type=int, default=0)
     sub.add_parser("voices", help="list the server's voices")
@@ -204,7 +206,7 @@ def _synthesize(client: SpeechClient, args: argparse.Namespace) -> None:
 
     options = dict(voice=args.voice, voice_audio=args.voice_audio, voice_text=args.voice_text, seed=args.seed,
                    temperature=args.temperature, model=args.model, sample_rate=args.sample_rate,
-                   cfg_scale=args.cfg_scale)
+                   cfg_scale=args.cfg_scale, speaking_rate=args.speaking_rate)
     if not args.stream:
         wav, rate = client.synthesize(args.text, **options)
     else:

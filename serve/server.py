@@ -53,6 +53,10 @@ class ServerConfig:
     # voice prompts (zero-shot and the model's voices) longer than this keep their first words
     # that fit (tts.voice_trim): new voices read far better after short prompts. Needs the verifier.
     voice_prompt_seconds: float | None = None
+    # zero-shot voice prompts stretched in time (pitch kept) to the pace the model trained on
+    # (tts.voice_pace): unseen voices start reading in the right place, training voices read worse
+    # (README), so it is off by default; the model's own voices are never stretched
+    voice_prompt_pace: bool = False
     backend: str = "auto"
     threads: int | None = None  # per inference call
     workers: int = 2  # concurrent inference calls
@@ -284,7 +288,7 @@ class SpeechServer:
             from serve.tts_service import TtsRegistry
 
             self.tts_registry = TtsRegistry(cfg.tts, self.registry, cfg.backend, cfg.threads, cfg.tts_int8,
-                                            cfg.tts_verifier, cfg.voice_prompt_seconds)
+                                            cfg.tts_verifier, cfg.voice_prompt_seconds, cfg.voice_prompt_pace)
             self.tts_registry.warm()
         self.pool = ThreadPoolExecutor(max_workers=cfg.workers, thread_name_prefix="infer")
         self.health = health.aio.HealthServicer()
@@ -369,6 +373,8 @@ def parse_args(argv: list[str] | None) -> ServerConfig:
     p.add_argument("--max-best-of", type=int, default=d.max_best_of, help="most candidates one request may ask for")
     p.add_argument("--voice-prompt-seconds", type=float,
                    help="cut longer voice prompts to their first words that fit (e.g. 3; needs --tts-verifier)")
+    p.add_argument("--voice-prompt-pace", action="store_true",
+                   help="stretch zero-shot voice prompts to the pace the model trained on (tts.voice_pace)")
     p.add_argument("--backend", choices=("auto", "onnx", "torch"), default=d.backend)
     p.add_argument("--threads", type=int, help="threads per inference call")
     p.add_argument("--workers", type=int, default=d.workers, help="concurrent inference calls")

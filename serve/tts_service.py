@@ -28,6 +28,7 @@ from tts.pretrained import find_tts_dir, load_tts
 from tts.sampling import SamplingConfig
 from tts.synthesize import Synthesizer, VoicePrompt
 from tts.text import normalize
+from tts.time_stretch import MAX_FACTOR, MIN_FACTOR  # as speaking rates too: 0.5x to 2x
 from tts.verify import load_verifier
 
 DEFAULT_LANGUAGE = "en-US"
@@ -45,9 +46,11 @@ class TtsRegistry:
     """TTS models loaded once at start (with their codec and prompt voices)."""
 
     def __init__(self, specs: list[str], codec_registry, backend: str = "auto", threads: int | None = None,
-                 int8: bool = False, verifier: str | None = None, voice_seconds: float | None = None) -> None:
+                 int8: bool = False, verifier: str | None = None, voice_seconds: float | None = None,
+                 pace: bool = False) -> None:
         self.entries: dict[str, TtsEntry] = {}
         self.voice_seconds = voice_seconds  # longer voice prompts are cut to their first words (tts.voice_trim)
+        self.pace = pace  # zero-shot prompts are stretched to the model's training pace (tts.voice_pace)
         self.verifier = load_verifier(verifier, backend, threads) if verifier and specs else None
         for spec in specs:
             directory = find_tts_dir(spec)
@@ -90,15 +93,17 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
         entry = self.registry.get(req.model)
         if req.language_code and not req.language_code.lower().startswith("en"):
             raise CodecError(f"language_code {req.language_code!r} is not supported (English only)")
-        if req.speaking_rate not in (0.0, 1.0):
-            raise CodecError("speaking_rate other than 1.0 is not supported by this model")
+        if not (req.speaking_rate == 0.0 or MIN_FACTOR <= req.speaking_rate <= MAX_FACTOR):
+            raise CodecError(f"speaking_rate must be {MIN_FACTOR:g} to {MAX_FACTOR:g} (1 = as the model speaks; 0 = 1), "
+                             f"got {req.speaking_rate:g}")
         text = normalize(req.text)  # rejects empty, junk-only and over-long text with one line
         voice = None
         if req.HasField("zero_shot_data") and req.zero_shot_data.audio_prompt:
             z = req.zero_shot_data
             wav = wire.audio_from_proto(pb.Audio(data=z.audio_prompt, encoding=z.encoding, sample_rate_hz=z.sample_rate_hz),
                                         entry.synth.sample_rate, max_seconds=30.0)
-            voice = entry.synth.voice_from_audio(wav, z.transcript, self.registry.voice_seconds)
+            pace = entry.synth.model.cfg.chars_per_second if self.registry.pace else None
+            voice = entry.synth.voice_from_audio(wav, z.transcript, self.registry.voice_seconds, pace=pace)
         elif req.voice_name:
             if req.voice_name not in entry.voices:
                 raise ModelNotFound(f"voice {req.voice_name!r} not found (have: {', '.join(entry.voices) or 'none'})")
@@ -120,7 +125,8 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
     async def Synthesize(self, req, context):
         start = time.perf_counter()
         entry, text, voice, sampling = self._prepare(req)
-        wav = await asyncio.get_running_loop().run_in_executor(self.pool, entry.synth.synthesize, text, voice, sampling)
+        wav = await asyncio.get_running_loop().run_in_executor(self.pool, entry.synth.synthesize, text, voice, sampling,
+                                                               req.speaking_rate or 1.0)
         log_request("Synthesize", start, len(wav) / entry.synth.sample_rate, model=entry.name, chars=len(text))
         return self._encode_out(wav, entry, req)
 
@@ -140,7 +146,8 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
 
             def produce() -> None:
                 try:
-                    for chunk in entry.synth.stream(text, voice, sampling, LATER_CHUNK_FRAMES, first_frames, stop.is_set):
+                    for chunk in entry.synth.stream(text, voice, sampling, LATER_CHUNK_FRAMES, first_frames, stop.is_set,
+                                                    req.speaking_rate or 1.0):
                         loop.call_soon_threadsafe(queue.put_nowait, chunk)
                 except Exception as err:  # handed to the RPC, which maps it to a status
                     loop.call_soon_threadsafe(queue.put_nowait, err)

@@ -27,7 +27,7 @@ from serve.gen.speech.v1 import speech_pb2 as pb
 from serve.gen.speech.v1 import speech_pb2_grpc as pb_grpc
 from serve.runtime import OnnxCodec
 from codec.typed_config import ConfigError
-from serve.server import ServerConfig
+from serve.server import ServerConfig, parse_args
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -284,6 +284,12 @@ def test_sigterm_drains_in_flight_stream(model_dir, speech, tmp_path):
 def test_server_config_refuses_impossible_settings(settings, message):
     with pytest.raises(ConfigError, match=message):
         ServerConfig(**settings)
+
+
+def test_server_flags_reach_the_config():
+    assert parse_args(["--voice-prompt-pace"]).voice_prompt_pace and not parse_args([]).voice_prompt_pace
+    cfg = parse_args(["--tts", "tts", "--tts-verifier", "asr_verifier", "--voice-prompt-seconds", "3"])
+    assert cfg.voice_prompt_seconds == 3.0 and cfg.tts == ["tts"]
 
 
 def run_server(args: list[str]) -> subprocess.CompletedProcess:

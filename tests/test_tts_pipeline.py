@@ -157,6 +157,7 @@ def test_training_entry_point_resumes_bit_exact_and_cli_synthesizes(tmp_path, mo
     a, b = TtsModel.from_pretrained(full / "model"), TtsModel.from_pretrained(split / "model")
     assert a.weights_hash() == b.weights_hash()
     assert a.cfg.codec_hash == load_codec(model["codec"]).codes_hash()  # taken from the token file
+    assert a.cfg.chars_per_second > 0  # the training audio's pace, which voice prompts are stretched to
     assert (full / "model" / "tokenizer.json").is_file() and any((full / "tensorboard").iterdir())
     out = tmp_path / "hello.wav"
     proc = _run("-m", "tts.cli", "synthesize", "Hello, 2 birds.", "-o", str(out), "--model", str(full / "model"),
@@ -175,6 +176,11 @@ def test_training_entry_point_resumes_bit_exact_and_cli_synthesizes(tmp_path, mo
         assert proc.returncode == 0, proc.stderr
         assert (f"voice prompt cut from {seconds} to its first words {cut}" in proc.stderr if cut
                 else "cut from" not in proc.stderr), proc.stderr
+        assert "aiming at" not in proc.stderr  # read at its own pace unless asked
+    proc = _run("-m", "tts.cli", "synthesize", "Hi.", "-o", str(out), "--model", str(full / "model"), "--voice",
+                str(ref), "--voice-text", f"{SENTENCE} {SENTENCE}", "--voice-seconds", "0", "--voice-pace", "model")
+    assert proc.returncode == 0 and "cut from" not in proc.stderr, proc.stderr
+    assert f"characters/s, aiming at {a.cfg.chars_per_second:g}" in proc.stderr, proc.stderr
     # no recognizer installed and none asked for: the default cut is skipped with a note, not an error
     proc = _run("-m", "tts.cli", "synthesize", "Hi.", "-o", str(out), "--model", str(full / "model"), "--voice",
                 str(ref), "--voice-text", f"{SENTENCE} {SENTENCE}", env={"SPEECH_MODELS_DIR": str(tmp_path / "none")})
@@ -190,6 +196,9 @@ def test_training_entry_point_resumes_bit_exact_and_cli_synthesizes(tmp_path, mo
     (["synthesize", "hi", "-o", "x.wav", "--best-of", "0"], "best_of must be 1 to 16"),
     (["synthesize", "hi", "-o", "x.wav", "--voice", "r.wav", "--voice-text", "hi", "--voice-seconds", "-1"],
      "--voice-seconds must be >= 0"),
+    (["synthesize", "hi", "-o", "x.wav", "--speaking-rate", "3"], "--speaking-rate must be 0.5 to 2"),
+    (["synthesize", "hi", "-o", "x.wav", "--voice-pace", "fast"], "--voice-pace must be 'model' or characters per second"),
+    (["synthesize", "hi", "-o", "x.wav", "--voice-pace", "-3"], "--voice-pace must be >= 0"),
 ])
 def test_cli_errors_are_one_line(args, needle, tmp_path):
     proc = _run("-m", "tts.cli", *args)

@@ -24,11 +24,14 @@ from tts.config import load_preset
 from tts.model import TtsModel
 from tts.onnx_export import export_tts
 from tts.text import TextTokenizer, train_tokenizer
+from tts.time_stretch import time_stretch
+from tts.voice_pace import pace_factor, speaking_rate
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from grpc_harness import RunningServer  # noqa: E402
 
 SR = 24000
+PACE = 11.0  # characters per second, slower than espeak's en-us voice
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +44,7 @@ def server(tmp_path_factory, asr_dir):
     torch.manual_seed(0)
     tts_dir = root / "tts"
     model = TtsModel(load_preset("tiny", codec=str(codec_dir), codec_frame_rate=100.0)).eval()
+    model.cfg.chars_per_second = PACE  # as training records it: zero-shot prompts are paced to it
     model.save_pretrained(tts_dir)
     TextTokenizer(train_tokenizer(["hello there", "the old mill by the river", "a quiet bridge"], 300)).save(tts_dir / "tokenizer.json")
     export_tts(model, tts_dir)
@@ -49,7 +53,17 @@ def server(tmp_path_factory, asr_dir):
     audio.save(tts_dir / "voices" / "narrator.wav", (0.2 * np.sin(2 * np.pi * 150 * t)).astype(np.float32), SR)
     (tts_dir / "voices" / "narrator.txt").write_text("a quiet bridge")
     running = RunningServer(ServerConfig(port=0, codec=str(codec_dir), tts=[str(tts_dir)], max_streams=2,
-                                         tts_verifier=str(asr_dir), max_best_of=3, voice_prompt_seconds=4.0))
+                                         tts_verifier=str(asr_dir), max_best_of=3, voice_prompt_seconds=4.0,
+                                         voice_prompt_pace=True))
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def unpaced(server):
+    """The same models, zero-shot prompts read at their own pace (the default)."""
+    cfg = server.server.cfg
+    running = RunningServer(ServerConfig(port=0, codec=cfg.codec, tts=cfg.tts))
     yield running
     running.stop()
 
@@ -108,11 +122,38 @@ def test_a_long_zero_shot_prompt_keeps_its_first_words(server, stub, speech):
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "too short" in info.value.details()
 
 
+def test_a_zero_shot_prompt_is_paced_to_the_models_rate(stub, unpaced, speech):
+    """--voice-prompt-pace stretches a prompt to the model's chars_per_second: the same as a
+    client sending the stretched audio to a server that leaves prompts as they are."""
+    wav = audio.to_wav_bytes(audio.load(speech, SR), SR)
+    said = wire.audio_from_proto(pb.Audio(data=wav), SR, max_seconds=30.0)  # what the server decodes
+    factor = pace_factor(speaking_rate(SENTENCE, len(said) / SR), PACE)
+    assert factor > 1.1  # espeak speaks faster than PACE: the prompt is played longer
+    slower = time_stretch(said, factor, SR)
+    paced = stub.Synthesize(request(zero_shot_data=pb.ZeroShotData(audio_prompt=wav, transcript=SENTENCE)))
+    with grpc.insecure_channel(unpaced.target) as channel:
+        plain = pb_grpc.TextToSpeechStub(channel)
+        as_recorded = plain.Synthesize(request(zero_shot_data=pb.ZeroShotData(audio_prompt=wav, transcript=SENTENCE)))
+        stretched = plain.Synthesize(request(zero_shot_data=pb.ZeroShotData(
+            audio_prompt=slower.astype("<f4").tobytes(), encoding=pb.FLOAT32_PCM, sample_rate_hz=SR, transcript=SENTENCE)))
+    assert paced.audio == stretched.audio and paced.audio != as_recorded.audio
+
+
+def test_speaking_rate_plays_faster_streaming_or_not(stub):
+    normal = np.frombuffer(stub.Synthesize(request(encoding=pb.FLOAT32_PCM)).audio, "<f4")
+    fast = np.frombuffer(stub.Synthesize(request(encoding=pb.FLOAT32_PCM, speaking_rate=1.6)).audio, "<f4")
+    assert len(fast) == round(len(normal) / 1.6)
+    chunks = [np.frombuffer(r.audio, "<f4") for r in stub.SynthesizeStream(request(speaking_rate=1.6, chunk_ms=40))]
+    assert len(chunks) >= 2
+    np.testing.assert_allclose(np.concatenate(chunks), fast, atol=1e-5)
+
+
 @pytest.mark.parametrize("kw, code, needle", [
     (dict(text=""), grpc.StatusCode.INVALID_ARGUMENT, "nothing to say"),
     (dict(text="\U0001F600 \u200b"), grpc.StatusCode.INVALID_ARGUMENT, "nothing to say"),
     (dict(text="a" * 2001), grpc.StatusCode.INVALID_ARGUMENT, "at most 2000"),
     (dict(language_code="fr-FR"), grpc.StatusCode.INVALID_ARGUMENT, "English only"),
+    (dict(speaking_rate=3.0), grpc.StatusCode.INVALID_ARGUMENT, "speaking_rate must be 0.5 to 2"),
     (dict(voice_name="nobody"), grpc.StatusCode.NOT_FOUND, "narrator"),
     (dict(model="other"), grpc.StatusCode.NOT_FOUND, "not loaded"),
     (dict(cfg_scale=0.5), grpc.StatusCode.INVALID_ARGUMENT, "cfg_scale"),
@@ -164,6 +205,8 @@ def test_python_client_and_cli(server, stub, tmp_path):
         chunks = list(client.synthesize_stream("Hello there.", chunk_ms=40, seed=3, temperature=0.9))
         assert rate == SR and len(chunks) >= 2 and all(r == SR for _, r in chunks)
         np.testing.assert_allclose(np.concatenate([c for c, _ in chunks]), wav, atol=1e-5)
+        fast, _ = client.synthesize("Hello there.", seed=3, temperature=0.9, speaking_rate=1.6)
+        assert len(fast) == round(len(wav) / 1.6)
     ref = tmp_path / "ref.wav"
     audio.save(ref, (0.1 * np.random.default_rng(1).standard_normal(SR // 2)).astype(np.float32), SR)
     out = tmp_path / "out.wav"
@@ -172,6 +215,11 @@ def test_python_client_and_cli(server, stub, tmp_path):
     import soundfile
 
     assert soundfile.info(out).samplerate == 16000 and soundfile.info(out).frames > 0
+    slow = tmp_path / "slow.wav"
+    assert main(["--server", server.target, "synthesize", "A quiet bridge.", "-o", str(slow), "--stream",
+                 "--voice-audio", str(ref), "--voice-text", "hello there", "--sample-rate", "16000",
+                 "--speaking-rate", "0.5"]) == 0
+    assert abs(soundfile.info(slow).frames - 2 * soundfile.info(out).frames) <= 2
     assert main(["--server", server.target, "synthesize", "x", "-o", str(out), "--voice", "nobody"]) == 1
 
 

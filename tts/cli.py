@@ -31,6 +31,57 @@ def cmd_export_onnx(args: argparse.Namespace) -> None:
     print(f"{directory}: wrote {', '.join(p.name for p in paths)}", file=sys.stderr)
 
 
+def _check_args(args: argparse.Namespace) -> None:
+    """Refuse bad --voice* and --speaking-rate options before any model loads."""
+    from .time_stretch import MAX_FACTOR, MIN_FACTOR
+
+    if not MIN_FACTOR <= args.speaking_rate <= MAX_FACTOR:
+        raise CodecError(f"--speaking-rate must be {MIN_FACTOR:g} to {MAX_FACTOR:g}, got {args.speaking_rate:g}")
+    if args.voice and not args.voice_text:
+        raise CodecError("--voice needs --voice-text (the transcript of the reference audio)")
+    if args.voice_seconds < 0:
+        raise CodecError(f"--voice-seconds must be >= 0, got {args.voice_seconds}")
+    if args.voice_pace != "model":
+        try:
+            pace = float(args.voice_pace)
+        except ValueError:
+            raise CodecError(f"--voice-pace must be 'model' or characters per second, got {args.voice_pace!r}") from None
+        if pace < 0:
+            raise CodecError(f"--voice-pace must be >= 0, got {args.voice_pace}")
+
+
+def _voice_prompt(args: argparse.Namespace, synth):
+    """--voice as the model will read it: cut to --voice-seconds, paced to --voice-pace
+    ("model": the rate it trained on, if it recorded one)."""
+    from codec import audio
+
+    from .verify import load_verifier
+    from .voice_pace import speaking_rate
+
+    if not args.voice:
+        return None
+    pace = (synth.model.cfg.chars_per_second if args.voice_pace == "model" else float(args.voice_pace)) or None
+    reference = audio.load(args.voice, synth.sample_rate)
+    cut = args.voice_seconds if len(reference) > args.voice_seconds * synth.sample_rate > 0 else None
+    if cut and synth.verifier is None:  # the verifier's recognizer also finds where to cut a long voice prompt
+        try:
+            synth.verifier = load_verifier(args.verifier, args.backend, args.threads)
+        except CodecError as err:
+            if args.verifier:  # asked for: its absence is an error
+                raise
+            print(f"tts-cli: note: voice prompt kept whole: {err}", file=sys.stderr)  # the default cut is a nicety
+            cut = None
+    voice = synth.voice_from_audio(reference, args.voice_text, cut, pace=pace)
+    if cut:
+        print(f"tts-cli: voice prompt cut from {len(reference) / synth.sample_rate:.1f} s to its first words within "
+              f"{cut:g} s: {voice.transcript!r} (--voice-seconds 0 keeps it whole)", file=sys.stderr)
+    if pace:
+        rate = speaking_rate(voice.transcript, len(voice.codes) / synth.model.cfg.codec_frame_rate)
+        print(f"tts-cli: voice prompt played x{voice.stretch:.2f} as long: {rate:.1f} characters/s, aiming at {pace:g} "
+              "(--voice-pace)", file=sys.stderr)
+    return voice
+
+
 def cmd_synthesize(args: argparse.Namespace) -> None:
     from codec import audio
 
@@ -38,30 +89,17 @@ def cmd_synthesize(args: argparse.Namespace) -> None:
     from .synthesize import Synthesizer
     from .verify import load_verifier
 
+    _check_args(args)
     model, tokenizer = load_tts(args.model, args.backend, args.threads, args.quantize == "int8")
     sampling = SamplingConfig(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
                               greedy=args.greedy, cfg_scale=args.cfg_scale, best_of=args.best_of)
-    if args.voice and not args.voice_text:
-        raise CodecError("--voice needs --voice-text (the transcript of the reference audio)")
-    if args.voice_seconds < 0:
-        raise CodecError(f"--voice-seconds must be >= 0, got {args.voice_seconds}")
     synth = Synthesizer(model, tokenizer, backend=args.backend)
-    reference = audio.load(args.voice, synth.sample_rate) if args.voice else None
-    cut = args.voice_seconds if reference is not None and len(reference) > args.voice_seconds * synth.sample_rate > 0 else None
-    if args.best_of > 1 or cut:  # the verifier's recognizer also finds where to cut a long voice prompt
-        try:
-            synth.verifier = load_verifier(args.verifier, args.backend, args.threads)
-        except CodecError as err:
-            if args.verifier or args.best_of > 1:  # asked for: its absence is an error
-                raise
-            print(f"tts-cli: note: voice prompt kept whole: {err}", file=sys.stderr)  # the default cut is a nicety
-            cut = None
-    voice = synth.voice_from_audio(reference, args.voice_text, cut) if reference is not None else None
-    if cut:
-        print(f"tts-cli: voice prompt cut from {len(reference) / synth.sample_rate:.1f} s to its first words within "
-              f"{cut:g} s: {voice.transcript!r} (--voice-seconds 0 keeps it whole)", file=sys.stderr)
+    if args.best_of > 1:
+        synth.verifier = load_verifier(args.verifier, args.backend, args.threads)
+    voice = _voice_prompt(args, synth)
     start, first, chunks = time.perf_counter(), None, []
-    for chunk in synth.stream(args.text, voice, sampling, chunk_frames=args.chunk_frames if args.stream else 1 << 30):
+    for chunk in synth.stream(args.text, voice, sampling, chunk_frames=args.chunk_frames if args.stream else 1 << 30,
+                              speaking_rate=args.speaking_rate):
         first = first or time.perf_counter() - start
         if str(args.output) == "-":
             sys.stdout.buffer.write(audio.to_pcm16(chunk))
@@ -114,6 +152,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--voice-seconds", type=float, default=3.0,
                    help="a longer --voice keeps only its first words within this many seconds, cut between words the "
                         "--verifier finds (new voices read far better after short prompts); 0: keep it whole")
+    s.add_argument("--voice-pace", default="0",
+                   help="stretch --voice in time (pitch kept) to this many characters per second before the model reads "
+                        "it, or 'model': the rate it trained on (new voices then start reading in the right place; "
+                        "training voices read worse, README); 0 (default): as recorded")
+    s.add_argument("--speaking-rate", type=float, default=1.0,
+                   help="play the speech this many times as fast, pitch kept (0.5 to 2; WSOLA, streams too)")
     s.add_argument("--stream", action="store_true", help="decode and emit audio every --chunk-frames frames")
     s.add_argument("--chunk-frames", type=int, default=10)
     s.add_argument("--temperature", type=float, default=0.8)

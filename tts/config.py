@@ -47,6 +47,9 @@ class TtsConfig:
     # read from them where in the text the speech is.
     align_layers: tuple[int, ...] = ()
     align_heads: int = 0
+    # the training audio's median speaking rate, normalized characters per second (training
+    # records it): new voices' prompts are stretched to it (``tts.voice_pace``); 0 = unknown
+    chars_per_second: float = 0.0
 
     def __post_init__(self) -> None:
         coerce_fields(self)
@@ -61,6 +64,8 @@ class TtsConfig:
         if any(not 0 <= i < self.n_layers for i in self.align_layers) or not 0 <= self.align_heads <= self.n_heads:
             raise ConfigError(f"align_layers {list(self.align_layers)} / align_heads {self.align_heads} must name "
                               f"blocks of {self.n_layers} and up to {self.n_heads} heads")
+        if self.chars_per_second < 0:
+            raise ConfigError(f"chars_per_second must be >= 0 (0 = unknown), got {self.chars_per_second}")
 
     # -- vocabulary layout -----------------------------------------------------------
     def special(self, token: str) -> int:

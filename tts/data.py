@@ -25,6 +25,7 @@ from codec.data import read_manifest
 from codec.identity import speaks_codes
 
 from .sequence import EMPTY, IGNORE, build_prompt, speech_rows, without_text
+from .text import normalize
 
 if TYPE_CHECKING:
     from .model import TtsModel
@@ -108,6 +109,7 @@ class TokenDataset:
         partners = voice_partners(rows, voice_prompts, seed)
         self.items: list[tuple[Tensor, Tensor]] = []
         self.texts: list[str] = []
+        rates: list[float] = []  # normalized characters per second of each kept utterance
         for row, partner in zip(rows, partners):
             text_ids, c = tokenizer.encode(row["text"]), codes[row["id"]].numpy()
             item = training_sequence(model, text_ids, c)
@@ -117,6 +119,8 @@ class TokenDataset:
             if len(item[0]) <= max_len:
                 self.items.append(item)
                 self.texts.append(row["text"])
+                rates.append(len(normalize(row["text"])) * model.cfg.codec_frame_rate / max(1, c.shape[-1]))
+        self.chars_per_second = float(np.median(rates)) if rates else 0.0  # the pace the model learns
 
     def __len__(self) -> int:
         return len(self.items)

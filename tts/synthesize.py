@@ -19,6 +19,7 @@ from .decoding import decode_loop
 from .sampling import SamplingConfig, max_frames_for, min_frames_for
 from .sequence import build_prompt, codes_to_frames, frames_to_codes
 from .text import InvalidText, TextTokenizer, normalize, split_sentences
+from .time_stretch import MAX_FACTOR, MIN_FACTOR, TimeStretcher
 
 
 @dataclass
@@ -27,6 +28,7 @@ class VoicePrompt:
 
     codes: list
     transcript: str
+    stretch: float = 1.0  # how many times as long as recorded the audio was played (``tts.voice_pace``)
 
 
 @dataclass
@@ -67,11 +69,13 @@ class Synthesizer:
         return self.codec.sample_rate
 
     def voice_from_audio(self, wav: np.ndarray, transcript: str, max_seconds: float | None = None,
-                         keep: str = "start") -> VoicePrompt:
+                         keep: str = "start", pace: float | None = None) -> VoicePrompt:
         """Encode reference audio (float32 mono at the codec rate) into a voice prompt; with
         ``max_seconds``, a longer recording keeps only its first words that fit (``keep='end'``:
         its last; ``tts.voice_trim``, the verifier's recognizer finds them), which new voices
-        read far better."""
+        read far better. ``pace``: stretch what is kept, pitch unchanged, to that many characters
+        per second (the model's ``cfg.chars_per_second``, ``tts.voice_pace``), so the model
+        knows where in its transcript the recording ends."""
         if not transcript.strip():
             raise InvalidText("a voice prompt needs the transcript of its audio")
         if max_seconds is not None and len(wav) > max_seconds * self.sample_rate:
@@ -79,18 +83,31 @@ class Synthesizer:
                 raise ValueError("trimming a voice prompt needs a recognizer to find its words (a verifier, e.g. models/asr_verifier)")
             kept = self.verifier.trim(wav, self.sample_rate, transcript, max_seconds, keep)
             wav, transcript = kept.wav, kept.transcript
-        return VoicePrompt(codes_to_frames(self.codec.encode(wav[None])[0]), transcript)
+        stretch = 1.0
+        if pace:
+            from .voice_pace import match_pace
+
+            wav, stretch = match_pace(wav, self.sample_rate, transcript, pace)
+        return VoicePrompt(codes_to_frames(self.codec.encode(wav[None])[0]), transcript, stretch)
 
     def stream(self, text: str, voice: VoicePrompt | None = None, sampling: SamplingConfig | None = None,
                chunk_frames: int = 10, first_chunk_frames: int | None = None,
-               should_stop: Callable[[], bool] | None = None) -> Iterator[np.ndarray]:
+               should_stop: Callable[[], bool] | None = None, speaking_rate: float = 1.0) -> Iterator[np.ndarray]:
         """Audio chunks (float32) as codes are generated, sentence after sentence.
 
         The first chunk of the request may be smaller (``first_chunk_frames``) for a quick start.
-        With ``sampling.best_of`` > 1 a sentence's chunks come once its candidate is chosen."""
+        With ``sampling.best_of`` > 1 a sentence's chunks come once its candidate is chosen.
+        ``speaking_rate`` plays the speech that many times as fast, pitch kept (``tts.time_stretch``)."""
+        stretcher = self._stretcher(speaking_rate)
         decoder = self._decoder(voice)
         for _, frames in self._generate(text, voice, sampling, chunk_frames, first_chunk_frames, should_stop):
-            yield decoder.push(self._codes(frames))[0]
+            wav = decoder.push(self._codes(frames))[0]
+            if stretcher is None:
+                yield wav
+            elif (wav := stretcher.push(wav)).size:
+                yield wav
+        if stretcher is not None and (tail := stretcher.flush()).size:
+            yield tail
 
     def speak(self, text: str, voice: VoicePrompt | None = None, sampling: SamplingConfig | None = None) -> list[Spoken]:
         """Codes only: each sentence's prompt and generated frames (``render`` turns them into audio)."""
@@ -100,14 +117,24 @@ class Synthesizer:
                 spoken.append(sentence)
         return spoken
 
-    def render(self, spoken: list[Spoken], voice: VoicePrompt | None = None) -> np.ndarray:
+    def render(self, spoken: list[Spoken], voice: VoicePrompt | None = None, speaking_rate: float = 1.0) -> np.ndarray:
         """The audio of ``speak``'s sentences through one decoder stream, as ``stream`` plays them."""
         decoder = self._decoder(voice)
         chunks = [decoder.push(self._codes(s.frames))[0] for s in spoken if s.frames]
-        return np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+        wav = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+        stretcher = self._stretcher(speaking_rate)
+        return wav if stretcher is None else np.concatenate([stretcher.push(wav), stretcher.flush()])
 
-    def synthesize(self, text: str, voice: VoicePrompt | None = None, sampling: SamplingConfig | None = None) -> np.ndarray:
-        return self.render(self.speak(text, voice, sampling), voice)
+    def synthesize(self, text: str, voice: VoicePrompt | None = None, sampling: SamplingConfig | None = None,
+                   speaking_rate: float = 1.0) -> np.ndarray:
+        return self.render(self.speak(text, voice, sampling), voice, speaking_rate)
+
+    def _stretcher(self, speaking_rate: float) -> TimeStretcher | None:
+        """Nothing at rate 1; else WSOLA playing 1/rate times as long (Google/Riva's ``speaking_rate``)."""
+        if not MIN_FACTOR <= speaking_rate <= MAX_FACTOR:
+            raise ValueError(f"speaking_rate must be {MIN_FACTOR:g} to {MAX_FACTOR:g} (1 = as the model speaks), "
+                             f"got {speaking_rate:g}")
+        return None if speaking_rate == 1.0 else TimeStretcher(1.0 / speaking_rate, self.sample_rate)
 
     def _generate(self, text: str, voice: VoicePrompt | None, sampling: SamplingConfig | None, chunk_frames: int,
                   first_chunk_frames: int | None = None,

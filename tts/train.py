@@ -103,6 +103,7 @@ class TtsTrainer:
             self.model.cfg.align_layers, self.model.cfg.align_heads = tuple(cfg.align.layers), cfg.align.heads
         self.data = TokenDataset(cfg.train_tokens, self.model, self.tokenizer, voice_prompts=cfg.voice_prompts, seed=cfg.seed)
         self.bind_codec(self.data.codec_hash)
+        self.model.cfg.chars_per_second = round(self.data.chars_per_second, 2)  # voice prompts are paced to it
         if len(self.data) < cfg.batch_size * env.world_size:
             raise ValueError(f"{cfg.train_tokens}: {len(self.data)} usable utterances, fewer than one global batch")
         self.step = 0

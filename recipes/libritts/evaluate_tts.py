@@ -164,6 +164,9 @@ def main(argv: list[str] | None = None) -> int:
                         "them, default asr_verifier)")
     p.add_argument("--prompt-keep", choices=("start", "end"), default="start",
                    help="which words of a cut prompt stay: its first or its last")
+    p.add_argument("--prompt-pace",
+                   help="stretch each voice prompt (after any cut), pitch kept, to this many characters per second, or "
+                        "'model': the rate the model trained on (tts.voice_pace; tts-cli and the server do that)")
     p.add_argument("--speaker", help="speaker encoder directory (python -m tts.speaker train): adds speaker similarity")
     p.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"])
     p.add_argument("--out", type=Path, default=Path("exp/eval/tts.md"))
@@ -184,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
                               repetition_penalty=args.repetition_penalty, cfg_scale=args.cfg_scale,
                               best_of=args.best_of)
     scale = sampling.guidance_scale(reference.cfg)
+    pace = (reference.cfg.chars_per_second if args.prompt_pace == "model" else float(args.prompt_pace or 0)) or None
     rate = synth.sample_rate
     asr = recognizers(args.asr, args.pocketsphinx, [r["text"] for r in read_manifest(args.train_manifest)])
     pairs = prompt_pairs(read_manifest(args.manifest), args.limit, args.prompt)
@@ -193,13 +197,14 @@ def main(argv: list[str] | None = None) -> int:
     refs, heard = [], {name: {kind: [] for kind in kinds} for name in asr}
     seconds = {"ground truth": 0.0, "TTS": 0.0}
     prompts: list[float] = []  # voice prompt lengths as the model read them (after any cut)
+    stretches: list[float] = []  # and how many times as long as recorded they were played
     encoder = SpeakerEncoder.from_pretrained(args.speaker) if args.speaker else None
     voices: dict[str, list] = {"voice prompt": [], "codec resynthesis": [], "TTS": [], "truth": []}  # embeddings
     for n, (row, prompt_row) in enumerate(tqdm(pairs, desc="tts eval", unit="utt", file=sys.stderr)):
         truth, prompt_wav = load(row["path"], rate), load(prompt_row["path"], rate)
         voice = None
         if not args.no_voice_prompt:
-            voice = synth.voice_from_audio(prompt_wav, prompt_row["text"], args.prompt_seconds, args.prompt_keep)
+            voice = synth.voice_from_audio(prompt_wav, prompt_row["text"], args.prompt_seconds, args.prompt_keep, pace)
         codes = synth.codec.encode(truth[None])
         spoken = synth.speak(row["text"], voice, replace(sampling, seed=args.seed + n))
         signals = {
@@ -216,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         seconds["TTS"] += len(signals["TTS"]) / rate
         if voice:
             prompts.append(len(voice.codes) / reference.cfg.codec_frame_rate)
+            stretches.append(voice.stretch)
         if encoder is not None:
             said = {"voice prompt": prompt_wav, "truth": truth, "codec resynthesis": signals["codec resynthesis"],
                     "TTS": signals["TTS"]}
@@ -230,12 +236,15 @@ def main(argv: list[str] | None = None) -> int:
                if not args.no_voice_prompt else "default voice")
     if args.prompt_seconds and not args.no_voice_prompt:
         voicing += f", cut to its {'last' if args.prompt_keep == 'end' else 'first'} words within {args.prompt_seconds:g} s"
+    if pace and not args.no_voice_prompt:
+        voicing += f", stretched to {pace:g} characters/s"
     guidance = f", guidance scale {scale:g}" if scale != 1 else ""
     if args.best_of > 1:
         guidance += f", best of {args.best_of} by {args.verifier}"
     lines = [f"TTS intelligibility: {len(refs)} held-out sentences from {args.manifest} ({voicing}{guidance}); "
              f"audio {seconds['ground truth']:.0f} s ground truth, {seconds['TTS']:.0f} s synthesized"
-             + (f"; voice prompts median {np.median(prompts):.1f} s" if prompts else "") + ".", "",
+             + (f"; voice prompts median {np.median(prompts):.1f} s" if prompts else "")
+             + (f", played x{np.median(stretches):.2f} as long (median)" if pace and stretches else "") + ".", "",
              "| recognizer | " + " | ".join(f"{kind} WER" for kind in kinds) + " | TTS - ground truth |",
              "|---" * (len(kinds) + 2) + "|"]
     for name, r in results.items():

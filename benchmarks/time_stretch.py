@@ -1,0 +1,74 @@
+"""What WSOLA time stretching costs on the serving path (``tts.time_stretch``): a request's
+``speaking_rate`` stretches every decoded chunk, and a zero-shot voice prompt is paced before it
+is encoded. Both against the codec work they ride on, measured in the same run: decoding the
+same audio's codes chunk by chunk, and encoding the prompt.
+
+    python benchmarks/time_stretch.py [--tts tts] [--rates 0.5 0.8 1.25 2] [--chunk-frames 10] [--threads 2]
+
+The audio is a bundled voice's recording said 3 times over.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from codec import audio  # noqa: E402
+from timing import best_time  # noqa: E402
+from tts.pretrained import find_tts_dir, load_tts  # noqa: E402
+from tts.synthesize import Synthesizer  # noqa: E402
+from tts.time_stretch import TimeStretcher  # noqa: E402
+
+
+def stretch_chunks(chunks: list[np.ndarray], factor: float, sample_rate: int) -> None:
+    stretcher = TimeStretcher(factor, sample_rate)
+    for chunk in chunks:
+        stretcher.push(chunk)
+    stretcher.flush()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--tts", default="tts")
+    p.add_argument("--rates", nargs="+", type=float, default=[0.5, 0.8, 1.25, 2.0])
+    p.add_argument("--chunk-frames", type=int, default=10, help="codec frames per streamed chunk")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--runs", type=int, default=3)
+    args = p.parse_args()
+    model, tokenizer = load_tts(args.tts, "onnx", args.threads)
+    synth = Synthesizer(model, tokenizer, backend="onnx")
+    rate = synth.sample_rate
+    path = sorted((find_tts_dir(args.tts) / "voices").glob("*.wav"))[-1]
+    said, text = audio.load(path, rate), path.with_suffix(".txt").read_text().strip()
+    wav = np.tile(said, 3)
+    codes = synth.codec.encode(wav[None])
+    step = args.chunk_frames
+
+    def decode() -> list[np.ndarray]:
+        decoder = synth.codec.stream(1).decoder
+        return [decoder.push(codes[..., i : i + step])[0] for i in range(0, codes.shape[-1], step)]
+
+    chunks = decode()
+    seconds = sum(len(c) for c in chunks) / rate
+    base = best_time(decode, args.runs)
+    print(f"{seconds:.1f} s of {synth.codec.name} audio ({path.stem} x 3) in chunks of {step} frames; ONNX Runtime, "
+          f"{args.threads} threads, best of {args.runs} runs")
+    print("| speaking_rate | stretch (ms) | ms per audio second | vs streaming decode |")
+    print("|---|---|---|---|")
+    print(f"| (streaming decode alone) | {1e3 * base:.0f} | {1e3 * base / seconds:.1f} | 1.00x |")
+    for speaking_rate in args.rates:
+        took = best_time(lambda: stretch_chunks(chunks, 1 / speaking_rate, rate), args.runs)
+        print(f"| {speaking_rate:g} | {1e3 * took:.0f} | {1e3 * took / seconds:.1f} | {took / base:.2f}x |")
+    encode = best_time(lambda: synth.voice_from_audio(said, text), args.runs)
+    paced = best_time(lambda: synth.voice_from_audio(said, text, pace=model.cfg.chars_per_second or 16.0), args.runs)
+    print(f"\nvoice prompt ({len(said) / rate:.1f} s): encode {1e3 * encode:.0f} ms, pace + encode {1e3 * paced:.0f} ms "
+          f"({paced / encode:.2f}x)")
+
+
+if __name__ == "__main__":
+    main()

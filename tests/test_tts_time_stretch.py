@@ -1,0 +1,136 @@
+"""Time stretching (WSOLA): it keeps pitch and loudness while changing length, streams chunk by
+chunk to the same samples as offline, and real speech stretched either way still says its words
+to the recognizer. The synthesizer uses it twice: a voice prompt is paced to the model's
+training rate (``chars_per_second``, recorded by training), and output is played at a
+requested ``speaking_rate``, streaming or not."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+import torch
+
+from codec import audio
+from codec.pretrained import load_codec
+from serve.engine import TorchCodecEngine
+from tts.config import ConfigError, TtsConfig, load_preset
+from tts.model import TtsModel
+from tts.sampling import SamplingConfig
+from tts.synthesize import Synthesizer
+from tts.text import TextTokenizer, normalize, train_tokenizer
+from tts.time_stretch import TimeStretcher, time_stretch
+from tts.verify import load_verifier
+from tts.voice_pace import match_pace, pace_factor, speaking_rate
+
+SR = 24000
+PHRASE, OTHER = "The old captain walked home slowly.", "Seven green apples fell from the tree."
+
+
+def peak_hz(wav: np.ndarray) -> float:
+    spectrum = np.abs(np.fft.rfft(wav * np.hanning(len(wav))))
+    return float(np.argmax(spectrum) * SR / len(wav))
+
+
+@pytest.mark.parametrize("factor", [0.75, 1.3])
+def test_wsola_changes_length_not_pitch_or_loudness(factor):
+    t = np.arange(SR) / SR
+    tone = (0.5 * np.sin(2 * np.pi * 187.0 * t) + 0.2 * np.sin(2 * np.pi * 561.0 * t)).astype(np.float32)
+    out = time_stretch(tone, factor, SR)
+    assert len(out) == round(len(tone) * factor)
+    inner = out[SR // 20 : -SR // 20]  # away from the edges, which fade in from silence
+    assert abs(peak_hz(inner) - 187.0) < 2.0
+    assert inner.std() == pytest.approx(tone.std(), rel=0.03)
+    # resampling to the same length would have moved the pitch by the factor: WSOLA must not
+    assert abs(peak_hz(inner) - 187.0 / factor) > 20
+
+
+def test_wsola_edge_cases():
+    wav = np.random.default_rng(0).standard_normal(1000).astype(np.float32)
+    np.testing.assert_array_equal(time_stretch(wav, 1.0, SR), wav)
+    assert len(time_stretch(np.zeros(0, np.float32), 1.2, SR)) == 0
+    assert len(time_stretch(wav[:10], 1.5, SR)) == 15  # shorter than one frame
+    for bad in (0.3, 2.5):
+        with pytest.raises(ValueError, match="outside"):
+            time_stretch(wav, bad, SR)
+
+
+@pytest.mark.parametrize("factor", [0.5, 0.8, 1.0, 1.3, 2.0])
+def test_streaming_stretch_equals_offline(factor):
+    rng = np.random.default_rng(7)
+    wav = rng.standard_normal(SR).astype(np.float32) * np.hanning(SR).astype(np.float32)
+    stretcher, parts, i = TimeStretcher(factor, SR), [], 0
+    while i < len(wav):  # chunks from 1 sample to more than a frame
+        n = int(rng.integers(1, 2000))
+        parts.append(stretcher.push(wav[i : i + n]))
+        i += n
+    parts.append(stretcher.flush())
+    np.testing.assert_array_equal(np.concatenate(parts), time_stretch(wav, factor, SR))
+    with pytest.raises(RuntimeError, match="after flush"):
+        stretcher.push(wav[:10])
+
+
+def test_pace_factor_and_rate():
+    assert speaking_rate("Hi there.", 0.5) == pytest.approx(len(normalize("Hi there.")) / 0.5)
+    assert pace_factor(20.0, 16.0) == pytest.approx(1.25)  # faster than the model: played longer
+    assert pace_factor(14.0, 16.0) == pytest.approx(0.875)
+    assert pace_factor(40.0, 16.0) == pytest.approx(1.3) and pace_factor(4.0, 16.0) == pytest.approx(1 / 1.3)
+    with pytest.raises(ValueError, match="needs audio"):
+        speaking_rate("Hi.", 0.0)
+    with pytest.raises(ConfigError, match="chars_per_second"):
+        TtsConfig(chars_per_second=-1.0)
+
+
+@pytest.fixture(scope="module")
+def phrase(tmp_path_factory):
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng not installed (make system-deps)")
+    path = tmp_path_factory.mktemp("pace") / "phrase.wav"
+    subprocess.run(["espeak-ng", "-v", "en-us", "-w", str(path), PHRASE], check=True)
+    return audio.load(path, SR)
+
+
+@pytest.mark.parametrize("factor", [0.8, 1.25])
+def test_stretched_speech_still_says_its_words(asr_dir, phrase, factor):
+    verifier = load_verifier(str(asr_dir), backend="torch")
+    out, applied = match_pace(phrase, SR, PHRASE, speaking_rate(PHRASE, len(phrase) / SR) / factor)
+    assert applied == pytest.approx(factor) and len(out) == round(len(phrase) * factor)
+    assert speaking_rate(PHRASE, len(out) / SR) == pytest.approx(speaking_rate(PHRASE, len(phrase) / SR) / factor, rel=1e-3)
+    # the recognizer hears the same sentence, and tells it from another one as well as before
+    own, other = verifier.score(out, SR, PHRASE), verifier.score(out, SR, OTHER)
+    assert own < other
+    assert own < verifier.score(phrase, SR, PHRASE) + 0.5
+
+
+@pytest.fixture(scope="module")
+def synth():
+    torch.manual_seed(0)
+    model = TtsModel(load_preset("tiny", codec="distilcodec-tiny")).eval()
+    tokenizer = TextTokenizer(train_tokenizer([PHRASE, OTHER], vocab_size=300))
+    return Synthesizer(model, tokenizer, codec=TorchCodecEngine(load_codec("distilcodec-tiny")))
+
+
+def test_the_synthesizer_paces_a_voice_prompt(synth, phrase):
+    rate = speaking_rate(PHRASE, len(phrase) / SR)
+    as_recorded = synth.voice_from_audio(phrase, PHRASE)
+    slower = synth.voice_from_audio(phrase, PHRASE, pace=rate / 1.2)
+    assert slower.transcript == PHRASE
+    assert len(slower.codes) == pytest.approx(1.2 * len(as_recorded.codes), abs=2)
+    same = synth.voice_from_audio(phrase, PHRASE, pace=rate)  # already at the pace: untouched
+    assert np.array_equal(np.asarray(same.codes), np.asarray(as_recorded.codes))
+
+
+def test_speaking_rate_streams_what_synthesize_returns(synth):
+    sampling = SamplingConfig(seed=1, max_frames=40)
+    normal = synth.synthesize(PHRASE, sampling=sampling)
+    for rate in (0.8, 1.5):
+        fast = synth.synthesize(PHRASE, sampling=sampling, speaking_rate=rate)
+        assert len(fast) == round(len(normal) / rate)
+        chunks = list(synth.stream(PHRASE, sampling=sampling, chunk_frames=3, speaking_rate=rate))
+        assert len(chunks) > 2 and all(c.size for c in chunks)
+        np.testing.assert_allclose(np.concatenate(chunks), fast, atol=1e-5)  # as decoding streams: float sums
+    for bad in (0.3, 2.5):
+        with pytest.raises(ValueError, match="speaking_rate must be 0.5 to 2"):
+            synth.synthesize(PHRASE, sampling=sampling, speaking_rate=bad)
