@@ -27,6 +27,7 @@ from serve.rpc import ModelNotFound, Overloaded, log_request, streaming, unary
 from tts.pretrained import find_tts_dir, load_tts
 from tts.sampling import SamplingConfig
 from tts.synthesize import Synthesizer, VoicePrompt
+from tts.ssml import is_ssml, parse_ssml
 from tts.text import normalize
 from tts.time_stretch import MAX_FACTOR, MIN_FACTOR  # as speaking rates too: 0.5x to 2x
 from tts.verify import load_verifier
@@ -96,7 +97,12 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
         if not (req.speaking_rate == 0.0 or MIN_FACTOR <= req.speaking_rate <= MAX_FACTOR):
             raise CodecError(f"speaking_rate must be {MIN_FACTOR:g} to {MAX_FACTOR:g} (1 = as the model speaks; 0 = 1), "
                              f"got {req.speaking_rate:g}")
-        text = normalize(req.text)  # rejects empty, junk-only and over-long text with one line
+        # empty, junk-only and over-long text, or bad SSML, is refused in one line before anything plays
+        if is_ssml(req.text):
+            parse_ssml(req.text)
+            text = req.text
+        else:
+            text = normalize(req.text)
         voice = None
         if req.HasField("zero_shot_data") and req.zero_shot_data.audio_prompt:
             z = req.zero_shot_data

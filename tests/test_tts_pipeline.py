@@ -197,6 +197,7 @@ def test_training_entry_point_resumes_bit_exact_and_cli_synthesizes(tmp_path, mo
     (["synthesize", "hi", "-o", "x.wav", "--voice", "r.wav", "--voice-text", "hi", "--voice-seconds", "-1"],
      "--voice-seconds must be >= 0"),
     (["synthesize", "hi", "-o", "x.wav", "--speaking-rate", "3"], "--speaking-rate must be 0.5 to 2"),
+    (["synthesize", "<speak>hi <audio/></speak>", "-o", "x.wav"], "SSML tag <audio> is not supported"),
     (["synthesize", "hi", "-o", "x.wav", "--voice-pace", "fast"], "--voice-pace must be 'model' or characters per second"),
     (["synthesize", "hi", "-o", "x.wav", "--voice-pace", "-3"], "--voice-pace must be >= 0"),
 ])

@@ -148,12 +148,23 @@ def test_speaking_rate_plays_faster_streaming_or_not(stub):
     np.testing.assert_allclose(np.concatenate(chunks), fast, atol=1e-5)
 
 
+def test_ssml_requests(stub):
+    doc = '<speak>Hello there.<break time="200ms"/><prosody rate="fast">A quiet bridge.</prosody></speak>'
+    unary = np.frombuffer(stub.Synthesize(request(text=doc)).audio, "<f4")
+    chunks = [np.frombuffer(r.audio, "<f4") for r in stub.SynthesizeStream(request(text=doc, chunk_ms=40))]
+    np.testing.assert_allclose(np.concatenate(chunks), unary, atol=1e-5)
+    assert np.count_nonzero(unary == 0) >= 0.2 * SR  # the break is silence
+
+
 @pytest.mark.parametrize("kw, code, needle", [
     (dict(text=""), grpc.StatusCode.INVALID_ARGUMENT, "nothing to say"),
     (dict(text="\U0001F600 \u200b"), grpc.StatusCode.INVALID_ARGUMENT, "nothing to say"),
     (dict(text="a" * 2001), grpc.StatusCode.INVALID_ARGUMENT, "at most 2000"),
     (dict(language_code="fr-FR"), grpc.StatusCode.INVALID_ARGUMENT, "English only"),
     (dict(speaking_rate=3.0), grpc.StatusCode.INVALID_ARGUMENT, "speaking_rate must be 0.5 to 2"),
+    (dict(text="<speak>Hi <audio/></speak>"), grpc.StatusCode.INVALID_ARGUMENT, "<audio> is not supported"),
+    (dict(text='<speak><prosody rate="2">Hi</prosody></speak>', speaking_rate=1.5), grpc.StatusCode.INVALID_ARGUMENT,
+     "speaking_rate must be"),
     (dict(voice_name="nobody"), grpc.StatusCode.NOT_FOUND, "narrator"),
     (dict(model="other"), grpc.StatusCode.NOT_FOUND, "not loaded"),
     (dict(cfg_scale=0.5), grpc.StatusCode.INVALID_ARGUMENT, "cfg_scale"),

@@ -18,6 +18,7 @@ from codec.identity import speaks_codes
 from .decoding import decode_loop
 from .sampling import SamplingConfig, max_frames_for, min_frames_for
 from .sequence import build_prompt, codes_to_frames, frames_to_codes
+from .ssml import Pause, is_ssml, parse_ssml
 from .text import InvalidText, TextTokenizer, normalize, split_sentences
 from .time_stretch import MAX_FACTOR, MIN_FACTOR, TimeStretcher
 
@@ -97,7 +98,31 @@ class Synthesizer:
 
         The first chunk of the request may be smaller (``first_chunk_frames``) for a quick start.
         With ``sampling.best_of`` > 1 a sentence's chunks come once its candidate is chosen.
-        ``speaking_rate`` plays the speech that many times as fast, pitch kept (``tts.time_stretch``)."""
+        ``speaking_rate`` plays the speech that many times as fast, pitch kept (``tts.time_stretch``).
+        Text starting with ``<speak>`` is SSML (``tts.ssml``): its pieces are read in turn, each
+        at its own rate and volume, with its pauses as silence."""
+        if not is_ssml(text):
+            yield from self._stream_text(text, voice, sampling, chunk_frames, first_chunk_frames, should_stop,
+                                         speaking_rate)
+            return
+        plan = parse_ssml(text)
+        for rate in {speaking_rate} | {item.rate * speaking_rate for item in plan if not isinstance(item, Pause)}:
+            self._stretcher(rate)  # a bad rate is refused before anything plays
+        for item in plan:
+            if should_stop is not None and should_stop():
+                return
+            if isinstance(item, Pause):
+                yield np.zeros(round(item.seconds * self.sample_rate), np.float32)
+                continue
+            gain = np.float32(10 ** (item.volume_db / 20))
+            for wav in self._stream_text(item.text, voice, sampling, chunk_frames, first_chunk_frames, should_stop,
+                                         item.rate * speaking_rate):
+                yield wav if gain == 1 else np.clip(wav * gain, -1.0, 1.0)
+            first_chunk_frames = None  # only the request's first chunk is small
+
+    def _stream_text(self, text: str, voice: VoicePrompt | None, sampling: SamplingConfig | None, chunk_frames: int,
+                     first_chunk_frames: int | None, should_stop: Callable[[], bool] | None,
+                     speaking_rate: float) -> Iterator[np.ndarray]:
         stretcher = self._stretcher(speaking_rate)
         decoder = self._decoder(voice)
         for _, frames in self._generate(text, voice, sampling, chunk_frames, first_chunk_frames, should_stop):
@@ -111,6 +136,8 @@ class Synthesizer:
 
     def speak(self, text: str, voice: VoicePrompt | None = None, sampling: SamplingConfig | None = None) -> list[Spoken]:
         """Codes only: each sentence's prompt and generated frames (``render`` turns them into audio)."""
+        if is_ssml(text):
+            raise InvalidText("speak() reads plain text; SSML is read by stream() and synthesize()")
         spoken: list[Spoken] = []
         for sentence, _ in self._generate(text, voice, sampling, 1 << 30):
             if not spoken or spoken[-1] is not sentence:
@@ -127,6 +154,9 @@ class Synthesizer:
 
     def synthesize(self, text: str, voice: VoicePrompt | None = None, sampling: SamplingConfig | None = None,
                    speaking_rate: float = 1.0) -> np.ndarray:
+        if is_ssml(text):
+            chunks = list(self.stream(text, voice, sampling, chunk_frames=1 << 30, speaking_rate=speaking_rate))
+            return np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
         return self.render(self.speak(text, voice, sampling), voice, speaking_rate)
 
     def _stretcher(self, speaking_rate: float) -> TimeStretcher | None:

@@ -1,0 +1,79 @@
+"""SSML: the parser's plan (pauses, prosody, sub, say-as, sentences), its refusals, and the
+synthesizer reading a plan exactly as it reads each piece alone, with silence between."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from codec.pretrained import load_codec
+from serve.engine import TorchCodecEngine
+from tts.config import load_preset
+from tts.model import TtsModel
+from tts.sampling import SamplingConfig
+from tts.ssml import Pause, Say, is_ssml, parse_ssml
+from tts.synthesize import Synthesizer
+from tts.text import InvalidText, TextTokenizer, train_tokenizer
+
+
+def test_plan_of_a_document():
+    plan = parse_ssml('<speak>Hello <break time="300ms"/> world. <prosody rate="150%" volume="-6dB">Quick '
+                      '<emphasis>now</emphasis></prosody> and <sub alias="World Wide Web">WWW</sub>, '
+                      '<say-as interpret-as="characters">abc</say-as> <say-as interpret-as="ordinal">22</say-as>.</speak>')
+    assert plan == [Say("Hello"), Pause(0.3), Say("world."), Say("Quick now", 1.5, -6.0),
+                    Say("and World Wide Web, a b c 22nd.")]
+    assert parse_ssml("<speak><p><s>One</s><s>Two</s></p><p>Three</p></speak>") == [
+        Say("One. Two."), Pause(0.5), Say("Three."), Pause(0.5)]
+    namespaced = '<speak xmlns="http://www.w3.org/2001/10/synthesis" version="1.0">Hi <break strength="strong"/><break/> there</speak>'
+    assert parse_ssml(namespaced) == [Say("Hi"), Pause(1.25), Say("there")]  # pauses in a row add up
+    nested = parse_ssml('<speak><prosody rate="slow">a <prosody rate="2" volume="loud">b</prosody></prosody></speak>')
+    assert nested == [Say("a", 0.75), Say("b", 1.5, 6.0)]  # nested prosody multiplies
+    assert parse_ssml('<speak><say-as interpret-as="digits">4 0 7</say-as> x</speak>') == [Say("4 0 7 x")]
+    assert is_ssml("  <speak>x</speak>") and not is_ssml("speak <b>") and not is_ssml(None)
+
+
+@pytest.mark.parametrize("text, needle", [
+    ('<speak>Hi <audio src="x.wav"/></speak>', "<audio> is not supported"),
+    ("<speak>Hi", "not well-formed"),
+    ('<!DOCTYPE s [<!ENTITY a "b">]><speak>&a;</speak>', "DOCTYPE or entities"),
+    ('<speak><break time="20s"/>x</speak>', "at most 10 s"),
+    ('<speak><break time="soon"/>x</speak>', "500ms or 1.5s"),
+    ('<speak><break strength="huge"/>x</speak>', "one of none"),
+    ('<speak><prosody rate="300%">x</prosody></speak>', "rate comes to 3"),
+    ('<speak><prosody rate="zippy">x</prosody></speak>', "a percentage"),
+    ('<speak><prosody volume="max">x</prosody></speak>', "decibels"),
+    ('<speak><prosody pitch="+2st">x</prosody></speak>', "no pitch control"),
+    ('<speak><sub>x</sub></speak>', "needs a alias attribute"),
+    ('<speak><say-as interpret-as="telephone">1</say-as></speak>', "one of characters"),
+    ('<speak><say-as interpret-as="ordinal">first</say-as></speak>', "not a whole number"),
+    ("<speak> <break/> , </speak>", "nothing to say"),
+    ("<p>x</p>", "<speak> as its root"),
+    ("<speak>" + "word " * 500 + "</speak>", "at most 2000"),
+])
+def test_bad_documents_are_refused_in_one_line(text, needle):
+    with pytest.raises(InvalidText, match=needle):
+        parse_ssml(text)
+
+
+@pytest.fixture(scope="module")
+def synth():
+    torch.manual_seed(0)
+    model = TtsModel(load_preset("tiny", codec="distilcodec-tiny")).eval()
+    tokenizer = TextTokenizer(train_tokenizer(["hello there", "a quiet bridge"], vocab_size=300))
+    return Synthesizer(model, tokenizer, codec=TorchCodecEngine(load_codec("distilcodec-tiny")))
+
+
+def test_a_plan_reads_as_its_pieces_with_silence_between(synth):
+    sampling = SamplingConfig(seed=2, max_frames=30)
+    doc = '<speak>Hello there.<break time="250ms"/><prosody rate="1.5" volume="-6dB">A quiet bridge.</prosody></speak>'
+    got = np.concatenate(list(synth.stream(doc, sampling=sampling, chunk_frames=4)))
+    first = np.concatenate(list(synth.stream("Hello there.", sampling=sampling, chunk_frames=4)))
+    second = np.concatenate(list(synth.stream("A quiet bridge.", sampling=sampling, chunk_frames=4, speaking_rate=1.5)))
+    expected = np.concatenate([first, np.zeros(synth.sample_rate // 4, np.float32), second * np.float32(10 ** (-6 / 20))])
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_allclose(synth.synthesize(doc, sampling=sampling), got, atol=1e-5)
+    with pytest.raises(InvalidText, match="SSML is read by stream"):
+        synth.speak(doc)
+    with pytest.raises(ValueError, match="speaking_rate must be"):  # 1.5 in the document x 1.5 asked
+        synth.synthesize(doc, sampling=sampling, speaking_rate=1.5)

@@ -1,0 +1,198 @@
+"""A subset of SSML, as Riva and the cloud TTS services read it: text that starts with
+``<speak>`` becomes a plan of things to say (each with its own rate and volume) and pauses.
+
+Supported: ``<speak>``; ``<break time="500ms"|"1.5s" strength="none".."x-strong">``;
+``<prosody rate="slow"|"150%"|"1.2" volume="loud"|"-6dB">`` (nested prosody multiplies;
+pitch is refused: the model has no control over it and resampling would change the voice);
+``<sub alias="...">``; ``<say-as interpret-as="characters"|"spell-out"|"digits"|"cardinal"|
+"ordinal">``; ``<p>`` and ``<s>`` (a sentence each, a pause after a paragraph); ``<emphasis>``
+(read as plain text). Anything else is refused by name, as is a DOCTYPE or entity declaration
+(no entity expansion reaches the parser).
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+
+from .text import MAX_CHARS, InvalidText
+from .time_stretch import MAX_FACTOR, MIN_FACTOR
+
+MAX_SSML_CHARS = 4 * MAX_CHARS  # markup included
+MAX_BREAK_S = 10.0
+PARAGRAPH_PAUSE_S = 0.5
+STRENGTHS = {"none": 0.0, "x-weak": 0.1, "weak": 0.25, "medium": 0.5, "strong": 0.75, "x-strong": 1.2}
+RATES = {"x-slow": 0.5, "slow": 0.75, "medium": 1.0, "fast": 1.25, "x-fast": 1.75, "default": 1.0}
+VOLUMES = {"silent": -200.0, "x-soft": -12.0, "soft": -6.0, "medium": 0.0, "loud": 6.0, "x-loud": 12.0, "default": 0.0}
+SAY_AS = ("characters", "spell-out", "digits", "cardinal", "number", "ordinal")
+
+
+@dataclass(frozen=True)
+class Say:
+    """Text read at ``rate`` times the model's pace, ``volume_db`` louder (or softer)."""
+
+    text: str
+    rate: float = 1.0
+    volume_db: float = 0.0
+
+
+@dataclass(frozen=True)
+class Pause:
+    seconds: float
+
+
+def is_ssml(text: str) -> bool:
+    return isinstance(text, str) and text.lstrip().startswith("<speak")
+
+
+def parse_ssml(text: str) -> list[Say | Pause]:
+    """The plan of an SSML document; ``InvalidText`` with one readable line for anything wrong."""
+    if len(text) > MAX_SSML_CHARS:
+        raise InvalidText(f"SSML is {len(text)} characters; at most {MAX_SSML_CHARS} per request")
+    if re.search(r"<!(DOCTYPE|ENTITY)", text, re.IGNORECASE):
+        raise InvalidText("SSML may not declare a DOCTYPE or entities")
+    try:
+        root = ET.fromstring(text.strip())
+    except ET.ParseError as err:
+        raise InvalidText(f"SSML is not well-formed XML: {err}") from None
+    if _tag(root) != "speak":
+        raise InvalidText(f"SSML must have <speak> as its root, not <{_tag(root)}>")
+    plan: list[Say | Pause] = []
+    _walk(root, 1.0, 0.0, plan)
+    plan = _merged(plan)
+    said = sum(len(item.text) for item in plan if isinstance(item, Say))
+    if not said:
+        raise InvalidText("SSML has nothing to say")
+    if said > MAX_CHARS:
+        raise InvalidText(f"SSML says {said} characters; at most {MAX_CHARS} per request (split it)")
+    return plan
+
+
+def _tag(element: ET.Element) -> str:
+    return element.tag.rsplit("}", 1)[-1]  # a namespaced <speak xmlns=...> is still speak
+
+
+def _add(plan: list, text: str | None, rate: float, volume: float) -> None:
+    text = " ".join((text or "").split())
+    if any(ch.isalnum() for ch in text):
+        plan.append(Say(text, rate, volume))
+    elif text and plan and isinstance(plan[-1], Say) and (plan[-1].rate, plan[-1].volume_db) == (rate, volume):
+        plan[-1] = Say(plan[-1].text + text, rate, volume)  # punctuation after a tag belongs to what came before
+
+
+def _walk(element: ET.Element, rate: float, volume: float, plan: list) -> None:
+    """Append ``element``'s content (not its tail) to ``plan`` under the inherited prosody."""
+    tag = _tag(element)
+    if tag == "break":
+        plan.append(Pause(_break_seconds(element)))
+        return
+    if tag == "prosody":
+        rate, volume = _prosody(element, rate, volume)
+    elif tag == "sub":
+        _add(plan, _required(element, "alias"), rate, volume)
+        return
+    elif tag == "say-as":
+        _add(plan, _say_as(element), rate, volume)
+        return
+    elif tag not in ("speak", "p", "s", "emphasis"):
+        raise InvalidText(f"SSML tag <{tag}> is not supported (speak, break, prosody, sub, say-as, p, s, emphasis)")
+    _add(plan, element.text, rate, volume)
+    for child in element:
+        _walk(child, rate, volume, plan)
+        _add(plan, child.tail, rate, volume)
+    if tag == "s" or tag == "p":
+        _end_sentence(plan)
+    if tag == "p":
+        plan.append(Pause(PARAGRAPH_PAUSE_S))
+
+
+def _end_sentence(plan: list) -> None:
+    """Close the last thing said with a full stop unless it has its own punctuation."""
+    if plan and isinstance(plan[-1], Say) and plan[-1].text[-1] not in ".!?;:":
+        last = plan[-1]
+        plan[-1] = Say(last.text + ".", last.rate, last.volume_db)
+
+
+def _required(element: ET.Element, name: str) -> str:
+    value = element.get(name)
+    if value is None:
+        raise InvalidText(f"SSML <{_tag(element)}> needs a {name} attribute")
+    return value
+
+
+def _break_seconds(element: ET.Element) -> float:
+    time, strength = element.get("time"), element.get("strength")
+    if time is not None:
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s)\s*", time)
+        if not match:
+            raise InvalidText(f"SSML <break time={time!r}>: give milliseconds or seconds, e.g. 500ms or 1.5s")
+        seconds = float(match.group(1)) / (1000 if match.group(2) == "ms" else 1)
+    elif strength is not None:
+        if strength not in STRENGTHS:
+            raise InvalidText(f"SSML <break strength={strength!r}>: one of {', '.join(STRENGTHS)}")
+        seconds = STRENGTHS[strength]
+    else:
+        seconds = STRENGTHS["medium"]
+    if seconds > MAX_BREAK_S:
+        raise InvalidText(f"SSML <break> of {seconds:g} s: at most {MAX_BREAK_S:g} s")
+    return seconds
+
+
+def _prosody(element: ET.Element, rate: float, volume: float) -> tuple[float, float]:
+    if element.get("pitch") is not None or element.get("contour") is not None:
+        raise InvalidText("SSML <prosody pitch> is not supported: the model has no pitch control")
+    value = element.get("rate")
+    if value is not None:
+        if value in RATES:
+            factor = RATES[value]
+        elif match := re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(%?)\s*", value):
+            factor = float(match.group(1)) / (100 if match.group(2) else 1)
+        else:
+            raise InvalidText(f"SSML <prosody rate={value!r}>: a percentage (150%), a multiplier or one of "
+                              f"{', '.join(RATES)}")
+        rate *= factor
+        if not MIN_FACTOR <= rate <= MAX_FACTOR:
+            raise InvalidText(f"SSML <prosody rate>: the rate comes to {rate:g}; it must be {MIN_FACTOR:g} to {MAX_FACTOR:g}")
+    value = element.get("volume")
+    if value is not None:
+        if value in VOLUMES:
+            volume += VOLUMES[value]
+        elif match := re.fullmatch(r"\s*([+-]?\d+(?:\.\d+)?)\s*dB\s*", value):
+            volume += float(match.group(1))
+        else:
+            raise InvalidText(f"SSML <prosody volume={value!r}>: decibels (+6dB, -3dB) or one of {', '.join(VOLUMES)}")
+    return rate, volume
+
+
+def _say_as(element: ET.Element) -> str:
+    kind = _required(element, "interpret-as")
+    text = "".join(element.itertext()).strip()
+    if kind not in SAY_AS:
+        raise InvalidText(f"SSML <say-as interpret-as={kind!r}>: one of {', '.join(SAY_AS)}")
+    if kind in ("characters", "spell-out"):
+        return " ".join(ch for ch in text if not ch.isspace())
+    if kind == "digits":
+        return " ".join(ch for ch in text if ch.isdigit())
+    if kind == "ordinal":
+        if not text.isdigit():
+            raise InvalidText(f"SSML <say-as interpret-as='ordinal'>: {text!r} is not a whole number")
+        n = int(text)
+        suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+        return f"{n}{suffix}"  # the normalizer reads ordinals out
+    return text  # cardinal / number: the normalizer reads numbers out
+
+
+def _merged(plan: list[Say | Pause]) -> list[Say | Pause]:
+    """Adjacent text under the same prosody read as one piece (one generation, no seam);
+    adjacent pauses summed."""
+    out: list[Say | Pause] = []
+    for item in plan:
+        last = out[-1] if out else None
+        if isinstance(item, Say) and isinstance(last, Say) and (last.rate, last.volume_db) == (item.rate, item.volume_db):
+            out[-1] = Say(f"{last.text} {item.text}", item.rate, item.volume_db)
+        elif isinstance(item, Pause) and isinstance(last, Pause):
+            out[-1] = Pause(last.seconds + item.seconds)
+        elif not (isinstance(item, Pause) and item.seconds == 0):
+            out.append(item)
+    return out
