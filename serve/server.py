@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import json
 import logging
 import signal
+import socket
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -319,6 +321,8 @@ class SpeechServer:
         creds = None  # ServerConfig makes sure a certificate comes with its key
         if self.cfg.tls_cert:
             creds = grpc.ssl_server_credentials([(read_pem(self.cfg.tls_key), read_pem(self.cfg.tls_cert))])
+        if self.cfg.port and not self.cfg.reuse_port:
+            check_port_free(self.cfg.host, self.cfg.port)
         try:
             self.port = self.server.add_secure_port(address, creds) if creds else self.server.add_insecure_port(address)
         except RuntimeError:  # grpc's bind failure says only "Failed to bind"
@@ -337,6 +341,24 @@ class SpeechServer:
             await self.server.stop(self.cfg.grace_seconds if grace is None else grace)
         self.pool.shutdown(wait=False, cancel_futures=True)
         log.info(json.dumps({"event": "stopped"}))
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Bind the address once ourselves before gRPC does: a busy port is then refused in our one
+    line, where gRPC's own failure also logs a line of its core's (add_port.cc) to stderr.
+    SO_REUSEADDR as gRPC sets it, so a port merely in TIME_WAIT is not called busy."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as err:
+        raise OSError(f"cannot listen on {host}:{port}: {err.strerror}") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as err:
+            reason = "the port is in use" if err.errno == errno.EADDRINUSE else f"not permitted ({err.strerror})"
+            raise OSError(f"cannot listen on {host}:{port}: {reason}") from None
 
 
 def read_pem(path: str) -> bytes:
