@@ -48,7 +48,7 @@ class TtsConfig:
     align_layers: tuple[int, ...] = ()
     align_heads: int = 0
     # the training audio's median speaking rate, normalized characters per second (training
-    # records it): new voices' prompts are stretched to it (``tts.voice_pace``); 0 = unknown
+    # records it): a new voice's prompt can be stretched to it (``tts.voice_pace``, opt-in); 0 = unknown
     chars_per_second: float = 0.0
 
     def __post_init__(self) -> None:
