@@ -124,9 +124,10 @@ def _corpus(root: Path) -> Path:
     return manifest
 
 
-def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def _run(*args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
-    return subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=600,
+                          input=stdin)
 
 
 @pytest.mark.slow
@@ -164,6 +165,11 @@ def test_training_entry_point_resumes_bit_exact_and_cli_synthesizes(tmp_path, mo
                 "--stream", "--seed", "0")
     assert proc.returncode == 0, proc.stderr
     assert len(audio.load(out, 24000)) > 0 and "real-time factor" in proc.stderr and "note:" not in proc.stderr
+    paused = tmp_path / "paused.wav"  # the same sentence as SSML from stdin, then a 300 ms break
+    proc = _run("-m", "tts.cli", "synthesize", "-", "-o", str(paused), "--model", str(full / "model"), "--seed", "0",
+                stdin='<speak>Hello, 2 birds.<break time="300ms"/></speak>')
+    assert proc.returncode == 0, proc.stderr
+    assert len(audio.load(paused, 24000)) == len(audio.load(out, 24000)) + 7200
     said = audio.load(speech, 24000)
     ref = tmp_path / "ref.wav"
     audio.save(ref, np.concatenate([said, np.zeros(24000, np.float32), said]), 24000)

@@ -2,6 +2,7 @@
 
     tts-cli synthesize "Hello there." -o hello.wav [--model DIR] [--voice ref.wav --voice-text "..."]
     tts-cli synthesize "Hello there." -o - --stream | aplay -f S16_LE -r 24000   # raw PCM as generated
+    tts-cli synthesize - -o story.wav < story.ssml                               # text or SSML from stdin
     tts-cli export-onnx models/tts [--quantize int8]
     tts-cli encode-corpus data/mini/manifests/train.jsonl exp/tts/tokens/train.safetensors
     tts-cli train-tokenizer data/mini/manifests/train.jsonl exp/tts/tokenizer.json
@@ -90,6 +91,7 @@ def cmd_synthesize(args: argparse.Namespace) -> None:
     from .verify import load_verifier
 
     _check_args(args)
+    text = sys.stdin.read() if args.text == "-" else args.text
     model, tokenizer = load_tts(args.model, args.backend, args.threads, args.quantize == "int8")
     sampling = SamplingConfig(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
                               greedy=args.greedy, cfg_scale=args.cfg_scale, best_of=args.best_of)
@@ -98,7 +100,7 @@ def cmd_synthesize(args: argparse.Namespace) -> None:
         synth.verifier = load_verifier(args.verifier, args.backend, args.threads)
     voice = _voice_prompt(args, synth)
     start, first, chunks = time.perf_counter(), None, []
-    for chunk in synth.stream(args.text, voice, sampling, chunk_frames=args.chunk_frames if args.stream else 1 << 30,
+    for chunk in synth.stream(text, voice, sampling, chunk_frames=args.chunk_frames if args.stream else 1 << 30,
                               speaking_rate=args.speaking_rate):
         first = first or time.perf_counter() - start
         if str(args.output) == "-":
@@ -144,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tts-cli", description="Text to speech over codec tokens")
     sub = parser.add_subparsers(dest="command", required=True)
     s = sub.add_parser("synthesize", help="text -> wav")
-    s.add_argument("text")
+    s.add_argument("text", help="what to say: plain text or SSML (<speak>...</speak>); - reads it from stdin")
     s.add_argument("-o", "--output", type=Path, required=True, help="wav/flac/ogg file, or - for raw PCM16 on stdout")
     s.add_argument("--model", help="TTS model directory or bundled name (default: tts)")
     s.add_argument("--voice", type=Path, help="reference audio whose voice to continue")
