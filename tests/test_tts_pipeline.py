@@ -187,6 +187,21 @@ def test_training_entry_point_resumes_bit_exact_and_cli_synthesizes(tmp_path, mo
                 str(ref), "--voice-text", f"{SENTENCE} {SENTENCE}", "--voice-seconds", "0", "--voice-pace", "model")
     assert proc.returncode == 0 and "cut from" not in proc.stderr, proc.stderr
     assert f"characters/s, aiming at {a.cfg.chars_per_second:g}" in proc.stderr, proc.stderr
+    # one of the model's own voices, by name: its transcript comes with it
+    (full / "model" / "voices").mkdir()
+    audio.save(full / "model" / "voices" / "narrator.wav", said, 24000)
+    (full / "model" / "voices" / "narrator.txt").write_text(SENTENCE + "\n")
+    listed = _run("-m", "tts.cli", "voices", "--model", str(full / "model"))
+    assert listed.returncode == 0 and listed.stdout.startswith(f"narrator\t{len(said) / 24000:.1f} s\t{SENTENCE}")
+    by_name, by_file = tmp_path / "by_name.wav", tmp_path / "by_file.wav"
+    for voice, dst in ((["--voice", "narrator"], by_name),
+                       (["--voice", str(full / "model" / "voices" / "narrator.wav"), "--voice-text", SENTENCE], by_file)):
+        proc = _run("-m", "tts.cli", "synthesize", "Hi.", "-o", str(dst), "--model", str(full / "model"), "--seed", "1",
+                    "--voice-seconds", "0", *voice)
+        assert proc.returncode == 0, proc.stderr
+    assert by_name.read_bytes() == by_file.read_bytes()
+    proc = _run("-m", "tts.cli", "synthesize", "Hi.", "-o", str(out), "--model", str(full / "model"), "--voice", "nobody")
+    assert proc.returncode == 1 and "the model has no voice of that name (have: narrator" in proc.stderr
     # no recognizer installed and none asked for: the default cut is skipped with a note, not an error
     proc = _run("-m", "tts.cli", "synthesize", "Hi.", "-o", str(out), "--model", str(full / "model"), "--voice",
                 str(ref), "--voice-text", f"{SENTENCE} {SENTENCE}", env={"SPEECH_MODELS_DIR": str(tmp_path / "none")})
@@ -200,6 +215,7 @@ def test_training_entry_point_resumes_bit_exact_and_cli_synthesizes(tmp_path, mo
     (["synthesize", "hi", "-o", "x.wav", "--model", "/nonexistent"], "no trained TTS model"),
     (["synthesize", "hi", "-o", "x.wav", "--best-of", "2", "--verifier", "/nonexistent"], "no recognizer there"),
     (["synthesize", "hi", "-o", "x.wav", "--best-of", "0"], "best_of must be 1 to 16"),
+    (["synthesize", "hi", "-o", "x.wav", "--voice", "tests/conftest.py"], "--voice needs --voice-text"),
     (["synthesize", "hi", "-o", "x.wav", "--voice", "r.wav", "--voice-text", "hi", "--voice-seconds", "-1"],
      "--voice-seconds must be >= 0"),
     (["synthesize", "hi", "-o", "x.wav", "--speaking-rate", "3"], "--speaking-rate must be 0.5 to 2"),

@@ -3,6 +3,7 @@
     tts-cli synthesize "Hello there." -o hello.wav [--model DIR] [--voice ref.wav --voice-text "..."]
     tts-cli synthesize "Hello there." -o - --stream | aplay -f S16_LE -r 24000   # raw PCM as generated
     tts-cli synthesize - -o story.wav < story.ssml                               # text or SSML from stdin
+    tts-cli voices; tts-cli synthesize "Hello there." -o hello.wav --voice speaker1028   # a bundled voice
     tts-cli export-onnx models/tts [--quantize int8]
     tts-cli encode-corpus data/mini/manifests/train.jsonl exp/tts/tokens/train.safetensors
     tts-cli train-tokenizer data/mini/manifests/train.jsonl exp/tts/tokenizer.json
@@ -38,8 +39,6 @@ def _check_args(args: argparse.Namespace) -> None:
 
     if not MIN_FACTOR <= args.speaking_rate <= MAX_FACTOR:
         raise CodecError(f"--speaking-rate must be {MIN_FACTOR:g} to {MAX_FACTOR:g}, got {args.speaking_rate:g}")
-    if args.voice and not args.voice_text:
-        raise CodecError("--voice needs --voice-text (the transcript of the reference audio)")
     if args.voice_seconds < 0:
         raise CodecError(f"--voice-seconds must be >= 0, got {args.voice_seconds}")
     if args.voice_pace != "model":
@@ -49,6 +48,28 @@ def _check_args(args: argparse.Namespace) -> None:
             raise CodecError(f"--voice-pace must be 'model' or characters per second, got {args.voice_pace!r}") from None
         if pace < 0:
             raise CodecError(f"--voice-pace must be >= 0, got {args.voice_pace}")
+
+
+def _model_voices(model: str | None) -> dict[str, Path]:
+    """The model's bundled prompt voices (``voices/NAME.wav`` + ``NAME.txt``), by name."""
+    return {wav.stem: wav for wav in sorted((find_tts_dir(model) / "voices").glob("*.wav"))
+            if wav.with_suffix(".txt").is_file()}
+
+
+def _voice_source(args: argparse.Namespace) -> tuple[Path, str]:
+    """--voice as (audio file, transcript): a recording of the user's, which needs --voice-text,
+    or the name of one of the model's voices, which brings its own transcript."""
+    path = Path(args.voice)
+    if path.is_file():
+        if not args.voice_text:
+            raise CodecError("--voice needs --voice-text (the transcript of the reference audio)")
+        return path, args.voice_text
+    voices = _model_voices(args.model)
+    if str(args.voice) not in voices:
+        raise CodecError(f"--voice {args.voice}: no such file, and the model has no voice of that name "
+                         f"(have: {', '.join(voices) or 'none'}; tts-cli voices)")
+    named = voices[str(args.voice)]
+    return named, args.voice_text or named.with_suffix(".txt").read_text().strip()
 
 
 def _voice_prompt(args: argparse.Namespace, synth):
@@ -62,7 +83,8 @@ def _voice_prompt(args: argparse.Namespace, synth):
     if not args.voice:
         return None
     pace = (synth.model.cfg.chars_per_second if args.voice_pace == "model" else float(args.voice_pace)) or None
-    reference = audio.load(args.voice, synth.sample_rate)
+    path, transcript = args.voice_source
+    reference = audio.load(path, synth.sample_rate)
     cut = args.voice_seconds if len(reference) > args.voice_seconds * synth.sample_rate > 0 else None
     if cut and synth.verifier is None:  # the verifier's recognizer also finds where to cut a long voice prompt
         try:
@@ -72,7 +94,7 @@ def _voice_prompt(args: argparse.Namespace, synth):
                 raise
             print(f"tts-cli: note: voice prompt kept whole: {err}", file=sys.stderr)  # the default cut is a nicety
             cut = None
-    voice = synth.voice_from_audio(reference, args.voice_text, cut, pace=pace)
+    voice = synth.voice_from_audio(reference, transcript, cut, pace=pace)
     if cut:
         print(f"tts-cli: voice prompt cut from {len(reference) / synth.sample_rate:.1f} s to its first words within "
               f"{cut:g} s: {voice.transcript!r} (--voice-seconds 0 keeps it whole)", file=sys.stderr)
@@ -91,6 +113,7 @@ def cmd_synthesize(args: argparse.Namespace) -> None:
     from .verify import load_verifier
 
     _check_args(args)
+    args.voice_source = _voice_source(args) if args.voice else None
     text = sys.stdin.read() if args.text == "-" else args.text
     model, tokenizer = load_tts(args.model, args.backend, args.threads, args.quantize == "int8")
     sampling = SamplingConfig(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
@@ -115,6 +138,17 @@ def cmd_synthesize(args: argparse.Namespace) -> None:
     seconds = len(wav) / synth.sample_rate
     print(f"{seconds:.2f} s of audio, first audio after {first or 0:.3f} s, real-time factor "
           f"{(time.perf_counter() - start) / max(seconds, 1e-9):.3f}", file=sys.stderr)
+
+
+def cmd_voices(args: argparse.Namespace) -> None:
+    """The model's bundled voices: name, length and what each says."""
+    import soundfile as sf
+
+    voices = _model_voices(args.model)
+    if not voices:
+        print(f"{find_tts_dir(args.model)}: no bundled voices", file=sys.stderr)
+    for name, wav in voices.items():
+        print(f"{name}\t{sf.info(wav).duration:.1f} s\t{wav.with_suffix('.txt').read_text().strip()}")
 
 
 def cmd_encode_corpus(args: argparse.Namespace) -> None:
@@ -149,8 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("text", help="what to say: plain text or SSML (<speak>...</speak>); - reads it from stdin")
     s.add_argument("-o", "--output", type=Path, required=True, help="wav/flac/ogg file, or - for raw PCM16 on stdout")
     s.add_argument("--model", help="TTS model directory or bundled name (default: tts)")
-    s.add_argument("--voice", type=Path, help="reference audio whose voice to continue")
-    s.add_argument("--voice-text", help="transcript of --voice")
+    s.add_argument("--voice", help="reference audio whose voice to continue, or the name of one of the model's "
+                                   "voices (tts-cli voices)")
+    s.add_argument("--voice-text", help="transcript of --voice (a model's voice brings its own)")
     s.add_argument("--voice-seconds", type=float, default=3.0,
                    help="a longer --voice keeps only its first words within this many seconds, cut between words the "
                         "--verifier finds (new voices read far better after short prompts); 0: keep it whole")
@@ -179,6 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--threads", type=int)
     s.add_argument("--quantize", choices=("int8",), help="use the int8 TTS graph")
     s.set_defaults(func=cmd_synthesize)
+    v = sub.add_parser("voices", help="list the model's bundled voices (synthesize --voice NAME)")
+    v.add_argument("--model", help="TTS model directory or bundled name (default: tts)")
+    v.set_defaults(func=cmd_voices)
     x = sub.add_parser("export-onnx", help="write tts.onnx (and tts.int8.onnx) next to the weights")
     x.add_argument("model_dir", type=Path)
     x.add_argument("--quantize", choices=("int8",))
