@@ -9,9 +9,10 @@ again (README). Stretching the prompt in time, pitch unchanged (``tts.time_stret
 training rate removes that mismatch before the model sees it.
 
 Measured on the bundled model (README): on unseen voices the reading start moves from a median
-of 7 characters back to 0 and voice similarity rises by 0.02, while WER moves within its noise
-(-1.5 points over two seeds); on training voices, whose pace the model knows, WER rises by 6
-points. So it is opt-in: ``tts-cli --voice-pace model``, ``speech-server --voice-prompt-pace``.
+of 7 characters back to 0, while WER scatters within its noise (from 1.2 points better to 4
+worse than the prompt as recorded); on training voices, whose pace the model knows, WER rises
+by 5-6 points. So it is opt-in: ``tts-cli --voice-pace model``, ``speech-server
+--voice-prompt-pace``.
 """
 
 from __future__ import annotations
