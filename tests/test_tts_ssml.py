@@ -48,6 +48,7 @@ def test_plan_of_a_document():
     ('<speak><say-as interpret-as="telephone">1</say-as></speak>', "one of characters"),
     ('<speak><say-as interpret-as="ordinal">first</say-as></speak>', "not a whole number"),
     ("<speak> <break/> , </speak>", "nothing to say"),
+    ("<speak>x" + '<break time="9s"/>' * 7 + "</speak>", "pauses add up to 63 s"),
     ("<p>x</p>", "<speak> as its root"),
     ("<speak>" + "word " * 500 + "</speak>", "at most 2000"),
 ])

@@ -21,6 +21,7 @@ from .time_stretch import MAX_FACTOR, MIN_FACTOR
 
 MAX_SSML_CHARS = 4 * MAX_CHARS  # markup included
 MAX_BREAK_S = 10.0
+MAX_PAUSES_S = 60.0  # in one document: silence costs memory and stream time like speech does
 PARAGRAPH_PAUSE_S = 0.5
 STRENGTHS = {"none": 0.0, "x-weak": 0.1, "weak": 0.25, "medium": 0.5, "strong": 0.75, "x-strong": 1.2}
 RATES = {"x-slow": 0.5, "slow": 0.75, "medium": 1.0, "fast": 1.25, "x-fast": 1.75, "default": 1.0}
@@ -61,6 +62,9 @@ def parse_ssml(text: str) -> list[Say | Pause]:
     plan: list[Say | Pause] = []
     _walk(root, 1.0, 0.0, plan)
     plan = _merged(plan)
+    paused = sum(item.seconds for item in plan if isinstance(item, Pause))
+    if paused > MAX_PAUSES_S:
+        raise InvalidText(f"SSML pauses add up to {paused:g} s; at most {MAX_PAUSES_S:g} s per request")
     said = sum(len(item.text) for item in plan if isinstance(item, Say))
     if not said:
         raise InvalidText("SSML has nothing to say")
