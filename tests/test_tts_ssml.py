@@ -50,6 +50,7 @@ def test_plan_of_a_document():
     ("<speak> <break/> , </speak>", "nothing to say"),
     ("<speak>x" + '<break time="9s"/>' * 7 + "</speak>", "pauses add up to 63 s"),
     ("<p>x</p>", "<speak> as its root"),
+    ("<speak>" + "<emphasis>" * 40 + "x" + "</emphasis>" * 40 + "</speak>", "more than 32 elements deep"),
     ("<speak>" + "word " * 500 + "</speak>", "at most 2000"),
 ])
 def test_bad_documents_are_refused_in_one_line(text, needle):

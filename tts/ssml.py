@@ -21,6 +21,7 @@ from .time_stretch import MAX_FACTOR, MIN_FACTOR
 
 MAX_SSML_CHARS = 4 * MAX_CHARS  # markup included
 MAX_BREAK_S = 10.0
+MAX_DEPTH = 32  # nested elements
 MAX_PAUSES_S = 60.0  # in one document: silence costs memory and stream time like speech does
 PARAGRAPH_PAUSE_S = 0.5
 STRENGTHS = {"none": 0.0, "x-weak": 0.1, "weak": 0.25, "medium": 0.5, "strong": 0.75, "x-strong": 1.2}
@@ -60,7 +61,7 @@ def parse_ssml(text: str) -> list[Say | Pause]:
     if _tag(root) != "speak":
         raise InvalidText(f"SSML must have <speak> as its root, not <{_tag(root)}>")
     plan: list[Say | Pause] = []
-    _walk(root, 1.0, 0.0, plan)
+    _walk(root, 1.0, 0.0, plan, 1)
     plan = _merged(plan)
     paused = sum(item.seconds for item in plan if isinstance(item, Pause))
     if paused > MAX_PAUSES_S:
@@ -85,8 +86,10 @@ def _add(plan: list, text: str | None, rate: float, volume: float) -> None:
         plan[-1] = Say(plan[-1].text + text, rate, volume)  # punctuation after a tag belongs to what came before
 
 
-def _walk(element: ET.Element, rate: float, volume: float, plan: list) -> None:
+def _walk(element: ET.Element, rate: float, volume: float, plan: list, depth: int) -> None:
     """Append ``element``'s content (not its tail) to ``plan`` under the inherited prosody."""
+    if depth > MAX_DEPTH:
+        raise InvalidText(f"SSML nests more than {MAX_DEPTH} elements deep")
     tag = _tag(element)
     if tag == "break":
         plan.append(Pause(_break_seconds(element)))
@@ -103,7 +106,7 @@ def _walk(element: ET.Element, rate: float, volume: float, plan: list) -> None:
         raise InvalidText(f"SSML tag <{tag}> is not supported (speak, break, prosody, sub, say-as, p, s, emphasis)")
     _add(plan, element.text, rate, volume)
     for child in element:
-        _walk(child, rate, volume, plan)
+        _walk(child, rate, volume, plan, depth + 1)
         _add(plan, child.tail, rate, volume)
     if tag == "s" or tag == "p":
         _end_sentence(plan)
