@@ -166,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="which words of a cut prompt stay: its first or its last")
     p.add_argument("--prompt-pace",
                    help="stretch each voice prompt (after any cut), pitch kept, to this many characters per second, or "
-                        "'model': the rate the model trained on (tts.voice_pace; tts-cli and the server do that)")
+                        "'model': the rate the model trained on (tts.voice_pace; as tts-cli --voice-pace and "
+                        "speech-server --voice-prompt-pace do)")
     p.add_argument("--speaker", help="speaker encoder directory (python -m tts.speaker train): adds speaker similarity")
     p.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"])
     p.add_argument("--out", type=Path, default=Path("exp/eval/tts.md"))
