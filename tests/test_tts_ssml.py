@@ -67,11 +67,16 @@ def synth():
 
 
 def test_a_plan_reads_as_its_pieces_with_silence_between(synth):
+    """Each piece is generated on its own, through one decoder stream (the second continues
+    where the first left the decoder), at its rate and volume, the break as silence."""
     sampling = SamplingConfig(seed=2, max_frames=30)
     doc = '<speak>Hello there.<break time="250ms"/><prosody rate="1.5" volume="-6dB">A quiet bridge.</prosody></speak>'
     got = np.concatenate(list(synth.stream(doc, sampling=sampling, chunk_frames=4)))
-    first = np.concatenate(list(synth.stream("Hello there.", sampling=sampling, chunk_frames=4)))
-    second = np.concatenate(list(synth.stream("A quiet bridge.", sampling=sampling, chunk_frames=4, speaking_rate=1.5)))
+    decoder = synth._decoder(None)
+    first = np.concatenate(list(synth._stream_text("Hello there.", None, sampling, 4, None, None, 1.0, decoder)))
+    second = np.concatenate(list(synth._stream_text("A quiet bridge.", None, sampling, 4, None, None, 1.5, decoder)))
+    fresh = np.concatenate(list(synth.stream("A quiet bridge.", sampling=sampling, chunk_frames=4, speaking_rate=1.5)))
+    assert not np.array_equal(second, fresh)  # a fresh decoder would have started over
     expected = np.concatenate([first, np.zeros(synth.sample_rate // 4, np.float32), second * np.float32(10 ** (-6 / 20))])
     np.testing.assert_array_equal(got, expected)
     np.testing.assert_allclose(synth.synthesize(doc, sampling=sampling), got, atol=1e-5)

@@ -100,7 +100,8 @@ class Synthesizer:
         With ``sampling.best_of`` > 1 a sentence's chunks come once its candidate is chosen.
         ``speaking_rate`` plays the speech that many times as fast, pitch kept (``tts.time_stretch``).
         Text starting with ``<speak>`` is SSML (``tts.ssml``): its pieces are read in turn, each
-        at its own rate and volume, with its pauses as silence."""
+        at its own rate and volume, with its pauses as silence, through one decoder stream (a
+        change of prosody mid-sentence has no seam)."""
         if not is_ssml(text):
             yield from self._stream_text(text, voice, sampling, chunk_frames, first_chunk_frames, should_stop,
                                          speaking_rate)
@@ -108,6 +109,7 @@ class Synthesizer:
         plan = parse_ssml(text)
         for rate in {speaking_rate} | {item.rate * speaking_rate for item in plan if not isinstance(item, Pause)}:
             self._stretcher(rate)  # a bad rate is refused before anything plays
+        decoder = self._decoder(voice)
         for item in plan:
             if should_stop is not None and should_stop():
                 return
@@ -116,15 +118,15 @@ class Synthesizer:
                 continue
             gain = np.float32(10 ** (item.volume_db / 20))
             for wav in self._stream_text(item.text, voice, sampling, chunk_frames, first_chunk_frames, should_stop,
-                                         item.rate * speaking_rate):
+                                         item.rate * speaking_rate, decoder):
                 yield wav if gain == 1 else np.clip(wav * gain, -1.0, 1.0)
             first_chunk_frames = None  # only the request's first chunk is small
 
     def _stream_text(self, text: str, voice: VoicePrompt | None, sampling: SamplingConfig | None, chunk_frames: int,
                      first_chunk_frames: int | None, should_stop: Callable[[], bool] | None,
-                     speaking_rate: float) -> Iterator[np.ndarray]:
+                     speaking_rate: float, decoder=None) -> Iterator[np.ndarray]:
         stretcher = self._stretcher(speaking_rate)
-        decoder = self._decoder(voice)
+        decoder = decoder or self._decoder(voice)
         for _, frames in self._generate(text, voice, sampling, chunk_frames, first_chunk_frames, should_stop):
             wav = decoder.push(self._codes(frames))[0]
             if stretcher is None:
