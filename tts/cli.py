@@ -72,7 +72,7 @@ def _voice_source(args: argparse.Namespace) -> tuple[Path, str]:
     return named, args.voice_text or named.with_suffix(".txt").read_text().strip()
 
 
-def _voice_prompt(args: argparse.Namespace, synth):
+def _voice_prompt(args: argparse.Namespace, synth, source: tuple[Path, str] | None):
     """--voice as the model will read it: cut to --voice-seconds, paced to --voice-pace
     ("model": the rate it trained on, if it recorded one)."""
     from codec import audio
@@ -80,10 +80,10 @@ def _voice_prompt(args: argparse.Namespace, synth):
     from .verify import load_verifier
     from .voice_pace import speaking_rate
 
-    if not args.voice:
+    if source is None:
         return None
     pace = (synth.model.cfg.chars_per_second if args.voice_pace == "model" else float(args.voice_pace)) or None
-    path, transcript = args.voice_source
+    path, transcript = source
     reference = audio.load(path, synth.sample_rate)
     cut = args.voice_seconds if len(reference) > args.voice_seconds * synth.sample_rate > 0 else None
     if cut and synth.verifier is None:  # the verifier's recognizer also finds where to cut a long voice prompt
@@ -113,7 +113,7 @@ def cmd_synthesize(args: argparse.Namespace) -> None:
     from .verify import load_verifier
 
     _check_args(args)
-    args.voice_source = _voice_source(args) if args.voice else None
+    source = _voice_source(args) if args.voice else None  # a bad --voice fails before any model loads
     text = sys.stdin.read() if args.text == "-" else args.text
     model, tokenizer = load_tts(args.model, args.backend, args.threads, args.quantize == "int8")
     sampling = SamplingConfig(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
@@ -121,7 +121,7 @@ def cmd_synthesize(args: argparse.Namespace) -> None:
     synth = Synthesizer(model, tokenizer, backend=args.backend)
     if args.best_of > 1:
         synth.verifier = load_verifier(args.verifier, args.backend, args.threads)
-    voice = _voice_prompt(args, synth)
+    voice = _voice_prompt(args, synth, source)
     start, first, chunks = time.perf_counter(), None, []
     for chunk in synth.stream(text, voice, sampling, chunk_frames=args.chunk_frames if args.stream else 1 << 30,
                               speaking_rate=args.speaking_rate):

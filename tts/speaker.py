@@ -89,7 +89,6 @@ class SpeakerEncoder(PretrainedDir, nn.Module):
         return float(self.embedding(a, sample_rate) @ self.embedding(b, sample_rate))
 
 
-
 def equal_error_rate(embeddings: np.ndarray, speakers: list[str]) -> float:
     """The error rate where false accepts equal false rejects, over every pair of recordings."""
     scores = embeddings @ embeddings.T

@@ -108,7 +108,7 @@ class Synthesizer:
             return
         plan = parse_ssml(text)
         for rate in {speaking_rate} | {item.rate * speaking_rate for item in plan if not isinstance(item, Pause)}:
-            self._stretcher(rate)  # a bad rate is refused before anything plays
+            self._check_rate(rate)  # a bad rate is refused before anything plays
         decoder = self._decoder(voice)
         for item in plan:
             if should_stop is not None and should_stop():
@@ -126,7 +126,7 @@ class Synthesizer:
                      first_chunk_frames: int | None, should_stop: Callable[[], bool] | None,
                      speaking_rate: float, decoder=None) -> Iterator[np.ndarray]:
         stretcher = self._stretcher(speaking_rate)
-        decoder = decoder or self._decoder(voice)
+        decoder = self._decoder(voice) if decoder is None else decoder
         for _, frames in self._generate(text, voice, sampling, chunk_frames, first_chunk_frames, should_stop):
             wav = decoder.push(self._codes(frames))[0]
             if stretcher is None:
@@ -161,11 +161,15 @@ class Synthesizer:
             return np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
         return self.render(self.speak(text, voice, sampling), voice, speaking_rate)
 
-    def _stretcher(self, speaking_rate: float) -> TimeStretcher | None:
-        """Nothing at rate 1; else WSOLA playing 1/rate times as long (Google/Riva's ``speaking_rate``)."""
+    @staticmethod
+    def _check_rate(speaking_rate: float) -> None:
         if not MIN_FACTOR <= speaking_rate <= MAX_FACTOR:
             raise ValueError(f"speaking_rate must be {MIN_FACTOR:g} to {MAX_FACTOR:g} (1 = as the model speaks), "
                              f"got {speaking_rate:g}")
+
+    def _stretcher(self, speaking_rate: float) -> TimeStretcher | None:
+        """Nothing at rate 1; else WSOLA playing 1/rate times as long (Google/Riva's ``speaking_rate``)."""
+        self._check_rate(speaking_rate)
         return None if speaking_rate == 1.0 else TimeStretcher(1.0 / speaking_rate, self.sample_rate)
 
     def _generate(self, text: str, voice: VoicePrompt | None, sampling: SamplingConfig | None, chunk_frames: int,
