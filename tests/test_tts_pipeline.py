@@ -174,7 +174,7 @@ def test_training_entry_point_resumes_bit_exact_and_cli_synthesizes(tmp_path, mo
     ref = tmp_path / "ref.wav"
     audio.save(ref, np.concatenate([said, np.zeros(24000, np.float32), said]), 24000)
     seconds = f"{2 * len(said) / 24000 + 1:.1f} s"
-    for extra, cut in (([], f"within 3 s: 'The quick brown fox"), (["--voice-seconds", "3.5"], f"within 3.5 s: {SENTENCE!r}"),
+    for extra, cut in (([], "within 3 s: 'The quick brown fox"), (["--voice-seconds", "3.5"], f"within 3.5 s: {SENTENCE!r}"),
                        (["--voice-seconds", "0"], None), (["--voice-seconds", "60"], None)):
         # a long voice prompt keeps its first words within 3 s by default, found by the verifier
         proc = _run("-m", "tts.cli", "synthesize", "Hi.", "-o", str(out), "--model", str(full / "model"), "--voice",

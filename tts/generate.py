@@ -15,8 +15,11 @@ import torch
 
 from .decoding import decode_loop
 from .model import TtsModel
-from .sampling import SamplingConfig, max_frames_for  # noqa: F401  (the public generation API)
-from .sequence import build_prompt  # noqa: F401
+from .sampling import SamplingConfig, max_frames_for
+from .sequence import build_prompt
+
+# The public generation API: the sampling and prompt helpers are re-exported with it.
+__all__ = ["SamplingConfig", "TorchStepper", "build_prompt", "generate", "generate_stream", "max_frames_for"]
 
 
 class TorchStepper:

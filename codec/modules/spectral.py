@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from .conv import causal_conv_step, check_chunk, conv_transpose_step
 from .streaming import ConvState, StreamingModule
