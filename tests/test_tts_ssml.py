@@ -3,6 +3,8 @@ synthesizer reading a plan exactly as it reads each piece alone, with silence be
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -74,12 +76,18 @@ def test_a_plan_reads_as_its_pieces_with_silence_between(synth):
     got = np.concatenate(list(synth.stream(doc, sampling=sampling, chunk_frames=4)))
     decoder = synth._decoder(None)
     first = np.concatenate(list(synth._stream_text("Hello there.", None, sampling, 4, None, None, 1.0, decoder)))
-    second = np.concatenate(list(synth._stream_text("A quiet bridge.", None, sampling, 4, None, None, 1.5, decoder)))
+    second = np.concatenate(list(synth._stream_text("A quiet bridge.", None, replace(sampling, seed=3), 4, None, None,
+                                                     1.5, decoder)))  # the document's second sentence: seed + 1
     fresh = np.concatenate(list(synth.stream("A quiet bridge.", sampling=sampling, chunk_frames=4, speaking_rate=1.5)))
     assert not np.array_equal(second, fresh)  # a fresh decoder would have started over
     expected = np.concatenate([first, np.zeros(synth.sample_rate // 4, np.float32), second * np.float32(10 ** (-6 / 20))])
     np.testing.assert_array_equal(got, expected)
     np.testing.assert_allclose(synth.synthesize(doc, sampling=sampling), got, atol=1e-5)
+    plain = synth.synthesize("Hello there. A quiet bridge.", sampling=sampling)
+    same = '<speak>Hello there. <prosody rate="100%" volume="+0dB">A quiet bridge.</prosody></speak>'
+    np.testing.assert_array_equal(np.concatenate(list(synth.stream(same, sampling=sampling))),
+                                  np.concatenate(list(synth.stream("Hello there. A quiet bridge.", sampling=sampling))))
+    np.testing.assert_allclose(synth.synthesize(same, sampling=sampling), plain, atol=1e-5)  # markup that changes nothing
     with pytest.raises(InvalidText, match="SSML is read by stream"):
         synth.speak(doc)
     with pytest.raises(ValueError, match="speaking_rate must be"):  # 1.5 in the document x 1.5 asked

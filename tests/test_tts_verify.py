@@ -100,6 +100,22 @@ def test_best_of_keeps_the_candidate_the_verifier_hears_best(synth, verifier):
     assert synth.speak(text, sampling=SamplingConfig(seed=5, max_frames=80))[0].scores == []  # best_of 1: one run
 
 
+def test_candidates_render_in_one_batch_as_each_would_alone(synth):
+    """Best-of decodes its candidates as one padded batch: each must sound exactly as it will
+    play, after the voice prompt (warmed once for all) or from a cold start, whatever the lengths."""
+    from tts.synthesize import VoicePrompt
+
+    rng = np.random.default_rng(0)
+    size = synth.model.cfg.codebook_size
+    runs = [rng.integers(0, size, n).tolist() for n in (9, 1, 23, 0, 16)]
+    for voice in (None, VoicePrompt(rng.integers(0, size, 12).tolist(), "A quiet bridge.")):
+        batched = synth._render_candidates(runs, voice)
+        for run, wav in zip(runs, batched):
+            alone = synth._decoder(voice).push(synth._codes(run))[0] if run else np.zeros(0, np.float32)
+            assert wav.shape == alone.shape and np.allclose(wav, alone, rtol=0, atol=1e-5)
+    assert synth._render_candidates([[], []], None)[1].size == 0
+
+
 def test_best_of_needs_a_verifier_and_a_sane_count(synth):
     plain = Synthesizer(synth.model, synth.tokenizer, codec=synth.codec)
     with pytest.raises(ValueError, match="needs a verifier"):

@@ -45,6 +45,12 @@ class Spoken:
     scores: list = field(default_factory=list)
 
 
+def nth_sentence(sampling: SamplingConfig, n: int) -> SamplingConfig:
+    """The sampling of a request's n-th sentence: a seeded request draws each sentence from a seed
+    of its own (seed + n), so no two sentences, nor two SSML pieces, repeat the same draws."""
+    return sampling if sampling.seed is None or n == 0 else replace(sampling, seed=sampling.seed + n)
+
+
 class Synthesizer:
     """``model``: a torch ``TtsModel`` or an ONNX Runtime ``OnnxTts`` (anything with ``cfg`` and
     ``stepper()``); ``codec``: a codec engine (default: the one the model was trained on);
@@ -109,7 +115,7 @@ class Synthesizer:
         plan = parse_ssml(text)
         for rate in {speaking_rate} | {item.rate * speaking_rate for item in plan if not isinstance(item, Pause)}:
             self._check_rate(rate)  # a bad rate is refused before anything plays
-        decoder = self._decoder(voice)
+        decoder, sampling, sentences = self._decoder(voice), sampling or SamplingConfig(), 0
         for item in plan:
             if should_stop is not None and should_stop():
                 return
@@ -117,10 +123,11 @@ class Synthesizer:
                 yield np.zeros(round(item.seconds * self.sample_rate), np.float32)
                 continue
             gain = np.float32(10 ** (item.volume_db / 20))
-            for wav in self._stream_text(item.text, voice, sampling, chunk_frames, first_chunk_frames, should_stop,
-                                         item.rate * speaking_rate, decoder):
+            for wav in self._stream_text(item.text, voice, nth_sentence(sampling, sentences), chunk_frames,
+                                         first_chunk_frames, should_stop, item.rate * speaking_rate, decoder):
                 yield wav if gain == 1 else np.clip(wav * gain, -1.0, 1.0)
             first_chunk_frames = None  # only the request's first chunk is small
+            sentences += len(split_sentences(normalize(item.text)))  # the next piece's draws go on from here
 
     def _stream_text(self, text: str, voice: VoicePrompt | None, sampling: SamplingConfig | None, chunk_frames: int,
                      first_chunk_frames: int | None, should_stop: Callable[[], bool] | None,
@@ -187,7 +194,7 @@ class Synthesizer:
             spoken = Spoken(sentence, build_prompt(self.model, self.tokenizer.encode(sentence), prompt_ids,
                                                    voice.codes if voice else None), len(prompt_ids or []), [])
             limit, floor = max_frames_for(len(sentence), rate, sampling), min_frames_for(len(sentence), rate, sampling)
-            seeded = replace(sampling, seed=None if sampling.seed is None else sampling.seed + i)
+            seeded = nth_sentence(sampling, i)
             first = first_chunk_frames if i == 0 else None
             if sampling.best_of > 1:  # the whole sentence is chosen before any of it plays
                 spoken.frames, spoken.scores = self._best_of(spoken, voice, limit, floor, seeded, should_stop)
@@ -216,16 +223,31 @@ class Synthesizer:
 
     def _choose(self, runs: list[list], text: str, voice: VoicePrompt | None) -> tuple[list, list[float]]:
         """Each candidate rendered after the voice prompt (as it will play) and scored: the best's frames, all scores."""
-        wavs = [self._decoder(voice).push(self._codes(run))[0] if run else np.zeros(0, np.float32) for run in runs]
-        best, scores = self.verifier.best(wavs, self.sample_rate, text)
+        best, scores = self.verifier.best(self._render_candidates(runs, voice), self.sample_rate, text)
         return runs[best], scores
 
-    def _decoder(self, voice: VoicePrompt | None):
-        """A fresh codec decoder stream, warmed by the voice prompt's codes (their audio dropped)
-        so that the voice continues smoothly."""
-        decoder = self.codec.stream(1).decoder
+    def _render_candidates(self, runs: list[list], voice: VoicePrompt | None) -> list[np.ndarray]:
+        """Each run's audio after the voice prompt, all runs in one batched decoder stream warmed
+        once. Runs are padded to the longest and cut back: a causal decoder's audio up to a frame
+        never depends on the frames after it."""
+        longest = max(map(len, runs), default=0)
+        if longest == 0:
+            return [np.zeros(0, np.float32) for _ in runs]
+        q = self.model.cfg.n_codebooks
+        codes = np.zeros((len(runs), q, longest), np.int64)
+        for i, run in enumerate(runs):
+            if run:
+                codes[i, :, : len(run)] = frames_to_codes(run, q)
+        wav = self._decoder(voice, len(runs)).push(codes)
+        cut = longest * self.codec.hop - wav.shape[1]  # the decoder's leading delay, where no prompt absorbed it
+        return [wav[i, : max(0, len(run) * self.codec.hop - cut)] for i, run in enumerate(runs)]
+
+    def _decoder(self, voice: VoicePrompt | None, batch: int = 1):
+        """A fresh codec decoder stream (``batch`` streams), warmed by the voice prompt's codes
+        (their audio dropped) so that the voice continues smoothly."""
+        decoder = self.codec.stream(batch).decoder
         if voice and voice.codes:
-            decoder.push(self._codes(voice.codes))
+            decoder.push(np.repeat(self._codes(voice.codes), batch, axis=0))
         return decoder
 
     def _codes(self, frames: list) -> np.ndarray:

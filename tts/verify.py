@@ -53,7 +53,6 @@ class CtcVerifier:
         return trim_voice(wav, sample_rate, transcript, self.recognizer, max_seconds, keep)
 
 
-
 def load_verifier(spec: str | None = None, backend: str = "auto", threads: int | None = None) -> CtcVerifier:
     """A recognizer directory or a bundled model's name (default ``models/asr_verifier``): its
     ONNX graph (``asr.onnx``, no torch) where exported, unless ``backend='torch'``."""
