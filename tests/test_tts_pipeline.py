@@ -263,3 +263,36 @@ def test_speed_perturbed_copies_are_voices_of_their_own(tmp_path):
     assert abs(np.argmax(np.abs(np.fft.rfft(faster))) * 24000 / len(faster) - 220) < 2  # pitch x 1.1
     bad = _run("-m", "tts.cli", "encode-corpus", str(manifest), str(tmp_path / "x.safetensors"), "--speeds", "0.9,fast")
     assert bad.returncode == 2 and "expected comma-separated numbers" in bad.stderr.strip().splitlines()[-1]
+
+
+def test_sample_tokens_keeps_a_seeded_share(tmp_path):
+    """tts-cli sample-tokens: the same seed keeps the same utterances, with their codes and the
+    file's codec binding, so a smaller training file is a subset, not a new corpus."""
+    from safetensors.torch import save_file
+
+    from tts.data import encode_corpus, read_tokens
+
+    manifest = _corpus(tmp_path)
+    full = encode_corpus(manifest, load_codec("distilcodec-tiny"), tmp_path / "full.safetensors", speeds=(0.9, 1.0))
+    rows, codes, meta = read_tokens(full)
+    picks = []
+    for name in ("a", "b"):
+        proc = _run("-m", "tts.cli", "sample-tokens", str(full), str(tmp_path / f"{name}.safetensors"), "--fraction", "0.5",
+                    "--seed", "3")
+        assert proc.returncode == 0 and "kept" in proc.stderr, proc.stderr
+        picks.append(read_tokens(tmp_path / f"{name}.safetensors"))
+    (kept, kept_codes, kept_meta), again = picks[0], picks[1]
+    assert kept == again[0] and 0 < len(kept) < len(rows) and all(r in rows for r in kept)
+    assert all(torch.equal(kept_codes[r["id"]], codes[r["id"]]) for r in kept) and set(kept_codes) == {r["id"] for r in kept}
+    assert (kept_meta["codec_hash"], kept_meta["speeds"]) == (meta["codec_hash"], meta["speeds"])
+    assert json.loads(kept_meta["sampled"]) == {"from": "full.safetensors", "fraction": 0.5, "seed": 3}
+    other = _run("-m", "tts.cli", "sample-tokens", str(full), str(tmp_path / "c.safetensors"), "--fraction", "0.5")
+    assert other.returncode == 0 and read_tokens(tmp_path / "c.safetensors")[0] != kept  # another seed, another share
+    weights = tmp_path / "w.safetensors"
+    save_file({"w": torch.zeros(2)}, weights)
+    for src, fraction, needle in ((full, "0", "fraction must be in (0, 1]"), (full, "1.5", "fraction must be in (0, 1]"),
+                                  (manifest, "0.5", "not a token file"), (weights, "0.5", "without token rows")):
+        bad = _run("-m", "tts.cli", "sample-tokens", str(src), str(tmp_path / "x.safetensors"), "--fraction", fraction)
+        assert bad.returncode == 1 and "Traceback" not in bad.stderr and needle in bad.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "x.safetensors").exists()
+

@@ -159,6 +159,13 @@ def cmd_encode_corpus(args: argparse.Namespace) -> None:
     encode_corpus(args.manifest, load_codec(args.codec), args.output, speeds=args.speeds)
 
 
+def cmd_sample_tokens(args: argparse.Namespace) -> None:
+    from .data import sample_tokens
+
+    kept = sample_tokens(args.tokens, args.output, args.fraction, args.seed)
+    print(f"kept {kept} utterances -> {args.output}", file=sys.stderr)
+
+
 def speed_list(text: str) -> tuple[float, ...]:
     try:
         speeds = tuple(float(s) for s in text.split(","))
@@ -229,6 +236,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="speed perturbation: also encode copies played S times as fast, as voices of "
                         "their own (e.g. 0.9,1.0,1.1; default 1.0: the corpus as recorded)")
     e.set_defaults(func=cmd_encode_corpus)
+    m = sub.add_parser("sample-tokens", help="a seeded share of a token file's utterances (to fit a training machine)")
+    m.add_argument("tokens", type=Path)
+    m.add_argument("output", type=Path)
+    m.add_argument("--fraction", type=float, required=True, help="the share of utterances kept, in (0, 1]")
+    m.add_argument("--seed", type=int, default=0)
+    m.set_defaults(func=cmd_sample_tokens)
     t = sub.add_parser("train-tokenizer", help="manifest texts -> BPE tokenizer.json")
     t.add_argument("manifest", type=Path)
     t.add_argument("output", type=Path)

@@ -83,10 +83,40 @@ def speed_perturb(wav: np.ndarray, factor: float, sample_rate: int) -> np.ndarra
     return wav if factor == 1 else resample(wav, round(factor * sample_rate), sample_rate)
 
 
+def sample_tokens(src: str | Path, out: str | Path, fraction: float, seed: int = 0) -> int:
+    """A seeded share of a token file's utterances, as a token file of its own -> how many kept.
+
+    A training machine may take only so many bytes (the bundled TTS's last phase trained on a
+    half of the speed-perturbed corpus, ``fraction=0.5, seed=7``, because the whole did not fit
+    what a lease is sent). Each utterance is kept with probability ``fraction``, drawn in file
+    order from ``random.Random(seed)``: the same arguments keep the same utterances."""
+    import random
+
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction:g}")
+    rows, codes, meta = read_tokens(src)
+    rng = random.Random(seed)
+    kept = [row for row in rows if rng.random() < fraction]
+    if not kept:
+        raise ValueError(f"{src}: a fraction of {fraction:g} kept none of its {len(rows)} utterances")
+    meta = meta | {"rows": json.dumps(kept), "sampled": json.dumps({"from": Path(src).name, "fraction": fraction, "seed": seed})}
+    tensors = {row["id"]: codes[row["id"]] for row in kept}
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(Path(out), lambda tmp: save_file(tensors, tmp, metadata=meta))
+    return len(kept)
+
+
 def read_tokens(path: str | Path) -> tuple[list[dict], dict[str, Tensor], dict[str, str]]:
     """(rows, codes by id [Q, F], metadata) of an ``encode_corpus`` file."""
-    with safe_open(path, "pt") as f:
-        meta = f.metadata() or {}
+    from safetensors import SafetensorError
+
+    try:
+        with safe_open(path, "pt") as f:
+            meta = f.metadata() or {}
+    except SafetensorError as e:
+        raise ValueError(f"{path}: not a token file (tts-cli encode-corpus writes them): {e}") from None
+    if "rows" not in meta:
+        raise ValueError(f"{path}: a safetensors file without token rows (tts-cli encode-corpus writes token files)")
     return json.loads(meta["rows"]), load_file(path), meta
 
 
