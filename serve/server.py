@@ -52,8 +52,9 @@ class ServerConfig:
     tts_int8: bool = False  # ONNX int8 TTS graph (tts.int8.onnx): ~1.4x faster decoding, ~95% greedy-token agreement
     tts_verifier: str | None = None  # CTC recognizer (dir / bundled name) that lets requests ask for best_of > 1
     max_best_of: int = 4  # candidates one request may ask for (they run as one batch)
-    # voice prompts (zero-shot and the model's voices) longer than this keep their first words
-    # that fit (tts.voice_trim): new voices read far better after short prompts. Needs the verifier.
+    # zero-shot voice prompts longer than this keep their first words that fit (tts.voice_trim):
+    # new voices read far better after short prompts. Needs the verifier. The model's own voices
+    # (training speakers) are read whole: cut to 3 s they read worse (README).
     voice_prompt_seconds: float | None = None
     # zero-shot voice prompts stretched in time (pitch kept) to the pace the model trained on
     # (tts.voice_pace): unseen voices start reading in the right place, training voices read worse
@@ -394,7 +395,8 @@ def parse_args(argv: list[str] | None) -> ServerConfig:
                                           "lets requests ask for best_of candidates")
     p.add_argument("--max-best-of", type=int, default=d.max_best_of, help="most candidates one request may ask for")
     p.add_argument("--voice-prompt-seconds", type=float,
-                   help="cut longer voice prompts to their first words that fit (e.g. 3; needs --tts-verifier)")
+                   help="cut longer zero-shot voice prompts to their first words that fit (e.g. 3; needs "
+                        "--tts-verifier); the model's own voices are read whole")
     p.add_argument("--voice-prompt-pace", action="store_true",
                    help="stretch zero-shot voice prompts to the pace the model trained on (tts.voice_pace)")
     p.add_argument("--backend", choices=("auto", "onnx", "torch"), default=d.backend)

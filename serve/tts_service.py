@@ -50,7 +50,9 @@ class TtsRegistry:
                  int8: bool = False, verifier: str | None = None, voice_seconds: float | None = None,
                  pace: bool = False) -> None:
         self.entries: dict[str, TtsEntry] = {}
-        self.voice_seconds = voice_seconds  # longer voice prompts are cut to their first words (tts.voice_trim)
+        # longer zero-shot prompts are cut to their first words (tts.voice_trim); the model's own
+        # voices are read whole: it trained on those speakers, and they read better whole (README)
+        self.voice_seconds = voice_seconds
         self.pace = pace  # zero-shot prompts are stretched to the model's training pace (tts.voice_pace)
         self.verifier = load_verifier(verifier, backend, threads) if verifier and specs else None
         for spec in specs:
@@ -60,15 +62,15 @@ class TtsRegistry:
             synth = Synthesizer(model, tokenizer, codec=codec, codec_spec=model.cfg.codec, backend=backend,
                                 verifier=self.verifier)
             name = directory.name if directory.name not in ("model", "") else model.cfg.name
-            self.entries[name] = TtsEntry(name, synth, self._voices(directory, synth, voice_seconds))
+            self.entries[name] = TtsEntry(name, synth, self._voices(directory, synth))
         self.default = next(iter(self.entries.values())) if self.entries else None
 
     @staticmethod
-    def _voices(directory: Path, synth: Synthesizer, seconds: float | None) -> dict[str, VoicePrompt]:
+    def _voices(directory: Path, synth: Synthesizer) -> dict[str, VoicePrompt]:
         voices = {}
         for wav in sorted((directory / "voices").glob("*.wav")):
             transcript = wav.with_suffix(".txt").read_text().strip()
-            voices[wav.stem] = synth.voice_from_audio(audio_io.load(wav, synth.sample_rate), transcript, seconds)
+            voices[wav.stem] = synth.voice_from_audio(audio_io.load(wav, synth.sample_rate), transcript)
         return voices
 
     def get(self, name: str) -> TtsEntry:

@@ -168,6 +168,17 @@ def test_torchrun_two_processes(corpus, tmp_path):
     assert _hash(out) != Codec(Codec.from_pretrained(out / "model").cfg).weights_hash()
 
 
+def test_run_sh_refuses_a_speeds_phase_without_speeds(tmp_path):
+    """--tts-speeds-conf with the corpus as recorded would train a 'speed' phase on nothing new:
+    refused in one line before any stage runs."""
+    proc = subprocess.run(["bash", "recipes/libritts/run.sh", "--exp", str(tmp_path), "--stage", "99",
+                           "--tts-speeds-conf", "recipes/libritts/conf/tts_small_gpu_speeds.yaml"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
+        "run.sh: --tts-speeds-conf trains on speed-perturbed voices: give --tts-speeds too (e.g. 0.9,1.0,1.1)"]
+    assert not any(tmp_path.iterdir())
+
+
 @pytest.mark.slow
 def test_recipe_end_to_end_tiny(tmp_path):
     """run.sh --size tiny: espeak corpus, manifests, train, resume, distill, evaluate, publish, load;
@@ -223,10 +234,13 @@ def test_recipe_end_to_end_tiny(tmp_path):
     from tts.data import read_tokens
 
     train_rows, _, train_meta = read_tokens(exp / "tts" / "tokens" / "train.safetensors")
-    assert train_meta["speeds"] == "[0.9, 1.0]" and len(train_rows) == 2 * 12  # speed-perturbed training voices
+    assert train_meta["speeds"] == "[1.0]" and len(train_rows) == 12  # phases 1-2: the voices as recorded
+    sp_rows, _, sp_meta = read_tokens(exp / "tts" / "tokens" / "train_sp.safetensors")
+    assert sp_meta["speeds"] == "[0.9, 1.0]" and len(sp_rows) == 2 * 12  # phase 3: speed-perturbed training voices
     assert read_tokens(exp / "tts" / "tokens" / "dev.safetensors")[2]["speeds"] == "[1.0]"  # held out: as recorded
-    tuned = TtsModel.from_pretrained(exp / "tts" / "finetune" / "model").half().float()  # the self_feed phase ran
-    published = TtsModel.from_pretrained(models / "tts")  # ... and is what stage 9 published
+    assert (exp / "tts" / "finetune" / "model" / "config.json").is_file()  # the self_feed phase ran
+    tuned = TtsModel.from_pretrained(exp / "tts" / "speeds" / "model").half().float()  # then the speeds phase from it
+    published = TtsModel.from_pretrained(models / "tts")  # ... which is what stage 9 published
     assert (published.cfg.align_layers, published.cfg.align_heads) == ((1,), 1)  # tts_tiny.yaml's guided heads
     assert all(torch.equal(a, b) for a, b in zip(tuned.state_dict().values(), published.state_dict().values()))
     tts_files = {p.name for p in (models / "tts").iterdir()}

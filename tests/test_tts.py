@@ -481,7 +481,8 @@ def test_text_reliance_tells_a_reader_from_a_speech_lm(tmp_path):
     assert after["dev/speech_ce"] < 0.5 < after["dev/speech_ce_other_text"] - after["dev/speech_ce"]
 
 
-@pytest.mark.parametrize("name", ["tts_tiny", "tts_small", "tts_small_gpu", "tts_tiny_selffeed", "tts_small_gpu_selffeed"])
+@pytest.mark.parametrize("name", ["tts_tiny", "tts_small", "tts_small_gpu", "tts_tiny_selffeed", "tts_small_gpu_selffeed",
+                                  "tts_tiny_speeds", "tts_small_gpu_speeds"])
 def test_recipe_tts_configs_load(name):
     """Every TTS config the recipe ships parses, and its guided heads exist in its preset."""
     from pathlib import Path

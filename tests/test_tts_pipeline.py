@@ -187,19 +187,24 @@ def test_training_entry_point_resumes_bit_exact_and_cli_synthesizes(tmp_path, mo
                 str(ref), "--voice-text", f"{SENTENCE} {SENTENCE}", "--voice-seconds", "0", "--voice-pace", "model")
     assert proc.returncode == 0 and "cut from" not in proc.stderr, proc.stderr
     assert f"characters/s, aiming at {a.cfg.chars_per_second:g}" in proc.stderr, proc.stderr
-    # one of the model's own voices, by name: its transcript comes with it
+    # one of the model's own voices, by name: its transcript comes with it, and it is read whole
+    # (a training speaker) unless --voice-seconds says otherwise
     (full / "model" / "voices").mkdir()
-    audio.save(full / "model" / "voices" / "narrator.wav", said, 24000)
-    (full / "model" / "voices" / "narrator.txt").write_text(SENTENCE + "\n")
+    audio.save(full / "model" / "voices" / "narrator.wav", audio.load(ref, 24000), 24000)
+    (full / "model" / "voices" / "narrator.txt").write_text(f"{SENTENCE} {SENTENCE}\n")
     listed = _run("-m", "tts.cli", "voices", "--model", str(full / "model"))
-    assert listed.returncode == 0 and listed.stdout.startswith(f"narrator\t{len(said) / 24000:.1f} s\t{SENTENCE}")
+    assert listed.returncode == 0 and listed.stdout.startswith(f"narrator\t{seconds}\t{SENTENCE} {SENTENCE}")
     by_name, by_file = tmp_path / "by_name.wav", tmp_path / "by_file.wav"
-    for voice, dst in ((["--voice", "narrator"], by_name),
-                       (["--voice", str(full / "model" / "voices" / "narrator.wav"), "--voice-text", SENTENCE], by_file)):
+    for voice, dst in ((["--voice", "narrator", "--verifier", str(asr_dir)], by_name),
+                       (["--voice", str(full / "model" / "voices" / "narrator.wav"), "--voice-text", f"{SENTENCE} {SENTENCE}",
+                         "--voice-seconds", "0"], by_file)):
         proc = _run("-m", "tts.cli", "synthesize", "Hi.", "-o", str(dst), "--model", str(full / "model"), "--seed", "1",
-                    "--voice-seconds", "0", *voice)
-        assert proc.returncode == 0, proc.stderr
+                    *voice)
+        assert proc.returncode == 0 and "cut from" not in proc.stderr, proc.stderr
     assert by_name.read_bytes() == by_file.read_bytes()
+    proc = _run("-m", "tts.cli", "synthesize", "Hi.", "-o", str(out), "--model", str(full / "model"), "--voice", "narrator",
+                "--verifier", str(asr_dir), "--voice-seconds", "3.5")
+    assert proc.returncode == 0 and f"cut from {seconds} to its first words within 3.5 s: {SENTENCE!r}" in proc.stderr
     proc = _run("-m", "tts.cli", "synthesize", "Hi.", "-o", str(out), "--model", str(full / "model"), "--voice", "nobody")
     assert proc.returncode == 1 and "the model has no voice of that name (have: narrator" in proc.stderr
     # no recognizer installed and none asked for: the default cut is skipped with a note, not an error

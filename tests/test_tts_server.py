@@ -31,6 +31,7 @@ from grpc_harness import RunningServer  # noqa: E402
 
 SR = 24000
 PACE = 11.0  # characters per second, slower than espeak's en-us voice
+NARRATOR_SECONDS = 5  # the model's voice: longer than the server's voice_prompt_seconds (4)
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +49,7 @@ def server(tmp_path_factory, asr_dir):
     TextTokenizer(train_tokenizer(["hello there", "the old mill by the river", "a quiet bridge"], 300)).save(tts_dir / "tokenizer.json")
     export_tts(model, tts_dir)
     (tts_dir / "voices").mkdir()
-    t = np.arange(SR // 2) / SR
+    t = np.arange(NARRATOR_SECONDS * SR) / SR  # longer than voice_prompt_seconds: the model's voices stay whole
     audio.save(tts_dir / "voices" / "narrator.wav", (0.2 * np.sin(2 * np.pi * 150 * t)).astype(np.float32), SR)
     (tts_dir / "voices" / "narrator.txt").write_text("a quiet bridge")
     running = RunningServer(ServerConfig(port=0, codec=str(codec_dir), tts=[str(tts_dir)], max_streams=2,
@@ -79,9 +80,12 @@ def request(**kw) -> pb.SynthesizeSpeechRequest:
     return pb.SynthesizeSpeechRequest(**base)
 
 
-def test_models_and_voices(stub):
+def test_models_and_voices(server, stub):
     assert list(stub.ListModels(pb.ListModelsRequest()).models) == ["tts"]
     assert [v.name for v in stub.ListVoices(pb.ListVoicesRequest()).voices] == ["narrator"]
+    synth = server.server.tts_registry.entries["tts"].synth  # --voice-prompt-seconds 4 cuts zero-shot prompts only
+    narrator = server.server.tts_registry.entries["tts"].voices["narrator"]
+    assert len(narrator.codes) == synth.codec.n_frames(NARRATOR_SECONDS * SR) and narrator.transcript == "a quiet bridge"
 
 
 def test_stream_equals_unary_and_starts_small(stub):

@@ -23,6 +23,9 @@ from codec.errors import CodecError, run_cli
 
 from .pretrained import find_tts_dir, load_tts
 
+# A recording of a new voice is cut to its first words within this many seconds (README: Voice prompts).
+DEFAULT_VOICE_SECONDS = 3.0
+
 
 def cmd_export_onnx(args: argparse.Namespace) -> None:
     from .model import TtsModel
@@ -39,7 +42,7 @@ def _check_args(args: argparse.Namespace) -> None:
 
     if not MIN_FACTOR <= args.speaking_rate <= MAX_FACTOR:
         raise CodecError(f"--speaking-rate must be {MIN_FACTOR:g} to {MAX_FACTOR:g}, got {args.speaking_rate:g}")
-    if args.voice_seconds < 0:
+    if args.voice_seconds is not None and args.voice_seconds < 0:
         raise CodecError(f"--voice-seconds must be >= 0, got {args.voice_seconds}")
     if args.voice_pace != "model":
         try:
@@ -56,23 +59,24 @@ def _model_voices(model: str | None) -> dict[str, Path]:
             if wav.with_suffix(".txt").is_file()}
 
 
-def _voice_source(args: argparse.Namespace) -> tuple[Path, str]:
-    """--voice as (audio file, transcript): a recording of the user's, which needs --voice-text,
-    or the name of one of the model's voices, which brings its own transcript."""
+def _voice_source(args: argparse.Namespace) -> tuple[Path, str, bool]:
+    """--voice as (audio file, transcript, whether it is the model's own voice): a recording of
+    the user's, which needs --voice-text, or the name of one of the model's voices, which brings
+    its own transcript."""
     path = Path(args.voice)
     if path.is_file():
         if not args.voice_text:
             raise CodecError("--voice needs --voice-text (the transcript of the reference audio)")
-        return path, args.voice_text
+        return path, args.voice_text, False
     voices = _model_voices(args.model)
     if str(args.voice) not in voices:
         raise CodecError(f"--voice {args.voice}: no such file, and the model has no voice of that name "
                          f"(have: {', '.join(voices) or 'none'}; tts-cli voices)")
     named = voices[str(args.voice)]
-    return named, args.voice_text or named.with_suffix(".txt").read_text().strip()
+    return named, args.voice_text or named.with_suffix(".txt").read_text().strip(), True
 
 
-def _voice_prompt(args: argparse.Namespace, synth, source: tuple[Path, str] | None):
+def _voice_prompt(args: argparse.Namespace, synth, source: tuple[Path, str, bool] | None):
     """--voice as the model will read it: cut to --voice-seconds, paced to --voice-pace
     ("model": the rate it trained on, if it recorded one)."""
     from codec import audio
@@ -83,9 +87,10 @@ def _voice_prompt(args: argparse.Namespace, synth, source: tuple[Path, str] | No
     if source is None:
         return None
     pace = (synth.model.cfg.chars_per_second if args.voice_pace == "model" else float(args.voice_pace)) or None
-    path, transcript = source
+    path, transcript, own = source
     reference = audio.load(path, synth.sample_rate)
-    cut = args.voice_seconds if len(reference) > args.voice_seconds * synth.sample_rate > 0 else None
+    seconds = args.voice_seconds if args.voice_seconds is not None else 0.0 if own else DEFAULT_VOICE_SECONDS
+    cut = seconds if len(reference) > seconds * synth.sample_rate > 0 else None
     if cut and synth.verifier is None:  # the verifier's recognizer also finds where to cut a long voice prompt
         try:
             synth.verifier = load_verifier(args.verifier, args.backend, args.threads)
@@ -193,9 +198,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--voice", help="reference audio whose voice to continue, or the name of one of the model's "
                                    "voices (tts-cli voices)")
     s.add_argument("--voice-text", help="transcript of --voice (a model's voice brings its own)")
-    s.add_argument("--voice-seconds", type=float, default=3.0,
-                   help="a longer --voice keeps only its first words within this many seconds, cut between words the "
-                        "--verifier finds (new voices read far better after short prompts); 0: keep it whole")
+    s.add_argument("--voice-seconds", type=float,
+                   help=f"a longer --voice keeps only its first words within this many seconds, cut between words the "
+                        f"--verifier finds (new voices read far better after short prompts); 0: keep it whole. Default: "
+                        f"{DEFAULT_VOICE_SECONDS:g} for a recording, whole for one of the model's voices (it trained on "
+                        f"them: they read better whole)")
     s.add_argument("--voice-pace", default="0",
                    help="stretch --voice in time (pitch kept) to this many characters per second before the model reads "
                         "it, or 'model': the rate it trained on (new voices then start reading in the right place; "

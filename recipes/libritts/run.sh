@@ -13,12 +13,14 @@
 #                           [--exp DIR] [--models DIR] [--size mini|tiny] [--train-utts N]
 #                           [--tts-conf FILE] [--tts-finetune-conf FILE] [--codec-decoder-conf FILE]
 #                           [--tts-speeds S,S,...]  (stage 6: speed-perturbed training voices, e.g. 0.9,1.0,1.1)
+#                           [--tts-speeds-conf FILE]  (stage 8: a last phase on them, after training on the voices
+#                                                      as recorded; the bundled TTS's third phase)
 # Stage 0 synthesizes the mini corpus with espeak-ng (skip it and pass --corpus for real
 # LibriTTS). With --nproc > 1 training runs under torchrun (DDP). Every stage is re-runnable:
 # training resumes from its last checkpoint.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-stage=0; stop_stage=11; nproc=1; corpus=data/mini; exp=exp; models=models; size=mini; train_utts=4000; tts_conf=; tts_finetune_conf=; decoder_conf=; tts_speeds=1.0
+stage=0; stop_stage=11; nproc=1; corpus=data/mini; exp=exp; models=models; size=mini; train_utts=4000; tts_conf=; tts_finetune_conf=; decoder_conf=; tts_speeds=1.0; tts_speeds_conf=
 while [ $# -gt 0 ]; do
   case "$1" in
     --stage) stage=$2; shift 2;; --stop-stage) stop_stage=$2; shift 2;;
@@ -28,6 +30,7 @@ while [ $# -gt 0 ]; do
     --tts-finetune-conf) tts_finetune_conf=$2; shift 2;;
     --codec-decoder-conf) decoder_conf=$2; shift 2;;
     --tts-speeds) tts_speeds=$2; shift 2;;
+    --tts-speeds-conf) tts_speeds_conf=$2; shift 2;;
     *) echo "run.sh: unknown option $1" >&2; exit 2;;
   esac
 done
@@ -38,6 +41,7 @@ if [ "$size" = tiny ]; then
   teacher_conf=$conf/tiny.yaml; student_conf=$conf/tiny_distill.yaml; finetune_conf=$conf/tiny_distill_finetune.yaml; tts_conf=${tts_conf:-$conf/tts_tiny.yaml}; bpe=300
   decoder_conf=${decoder_conf:-$conf/tiny_decoder.yaml}
   tts_finetune_conf=${tts_finetune_conf:-$conf/tts_tiny_selffeed.yaml}
+  if [ "$tts_speeds" != 1.0 ]; then tts_speeds_conf=${tts_speeds_conf:-$conf/tts_tiny_speeds.yaml}; fi
   asr_args="--steps 4 --dim 32"; speaker_args="--steps 4"; tts_eval=2
   corpus_args="--n-train 12 --n-dev 2 --n-test 3 --train-speakers 3 --test-speakers 1 --test-variants 1"
 else
@@ -47,6 +51,9 @@ else
   asr_args="--steps 900"; speaker_args="--steps 1000"; tts_eval=40
   # --train-utts 16000 (26 h): what the GPU TTS config (conf/tts_small_gpu.yaml) trains on
   corpus_args="--n-train $train_utts"
+fi
+if [ -n "$tts_speeds_conf" ] && [ "$tts_speeds" = 1.0 ]; then
+  echo "run.sh: --tts-speeds-conf trains on speed-perturbed voices: give --tts-speeds too (e.g. 0.9,1.0,1.1)" >&2; exit 2
 fi
 teacher=$exp/teacher; distilled=$exp/student; refitted=$exp/student_refit; tuned=$exp/student_ft
 student=$exp/student_final; final=$student
@@ -110,10 +117,14 @@ tts=$exp/tts
 if [ "$size" = tiny ]; then tts_preset=tiny; tts_codec=$models/distilcodec; else tts_preset=small; tts_codec=distilcodec; fi
 if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
   for split in train dev test; do   # cached: re-encoded only when the codes or speeds change
-    speeds=1.0; if [ "$split" = train ]; then speeds=$tts_speeds; fi   # held-out splits stay as recorded
+    speeds=1.0; if [ "$split" = train ] && [ -z "$tts_speeds_conf" ]; then speeds=$tts_speeds; fi   # held-out splits stay as recorded
     $PY -m tts.cli encode-corpus "$manifests/$split.jsonl" "$tts/tokens/$split.safetensors" --codec "$models/distilcodec" \
       --speeds "$speeds"
   done
+  if [ -n "$tts_speeds_conf" ]; then  # the last phase's voices: the training split at every --tts-speeds
+    $PY -m tts.cli encode-corpus "$manifests/train.jsonl" "$tts/tokens/train_sp.safetensors" --codec "$models/distilcodec" \
+      --speeds "$tts_speeds"
+  fi
 fi
 if [ "$stage" -le 7 ] && [ "$stop_stage" -ge 7 ]; then
   $PY -m tts.cli train-tokenizer "$manifests/train.jsonl" "$tts/tokenizer.json" --vocab-size "$bpe"
@@ -129,10 +140,17 @@ if [ "$stage" -le 8 ] && [ "$stop_stage" -ge 8 ]; then
     launch -m tts.train --config "$tts_finetune_conf" --out-dir "$tts/finetune" "${tts_data[@]}" \
       --set "init_from=$tts/train/model" $(resume_flag "$tts/finetune")
   fi
+  if [ -n "$tts_speeds_conf" ]; then  # last phase, on speed-perturbed voices, warm-started from the one before
+    prev=$tts/train/model; if [ -n "$tts_finetune_conf" ]; then prev=$tts/finetune/model; fi
+    # shellcheck disable=SC2046
+    launch -m tts.train --config "$tts_speeds_conf" --out-dir "$tts/speeds" "${tts_data[@]}" \
+      --set "train_tokens=$tts/tokens/train_sp.safetensors" --set "init_from=$prev" $(resume_flag "$tts/speeds")
+  fi
 fi
 if [ "$stage" -le 9 ] && [ "$stop_stage" -ge 9 ]; then
   tts_final=$tts/train/model
   if [ -n "$tts_finetune_conf" ]; then tts_final=$tts/finetune/model; fi
+  if [ -n "$tts_speeds_conf" ]; then tts_final=$tts/speeds/model; fi
   $PY recipes/libritts/publish_tts.py "$tts_final" "$models/tts" --manifest "$manifests/dev.jsonl" --int8
 fi
 if [ "$stage" -le 10 ] && [ "$stop_stage" -ge 10 ]; then
