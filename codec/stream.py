@@ -9,6 +9,8 @@ restarts chosen slots so a server can reuse them.
 
 from __future__ import annotations
 
+import copy
+
 from typing import TYPE_CHECKING
 
 import torch
@@ -87,6 +89,12 @@ class DecoderStream:
     def reset(self, mask: Tensor) -> None:
         """Start fresh streams in the slots where ``mask`` [B] is True."""
         self.state = reset_state(self.state, mask)
+
+    def fork(self) -> "DecoderStream":
+        """An independent stream that goes on from here: decode shared history (a voice prompt)
+        once, then several continuations. Steps never change a state in place, so the two share
+        it until either pushes."""
+        return copy.copy(self)
 
 
 class CodecStream:

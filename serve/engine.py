@@ -59,6 +59,9 @@ class _NumpyPush:
     def push(self, x: np.ndarray) -> np.ndarray:
         return self.inner.push(self.torch.from_numpy(np.ascontiguousarray(x, dtype=self.dtype))).numpy()
 
+    def fork(self) -> "_NumpyPush":
+        return _NumpyPush(self.inner.fork(), self.torch, self.dtype)
+
 
 def load_codec_engine(spec: str | None = None, backend: str = "auto", threads: int | None = None):
     """A model directory, bundled name or preset -> engine. ``auto``: ONNX when exported."""

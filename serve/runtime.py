@@ -7,6 +7,8 @@ same bitrate and code checks (both come from the torch-free ``CodecConfig``).
 
 from __future__ import annotations
 
+import copy
+
 import json
 import os
 from dataclasses import dataclass
@@ -212,6 +214,11 @@ class OnnxDecoderStream:
         skip = min(self.to_skip, wav.shape[1])
         self.to_skip -= skip
         return wav[:, skip:]
+
+    def fork(self) -> "OnnxDecoderStream":
+        """An independent stream that goes on from here (ONNX Runtime returns new state arrays,
+        so the two share them until either pushes)."""
+        return copy.copy(self)
 
 
 class OnnxCodecStream:

@@ -93,6 +93,30 @@ def test_step_graphs_equal_offline_graphs(exported, speech, preset):
     assert np.abs(streamed - offline).max() < 1e-5
 
 
+def test_a_forked_decoder_stream_goes_on_as_the_original_would(exported):
+    """fork(): shared history decoded once, then independent continuations (best-of's voice
+    prompt), on ONNX Runtime, torch and the numpy facade over torch."""
+    from serve.engine import TorchCodecEngine
+
+    codec, directory = exported("distilcodec-tiny")
+    rng = np.random.default_rng(2)
+    history, a, b = (rng.integers(0, codec.codebook_sizes[0], (1, 1, n)) for n in (9, 7, 5))
+    for engine in (OnnxCodec(directory, threads=1), TorchCodecEngine(codec)):
+        stream = engine.stream(1).decoder
+        stream.push(history)
+        fork = stream.fork()
+        got_b = fork.push(b)
+        got_a = stream.push(a)  # the original is untouched by what the fork decoded
+        for tail, got in ((a, got_a), (b, got_b)):
+            fresh = engine.stream(1).decoder
+            fresh.push(history)
+            np.testing.assert_array_equal(fresh.push(tail), got)
+    stream = codec.stream(1).decoder  # the torch stream itself
+    stream.push(torch.from_numpy(history))
+    fork = stream.fork()
+    assert torch.equal(fork.push(torch.from_numpy(a)), stream.push(torch.from_numpy(a)))
+
+
 def test_graphs_are_valid_and_carry_metadata(exported):
     codec, directory = exported("hificodec-tiny")
     for g in GRAPHS:

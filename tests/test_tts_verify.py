@@ -100,9 +100,9 @@ def test_best_of_keeps_the_candidate_the_verifier_hears_best(synth, verifier):
     assert synth.speak(text, sampling=SamplingConfig(seed=5, max_frames=80))[0].scores == []  # best_of 1: one run
 
 
-def test_candidates_render_in_one_batch_as_each_would_alone(synth):
-    """Best-of decodes its candidates as one padded batch: each must sound exactly as it will
-    play, after the voice prompt (warmed once for all) or from a cold start, whatever the lengths."""
+def test_candidates_render_from_one_warm_stream_as_each_would_alone(synth):
+    """Best-of decodes the voice prompt once and each candidate from a fork of that stream: each
+    must sound exactly as it will play, after the prompt or from a cold start."""
     from tts.synthesize import VoicePrompt
 
     rng = np.random.default_rng(0)

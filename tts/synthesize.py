@@ -227,27 +227,17 @@ class Synthesizer:
         return runs[best], scores
 
     def _render_candidates(self, runs: list[list], voice: VoicePrompt | None) -> list[np.ndarray]:
-        """Each run's audio after the voice prompt, all runs in one batched decoder stream warmed
-        once. Runs are padded to the longest and cut back: a causal decoder's audio up to a frame
-        never depends on the frames after it."""
-        longest = max(map(len, runs), default=0)
-        if longest == 0:
-            return [np.zeros(0, np.float32) for _ in runs]
-        q = self.model.cfg.n_codebooks
-        codes = np.zeros((len(runs), q, longest), np.int64)
-        for i, run in enumerate(runs):
-            if run:
-                codes[i, :, : len(run)] = frames_to_codes(run, q)
-        wav = self._decoder(voice, len(runs)).push(codes)
-        cut = longest * self.codec.hop - wav.shape[1]  # the decoder's leading delay, where no prompt absorbed it
-        return [wav[i, : max(0, len(run) * self.codec.hop - cut)] for i, run in enumerate(runs)]
+        """Each run's audio after the voice prompt, as it will play: the prompt is decoded once,
+        and each run goes on from a fork of that stream."""
+        warm = self._decoder(voice)
+        return [warm.fork().push(self._codes(run))[0] if run else np.zeros(0, np.float32) for run in runs]
 
-    def _decoder(self, voice: VoicePrompt | None, batch: int = 1):
-        """A fresh codec decoder stream (``batch`` streams), warmed by the voice prompt's codes
-        (their audio dropped) so that the voice continues smoothly."""
-        decoder = self.codec.stream(batch).decoder
+    def _decoder(self, voice: VoicePrompt | None):
+        """A fresh codec decoder stream, warmed by the voice prompt's codes (their audio dropped)
+        so that the voice continues smoothly."""
+        decoder = self.codec.stream(1).decoder
         if voice and voice.codes:
-            decoder.push(np.repeat(self._codes(voice.codes), batch, axis=0))
+            decoder.push(self._codes(voice.codes))
         return decoder
 
     def _codes(self, frames: list) -> np.ndarray:
