@@ -7,6 +7,10 @@ by the ONNX verifier (``tts.verify``), against N = 1 measured in the same run.
 RTF = seconds spent / seconds of audio kept. "choosing" is the rendering and scoring of the
 candidates (the rest is generation). Sampling is the serving default, seeds fixed, so every
 N sees the same sentences; lengths differ with what is sampled, hence RTF.
+
+A second table times the rendering alone on the same candidates: the voice prompt decoded
+once and each candidate from a fork of that stream (what ``Synthesizer`` does) against a
+fresh decoder stream per candidate, each decoding the prompt again (the baseline).
 """
 
 from __future__ import annotations
@@ -42,13 +46,14 @@ def main() -> None:
     synth = Synthesizer(model, tokenizer, backend="onnx", verifier=verifier)
     voices = sorted((find_tts_dir(args.tts) / "voices").glob("*.wav"))
     voice = synth.voice_from_audio(audio.load(voices[0], synth.sample_rate), voices[0].with_suffix(".txt").read_text().strip()) if voices else None
-    choose = [0.0]
+    choose, candidates = [0.0], {}
     plain_choose = synth._choose
 
-    def timed_choose(*a, **k):  # rendering and scoring the candidates; the rest is generation
+    def timed_choose(runs, *a, **k):  # rendering and scoring the candidates; the rest is generation
         start = time.perf_counter()
-        out = plain_choose(*a, **k)
+        out = plain_choose(runs, *a, **k)
         choose[0] += time.perf_counter() - start
+        candidates.setdefault(len(runs), runs)  # each N's first sentence, for the rendering table
         return out
 
     synth._choose = timed_choose
@@ -69,6 +74,30 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for n, spent, kept, chose in rows:
         print(f"| {n} | {spent:.2f} | {kept:.1f} | {spent / kept:.3f} | {chose:.2f} | {spent / rows[0][1]:.2f}x |")
+    render_table(synth, voice, candidates)
+
+
+def render_table(synth: Synthesizer, voice, candidates: dict[int, list]) -> None:
+    """Rendering N candidates after the voice prompt: forks of one warm stream vs a fresh stream each."""
+    def fresh(runs):
+        return [synth._decoder(voice).push(synth._codes(run))[0] for run in runs if run]
+
+    def best_of_5(fn, runs) -> float:
+        times = []
+        for _ in range(5):
+            start = time.perf_counter()
+            fn(runs)
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    prompt = len(voice.codes) / synth.model.cfg.codec_frame_rate if voice else 0.0
+    print(f"\nrendering the first sentence's candidates after a {prompt:.1f} s voice prompt (best of 5 runs)")
+    print("| candidates | audio (s) | fresh stream each (ms) | forks of one warm stream (ms) | speed-up |")
+    print("|---|---|---|---|---|")
+    for n, runs in sorted(candidates.items()):
+        seconds = sum(map(len, runs)) / synth.model.cfg.codec_frame_rate
+        base, forked = best_of_5(fresh, runs), best_of_5(lambda r: synth._render_candidates(r, voice), runs)
+        print(f"| {n} | {seconds:.1f} | {base * 1000:.0f} | {forked * 1000:.0f} | {base / forked:.2f}x |")
 
 
 if __name__ == "__main__":
