@@ -10,7 +10,6 @@ restarts chosen slots so a server can reuse them.
 from __future__ import annotations
 
 import copy
-
 from typing import TYPE_CHECKING
 
 import torch

@@ -8,7 +8,6 @@ same bitrate and code checks (both come from the torch-free ``CodecConfig``).
 from __future__ import annotations
 
 import copy
-
 import json
 import os
 from dataclasses import dataclass

@@ -99,7 +99,8 @@ def sample_tokens(src: str | Path, out: str | Path, fraction: float, seed: int =
     kept = [row for row in rows if rng.random() < fraction]
     if not kept:
         raise ValueError(f"{src}: a fraction of {fraction:g} kept none of its {len(rows)} utterances")
-    meta = meta | {"rows": json.dumps(kept), "sampled": json.dumps({"from": Path(src).name, "fraction": fraction, "seed": seed})}
+    sampled = {"from": Path(src).name, "fraction": fraction, "seed": seed}
+    meta = meta | {"rows": json.dumps(kept), "sampled": json.dumps(sampled)}
     tensors = {row["id"]: codes[row["id"]] for row in kept}
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     atomic_write(Path(out), lambda tmp: save_file(tensors, tmp, metadata=meta))
