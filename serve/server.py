@@ -321,7 +321,9 @@ class SpeechServer:
         address = f"{self.cfg.host}:{self.cfg.port}"
         creds = None  # ServerConfig makes sure a certificate comes with its key
         if self.cfg.tls_cert:
-            creds = grpc.ssl_server_credentials([(read_pem(self.cfg.tls_key), read_pem(self.cfg.tls_cert))])
+            key, cert = read_pem(self.cfg.tls_key), read_pem(self.cfg.tls_cert)
+            check_tls_pair(self.cfg.tls_cert, self.cfg.tls_key)
+            creds = grpc.ssl_server_credentials([(key, cert)])
         if self.cfg.port and not self.cfg.reuse_port:
             check_port_free(self.cfg.host, self.cfg.port)
         try:
@@ -360,6 +362,25 @@ def check_port_free(host: str, port: int) -> None:
         except OSError as err:
             reason = "the port is in use" if err.errno == errno.EADDRINUSE else f"not permitted ({err.strerror})"
             raise OSError(f"cannot listen on {host}:{port}: {reason}") from None
+
+
+def check_tls_pair(cert: str, key: str) -> None:
+    """The certificate must be one, and the key a usable private key and the certificate's: else
+    gRPC's core logs three lines of its own (ssl_transport_security.cc, ...) and the bind fails
+    as if the port were busy. OpenSSL, through the standard library, tells which it is."""
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_verify_locations(cert)
+    except ssl.SSLError:
+        raise ConfigError(f"--tls-cert {cert}: not a certificate") from None
+    try:
+        context.load_cert_chain(cert, key)
+    except ssl.SSLError as err:
+        if "KEY_VALUES_MISMATCH" in str(err):
+            raise ConfigError(f"--tls-key {key} is not the key of --tls-cert {cert}") from None
+        raise ConfigError(f"--tls-key {key}: not a usable private key") from None
 
 
 def read_pem(path: str) -> bytes:

@@ -300,6 +300,14 @@ def run_server(args: list[str]) -> subprocess.CompletedProcess:
 def test_server_startup_mistakes_are_one_line(model_dir, tmp_path):
     not_pem = tmp_path / "key.pem"
     not_pem.write_text("not a key")
+    pairs = {}
+    for name in ("a", "b"):  # two self-signed certificates with their keys
+        pairs[name] = (tmp_path / f"{name}.crt", tmp_path / f"{name}.key")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+                        "-keyout", str(pairs[name][1]), "-out", str(pairs[name][0])], check=True, capture_output=True)
+    garbled = tmp_path / "garbled.key"
+    garbled.write_text("-----BEGIN PRIVATE KEY-----\nnot base64 key material\n-----END PRIVATE KEY-----\n")
+    (cert_a, key_a), (_, key_b) = pairs["a"], pairs["b"]
     with socket.socket() as busy:  # no SO_REUSEPORT: gRPC cannot share it
         busy.bind(("127.0.0.1", 0))
         busy.listen()
@@ -310,6 +318,11 @@ def test_server_startup_mistakes_are_one_line(model_dir, tmp_path):
             ("--port", "0", "--tls-cert", str(not_pem), "--tls-key", str(tmp_path / "no.key")):
                 f"{tmp_path / 'no.key'}: No such file or directory",
             ("--workers", "0"): "workers must be at least 1",
+            # gRPC's core used to log three lines of its own for these, then call the port busy
+            ("--port", "0", "--tls-cert", str(cert_a), "--tls-key", str(key_b)):
+                f"--tls-key {key_b} is not the key of --tls-cert {cert_a}",
+            ("--port", "0", "--tls-cert", str(cert_a), "--tls-key", str(garbled)): f"--tls-key {garbled}: not a usable private key",
+            ("--port", "0", "--tls-cert", str(key_a), "--tls-key", str(key_a)): f"--tls-cert {key_a}: not a certificate",
         }
         for args, message in cases.items():
             run = run_server(["--codec", str(model_dir), *args])
