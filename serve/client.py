@@ -19,6 +19,7 @@ import grpc
 import numpy as np
 
 from serve import wire
+from serve.tls import read_certificates
 from serve.gen.speech.v1 import speech_pb2 as pb
 from serve.gen.speech.v1 import speech_pb2_grpc as pb_grpc
 
@@ -167,9 +168,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     from codec import audio
     from codec.errors import CodecError
+    from codec.typed_config import ConfigError
 
     try:
-        ca = args.tls_ca.read_bytes() if args.tls_ca else None
+        ca = read_certificates(args.tls_ca, "--tls-ca") if args.tls_ca else None
         with SpeechClient(args.server, args.token, ca) as client:
             if args.command == "info":
                 print(client.model_info())
@@ -193,7 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except grpc.RpcError as err:
         print(f"speech-client: error: {err.code().name}: {err.details()}", file=sys.stderr)
         return 1
-    except (CodecError, OSError) as err:
+    except (CodecError, ConfigError, OSError) as err:
         print(f"speech-client: error: {err}", file=sys.stderr)
         return 1
     return 0

@@ -20,7 +20,6 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, AsyncIterator, Callable
 
 import grpc
@@ -33,6 +32,7 @@ from codec.pretrained import DEFAULT_CODEC
 from codec.typed_config import ConfigError, coerce_fields
 from serve import wire
 from serve.rpc import ModelNotFound, StreamSlots, log_request, streaming, unary
+from serve.tls import server_key_pair
 from serve.engine import load_codec_engine
 from serve.gen.speech.v1 import speech_pb2 as pb
 from serve.gen.speech.v1 import speech_pb2_grpc as pb_grpc
@@ -321,9 +321,7 @@ class SpeechServer:
         address = f"{self.cfg.host}:{self.cfg.port}"
         creds = None  # ServerConfig makes sure a certificate comes with its key
         if self.cfg.tls_cert:
-            key, cert = read_pem(self.cfg.tls_key), read_pem(self.cfg.tls_cert)
-            check_tls_pair(self.cfg.tls_cert, self.cfg.tls_key)
-            creds = grpc.ssl_server_credentials([(key, cert)])
+            creds = grpc.ssl_server_credentials([server_key_pair(self.cfg.tls_cert, self.cfg.tls_key)])
         if self.cfg.port and not self.cfg.reuse_port:
             check_port_free(self.cfg.host, self.cfg.port)
         try:
@@ -362,33 +360,6 @@ def check_port_free(host: str, port: int) -> None:
         except OSError as err:
             reason = "the port is in use" if err.errno == errno.EADDRINUSE else f"not permitted ({err.strerror})"
             raise OSError(f"cannot listen on {host}:{port}: {reason}") from None
-
-
-def check_tls_pair(cert: str, key: str) -> None:
-    """The certificate must be one, and the key a usable private key and the certificate's: else
-    gRPC's core logs three lines of its own (ssl_transport_security.cc, ...) and the bind fails
-    as if the port were busy. OpenSSL, through the standard library, tells which it is."""
-    import ssl
-
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    try:
-        context.load_verify_locations(cert)
-    except ssl.SSLError:
-        raise ConfigError(f"--tls-cert {cert}: not a certificate") from None
-    try:
-        context.load_cert_chain(cert, key)
-    except ssl.SSLError as err:
-        if "KEY_VALUES_MISMATCH" in str(err):
-            raise ConfigError(f"--tls-key {key} is not the key of --tls-cert {cert}") from None
-        raise ConfigError(f"--tls-key {key}: not a usable private key") from None
-
-
-def read_pem(path: str) -> bytes:
-    """A TLS key or certificate file; a missing or non-PEM one is refused before serving."""
-    data = Path(path).read_bytes()
-    if b"-----BEGIN " not in data:
-        raise ConfigError(f"{path}: not a PEM file (expected '-----BEGIN ...')")
-    return data
 
 
 async def serve(cfg: ServerConfig) -> None:

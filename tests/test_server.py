@@ -329,6 +329,12 @@ def test_server_startup_mistakes_are_one_line(model_dir, tmp_path):
             assert run.returncode == 1, run.stderr
             lines = run.stderr.strip().splitlines()
             assert len(lines) == 1 and lines[0].startswith(f"speech-server: error: {message}"), run.stderr  # one line
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    for ca, message in ((key_a, f"--tls-ca {key_a}: not a certificate"), (garbled, f"--tls-ca {garbled}: not a certificate"),
+                        (not_pem, f"{not_pem}: not a PEM file (expected '-----BEGIN ...')")):  # the client's CA, before gRPC's core logs its own lines
+        run = subprocess.run([sys.executable, "-m", "serve.client", "--tls-ca", str(ca), "--server", "127.0.0.1:1", "info"],
+                             capture_output=True, text=True, env=env, timeout=60)
+        assert run.returncode == 1 and run.stderr.strip().splitlines() == [f"speech-client: error: {message}"], run.stderr
 
 
 def test_a_second_server_cannot_take_a_serving_port(server, model_dir):
