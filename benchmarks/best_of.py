@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from codec import audio  # noqa: E402
-from tts.pretrained import find_tts_dir, load_tts  # noqa: E402
+from tts.pretrained import bundled_voices, find_tts_dir, load_tts  # noqa: E402
 from tts.sampling import SamplingConfig  # noqa: E402
 from tts.synthesize import Synthesizer  # noqa: E402
 from tts.verify import load_verifier  # noqa: E402
@@ -44,8 +44,8 @@ def main() -> None:
     model, tokenizer = load_tts(args.tts, "onnx", args.threads, args.int8)
     verifier = load_verifier(args.verifier, "onnx", args.threads)
     synth = Synthesizer(model, tokenizer, backend="onnx", verifier=verifier)
-    voices = sorted((find_tts_dir(args.tts) / "voices").glob("*.wav"))
-    voice = synth.voice_from_audio(audio.load(voices[0], synth.sample_rate), voices[0].with_suffix(".txt").read_text().strip()) if voices else None
+    name, (wav, transcript) = next(iter(bundled_voices(find_tts_dir(args.tts)).items()), (None, (None, "")))
+    voice = synth.voice_from_audio(audio.load(wav, synth.sample_rate), transcript) if name else None
     choose, candidates = [0.0], {}
     plain_choose = synth._choose
 
@@ -69,7 +69,7 @@ def main() -> None:
         rows.append((n, spent, kept, choose[0]))
     graph = "int8" if args.int8 else "fp32"
     print(f"{args.tts} ({graph}) + {args.verifier}, ONNX Runtime, {args.threads} threads, {len(SENTENCES)} sentences, "
-          f"voice {voices[0].stem if voices else 'none'}")
+          f"voice {name or 'none'}")
     print("| best of | seconds | audio kept (s) | RTF | choosing (s) | time vs best of 1 |")
     print("|---|---|---|---|---|---|")
     for n, spent, kept, chose in rows:

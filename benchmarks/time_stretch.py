@@ -38,9 +38,9 @@ def stretch_chunks(chunks: list[np.ndarray], factor: float, sample_rate: int) ->
 
 def intelligibility(manifest: str, train_manifest: str, asr: str, rates: list[float], limit: int) -> None:
     """WER of held-out recordings at each rate: WSOLA against resampling."""
-    from codec.audio import resample
     from codec.data import read_manifest
     from tts.asr import CtcRecognizer, Lexicon, SnappedRecognizer
+    from tts.data import speed_perturb
     from tts.time_stretch import time_stretch
     from tts.wer import word_error_rate
 
@@ -53,7 +53,7 @@ def intelligibility(manifest: str, train_manifest: str, asr: str, rates: list[fl
     print("|---|---|---|")
     for rate in [1.0, *rates]:
         wsola = [judge.transcribe(time_stretch(w, 1 / rate, 24000), 24000) for w in wavs]
-        moved = [judge.transcribe(resample(w, 24000, int(round(24000 / rate))).astype(np.float32), 24000) for w in wavs]
+        moved = [judge.transcribe(speed_perturb(w, rate, 24000), 24000) for w in wavs]
         print(f"| {rate:g} | {100 * word_error_rate(refs, wsola):.1f}% | {100 * word_error_rate(refs, moved):.1f}% |")
 
 

@@ -24,7 +24,7 @@ from serve import wire
 from serve.gen.speech.v1 import speech_pb2 as pb
 from serve.gen.speech.v1 import speech_pb2_grpc as pb_grpc
 from serve.rpc import ModelNotFound, Overloaded, log_request, streaming, unary
-from tts.pretrained import find_tts_dir, load_tts
+from tts.pretrained import bundled_voices, find_tts_dir, load_tts
 from tts.sampling import SamplingConfig
 from tts.synthesize import Synthesizer, VoicePrompt
 from tts.ssml import is_ssml, parse_ssml
@@ -67,11 +67,8 @@ class TtsRegistry:
 
     @staticmethod
     def _voices(directory: Path, synth: Synthesizer) -> dict[str, VoicePrompt]:
-        voices = {}
-        for wav in sorted((directory / "voices").glob("*.wav")):
-            transcript = wav.with_suffix(".txt").read_text().strip()
-            voices[wav.stem] = synth.voice_from_audio(audio_io.load(wav, synth.sample_rate), transcript)
-        return voices
+        return {name: synth.voice_from_audio(audio_io.load(wav, synth.sample_rate), transcript)
+                for name, (wav, transcript) in bundled_voices(directory).items()}
 
     def get(self, name: str) -> TtsEntry:
         if not self.entries:

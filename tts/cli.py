@@ -21,7 +21,7 @@ from typing import Sequence
 
 from codec.errors import CodecError, run_cli
 
-from .pretrained import find_tts_dir, load_tts
+from .pretrained import bundled_voices, find_tts_dir, load_tts
 
 # A recording of a new voice is cut to its first words within this many seconds (README: Voice prompts).
 DEFAULT_VOICE_SECONDS = 3.0
@@ -53,12 +53,6 @@ def _check_args(args: argparse.Namespace) -> None:
             raise CodecError(f"--voice-pace must be >= 0, got {args.voice_pace}")
 
 
-def _model_voices(model: str | None) -> dict[str, Path]:
-    """The model's bundled prompt voices (``voices/NAME.wav`` + ``NAME.txt``), by name."""
-    return {wav.stem: wav for wav in sorted((find_tts_dir(model) / "voices").glob("*.wav"))
-            if wav.with_suffix(".txt").is_file()}
-
-
 def _voice_source(args: argparse.Namespace) -> tuple[Path, str, bool]:
     """--voice as (audio file, transcript, whether it is the model's own voice): a recording of
     the user's, which needs --voice-text, or the name of one of the model's voices, which brings
@@ -68,12 +62,12 @@ def _voice_source(args: argparse.Namespace) -> tuple[Path, str, bool]:
         if not args.voice_text:
             raise CodecError("--voice needs --voice-text (the transcript of the reference audio)")
         return path, args.voice_text, False
-    voices = _model_voices(args.model)
+    voices = bundled_voices(find_tts_dir(args.model))
     if str(args.voice) not in voices:
         raise CodecError(f"--voice {args.voice}: no such file, and the model has no voice of that name "
                          f"(have: {', '.join(voices) or 'none'}; tts-cli voices)")
-    named = voices[str(args.voice)]
-    return named, args.voice_text or named.with_suffix(".txt").read_text().strip(), True
+    wav, transcript = voices[str(args.voice)]
+    return wav, args.voice_text or transcript, True
 
 
 def _voice_prompt(args: argparse.Namespace, synth, source: tuple[Path, str, bool] | None):
@@ -149,11 +143,11 @@ def cmd_voices(args: argparse.Namespace) -> None:
     """The model's bundled voices: name, length and what each says."""
     import soundfile as sf
 
-    voices = _model_voices(args.model)
+    voices = bundled_voices(find_tts_dir(args.model))
     if not voices:
         print(f"{find_tts_dir(args.model)}: no bundled voices", file=sys.stderr)
-    for name, wav in voices.items():
-        print(f"{name}\t{sf.info(wav).duration:.1f} s\t{wav.with_suffix('.txt').read_text().strip()}")
+    for name, (wav, transcript) in voices.items():
+        print(f"{name}\t{sf.info(wav).duration:.1f} s\t{transcript}")
 
 
 def cmd_encode_corpus(args: argparse.Namespace) -> None:

@@ -25,6 +25,13 @@ def find_tts_dir(spec: str | None) -> Path:
     raise CodecError(f"{spec}: no trained TTS model there (train one: recipes/libritts/run.sh --stage 6)")
 
 
+def bundled_voices(directory: Path) -> dict[str, tuple[Path, str]]:
+    """A model's prompt voices, ``voices/NAME.wav`` with its transcript ``NAME.txt``, by name
+    (sorted; a recording without a transcript is no voice)."""
+    return {wav.stem: (wav, wav.with_suffix(".txt").read_text().strip())
+            for wav in sorted((Path(directory) / "voices").glob("*.wav")) if wav.with_suffix(".txt").is_file()}
+
+
 def load_tts(spec: str | None, backend: str = "auto", threads: int | None = None, int8: bool = False):
     """(model, tokenizer): ONNX Runtime where ``tts.onnx`` exists (``auto``), else torch."""
     from .text import TOKENIZER_FILE, TextTokenizer

@@ -8,7 +8,7 @@ stopped earlier in its transcript, so it starts reading there and says the promp
 again (README). Stretching the prompt in time, pitch unchanged (``tts.time_stretch``), to the
 training rate removes that mismatch before the model sees it.
 
-Measured on the bundled model (README): on unseen voices the reading start moves from a median
+Measured on the phase-2 model (README): on unseen voices the reading start moves from a median
 of 7 characters back to 0, while WER scatters within its noise (from 1.2 points better to 4
 worse than the prompt as recorded); on training voices, whose pace the model knows, WER rises
 by 5-6 points. So it is opt-in: ``tts-cli --voice-pace model``, ``speech-server
