@@ -61,6 +61,17 @@ def test_split_sentences_keeps_everything():
     assert " ".join(pieces).split() == text.split()
 
 
+def test_split_sentences_cuts_at_semicolons_only_when_too_long():
+    """A clause ending with ; is never a whole training utterance: a piece that fits keeps its ;
+    inside; a longer one is cut after a ; before any comma."""
+    short = "The cat sat on the mat; the dog, sadly, did not. Next one!"
+    assert split_sentences(short) == ["The cat sat on the mat; the dog, sadly, did not.", "Next one!"]
+    long = "A long clause, with a comma, goes on here; then another, with commas, follows it."
+    assert split_sentences(long, max_chars=60) == ["A long clause, with a comma, goes on here;",
+                                                    "then another, with commas, follows it."]
+    assert split_sentences("one; two; three, four five six", max_chars=12) == ["one; two;", "three,", "four five", "six"]
+
+
 def test_tokenizer_roundtrip(tmp_path):
     texts = ["The quick brown fox jumps over the lazy dog.", "She sells 3 sea shells by the sea shore!"] * 5
     tok = TextTokenizer(train_tokenizer(texts, vocab_size=300))

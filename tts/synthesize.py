@@ -207,16 +207,37 @@ class Synthesizer:
                     spoken.frames.extend(chunk[0])
                     yield spoken, chunk[0]
 
+    def candidates(self, text: str, voice: VoicePrompt | None = None,
+                   sampling: SamplingConfig | None = None) -> list[tuple[str, list[list], list[np.ndarray]]]:
+        """Every sentence's ``sampling.best_of`` renditions before any is chosen: (sentence, each
+        run's frames, each run's audio after the voice prompt), drawn as ``speak`` draws them.
+        For studying how to choose (``recipes/libritts/best_of_study.py``); needs no verifier."""
+        sampling = sampling or SamplingConfig()
+        prompt_ids = self.tokenizer.encode(voice.transcript) if voice else None
+        rate, found = self.model.cfg.codec_frame_rate, []
+        for i, sentence in enumerate(split_sentences(normalize(text))):
+            prompt = build_prompt(self.model, self.tokenizer.encode(sentence), prompt_ids, voice.codes if voice else None)
+            runs = self._runs(prompt, max_frames_for(len(sentence), rate, sampling),
+                              min_frames_for(len(sentence), rate, sampling), nth_sentence(sampling, i), None)
+            found.append((sentence, runs, self._render_candidates(runs, voice)))
+        return found
+
+    def _runs(self, prompt: list, limit: int, floor: int, sampling: SamplingConfig,
+              should_stop: Callable[[], bool] | None) -> list[list]:
+        """``sampling.best_of`` renditions of one prompt in one batch: each one's frames."""
+        n = sampling.best_of
+        runs: list[list] = [[] for _ in range(n)]
+        for chunk in decode_loop(self.model.stepper(), self.model.cfg, [prompt] * n, [limit] * n, sampling,
+                                 1 << 30, None, should_stop, [floor] * n):
+            for run, frames in zip(runs, chunk):
+                run.extend(frames)
+        return runs
+
     def _best_of(self, spoken: Spoken, voice: VoicePrompt | None, limit: int, floor: int,
                  sampling: SamplingConfig, should_stop: Callable[[], bool] | None) -> tuple[list, list[float]]:
         """``sampling.best_of`` renditions of one sentence in one batch -> the frames of the one
         the verifier scores best, all scores."""
-        n = sampling.best_of
-        runs: list[list] = [[] for _ in range(n)]
-        for chunk in decode_loop(self.model.stepper(), self.model.cfg, [spoken.prompt] * n, [limit] * n, sampling,
-                                 1 << 30, None, should_stop, [floor] * n):
-            for run, frames in zip(runs, chunk):
-                run.extend(frames)
+        runs = self._runs(spoken.prompt, limit, floor, sampling, should_stop)
         if should_stop is not None and should_stop():  # cancelled: nobody will hear the choice
             return [], []
         return self._choose(runs, spoken.text, voice)

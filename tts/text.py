@@ -135,13 +135,18 @@ _RULES: list[tuple[re.Pattern, callable]] = [
 
 
 def split_sentences(text: str, max_chars: int = 300) -> list[str]:
-    """Sentence-sized pieces for long text: split after . ! ? ; then at commas if still long."""
-    pieces = [p.strip() for p in re.split(r"(?<=[.!?;])\s+", text) if p.strip()]
+    """Sentence-sized pieces for long text: split after . ! ?; a longer piece than ``max_chars``
+    is cut after a ; if it can be, else at commas, else at spaces.
+
+    A ; ends no piece that fits: a clause ending with ; is never a whole utterance in training,
+    so a model handed one goes on talking after it (measured: "Her short journey saw Mary;"
+    came out 4 s long, its last 2 s babble, against 1.7 s for its text)."""
     out: list[str] = []
-    for piece in pieces:
+    for piece in (p.strip() for p in re.split(r"(?<=[.!?])\s+", text)):
         while len(piece) > max_chars:
-            cut = piece.rfind(",", 0, max_chars)
-            cut = cut if cut > 0 else piece.rfind(" ", 0, max_chars)
+            cut = piece.rfind(";", 0, max_chars)
+            for mark in (",", " "):
+                cut = cut if cut > 0 else piece.rfind(mark, 0, max_chars)
             cut = cut if cut > 0 else max_chars
             out.append(piece[: cut + 1].strip())
             piece = piece[cut + 1 :].strip()
