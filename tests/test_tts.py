@@ -61,15 +61,11 @@ def test_split_sentences_keeps_everything():
     assert " ".join(pieces).split() == text.split()
 
 
-def test_split_sentences_cuts_at_semicolons_only_when_too_long():
-    """A clause ending with ; is never a whole training utterance: a piece that fits keeps its ;
-    inside; a longer one is cut after a ; before any comma."""
-    short = "The cat sat on the mat; the dog, sadly, did not. Next one!"
-    assert split_sentences(short) == ["The cat sat on the mat; the dog, sadly, did not.", "Next one!"]
-    long = "A long clause, with a comma, goes on here; then another, with commas, follows it."
-    assert split_sentences(long, max_chars=60) == ["A long clause, with a comma, goes on here;",
-                                                    "then another, with commas, follows it."]
-    assert split_sentences("one; two; three, four five six", max_chars=12) == ["one; two;", "three,", "four five", "six"]
+def test_split_sentences_reads_clauses_as_sentences():
+    """A ; ends a piece, and that piece ends as a sentence does: no piece ends with ; or is empty."""
+    text = "The cat sat on the mat; the dog, sadly, did not. Next one!  ;A; ;b"
+    assert split_sentences(text) == ["The cat sat on the mat.", "the dog, sadly, did not.", "Next one!", "A.", "b"]
+    assert split_sentences("one two; three, four five six", max_chars=10) == ["one two.", "three,", "four five", "six"]
 
 
 def test_tokenizer_roundtrip(tmp_path):

@@ -100,6 +100,49 @@ def test_best_of_keeps_the_candidate_the_verifier_hears_best(synth, verifier):
     assert synth.speak(text, sampling=SamplingConfig(seed=5, max_frames=80))[0].scores == []  # best_of 1: one run
 
 
+def test_candidates_are_the_runs_best_of_chooses_among(synth, verifier):
+    """``Synthesizer.candidates`` draws exactly what best-of draws, unchosen: the verifier's
+    scores of its renders are best-of's scores, and its lowest is the run best-of kept."""
+    text = "The old mill; a quiet bridge."
+    sampling = SamplingConfig(seed=3, max_frames=60, best_of=3)
+    spoken = synth.speak(text, sampling=sampling)
+    found = synth.candidates(text, sampling=sampling)
+    assert [sentence for sentence, _, _ in found] == [s.text for s in spoken] == ["The old mill.", "a quiet bridge."]
+    for s, (sentence, runs, wavs) in zip(spoken, found):
+        scores = [verifier.score(w, synth.sample_rate, sentence) for w in wavs]
+        assert scores == pytest.approx(s.scores) and len(runs) == 3
+        assert runs[int(np.argmin(scores))] == s.frames
+
+
+def test_the_best_of_study_replays_each_rule(tmp_path):
+    """The study's report picks, among the first N candidates, the one each rule scores lowest."""
+    import json
+    import subprocess
+    import sys
+
+    judge = "ctc + lexicon"
+    cands = [{"frames": 40, "verifier": 0.5, "verifier heard": "a cat", judge: "a cat sat"},
+             {"frames": 20, "verifier": 0.9, "verifier heard": "the cat sat", judge: "the dog"},
+             {"frames": 25, "verifier": 0.7, "verifier heard": "the dog", judge: "the cat sat"},
+             {"frames": 60, "verifier": 0.8, "verifier heard": "cat", judge: "the cat sat"}]
+    study = {"tts": "t", "manifest": "m", "verifier": "v", "judges": [judge], "frame_rate": 50.0,
+             "chars_per_second": 25.0, "items": [{"n": 0, "text": "The cat sat.", "sentence": "The cat sat.",
+                                                    "candidates": cands}]}
+    path = tmp_path / "study.json"
+    path.write_text(json.dumps(study))
+    out = subprocess.run([sys.executable, str(ROOT / "recipes/libritts/best_of_study.py"), "report", str(path)],
+                         capture_output=True, text=True, check=True).stdout
+    rows = {line.split(" | ")[0].strip("| "): line.split(" | ")[1:] for line in out.splitlines() if line.startswith("| ")}
+    def cells(rule: str) -> list[str]:  # N = 1, 2, 4
+        return [c.strip(" |") for c in rows[rule]]
+
+    assert cells("verifier (as shipped)") == ["33.3%"] * 3  # candidate 0 ("a cat sat": 1 error in 3) stays lowest
+    assert cells("verifier's transcript, then score") == ["33.3%", "66.7%", "66.7%"]  # 1 heard every word
+    assert cells("length nearest the text's") == ["33.3%", "66.7%", "0.0%"]  # 24 frames expected: 20, then 25
+    assert cells(f"oracle: {judge}") == ["33.3%", "33.3%", "0.0%"]  # 2 and 3 are right; 2 scores lower
+    assert cells("(mean over all 4)") == ["25.0%"] * 3  # 1 + 2 + 0 + 0 errors in 4 x 3 words
+
+
 def test_candidates_render_from_one_warm_stream_as_each_would_alone(synth):
     """Best-of decodes the voice prompt once and each candidate from a fork of that stream: each
     must sound exactly as it will play, after the prompt or from a cold start."""

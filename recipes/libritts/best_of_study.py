@@ -23,8 +23,6 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from codec.audio import load  # noqa: E402
@@ -70,10 +68,8 @@ def errors(reference: str, heard: str) -> int:
 
 def rules(study: dict) -> dict:
     """Rule name -> score(item, candidate) (lower is chosen)."""
-    per_second = study["frame_rate"] * 1.0
-
-    def expected_frames(item: dict) -> float:
-        return len(item["sentence"]) / (study.get("chars_per_second") or 16.0) * per_second
+    def expected_frames(item: dict) -> float:  # at the pace the model trained on
+        return len(item["sentence"]) / (study.get("chars_per_second") or 16.0) * study["frame_rate"]
 
     found = {
         "verifier (as shipped)": lambda item, c: c["verifier"],
