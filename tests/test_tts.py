@@ -58,14 +58,19 @@ def test_split_sentences_keeps_everything():
     pieces = split_sentences(text, max_chars=200)
     assert pieces[:3] == ["First one.", "Second!", "Third?"]
     assert all(len(p) <= 200 for p in pieces)
-    assert " ".join(pieces).split() == text.split()
+    assert [w.strip(",.") for w in " ".join(pieces).split()] == [w.strip(",.") for w in text.split()]
+    assert not any(p.endswith((",", ";")) for p in pieces[:-1])  # the last ends as the text does
 
 
-def test_split_sentences_reads_clauses_as_sentences():
-    """A ; ends a piece, and that piece ends as a sentence does: no piece ends with ; or is empty."""
-    text = "The cat sat on the mat; the dog, sadly, did not. Next one!  ;A; ;b"
-    assert split_sentences(text) == ["The cat sat on the mat.", "the dog, sadly, did not.", "Next one!", "A.", "b"]
-    assert split_sentences("one two; three, four five six", max_chars=10) == ["one two.", "three,", "four five", "six"]
+def test_split_sentences_ends_no_piece_with_a_semicolon_or_comma():
+    """A ; stays inside a sentence that fits; a longer one is cut after a ; before any comma, and
+    a cut piece ends as a sentence does."""
+    short = "The cat sat on the mat; the dog, sadly, did not. Next one!"
+    assert split_sentences(short) == ["The cat sat on the mat; the dog, sadly, did not.", "Next one!"]
+    long = "A long clause, with a comma, goes on here; then another, with commas, follows it."
+    assert split_sentences(long, max_chars=60) == ["A long clause, with a comma, goes on here.",
+                                                    "then another, with commas, follows it."]
+    assert split_sentences("one; two; three, four five six", max_chars=12) == ["one; two.", "three.", "four five", "six"]
 
 
 def test_tokenizer_roundtrip(tmp_path):

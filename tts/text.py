@@ -135,26 +135,27 @@ _RULES: list[tuple[re.Pattern, callable]] = [
 
 
 def split_sentences(text: str, max_chars: int = 300) -> list[str]:
-    """The pieces a model reads one at a time: sentences (split after . ! ?) and the clauses a ;
-    joins, each ended with a full stop; a piece still longer than ``max_chars`` is cut at
-    commas, else at spaces.
+    """The pieces a model reads one at a time: sentences (split after . ! ?); a sentence longer
+    than ``max_chars`` is cut after a ; where it can be, else at a comma, else at a space, and
+    each cut piece ends with a full stop in place of its ; or comma.
 
-    Why clauses: a clause ending with ; is never a whole utterance in training, so a model
-    handed one went on talking after it ("Her short journey saw Mary;" came out 4 s long, the
-    last 2 s babble). Kept whole, a long two-clause sentence is read worse than its clauses as
-    two sentences (dev, 14 such sentences: 41.5% WER cut at ;, 32.4% whole, 24.3% as clauses)."""
+    No piece ends with ; or a comma: a clause ending with one is never a whole utterance in
+    training, so a model handed one went on talking after it ("Her short journey saw Mary;"
+    came out 4 s long, its last 2 s babble). Splitting every ; into sentences of their own
+    measured no better overall: training voices read them better, new voices worse, as each
+    new piece starts from the voice prompt again (README, "Sentence pieces")."""
     out: list[str] = []
-    for sentence in re.split(r"(?<=[.!?])\s+", text):
-        clauses = [c.strip() for c in sentence.split(";")]
-        for piece in [c + "." for c in clauses[:-1] if c] + [clauses[-1]]:
-            while len(piece) > max_chars:
-                cut = piece.rfind(",", 0, max_chars)
-                cut = cut if cut > 0 else piece.rfind(" ", 0, max_chars)
-                cut = cut if cut > 0 else max_chars
-                out.append(piece[: cut + 1].strip())
-                piece = piece[cut + 1 :].strip()
-            if piece:
-                out.append(piece)
+    for piece in (p.strip() for p in re.split(r"(?<=[.!?])\s+", text)):
+        while len(piece) > max_chars:
+            cut = piece.rfind(";", 0, max_chars)
+            for mark in (",", " "):
+                cut = cut if cut > 0 else piece.rfind(mark, 0, max_chars)
+            cut = cut if cut > 0 else max_chars
+            head = piece[: cut + 1].strip()
+            out.append(head[:-1] + "." if head[-1] in ";," else head)
+            piece = piece[cut + 1 :].strip()
+        if piece:
+            out.append(piece)
     return out
 
 
