@@ -103,11 +103,11 @@ def test_best_of_keeps_the_candidate_the_verifier_hears_best(synth, verifier):
 def test_candidates_are_the_runs_best_of_chooses_among(synth, verifier):
     """``Synthesizer.candidates`` draws exactly what best-of draws, unchosen: the verifier's
     scores of its renders are best-of's scores, and its lowest is the run best-of kept."""
-    text = "The old mill; a quiet bridge."
+    text = "The old mill. A quiet bridge."
     sampling = SamplingConfig(seed=3, max_frames=60, best_of=3)
     spoken = synth.speak(text, sampling=sampling)
     found = synth.candidates(text, sampling=sampling)
-    assert [sentence for sentence, _, _ in found] == [s.text for s in spoken] == ["The old mill.", "a quiet bridge."]
+    assert [sentence for sentence, _, _ in found] == [s.text for s in spoken] == ["The old mill.", "A quiet bridge."]
     for s, (sentence, runs, wavs) in zip(spoken, found):
         scores = [verifier.score(w, synth.sample_rate, sentence) for w in wavs]
         assert scores == pytest.approx(s.scores) and len(runs) == 3

@@ -179,6 +179,18 @@ class Synthesizer:
         self._check_rate(speaking_rate)
         return None if speaking_rate == 1.0 else TimeStretcher(1.0 / speaking_rate, self.sample_rate)
 
+    def _sentences(self, text: str, voice: VoicePrompt | None,
+                   sampling: SamplingConfig) -> Iterator[tuple[Spoken, int, int, SamplingConfig]]:
+        """Each sentence of ``text`` as the model reads it: (its ``Spoken``, no frames yet; its frame
+        budget; the frames before ``</speech>`` may come; its own draws)."""
+        prompt_ids = self.tokenizer.encode(voice.transcript) if voice else None
+        rate = self.model.cfg.codec_frame_rate
+        for i, sentence in enumerate(split_sentences(normalize(text))):
+            spoken = Spoken(sentence, build_prompt(self.model, self.tokenizer.encode(sentence), prompt_ids,
+                                                   voice.codes if voice else None), len(prompt_ids or []), [])
+            yield (spoken, max_frames_for(len(sentence), rate, sampling), min_frames_for(len(sentence), rate, sampling),
+                   nth_sentence(sampling, i))
+
     def _generate(self, text: str, voice: VoicePrompt | None, sampling: SamplingConfig | None, chunk_frames: int,
                   first_chunk_frames: int | None = None,
                   should_stop: Callable[[], bool] | None = None) -> Iterator[tuple[Spoken, list]]:
@@ -186,15 +198,9 @@ class Synthesizer:
         sampling = sampling or SamplingConfig()
         if sampling.best_of > 1 and self.verifier is None:
             raise ValueError(f"best_of {sampling.best_of} needs a verifier to choose (e.g. tts-cli --verifier models/asr_verifier)")
-        prompt_ids = self.tokenizer.encode(voice.transcript) if voice else None
-        rate = self.model.cfg.codec_frame_rate
-        for i, sentence in enumerate(split_sentences(normalize(text))):
+        for i, (spoken, limit, floor, seeded) in enumerate(self._sentences(text, voice, sampling)):
             if should_stop is not None and should_stop():
                 return
-            spoken = Spoken(sentence, build_prompt(self.model, self.tokenizer.encode(sentence), prompt_ids,
-                                                   voice.codes if voice else None), len(prompt_ids or []), [])
-            limit, floor = max_frames_for(len(sentence), rate, sampling), min_frames_for(len(sentence), rate, sampling)
-            seeded = nth_sentence(sampling, i)
             first = first_chunk_frames if i == 0 else None
             if sampling.best_of > 1:  # the whole sentence is chosen before any of it plays
                 spoken.frames, spoken.scores = self._best_of(spoken, voice, limit, floor, seeded, should_stop)
@@ -212,14 +218,10 @@ class Synthesizer:
         """Every sentence's ``sampling.best_of`` renditions before any is chosen: (sentence, each
         run's frames, each run's audio after the voice prompt), drawn as ``speak`` draws them.
         For studying how to choose (``recipes/libritts/best_of_study.py``); needs no verifier."""
-        sampling = sampling or SamplingConfig()
-        prompt_ids = self.tokenizer.encode(voice.transcript) if voice else None
-        rate, found = self.model.cfg.codec_frame_rate, []
-        for i, sentence in enumerate(split_sentences(normalize(text))):
-            prompt = build_prompt(self.model, self.tokenizer.encode(sentence), prompt_ids, voice.codes if voice else None)
-            runs = self._runs(prompt, max_frames_for(len(sentence), rate, sampling),
-                              min_frames_for(len(sentence), rate, sampling), nth_sentence(sampling, i), None)
-            found.append((sentence, runs, self._render_candidates(runs, voice)))
+        found = []
+        for spoken, limit, floor, seeded in self._sentences(text, voice, sampling or SamplingConfig()):
+            runs = self._runs(spoken.prompt, limit, floor, seeded, None)
+            found.append((spoken.text, runs, self._render_candidates(runs, voice)))
         return found
 
     def _runs(self, prompt: list, limit: int, floor: int, sampling: SamplingConfig,
