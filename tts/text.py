@@ -147,10 +147,7 @@ def split_sentences(text: str, max_chars: int = 300) -> list[str]:
     out: list[str] = []
     for piece in (p.strip() for p in re.split(r"(?<=[.!?])\s+", text)):
         while len(piece) > max_chars:
-            cut = piece.rfind(";", 0, max_chars)
-            for mark in (",", " "):
-                cut = cut if cut > 0 else piece.rfind(mark, 0, max_chars)
-            cut = cut if cut > 0 else max_chars
+            cut = next((c for c in (piece.rfind(mark, 0, max_chars) for mark in ";, ") if c > 0), max_chars)
             head = piece[: cut + 1].strip()
             out.append(head[:-1] + "." if head[-1] in ";," else head)
             piece = piece[cut + 1 :].strip()
