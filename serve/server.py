@@ -36,6 +36,7 @@ from serve.tls import server_key_pair
 from serve.engine import load_codec_engine
 from serve.gen.speech.v1 import speech_pb2 as pb
 from serve.gen.speech.v1 import speech_pb2_grpc as pb_grpc
+from tts.synthesize import CONTEXTS
 
 log = logging.getLogger("speech.server")
 CODEC_SERVICE = pb.DESCRIPTOR.services_by_name["Codec"].full_name
@@ -60,6 +61,9 @@ class ServerConfig:
     # (tts.voice_pace): unseen voices start reading in the right place, training voices read worse
     # (README), so it is off by default; the model's own voices are never stretched
     voice_prompt_pace: bool = False
+    # what a request's second and later sentences are prompted with (tts.synthesize CONTEXTS):
+    # the voice prompt again, or the previous sentence's text and codes so the model goes on
+    sentence_context: str = "voice"
     backend: str = "auto"
     threads: int | None = None  # per inference call
     workers: int = 2  # concurrent inference calls
@@ -87,6 +91,8 @@ class ServerConfig:
             raise ConfigError("max_audio_seconds must be > 0 and grace_seconds >= 0")
         if bool(self.tls_cert) != bool(self.tls_key):  # one alone would silently serve plaintext
             raise ConfigError("TLS needs both a certificate and its key (--tls-cert and --tls-key)")
+        if self.sentence_context not in CONTEXTS:
+            raise ConfigError(f"sentence_context must be one of {', '.join(CONTEXTS)}, got {self.sentence_context!r}")
         if self.tts_verifier and not self.tts:  # it would be loaded for nothing and best_of still refused
             raise ConfigError("--tts-verifier verifies TTS candidates: it needs --tts")
         if self.voice_prompt_seconds is not None:
@@ -291,7 +297,8 @@ class SpeechServer:
             from serve.tts_service import TtsRegistry
 
             self.tts_registry = TtsRegistry(cfg.tts, self.registry, cfg.backend, cfg.threads, cfg.tts_int8,
-                                            cfg.tts_verifier, cfg.voice_prompt_seconds, cfg.voice_prompt_pace)
+                                            cfg.tts_verifier, cfg.voice_prompt_seconds, cfg.voice_prompt_pace,
+                                            cfg.sentence_context)
             self.tts_registry.warm()
         self.pool = ThreadPoolExecutor(max_workers=cfg.workers, thread_name_prefix="infer")
         self.health = health.aio.HealthServicer()
@@ -391,6 +398,9 @@ def parse_args(argv: list[str] | None) -> ServerConfig:
                         "--tts-verifier); the model's own voices are read whole")
     p.add_argument("--voice-prompt-pace", action="store_true",
                    help="stretch zero-shot voice prompts to the pace the model trained on (tts.voice_pace)")
+    p.add_argument("--sentence-context", choices=CONTEXTS, default=d.sentence_context,
+                   help="what a request's later sentences are prompted with: the voice prompt again, the previous "
+                        "sentence's text and codes, or both")
     p.add_argument("--backend", choices=("auto", "onnx", "torch"), default=d.backend)
     p.add_argument("--threads", type=int, help="threads per inference call")
     p.add_argument("--workers", type=int, default=d.workers, help="concurrent inference calls")

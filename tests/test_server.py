@@ -280,6 +280,7 @@ def test_sigterm_drains_in_flight_stream(model_dir, speech, tmp_path):
     ({"tts": ["tts"], "voice_prompt_seconds": 3.0}, "it needs --tts-verifier"),  # nothing would find the words
     ({"tts": ["tts"], "tts_verifier": "asr_verifier", "voice_prompt_seconds": 0}, "voice_prompt_seconds must be > 0"),
     ({"port": "fifty"}, "ServerConfig.port: expected an integer"),
+    ({"sentence_context": "last"}, "sentence_context must be one of voice, previous, both"),
 ])
 def test_server_config_refuses_impossible_settings(settings, message):
     with pytest.raises(ConfigError, match=message):
@@ -288,6 +289,7 @@ def test_server_config_refuses_impossible_settings(settings, message):
 
 def test_server_flags_reach_the_config():
     assert parse_args(["--voice-prompt-pace"]).voice_prompt_pace and not parse_args([]).voice_prompt_pace
+    assert parse_args(["--sentence-context", "previous"]).sentence_context == "previous"
     cfg = parse_args(["--tts", "tts", "--tts-verifier", "asr_verifier", "--voice-prompt-seconds", "3"])
     assert cfg.voice_prompt_seconds == 3.0 and cfg.tts == ["tts"]
 

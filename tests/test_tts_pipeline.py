@@ -4,6 +4,7 @@ the training entry point (corpus tokens, BPE, train, bit-exact resume) and tts-c
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -21,7 +22,8 @@ from tests.conftest import SENTENCE
 from tts.config import load_preset
 from tts.generate import SamplingConfig
 from tts.model import TtsModel
-from tts.synthesize import Synthesizer
+from tts.sequence import build_prompt
+from tts.synthesize import DEFAULT_CHARS_PER_SECOND, Synthesizer
 from tts.text import TextTokenizer, train_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,6 +60,35 @@ def test_voice_prompt_changes_and_seeds_reproduce(synth):
     a = synth.synthesize("Hello there.", voice, sampling)
     assert np.array_equal(a, synth.synthesize("Hello there.", voice, sampling))
     assert not np.array_equal(a, synth.synthesize("Hello there.", None, sampling))
+
+
+@pytest.mark.parametrize("context", ["previous", "both"])
+def test_later_sentences_continue_the_previous_one(synth, context, monkeypatch):
+    """With a context, the second sentence's prompt is the first's text and generated frames
+    (after the voice prompt's with ``both``); the first is drawn as without; streamed equals
+    offline; a context that leaves the sentence no room in the model's positions falls back."""
+    sampling = SamplingConfig(seed=3, max_frames=20)
+    voice = synth.voice_from_audio(np.zeros(4800, np.float32), "A quiet bridge.")
+    text = "The old mill. By the river!"
+    going_on = Synthesizer(synth.model, synth.tokenizer, codec=synth.codec, context=context)
+    first, second = going_on.speak(text, voice, sampling)
+    assert first == synth.speak(text, voice, sampling)[0] and first.frames
+    said = (voice.transcript + " " if context == "both" else "") + first.text
+    codes = (voice.codes if context == "both" else []) + first.frames
+    encode = synth.tokenizer.encode
+    assert second.prompt == build_prompt(synth.model, encode(second.text), encode(said), codes)
+    assert second.prompt_text == len(encode(said))
+    offline = going_on.synthesize(text, voice, sampling)
+    streamed = np.concatenate(list(going_on.stream(text, voice, sampling, chunk_frames=6)))
+    assert streamed.shape == offline.shape and np.abs(streamed - offline).max() < 1e-5
+    alone = build_prompt(synth.model, encode(second.text), encode(first.text), first.frames)
+    room = synth.model.cfg.codec_frame_rate * len(second.text) / DEFAULT_CHARS_PER_SECOND  # its frames at that pace
+    monkeypatch.setattr(synth.model.cfg, "max_seq_len", math.ceil(len(alone) + room))  # the previous sentence fits
+    assert going_on.speak(text, voice, sampling)[1].prompt == alone
+    monkeypatch.setattr(synth.model.cfg, "max_seq_len", math.ceil(len(alone) + room) - 1)  # nothing fits: the voice again
+    assert going_on.speak(text, voice, sampling)[1].prompt == synth.speak(text, voice, sampling)[1].prompt
+    with pytest.raises(ValueError, match="context must be one of"):
+        Synthesizer(synth.model, synth.tokenizer, codec=synth.codec, context="last")
 
 
 def test_multi_codebook_model_speaks_through_a_grvq_codec():
@@ -170,6 +201,15 @@ def test_training_entry_point_resumes_bit_exact_and_cli_synthesizes(tmp_path, mo
                 stdin='<speak>Hello, 2 birds.<break time="300ms"/></speak>')
     assert proc.returncode == 0, proc.stderr
     assert len(audio.load(paused, 24000)) == len(audio.load(out, 24000)) + 7200
+    runs = {}  # a second sentence goes on from the first with --context previous; the first is the same
+    for context in ("voice", "previous"):
+        runs[context] = tmp_path / f"{context}.wav"
+        proc = _run("-m", "tts.cli", "synthesize", "Hello, 2 birds. Hi.", "-o", str(runs[context]), "--model",
+                    str(full / "model"), "--seed", "0", "--context", context)
+        assert proc.returncode == 0, proc.stderr
+    first, again, going_on = (audio.load(f, 24000) for f in (out, runs["voice"], runs["previous"]))
+    n = len(first)
+    assert np.array_equal(again[:n], going_on[:n]) and not np.array_equal(again[n:], going_on[n:])
     said = audio.load(speech, 24000)
     ref = tmp_path / "ref.wav"
     audio.save(ref, np.concatenate([said, np.zeros(24000, np.float32), said]), 24000)

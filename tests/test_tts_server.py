@@ -54,7 +54,7 @@ def server(tmp_path_factory, asr_dir):
     (tts_dir / "voices" / "narrator.txt").write_text("a quiet bridge")
     running = RunningServer(ServerConfig(port=0, codec=str(codec_dir), tts=[str(tts_dir)], max_streams=2,
                                          tts_verifier=str(asr_dir), max_best_of=3, voice_prompt_seconds=4.0,
-                                         voice_prompt_pace=True))
+                                         voice_prompt_pace=True, sentence_context="previous"))
     yield running
     running.stop()
 
@@ -86,6 +86,20 @@ def test_models_and_voices(server, stub):
     synth = server.server.tts_registry.entries["tts"].synth  # --voice-prompt-seconds 4 cuts zero-shot prompts only
     narrator = server.server.tts_registry.entries["tts"].voices["narrator"]
     assert len(narrator.codes) == synth.codec.n_frames(NARRATOR_SECONDS * SR) and narrator.transcript == "a quiet bridge"
+
+
+def test_later_sentences_go_on_as_the_server_is_told(server, unpaced, stub):
+    """--sentence-context previous: a request's second sentence continues the first (its text
+    and codes), where the default server starts it from the voice again; the first is the same."""
+    assert server.server.tts_registry.entries["tts"].synth.context == "previous"
+    one, two = request(text="Hello there."), request(text="Hello there. The old mill by the river.")
+    with grpc.insecure_channel(unpaced.target) as channel:
+        again = pb_grpc.TextToSpeechStub(channel)
+        alone, restarted = (np.frombuffer(again.Synthesize(r).audio, "<f4") for r in (one, two))
+    going_on = np.frombuffer(stub.Synthesize(two).audio, "<f4")
+    assert np.array_equal(np.frombuffer(stub.Synthesize(one).audio, "<f4"), alone)
+    n = len(alone)
+    assert np.array_equal(going_on[:n], restarted[:n]) and not np.array_equal(going_on[n:], restarted[n:])
 
 
 def test_stream_equals_unary_and_starts_small(stub):

@@ -100,9 +100,12 @@ def test_best_of_keeps_the_candidate_the_verifier_hears_best(synth, verifier):
     assert synth.speak(text, sampling=SamplingConfig(seed=5, max_frames=80))[0].scores == []  # best_of 1: one run
 
 
-def test_candidates_are_the_runs_best_of_chooses_among(synth, verifier):
+@pytest.mark.parametrize("context", ["voice", "previous"])
+def test_candidates_are_the_runs_best_of_chooses_among(synth, verifier, context):
     """``Synthesizer.candidates`` draws exactly what best-of draws, unchosen: the verifier's
-    scores of its renders are best-of's scores, and its lowest is the run best-of kept."""
+    scores of its renders are best-of's scores, and its lowest is the run best-of kept (and,
+    where sentences continue each other, the one the next sentence goes on from)."""
+    synth = Synthesizer(synth.model, synth.tokenizer, codec=synth.codec, verifier=verifier, context=context)
     text = "The old mill. A quiet bridge."
     sampling = SamplingConfig(seed=3, max_frames=60, best_of=3)
     spoken = synth.speak(text, sampling=sampling)

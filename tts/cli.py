@@ -117,7 +117,7 @@ def cmd_synthesize(args: argparse.Namespace) -> None:
     model, tokenizer = load_tts(args.model, args.backend, args.threads, args.quantize == "int8")
     sampling = SamplingConfig(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
                               greedy=args.greedy, cfg_scale=args.cfg_scale, best_of=args.best_of)
-    synth = Synthesizer(model, tokenizer, backend=args.backend)
+    synth = Synthesizer(model, tokenizer, backend=args.backend, context=args.context)
     if args.best_of > 1:
         synth.verifier = load_verifier(args.verifier, args.backend, args.threads)
     voice = _voice_prompt(args, synth, source)
@@ -183,6 +183,8 @@ def cmd_train_tokenizer(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .synthesize import CONTEXTS
+
     parser = argparse.ArgumentParser(prog="tts-cli", description="Text to speech over codec tokens")
     sub = parser.add_subparsers(dest="command", required=True)
     s = sub.add_parser("synthesize", help="text -> wav")
@@ -203,6 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "training voices read worse, README); 0 (default): as recorded")
     s.add_argument("--speaking-rate", type=float, default=1.0,
                    help="play the speech this many times as fast, pitch kept (0.5 to 2; WSOLA, streams too)")
+    s.add_argument("--context", choices=CONTEXTS, default="voice",
+                   help="what the second and later sentences are prompted with: the voice prompt again, the previous "
+                        "sentence's text and codes (the model goes on from where it was), or both")
     s.add_argument("--stream", action="store_true", help="decode and emit audio every --chunk-frames frames")
     s.add_argument("--chunk-frames", type=int, default=10)
     s.add_argument("--temperature", type=float, default=0.8)

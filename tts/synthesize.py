@@ -9,7 +9,7 @@ concatenated chunks equal the offline result for the same seed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Callable, Iterator
+from typing import Callable, Iterator, NamedTuple
 
 import numpy as np
 
@@ -45,6 +45,21 @@ class Spoken:
     scores: list = field(default_factory=list)
 
 
+class Reading(NamedTuple):
+    """How one sentence is read: its ``Spoken`` (no frames yet), the voice prompt it continues
+    (``Synthesizer.context``), its frame budget, the frames before ``</speech>`` may come, its draws."""
+
+    spoken: Spoken
+    voice: VoicePrompt | None
+    limit: int
+    floor: int
+    sampling: SamplingConfig
+
+
+CONTEXTS = ("voice", "previous", "both")  # what a request's later sentences are prompted with
+DEFAULT_CHARS_PER_SECOND = 15.0  # English read aloud, for a model that did not record its pace
+
+
 def nth_sentence(sampling: SamplingConfig, n: int) -> SamplingConfig:
     """The sampling of a request's n-th sentence: a seeded request draws each sentence from a seed
     of its own (seed + n), so no two sentences, nor two SSML pieces, repeat the same draws."""
@@ -54,13 +69,19 @@ def nth_sentence(sampling: SamplingConfig, n: int) -> SamplingConfig:
 class Synthesizer:
     """``model``: a torch ``TtsModel`` or an ONNX Runtime ``OnnxTts`` (anything with ``cfg`` and
     ``stepper()``); ``codec``: a codec engine (default: the one the model was trained on);
-    ``verifier``: what picks the best of ``SamplingConfig.best_of`` candidates (``tts.verify``)."""
+    ``verifier``: what picks the best of ``SamplingConfig.best_of`` candidates (``tts.verify``);
+    ``context``: what the second and later sentences of a request are prompted with: the voice
+    prompt again (``voice``), the previous sentence's text and generated codes (``previous``, so
+    the model goes on from where it was instead of starting over), or both, voice first (``both``).
+    A context that would leave the sentence too few of the model's positions falls back to less."""
 
     def __init__(self, model, tokenizer: TextTokenizer, codec=None, codec_spec: str | None = None,
-                 backend: str = "auto", verifier=None) -> None:
+                 backend: str = "auto", verifier=None, context: str = "voice") -> None:
         from serve.engine import load_codec_engine
 
-        self.model, self.tokenizer, self.verifier = model, tokenizer, verifier
+        if context not in CONTEXTS:
+            raise ValueError(f"context must be one of {', '.join(CONTEXTS)}, got {context!r}")
+        self.model, self.tokenizer, self.verifier, self.context = model, tokenizer, verifier, context
         self.codec = codec or load_codec_engine(codec_spec or model.cfg.codec, backend)
         cfg = model.cfg
         if self.codec.n_codebooks != cfg.n_codebooks or set(self.codec.codebook_sizes) != {cfg.codebook_size}:
@@ -179,17 +200,37 @@ class Synthesizer:
         self._check_rate(speaking_rate)
         return None if speaking_rate == 1.0 else TimeStretcher(1.0 / speaking_rate, self.sample_rate)
 
-    def _sentences(self, text: str, voice: VoicePrompt | None,
-                   sampling: SamplingConfig) -> Iterator[tuple[Spoken, int, int, SamplingConfig]]:
-        """Each sentence of ``text`` as the model reads it: (its ``Spoken``, no frames yet; its frame
-        budget; the frames before ``</speech>`` may come; its own draws)."""
-        prompt_ids = self.tokenizer.encode(voice.transcript) if voice else None
-        rate = self.model.cfg.codec_frame_rate
+    def _sentences(self, text: str, voice: VoicePrompt | None, sampling: SamplingConfig) -> Iterator[Reading]:
+        """Each sentence of ``text`` as the model reads it. Lazy: a sentence's prompt is built once
+        the previous sentence's frames are final (``context`` may continue from them)."""
+        rate, previous = self.model.cfg.codec_frame_rate, None
         for i, sentence in enumerate(split_sentences(normalize(text))):
-            spoken = Spoken(sentence, build_prompt(self.model, self.tokenizer.encode(sentence), prompt_ids,
-                                                   voice.codes if voice else None), len(prompt_ids or []), [])
-            yield (spoken, max_frames_for(len(sentence), rate, sampling), min_frames_for(len(sentence), rate, sampling),
-                   nth_sentence(sampling, i))
+            ids = self.tokenizer.encode(sentence)
+            context = self._context(voice, previous, len(ids), len(sentence))
+            prompt_ids = self.tokenizer.encode(context.transcript) if context else None
+            spoken = Spoken(sentence, build_prompt(self.model, ids, prompt_ids, context.codes if context else None),
+                            len(prompt_ids or []), [])
+            yield Reading(spoken, context, max_frames_for(len(sentence), rate, sampling),
+                          min_frames_for(len(sentence), rate, sampling), nth_sentence(sampling, i))
+            previous = spoken
+
+    def _context(self, voice: VoicePrompt | None, previous: Spoken | None, n_ids: int,
+                 n_chars: int) -> VoicePrompt | None:
+        """The voice prompt a sentence continues: per ``self.context``, the longest choice that
+        leaves room in the model's positions for the sentence at its trained pace."""
+        if self.context == "voice" or previous is None or not previous.frames:
+            return voice
+        own = VoicePrompt(previous.frames, previous.text)
+        choices = [own, voice]
+        if self.context == "both" and voice is not None:
+            choices.insert(0, VoicePrompt(voice.codes + previous.frames, f"{voice.transcript} {previous.text}"))
+        cfg = self.model.cfg
+        expected = cfg.codec_frame_rate * n_chars / (cfg.chars_per_second or DEFAULT_CHARS_PER_SECOND)
+        for choice in choices[:-1]:
+            length = len(self.tokenizer.encode(choice.transcript)) + len(choice.codes) + n_ids + 4  # 4 markers
+            if length + expected <= cfg.max_seq_len:
+                return choice
+        return choices[-1]
 
     def _generate(self, text: str, voice: VoicePrompt | None, sampling: SamplingConfig | None, chunk_frames: int,
                   first_chunk_frames: int | None = None,
@@ -198,12 +239,12 @@ class Synthesizer:
         sampling = sampling or SamplingConfig()
         if sampling.best_of > 1 and self.verifier is None:
             raise ValueError(f"best_of {sampling.best_of} needs a verifier to choose (e.g. tts-cli --verifier models/asr_verifier)")
-        for i, (spoken, limit, floor, seeded) in enumerate(self._sentences(text, voice, sampling)):
+        for i, (spoken, context, limit, floor, seeded) in enumerate(self._sentences(text, voice, sampling)):
             if should_stop is not None and should_stop():
                 return
             first = first_chunk_frames if i == 0 else None
             if sampling.best_of > 1:  # the whole sentence is chosen before any of it plays
-                spoken.frames, spoken.scores = self._best_of(spoken, voice, limit, floor, seeded, should_stop)
+                spoken.frames, spoken.scores = self._best_of(spoken, context, limit, floor, seeded, should_stop)
                 for a in range(0, len(spoken.frames), chunk_frames):
                     yield spoken, spoken.frames[a : a + chunk_frames]
                 continue
@@ -216,12 +257,16 @@ class Synthesizer:
     def candidates(self, text: str, voice: VoicePrompt | None = None,
                    sampling: SamplingConfig | None = None) -> list[tuple[str, list[list], list[np.ndarray]]]:
         """Every sentence's ``sampling.best_of`` renditions before any is chosen: (sentence, each
-        run's frames, each run's audio after the voice prompt), drawn as ``speak`` draws them.
+        run's frames, each run's audio after what precedes it), drawn as ``speak`` draws them.
+        Where a later sentence continues the previous one (``context``), it goes on from the
+        verifier's choice (with no verifier: the first run).
         For studying how to choose (``recipes/libritts/best_of_study.py``); needs no verifier."""
         found = []
-        for spoken, limit, floor, seeded in self._sentences(text, voice, sampling or SamplingConfig()):
+        for spoken, context, limit, floor, seeded in self._sentences(text, voice, sampling or SamplingConfig()):
             runs = self._runs(spoken.prompt, limit, floor, seeded, None)
-            found.append((spoken.text, runs, self._render_candidates(runs, voice)))
+            wavs = self._render_candidates(runs, context)
+            spoken.frames = runs[self.verifier.best(wavs, self.sample_rate, spoken.text)[0] if self.verifier else 0]
+            found.append((spoken.text, runs, wavs))
         return found
 
     def _runs(self, prompt: list, limit: int, floor: int, sampling: SamplingConfig,
@@ -238,7 +283,7 @@ class Synthesizer:
     def _best_of(self, spoken: Spoken, voice: VoicePrompt | None, limit: int, floor: int,
                  sampling: SamplingConfig, should_stop: Callable[[], bool] | None) -> tuple[list, list[float]]:
         """``sampling.best_of`` renditions of one sentence in one batch -> the frames of the one
-        the verifier scores best, all scores."""
+        the verifier scores best, all scores (``voice``: the prompt the sentence continues)."""
         runs = self._runs(spoken.prompt, limit, floor, sampling, should_stop)
         if should_stop is not None and should_stop():  # cancelled: nobody will hear the choice
             return [], []

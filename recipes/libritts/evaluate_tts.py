@@ -129,6 +129,10 @@ def similarity_summary(voices: dict[str, list], speakers: list[str], encoder: st
             f"; TTS against another speaker's recording {floor:.3f}.")
 
 
+CONTEXT_WORDS = {"voice": "the voice prompt again", "previous": "the previous sentence's text and codes",
+                 "both": "the voice prompt then the previous sentence"}
+
+
 def main(argv: list[str] | None = None) -> int:
     from tqdm import tqdm
 
@@ -136,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     from tts.model import TtsModel
     from tts.pretrained import find_tts_dir, load_tts
     from tts.speaker import SpeakerEncoder
-    from tts.synthesize import Synthesizer
+    from tts.synthesize import CONTEXTS, Synthesizer
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--manifest", default="data/mini/manifests/test.jsonl")
@@ -168,6 +172,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="stretch each voice prompt (after any cut), pitch kept, to this many characters per second, or "
                         "'model': the rate the model trained on (tts.voice_pace; as tts-cli --voice-pace and "
                         "speech-server --voice-prompt-pace do)")
+    p.add_argument("--sentences", type=int, default=1,
+                   help="each request reads this many held-out sentences in a row (the next ones of the list), "
+                        "so the seams between sentences are heard: ground truth is their recordings in turn")
+    p.add_argument("--context", choices=CONTEXTS, default="voice",
+                   help="what a request's later sentences are prompted with (tts.synthesize.Synthesizer context)")
     p.add_argument("--speaker", help="speaker encoder directory (python -m tts.speaker train): adds speaker similarity")
     p.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"])
     p.add_argument("--out", type=Path, default=Path("exp/eval/tts.md"))
@@ -180,10 +189,12 @@ def main(argv: list[str] | None = None) -> int:
 
         args.verifier = args.verifier or DEFAULT_VERIFIER  # named in the report
         verifier = load_verifier(args.verifier, args.backend)
-    synth = Synthesizer(model, tokenizer, backend=args.backend, verifier=verifier)
+    if args.sentences < 1:
+        raise SystemExit(f"--sentences must be >= 1, got {args.sentences}")
+    synth = Synthesizer(model, tokenizer, backend=args.backend, verifier=verifier, context=args.context)
     # the teacher-forced column needs the torch model: the one synthesizing, unless that is ONNX
     reference = model if isinstance(model, TtsModel) else TtsModel.from_pretrained(find_tts_dir(args.tts)).eval()
-    forced = reference.cfg.n_codebooks == 1
+    forced = reference.cfg.n_codebooks == 1 and args.sentences == 1  # teacher forcing reads one recording
     sampling = SamplingConfig(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, greedy=args.greedy,
                               repetition_penalty=args.repetition_penalty, cfg_scale=args.cfg_scale,
                               best_of=args.best_of)
@@ -200,14 +211,18 @@ def main(argv: list[str] | None = None) -> int:
     prompts: list[float] = []  # voice prompt lengths as the model read them (after any cut)
     stretches: list[float] = []  # and how many times as long as recorded they were played
     encoder = SpeakerEncoder.from_pretrained(args.speaker) if args.speaker else None
-    voices: dict[str, list] = {"voice prompt": [], "codec resynthesis": [], "TTS": [], "truth": []}  # embeddings
+    resynthesis = {"codec resynthesis": []} if args.sentences == 1 else {}  # one recording per request
+    voices: dict[str, list] = {"voice prompt": [], **resynthesis, "TTS": [], "truth": []}  # embeddings
     for n, (row, prompt_row) in enumerate(tqdm(pairs, desc="tts eval", unit="utt", file=sys.stderr)):
-        truth, prompt_wav = load(row["path"], rate), load(prompt_row["path"], rate)
+        rows = [pairs[(n + k) % len(pairs)][0] for k in range(args.sentences)]
+        text = " ".join(r["text"] for r in rows)
+        own, prompt_wav = load(row["path"], rate), load(prompt_row["path"], rate)
+        truth = np.concatenate([own] + [load(r["path"], rate) for r in rows[1:]])
         voice = None
         if not args.no_voice_prompt:
             voice = synth.voice_from_audio(prompt_wav, prompt_row["text"], args.prompt_seconds, args.prompt_keep, pace)
         codes = synth.codec.encode(truth[None])
-        spoken = synth.speak(row["text"], voice, replace(sampling, seed=args.seed + n))
+        spoken = synth.speak(text, voice, replace(sampling, seed=args.seed + n))
         signals = {
             "ground truth": truth,
             "codec resynthesis": synth.codec.decode(codes, len(truth))[0],
@@ -224,11 +239,11 @@ def main(argv: list[str] | None = None) -> int:
             prompts.append(len(voice.codes) / reference.cfg.codec_frame_rate)
             stretches.append(voice.stretch)
         if encoder is not None:
-            said = {"voice prompt": prompt_wav, "truth": truth, "codec resynthesis": signals["codec resynthesis"],
+            said = {"voice prompt": prompt_wav, "truth": own, "codec resynthesis": signals["codec resynthesis"],
                     "TTS": signals["TTS"]}
-            for kind, wav in said.items():
-                voices[kind].append(encoder.embedding(np.asarray(wav, np.float32), rate))
-        refs.append(row["text"])
+            for kind in voices:
+                voices[kind].append(encoder.embedding(np.asarray(said[kind], np.float32), rate))
+        refs.append(text)
         for name, recognizer in asr.items():
             for kind, wav in signals.items():
                 heard[name][kind].append(recognizer.transcribe(np.asarray(wav, np.float32), rate))
@@ -242,7 +257,11 @@ def main(argv: list[str] | None = None) -> int:
     guidance = f", guidance scale {scale:g}" if scale != 1 else ""
     if args.best_of > 1:
         guidance += f", best of {args.best_of} by {args.verifier}"
-    lines = [f"TTS intelligibility: {len(refs)} held-out sentences from {args.manifest} ({voicing}{guidance}); "
+    if args.sentences > 1:
+        voicing += (f"; each request {args.sentences} sentences in a row, the later ones prompted with "
+                    f"{CONTEXT_WORDS[args.context]}")
+    lines = [f"TTS intelligibility: {len(refs)} held-out {'sentences' if args.sentences == 1 else 'requests'} from "
+             f"{args.manifest} ({voicing}{guidance}); "
              f"audio {seconds['ground truth']:.0f} s ground truth, {seconds['TTS']:.0f} s synthesized"
              + (f"; voice prompts median {np.median(prompts):.1f} s" if prompts else "")
              + (f", played x{np.median(stretches):.2f} as long (median)" if pace and stretches else "") + ".", "",
