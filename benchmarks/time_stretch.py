@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from codec import audio  # noqa: E402
 from timing import best_time  # noqa: E402
-from tts.pretrained import find_tts_dir, load_tts  # noqa: E402
+from tts.pretrained import bundled_voices, find_tts_dir, load_tts  # noqa: E402
 from tts.synthesize import Synthesizer  # noqa: E402
 from tts.time_stretch import TimeStretcher  # noqa: E402
 
@@ -62,6 +62,7 @@ def main() -> None:
     p.add_argument("--tts", default="tts")
     p.add_argument("--rates", nargs="+", type=float, default=[0.5, 0.8, 1.25, 2.0])
     p.add_argument("--chunk-frames", type=int, default=10, help="codec frames per streamed chunk")
+    p.add_argument("--voice", default="speaker1222", help="which of the model's voices (tts-cli voices) is read")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--intelligibility", metavar="MANIFEST", help="measure WER at each rate instead of time")
@@ -74,8 +75,11 @@ def main() -> None:
     model, tokenizer = load_tts(args.tts, "onnx", args.threads)
     synth = Synthesizer(model, tokenizer, backend="onnx")
     rate = synth.sample_rate
-    path = sorted((find_tts_dir(args.tts) / "voices").glob("*.wav"))[-1]
-    said, text = audio.load(path, rate), path.with_suffix(".txt").read_text().strip()
+    voices = bundled_voices(find_tts_dir(args.tts))
+    if args.voice not in voices:
+        raise SystemExit(f"{args.tts} has no voice {args.voice!r} (have: {', '.join(voices) or 'none'})")
+    path, text = voices[args.voice]
+    said = audio.load(path, rate)
     wav = np.tile(said, 3)
     codes = synth.codec.encode(wav[None])
     step = args.chunk_frames

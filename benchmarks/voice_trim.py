@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from codec import audio  # noqa: E402
 from timing import best_time  # noqa: E402
-from tts.pretrained import find_tts_dir, load_tts  # noqa: E402
+from tts.pretrained import bundled_voices, find_tts_dir, load_tts  # noqa: E402
 from tts.synthesize import Synthesizer  # noqa: E402
 from tts.verify import load_verifier  # noqa: E402
 
@@ -30,14 +30,18 @@ def main() -> None:
     p.add_argument("--verifier", default="asr_verifier")
     p.add_argument("--repeats", nargs="+", type=int, default=[1, 2, 4, 8])
     p.add_argument("--seconds", type=float, default=3.0, help="the cut (speech-server --voice-prompt-seconds)")
+    p.add_argument("--voice", default="speaker1222", help="which of the model's voices (tts-cli voices) is read")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--runs", type=int, default=3)
     args = p.parse_args()
     model, tokenizer = load_tts(args.tts, "onnx", args.threads)
     verifier = load_verifier(args.verifier, "onnx", args.threads)
     synth = Synthesizer(model, tokenizer, backend="onnx", verifier=verifier)
-    path = sorted((find_tts_dir(args.tts) / "voices").glob("*.wav"))[-1]
-    said, text = audio.load(path, synth.sample_rate), path.with_suffix(".txt").read_text().strip()
+    voices = bundled_voices(find_tts_dir(args.tts))
+    if args.voice not in voices:
+        raise SystemExit(f"{args.tts} has no voice {args.voice!r} (have: {', '.join(voices) or 'none'})")
+    path, text = voices[args.voice]
+    said = audio.load(path, synth.sample_rate)
     print(f"voice {path.stem} ({len(said) / synth.sample_rate:.1f} s), cut to {args.seconds:g} s; {args.verifier} and "
           f"{synth.codec.name} on ONNX Runtime, {args.threads} threads, best of {args.runs} runs")
     print("| prompt (s) | encode whole (ms) | align (ms) | align + encode kept (ms) | vs whole |")
