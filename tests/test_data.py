@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 import subprocess
@@ -130,6 +131,29 @@ def test_loader_batches(manifests: dict) -> None:
     assert [len(r) for r in ranks] == [2, 2]
     with pytest.raises(ValueError, match="batch_size"):
         make_loader(manifests["manifests"]["dev"], 2000, SR, batch_size=4, seed=0)
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None or importlib.util.find_spec("espeakng_loader") is None,
+                    reason="needs both Debian's espeak-ng and pip's espeakng-loader")
+def test_the_espeak_library_plans_the_programs_corpus(tmp_path: Path) -> None:
+    """``--engine library`` (libespeak-ng from pip, for a machine without Debian's program) plans
+    the same speakers, splits and sentences as the program, and speaks each at a like length."""
+    made = {}
+    for engine in ("program", "library"):
+        out = made[engine] = tmp_path / engine
+        subprocess.run([sys.executable, str(ROOT / "recipes/libritts/make_mini_corpus.py"), "--out", str(out),
+                        "--n-train", "4", "--n-dev", "1", "--n-test", "2", "--seed", "1", "--engine", engine],
+                       check=True, capture_output=True, text=True, timeout=120)
+    assert (made["program"] / "SPEAKERS.txt").read_text() == (made["library"] / "SPEAKERS.txt").read_text()
+    wavs = {e: sorted(p.relative_to(out) for p in out.glob("*/*/*/*.wav")) for e, out in made.items()}
+    assert wavs["program"] == wavs["library"] and len(wavs["program"]) == 7
+    for wav in wavs["program"]:
+        (a, sr), (b, _) = (sf.read(made[e] / wav, dtype="float32") for e in ("program", "library"))
+        assert sr == 24000 and 0.6 < len(b) / len(a) < 1.4 and np.sqrt(np.mean(b**2)) > 0.01
+    bare = subprocess.run([sys.executable, str(ROOT / "recipes/libritts/make_mini_corpus.py"), "--out", str(tmp_path / "x"),
+                           "--engine", "program"], capture_output=True, text=True, env={"PATH": str(tmp_path)})
+    assert bare.returncode == 1 and bare.stderr.strip().splitlines() == [
+        "make_mini_corpus.py: error: no espeak-ng program here: install Debian's espeak-ng (make system-deps)"]
 
 
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")

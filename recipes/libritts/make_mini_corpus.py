@@ -15,8 +15,6 @@ import argparse
 import multiprocessing
 import os
 import random
-import re
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,11 +28,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from codec.errors import run_cli  # noqa: E402
 from tts.numbers import number_words, year_words  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from espeak import find_engine  # noqa: E402
+
 SR_OUT = 24000
 PEAK = 0.97
 TRAIN, DEV, TEST = "train-clean-mini", "dev-clean-mini", "test-clean-mini"
 # Variants that are whispered, unintelligible or nearly identical to the default voice.
 SKIP_VARIANTS = {"whisper", "whisperf", "fast", "Demonic", "announcer", "UniRobot", "anikaRobot"}
+# New in espeak-ng 1.52 (the library): left out so that both engines plan the same speakers and
+# hold the same variants out for test (a model trained on one corpus is evaluated on the other's)
+SKIP_VARIANTS |= {"ian", "mike2", "Mr serious", "Reed"}
+SKIP_BASES = {"en-shaw"}  # English in the Shavian alphabet (espeak-ng 1.52): reads Latin text letter by letter
+ENGINE = None  # the espeak-ng that speaks (espeak.find_engine), chosen in main before workers fork
 
 W = {k: v.split("|" if "|" in v else None) for k, v in dict(
     name="Mary Thomas Eleanor Walter Agnes Henry Clara Arthur Margaret Robert Alice Edward Lucy "
@@ -179,15 +185,9 @@ def sentence_pool(n: int, rng: random.Random) -> list[tuple[str, str]]:
 
 def list_voices() -> tuple[list[str], dict[str, str]]:
     """Built-in (non-mbrola) English voices and {variant file name: gender} from espeak-ng."""
-    def run(arg: str) -> list[str]:
-        return subprocess.run(["espeak-ng", f"--voices={arg}"], capture_output=True, text=True,
-                              check=True).stdout.splitlines()[1:]
-    bases = sorted({ln.split()[1] for ln in run("en") if " gmw/" in ln})
-    variants = {}
-    for ln in run("variant"):
-        m = re.search(r"/([MF])\s.*!v/(\S+)(\s{2,}|\s*$)", ln)
-        if m and m.group(2) not in SKIP_VARIANTS:
-            variants[m.group(2)] = m.group(1)
+    bases = sorted({name for name, file, _ in ENGINE.voices("en") if file.startswith("gmw/") and name not in SKIP_BASES})
+    variants = {file[3:]: sex for _, file, sex in ENGINE.voices("variant")
+                if file.startswith("!v/") and sex in "MF" and file[3:] not in SKIP_VARIANTS}
     return bases, dict(sorted(variants.items()))
 
 
@@ -253,12 +253,7 @@ def synthesize(job: dict) -> float:
     wav.parent.mkdir(parents=True, exist_ok=True)
     _write_text(wav.with_suffix(".original.txt"), job["original"])
     _write_text(wav.with_suffix(".normalized.txt"), job["normalized"])
-    raw = wav.with_name(wav.stem + ".espeak.tmp")
-    cmd = ["espeak-ng", "-v", job["voice"], "-s", str(job["speed"]), "-p", str(job["pitch"]),
-           "-a", str(job["amp"]), "-w", str(raw), "--stdin"]
-    subprocess.run(cmd, input=job["normalized"], text=True, check=True, capture_output=True)
-    x, sr = sf.read(raw, dtype="float32")
-    raw.unlink()
+    x, sr = ENGINE.speak(job["normalized"], job["voice"], job["speed"], job["pitch"], job["amp"])
     y = soxr.resample(x, sr, SR_OUT, quality="HQ") if sr != SR_OUT else x
     peak = float(np.abs(y).max(initial=0.0))
     if peak > PEAK:  # resampling overshoot must not clip
@@ -294,15 +289,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--test-variants", type=int, default=8, help="espeak variants held out for test")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jobs", type=int, default=2, help="parallel espeak-ng processes")
+    p.add_argument("--engine", choices=("auto", "program", "library"), default="auto",
+                   help="Debian's espeak-ng program, or libespeak-ng from pip's espeakng-loader (auto: the program "
+                        "where installed; the library's newer espeak-ng sounds close to, not the same as, the program)")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
+    global ENGINE
     args = parse_args(argv)
+    ENGINE = find_engine(args.engine)
     speakers, jobs = plan(args)
     write_speakers(Path(args.out), speakers)
     todo = [j for j in jobs if not is_done(j)]
-    print(f"{len(jobs)} utterances, {len(jobs) - len(todo)} already present, {len(speakers)} speakers")
+    print(f"{len(jobs)} utterances, {len(jobs) - len(todo)} already present, {len(speakers)} speakers; {ENGINE.name}")
     bar = tqdm(total=len(todo), unit="utt", disable=not todo)
     seconds = 0.0
     if args.jobs > 1 and len(todo) > 1:
