@@ -92,3 +92,18 @@ def test_a_plan_reads_as_its_pieces_with_silence_between(synth):
         synth.speak(doc)
     with pytest.raises(ValueError, match="speaking_rate must be"):  # 1.5 in the document x 1.5 asked
         synth.synthesize(doc, sampling=sampling, speaking_rate=1.5)
+
+
+def test_a_piece_goes_on_from_the_last_sentence_before_it(synth):
+    """With ``context='previous'`` an SSML piece's first sentence continues the piece before it
+    (across a break), as the second sentence of plain text does."""
+    going_on = Synthesizer(synth.model, synth.tokenizer, codec=synth.codec, context="previous")
+    sampling = SamplingConfig(seed=2, max_frames=30)
+    plain = going_on.synthesize("Hello there. A quiet bridge.", sampling=sampling)
+    n = len(going_on.synthesize("Hello there.", sampling=sampling))  # the first sentence's audio
+    doc = '<speak>Hello there.<break time="100ms"/>A quiet bridge.</speak>'
+    got = np.concatenate(list(going_on.stream(doc, sampling=sampling)))
+    np.testing.assert_allclose(got, np.concatenate([plain[:n], np.zeros(synth.sample_rate // 10, np.float32), plain[n:]]),
+                               atol=1e-5)
+    restarted = np.concatenate(list(synth.stream(doc, sampling=sampling)))
+    assert np.array_equal(restarted[:n], got[:n]) and not np.array_equal(restarted[n:], got[n:])

@@ -136,7 +136,7 @@ class Synthesizer:
         plan = parse_ssml(text)
         for rate in {speaking_rate} | {item.rate * speaking_rate for item in plan if not isinstance(item, Pause)}:
             self._check_rate(rate)  # a bad rate is refused before anything plays
-        decoder, sampling, sentences = self._decoder(voice), sampling or SamplingConfig(), 0
+        decoder, sampling, sentences, said = self._decoder(voice), sampling or SamplingConfig(), 0, []
         for item in plan:
             if should_stop is not None and should_stop():
                 return
@@ -145,17 +145,23 @@ class Synthesizer:
                 continue
             gain = np.float32(10 ** (item.volume_db / 20))
             for wav in self._stream_text(item.text, voice, nth_sentence(sampling, sentences), chunk_frames,
-                                         first_chunk_frames, should_stop, item.rate * speaking_rate, decoder):
+                                         first_chunk_frames, should_stop, item.rate * speaking_rate, decoder, said):
                 yield wav if gain == 1 else np.clip(wav * gain, -1.0, 1.0)
             first_chunk_frames = None  # only the request's first chunk is small
             sentences += len(split_sentences(normalize(item.text)))  # the next piece's draws go on from here
 
     def _stream_text(self, text: str, voice: VoicePrompt | None, sampling: SamplingConfig | None, chunk_frames: int,
                      first_chunk_frames: int | None, should_stop: Callable[[], bool] | None,
-                     speaking_rate: float, decoder=None) -> Iterator[np.ndarray]:
+                     speaking_rate: float, decoder=None, said: list[Spoken] | None = None) -> Iterator[np.ndarray]:
+        """``said``: the request's sentences so far (SSML pieces before this one), which this
+        piece's sentences are appended to and its first may continue (``context``)."""
         stretcher = self._stretcher(speaking_rate)
         decoder = self._decoder(voice) if decoder is None else decoder
-        for _, frames in self._generate(text, voice, sampling, chunk_frames, first_chunk_frames, should_stop):
+        said = [] if said is None else said
+        for spoken, frames in self._generate(text, voice, sampling, chunk_frames, first_chunk_frames, should_stop,
+                                             said[-1] if said else None):
+            if not said or said[-1] is not spoken:
+                said.append(spoken)
             wav = decoder.push(self._codes(frames))[0]
             if stretcher is None:
                 yield wav
@@ -200,10 +206,12 @@ class Synthesizer:
         self._check_rate(speaking_rate)
         return None if speaking_rate == 1.0 else TimeStretcher(1.0 / speaking_rate, self.sample_rate)
 
-    def _sentences(self, text: str, voice: VoicePrompt | None, sampling: SamplingConfig) -> Iterator[Reading]:
-        """Each sentence of ``text`` as the model reads it. Lazy: a sentence's prompt is built once
-        the previous sentence's frames are final (``context`` may continue from them)."""
-        rate, previous = self.model.cfg.codec_frame_rate, None
+    def _sentences(self, text: str, voice: VoicePrompt | None, sampling: SamplingConfig,
+                   previous: Spoken | None = None) -> Iterator[Reading]:
+        """Each sentence of ``text`` as the model reads it (``previous``: the sentence said before
+        ``text``, if any). Lazy: a sentence's prompt is built once the previous sentence's frames
+        are final (``context`` may continue from them)."""
+        rate = self.model.cfg.codec_frame_rate
         for i, sentence in enumerate(split_sentences(normalize(text))):
             ids = self.tokenizer.encode(sentence)
             context = self._context(voice, previous, len(ids), len(sentence))
@@ -234,12 +242,13 @@ class Synthesizer:
 
     def _generate(self, text: str, voice: VoicePrompt | None, sampling: SamplingConfig | None, chunk_frames: int,
                   first_chunk_frames: int | None = None,
-                  should_stop: Callable[[], bool] | None = None) -> Iterator[tuple[Spoken, list]]:
+                  should_stop: Callable[[], bool] | None = None,
+                  previous: Spoken | None = None) -> Iterator[tuple[Spoken, list]]:
         """(sentence so far, its new frames) every ``chunk_frames`` generated frames, sentence after sentence."""
         sampling = sampling or SamplingConfig()
         if sampling.best_of > 1 and self.verifier is None:
             raise ValueError(f"best_of {sampling.best_of} needs a verifier to choose (e.g. tts-cli --verifier models/asr_verifier)")
-        for i, (spoken, context, limit, floor, seeded) in enumerate(self._sentences(text, voice, sampling)):
+        for i, (spoken, context, limit, floor, seeded) in enumerate(self._sentences(text, voice, sampling, previous)):
             if should_stop is not None and should_stop():
                 return
             first = first_chunk_frames if i == 0 else None
