@@ -47,10 +47,11 @@ class Spoken:
 
 class Reading(NamedTuple):
     """How one sentence is read: its ``Spoken`` (no frames yet), the voice prompt it continues
-    (``Synthesizer.context``), its frame budget, the frames before ``</speech>`` may come, its draws."""
+    (``context``: the request's voice or the sentence before, ``Synthesizer.context``), its frame
+    budget, the frames before ``</speech>`` may come, its draws."""
 
     spoken: Spoken
-    voice: VoicePrompt | None
+    context: VoicePrompt | None
     limit: int
     floor: int
     sampling: SamplingConfig
