@@ -400,7 +400,7 @@ def parse_args(argv: list[str] | None) -> ServerConfig:
                    help="stretch zero-shot voice prompts to the pace the model trained on (tts.voice_pace)")
     p.add_argument("--sentence-context", choices=CONTEXTS, default=d.sentence_context,
                    help="what a request's later sentences are prompted with: the voice prompt again, the previous "
-                        "sentence's text and codes, or both")
+                        "sentence's text and codes")
     p.add_argument("--backend", choices=("auto", "onnx", "torch"), default=d.backend)
     p.add_argument("--threads", type=int, help="threads per inference call")
     p.add_argument("--workers", type=int, default=d.workers, help="concurrent inference calls")

@@ -280,7 +280,7 @@ def test_sigterm_drains_in_flight_stream(model_dir, speech, tmp_path):
     ({"tts": ["tts"], "voice_prompt_seconds": 3.0}, "it needs --tts-verifier"),  # nothing would find the words
     ({"tts": ["tts"], "tts_verifier": "asr_verifier", "voice_prompt_seconds": 0}, "voice_prompt_seconds must be > 0"),
     ({"port": "fifty"}, "ServerConfig.port: expected an integer"),
-    ({"sentence_context": "last"}, "sentence_context must be one of voice, previous, both"),
+    ({"sentence_context": "last"}, "sentence_context must be one of voice, previous"),
 ])
 def test_server_config_refuses_impossible_settings(settings, message):
     with pytest.raises(ConfigError, match=message):

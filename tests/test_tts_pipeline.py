@@ -62,30 +62,26 @@ def test_voice_prompt_changes_and_seeds_reproduce(synth):
     assert not np.array_equal(a, synth.synthesize("Hello there.", None, sampling))
 
 
-@pytest.mark.parametrize("context", ["previous", "both"])
-def test_later_sentences_continue_the_previous_one(synth, context, monkeypatch):
-    """With a context, the second sentence's prompt is the first's text and generated frames
-    (after the voice prompt's with ``both``); the first is drawn as without; streamed equals
-    offline; a context that leaves the sentence no room in the model's positions falls back."""
+def test_later_sentences_continue_the_previous_one(synth, monkeypatch):
+    """With ``context='previous'`` the second sentence's prompt is the first's text and generated
+    frames; the first is drawn as without; streamed equals offline; where that leaves the
+    sentence no room in the model's positions, the voice prompt again."""
     sampling = SamplingConfig(seed=3, max_frames=20)
     voice = synth.voice_from_audio(np.zeros(4800, np.float32), "A quiet bridge.")
     text = "The old mill. By the river!"
-    going_on = Synthesizer(synth.model, synth.tokenizer, codec=synth.codec, context=context)
+    going_on = Synthesizer(synth.model, synth.tokenizer, codec=synth.codec, context="previous")
     first, second = going_on.speak(text, voice, sampling)
     assert first == synth.speak(text, voice, sampling)[0] and first.frames
-    said = (voice.transcript + " " if context == "both" else "") + first.text
-    codes = (voice.codes if context == "both" else []) + first.frames
     encode = synth.tokenizer.encode
-    assert second.prompt == build_prompt(synth.model, encode(second.text), encode(said), codes)
-    assert second.prompt_text == len(encode(said))
+    alone = build_prompt(synth.model, encode(second.text), encode(first.text), first.frames)
+    assert second.prompt == alone and second.prompt_text == len(encode(first.text))
     offline = going_on.synthesize(text, voice, sampling)
     streamed = np.concatenate(list(going_on.stream(text, voice, sampling, chunk_frames=6)))
     assert streamed.shape == offline.shape and np.abs(streamed - offline).max() < 1e-5
-    alone = build_prompt(synth.model, encode(second.text), encode(first.text), first.frames)
     room = synth.model.cfg.codec_frame_rate * len(second.text) / DEFAULT_CHARS_PER_SECOND  # its frames at that pace
-    monkeypatch.setattr(synth.model.cfg, "max_seq_len", math.ceil(len(alone) + room))  # the previous sentence fits
+    monkeypatch.setattr(synth.model.cfg, "max_seq_len", math.ceil(len(alone) + room))  # it just fits
     assert going_on.speak(text, voice, sampling)[1].prompt == alone
-    monkeypatch.setattr(synth.model.cfg, "max_seq_len", math.ceil(len(alone) + room) - 1)  # nothing fits: the voice again
+    monkeypatch.setattr(synth.model.cfg, "max_seq_len", math.ceil(len(alone) + room) - 1)  # it does not: the voice again
     assert going_on.speak(text, voice, sampling)[1].prompt == synth.speak(text, voice, sampling)[1].prompt
     with pytest.raises(ValueError, match="context must be one of"):
         Synthesizer(synth.model, synth.tokenizer, codec=synth.codec, context="last")

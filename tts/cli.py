@@ -207,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="play the speech this many times as fast, pitch kept (0.5 to 2; WSOLA, streams too)")
     s.add_argument("--context", choices=CONTEXTS, default="voice",
                    help="what the second and later sentences are prompted with: the voice prompt again, the previous "
-                        "sentence's text and codes (the model goes on from where it was), or both")
+                        "sentence's text and codes (the model goes on from where it was)")
     s.add_argument("--stream", action="store_true", help="decode and emit audio every --chunk-frames frames")
     s.add_argument("--chunk-frames", type=int, default=10)
     s.add_argument("--temperature", type=float, default=0.8)

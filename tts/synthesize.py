@@ -57,7 +57,7 @@ class Reading(NamedTuple):
     sampling: SamplingConfig
 
 
-CONTEXTS = ("voice", "previous", "both")  # what a request's later sentences are prompted with
+CONTEXTS = ("voice", "previous")  # what a request's later sentences are prompted with
 DEFAULT_CHARS_PER_SECOND = 15.0  # English read aloud, for a model that did not record its pace
 
 
@@ -72,9 +72,9 @@ class Synthesizer:
     ``stepper()``); ``codec``: a codec engine (default: the one the model was trained on);
     ``verifier``: what picks the best of ``SamplingConfig.best_of`` candidates (``tts.verify``);
     ``context``: what the second and later sentences of a request are prompted with: the voice
-    prompt again (``voice``), the previous sentence's text and generated codes (``previous``, so
-    the model goes on from where it was instead of starting over), or both, voice first (``both``).
-    A context that would leave the sentence too few of the model's positions falls back to less."""
+    prompt again (``voice``), or the previous sentence's text and generated codes (``previous``:
+    the model goes on from where it was instead of starting over; where that would leave the
+    sentence too few of the model's positions, the voice again). Measured a wash (README)."""
 
     def __init__(self, model, tokenizer: TextTokenizer, codec=None, codec_spec: str | None = None,
                  backend: str = "auto", verifier=None, context: str = "voice") -> None:
@@ -225,21 +225,14 @@ class Synthesizer:
 
     def _context(self, voice: VoicePrompt | None, previous: Spoken | None, n_ids: int,
                  n_chars: int) -> VoicePrompt | None:
-        """The voice prompt a sentence continues: per ``self.context``, the longest choice that
-        leaves room in the model's positions for the sentence at its trained pace."""
+        """The voice prompt a sentence continues: the previous sentence (``context='previous'``)
+        where it leaves room in the model's positions for this one at its trained pace, else the voice."""
         if self.context == "voice" or previous is None or not previous.frames:
             return voice
-        own = VoicePrompt(previous.frames, previous.text)
-        choices = [own, voice]
-        if self.context == "both" and voice is not None:
-            choices.insert(0, VoicePrompt(voice.codes + previous.frames, f"{voice.transcript} {previous.text}"))
-        cfg = self.model.cfg
+        own, cfg = VoicePrompt(previous.frames, previous.text), self.model.cfg
         expected = cfg.codec_frame_rate * n_chars / (cfg.chars_per_second or DEFAULT_CHARS_PER_SECOND)
-        for choice in choices[:-1]:
-            length = len(self.tokenizer.encode(choice.transcript)) + len(choice.codes) + n_ids + 4  # 4 markers
-            if length + expected <= cfg.max_seq_len:
-                return choice
-        return choices[-1]
+        length = len(self.tokenizer.encode(own.transcript)) + len(own.codes) + n_ids + 4  # 4 markers
+        return own if length + expected <= cfg.max_seq_len else voice
 
     def _generate(self, text: str, voice: VoicePrompt | None, sampling: SamplingConfig | None, chunk_frames: int,
                   first_chunk_frames: int | None = None,

@@ -129,8 +129,7 @@ def similarity_summary(voices: dict[str, list], speakers: list[str], encoder: st
             f"; TTS against another speaker's recording {floor:.3f}.")
 
 
-CONTEXT_WORDS = {"voice": "the voice prompt again", "previous": "the previous sentence's text and codes",
-                 "both": "the voice prompt then the previous sentence"}
+CONTEXT_WORDS = {"voice": "the voice prompt again", "previous": "the previous sentence's text and codes"}
 
 
 def main(argv: list[str] | None = None) -> int:
