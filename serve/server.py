@@ -63,6 +63,7 @@ class ServerConfig:
     voice_prompt_pace: bool = False
     # what a request's second and later sentences are prompted with (tts.synthesize CONTEXTS):
     # the voice prompt again, or the previous sentence's text and codes so the model goes on
+    # (measured a wash on WER, and the voice drifts over long text: README "Sentence context")
     sentence_context: str = "voice"
     backend: str = "auto"
     threads: int | None = None  # per inference call
@@ -399,8 +400,8 @@ def parse_args(argv: list[str] | None) -> ServerConfig:
     p.add_argument("--voice-prompt-pace", action="store_true",
                    help="stretch zero-shot voice prompts to the pace the model trained on (tts.voice_pace)")
     p.add_argument("--sentence-context", choices=CONTEXTS, default=d.sentence_context,
-                   help="what a request's later sentences are prompted with: the voice prompt again, the previous "
-                        "sentence's text and codes")
+                   help="what a request's later sentences are prompted with: the voice prompt again (default) or "
+                        "the previous sentence's text and codes")
     p.add_argument("--backend", choices=("auto", "onnx", "torch"), default=d.backend)
     p.add_argument("--threads", type=int, help="threads per inference call")
     p.add_argument("--workers", type=int, default=d.workers, help="concurrent inference calls")

@@ -229,6 +229,9 @@ def test_recipe_end_to_end_tiny(tmp_path):
     assert {p.name for p in (models / "asr_verifier").iterdir()} == {"config.json", "model.safetensors", "asr.onnx"}
     served = (exp / "eval" / "tts_best4.md").read_text()  # best-of-N, judged by the other recognizer
     assert "best of 4 by" in served and "cut to its first words within 3 s" in served and "voice prompts median" in served
+    pairs = (exp / "eval" / "tts_pairs.md").read_text()  # two sentences per request
+    assert "2 held-out requests" in pairs and "each request 2 sentences in a row" in pairs and "| ctc |" in pairs
+    assert "TTS teacher-forced" not in pairs and "Speaker similarity" in pairs
     from tts.model import TtsModel
 
     from tts.data import read_tokens

@@ -172,4 +172,6 @@ if [ "$stage" -le 11 ] && [ "$stop_stage" -ge 11 ]; then
   $PY "${eval_tts[@]}" --out "$exp/eval/tts.md"
   # as `make serve` serves it: best of 4, voice prompts cut to their first words within 3 s
   $PY "${eval_tts[@]}" --best-of 4 --verifier "$models/asr_verifier" --prompt-seconds 3 --out "$exp/eval/tts_best4.md"
+  # two held-out sentences per request: what long text adds (the second starts from the voice prompt again)
+  $PY "${eval_tts[@]}" --sentences 2 --out "$exp/eval/tts_pairs.md"
 fi
