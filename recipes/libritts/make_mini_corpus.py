@@ -5,6 +5,8 @@ PCM16) with ``.normalized.txt`` (numbers as words, what is spoken) and ``.origin
 beside it, plus ``<out>/SPEAKERS.txt``. A speaker is an espeak-ng English voice + variant with a
 fixed speed, pitch and level. ``dev-clean-mini`` reuses the train speakers with other sentences;
 ``test-clean-mini`` uses variants never heard in train. Deterministic for a seed; re-runnable.
+Spoken by Debian's ``espeak-ng`` program, or where it is missing by libespeak-ng from pip's
+``espeakng-loader`` (``--engine``, ``espeak.py``): the same speakers and splits, a close sound.
 
     python recipes/libritts/make_mini_corpus.py --out data/mini --n-train 4000 --n-dev 100 --n-test 400
 """
