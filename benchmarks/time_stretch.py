@@ -23,8 +23,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from codec import audio  # noqa: E402
+from codec.errors import run_cli  # noqa: E402
 from timing import best_time  # noqa: E402
-from tts.pretrained import bundled_voices, find_tts_dir, load_tts  # noqa: E402
+from tts.pretrained import bundled_voice, find_tts_dir, load_tts  # noqa: E402
 from tts.synthesize import Synthesizer  # noqa: E402
 from tts.time_stretch import TimeStretcher  # noqa: E402
 
@@ -75,10 +76,7 @@ def main() -> None:
     model, tokenizer = load_tts(args.tts, "onnx", args.threads)
     synth = Synthesizer(model, tokenizer, backend="onnx")
     rate = synth.sample_rate
-    voices = bundled_voices(find_tts_dir(args.tts))
-    if args.voice not in voices:
-        raise SystemExit(f"{args.tts} has no voice {args.voice!r} (have: {', '.join(voices) or 'none'})")
-    path, text = voices[args.voice]
+    path, text = bundled_voice(find_tts_dir(args.tts), args.voice)
     said = audio.load(path, rate)
     wav = np.tile(said, 3)
     codes = synth.codec.encode(wav[None])
@@ -106,4 +104,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli("time_stretch.py", main))

@@ -18,8 +18,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from codec import audio  # noqa: E402
+from codec.errors import run_cli  # noqa: E402
 from timing import best_time  # noqa: E402
-from tts.pretrained import bundled_voices, find_tts_dir, load_tts  # noqa: E402
+from tts.pretrained import bundled_voice, find_tts_dir, load_tts  # noqa: E402
 from tts.synthesize import Synthesizer  # noqa: E402
 from tts.verify import load_verifier  # noqa: E402
 
@@ -37,10 +38,7 @@ def main() -> None:
     model, tokenizer = load_tts(args.tts, "onnx", args.threads)
     verifier = load_verifier(args.verifier, "onnx", args.threads)
     synth = Synthesizer(model, tokenizer, backend="onnx", verifier=verifier)
-    voices = bundled_voices(find_tts_dir(args.tts))
-    if args.voice not in voices:
-        raise SystemExit(f"{args.tts} has no voice {args.voice!r} (have: {', '.join(voices) or 'none'})")
-    path, text = voices[args.voice]
+    path, text = bundled_voice(find_tts_dir(args.tts), args.voice)
     said = audio.load(path, synth.sample_rate)
     print(f"voice {path.stem} ({len(said) / synth.sample_rate:.1f} s), cut to {args.seconds:g} s; {args.verifier} and "
           f"{synth.codec.name} on ONNX Runtime, {args.threads} threads, best of {args.runs} runs")
@@ -56,4 +54,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli("voice_trim.py", main))

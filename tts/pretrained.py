@@ -32,6 +32,14 @@ def bundled_voices(directory: Path) -> dict[str, tuple[Path, str]]:
             for wav in sorted((Path(directory) / "voices").glob("*.wav")) if wav.with_suffix(".txt").is_file()}
 
 
+def bundled_voice(directory: Path, name: str) -> tuple[Path, str]:
+    """One of the model's prompt voices by name: (its wav, its transcript)."""
+    voices = bundled_voices(directory)
+    if name not in voices:
+        raise ValueError(f"{directory}: no voice {name!r} (have: {', '.join(voices) or 'none'})")
+    return voices[name]
+
+
 def load_tts(spec: str | None, backend: str = "auto", threads: int | None = None, int8: bool = False):
     """(model, tokenizer): ONNX Runtime where ``tts.onnx`` exists (``auto``), else torch."""
     from .text import TOKENIZER_FILE, TextTokenizer
