@@ -211,28 +211,32 @@ class Synthesizer:
                    previous: Spoken | None = None) -> Iterator[Reading]:
         """Each sentence of ``text`` as the model reads it (``previous``: the sentence said before
         ``text``, if any). Lazy: a sentence's prompt is built once the previous sentence's frames
-        are final (``context`` may continue from them)."""
-        rate = self.model.cfg.codec_frame_rate
+        are final (``context`` may continue from them). Each text is tokenized once."""
+        rate, encode = self.model.cfg.codec_frame_rate, self.tokenizer.encode
+        voice_ids = encode(voice.transcript) if voice else None
+        previous_ids = encode(previous.text) if previous and self.context == "previous" else None
         for i, sentence in enumerate(split_sentences(normalize(text))):
-            ids = self.tokenizer.encode(sentence)
-            context = self._context(voice, previous, len(ids), len(sentence))
-            prompt_ids = self.tokenizer.encode(context.transcript) if context else None
+            ids = encode(sentence)
+            context, prompt_ids = self._context(voice, voice_ids, previous, previous_ids, len(ids), len(sentence))
             spoken = Spoken(sentence, build_prompt(self.model, ids, prompt_ids, context.codes if context else None),
                             len(prompt_ids or []), [])
             yield Reading(spoken, context, max_frames_for(len(sentence), rate, sampling),
                           min_frames_for(len(sentence), rate, sampling), nth_sentence(sampling, i))
-            previous = spoken
+            previous, previous_ids = spoken, ids
 
-    def _context(self, voice: VoicePrompt | None, previous: Spoken | None, n_ids: int,
-                 n_chars: int) -> VoicePrompt | None:
-        """The voice prompt a sentence continues: the previous sentence (``context='previous'``)
-        where it leaves room in the model's positions for this one at its trained pace, else the voice."""
+    def _context(self, voice: VoicePrompt | None, voice_ids: list[int] | None, previous: Spoken | None,
+                 previous_ids: list[int] | None, n_ids: int, n_chars: int) -> tuple[VoicePrompt | None, list[int] | None]:
+        """The voice prompt a sentence continues and its transcript's ids: the previous sentence
+        (``context='previous'``) where it leaves room in the model's positions for this one at its
+        trained pace, else the voice."""
         if self.context == "voice" or previous is None or not previous.frames:
-            return voice
-        own, cfg = VoicePrompt(previous.frames, previous.text), self.model.cfg
+            return voice, voice_ids
+        cfg = self.model.cfg
         expected = cfg.codec_frame_rate * n_chars / (cfg.chars_per_second or DEFAULT_CHARS_PER_SECOND)
-        length = len(self.tokenizer.encode(own.transcript)) + len(own.codes) + n_ids + 4  # 4 markers
-        return own if length + expected <= cfg.max_seq_len else voice
+        length = len(previous_ids) + len(previous.frames) + n_ids + 4  # 4 markers
+        if length + expected > cfg.max_seq_len:
+            return voice, voice_ids
+        return VoicePrompt(previous.frames, previous.text), previous_ids
 
     def _generate(self, text: str, voice: VoicePrompt | None, sampling: SamplingConfig | None, chunk_frames: int,
                   first_chunk_frames: int | None = None,
