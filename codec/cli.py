@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from .errors import CodecError, run_cli
+from .identity import codes_mismatch
 
 
 def _codec_api():
@@ -53,7 +54,7 @@ def encode_file(codec, src: Path, dst: Path, n_q: int | None) -> float:
     wav = audio.load(src, codec.sample_rate)
     codes = codec.encode(wav[None], n_q)[0]
     header = container.CodesHeader(
-        model=codec.name, weights_hash=codec.weights_hash(), sample_rate=codec.sample_rate,
+        model=codec.name, weights_hash=codec.weights_hash(), codes_hash=codec.codes_hash() or "", sample_rate=codec.sample_rate,
         frame_rate=codec.cfg.frame_rate, hop=codec.hop, codebook_sizes=codec.codebook_sizes[: codes.shape[0]],
         n_frames=int(codes.shape[1]), n_samples=int(wav.shape[0]),
     )
@@ -69,11 +70,8 @@ def decode_file(src: Path, dst: Path, args: argparse.Namespace, cache: dict) -> 
     if spec not in cache:
         cache[spec] = _load_model(spec, args.backend, args.threads)
     codec = cache[spec]
-    if header.weights_hash != codec.weights_hash():
-        raise CodecError(
-            f"{src}: encoded with model {header.model!r} (weights {header.weights_hash}), "
-            f"but the loaded model {codec.name!r} has weights {codec.weights_hash()}"
-        )
+    if why := codes_mismatch(codec, header.codes_hash, header.weights_hash):
+        raise CodecError(f"{src}: encoded with model {header.model!r}, {why}")
     wav = codec.decode(codes.astype("int64")[None], n_samples=header.n_samples)[0]
     audio.save(dst, wav, codec.sample_rate)
 
@@ -103,7 +101,7 @@ def cmd_info(args: argparse.Namespace) -> None:
         seconds = header.n_samples / header.sample_rate
         size = src.stat().st_size
         print(
-            f"{src}: model={header.model} weights={header.weights_hash} sample_rate={header.sample_rate} "
+            f"{src}: model={header.model} weights={header.weights_hash} codes={header.codes_hash or '-'} sample_rate={header.sample_rate} "
             f"frame_rate={header.frame_rate:g} codebooks={len(header.codebook_sizes)}x{header.codebook_sizes} "
             f"frames={header.n_frames} samples={header.n_samples} duration={seconds:.2f}s "
             f"size={size}B bitrate={size * 8 / max(seconds, 1e-9) / 1000:.2f}kbit/s"

@@ -6,8 +6,9 @@ Layout (little-endian)::
     | bit-packed codes | uint32 CRC32 of everything before it
 
 Code stream q uses ceil(log2 K_q) bits per code, so the payload is exactly the nominal
-bitrate times the duration; the JSON header names the model and its weights so a decoder
-can refuse codes that belong to another model. No torch here (used by the ORT server).
+bitrate times the duration; the JSON header names the model, its weights and (since version 2)
+its ``codes_hash``, so a decoder can refuse codes that belong to another model yet accept those
+of a decoder-only fine-tune of its own. No torch here (used by the ORT server).
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ import numpy as np
 from .errors import CodecError, InvalidCodesFile
 
 MAGIC = b"SPCODES\x00"
-VERSION = 1
+VERSION = 2
+READABLE = (1, 2)  # version 1 headers carry no codes_hash
 _PREFIX = struct.Struct("<8sHI")  # magic, version, header length
 _CRC = struct.Struct("<I")
 
@@ -46,13 +48,18 @@ class CodesHeader:
     codebook_sizes: list[int]
     n_frames: int
     n_samples: int
+    codes_hash: str = ""  # what the codes mean (encoder + quantizer); "" in version 1 files
     version: int = VERSION
     _types = {"model": str, "weights_hash": str, "sample_rate": int, "frame_rate": float, "hop": int,
-              "codebook_sizes": list, "n_frames": int, "n_samples": int, "version": int}
+              "codebook_sizes": list, "n_frames": int, "n_samples": int, "codes_hash": str, "version": int}
+
+    @classmethod
+    def _keys(cls, version: object) -> set[str]:
+        return set(cls._types) - ({"codes_hash"} if version == 1 else set())
 
     def to_json(self) -> bytes:
         """Compact, key-sorted UTF-8 JSON: deterministic bytes for identical headers."""
-        d = dataclasses.asdict(self)
+        d = {k: v for k, v in dataclasses.asdict(self).items() if k in self._keys(self.version)}
         d["codebook_sizes"] = [int(k) for k in d["codebook_sizes"]]
         return json.dumps(d, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
@@ -65,7 +72,8 @@ class CodesHeader:
             raise InvalidCodesFile(f"{name}: header is not valid JSON ({e})") from None
         if not isinstance(d, dict):
             raise InvalidCodesFile(f"{name}: header is not a JSON object")
-        missing, extra = cls._types.keys() - d.keys(), d.keys() - cls._types.keys()
+        keys = cls._keys(d.get("version"))
+        missing, extra = keys - d.keys(), d.keys() - keys
         if missing or extra:
             raise InvalidCodesFile(f"{name}: header keys wrong (missing {sorted(missing)}, unexpected {sorted(extra)})")
         header = cls(**d)
@@ -86,8 +94,14 @@ class CodesHeader:
             raise InvalidCodesFile(f"{name}: sample_rate, frame_rate and hop must be positive")
         if min(self.n_frames, self.n_samples) < 0:
             raise InvalidCodesFile(f"{name}: n_frames and n_samples must be >= 0")
-        if self.version != VERSION:
-            raise InvalidCodesFile(f"{name}: unsupported header version {self.version} (this reader knows {VERSION})")
+        if self.version not in READABLE:
+            raise InvalidCodesFile(f"{name}: unsupported header version {self.version} (this reader knows {_known()})")
+        if self.version == 1 and self.codes_hash:
+            raise InvalidCodesFile(f"{name}: a version 1 header carries no codes_hash")
+
+
+def _known() -> str:
+    return " and ".join(map(str, READABLE))
 
 
 def bits_per_code(k: int) -> int:
@@ -151,7 +165,7 @@ def dumps(header: CodesHeader, codes: np.ndarray, name: str = "<codes>") -> byte
         raise InvalidCodesFile(f"{name}: codes have {codes.shape[1]} frames but header says n_frames={header.n_frames}")
     payload = pack_codes(codes, header.codebook_sizes, name)
     raw = header.to_json()
-    body = _PREFIX.pack(MAGIC, VERSION, len(raw)) + raw + payload
+    body = _PREFIX.pack(MAGIC, header.version, len(raw)) + raw + payload
     return body + _CRC.pack(zlib.crc32(body))
 
 
@@ -168,8 +182,8 @@ def loads(data: bytes, name: str = "<codes>") -> tuple[CodesHeader, np.ndarray]:
     data = bytes(data)
     _foreign_or_truncated(data, name)
     _, version, hlen = _PREFIX.unpack_from(data)
-    if version != VERSION:
-        raise InvalidCodesFile(f"{name}: unsupported .codes version {version} (this reader knows {VERSION})")
+    if version not in READABLE:
+        raise InvalidCodesFile(f"{name}: unsupported .codes version {version} (this reader knows {_known()})")
     crc_ok = zlib.crc32(data[: -_CRC.size]) == _CRC.unpack_from(data, len(data) - _CRC.size)[0]
     fits = _PREFIX.size + hlen + _CRC.size <= len(data)
     header, err = None, None
@@ -184,6 +198,8 @@ def loads(data: bytes, name: str = "<codes>") -> tuple[CodesHeader, np.ndarray]:
         raise InvalidCodesFile(f"{name}: corrupt (CRC32 mismatch)")
     if err is not None:
         raise err
+    if header.version != version:
+        raise InvalidCodesFile(f"{name}: header version {header.version} disagrees with the file's {version}")
     if len(data) != expected:
         raise InvalidCodesFile(f"{name}: payload size disagrees with header ({len(data)} bytes, expected {expected})")
     codes = unpack_codes(data[_PREFIX.size + hlen : -_CRC.size], header.codebook_sizes, header.n_frames)

@@ -121,7 +121,7 @@ def _codes_file_write(path: Path, codes: pb.Codes, info: pb.ModelInfo) -> None:
     from codec import container
 
     header = container.CodesHeader(
-        model=codes.model, weights_hash=codes.weights_hash, sample_rate=info.sample_rate_hz, frame_rate=info.frame_rate_hz,
+        model=codes.model, weights_hash=codes.weights_hash, codes_hash=codes.codes_hash, sample_rate=info.sample_rate_hz, frame_rate=info.frame_rate_hz,
         hop=int(round(info.sample_rate_hz / info.frame_rate_hz)), codebook_sizes=list(info.codebook_sizes)[: codes.num_codebooks],
         n_frames=codes.num_frames, n_samples=int(codes.num_samples),
     )
@@ -132,7 +132,7 @@ def _codes_file_read(path: Path) -> pb.Codes:
     from codec import container
 
     header, codes = container.read(path)
-    return wire.codes_to_proto(codes, header.model, header.weights_hash, header.n_samples)
+    return wire.codes_to_proto(codes, header.model, header.weights_hash, header.n_samples, header.codes_hash)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -28,6 +28,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from codec.errors import USER_MISTAKES, CodecError, describe
+from codec.identity import codes_mismatch
 from codec.pretrained import DEFAULT_CODEC
 from codec.typed_config import ConfigError, coerce_fields
 from serve import wire
@@ -149,13 +150,13 @@ class CodecService(pb_grpc.CodecServicer):
         codes = (await self._run(engine.encode, wav[None], n_q))[0]
         kbps = engine.cfg.kbps(n_q)
         log_request("Encode", start, len(wav) / engine.sample_rate, model=engine.name)
-        return pb.EncodeResponse(codes=wire.codes_to_proto(codes, engine.name, engine.weights_hash(), len(wav)), bitrate_kbps=kbps)
+        return pb.EncodeResponse(codes=wire.engine_codes(codes, engine, len(wav)), bitrate_kbps=kbps)
 
     @unary
     async def Decode(self, request: pb.DecodeRequest, context) -> pb.DecodeResponse:
         start = time.perf_counter()
         engine = self.registry.get(request.codes.model)
-        self._check_identity(engine, request.codes.weights_hash)
+        self._check_identity(engine, request.codes.codes_hash, request.codes.weights_hash)
         codes = wire.codes_from_proto(request.codes)
         seconds = codes.shape[2] * engine.hop / engine.sample_rate
         if seconds > self.cfg.max_audio_seconds:
@@ -166,11 +167,9 @@ class CodecService(pb_grpc.CodecServicer):
         return pb.DecodeResponse(audio=wire.audio_to_proto(wav, engine.sample_rate, request.encoding, request.sample_rate_hz))
 
     @staticmethod
-    def _check_identity(engine, weights_hash: str) -> None:
-        if weights_hash and weights_hash != engine.weights_hash():
-            raise CodecError(
-                f"codes were made by weights {weights_hash}, but {engine.name} here has weights {engine.weights_hash()}"
-            )
+    def _check_identity(engine, codes_hash: str, weights_hash: str) -> None:
+        if why := codes_mismatch(engine, codes_hash, weights_hash):
+            raise CodecError(f"codes were {why} here")
 
     async def _config(self, requests: AsyncIterator, what: str) -> pb.StreamingConfig:
         first = await anext(requests, None)
@@ -191,7 +190,7 @@ class CodecService(pb_grpc.CodecServicer):
             encoding = cfg.encoding or pb.LINEAR_PCM
             n_q = engine.n_q_for_bandwidth(cfg.bandwidth_kbps or None)
             stream, resample, seconds = engine.stream(1, n_q), wire.StreamResampler(rate, engine.sample_rate), 0.0
-            out = lambda c: pb.EncodeStreamResponse(codes=wire.codes_to_proto(c[0], engine.name, engine.weights_hash()))  # noqa: E731
+            out = lambda c: pb.EncodeStreamResponse(codes=wire.engine_codes(c[0], engine))  # noqa: E731
             async for req in requests:
                 if req.HasField("config"):
                     raise CodecError("StreamingConfig may only come first")
@@ -215,7 +214,7 @@ class CodecService(pb_grpc.CodecServicer):
             start, first_out = time.perf_counter(), None
             cfg = await self._config(requests, "DecodeStream")
             engine = self.registry.get(cfg.model)
-            self._check_identity(engine, cfg.weights_hash)
+            self._check_identity(engine, cfg.codes_hash, cfg.weights_hash)
             rate = cfg.sample_rate_hz or engine.sample_rate
             wire.check_rate(rate)
             encoding = cfg.encoding or pb.LINEAR_PCM
@@ -245,7 +244,7 @@ class CodecService(pb_grpc.CodecServicer):
         engine = self.registry.get(request.model)
         cfg = engine.cfg
         return pb.ModelInfo(
-            name=engine.name, weights_hash=engine.weights_hash(), sample_rate_hz=cfg.sample_rate,
+            name=engine.name, weights_hash=engine.weights_hash(), codes_hash=engine.codes_hash() or "", sample_rate_hz=cfg.sample_rate,
             frame_rate_hz=cfg.frame_rate, codebook_sizes=cfg.codebook_sizes, bitrate_kbps=cfg.bitrate / 1000,
             latency_ms=1000 * cfg.latency_samples / cfg.sample_rate,
             backend="onnx" if type(engine).__name__ == "OnnxCodec" else "torch", models=self.registry.names(),

@@ -80,11 +80,16 @@ def check_rate(rate: int) -> None:
         raise InvalidAudio(f"sample_rate_hz must be within 4000..192000, got {rate}")
 
 
-def codes_to_proto(codes: np.ndarray, name: str, weights_hash: str, n_samples: int = 0) -> pb.Codes:
+def codes_to_proto(codes: np.ndarray, name: str, weights_hash: str, n_samples: int = 0, codes_hash: str = "") -> pb.Codes:
     """codes [Q, F] -> ``Codes``."""
     q, f = codes.shape
-    return pb.Codes(model=name, weights_hash=weights_hash, num_codebooks=q, num_frames=f,
+    return pb.Codes(model=name, weights_hash=weights_hash, codes_hash=codes_hash, num_codebooks=q, num_frames=f,
                     values=codes.astype(np.int32).reshape(-1).tolist(), num_samples=n_samples)
+
+
+def engine_codes(codes: np.ndarray, engine, n_samples: int = 0) -> pb.Codes:
+    """codes [Q, F] an engine made, labelled with its identity."""
+    return codes_to_proto(codes, engine.name, engine.weights_hash(), n_samples, engine.codes_hash() or "")
 
 
 def codes_from_proto(msg: pb.Codes) -> np.ndarray:

@@ -101,3 +101,35 @@ def test_failed_decode_keeps_existing_output(wavs, tmp_path):
     broken.write_bytes(b"SPCODES\x00garbage")
     assert_one_line_error(cli("decode", "-o", str(target), str(broken)), "keep.codes")
     assert target.read_bytes() == b"precious"
+
+
+def test_decoder_fine_tunes_decode_the_codes_other_encoders_refuse(wavs, tmp_path):
+    """A .codes file names what its codes mean (codes_hash): a decoder-only fine-tune of its
+    model decodes it, a codec with another encoder refuses it in one line. Files written
+    before codes_hash (version 1) still need the very weights that made them."""
+    import torch
+
+    from codec.config import load_preset
+    from codec.model import Codec
+
+    torch.manual_seed(0)
+    base = Codec(load_preset(MODEL))
+    base.save_pretrained(tmp_path / "base")
+    with torch.no_grad():
+        next(base.decoder.parameters()).add_(0.01)
+    base.save_pretrained(tmp_path / "tuned")
+    torch.manual_seed(1)
+    Codec(load_preset(MODEL)).save_pretrained(tmp_path / "other")
+    codes = tmp_path / "a.codes"
+    assert cli("encode", "--model", str(tmp_path / "base"), "-o", str(codes), str(wavs[0])).returncode == 0
+    header, arr = container.read(codes)
+    assert header.version == 2 and header.codes_hash
+    tuned = cli("decode", "--model", str(tmp_path / "tuned"), "-o", str(tmp_path / "t.wav"), str(codes))
+    assert tuned.returncode == 0, tuned.stderr
+    other = cli("decode", "--model", str(tmp_path / "other"), "-o", str(tmp_path / "o.wav"), str(codes))
+    assert_one_line_error(other, f"made by codes {header.codes_hash}, but")
+    old = tmp_path / "old.codes"
+    container.write(old, container.CodesHeader(**{**header.__dict__, "codes_hash": "", "version": 1}), arr)
+    assert_one_line_error(cli("decode", "--model", str(tmp_path / "tuned"), "-o", str(tmp_path / "v1.wav"), str(old)),
+                          f"made by weights {header.weights_hash}")
+    assert cli("decode", "--model", str(tmp_path / "base"), "-o", str(tmp_path / "v1.wav"), str(old)).returncode == 0

@@ -1,5 +1,6 @@
 """codec.container: exact sizes, bit-exact round trips, and every way a .codes file can be bad."""
 
+import json
 import struct
 import zlib
 
@@ -98,9 +99,32 @@ def test_wav_is_foreign(tmp_path):
 def test_unsupported_version():
     header, codes = make([2])
     data = bytearray(container.dumps(header, codes))
-    data[8:10] = struct.pack("<H", 2)
-    with pytest.raises(InvalidCodesFile, match="unsupported .codes version 2"):
+    data[8:10] = struct.pack("<H", 3)
+    with pytest.raises(InvalidCodesFile, match="unsupported .codes version 3 .this reader knows 1 and 2"):
         container.loads(reseal(bytes(data)))
+
+
+def test_version_1_files_without_codes_hash_still_read():
+    """Files written before codes_hash (version 1) read as they were; version 2 carries it."""
+    header, codes = make([1024, 2])
+    old = CodesHeader(**{**header.__dict__, "version": 1})
+    data = container.dumps(old, codes)
+    assert data[8:10] == struct.pack("<H", 1) and b"codes_hash" not in data
+    h1, c1 = container.loads(data)
+    assert (h1.version, h1.codes_hash) == (1, "") and h1 == old
+    np.testing.assert_array_equal(c1, codes)
+    new = CodesHeader(**{**header.__dict__, "codes_hash": "21a39db1cff0dabf"})
+    assert container.loads(container.dumps(new, codes))[0].codes_hash == "21a39db1cff0dabf"
+    with pytest.raises(InvalidCodesFile, match="version 1 header carries no codes_hash"):
+        container.dumps(CodesHeader(**{**new.__dict__, "version": 1}), codes)
+    relabelled = bytearray(data)
+    relabelled[8:10] = struct.pack("<H", 2)
+    with pytest.raises(InvalidCodesFile, match="header version 1 disagrees with the file's 2"):
+        container.loads(reseal(bytes(relabelled)))
+    d = json.loads(old.to_json())
+    d["version"] = 2  # a version 2 header needs the key
+    with pytest.raises(InvalidCodesFile, match="missing .'codes_hash'"):
+        container.loads(_with_header(bytes(relabelled), json.dumps(d).encode()))
 
 
 def _with_header(data: bytes, raw: bytes) -> bytes:

@@ -95,11 +95,13 @@ def test_encode_decode_match_the_engine(stub, model_dir, speech):
     codes = wire.codes_from_proto(resp.codes)
     np.testing.assert_array_equal(codes, engine.encode(speech[None]))
     assert resp.codes.weights_hash == engine.weights_hash() and resp.bitrate_kbps == pytest.approx(2.4)
+    assert resp.codes.codes_hash == engine.codes_hash() != ""
     out = stub.Decode(pb.DecodeRequest(codes=resp.codes, encoding=pb.FLOAT32_PCM))
     wav = np.frombuffer(out.audio.data, "<f4")
     np.testing.assert_allclose(wav, engine.decode(codes, n_samples=len(speech))[0], atol=1e-6)
     info = stub.GetModelInfo(pb.GetModelInfoRequest())
     assert info.backend == "onnx" and info.sample_rate_hz == SR and list(info.codebook_sizes) == [64] * 4
+    assert (info.weights_hash, info.codes_hash) == (engine.weights_hash(), engine.codes_hash())
 
 
 def test_rates_encodings_and_bandwidth(stub, speech):
@@ -152,8 +154,13 @@ def test_bad_inputs_get_clear_status(stub, speech):
     codes = stub.Encode(pb.EncodeRequest(audio=float_audio(speech))).codes
     out_of_range = pb.Codes(); out_of_range.CopyFrom(codes); out_of_range.values[0] = 9999
     assert "out of range" in assert_status(bad, stub.Decode, pb.DecodeRequest(codes=out_of_range))
-    other = pb.Codes(); other.CopyFrom(codes); other.weights_hash = "0123456789abcdef"
-    assert "weights" in assert_status(bad, stub.Decode, pb.DecodeRequest(codes=other))
+    other = pb.Codes(); other.CopyFrom(codes); other.codes_hash = "0123456789abcdef"
+    assert "made by codes 0123456789abcdef" in assert_status(bad, stub.Decode, pb.DecodeRequest(codes=other))
+    other.codes_hash = ""  # an older client: the weights decide
+    other.weights_hash = "0123456789abcdef"
+    assert "made by weights 0123456789abcdef" in assert_status(bad, stub.Decode, pb.DecodeRequest(codes=other))
+    other.codes_hash = codes.codes_hash  # other weights, same codes (a decoder-only fine-tune): decoded
+    assert stub.Decode(pb.DecodeRequest(codes=other)).audio.data
     short = pb.Codes(); short.CopyFrom(codes); del short.values[-1]
     assert "carry" in assert_status(bad, stub.Decode, pb.DecodeRequest(codes=short))
     assert_status(grpc.StatusCode.NOT_FOUND, stub.Encode, pb.EncodeRequest(audio=float_audio(speech), model="nope"))

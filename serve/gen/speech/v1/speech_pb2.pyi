@@ -35,20 +35,22 @@ class Audio(_message.Message):
     def __init__(self, data: _Optional[bytes] = ..., encoding: _Optional[_Union[AudioEncoding, str]] = ..., sample_rate_hz: _Optional[int] = ..., channels: _Optional[int] = ...) -> None: ...
 
 class Codes(_message.Message):
-    __slots__ = ("model", "weights_hash", "num_codebooks", "num_frames", "values", "num_samples")
+    __slots__ = ("model", "weights_hash", "num_codebooks", "num_frames", "values", "num_samples", "codes_hash")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     WEIGHTS_HASH_FIELD_NUMBER: _ClassVar[int]
     NUM_CODEBOOKS_FIELD_NUMBER: _ClassVar[int]
     NUM_FRAMES_FIELD_NUMBER: _ClassVar[int]
     VALUES_FIELD_NUMBER: _ClassVar[int]
     NUM_SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    CODES_HASH_FIELD_NUMBER: _ClassVar[int]
     model: str
     weights_hash: str
     num_codebooks: int
     num_frames: int
     values: _containers.RepeatedScalarFieldContainer[int]
     num_samples: int
-    def __init__(self, model: _Optional[str] = ..., weights_hash: _Optional[str] = ..., num_codebooks: _Optional[int] = ..., num_frames: _Optional[int] = ..., values: _Optional[_Iterable[int]] = ..., num_samples: _Optional[int] = ...) -> None: ...
+    codes_hash: str
+    def __init__(self, model: _Optional[str] = ..., weights_hash: _Optional[str] = ..., num_codebooks: _Optional[int] = ..., num_frames: _Optional[int] = ..., values: _Optional[_Iterable[int]] = ..., num_samples: _Optional[int] = ..., codes_hash: _Optional[str] = ...) -> None: ...
 
 class EncodeRequest(_message.Message):
     __slots__ = ("audio", "model", "bandwidth_kbps")
@@ -85,20 +87,22 @@ class DecodeResponse(_message.Message):
     def __init__(self, audio: _Optional[_Union[Audio, _Mapping]] = ...) -> None: ...
 
 class StreamingConfig(_message.Message):
-    __slots__ = ("model", "encoding", "sample_rate_hz", "channels", "bandwidth_kbps", "weights_hash")
+    __slots__ = ("model", "encoding", "sample_rate_hz", "channels", "bandwidth_kbps", "weights_hash", "codes_hash")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     ENCODING_FIELD_NUMBER: _ClassVar[int]
     SAMPLE_RATE_HZ_FIELD_NUMBER: _ClassVar[int]
     CHANNELS_FIELD_NUMBER: _ClassVar[int]
     BANDWIDTH_KBPS_FIELD_NUMBER: _ClassVar[int]
     WEIGHTS_HASH_FIELD_NUMBER: _ClassVar[int]
+    CODES_HASH_FIELD_NUMBER: _ClassVar[int]
     model: str
     encoding: AudioEncoding
     sample_rate_hz: int
     channels: int
     bandwidth_kbps: float
     weights_hash: str
-    def __init__(self, model: _Optional[str] = ..., encoding: _Optional[_Union[AudioEncoding, str]] = ..., sample_rate_hz: _Optional[int] = ..., channels: _Optional[int] = ..., bandwidth_kbps: _Optional[float] = ..., weights_hash: _Optional[str] = ...) -> None: ...
+    codes_hash: str
+    def __init__(self, model: _Optional[str] = ..., encoding: _Optional[_Union[AudioEncoding, str]] = ..., sample_rate_hz: _Optional[int] = ..., channels: _Optional[int] = ..., bandwidth_kbps: _Optional[float] = ..., weights_hash: _Optional[str] = ..., codes_hash: _Optional[str] = ...) -> None: ...
 
 class EncodeStreamRequest(_message.Message):
     __slots__ = ("config", "audio_content", "end_of_stream")
@@ -137,7 +141,7 @@ class GetModelInfoRequest(_message.Message):
     def __init__(self, model: _Optional[str] = ...) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("name", "weights_hash", "sample_rate_hz", "frame_rate_hz", "codebook_sizes", "bitrate_kbps", "latency_ms", "backend", "models")
+    __slots__ = ("name", "weights_hash", "sample_rate_hz", "frame_rate_hz", "codebook_sizes", "bitrate_kbps", "latency_ms", "backend", "models", "codes_hash")
     NAME_FIELD_NUMBER: _ClassVar[int]
     WEIGHTS_HASH_FIELD_NUMBER: _ClassVar[int]
     SAMPLE_RATE_HZ_FIELD_NUMBER: _ClassVar[int]
@@ -147,6 +151,7 @@ class ModelInfo(_message.Message):
     LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
     BACKEND_FIELD_NUMBER: _ClassVar[int]
     MODELS_FIELD_NUMBER: _ClassVar[int]
+    CODES_HASH_FIELD_NUMBER: _ClassVar[int]
     name: str
     weights_hash: str
     sample_rate_hz: int
@@ -156,7 +161,8 @@ class ModelInfo(_message.Message):
     latency_ms: float
     backend: str
     models: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, name: _Optional[str] = ..., weights_hash: _Optional[str] = ..., sample_rate_hz: _Optional[int] = ..., frame_rate_hz: _Optional[float] = ..., codebook_sizes: _Optional[_Iterable[int]] = ..., bitrate_kbps: _Optional[float] = ..., latency_ms: _Optional[float] = ..., backend: _Optional[str] = ..., models: _Optional[_Iterable[str]] = ...) -> None: ...
+    codes_hash: str
+    def __init__(self, name: _Optional[str] = ..., weights_hash: _Optional[str] = ..., sample_rate_hz: _Optional[int] = ..., frame_rate_hz: _Optional[float] = ..., codebook_sizes: _Optional[_Iterable[int]] = ..., bitrate_kbps: _Optional[float] = ..., latency_ms: _Optional[float] = ..., backend: _Optional[str] = ..., models: _Optional[_Iterable[str]] = ..., codes_hash: _Optional[str] = ...) -> None: ...
 
 class ZeroShotData(_message.Message):
     __slots__ = ("audio_prompt", "encoding", "sample_rate_hz", "transcript")
