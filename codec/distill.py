@@ -27,7 +27,7 @@ from .typed_config import ConfigError
 
 @dataclass
 class DistillConfig(TrainConfig):
-    teacher: str = ""  # directory of the trained multi-codebook teacher
+    teacher: str = ""  # directory of the trained multi-codebook teacher (unused at zero teacher weights)
     init_from_teacher: bool = True  # copy encoder/decoder weights when shapes agree
     latent_weight: float = 5.0
     teacher_mel_weight: float = 0.5  # relative to weights.mel
@@ -39,8 +39,9 @@ class DistillConfig(TrainConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not self.teacher:
-            raise ConfigError("distillation needs 'teacher': a trained codec directory")
+        if not self.teacher and (self.latent_weight or self.teacher_mel_weight or not self.init_from):
+            raise ConfigError("distillation needs 'teacher': a trained codec directory (only a fine-tune from "
+                              "'init_from' with latent_weight and teacher_mel_weight 0 goes without one)")
         if (self.phonetic_weight or self.phonetic_output_weight) and not self.phonetic_teacher:
             raise ConfigError("phonetic_weight / phonetic_output_weight need 'phonetic_teacher': a recognizer directory")
 
@@ -61,7 +62,9 @@ class DistillTrainer(Trainer):
     cfg: DistillConfig
 
     def build_codec(self) -> Codec:
-        self.teacher = Codec.from_pretrained(self.cfg.teacher).to(self.env.device).eval().requires_grad_(False)
+        self.teacher = None  # a phonetic-only fine-tune learns from the recognizer alone
+        if self.cfg.teacher:
+            self.teacher = Codec.from_pretrained(self.cfg.teacher).to(self.env.device).eval().requires_grad_(False)
         if self.cfg.init_from:  # a fine-tune of a trained (e.g. refitted) student
             return Codec.from_pretrained(self.cfg.init_from).train()
         student = Codec(self.cfg.codec_config())
@@ -82,12 +85,13 @@ class DistillTrainer(Trainer):
     def generator_loss(self, wav: Tensor, out) -> tuple[Tensor, dict[str, float]]:
         cfg = self.cfg
         loss, logs = super().generator_loss(wav, out)
-        with torch.no_grad():
-            target = self.teacher(wav)
-        latent = torch.nn.functional.mse_loss(out.quantized, target.quantized)
-        teacher_mel = self.mel_loss(out.audio, target.audio)
-        loss = loss + cfg.latent_weight * latent + cfg.teacher_mel_weight * cfg.weights.mel * teacher_mel
-        logs.update({"distill/latent": latent.item(), "distill/teacher_mel": teacher_mel.item()})
+        if self.teacher is not None:
+            with torch.no_grad():
+                target = self.teacher(wav)
+            latent = torch.nn.functional.mse_loss(out.quantized, target.quantized)
+            teacher_mel = self.mel_loss(out.audio, target.audio)
+            loss = loss + cfg.latent_weight * latent + cfg.teacher_mel_weight * cfg.weights.mel * teacher_mel
+            logs.update({"distill/latent": latent.item(), "distill/teacher_mel": teacher_mel.item()})
         if self.phonetic is not None:
             loss = loss + self.phonetic_loss(wav, out, logs)
         return loss, logs

@@ -77,6 +77,33 @@ def test_config_needs_a_recognizer_for_phonetic_weights():
         DistillConfig(train_manifest="x", out_dir="y", teacher="t", phonetic_weight=1.0)
 
 
+def test_a_codec_teacher_is_needed_unless_a_fine_tune_weights_it_zero():
+    with pytest.raises(ValueError, match="needs 'teacher'"):
+        DistillConfig(train_manifest="x", out_dir="y")  # a student from nothing
+    with pytest.raises(ValueError, match="needs 'teacher'"):
+        DistillConfig(train_manifest="x", out_dir="y", init_from="m", teacher_mel_weight=0.0)  # latent term on
+    DistillConfig(train_manifest="x", out_dir="y", init_from="m", latent_weight=0.0, teacher_mel_weight=0.0)
+
+
+def test_phonetic_decoder_fine_tune_keeps_every_code(setup, tmp_path):
+    """Encoder and quantizer frozen, no codec teacher: only the decoder learns what the
+    recognizer hears, so a TTS trained on the codes stays valid."""
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    Codec(load_preset("distilcodec-tiny")).save_pretrained(tmp_path / "student")
+    weights = {"mel": 1.0, "adversarial": 0.0, "feature": 0.0, "commitment": 0.0, "codebook": 0.0}
+    cfg = _config(setup, tmp_path / "dec", teacher="", init_from=str(tmp_path / "student"), frozen=["encoder", "quantizer"],
+                  latent_weight=0.0, teacher_mel_weight=0.0, phonetic_output_weight=20.0, weights=weights, lr=3e-3)
+    trainer = DistillTrainer(cfg, Dist())
+    assert trainer.teacher is None and len(trainer.aux) == 0
+    before = {name: state_hash(getattr(trainer.codec, name)) for name in ("encoder", "quantizer", "decoder")}
+    wav = torch.from_numpy(np.stack([audio.load(setup / f"u{i}.wav", 24000)[:4800] for i in range(2)]))
+    logs = [trainer.train_step(wav) for _ in range(8)]
+    assert "distill/latent" not in logs[0] and logs[-1]["distill/phonetic_output"] < logs[0]["distill/phonetic_output"]
+    assert state_hash(trainer.codec.decoder) != before["decoder"]
+    assert all(state_hash(getattr(trainer.codec, n)) == before[n] for n in ("encoder", "quantizer"))
+
+
 def test_only_the_weighted_terms_are_built(setup, tmp_path):
     torch.set_num_threads(1)
     idle = DistillTrainer(_config(setup, tmp_path / "a"), Dist())  # a teacher named, no weight: not even loaded

@@ -71,7 +71,7 @@ def test_every_codec_recipe_config_loads(path):
     from codec.train import TrainConfig
 
     data = yaml.safe_load(path.read_text())
-    cfg = (DistillConfig if "teacher" in data else TrainConfig).from_yaml(path)
+    cfg = (DistillConfig if {"teacher", "phonetic_teacher"} & set(data) else TrainConfig).from_yaml(path)
     assert cfg.codec_config().sample_rate == 24000 and cfg.max_steps > 0
 
 

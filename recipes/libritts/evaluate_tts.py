@@ -178,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="what a request's later sentences are prompted with (tts.synthesize.Synthesizer context)")
     p.add_argument("--speaker", help="speaker encoder directory (python -m tts.speaker train): adds speaker similarity")
     p.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"])
+    p.add_argument("--codec", help="codec directory or bundled name to decode with (default: the one the TTS was "
+                                   "trained on); it must speak the same codes, e.g. a decoder-only fine-tune")
     p.add_argument("--out", type=Path, default=Path("exp/eval/tts.md"))
     args = p.parse_args(argv)
 
@@ -190,7 +192,8 @@ def main(argv: list[str] | None = None) -> int:
         verifier = load_verifier(args.verifier, args.backend)
     if args.sentences < 1:
         raise SystemExit(f"--sentences must be >= 1, got {args.sentences}")
-    synth = Synthesizer(model, tokenizer, backend=args.backend, verifier=verifier, context=args.context)
+    synth = Synthesizer(model, tokenizer, codec_spec=args.codec, backend=args.backend, verifier=verifier,
+                        context=args.context)
     # the teacher-forced column needs the torch model: the one synthesizing, unless that is ONNX
     reference = model if isinstance(model, TtsModel) else TtsModel.from_pretrained(find_tts_dir(args.tts)).eval()
     forced = reference.cfg.n_codebooks == 1 and args.sentences == 1  # teacher forcing reads one recording
@@ -256,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     guidance = f", guidance scale {scale:g}" if scale != 1 else ""
     if args.best_of > 1:
         guidance += f", best of {args.best_of} by {args.verifier}"
+    if args.codec:
+        guidance += f", decoded by {args.codec}"
     if args.sentences > 1:
         voicing += (f"; each request {args.sentences} sentences in a row, the later ones prompted with "
                     f"{CONTEXT_WORDS[args.context]}")
