@@ -31,6 +31,7 @@ from .discriminators import DISCRIMINATOR_PRESETS, Discriminators
 from .errors import describe
 from .losses import LossWeights, MultiScaleMelLoss, discriminator_loss, feature_matching_loss, generator_adversarial_loss
 from .model import Codec
+from .time_budget import TimeBudget
 from .train_logging import TrainLogger
 from .typed_config import ConfigError, build, check_inputs, coerce_fields, read_yaml_mapping
 
@@ -162,6 +163,7 @@ class Trainer:
             self.dis = DDP(self.disc, ids, broadcast_buffers=False)
             self.aux_fwd = {name: DDP(m, ids, broadcast_buffers=False) for name, m in self.aux.items()}
         self.step = 0
+        self.fitted_max_steps: int | None = None  # set by a time budget; checkpointed so --resume keeps it
         self.logger = TrainLogger(self.out / "tensorboard", enabled=env.main)
 
     def build_codec(self) -> Codec:
@@ -182,7 +184,7 @@ class Trainer:
     def save(self) -> None:
         if self.env.main:
             modules, opts = self.checkpoint_parts()
-            save_checkpoint(self.out / LATEST, self.step, modules, opts)
+            save_checkpoint(self.out / LATEST, self.step, modules, opts, budget_extra(self))
             self.codec.save_pretrained(self.out / "model")
 
     def resume(self) -> bool:
@@ -190,7 +192,8 @@ class Trainer:
         if not path.exists():
             return False
         modules, opts = self.checkpoint_parts()
-        self.step = load_checkpoint(path, modules, opts)["step"]  # ranks share one RNG stream
+        state = load_checkpoint(path, modules, opts)  # ranks share one RNG stream
+        self.step, self.fitted_max_steps = state["step"], state["extra"].get("fitted_max_steps")
         return True
 
     def autocast(self):
@@ -240,10 +243,10 @@ class Trainer:
         logs.update(g_logs, lr=self.opt_g.param_groups[0]["lr"])
         return logs
 
-    def fit(self, stop_after: int | None = None) -> None:
-        """Train to ``max_steps``; ``stop_after`` ends early (checkpointed) without changing the schedule."""
+    def fit(self, stop_after: int | None = None, budget: TimeBudget | None = None) -> None:
+        """Train to ``max_steps``; ``stop_after`` ends early (checkpointed) without changing the
+        schedule; ``budget`` fits ``max_steps`` to wall-clock time (codec.time_budget)."""
         cfg, env = self.cfg, self.env
-        last = min(cfg.max_steps, stop_after or cfg.max_steps)
         sr = self.codec.sample_rate
         segment = int(cfg.segment_seconds * sr) // self.codec.hop * self.codec.hop
         items = read_manifest(cfg.train_manifest)
@@ -251,19 +254,45 @@ class Trainer:
         sampler = ShardSampler(len(items), rank=env.rank, world_size=env.world_size, seed=cfg.seed)
         stream = batches(dataset, sampler, cfg.batch_size, self.step)
         dev = read_manifest(cfg.dev_manifest)[:4] if cfg.dev_manifest and env.main else []
-        progress = self.logger.progress(cfg.max_steps, self.step)
-        while self.step < last:
+        for _ in steps(self, stop_after, budget):
             logs = self.train_step(next(stream).to(env.device))
             self.step += 1
-            progress.update(1)
             if self.step % cfg.log_every == 0:
                 self.logger.scalars(self.step, logs, self.codec.quantizer.stats())
-                progress.set_postfix(mel=f"{logs['loss/mel']:.3f}")
-            if self.step % cfg.ckpt_every == 0 or self.step == last:
-                self.save()
+                self.progress.set_postfix(mel=f"{logs['loss/mel']:.3f}")
             if dev and (self.step % cfg.sample_every == 0 or self.step == cfg.max_steps):
                 self.logger.samples(self.step, self.codec, dev)
-        progress.close()
+
+
+def steps(trainer, stop_after: int | None, budget: TimeBudget | None) -> Iterator[int]:
+    """The step loop both trainers share: yields until ``max_steps`` (or ``stop_after``), the
+    caller trains one step and advances ``trainer.step``; checkpoints every ``ckpt_every`` and
+    at the end, refits ``max_steps`` to ``budget`` and stops, checkpointed, at its deadline."""
+    cfg = trainer.cfg
+    trainer.progress = progress = trainer.logger.progress(cfg.max_steps, trainer.step)
+    if budget is not None:
+        budget.start(trainer.step)
+    while trainer.step < (last := min(cfg.max_steps, stop_after or cfg.max_steps)):
+        yield trainer.step
+        progress.update(1)
+        out_of_time = budget is not None and budget.after_step(trainer.step, cfg)
+        if budget is not None and budget.fitted == cfg.max_steps != progress.total:
+            trainer.fitted_max_steps = progress.total = cfg.max_steps
+            last = min(cfg.max_steps, stop_after or cfg.max_steps)
+            if trainer.env.main:
+                progress.write(budget.describe(), file=sys.stderr)
+        if trainer.step % cfg.ckpt_every == 0 or trainer.step == last or out_of_time:
+            trainer.save()
+        if out_of_time:
+            if trainer.env.main:
+                progress.write(f"time budget spent: stopped at step {trainer.step} (checkpointed)", file=sys.stderr)
+            break
+    progress.close()
+
+
+def budget_extra(trainer) -> dict[str, int]:
+    """Checkpoint metadata: the step count a time budget fitted, which ``--resume`` keeps."""
+    return {"fitted_max_steps": trainer.fitted_max_steps} if trainer.fitted_max_steps else {}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -273,6 +302,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--max-steps", type=int, help="override max_steps")
     p.add_argument("--resume", action="store_true", help="continue from out_dir/checkpoint.safetensors")
     p.add_argument("--stop-after", type=int, help="checkpoint and stop at this step (schedule unchanged)")
+    p.add_argument("--time-budget", type=float, metavar="SECONDS",
+                   help="fit max_steps to this much wall-clock time (the rate measured over steps 50-200) and "
+                        "stop, checkpointed, when it is spent; a later --resume keeps the fitted max_steps")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a top-level config field (VALUE parsed as YAML); repeatable")
     return p.parse_args(argv)
@@ -308,13 +340,19 @@ def run(trainer_cls: type[Trainer], cfg_cls: type[TrainConfig], argv: list[str] 
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         env = setup_distributed()
+        budget = TimeBudget(args.time_budget) if args.time_budget is not None else None
         trainer = trainer_cls(cfg, env)  # model config, data, init_from: a mistake there is the user's too
     except (ValueError, OSError) as e:  # ConfigError included: one line, not a traceback
         raise SystemExit(f"error: {describe(e)}") from None
-    if args.resume and trainer.resume() and env.main:
-        print(f"resumed from step {trainer.step}", file=sys.stderr)
+    if args.resume and trainer.resume():
+        kept = args.max_steps is None and budget is None and trainer.fitted_max_steps
+        if kept:  # the schedule the interrupted run fitted to its budget, not the YAML's
+            cfg.max_steps = trainer.fitted_max_steps
+        if env.main:
+            print(f"resumed from step {trainer.step}" + (f" (max_steps {cfg.max_steps}, fitted to its time budget)"
+                                                        if kept else ""), file=sys.stderr)
     try:
-        trainer.fit(args.stop_after)
+        trainer.fit(args.stop_after, budget)
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()

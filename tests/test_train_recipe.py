@@ -251,3 +251,55 @@ def test_recipe_end_to_end_tiny(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "tts.cli", "synthesize", "Three birds.", "-o", str(tmp_path / "s.wav"),
                            "--model", str(models / "tts")], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_the_rate_is_measured_after_the_slow_first_steps():
+    """--time-budget: the cosine schedule's length from the rate after warm-up, a stop at the deadline."""
+    from codec.time_budget import TimeBudget
+
+    now = [0.0]
+    budget = TimeBudget(100, probe=(2, 5), reserve=4, clock=lambda: now[0])
+    budget.start(10)
+    cfg = type("Cfg", (), {"max_steps": 1000})()
+    for step, seconds in zip(range(11, 16), (10, 10, 1, 1, 1)):  # two slow warm-up steps, then 1 s/step
+        now[0] += seconds
+        assert budget.after_step(step, cfg) is False
+    # at step 15, 23 s spent: (100 - 4 - 23) s left at 1 s/step
+    assert cfg.max_steps == budget.fitted == 15 + 73
+    now[0] = 95.9
+    assert budget.after_step(20, cfg) is False  # before the deadline (100 - 4)
+    now[0] = 96.0
+    assert budget.after_step(21, cfg) is False  # checked every 10 steps only
+    assert budget.after_step(30, cfg) is True
+    with pytest.raises(ValueError, match="> 0 seconds"):
+        TimeBudget(0)
+    with pytest.raises(ValueError, match="increasing"):
+        TimeBudget(10, probe=(5, 5))
+
+
+def _stepped_clock(trainer_ref: list, slow_after: int):
+    """Seconds as a function of the trainer's step: 0.5 s/step, 2 s/step after ``slow_after``."""
+    def clock() -> float:
+        step = trainer_ref[0].step if trainer_ref else 0
+        return 0.5 * min(step, slow_after) + 2.0 * max(0, step - slow_after)
+    return clock
+
+
+def test_a_budget_fits_max_steps_stops_at_its_deadline_and_resume_keeps_the_fit(corpus, tmp_path):
+    from codec.checkpoint import _training_state
+    from codec.train import Dist, Trainer, TrainConfig, main
+
+    path = _config(corpus, tmp_path / "run", max_steps=100, ckpt_every=1000, sample_every=1000)
+    from codec.time_budget import TimeBudget
+
+    ref: list = []
+    budget = TimeBudget(10, probe=(1, 3), reserve=0, clock=_stepped_clock(ref, slow_after=5))
+    trainer = Trainer(TrainConfig.from_yaml(path), Dist())
+    ref.append(trainer)
+    trainer.fit(budget=budget)
+    # 0.5 s/step measured over steps 1-3 -> 3 + (10 - 1.5) / 0.5 = 20 steps; the run slowed to
+    # 2 s/step after step 5, so the deadline (10 s, step 8.75) stopped it at the check of step 10
+    assert budget.fitted == 20 and trainer.step == 10
+    assert _training_state(tmp_path / "run" / "checkpoint.safetensors")["extra"] == {"fitted_max_steps": 20}
+    main(["--config", str(path), "--resume"])  # YAML says 100; the fitted schedule is kept
+    assert _training_state(tmp_path / "run" / "checkpoint.safetensors")["step"] == 20

@@ -21,7 +21,8 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from codec.checkpoint import LATEST, load_checkpoint, save_checkpoint
-from codec.train import Dist, lr_factor, run
+from codec.time_budget import TimeBudget
+from codec.train import Dist, budget_extra, lr_factor, run, steps
 from codec.train_logging import TrainLogger
 from codec.typed_config import ConfigError, build, coerce_fields, read_yaml_mapping
 
@@ -107,6 +108,7 @@ class TtsTrainer:
         if len(self.data) < cfg.batch_size * env.world_size:
             raise ValueError(f"{cfg.train_tokens}: {len(self.data)} usable utterances, fewer than one global batch")
         self.step = 0
+        self.fitted_max_steps: int | None = None  # set by a time budget; checkpointed so --resume keeps it
         self.logger = TrainLogger(self.out / "tensorboard", enabled=env.main)
 
     def build_model(self) -> TtsModel:
@@ -157,7 +159,7 @@ class TtsTrainer:
     def save(self) -> None:
         if not self.env.main:
             return
-        save_checkpoint(self.out / LATEST, self.step, {"model": self.model}, {"opt": self.opt})
+        save_checkpoint(self.out / LATEST, self.step, {"model": self.model}, {"opt": self.opt}, budget_extra(self))
         model_dir = self.model.save_pretrained(self.out / "model")
         shutil.copyfile(self.cfg.tokenizer, model_dir / TOKENIZER_FILE)
 
@@ -165,7 +167,8 @@ class TtsTrainer:
         path = self.out / LATEST
         if not path.exists():
             return False
-        self.step = load_checkpoint(path, {"model": self.model}, {"opt": self.opt})["step"]
+        state = load_checkpoint(path, {"model": self.model}, {"opt": self.opt})
+        self.step, self.fitted_max_steps = state["step"], state["extra"].get("fitted_max_steps")
         return True
 
     def train_step(self, ids, labels, mask) -> dict[str, float]:
@@ -212,24 +215,18 @@ class TtsTrainer:
 
         return Synthesizer(self.model, self.tokenizer, codec_spec=self.model.cfg.codec)
 
-    def fit(self, stop_after: int | None = None) -> None:
+    def fit(self, stop_after: int | None = None, budget: TimeBudget | None = None) -> None:
         cfg = self.cfg
-        last = min(cfg.max_steps, stop_after or cfg.max_steps)
         stream = self.batches()
-        progress = self.logger.progress(cfg.max_steps, self.step)
-        while self.step < last:
+        for _ in steps(self, stop_after, budget):
             ids, labels, mask = (t.to(self.env.device) for t in next(stream))
             logs = self.train_step(ids, labels, mask)
             self.step += 1
-            progress.update(1)
             if self.step % cfg.log_every == 0:
                 self.logger.scalars(self.step, logs)
-                progress.set_postfix({k[5:]: f"{v:.3f}" for k, v in logs.items() if k.startswith("loss/")})
-            if self.step % cfg.ckpt_every == 0 or self.step == last:
-                self.save()
+                self.progress.set_postfix({k[5:]: f"{v:.3f}" for k, v in logs.items() if k.startswith("loss/")})
             if self.step % cfg.sample_every == 0:
                 self.samples()
-        progress.close()
 
 
 def main(argv: list[str] | None = None) -> int:
