@@ -22,6 +22,7 @@ import torch
 import torch.distributed as dist
 import yaml
 from torch import Tensor, nn
+from tqdm import tqdm
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from .checkpoint import LATEST, load_checkpoint, load_module_weights, save_checkpoint
@@ -254,26 +255,27 @@ class Trainer:
         sampler = ShardSampler(len(items), rank=env.rank, world_size=env.world_size, seed=cfg.seed)
         stream = batches(dataset, sampler, cfg.batch_size, self.step)
         dev = read_manifest(cfg.dev_manifest)[:4] if cfg.dev_manifest and env.main else []
-        for _ in steps(self, stop_after, budget):
+        for progress in steps(self, stop_after, budget):
             logs = self.train_step(next(stream).to(env.device))
             self.step += 1
             if self.step % cfg.log_every == 0:
                 self.logger.scalars(self.step, logs, self.codec.quantizer.stats())
-                self.progress.set_postfix(mel=f"{logs['loss/mel']:.3f}")
+                progress.set_postfix(mel=f"{logs['loss/mel']:.3f}")
             if dev and (self.step % cfg.sample_every == 0 or self.step == cfg.max_steps):
                 self.logger.samples(self.step, self.codec, dev)
 
 
-def steps(trainer, stop_after: int | None, budget: TimeBudget | None) -> Iterator[int]:
-    """The step loop both trainers share: yields until ``max_steps`` (or ``stop_after``), the
-    caller trains one step and advances ``trainer.step``; checkpoints every ``ckpt_every`` and
-    at the end, refits ``max_steps`` to ``budget`` and stops, checkpointed, at its deadline."""
+def steps(trainer, stop_after: int | None, budget: TimeBudget | None) -> Iterator[tqdm]:
+    """The step loop both trainers share: yields its progress bar until ``max_steps`` (or
+    ``stop_after``), the caller trains one step and advances ``trainer.step``; checkpoints every
+    ``ckpt_every`` and at the end, refits ``max_steps`` to ``budget`` and stops, checkpointed,
+    at its deadline."""
     cfg = trainer.cfg
-    trainer.progress = progress = trainer.logger.progress(cfg.max_steps, trainer.step)
+    progress = trainer.logger.progress(cfg.max_steps, trainer.step)
     if budget is not None:
         budget.start(trainer.step)
     while trainer.step < (last := min(cfg.max_steps, stop_after or cfg.max_steps)):
-        yield trainer.step
+        yield progress
         progress.update(1)
         out_of_time = budget is not None and budget.after_step(trainer.step, cfg)
         if budget is not None and budget.fitted == cfg.max_steps != progress.total:

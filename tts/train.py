@@ -218,13 +218,13 @@ class TtsTrainer:
     def fit(self, stop_after: int | None = None, budget: TimeBudget | None = None) -> None:
         cfg = self.cfg
         stream = self.batches()
-        for _ in steps(self, stop_after, budget):
+        for progress in steps(self, stop_after, budget):
             ids, labels, mask = (t.to(self.env.device) for t in next(stream))
             logs = self.train_step(ids, labels, mask)
             self.step += 1
             if self.step % cfg.log_every == 0:
                 self.logger.scalars(self.step, logs)
-                self.progress.set_postfix({k[5:]: f"{v:.3f}" for k, v in logs.items() if k.startswith("loss/")})
+                progress.set_postfix({k[5:]: f"{v:.3f}" for k, v in logs.items() if k.startswith("loss/")})
             if self.step % cfg.sample_every == 0:
                 self.samples()
 
