@@ -54,7 +54,7 @@ def encode_file(codec, src: Path, dst: Path, n_q: int | None) -> float:
     wav = audio.load(src, codec.sample_rate)
     codes = codec.encode(wav[None], n_q)[0]
     header = container.CodesHeader(
-        model=codec.name, weights_hash=codec.weights_hash(), codes_hash=codec.codes_hash() or "", sample_rate=codec.sample_rate,
+        model=codec.name, weights_hash=codec.weights_hash(), codes_hash=codec.codes_hash(), sample_rate=codec.sample_rate,
         frame_rate=codec.cfg.frame_rate, hop=codec.hop, codebook_sizes=codec.codebook_sizes[: codes.shape[0]],
         n_frames=int(codes.shape[1]), n_samples=int(wav.shape[0]),
     )

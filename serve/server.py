@@ -244,7 +244,7 @@ class CodecService(pb_grpc.CodecServicer):
         engine = self.registry.get(request.model)
         cfg = engine.cfg
         return pb.ModelInfo(
-            name=engine.name, weights_hash=engine.weights_hash(), codes_hash=engine.codes_hash() or "", sample_rate_hz=cfg.sample_rate,
+            name=engine.name, weights_hash=engine.weights_hash(), codes_hash=engine.codes_hash(), sample_rate_hz=cfg.sample_rate,
             frame_rate_hz=cfg.frame_rate, codebook_sizes=cfg.codebook_sizes, bitrate_kbps=cfg.bitrate / 1000,
             latency_ms=1000 * cfg.latency_samples / cfg.sample_rate,
             backend="onnx" if type(engine).__name__ == "OnnxCodec" else "torch", models=self.registry.names(),

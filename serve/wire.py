@@ -89,7 +89,7 @@ def codes_to_proto(codes: np.ndarray, name: str, weights_hash: str, n_samples: i
 
 def engine_codes(codes: np.ndarray, engine, n_samples: int = 0) -> pb.Codes:
     """codes [Q, F] an engine made, labelled with its identity."""
-    return codes_to_proto(codes, engine.name, engine.weights_hash(), n_samples, engine.codes_hash() or "")
+    return codes_to_proto(codes, engine.name, engine.weights_hash(), n_samples, engine.codes_hash())
 
 
 def codes_from_proto(msg: pb.Codes) -> np.ndarray:
