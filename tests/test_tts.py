@@ -270,6 +270,38 @@ def test_a_voice_prompted_training_item_is_what_generation_continues(model):
     assert generate(model, [prompt], [60], SamplingConfig(greedy=True))[0] == codes
 
 
+def test_token_dataset_items_are_the_per_utterance_sequences(tmp_path):
+    """Texts are encoded once per distinct text in one batch (speed copies repeat them): every
+    item, voice-prompted or not, equals the sequence built from that row alone, and an item
+    whose prompted form is too long falls back to the unprompted one."""
+    import json
+
+    from safetensors.torch import save_file
+
+    from tts.data import TokenDataset, voice_partners
+
+    texts = ["Red cat, 12 owls.", "big dog", "Red cat, 12 owls.", "old owl sat", "big dog"]
+    tok = TextTokenizer(train_tokenizer(texts * 3, vocab_size=262))
+    rows = [{"id": f"u{i}", "text": t, "speaker": "s"} for i, t in enumerate(texts)]
+    g = torch.Generator().manual_seed(3)
+    codes = {r["id"]: torch.randint(0, 256, (1, 6 + 12 * i), generator=g, dtype=torch.int32) for i, r in enumerate(rows)}
+    path = tmp_path / "tokens.safetensors"
+    save_file(codes, str(path), metadata={"codec": "x", "codec_hash": "0", "rows": json.dumps(rows)})
+    model = TtsModel(load_preset("tiny", text_vocab=tok.vocab_size, codebook_size=256))
+    data = TokenDataset(path, model, tok, max_len=60, voice_prompts=1.0, seed=4)
+    expected, fallbacks = [], 0
+    for row, partner in zip(rows, voice_partners(rows, 1.0, 4)):
+        own = training_sequence(model, tok.encode(row["text"]), codes[row["id"]].numpy())
+        prompted = training_sequence(model, tok.encode(row["text"]), codes[row["id"]].numpy(),
+                                     tok.encode(partner["text"]), codes[partner["id"]].numpy())
+        fallbacks += len(prompted[0]) > 60 >= len(own[0])
+        expected += [item for item in (prompted if len(prompted[0]) <= 60 else own,) if len(item[0]) <= 60]
+    assert 0 < len(expected) < len(rows) and fallbacks  # the cap drops one row and unprompts another
+    assert len(data) == len(expected)
+    for (ids, labels), (want_ids, want_labels) in zip(data.items, expected):
+        assert ids.tolist() == want_ids.tolist() and labels.tolist() == want_labels.tolist()
+
+
 def test_delayed_voice_prompted_item_keeps_the_prompt_out_of_the_loss():
     model = TtsModel(load_preset("tiny", n_codebooks=3, codebook_size=32))
     codes, prompt_codes = np.arange(12).reshape(3, 4) % 32, (np.arange(15).reshape(3, 5) + 7) % 32

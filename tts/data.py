@@ -138,19 +138,22 @@ class TokenDataset:
             if codes[row["id"]].shape[0] != model.cfg.n_codebooks:
                 raise ValueError(f"{path}: {codes[row['id']].shape[0]} codebooks, the model reads {model.cfg.n_codebooks}")
         partners = voice_partners(rows, voice_prompts, seed)
+        spoken = {text: normalize(text) for text in dict.fromkeys(row["text"] for row in rows)}  # each text once
+        ids_of = dict(zip(spoken, tokenizer.encode_spoken(list(spoken.values()))))
         self.items: list[tuple[Tensor, Tensor]] = []
         self.texts: list[str] = []
         rates: list[float] = []  # normalized characters per second of each kept utterance
         for row, partner in zip(rows, partners):
-            text_ids, c = tokenizer.encode(row["text"]), codes[row["id"]].numpy()
-            item = training_sequence(model, text_ids, c)
+            text_ids, c = ids_of[row["text"]], codes[row["id"]].numpy()
+            item = None
             if partner is not None:
-                prompted = training_sequence(model, text_ids, c, tokenizer.encode(partner["text"]), codes[partner["id"]].numpy())
-                item = prompted if len(prompted[0]) <= max_len else item
+                item = training_sequence(model, text_ids, c, ids_of[partner["text"]], codes[partner["id"]].numpy())
+                item = item if len(item[0]) <= max_len else None
+            item = item or training_sequence(model, text_ids, c)
             if len(item[0]) <= max_len:
                 self.items.append(item)
                 self.texts.append(row["text"])
-                rates.append(len(normalize(row["text"])) * model.cfg.codec_frame_rate / max(1, c.shape[-1]))
+                rates.append(len(spoken[row["text"]]) * model.cfg.codec_frame_rate / max(1, c.shape[-1]))
         self.chars_per_second = float(np.median(rates)) if rates else 0.0  # the pace the model learns
 
     def __len__(self) -> int:
@@ -211,11 +214,12 @@ def training_sequence(model: "TtsModel", text_ids: list[int], codes, prompt_text
     codes = np.asarray(codes, dtype=np.int64).reshape(q, -1)
     given = np.zeros((q, 0), np.int64) if prompt_codes is None else np.asarray(prompt_codes, np.int64).reshape(q, -1)
     head = np.asarray(build_prompt(model, text_ids, prompt_text_ids), dtype=np.int64).reshape(-1, q)
-    seq = torch.from_numpy(np.concatenate([head, speech_rows(cfg, np.concatenate([given, codes], 1), end=True)]))
-    ids, labels = seq[:-1].clone(), seq[1:].clone()
-    frame = torch.arange(len(labels))[:, None] + 1 - len(head) - torch.arange(q)[None, :]  # of the delayed grid
+    seq = np.concatenate([head, speech_rows(cfg, np.concatenate([given, codes], 1), end=True)])
+    ids, labels = seq[:-1].copy(), seq[1:].copy()
+    frame = np.arange(len(labels))[:, None] + 1 - len(head) - np.arange(q)[None, :]  # of the delayed grid
     labels[frame < given.shape[1]] = IGNORE  # text, and the prompt's own codes
     labels[labels == EMPTY] = IGNORE
+    ids, labels = torch.from_numpy(ids), torch.from_numpy(labels)
     return (ids[:, 0], labels[:, 0]) if q == 1 else (ids, labels)
 
 
