@@ -60,6 +60,7 @@ bench: setup onnx
 	$(BIN)/python benchmarks/codec_speed.py
 	$(BIN)/python benchmarks/onnx_speed.py
 	$(BIN)/python benchmarks/tts_speed.py --preset small --frames 100
+	$(BIN)/python benchmarks/tts_train_speed.py
 	$(BIN)/python benchmarks/load.py --model hificodec
 	$(if $(wildcard models/tts/config.json),$(BIN)/python benchmarks/load.py --synthesize --clients 1 2 4)
 	$(if $(wildcard models/asr_verifier/config.json),$(BIN)/python benchmarks/best_of.py)
