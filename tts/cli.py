@@ -165,6 +165,24 @@ def cmd_sample_tokens(args: argparse.Namespace) -> None:
     print(f"kept {kept} utterances -> {args.output}", file=sys.stderr)
 
 
+def cmd_draw_preferences(args: argparse.Namespace) -> None:
+    from .generate import SamplingConfig
+    from .preference import draw_pairs
+    from .synthesize import Synthesizer
+    from .verify import load_verifier
+
+    if args.candidates < 2:
+        raise SystemExit(f"error: --candidates must be at least 2 (a best and a worst), got {args.candidates}")
+    model, tokenizer = load_tts(args.model, args.backend, args.threads)
+    verifier = load_verifier(args.verifier, args.backend, args.threads)
+    synth = Synthesizer(model, tokenizer, backend=args.backend)  # draw_pairs scores with the verifier itself
+    sampling = SamplingConfig(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p)
+    counts = draw_pairs(args.tokens, args.output, synth, verifier, args.candidates, args.limit, args.seed,
+                        args.min_gap, sampling)
+    print(f"{counts['pairs']} pairs -> {args.output} ({counts['close']} too close to tell apart, "
+          f"{counts['skipped']} skipped)", file=sys.stderr)
+
+
 def speed_list(text: str) -> tuple[float, ...]:
     try:
         speeds = tuple(float(s) for s in text.split(","))
@@ -248,6 +266,23 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--fraction", type=float, required=True, help="the share of utterances kept, in (0, 1]")
     m.add_argument("--seed", type=int, default=0)
     m.set_defaults(func=cmd_sample_tokens)
+    d = sub.add_parser("draw-preferences", help="token file -> (chosen, rejected) renditions the verifier tells "
+                                                "apart, for preference training (python -m tts.preference)")
+    d.add_argument("tokens", type=Path, help="a token file of training utterances (tts-cli encode-corpus)")
+    d.add_argument("output", type=Path)
+    d.add_argument("--model", help="TTS model directory or bundled name (default: tts)")
+    d.add_argument("--verifier", help="CTC recognizer that scores the renditions (default: asr_verifier)")
+    d.add_argument("--candidates", type=int, default=8, help="renditions per utterance; its best and worst are a pair")
+    d.add_argument("--limit", type=int, help="utterances drawn (a seeded choice; default: all)")
+    d.add_argument("--min-gap", type=float, default=0.05,
+                   help="least score difference (nats per character) between best and worst that makes a pair")
+    d.add_argument("--temperature", type=float, default=0.8)
+    d.add_argument("--top-k", type=int, default=50)
+    d.add_argument("--top-p", type=float, default=0.95)
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--backend", choices=("auto", "onnx", "torch"), default="auto")
+    d.add_argument("--threads", type=int)
+    d.set_defaults(func=cmd_draw_preferences)
     t = sub.add_parser("train-tokenizer", help="manifest texts -> BPE tokenizer.json")
     t.add_argument("manifest", type=Path)
     t.add_argument("output", type=Path)

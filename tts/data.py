@@ -162,6 +162,10 @@ class TokenDataset:
     def __getitem__(self, i: int) -> tuple[Tensor, Tensor]:
         return self.items[i]
 
+    def lengths(self) -> list[int]:
+        """Each item's sequence length, for batching items of a like length together."""
+        return [len(ids) for ids, _ in self.items]
+
 
 def voice_partners(rows: list[dict], share: float, seed: int) -> list[dict | None]:
     """For each row, another row of the same speaker to serve as its voice prompt (with
@@ -274,19 +278,24 @@ def drop_text(cfg, item: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
     return (ids[:, 0], labels[:, 0]) if item[0].dim() == 1 else (ids, labels)
 
 
-def speech_ce(logits: Tensor, labels: Tensor, cfg) -> Tensor:
-    """Mean cross-entropy of ``logits`` [B, L, V] at the labelled positions.
+def speech_logprobs(logits: Tensor, labels: Tensor, cfg) -> Tensor:
+    """Log-probability of each label [B, L, Q] under ``logits`` [B, L, V], 0 where unlabelled.
 
     Each codebook's head scores its own code range plus ``</speech>``: the classes generation
     samples from, so training and decoding see the same softmax."""
     labels = labels.reshape(*labels.shape[:2], cfg.n_codebooks)
     end, size = cfg.special("</speech>"), cfg.codebook_size
-    total = logits.new_zeros((), dtype=torch.float32)
+    out = []
     for q in range(cfg.n_codebooks):
         lo = cfg.codebook_offset(q)
         head = torch.cat([logits[..., lo : lo + size], logits[..., end : end + 1]], -1).float()
         y = labels[..., q]
-        local = torch.where(y == end, size, y - lo).masked_fill(y == IGNORE, IGNORE)
-        total = total + torch.nn.functional.cross_entropy(head.flatten(0, 1), local.flatten(), ignore_index=IGNORE,
-                                                          reduction="sum")
-    return total / (labels != IGNORE).sum().clamp(min=1)
+        local = torch.where(y == end, size, y - lo).masked_fill(y == IGNORE, 0)
+        picked = head.log_softmax(-1).gather(-1, local[..., None])[..., 0]
+        out.append(picked.masked_fill(y == IGNORE, 0.0))
+    return torch.stack(out, -1)
+
+
+def speech_ce(logits: Tensor, labels: Tensor, cfg) -> Tensor:
+    """Mean cross-entropy of ``logits`` [B, L, V] at the labelled (speech) positions."""
+    return -speech_logprobs(logits, labels, cfg).sum() / (labels != IGNORE).sum().clamp(min=1)

@@ -102,7 +102,7 @@ class TtsTrainer:
         self.aligner = Aligner(cfg.align, self.model.cfg, token_lengths(self.tokenizer, self.model.cfg.text_vocab))
         if cfg.align.weight > 0:  # the published config says which heads read the text in order
             self.model.cfg.align_layers, self.model.cfg.align_heads = tuple(cfg.align.layers), cfg.align.heads
-        self.data = TokenDataset(cfg.train_tokens, self.model, self.tokenizer, voice_prompts=cfg.voice_prompts, seed=cfg.seed)
+        self.data = self.build_data()
         self.bind_codec(self.data.codec_hash)
         self.model.cfg.chars_per_second = round(self.data.chars_per_second, 2)  # voice prompts are paced to it
         if len(self.data) < cfg.batch_size * env.world_size:
@@ -124,6 +124,10 @@ class TtsTrainer:
                              "init_new_text: true to keep only its speech side)")
         return model.with_text_vocab(self.tokenizer.vocab_size)
 
+    def build_data(self) -> TokenDataset:
+        return TokenDataset(self.cfg.train_tokens, self.model, self.tokenizer, voice_prompts=self.cfg.voice_prompts,
+                            seed=self.cfg.seed)
+
     def bind_codec(self, codec_hash: str) -> None:
         """Record which codec made the training codes (its codes_hash; a warm start must share it)."""
         known = self.model.cfg.codec_hash
@@ -134,7 +138,7 @@ class TtsTrainer:
 
     def batches(self) -> Iterator[tuple[torch.Tensor, ...]]:
         """This rank's batches from ``self.step`` on; a pure function of (seed, step)."""
-        lengths = [len(ids) for ids, _ in self.data.items]
+        lengths = self.data.lengths()
         per_epoch = len(lengths) // self.cfg.batch_size // self.env.world_size
         step = self.step
         while True:
@@ -142,14 +146,19 @@ class TtsTrainer:
             plan = length_buckets(lengths, self.cfg.batch_size, self.cfg.seed + epoch)
             mine = plan[self.env.rank :: self.env.world_size][:per_epoch]
             for batch in mine[offset:]:
-                noise = self.step_generator(step, stream=0)
-                items = [self.data[i] for i in batch]
-                if self.cfg.text_dropout > 0:
-                    drop = torch.rand(len(items), generator=noise) < self.cfg.text_dropout
-                    items = [drop_text(self.model.cfg, it) if d else it for it, d in zip(items, drop.tolist())]
-                ids, labels, mask = collate(items, self.model.cfg.special("<pad>"))
-                yield corrupt_speech(ids, self.model.cfg, self.cfg.token_noise, noise), labels, mask
+                yield self.make_batch(batch, step)
                 step += 1
+
+    def make_batch(self, batch: list[int], step: int) -> tuple[torch.Tensor, ...]:
+        """(input_ids, labels, key_mask) of the items ``batch`` at ``step``: text dropped and
+        codes corrupted as configured."""
+        noise = self.step_generator(step, stream=0)
+        items = [self.data[i] for i in batch]
+        if self.cfg.text_dropout > 0:
+            drop = torch.rand(len(items), generator=noise) < self.cfg.text_dropout
+            items = [drop_text(self.model.cfg, it) if d else it for it, d in zip(items, drop.tolist())]
+        ids, labels, mask = collate(items, self.model.cfg.special("<pad>"))
+        return corrupt_speech(ids, self.model.cfg, self.cfg.token_noise, noise), labels, mask
 
     def step_generator(self, step: int, stream: int) -> torch.Generator:
         """A generator that is a pure function of (seed, step, rank, stream): ``--resume``
@@ -171,9 +180,20 @@ class TtsTrainer:
         self.step, self.fitted_max_steps = state["step"], state["extra"].get("fitted_max_steps")
         return True
 
-    def train_step(self, ids, labels, mask) -> dict[str, float]:
+    def schedule_lr(self) -> None:
         for group in self.opt.param_groups:
             group["lr"] = self.cfg.lr * lr_factor(self.step, self.cfg)
+
+    def optimize(self, loss: torch.Tensor) -> float:
+        """One optimizer step on ``loss``: the gradient norm before clipping."""
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        norm = float(nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip))
+        self.opt.step()
+        return norm
+
+    def train_step(self, ids, labels, mask) -> dict[str, float]:
+        self.schedule_lr()
         amp = self.cfg.amp and self.env.device.type == "cuda"
         guided = self.cfg.align.weight > 0
         with torch.autocast(self.env.device.type, dtype=torch.bfloat16, enabled=amp):
@@ -183,10 +203,7 @@ class TtsTrainer:
             out = self.net(ids, key_mask=mask, probe=self.aligner.probe if guided else None)
             ce = speech_ce(out[0], labels, self.model.cfg)
             align = self.aligner.loss(out[2], ids, labels) if guided else ce.new_zeros(())
-        self.opt.zero_grad(set_to_none=True)
-        (ce + self.cfg.align.weight * align).backward()
-        norm = float(nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip))
-        self.opt.step()
+        norm = self.optimize(ce + self.cfg.align.weight * align)
         logs = {"loss/speech_ce": ce.item(), "grad_norm": norm, "lr": self.opt.param_groups[0]["lr"]}
         return logs | ({"loss/align": align.item()} if guided else {})
 

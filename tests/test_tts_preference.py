@@ -1,0 +1,174 @@
+"""Preference optimization (tts.preference): pairs are the verifier's best and worst of the
+renditions best-of draws, DPO starts at log 2 and moves the model toward the chosen renditions
+relative to its frozen start, and --resume restores the policy but never the reference."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from codec.pretrained import load_codec
+from codec.train import Dist
+from serve.engine import TorchCodecEngine
+from tts.config import load_preset
+from tts.data import collate, read_tokens, speech_logprobs
+from tts.model import TtsModel
+from tts.preference import PairDataset, PreferenceTrainConfig, PreferenceTrainer, draw_pairs, dpo_loss, write_pairs
+from tts.sampling import SamplingConfig
+from tts.sequence import codes_to_frames
+from tts.synthesize import Synthesizer, VoicePrompt
+from tts.text import TextTokenizer, train_tokenizer
+from tts.verify import load_verifier
+
+TEXTS = ["red cat", "big dog ran", "old owl", "wet elk sat", "tall oak", "grey fox hid"]
+
+
+@pytest.fixture
+def pairs_setup(tmp_path):
+    """A tiny starting model and six pairs: chosen codes count up, rejected ones are noise."""
+    tok = TextTokenizer(train_tokenizer(TEXTS * 3, vocab_size=262))
+    tok.save(tmp_path / "tokenizer.json")
+    torch.manual_seed(0)
+    TtsModel(load_preset("tiny", text_vocab=tok.vocab_size)).save_pretrained(tmp_path / "init")
+    g = torch.Generator().manual_seed(1)
+    rows, tensors = [], {}
+    for i, text in enumerate(TEXTS):
+        key = f"p{i}"
+        rows.append({"id": key, "text": text, "prompt_text": TEXTS[(i + 1) % len(TEXTS)]})
+        tensors[f"{key}.chosen"] = (torch.arange(12, dtype=torch.int32)[None] * 3 + i) % 256
+        tensors[f"{key}.rejected"] = torch.randint(256, (1, 12), generator=g, dtype=torch.int32)
+        tensors[f"{key}.prompt"] = torch.randint(256, (1, 8), generator=g, dtype=torch.int32)
+    write_pairs(tmp_path / "pairs.safetensors", rows, tensors, "x", "")
+    return tmp_path
+
+
+def _config(root, **overrides) -> PreferenceTrainConfig:
+    settings = dict(train_tokens=str(root / "pairs.safetensors"), tokenizer=str(root / "tokenizer.json"),
+                    out_dir=str(root / "run"), init_from=str(root / "init"), model={"preset": "tiny"}, batch_size=3,
+                    max_steps=40, lr=3e-3, warmup_steps=1, beta=0.5, ckpt_every=10, log_every=1000)
+    return PreferenceTrainConfig(**(settings | overrides))
+
+
+def _margins(trainer: PreferenceTrainer) -> torch.Tensor:
+    """Per pair: (log p - log p_ref)(chosen) - (log p - log p_ref)(rejected)."""
+    pairs = trainer.data.items
+    ids, labels, mask = collate([c for c, _ in pairs] + [r for _, r in pairs], trainer.model.cfg.special("<pad>"))
+    with torch.no_grad():
+        policy, ref = (speech_logprobs(m.eval()(ids, key_mask=mask)[0], labels, trainer.model.cfg).flatten(1).sum(1)
+                       for m in (trainer.model, trainer.reference))
+    chosen, rejected = (policy - ref).chunk(2)
+    return chosen - rejected
+
+
+def test_dpo_starts_at_log_two_and_learns_the_chosen_side(pairs_setup):
+    trainer = PreferenceTrainer(_config(pairs_setup), Dist())
+    assert len(trainer.data) == len(TEXTS)
+    ids, labels, mask = next(trainer.batches())
+    assert ids.shape[0] == 6  # three chosen items, then their three rejected ones
+    first = trainer.train_step(ids, labels, mask)
+    assert first["loss/dpo"] == pytest.approx(math.log(2), abs=1e-6)  # policy == reference before any step
+    trainer.model.train()
+    trainer.step = 1
+    trainer.fit()
+    margins = _margins(trainer)
+    assert bool((margins > 0).all()), margins
+    assert trainer.reference.weights_hash() == TtsModel.from_pretrained(pairs_setup / "init").weights_hash()
+
+
+def test_dpo_loss_rewards_the_chosen_margin():
+    policy, reference = torch.tensor([-10.0, -12.0, -30.0, -28.0]), torch.tensor([-11.0, -11.0, -29.0, -29.0])
+    loss, logs = dpo_loss(policy, reference, beta=0.5)
+    # chosen: +1, -1 against the reference; rejected: -1, +1 -> margins 0.5 * (2, -2)
+    assert loss.item() == pytest.approx(float(-(torch.nn.functional.logsigmoid(torch.tensor([1.0, -1.0]))).mean()))
+    assert logs["dpo/accuracy"] == 0.5 and logs["dpo/margin"] == pytest.approx(0.0)
+
+
+def test_resume_restores_the_policy_and_keeps_the_reference(pairs_setup):
+    whole = PreferenceTrainer(_config(pairs_setup, out_dir=str(pairs_setup / "whole"), max_steps=20), Dist())
+    whole.fit()
+    cut = PreferenceTrainer(_config(pairs_setup, max_steps=20), Dist())
+    cut.fit(stop_after=10)
+    resumed = PreferenceTrainer(_config(pairs_setup, max_steps=20), Dist())
+    assert resumed.resume() and resumed.step == 10
+    assert resumed.reference.weights_hash() == TtsModel.from_pretrained(pairs_setup / "init").weights_hash()
+    resumed.fit()
+    assert resumed.model.weights_hash() == whole.model.weights_hash()  # bit for bit
+
+
+def test_the_entry_point_trains_from_a_yaml(pairs_setup, capsys):
+    import yaml
+
+    from tts.preference import main
+
+    cfg = {k: v for k, v in vars(_config(pairs_setup)).items() if k not in ("align",)}
+    (pairs_setup / "dpo.yaml").write_text(yaml.safe_dump(cfg | {"betas": list(cfg["betas"])}))
+    assert main(["--config", str(pairs_setup / "dpo.yaml"), "--max-steps", "3"]) == 0
+    trained = TtsModel.from_pretrained(pairs_setup / "run" / "model")
+    assert trained.weights_hash() != TtsModel.from_pretrained(pairs_setup / "init").weights_hash()
+    assert (pairs_setup / "run" / "model" / "tokenizer.json").is_file()
+
+
+def test_preference_training_refuses_what_it_cannot_use(pairs_setup):
+    from codec.typed_config import ConfigError
+
+    with pytest.raises(ConfigError, match="init_from"):
+        _config(pairs_setup, init_from=None)
+    with pytest.raises(ConfigError, match="beta"):
+        _config(pairs_setup, beta=0)
+    tokens = pairs_setup / "tokens.safetensors"
+    from safetensors.torch import save_file
+
+    save_file({"u0": torch.zeros(1, 4, dtype=torch.int32)}, str(tokens),
+              metadata={"rows": json.dumps([{"id": "u0", "text": "red cat"}])})
+    with pytest.raises(ValueError, match="not a preference pairs file"):
+        PreferenceTrainer(_config(pairs_setup, train_tokens=str(tokens)), Dist())
+
+
+def test_draw_keeps_the_verifiers_best_and_worst(tmp_path, asr_dir):
+    """Each pair is the lowest- and highest-scoring of the renditions ``Synthesizer.candidates``
+    draws for that utterance, voice-prompted by another utterance of its speaker."""
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    texts = ["The old mill stood by the river.", "A quiet bridge.", "The river ran.", "A mill."]
+    tokenizer = TextTokenizer(train_tokenizer(texts * 2, vocab_size=300))
+    model = TtsModel(load_preset("tiny", codec="distilcodec-tiny")).eval()
+    codec = TorchCodecEngine(load_codec("distilcodec-tiny"))
+    synth = Synthesizer(model, tokenizer, codec=codec)
+    verifier = load_verifier(str(asr_dir), backend="torch")
+    g = torch.Generator().manual_seed(2)
+    rows = [{"id": f"u{i}", "text": t, "speaker": f"s{i % 2}"} for i, t in enumerate(texts)]
+    codes = {r["id"]: torch.randint(codec.codebook_sizes[0], (1, 20), generator=g, dtype=torch.int32) for r in rows}
+    tokens = tmp_path / "tokens.safetensors"
+    save_file(codes, str(tokens), metadata={"codec": "distilcodec-tiny", "codec_hash": codec.codes_hash(),
+                                            "rows": json.dumps(rows)})
+    sampling = SamplingConfig(max_frames=30)
+    counts = draw_pairs(tokens, tmp_path / "pairs.safetensors", synth, verifier, candidates=3, seed=4, min_gap=0.0,
+                        sampling=sampling)
+    assert counts["pairs"] >= 2 and counts["pairs"] + counts["close"] == 4 and counts["skipped"] == 0
+    kept, tensors, meta = read_tokens(tmp_path / "pairs.safetensors")
+    assert meta["codec_hash"] == codec.codes_hash() and meta["candidates"] == "3"
+    order = np.random.default_rng(4).permutation(len(rows)).tolist()
+    assert len(kept) == counts["pairs"]
+    for row in kept:
+        n = next(k for k, i in enumerate(order) if rows[i]["id"] == row["source"])  # its draw's seed is 4 + n
+        source = rows[order[n]]
+        assert row["prompt_text"] != source["text"]
+        prompt = next(r for r in rows if r["text"] == row["prompt_text"])
+        assert prompt["speaker"] == source["speaker"]
+        assert torch.equal(tensors[f"{row['id']}.prompt"], codes[prompt["id"]])
+        voice = VoicePrompt(codes_to_frames(codes[prompt["id"]].numpy()), prompt["text"])
+        (sentence, runs, wavs), = synth.candidates(source["text"], voice, SamplingConfig(max_frames=30, best_of=3, seed=4 + n))
+        scores = [verifier.score(w, synth.sample_rate, sentence) for w in wavs]
+        assert tensors[f"{row['id']}.chosen"][0].tolist() == runs[int(np.argmin(scores))]
+        assert tensors[f"{row['id']}.rejected"][0].tolist() == runs[int(np.argmax(scores))]
+        assert row["chosen_score"] == pytest.approx(min(scores))
+    data = PairDataset(tmp_path / "pairs.safetensors", model, tokenizer)
+    assert len(data) == len(kept)  # every pair reads back as two training items
+    with pytest.raises(ValueError, match="no pair whose renditions differ"):  # nothing to learn from pairs the verifier cannot tell apart
+        draw_pairs(tokens, tmp_path / "none.safetensors", synth, verifier, candidates=3, seed=4, min_gap=1e9,
+                   sampling=sampling)

@@ -1,0 +1,206 @@
+"""Preference optimization (DPO) of the TTS toward renditions a recognizer hears right.
+
+Best-of-N picks, among N samples, the one a verifier hears best; it cannot make the samples
+better. Here the model learns from its own choices: for training sentences, N renditions are
+drawn (voice-prompted, as served) and scored by the verifier (``tts.verify``); the best and
+the worst of each become a (chosen, rejected) pair (``draw_pairs``, ``tts-cli
+draw-preferences``). Training then raises the chosen rendition's likelihood against the
+rejected one's, relative to the starting model (Direct Preference Optimization, Rafailov et al.
+2023; for codec-LM TTS: SpeechAlign, Zhang et al. 2024; Koel-TTS, Hussain et al. 2025):
+
+    loss = -log sigmoid(beta * ((log p(chosen) - log p_ref(chosen)) - (log p(rejected) - log p_ref(rejected))))
+
+plus, optionally, ``sft_weight`` x the chosen codes' cross-entropy (RPO), which keeps the
+chosen renditions likely in absolute terms. ``p_ref`` is the frozen ``init_from`` model.
+Log-probabilities are those of the generated codes and ``</speech>`` given the text and the
+voice prompt, under the conditional (text-reading) model; guidance stays an inference matter.
+
+    tts-cli draw-preferences exp/tts/tokens/train.safetensors exp/tts/pairs.safetensors --tts models/tts \\
+        --verifier models/asr_verifier --candidates 8 --limit 2000
+    python -m tts.preference --config recipes/libritts/conf/tts_small_dpo.yaml
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from codec.checkpoint import atomic_write
+
+from .data import collate, read_tokens, speech_logprobs, training_sequence, voice_partners
+from .sequence import IGNORE, codes_to_frames
+from .train import TtsTrainConfig, TtsTrainer
+
+PAIRS_KIND = "tts preference pairs"
+
+
+def draw_pairs(tokens: str | Path, out: str | Path, synth, verifier, candidates: int = 8, limit: int | None = None,
+               seed: int = 0, min_gap: float = 0.05, sampling=None) -> dict[str, int]:
+    """Draw ``candidates`` renditions of the first ``limit`` utterances of a token file (in a
+    seeded order), each voice-prompted by another utterance of its speaker, and keep the
+    verifier's best and worst as a pair where their scores (nats per character) differ by at
+    least ``min_gap``. Writes a pairs file; returns counts (``pairs``, ``close``: too close to
+    tell apart, ``skipped``: no other utterance of the speaker, or more than one sentence)."""
+    from dataclasses import replace
+
+    from tqdm import tqdm
+
+    from .sampling import SamplingConfig
+    from .synthesize import VoicePrompt
+
+    rows, codes, meta = read_tokens(tokens)
+    order = np.random.default_rng(seed).permutation(len(rows))[: limit or len(rows)]
+    partners = voice_partners(rows, 1.0, seed)
+    sampling = replace(sampling or SamplingConfig(), best_of=candidates)
+    kept, tensors, counts = [], {}, {"pairs": 0, "close": 0, "skipped": 0}
+    for n, i in enumerate(tqdm(order.tolist(), desc="preference pairs", unit="utt", file=sys.stderr)):
+        row, partner = rows[i], partners[i]
+        if partner is None:
+            counts["skipped"] += 1
+            continue
+        voice = VoicePrompt(codes_to_frames(codes[partner["id"]].numpy()), partner["text"])
+        found = synth.candidates(row["text"], voice, replace(sampling, seed=seed + n))
+        if len(found) != 1:
+            counts["skipped"] += 1
+            continue
+        sentence, runs, wavs = found[0]
+        scores = [verifier.score(w, synth.sample_rate, sentence) for w in wavs]
+        best, worst = int(np.argmin(scores)), int(np.argmax(scores))
+        gap = scores[worst] - scores[best]
+        if not runs[best] or not gap >= min_gap:  # inf - inf is nan: not a pair either
+            counts["close"] += 1
+            continue
+        key = f"p{len(kept)}"
+        for part, frames in (("chosen", runs[best]), ("rejected", runs[worst])):
+            tensors[f"{key}.{part}"] = _frames_tensor(frames, synth.model.cfg.n_codebooks)
+        tensors[f"{key}.prompt"] = codes[partner["id"]]
+        kept.append({"id": key, "source": row["id"], "text": sentence, "prompt_text": partner["text"],
+                     "speaker": row.get("speaker", ""), "chosen_score": scores[best],
+                     "rejected_score": min(scores[worst], 1e9)})
+    counts["pairs"] = len(kept)
+    if not kept:
+        raise ValueError(f"{tokens}: no pair whose renditions differ by {min_gap} nats per character ({counts})")
+    model = synth.model
+    write_pairs(out, kept, tensors, meta.get("codec", ""), meta.get("codec_hash", ""), candidates=str(candidates),
+                tts_weights_hash=model.weights_hash() if hasattr(model, "weights_hash") else "")
+    return counts
+
+
+def _frames_tensor(frames: list, n_codebooks: int) -> Tensor:
+    return torch.tensor(np.asarray(frames, np.int64).reshape(-1, n_codebooks).T.copy(), dtype=torch.int32)
+
+
+def write_pairs(out: str | Path, rows: list[dict], tensors: dict[str, Tensor], codec: str, codec_hash: str,
+                **extra: str) -> None:
+    """A pairs file: ``rows`` (id, text, prompt_text, ...) and, per row id, ``<id>.chosen``,
+    ``<id>.rejected`` and ``<id>.prompt`` codes [Q, F] of the codec named (atomically)."""
+    from safetensors.torch import save_file
+
+    info = {"kind": PAIRS_KIND, "rows": json.dumps(rows), "codec": codec, "codec_hash": codec_hash, **extra}
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(Path(out), lambda tmp: save_file({k: v.contiguous() for k, v in tensors.items()}, tmp, metadata=info))
+
+
+class PairDataset:
+    """(chosen, rejected) training items of a pairs file, each in the layout generation read
+    (``training_sequence`` with the pair's voice prompt); pairs longer than the model's
+    positions are dropped."""
+
+    def __init__(self, path: str | Path, model, tokenizer) -> None:
+        rows, tensors, meta = read_tokens(path)
+        if meta.get("kind") != PAIRS_KIND:
+            raise ValueError(f"{path}: not a preference pairs file (tts-cli draw-preferences writes them)")
+        self.codec_hash = meta.get("codec_hash", "")
+        self.chars_per_second = model.cfg.chars_per_second  # the pace the model already learned
+        spoken = {t: tokenizer.encode(t) for t in dict.fromkeys(r[k] for r in rows for k in ("text", "prompt_text"))}
+        self.items: list[tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor]]] = []
+        for row in rows:
+            prompt = tensors[f"{row['id']}.prompt"].numpy()
+            pair = tuple(training_sequence(model, spoken[row["text"]], tensors[f"{row['id']}.{part}"].numpy(),
+                                           spoken[row["prompt_text"]], prompt) for part in ("chosen", "rejected"))
+            if max(len(ids) for ids, _ in pair) <= model.cfg.max_seq_len:
+                self.items.append(pair)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def lengths(self) -> list[int]:
+        return [max(len(chosen[0]), len(rejected[0])) for chosen, rejected in self.items]
+
+
+def dpo_loss(policy: Tensor, reference: Tensor, beta: float) -> tuple[Tensor, dict[str, float]]:
+    """``policy``, ``reference``: sequence log-probabilities [2B], the B chosen then the B
+    rejected. -> (mean DPO loss, logs: reward margin and how often the chosen one wins)."""
+    chosen, rejected = (policy - reference).chunk(2)
+    margin = beta * (chosen - rejected)
+    seen = margin.detach()
+    logs = {"dpo/margin": float(seen.mean()), "dpo/accuracy": float((seen > 0).float().mean()),
+            "dpo/chosen_reward": float(beta * chosen.detach().mean()),
+            "dpo/rejected_reward": float(beta * rejected.detach().mean())}
+    return -F.logsigmoid(margin).mean(), logs
+
+
+@dataclass
+class PreferenceTrainConfig(TtsTrainConfig):
+    """``train_tokens`` names a pairs file; ``init_from`` is both the starting and the reference model."""
+
+    beta: float = 0.1  # how far from the reference the policy may move (DPO's temperature)
+    sft_weight: float = 0.0  # chosen codes' cross-entropy added to the loss (RPO)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        from codec.typed_config import ConfigError
+
+        if not self.init_from:
+            raise ConfigError("preference training needs init_from: the model to improve, and the reference it is held to")
+        if self.beta <= 0 or self.sft_weight < 0:
+            raise ConfigError(f"beta must be > 0 and sft_weight >= 0, got {self.beta} and {self.sft_weight}")
+
+
+class PreferenceTrainer(TtsTrainer):
+    """The TTS trainer (checkpoints, ``--resume``, DDP, time budget, dev samples) on pairs."""
+
+    def __init__(self, cfg: PreferenceTrainConfig, env) -> None:
+        super().__init__(cfg, env)
+        self.reference = copy.deepcopy(self.model).eval().requires_grad_(False)  # init_from: --resume restores the policy only
+
+    def build_data(self) -> PairDataset:
+        return PairDataset(self.cfg.train_tokens, self.model, self.tokenizer)
+
+    def make_batch(self, batch: list[int], step: int) -> tuple[Tensor, ...]:
+        """The batch's chosen items, then its rejected ones, padded together."""
+        pairs = [self.data.items[i] for i in batch]
+        return collate([c for c, _ in pairs] + [r for _, r in pairs], self.model.cfg.special("<pad>"))
+
+    def train_step(self, ids, labels, mask) -> dict[str, float]:
+        self.schedule_lr()
+        cfg, amp = self.model.cfg, self.cfg.amp and self.env.device.type == "cuda"
+        with torch.autocast(self.env.device.type, dtype=torch.bfloat16, enabled=amp):
+            tokens = speech_logprobs(self.net(ids, key_mask=mask)[0], labels, cfg)
+            with torch.no_grad():
+                reference = speech_logprobs(self.reference(ids, key_mask=mask)[0], labels, cfg).flatten(1).sum(1)
+        policy = tokens.flatten(1).sum(1)
+        loss, logs = dpo_loss(policy, reference, self.cfg.beta)
+        chosen_labels = (labels[: len(labels) // 2] != IGNORE).sum().clamp(min=1)
+        sft = -policy[: len(policy) // 2].sum() / chosen_labels
+        norm = self.optimize(loss + self.cfg.sft_weight * sft if self.cfg.sft_weight else loss)
+        return logs | {"loss/dpo": loss.item(), "loss/chosen_ce": sft.item(), "grad_norm": norm,
+                       "lr": self.opt.param_groups[0]["lr"]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from codec.train import run
+
+    return run(PreferenceTrainer, PreferenceTrainConfig, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
