@@ -152,6 +152,7 @@ def test_draw_keeps_the_verifiers_best_and_worst(tmp_path, asr_dir):
     assert counts["pairs"] >= 2 and counts["pairs"] + counts["close"] == 4 and counts["skipped"] == 0
     kept, tensors, meta = read_tokens(tmp_path / "pairs.safetensors")
     assert meta["codec_hash"] == codec.codes_hash() and meta["candidates"] == "3"
+    assert meta["tts_weights_hash"] == model.weights_hash()  # which model drew them
     order = np.random.default_rng(4).permutation(len(rows)).tolist()
     assert len(kept) == counts["pairs"]
     for row in kept:
@@ -172,3 +173,10 @@ def test_draw_keeps_the_verifiers_best_and_worst(tmp_path, asr_dir):
     with pytest.raises(ValueError, match="no pair whose renditions differ"):  # nothing to learn from pairs the verifier cannot tell apart
         draw_pairs(tokens, tmp_path / "none.safetensors", synth, verifier, candidates=3, seed=4, min_gap=1e9,
                    sampling=sampling)
+
+
+def test_the_recipe_config_loads():
+    from pathlib import Path
+
+    cfg = PreferenceTrainConfig.from_yaml(Path(__file__).resolve().parents[1] / "recipes/libritts/conf/tts_small_dpo.yaml")
+    assert isinstance(cfg, PreferenceTrainConfig) and cfg.init_from and cfg.beta > 0 and cfg.self_feed == 0

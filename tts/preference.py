@@ -43,18 +43,18 @@ PAIRS_KIND = "tts preference pairs"
 
 
 def draw_pairs(tokens: str | Path, out: str | Path, synth, verifier, candidates: int = 8, limit: int | None = None,
-               seed: int = 0, min_gap: float = 0.05, sampling=None) -> dict[str, int]:
+               seed: int = 0, min_gap: float = 0.05, sampling=None, save_every: int = 25) -> dict[str, int]:
     """Draw ``candidates`` renditions of the first ``limit`` utterances of a token file (in a
     seeded order), each voice-prompted by another utterance of its speaker, and keep the
     verifier's best and worst as a pair where their scores (nats per character) differ by at
-    least ``min_gap``. Writes a pairs file; returns counts (``pairs``, ``close``: too close to
-    tell apart, ``skipped``: no other utterance of the speaker, or more than one sentence)."""
+    least ``min_gap``. Writes a pairs file (every ``save_every`` pairs too); returns counts
+    (``pairs``; ``close``: too close to tell apart; ``skipped``: no other utterance of the
+    speaker, or more than one sentence)."""
     from dataclasses import replace
 
     from tqdm import tqdm
 
     from .sampling import SamplingConfig
-    from .synthesize import VoicePrompt
 
     rows, codes, meta = read_tokens(tokens)
     order = np.random.default_rng(seed).permutation(len(rows))[: limit or len(rows)]
@@ -62,36 +62,48 @@ def draw_pairs(tokens: str | Path, out: str | Path, synth, verifier, candidates:
     sampling = replace(sampling or SamplingConfig(), best_of=candidates)
     kept, tensors, counts = [], {}, {"pairs": 0, "close": 0, "skipped": 0}
     for n, i in enumerate(tqdm(order.tolist(), desc="preference pairs", unit="utt", file=sys.stderr)):
-        row, partner = rows[i], partners[i]
-        if partner is None:
-            counts["skipped"] += 1
+        drawn = _draw_one(synth, verifier, rows[i], partners[i], codes, replace(sampling, seed=seed + n), min_gap)
+        if isinstance(drawn, str):
+            counts[drawn] += 1
             continue
-        voice = VoicePrompt(codes_to_frames(codes[partner["id"]].numpy()), partner["text"])
-        found = synth.candidates(row["text"], voice, replace(sampling, seed=seed + n))
-        if len(found) != 1:
-            counts["skipped"] += 1
-            continue
-        sentence, runs, wavs = found[0]
-        scores = [verifier.score(w, synth.sample_rate, sentence) for w in wavs]
-        best, worst = int(np.argmin(scores)), int(np.argmax(scores))
-        gap = scores[worst] - scores[best]
-        if not runs[best] or not gap >= min_gap:  # inf - inf is nan: not a pair either
-            counts["close"] += 1
-            continue
-        key = f"p{len(kept)}"
-        for part, frames in (("chosen", runs[best]), ("rejected", runs[worst])):
-            tensors[f"{key}.{part}"] = _frames_tensor(frames, synth.model.cfg.n_codebooks)
-        tensors[f"{key}.prompt"] = codes[partner["id"]]
-        kept.append({"id": key, "source": row["id"], "text": sentence, "prompt_text": partner["text"],
-                     "speaker": row.get("speaker", ""), "chosen_score": scores[best],
-                     "rejected_score": min(scores[worst], 1e9)})
+        key, (row, chosen, rejected) = f"p{len(kept)}", drawn
+        tensors |= {f"{key}.chosen": chosen, f"{key}.rejected": rejected, f"{key}.prompt": codes[row["prompt_id"]]}
+        kept.append({"id": key, **row})
+        if len(kept) % save_every == 0:  # drawing is slow: an interrupted run keeps what it drew
+            _write_drawn(out, kept, tensors, meta, synth.model, candidates)
     counts["pairs"] = len(kept)
     if not kept:
         raise ValueError(f"{tokens}: no pair whose renditions differ by {min_gap} nats per character ({counts})")
-    model = synth.model
-    write_pairs(out, kept, tensors, meta.get("codec", ""), meta.get("codec_hash", ""), candidates=str(candidates),
-                tts_weights_hash=model.weights_hash() if hasattr(model, "weights_hash") else "")
+    _write_drawn(out, kept, tensors, meta, synth.model, candidates)
     return counts
+
+
+def _draw_one(synth, verifier, row: dict, partner: dict | None, codes: dict[str, Tensor], sampling, min_gap: float):
+    """(pair row, chosen codes, rejected codes) for one utterance, or why there is none
+    (``skipped`` / ``close``)."""
+    from .synthesize import VoicePrompt
+
+    if partner is None:
+        return "skipped"
+    voice = VoicePrompt(codes_to_frames(codes[partner["id"]].numpy()), partner["text"])
+    found = synth.candidates(row["text"], voice, sampling)
+    if len(found) != 1:
+        return "skipped"
+    sentence, runs, wavs = found[0]
+    scores = [verifier.score(w, synth.sample_rate, sentence) for w in wavs]
+    best, worst = int(np.argmin(scores)), int(np.argmax(scores))
+    if not runs[best] or not scores[worst] - scores[best] >= min_gap:  # inf - inf is nan: not a pair either
+        return "close"
+    q = synth.model.cfg.n_codebooks
+    pair = {"source": row["id"], "text": sentence, "prompt_id": partner["id"], "prompt_text": partner["text"],
+            "speaker": row.get("speaker", ""), "chosen_score": scores[best], "rejected_score": min(scores[worst], 1e9)}
+    return pair, _frames_tensor(runs[best], q), _frames_tensor(runs[worst], q)
+
+
+def _write_drawn(out, kept: list[dict], tensors: dict[str, Tensor], meta: dict, model, candidates: int) -> None:
+    weights = getattr(model, "weights_hash", "")  # torch models compute it, ONNX graphs carry it
+    write_pairs(out, kept, tensors, meta.get("codec", ""), meta.get("codec_hash", ""), candidates=str(candidates),
+                tts_weights_hash=weights() if callable(weights) else weights)
 
 
 def _frames_tensor(frames: list, n_codebooks: int) -> Tensor:
