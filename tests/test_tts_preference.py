@@ -79,6 +79,15 @@ def test_dpo_starts_at_log_two_and_learns_the_chosen_side(pairs_setup):
     assert trainer.reference.weights_hash() == TtsModel.from_pretrained(pairs_setup / "init").weights_hash()
 
 
+def test_pairs_may_share_a_prompt(tmp_path):
+    prompt = torch.arange(6, dtype=torch.int32)[None]
+    tensors = {f"p{i}.{part}": prompt if part == "prompt" else prompt + i for i in range(2)
+               for part in ("prompt", "chosen", "rejected")}
+    rows = [{"id": f"p{i}", "text": "red cat", "prompt_text": "big dog"} for i in range(2)]
+    write_pairs(tmp_path / "pairs.safetensors", rows, tensors, "x", "")
+    assert torch.equal(read_tokens(tmp_path / "pairs.safetensors")[1]["p1.prompt"], prompt)
+
+
 def test_dpo_loss_rewards_the_chosen_margin():
     policy, reference = torch.tensor([-10.0, -12.0, -30.0, -28.0]), torch.tensor([-11.0, -11.0, -29.0, -29.0])
     loss, logs = dpo_loss(policy, reference, beta=0.5)
@@ -168,6 +177,18 @@ def test_draw_keeps_the_verifiers_best_and_worst(tmp_path, asr_dir):
         assert tensors[f"{row['id']}.chosen"][0].tolist() == runs[int(np.argmin(scores))]
         assert tensors[f"{row['id']}.rejected"][0].tolist() == runs[int(np.argmax(scores))]
         assert row["chosen_score"] == pytest.approx(min(scores))
+    cut = tmp_path / "cut.safetensors"  # an interrupted draw goes on where it stopped: the same pairs
+    draw_pairs(tokens, cut, synth, verifier, candidates=3, limit=2, seed=4, min_gap=0.0, sampling=sampling, save_every=1)
+    first, first_tensors, first_meta = read_tokens(cut)
+    assert int(first_meta["drawn"]) == 2
+    first[0]["source"] = "marked"  # what is already drawn is kept, not drawn again
+    write_pairs(cut, first, dict(first_tensors), **{k: v for k, v in first_meta.items() if k not in ("kind", "rows")})
+    assert draw_pairs(tokens, cut, synth, verifier, candidates=3, seed=4, min_gap=0.0, sampling=sampling) == counts
+    again, again_tensors, _ = read_tokens(cut)
+    assert again[0]["source"] == "marked" and again[1:] == kept[1:]
+    assert all(torch.equal(again_tensors[k], v) for k, v in tensors.items())
+    with pytest.raises(ValueError, match="other settings"):
+        draw_pairs(tokens, cut, synth, verifier, candidates=2, seed=4, min_gap=0.0, sampling=sampling)
     data = PairDataset(tmp_path / "pairs.safetensors", model, tokenizer)
     assert len(data) == len(kept)  # every pair reads back as two training items
     with pytest.raises(ValueError, match="no pair whose renditions differ"):  # nothing to learn from pairs the verifier cannot tell apart

@@ -47,9 +47,10 @@ def draw_pairs(tokens: str | Path, out: str | Path, synth, verifier, candidates:
     """Draw ``candidates`` renditions of the first ``limit`` utterances of a token file (in a
     seeded order), each voice-prompted by another utterance of its speaker, and keep the
     verifier's best and worst as a pair where their scores (nats per character) differ by at
-    least ``min_gap``. Writes a pairs file (every ``save_every`` pairs too); returns counts
-    (``pairs``; ``close``: too close to tell apart; ``skipped``: no other utterance of the
-    speaker, or more than one sentence)."""
+    least ``min_gap``. Writes the pairs file every ``save_every`` utterances and at the end; an
+    existing one drawn with the same settings is continued where it stopped (the same pairs as
+    one uninterrupted draw). Returns counts (``pairs``; ``close``: too close to tell apart;
+    ``skipped``: no other utterance of the speaker, or more than one sentence)."""
     from dataclasses import replace
 
     from tqdm import tqdm
@@ -57,25 +58,40 @@ def draw_pairs(tokens: str | Path, out: str | Path, synth, verifier, candidates:
     from .sampling import SamplingConfig
 
     rows, codes, meta = read_tokens(tokens)
-    order = np.random.default_rng(seed).permutation(len(rows))[: limit or len(rows)]
+    order = np.random.default_rng(seed).permutation(len(rows))[: limit or len(rows)].tolist()
     partners = voice_partners(rows, 1.0, seed)
+    settings = {"source": Path(tokens).name, "seed": seed, "candidates": candidates, "min_gap": min_gap}
+    kept, tensors, counts, done = _drawn_so_far(out, settings)
     sampling = replace(sampling or SamplingConfig(), best_of=candidates)
-    kept, tensors, counts = [], {}, {"pairs": 0, "close": 0, "skipped": 0}
-    for n, i in enumerate(tqdm(order.tolist(), desc="preference pairs", unit="utt", file=sys.stderr)):
+    for n in tqdm(range(done, len(order)), desc="preference pairs", unit="utt", file=sys.stderr, initial=done,
+                  total=len(order)):
+        i = order[n]
         drawn = _draw_one(synth, verifier, rows[i], partners[i], codes, replace(sampling, seed=seed + n), min_gap)
         if isinstance(drawn, str):
             counts[drawn] += 1
-            continue
-        key, (row, chosen, rejected) = f"p{len(kept)}", drawn
-        tensors |= {f"{key}.chosen": chosen, f"{key}.rejected": rejected, f"{key}.prompt": codes[row["prompt_id"]]}
-        kept.append({"id": key, **row})
-        if len(kept) % save_every == 0:  # drawing is slow: an interrupted run keeps what it drew
-            _write_drawn(out, kept, tensors, meta, synth.model, candidates)
-    counts["pairs"] = len(kept)
+        else:
+            key, (row, chosen, rejected) = f"p{len(kept)}", drawn
+            tensors |= {f"{key}.chosen": chosen, f"{key}.rejected": rejected, f"{key}.prompt": codes[row["prompt_id"]]}
+            kept.append({"id": key, **row})
+            counts["pairs"] += 1
+        if (n + 1) % save_every == 0 and kept:  # drawing is slow: an interrupted run keeps what it drew
+            _write_drawn(out, kept, tensors, meta, synth.model, settings, counts, n + 1)
     if not kept:
         raise ValueError(f"{tokens}: no pair whose renditions differ by {min_gap} nats per character ({counts})")
-    _write_drawn(out, kept, tensors, meta, synth.model, candidates)
+    _write_drawn(out, kept, tensors, meta, synth.model, settings, counts, len(order))
     return counts
+
+
+def _drawn_so_far(out: str | Path, settings: dict) -> tuple[list[dict], dict[str, Tensor], dict[str, int], int]:
+    """(pairs, their codes, counts, utterances drawn) of an earlier draw into ``out`` with the
+    same ``settings``; nothing where there is none."""
+    if not Path(out).exists():
+        return [], {}, {"pairs": 0, "close": 0, "skipped": 0}, 0
+    rows, tensors, meta = read_tokens(out)
+    if meta.get("kind") != PAIRS_KIND or json.loads(meta.get("settings", "{}")) != settings:
+        raise ValueError(f"{out}: exists, drawn with other settings ({meta.get('settings', 'unknown')}): "
+                         "remove it or write elsewhere")
+    return rows, dict(tensors), json.loads(meta["counts"]), int(meta["drawn"])
 
 
 def _draw_one(synth, verifier, row: dict, partner: dict | None, codes: dict[str, Tensor], sampling, min_gap: float):
@@ -100,10 +116,12 @@ def _draw_one(synth, verifier, row: dict, partner: dict | None, codes: dict[str,
     return pair, _frames_tensor(runs[best], q), _frames_tensor(runs[worst], q)
 
 
-def _write_drawn(out, kept: list[dict], tensors: dict[str, Tensor], meta: dict, model, candidates: int) -> None:
+def _write_drawn(out, kept: list[dict], tensors: dict[str, Tensor], meta: dict, model, settings: dict,
+                 counts: dict[str, int], drawn: int) -> None:
     weights = getattr(model, "weights_hash", "")  # torch models compute it, ONNX graphs carry it
-    write_pairs(out, kept, tensors, meta.get("codec", ""), meta.get("codec_hash", ""), candidates=str(candidates),
-                tts_weights_hash=weights() if callable(weights) else weights)
+    write_pairs(out, kept, tensors, meta.get("codec", ""), meta.get("codec_hash", ""), candidates=str(settings["candidates"]),
+                tts_weights_hash=weights() if callable(weights) else weights, settings=json.dumps(settings),
+                counts=json.dumps(counts), drawn=str(drawn))
 
 
 def _frames_tensor(frames: list, n_codebooks: int) -> Tensor:
@@ -118,7 +136,8 @@ def write_pairs(out: str | Path, rows: list[dict], tensors: dict[str, Tensor], c
 
     info = {"kind": PAIRS_KIND, "rows": json.dumps(rows), "codec": codec, "codec_hash": codec_hash, **extra}
     Path(out).parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(Path(out), lambda tmp: save_file({k: v.contiguous() for k, v in tensors.items()}, tmp, metadata=info))
+    own = {k: v.clone().contiguous() for k, v in tensors.items()}  # pairs may share one prompt's codes
+    atomic_write(Path(out), lambda tmp: save_file(own, tmp, metadata=info))
 
 
 class PairDataset:
