@@ -128,6 +128,8 @@ def test_preference_training_refuses_what_it_cannot_use(pairs_setup):
         _config(pairs_setup, init_from=None)
     with pytest.raises(ConfigError, match="beta"):
         _config(pairs_setup, beta=0)
+    with pytest.raises(ConfigError, match="does not use self_feed, align"):
+        _config(pairs_setup, self_feed=0.3, align={"weight": 1.0, "layers": [0]})
     tokens = pairs_setup / "tokens.safetensors"
     from safetensors.torch import save_file
 

@@ -194,6 +194,10 @@ class PreferenceTrainConfig(TtsTrainConfig):
             raise ConfigError("preference training needs init_from: the model to improve, and the reference it is held to")
         if self.beta <= 0 or self.sft_weight < 0:
             raise ConfigError(f"beta must be > 0 and sft_weight >= 0, got {self.beta} and {self.sft_weight}")
+        unused = [name for name in ("token_noise", "voice_prompts", "text_dropout", "self_feed") if getattr(self, name)]
+        unused += ["align"] if self.align.weight > 0 else []
+        if unused:  # pairs are scored as they were drawn: nothing is corrupted, dropped or guided
+            raise ConfigError(f"preference training does not use {', '.join(unused)}: remove it from the config")
 
 
 class PreferenceTrainer(TtsTrainer):
