@@ -37,6 +37,7 @@ from codec.checkpoint import atomic_write
 
 from .data import collate, read_tokens, speech_logprobs, training_sequence, voice_partners
 from .sequence import IGNORE, codes_to_frames
+from .text import normalize
 from .train import TtsTrainConfig, TtsTrainer
 
 PAIRS_KIND = "tts preference pairs"
@@ -151,7 +152,8 @@ class PairDataset:
             raise ValueError(f"{path}: not a preference pairs file (tts-cli draw-preferences writes them)")
         self.codec_hash = meta.get("codec_hash", "")
         self.chars_per_second = model.cfg.chars_per_second  # the pace the model already learned
-        spoken = {t: tokenizer.encode(t) for t in dict.fromkeys(r[k] for r in rows for k in ("text", "prompt_text"))}
+        texts = list(dict.fromkeys(r[k] for r in rows for k in ("text", "prompt_text")))
+        spoken = dict(zip(texts, tokenizer.encode_spoken([normalize(t) for t in texts])))  # as TokenDataset does
         self.items: list[tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor]]] = []
         for row in rows:
             prompt = tensors[f"{row['id']}.prompt"].numpy()
