@@ -88,6 +88,29 @@ def test_pairs_may_share_a_prompt(tmp_path):
     assert torch.equal(read_tokens(tmp_path / "pairs.safetensors")[1]["p1.prompt"], prompt)
 
 
+def test_a_pair_too_long_with_its_prompt_is_read_without_it(pairs_setup):
+    """Generation may run past the model's positions with a long voice prompt: such a pair is
+    kept without the prompt, and dropped only when its renditions alone do not fit."""
+    from tts.data import training_sequence
+
+    model = TtsModel.from_pretrained(pairs_setup / "init")
+    tok = TextTokenizer.from_file(pairs_setup / "tokenizer.json")
+    limit, short = model.cfg.max_seq_len, torch.arange(12, dtype=torch.int32)[None]
+    sides = {"fits": (short, torch.arange(8, dtype=torch.int32)[None]),
+             "long prompt": (short, torch.zeros(1, limit - 20, dtype=torch.int32)),
+             "long rendition": (torch.zeros(1, limit, dtype=torch.int32), torch.arange(8, dtype=torch.int32)[None])}
+    rows = [{"id": f"p{i}", "text": "red cat", "prompt_text": "big dog"} for i in range(len(sides))]
+    tensors = {f"p{i}.{part}": t for i, (codes, prompt) in enumerate(sides.values())
+               for part, t in (("chosen", codes), ("rejected", codes.flip(1)), ("prompt", prompt))}
+    write_pairs(pairs_setup / "long.safetensors", rows, tensors, "x", "")
+    data = PairDataset(pairs_setup / "long.safetensors", model, tok)
+    assert len(data) == 2  # the rendition longer than every position is dropped
+    (fits, _), (unprompted, _) = data.items
+    text, prompt_text = tok.encode_spoken(["red cat", "big dog"])
+    assert torch.equal(fits[0], training_sequence(model, text, short.numpy(), prompt_text, np.arange(8)[None])[0])
+    assert torch.equal(unprompted[0], training_sequence(model, text, short.numpy())[0])
+
+
 def test_dpo_loss_rewards_the_chosen_margin():
     policy, reference = torch.tensor([-10.0, -12.0, -30.0, -28.0]), torch.tensor([-11.0, -11.0, -29.0, -29.0])
     loss, logs = dpo_loss(policy, reference, beta=0.5)

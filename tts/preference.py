@@ -143,8 +143,9 @@ def write_pairs(out: str | Path, rows: list[dict], tensors: dict[str, Tensor], c
 
 class PairDataset:
     """(chosen, rejected) training items of a pairs file, each in the layout generation read
-    (``training_sequence`` with the pair's voice prompt); pairs longer than the model's
-    positions are dropped."""
+    (``training_sequence`` with the pair's voice prompt). A pair that does not fit the model's
+    positions with its prompt is read without it (generation may run past them; TokenDataset
+    does the same), and dropped only if it does not fit even so."""
 
     def __init__(self, path: str | Path, model, tokenizer) -> None:
         rows, tensors, meta = read_tokens(path)
@@ -156,11 +157,13 @@ class PairDataset:
         spoken = dict(zip(texts, tokenizer.encode_spoken([normalize(t) for t in texts])))  # as TokenDataset does
         self.items: list[tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor]]] = []
         for row in rows:
-            prompt = tensors[f"{row['id']}.prompt"].numpy()
-            pair = tuple(training_sequence(model, spoken[row["text"]], tensors[f"{row['id']}.{part}"].numpy(),
-                                           spoken[row["prompt_text"]], prompt) for part in ("chosen", "rejected"))
-            if max(len(ids) for ids, _ in pair) <= model.cfg.max_seq_len:
-                self.items.append(pair)
+            sides = [tensors[f"{row['id']}.{part}"].numpy() for part in ("chosen", "rejected")]
+            prompted = (spoken[row["prompt_text"]], tensors[f"{row['id']}.prompt"].numpy())
+            for prompt in (prompted, ()):
+                pair = tuple(training_sequence(model, spoken[row["text"]], codes, *prompt) for codes in sides)
+                if max(len(ids) for ids, _ in pair) <= model.cfg.max_seq_len:
+                    self.items.append(pair)
+                    break
 
     def __len__(self) -> int:
         return len(self.items)
