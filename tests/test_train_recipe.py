@@ -202,7 +202,7 @@ def test_recipe_end_to_end_tiny(tmp_path):
                             "--out-dir", str(exp / "teacher"), "--stop-after", "4", "--set", manifests[0], "--set", manifests[1]],
                            capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
     assert first.returncode == 0, first.stderr[-2000:]  # stopped early: stage 2 must resume from step 4
-    log = run_sh("--stage", "2", "--tts-speeds", "0.9,1.0")
+    log = run_sh("--stage", "2", "--stop-stage", "11", "--tts-speeds", "0.9,1.0")
     assert "resumed from step 4" in log
     table = (exp / "eval" / "codec.md").read_text()
     assert "| hificodec-tiny |" in table and "| distilcodec-tiny |" in table and "Opus" in table
@@ -251,6 +251,18 @@ def test_recipe_end_to_end_tiny(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "tts.cli", "synthesize", "Three birds.", "-o", str(tmp_path / "s.wav"),
                            "--model", str(models / "tts")], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+    run_sh("--stage", "12", "--tts-speeds", "0.9,1.0")  # preference optimization of what stage 9 published
+    from tts.preference import PAIRS_KIND
+
+    pair_rows, _, pair_meta = read_tokens(exp / "tts" / "dpo1" / "pairs.safetensors")
+    assert pair_meta["kind"] == PAIRS_KIND and json.loads(pair_meta["settings"])["source"] == "train_sp.safetensors"
+    assert pair_rows and pair_meta["tts_weights_hash"] == published.weights_hash()  # drawn from stage 9's model
+    optimized = TtsModel.from_pretrained(exp / "tts" / "dpo1" / "model").half().float()
+    republished = TtsModel.from_pretrained(models / "tts")
+    assert all(torch.equal(a, b) for a, b in zip(optimized.state_dict().values(), republished.state_dict().values()))
+    assert republished.weights_hash() != published.weights_hash()
+    assert "| ctc |" in (exp / "eval" / "tts_dpo_best4.md").read_text()
 
 
 def test_the_rate_is_measured_after_the_slow_first_steps():

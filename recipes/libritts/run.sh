@@ -8,19 +8,23 @@
 # TTS: 6 encode the corpus with the published distilcodec -> 7 BPE -> 8 train -> 9 publish;
 # 10 train the CTC recognizer that measures intelligibility (seed 0: not the codec's phonetic
 # teacher, so the codec cannot have learned to please its judge), the best-of-N verifier and
-# the speaker encoder -> 11 TTS word error rates and speaker similarity.
+# the speaker encoder -> 11 TTS word error rates and speaker similarity -> 12 with
+# --tts-dpo-conf: preference optimization (DPO) on pairs of the published TTS's own renditions
+# that the verifier tells apart, --tts-dpo-rounds times (each round draws from the one before),
+# published over stage 9's model and measured as stage 11 measures it (exp/eval/tts_dpo*.md).
 #   recipes/libritts/run.sh [--stage N] [--stop-stage N] [--nproc N] [--corpus DIR]
 #                           [--exp DIR] [--models DIR] [--size mini|tiny] [--train-utts N]
 #                           [--tts-conf FILE] [--tts-finetune-conf FILE] [--codec-decoder-conf FILE]
 #                           [--tts-speeds S,S,...]  (stage 6: speed-perturbed training voices, e.g. 0.9,1.0,1.1)
 #                           [--tts-speeds-conf FILE]  (stage 8: a last phase on them, after training on the voices
 #                                                      as recorded; the bundled TTS's third phase)
+#                           [--tts-dpo-conf FILE] [--tts-dpo-rounds N]  (stage 12)
 # Stage 0 synthesizes the mini corpus with espeak-ng (skip it and pass --corpus for real
 # LibriTTS). With --nproc > 1 training runs under torchrun (DDP). Every stage is re-runnable:
 # training resumes from its last checkpoint.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-stage=0; stop_stage=11; nproc=1; corpus=data/mini; exp=exp; models=models; size=mini; train_utts=4000; tts_conf=; tts_finetune_conf=; decoder_conf=; tts_speeds=1.0; tts_speeds_conf=
+stage=0; stop_stage=12; nproc=1; corpus=data/mini; exp=exp; models=models; size=mini; train_utts=4000; tts_conf=; tts_finetune_conf=; decoder_conf=; tts_speeds=1.0; tts_speeds_conf=; tts_dpo_conf=; tts_dpo_rounds=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --stage) stage=$2; shift 2;; --stop-stage) stop_stage=$2; shift 2;;
@@ -31,6 +35,7 @@ while [ $# -gt 0 ]; do
     --codec-decoder-conf) decoder_conf=$2; shift 2;;
     --tts-speeds) tts_speeds=$2; shift 2;;
     --tts-speeds-conf) tts_speeds_conf=$2; shift 2;;
+    --tts-dpo-conf) tts_dpo_conf=$2; shift 2;; --tts-dpo-rounds) tts_dpo_rounds=$2; shift 2;;
     *) echo "run.sh: unknown option $1" >&2; exit 2;;
   esac
 done
@@ -41,14 +46,17 @@ if [ "$size" = tiny ]; then
   teacher_conf=$conf/tiny.yaml; student_conf=$conf/tiny_distill.yaml; finetune_conf=$conf/tiny_distill_finetune.yaml; tts_conf=${tts_conf:-$conf/tts_tiny.yaml}; bpe=300
   decoder_conf=${decoder_conf:-$conf/tiny_decoder.yaml}
   tts_finetune_conf=${tts_finetune_conf:-$conf/tts_tiny_selffeed.yaml}
+  tts_dpo_conf=${tts_dpo_conf:-$conf/tts_tiny_dpo.yaml}
   if [ "$tts_speeds" != 1.0 ]; then tts_speeds_conf=${tts_speeds_conf:-$conf/tts_tiny_speeds.yaml}; fi
   asr_args="--steps 4 --dim 32"; speaker_args="--steps 4"; tts_eval=2
+  dpo_draw_args="--candidates 2 --limit 8 --min-gap 0"
   corpus_args="--n-train 12 --n-dev 2 --n-test 3 --train-speakers 3 --test-speakers 1 --test-variants 1"
 else
   # bpe=256: the byte alphabet, i.e. characters. A TTS trained from scratch on a few hours learns
   # to read characters far sooner than whole-word BPE tokens (each is seen thousands of times).
   teacher_conf=$conf/hificodec.yaml; student_conf=$conf/distilcodec.yaml; finetune_conf=$conf/distilcodec_finetune.yaml; tts_conf=${tts_conf:-$conf/tts_small.yaml}; bpe=256
   asr_args="--steps 900"; speaker_args="--steps 1000"; tts_eval=40
+  dpo_draw_args="--candidates 4 --limit 250"   # ~37 min on 2 CPU cores: 239 pairs
   # --train-utts 16000 (26 h): what the GPU TTS config (conf/tts_small_gpu.yaml) trains on
   corpus_args="--n-train $train_utts"
 fi
@@ -147,10 +155,10 @@ if [ "$stage" -le 8 ] && [ "$stop_stage" -ge 8 ]; then
       --set "train_tokens=$tts/tokens/train_sp.safetensors" --set "init_from=$prev" $(resume_flag "$tts/speeds")
   fi
 fi
+tts_final=$tts/train/model   # the last phase stage 8 trained: what stage 9 publishes
+if [ -n "$tts_finetune_conf" ]; then tts_final=$tts/finetune/model; fi
+if [ -n "$tts_speeds_conf" ]; then tts_final=$tts/speeds/model; fi
 if [ "$stage" -le 9 ] && [ "$stop_stage" -ge 9 ]; then
-  tts_final=$tts/train/model
-  if [ -n "$tts_finetune_conf" ]; then tts_final=$tts/finetune/model; fi
-  if [ -n "$tts_speeds_conf" ]; then tts_final=$tts/speeds/model; fi
   $PY recipes/libritts/publish_tts.py "$tts_final" "$models/tts" --manifest "$manifests/dev.jsonl" --int8
 fi
 if [ "$stage" -le 10 ] && [ "$stop_stage" -ge 10 ]; then
@@ -166,12 +174,36 @@ if [ "$stage" -le 10 ] && [ "$stop_stage" -ge 10 ]; then
   mkdir -p "$models/speaker"
   cp "$exp/speaker/config.json" "$exp/speaker/model.safetensors" "$models/speaker/"
 fi
-if [ "$stage" -le 11 ] && [ "$stop_stage" -ge 11 ]; then
-  eval_tts=(recipes/libritts/evaluate_tts.py --manifest "$manifests/test.jsonl" --train-manifest "$manifests/train.jsonl"
-            --tts "$models/tts" --asr "$models/asr" --speaker "$models/speaker" --limit "$tts_eval")
-  $PY "${eval_tts[@]}" --out "$exp/eval/tts.md"
+evaluate_tts() {  # PREFIX: the published TTS's word error rates and speaker similarity -> $exp/eval/PREFIX*.md
+  local eval_tts=(recipes/libritts/evaluate_tts.py --manifest "$manifests/test.jsonl" --train-manifest "$manifests/train.jsonl"
+                  --tts "$models/tts" --asr "$models/asr" --speaker "$models/speaker" --limit "$tts_eval")
+  $PY "${eval_tts[@]}" --out "$exp/eval/$1.md"
   # as `make serve` serves it: best of 4, voice prompts cut to their first words within 3 s
-  $PY "${eval_tts[@]}" --best-of 4 --verifier "$models/asr_verifier" --prompt-seconds 3 --out "$exp/eval/tts_best4.md"
+  $PY "${eval_tts[@]}" --best-of 4 --verifier "$models/asr_verifier" --prompt-seconds 3 --out "$exp/eval/${1}_best4.md"
   # two held-out sentences per request: what long text adds (the second starts from the voice prompt again)
-  $PY "${eval_tts[@]}" --sentences 2 --out "$exp/eval/tts_pairs.md"
+  $PY "${eval_tts[@]}" --sentences 2 --out "$exp/eval/${1}_pairs.md"
+}
+if [ "$stage" -le 11 ] && [ "$stop_stage" -ge 11 ]; then
+  evaluate_tts tts
+fi
+if [ "$stage" -le 12 ] && [ "$stop_stage" -ge 12 ] && [ -n "$tts_dpo_conf" ]; then
+  dpo_tokens=$tts/tokens/train.safetensors; if [ -n "$tts_speeds_conf" ]; then dpo_tokens=$tts/tokens/train_sp.safetensors; fi
+  prev=$tts_final
+  for round in $(seq 1 "$tts_dpo_rounds"); do
+    dpo=$tts/dpo$round
+    if [ ! -f "$dpo/published" ]; then   # a round drawn, trained and published is not run again
+      # pairs of what $models/tts (stage 9's model, or the round before) says; the draw continues where it stopped
+      # shellcheck disable=SC2086
+      $PY -m tts.cli draw-preferences "$dpo_tokens" "$dpo/pairs.safetensors" --model "$models/tts" \
+        --verifier "$models/asr_verifier" --seed "$round" $dpo_draw_args
+      # shellcheck disable=SC2046
+      launch -m tts.preference --config "$tts_dpo_conf" --out-dir "$dpo" --set "train_tokens=$dpo/pairs.safetensors" \
+        --set "dev_tokens=$tts/tokens/dev.safetensors" --set "tokenizer=$tts/tokenizer.json" --set "init_from=$prev" \
+        $(resume_flag "$dpo")
+      $PY recipes/libritts/publish_tts.py "$dpo/model" "$models/tts" --manifest "$manifests/dev.jsonl" --int8
+      touch "$dpo/published"
+    fi
+    prev=$dpo/model
+  done
+  evaluate_tts tts_dpo
 fi
