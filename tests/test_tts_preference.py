@@ -214,6 +214,10 @@ def test_draw_keeps_the_verifiers_best_and_worst(tmp_path, asr_dir):
     assert all(torch.equal(again_tensors[k], v) for k, v in tensors.items())
     with pytest.raises(ValueError, match="other settings"):
         draw_pairs(tokens, cut, synth, verifier, candidates=2, seed=4, min_gap=0.0, sampling=sampling)
+    torch.manual_seed(1)
+    other = Synthesizer(TtsModel(load_preset("tiny", codec="distilcodec-tiny")).eval(), tokenizer, codec=codec)
+    with pytest.raises(ValueError, match="drawn by another model"):  # one file, one policy
+        draw_pairs(tokens, cut, other, verifier, candidates=3, seed=4, min_gap=0.0, sampling=sampling)
     data = PairDataset(tmp_path / "pairs.safetensors", model, tokenizer)
     assert len(data) == len(kept)  # every pair reads back as two training items
     with pytest.raises(ValueError, match="no pair whose renditions differ"):  # nothing to learn from pairs the verifier cannot tell apart

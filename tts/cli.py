@@ -270,7 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "apart, for preference training (python -m tts.preference)")
     d.add_argument("tokens", type=Path, help="a token file of training utterances (tts-cli encode-corpus)")
     d.add_argument("output", type=Path, help="pairs file, written every 25 utterances; one drawn with the same "
-                                            "settings is continued where it stopped")
+                                            "settings and model is continued where it stopped")
     d.add_argument("--model", help="TTS model directory or bundled name (default: tts)")
     d.add_argument("--verifier", help="CTC recognizer that scores the renditions (default: asr_verifier)")
     d.add_argument("--candidates", type=int, default=8, help="renditions per utterance; its best and worst are a pair")

@@ -49,8 +49,8 @@ def draw_pairs(tokens: str | Path, out: str | Path, synth, verifier, candidates:
     seeded order), each voice-prompted by another utterance of its speaker, and keep the
     verifier's best and worst as a pair where their scores (nats per character) differ by at
     least ``min_gap``. Writes the pairs file every ``save_every`` utterances and at the end; an
-    existing one drawn with the same settings is continued where it stopped (the same pairs as
-    one uninterrupted draw). Returns counts (``pairs``; ``close``: too close to tell apart;
+    existing one drawn with the same settings by the same model is continued where it stopped
+    (the same pairs as one uninterrupted draw); one by another model is refused. Returns counts (``pairs``; ``close``: too close to tell apart;
     ``skipped``: no other utterance of the speaker, or more than one sentence)."""
     from dataclasses import replace
 
@@ -62,7 +62,7 @@ def draw_pairs(tokens: str | Path, out: str | Path, synth, verifier, candidates:
     order = np.random.default_rng(seed).permutation(len(rows))[: limit or len(rows)].tolist()
     partners = voice_partners(rows, 1.0, seed)
     settings = {"source": Path(tokens).name, "seed": seed, "candidates": candidates, "min_gap": min_gap}
-    kept, tensors, counts, done = _drawn_so_far(out, settings)
+    kept, tensors, counts, done = _drawn_so_far(out, settings, _weights_hash(synth.model))
     sampling = replace(sampling or SamplingConfig(), best_of=candidates)
     for n in tqdm(range(done, len(order)), desc="preference pairs", unit="utt", file=sys.stderr, initial=done,
                   total=len(order)):
@@ -83,15 +83,18 @@ def draw_pairs(tokens: str | Path, out: str | Path, synth, verifier, candidates:
     return counts
 
 
-def _drawn_so_far(out: str | Path, settings: dict) -> tuple[list[dict], dict[str, Tensor], dict[str, int], int]:
+def _drawn_so_far(out: str | Path, settings: dict, weights: str) -> tuple[list[dict], dict[str, Tensor], dict[str, int], int]:
     """(pairs, their codes, counts, utterances drawn) of an earlier draw into ``out`` with the
-    same ``settings``; nothing where there is none."""
+    same ``settings`` by the model of hash ``weights``; nothing where there is none."""
     if not Path(out).exists():
         return [], {}, {"pairs": 0, "close": 0, "skipped": 0}, 0
     rows, tensors, meta = read_tokens(out)
     if meta.get("kind") != PAIRS_KIND or json.loads(meta.get("settings", "{}")) != settings:
         raise ValueError(f"{out}: exists, drawn with other settings ({meta.get('settings', 'unknown')}): "
                          "remove it or write elsewhere")
+    if meta.get("tts_weights_hash") != weights:  # pairs of two policies would be one file, labelled as the last
+        raise ValueError(f"{out}: exists, drawn by another model (weights {meta.get('tts_weights_hash')}, "
+                         f"this one {weights}): remove it or write elsewhere")
     return rows, dict(tensors), json.loads(meta["counts"]), int(meta["drawn"])
 
 
@@ -119,10 +122,14 @@ def _draw_one(synth, verifier, row: dict, partner: dict | None, codes: dict[str,
 
 def _write_drawn(out, kept: list[dict], tensors: dict[str, Tensor], meta: dict, model, settings: dict,
                  counts: dict[str, int], drawn: int) -> None:
-    weights = getattr(model, "weights_hash", "")  # torch models compute it, ONNX graphs carry it
     write_pairs(out, kept, tensors, meta.get("codec", ""), meta.get("codec_hash", ""), candidates=str(settings["candidates"]),
-                tts_weights_hash=weights() if callable(weights) else weights, settings=json.dumps(settings),
+                tts_weights_hash=_weights_hash(model), settings=json.dumps(settings),
                 counts=json.dumps(counts), drawn=str(drawn))
+
+
+def _weights_hash(model) -> str:
+    weights = getattr(model, "weights_hash", "")  # torch models compute it, ONNX graphs carry it
+    return weights() if callable(weights) else weights
 
 
 def _frames_tensor(frames: list, n_codebooks: int) -> Tensor:
