@@ -145,13 +145,10 @@ class TokenDataset:
         rates: list[float] = []  # normalized characters per second of each kept utterance
         for row, partner in zip(rows, partners):
             text_ids, c = ids_of[row["text"]], codes[row["id"]].numpy()
-            item = None
-            if partner is not None:
-                item = training_sequence(model, text_ids, c, ids_of[partner["text"]], codes[partner["id"]].numpy())
-                item = item if len(item[0]) <= max_len else None
-            item = item or training_sequence(model, text_ids, c)
-            if len(item[0]) <= max_len:
-                self.items.append(item)
+            prompt = () if partner is None else (ids_of[partner["text"]], codes[partner["id"]].numpy())
+            fitted = fitting_sequences(model, text_ids, [c], prompt, max_len)
+            if fitted is not None:
+                self.items.append(fitted[0])
                 self.texts.append(row["text"])
                 rates.append(len(spoken[row["text"]]) * model.cfg.codec_frame_rate / max(1, c.shape[-1]))
         self.chars_per_second = float(np.median(rates)) if rates else 0.0  # the pace the model learns
@@ -204,6 +201,19 @@ def length_buckets(lengths: list[int], batch_size: int, seed: int) -> list[list[
     batches = [order[i : i + batch_size].tolist() for i in range(0, len(order), batch_size)]
     rng.shuffle(batches)
     return batches
+
+
+def fitting_sequences(model: "TtsModel", text_ids: list[int], sides: list, prompt: tuple = (),
+                      max_len: int | None = None) -> list[tuple[Tensor, Tensor]] | None:
+    """``training_sequence`` of each of ``sides`` (codes of one text) with the voice prompt
+    ``(prompt_text_ids, prompt_codes)`` where all fit in ``max_len`` positions, else without
+    it; None where even that does not fit."""
+    max_len = max_len or model.cfg.max_seq_len
+    for given in ((prompt, ()) if prompt else ((),)):
+        items = [training_sequence(model, text_ids, codes, *given) for codes in sides]
+        if max(len(ids) for ids, _ in items) <= max_len:
+            return items
+    return None
 
 
 def training_sequence(model: "TtsModel", text_ids: list[int], codes, prompt_text_ids: list[int] | None = None,

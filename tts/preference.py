@@ -35,7 +35,7 @@ from torch import Tensor
 
 from codec.checkpoint import atomic_write
 
-from .data import collate, read_tokens, speech_logprobs, training_sequence, voice_partners
+from .data import collate, fitting_sequences, read_tokens, speech_logprobs, voice_partners
 from .sequence import IGNORE, codes_to_frames
 from .text import normalize
 from .train import TtsTrainConfig, TtsTrainer
@@ -50,8 +50,9 @@ def draw_pairs(tokens: str | Path, out: str | Path, synth, verifier, candidates:
     verifier's best and worst as a pair where their scores (nats per character) differ by at
     least ``min_gap``. Writes the pairs file every ``save_every`` utterances and at the end; an
     existing one drawn with the same settings by the same model is continued where it stopped
-    (the same pairs as one uninterrupted draw); one by another model is refused. Returns counts (``pairs``; ``close``: too close to tell apart;
-    ``skipped``: no other utterance of the speaker, or more than one sentence)."""
+    (the same pairs as one uninterrupted draw); one by another model is refused. Returns counts
+    (``pairs``; ``close``: too close to tell apart; ``skipped``: no other utterance of the
+    speaker, or more than one sentence)."""
     from dataclasses import replace
 
     from tqdm import tqdm
@@ -62,7 +63,8 @@ def draw_pairs(tokens: str | Path, out: str | Path, synth, verifier, candidates:
     order = np.random.default_rng(seed).permutation(len(rows))[: limit or len(rows)].tolist()
     partners = voice_partners(rows, 1.0, seed)
     settings = {"source": Path(tokens).name, "seed": seed, "candidates": candidates, "min_gap": min_gap}
-    kept, tensors, counts, done = _drawn_so_far(out, settings, _weights_hash(synth.model))
+    weights = _weights_hash(synth.model)  # hashing a torch model reads every weight: once per draw
+    kept, tensors, counts, done = _drawn_so_far(out, settings, weights)
     sampling = replace(sampling or SamplingConfig(), best_of=candidates)
     for n in tqdm(range(done, len(order)), desc="preference pairs", unit="utt", file=sys.stderr, initial=done,
                   total=len(order)):
@@ -76,10 +78,10 @@ def draw_pairs(tokens: str | Path, out: str | Path, synth, verifier, candidates:
             kept.append({"id": key, **row})
             counts["pairs"] += 1
         if (n + 1) % save_every == 0 and kept:  # drawing is slow: an interrupted run keeps what it drew
-            _write_drawn(out, kept, tensors, meta, synth.model, settings, counts, n + 1)
+            _write_drawn(out, kept, tensors, meta, weights, settings, counts, n + 1)
     if not kept:
         raise ValueError(f"{tokens}: no pair whose renditions differ by {min_gap} nats per character ({counts})")
-    _write_drawn(out, kept, tensors, meta, synth.model, settings, counts, len(order))
+    _write_drawn(out, kept, tensors, meta, weights, settings, counts, len(order))
     return counts
 
 
@@ -120,10 +122,10 @@ def _draw_one(synth, verifier, row: dict, partner: dict | None, codes: dict[str,
     return pair, _frames_tensor(runs[best], q), _frames_tensor(runs[worst], q)
 
 
-def _write_drawn(out, kept: list[dict], tensors: dict[str, Tensor], meta: dict, model, settings: dict,
+def _write_drawn(out, kept: list[dict], tensors: dict[str, Tensor], meta: dict, weights: str, settings: dict,
                  counts: dict[str, int], drawn: int) -> None:
     write_pairs(out, kept, tensors, meta.get("codec", ""), meta.get("codec_hash", ""), candidates=str(settings["candidates"]),
-                tts_weights_hash=_weights_hash(model), settings=json.dumps(settings),
+                tts_weights_hash=weights, settings=json.dumps(settings),
                 counts=json.dumps(counts), drawn=str(drawn))
 
 
@@ -165,12 +167,10 @@ class PairDataset:
         self.items: list[tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor]]] = []
         for row in rows:
             sides = [tensors[f"{row['id']}.{part}"].numpy() for part in ("chosen", "rejected")]
-            prompted = (spoken[row["prompt_text"]], tensors[f"{row['id']}.prompt"].numpy())
-            for prompt in (prompted, ()):
-                pair = tuple(training_sequence(model, spoken[row["text"]], codes, *prompt) for codes in sides)
-                if max(len(ids) for ids, _ in pair) <= model.cfg.max_seq_len:
-                    self.items.append(pair)
-                    break
+            prompt = (spoken[row["prompt_text"]], tensors[f"{row['id']}.prompt"].numpy())
+            pair = fitting_sequences(model, spoken[row["text"]], sides, prompt)
+            if pair is not None:
+                self.items.append(tuple(pair))
 
     def __len__(self) -> int:
         return len(self.items)
