@@ -17,7 +17,8 @@ from serve.engine import TorchCodecEngine
 from tts.config import load_preset
 from tts.data import collate, read_tokens, speech_logprobs
 from tts.model import TtsModel
-from tts.preference import PairDataset, PreferenceTrainConfig, PreferenceTrainer, draw_pairs, dpo_loss, write_pairs
+from tts.preference import (PairDataset, PreferenceTrainConfig, PreferenceTrainer, draw_pairs, dpo_loss, merge_pairs,
+                            write_pairs)
 from tts.sampling import SamplingConfig
 from tts.sequence import codes_to_frames
 from tts.synthesize import Synthesizer, VoicePrompt
@@ -162,9 +163,10 @@ def test_preference_training_refuses_what_it_cannot_use(pairs_setup):
         PreferenceTrainer(_config(pairs_setup, train_tokens=str(tokens)), Dist())
 
 
-def test_draw_keeps_the_verifiers_best_and_worst(tmp_path, asr_dir):
-    """Each pair is the lowest- and highest-scoring of the renditions ``Synthesizer.candidates``
-    draws for that utterance, voice-prompted by another utterance of its speaker."""
+@pytest.fixture
+def draw_setup(tmp_path, asr_dir):
+    """A tiny TTS over the tiny distilcodec, a verifier, and a token file of four utterances by
+    two speakers: (tokens, rows, codes, synth, verifier)."""
     from safetensors.torch import save_file
 
     torch.manual_seed(0)
@@ -180,7 +182,14 @@ def test_draw_keeps_the_verifiers_best_and_worst(tmp_path, asr_dir):
     tokens = tmp_path / "tokens.safetensors"
     save_file(codes, str(tokens), metadata={"codec": "distilcodec-tiny", "codec_hash": codec.codes_hash(),
                                             "rows": json.dumps(rows)})
-    sampling = SamplingConfig(max_frames=30)
+    return tokens, rows, codes, synth, verifier
+
+
+def test_draw_keeps_the_verifiers_best_and_worst(tmp_path, draw_setup):
+    """Each pair is the lowest- and highest-scoring of the renditions ``Synthesizer.candidates``
+    draws for that utterance, voice-prompted by another utterance of its speaker."""
+    tokens, rows, codes, synth, verifier = draw_setup
+    model, tokenizer, codec, sampling = synth.model, synth.tokenizer, synth.codec, SamplingConfig(max_frames=30)
     counts = draw_pairs(tokens, tmp_path / "pairs.safetensors", synth, verifier, candidates=3, seed=4, min_gap=0.0,
                         sampling=sampling)
     assert counts["pairs"] >= 2 and counts["pairs"] + counts["close"] == 4 and counts["skipped"] == 0
@@ -223,6 +232,60 @@ def test_draw_keeps_the_verifiers_best_and_worst(tmp_path, asr_dir):
     with pytest.raises(ValueError, match="no pair whose renditions differ"):  # nothing to learn from pairs the verifier cannot tell apart
         draw_pairs(tokens, tmp_path / "none.safetensors", synth, verifier, candidates=3, seed=4, min_gap=1e9,
                    sampling=sampling)
+
+
+def test_shards_drawn_apart_and_merged_are_the_whole_draw(tmp_path, draw_setup):
+    """n processes may draw at once: shard k/n takes every n-th utterance of the whole draw's
+    order with the seed the whole draw gives it, so the merged shards hold the same pairs."""
+    tokens, rows, codes, synth, verifier = draw_setup
+    args = dict(candidates=3, seed=4, min_gap=0.0, sampling=SamplingConfig(max_frames=30))
+    counts = draw_pairs(tokens, tmp_path / "whole.safetensors", synth, verifier, **args)
+    shards = [tmp_path / f"shard{k}.safetensors" for k in range(2)]
+    for k, path in enumerate(shards):
+        draw_pairs(tokens, path, synth, verifier, shard=(k, 2), **args)
+    assert json.loads(read_tokens(shards[1])[2]["settings"])["shard"] == "1/2"
+    assert merge_pairs(tmp_path / "merged.safetensors", shards) == counts["pairs"]
+    whole, whole_codes, _ = read_tokens(tmp_path / "whole.safetensors")
+    merged, merged_codes, meta = read_tokens(tmp_path / "merged.safetensors")
+    assert json.loads(meta["counts"]) == counts and meta["drawn"] == "4"
+    assert meta["tts_weights_hash"] == synth.model.weights_hash()  # one model drew every shard
+    by_source = {r["source"]: r for r in merged}
+    assert sorted(by_source) == sorted(r["source"] for r in whole) and len(merged) == len(whole)
+    for row in whole:
+        other = by_source[row["source"]]
+        assert other["chosen_score"] == row["chosen_score"] and other["prompt_id"] == row["prompt_id"]
+        for part in ("chosen", "rejected", "prompt"):
+            assert torch.equal(merged_codes[f"{other['id']}.{part}"], whole_codes[f"{row['id']}.{part}"])
+    with pytest.raises(ValueError, match="other settings"):  # a merged file is not a draw to continue
+        draw_pairs(tokens, tmp_path / "merged.safetensors", synth, verifier, **args)
+    with pytest.raises(ValueError, match="shard must be"):
+        draw_pairs(tokens, tmp_path / "bad.safetensors", synth, verifier, shard=(2, 2), **args)
+
+
+def test_merged_rows_keep_the_model_that_drew_them(pairs_setup):
+    """Pairs of two rounds (two models) merge into one file that says, row by row, which model
+    drew each; a file of another codec is refused."""
+    rows, tensors, meta = read_tokens(pairs_setup / "pairs.safetensors")
+    write_pairs(pairs_setup / "a.safetensors", rows[:2], dict(tensors), "x", "c1", tts_weights_hash="aaa")
+    write_pairs(pairs_setup / "b.safetensors", rows[2:], dict(tensors), "x", "c1", tts_weights_hash="bbb")
+    assert merge_pairs(pairs_setup / "ab.safetensors", [pairs_setup / "a.safetensors", pairs_setup / "b.safetensors"]) == 6
+    merged, codes, meta = read_tokens(pairs_setup / "ab.safetensors")
+    assert [r["tts_weights_hash"] for r in merged] == ["aaa"] * 2 + ["bbb"] * 4
+    assert meta["tts_weights_hash"] == "mixed" and meta["codec_hash"] == "c1"
+    assert [r["id"] for r in merged] == [f"p{i}" for i in range(6)] and [r["text"] for r in merged] == TEXTS
+    assert torch.equal(codes["p3.rejected"], tensors["p3.rejected"])
+    write_pairs(pairs_setup / "c.safetensors", rows, dict(tensors), "y", "c2")
+    with pytest.raises(ValueError, match="pairs of codec y c2"):
+        merge_pairs(pairs_setup / "bad.safetensors", [pairs_setup / "a.safetensors", pairs_setup / "c.safetensors"])
+    model = TtsModel.from_pretrained(pairs_setup / "init")
+    assert len(PairDataset(pairs_setup / "ab.safetensors", model, TextTokenizer.from_file(pairs_setup / "tokenizer.json"))) == 6
+    from tts.cli import main
+
+    assert main(["merge-pairs", str(pairs_setup / "cli.safetensors"), str(pairs_setup / "a.safetensors"),
+                 str(pairs_setup / "b.safetensors")]) == 0
+    assert read_tokens(pairs_setup / "cli.safetensors")[0] == merged
+    assert main(["merge-pairs", str(pairs_setup / "bad.safetensors"), str(pairs_setup / "tokenizer.json")]) == 1
+    assert not (pairs_setup / "bad.safetensors").exists()  # nothing half-written
 
 
 def test_the_recipe_config_loads():

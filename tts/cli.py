@@ -173,14 +173,38 @@ def cmd_draw_preferences(args: argparse.Namespace) -> None:
 
     if args.candidates < 2:
         raise SystemExit(f"error: --candidates must be at least 2 (a best and a worst), got {args.candidates}")
+    if args.device != "cpu" and args.backend != "torch":
+        raise SystemExit(f"error: --device {args.device} runs the TTS with torch: give --backend torch too")
     model, tokenizer = load_tts(args.model, args.backend, args.threads)
+    if args.device != "cpu":  # generation only; the codec and the verifier stay on the CPU
+        try:
+            model = model.to(args.device)
+        except (RuntimeError, AssertionError) as e:  # no such device, or a torch built without it
+            raise SystemExit(f"error: --device {args.device}: {str(e).splitlines()[0]}") from None
     verifier = load_verifier(args.verifier, args.backend, args.threads)
     synth = Synthesizer(model, tokenizer, backend=args.backend)  # draw_pairs scores with the verifier itself
     sampling = SamplingConfig(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p)
     counts = draw_pairs(args.tokens, args.output, synth, verifier, args.candidates, args.limit, args.seed,
-                        args.min_gap, sampling)
+                        args.min_gap, sampling, shard=args.shard)
     print(f"{counts['pairs']} pairs -> {args.output} ({counts['close']} too close to tell apart, "
           f"{counts['skipped']} skipped)", file=sys.stderr)
+
+
+def cmd_merge_pairs(args: argparse.Namespace) -> None:
+    from .preference import merge_pairs
+
+    n = merge_pairs(args.output, args.inputs)
+    print(f"{n} pairs from {len(args.inputs)} files -> {args.output}", file=sys.stderr)
+
+
+def shard_spec(text: str) -> tuple[int, int]:
+    try:
+        index, shards = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected K/N such as 0/4, got {text!r}") from None
+    if not 0 <= index < shards:
+        raise argparse.ArgumentTypeError(f"expected K/N with 0 <= K < N, got {text!r}")
+    return index, shards
 
 
 def speed_list(text: str) -> tuple[float, ...]:
@@ -281,9 +305,16 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--top-k", type=int, default=50)
     d.add_argument("--top-p", type=float, default=0.95)
     d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--shard", type=shard_spec, default=(0, 1), metavar="K/N",
+                   help="draw only every N-th utterance from the K-th (N processes at once; tts-cli merge-pairs joins them)")
     d.add_argument("--backend", choices=("auto", "onnx", "torch"), default="auto")
+    d.add_argument("--device", default="cpu", help="where the TTS generates with --backend torch (e.g. cuda)")
     d.add_argument("--threads", type=int)
     d.set_defaults(func=cmd_draw_preferences)
+    j = sub.add_parser("merge-pairs", help="join pairs files of one codec (draw-preferences shards, or rounds) into one")
+    j.add_argument("output", type=Path)
+    j.add_argument("inputs", type=Path, nargs="+")
+    j.set_defaults(func=cmd_merge_pairs)
     t = sub.add_parser("train-tokenizer", help="manifest texts -> BPE tokenizer.json")
     t.add_argument("manifest", type=Path)
     t.add_argument("output", type=Path)

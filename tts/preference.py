@@ -44,15 +44,18 @@ PAIRS_KIND = "tts preference pairs"
 
 
 def draw_pairs(tokens: str | Path, out: str | Path, synth, verifier, candidates: int = 8, limit: int | None = None,
-               seed: int = 0, min_gap: float = 0.05, sampling=None, save_every: int = 25) -> dict[str, int]:
+               seed: int = 0, min_gap: float = 0.05, sampling=None, save_every: int = 25,
+               shard: tuple[int, int] = (0, 1)) -> dict[str, int]:
     """Draw ``candidates`` renditions of the first ``limit`` utterances of a token file (in a
     seeded order), each voice-prompted by another utterance of its speaker, and keep the
     verifier's best and worst as a pair where their scores (nats per character) differ by at
     least ``min_gap``. Writes the pairs file every ``save_every`` utterances and at the end; an
     existing one drawn with the same settings by the same model is continued where it stopped
-    (the same pairs as one uninterrupted draw); one by another model is refused. Returns counts
-    (``pairs``; ``close``: too close to tell apart; ``skipped``: no other utterance of the
-    speaker, or more than one sentence)."""
+    (the same pairs as one uninterrupted draw); one by another model is refused. ``shard`` (k,
+    n) draws every n-th of those utterances from the k-th on, with the seeds the whole draw gives
+    them: n processes draw disjoint shards at once and ``merge_pairs`` joins them into the pairs
+    of one draw. Returns counts (``pairs``; ``close``: too close to tell apart; ``skipped``: no
+    other utterance of the speaker, or more than one sentence)."""
     from dataclasses import replace
 
     from tqdm import tqdm
@@ -60,14 +63,20 @@ def draw_pairs(tokens: str | Path, out: str | Path, synth, verifier, candidates:
     from .sampling import SamplingConfig
 
     rows, codes, meta = read_tokens(tokens)
+    index, shards = shard
+    if not 0 <= index < shards:
+        raise ValueError(f"shard must be k/n with 0 <= k < n, got {index}/{shards}")
     order = np.random.default_rng(seed).permutation(len(rows))[: limit or len(rows)].tolist()
+    mine = list(range(index, len(order), shards))  # positions in the whole draw's order: they seed the draws
     partners = voice_partners(rows, 1.0, seed)
     settings = {"source": Path(tokens).name, "seed": seed, "candidates": candidates, "min_gap": min_gap}
+    settings |= {"shard": f"{index}/{shards}"} if shards > 1 else {}
     weights = _weights_hash(synth.model)  # hashing a torch model reads every weight: once per draw
     kept, tensors, counts, done = _drawn_so_far(out, settings, weights)
     sampling = replace(sampling or SamplingConfig(), best_of=candidates)
-    for n in tqdm(range(done, len(order)), desc="preference pairs", unit="utt", file=sys.stderr, initial=done,
-                  total=len(order)):
+    for m in tqdm(range(done, len(mine)), desc="preference pairs", unit="utt", file=sys.stderr, initial=done,
+                  total=len(mine)):
+        n = mine[m]
         i = order[n]
         drawn = _draw_one(synth, verifier, rows[i], partners[i], codes, replace(sampling, seed=seed + n), min_gap)
         if isinstance(drawn, str):
@@ -77,11 +86,11 @@ def draw_pairs(tokens: str | Path, out: str | Path, synth, verifier, candidates:
             tensors |= {f"{key}.chosen": chosen, f"{key}.rejected": rejected, f"{key}.prompt": codes[row["prompt_id"]]}
             kept.append({"id": key, **row})
             counts["pairs"] += 1
-        if (n + 1) % save_every == 0 and kept:  # drawing is slow: an interrupted run keeps what it drew
-            _write_drawn(out, kept, tensors, meta, weights, settings, counts, n + 1)
+        if (m + 1) % save_every == 0 and kept:  # drawing is slow: an interrupted run keeps what it drew
+            _write_drawn(out, kept, tensors, meta, weights, settings, counts, m + 1)
     if not kept:
         raise ValueError(f"{tokens}: no pair whose renditions differ by {min_gap} nats per character ({counts})")
-    _write_drawn(out, kept, tensors, meta, weights, settings, counts, len(order))
+    _write_drawn(out, kept, tensors, meta, weights, settings, counts, len(mine))
     return counts
 
 
@@ -132,6 +141,36 @@ def _write_drawn(out, kept: list[dict], tensors: dict[str, Tensor], meta: dict, 
 def _weights_hash(model) -> str:
     weights = getattr(model, "weights_hash", "")  # torch models compute it, ONNX graphs carry it
     return weights() if callable(weights) else weights
+
+
+def merge_pairs(out: str | Path, inputs: list[str | Path]) -> int:
+    """Join pairs files of one codec (the shards of a draw, or draws of several rounds) into
+    one; each row keeps the weights hash of the model that drew it (``tts_weights_hash``, the
+    file's own where all agree). Returns the number of pairs."""
+    rows, tensors, infos = [], {}, []
+    for path in inputs:
+        kept, codes, meta = read_tokens(path)
+        if meta.get("kind") != PAIRS_KIND:
+            raise ValueError(f"{path}: not a preference pairs file (tts-cli draw-preferences writes them)")
+        if infos and meta.get("codec_hash") != infos[0].get("codec_hash"):
+            raise ValueError(f"{path}: pairs of codec {meta.get('codec')} {meta.get('codec_hash')}, "
+                             f"but {inputs[0]} has {infos[0].get('codec')} {infos[0].get('codec_hash')}")
+        infos.append(meta)
+        for row in kept:
+            key = f"p{len(rows)}"
+            tensors |= {f"{key}.{part}": codes[f"{row['id']}.{part}"] for part in ("chosen", "rejected", "prompt")}
+            rows.append(row | {"id": key, "tts_weights_hash": row.get("tts_weights_hash", meta.get("tts_weights_hash", ""))})
+    if not rows:
+        raise ValueError(f"no pairs in {', '.join(map(str, inputs))}")
+    weights = {r["tts_weights_hash"] for r in rows}
+    counts = {k: sum(json.loads(m.get("counts", "{}")).get(k, 0) for m in infos) for k in ("pairs", "close", "skipped")}
+    counts["pairs"] = len(rows)
+    write_pairs(out, rows, tensors, infos[0].get("codec", ""), infos[0].get("codec_hash", ""),
+                tts_weights_hash=weights.pop() if len(weights) == 1 else "mixed", counts=json.dumps(counts),
+                drawn=str(sum(int(m.get("drawn", 0)) for m in infos)),
+                merged=json.dumps([{"file": Path(p).name, "settings": json.loads(m.get("settings", "{}"))}
+                                   for p, m in zip(inputs, infos)]))
+    return len(rows)
 
 
 def _frames_tensor(frames: list, n_codebooks: int) -> Tensor:

@@ -19,12 +19,15 @@
 #                           [--tts-speeds-conf FILE]  (stage 8: a last phase on them, after training on the voices
 #                                                      as recorded; the bundled TTS's third phase)
 #                           [--tts-dpo-conf FILE] [--tts-dpo-rounds N]  (stage 12)
+#                           [--tts-dpo-draw-jobs N]  (stage 12: N draw-preferences processes at once, each a shard)
+#                           [--tts-dpo-draw-args "..."]  (stage 12: instead of the size's, e.g.
+#                                                          "--candidates 4 --limit 4000 --backend torch --device cuda")
 # Stage 0 synthesizes the mini corpus with espeak-ng (skip it and pass --corpus for real
 # LibriTTS). With --nproc > 1 training runs under torchrun (DDP). Every stage is re-runnable:
 # training resumes from its last checkpoint.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-stage=0; stop_stage=12; nproc=1; corpus=data/mini; exp=exp; models=models; size=mini; train_utts=4000; tts_conf=; tts_finetune_conf=; decoder_conf=; tts_speeds=1.0; tts_speeds_conf=; tts_dpo_conf=; tts_dpo_rounds=1
+stage=0; stop_stage=12; nproc=1; corpus=data/mini; exp=exp; models=models; size=mini; train_utts=4000; tts_conf=; tts_finetune_conf=; decoder_conf=; tts_speeds=1.0; tts_speeds_conf=; tts_dpo_conf=; tts_dpo_rounds=1; dpo_jobs=1; dpo_draw_args=
 while [ $# -gt 0 ]; do
   case "$1" in
     --stage) stage=$2; shift 2;; --stop-stage) stop_stage=$2; shift 2;;
@@ -36,6 +39,7 @@ while [ $# -gt 0 ]; do
     --tts-speeds) tts_speeds=$2; shift 2;;
     --tts-speeds-conf) tts_speeds_conf=$2; shift 2;;
     --tts-dpo-conf) tts_dpo_conf=$2; shift 2;; --tts-dpo-rounds) tts_dpo_rounds=$2; shift 2;;
+    --tts-dpo-draw-jobs) dpo_jobs=$2; shift 2;; --tts-dpo-draw-args) dpo_draw_args=$2; shift 2;;
     *) echo "run.sh: unknown option $1" >&2; exit 2;;
   esac
 done
@@ -49,14 +53,14 @@ if [ "$size" = tiny ]; then
   tts_dpo_conf=${tts_dpo_conf:-$conf/tts_tiny_dpo.yaml}
   if [ "$tts_speeds" != 1.0 ]; then tts_speeds_conf=${tts_speeds_conf:-$conf/tts_tiny_speeds.yaml}; fi
   asr_args="--steps 4 --dim 32"; speaker_args="--steps 4"; tts_eval=2
-  dpo_draw_args="--candidates 2 --limit 8 --min-gap 0"
+  dpo_draw_args=${dpo_draw_args:-"--candidates 2 --limit 8 --min-gap 0"}
   corpus_args="--n-train 12 --n-dev 2 --n-test 3 --train-speakers 3 --test-speakers 1 --test-variants 1"
 else
   # bpe=256: the byte alphabet, i.e. characters. A TTS trained from scratch on a few hours learns
   # to read characters far sooner than whole-word BPE tokens (each is seen thousands of times).
   teacher_conf=$conf/hificodec.yaml; student_conf=$conf/distilcodec.yaml; finetune_conf=$conf/distilcodec_finetune.yaml; tts_conf=${tts_conf:-$conf/tts_small.yaml}; bpe=256
   asr_args="--steps 900"; speaker_args="--steps 1000"; tts_eval=40
-  dpo_draw_args="--candidates 4 --limit 250"   # ~37 min on 2 CPU cores: 239 pairs
+  dpo_draw_args=${dpo_draw_args:-"--candidates 4 --limit 250"}   # ~37 min on 2 CPU cores: 239 pairs
   # --train-utts 16000 (26 h): what the GPU TTS config (conf/tts_small_gpu.yaml) trains on
   corpus_args="--n-train $train_utts"
 fi
@@ -71,6 +75,23 @@ train_asr() {  # DIR SEED: a CTC recognizer (resumes; a no-op once finished)
   $PY -m tts.asr train "$manifests/train.jsonl" "$1" --dev "$manifests/dev.jsonl" --seed "$2" $asr_args
 }
 launch() { if [ "$nproc" -gt 1 ]; then $PY -m torch.distributed.run --standalone --nproc_per_node="$nproc" "$@"; else $PY "$@"; fi; }
+draw_pairs() {  # DIR SEED: DIR/pairs.safetensors, drawn by $dpo_jobs processes at once (shards, then merged)
+  local shards=() pids=() k
+  if [ "$dpo_jobs" -le 1 ]; then
+    # shellcheck disable=SC2086
+    $PY -m tts.cli draw-preferences "$dpo_tokens" "$1/pairs.safetensors" --model "$models/tts" \
+      --verifier "$models/asr_verifier" --seed "$2" $dpo_draw_args
+    return
+  fi
+  for k in $(seq 0 $((dpo_jobs - 1))); do
+    shards+=("$1/pairs.shard$k.safetensors")
+    # shellcheck disable=SC2086
+    $PY -m tts.cli draw-preferences "$dpo_tokens" "${shards[$k]}" --model "$models/tts" --verifier "$models/asr_verifier" \
+      --seed "$2" --shard "$k/$dpo_jobs" --threads 1 $dpo_draw_args & pids+=($!)
+  done
+  for k in "${pids[@]}"; do wait "$k"; done   # set -e: a failed shard stops the recipe (rerun: it continues)
+  $PY -m tts.cli merge-pairs "$1/pairs.safetensors" "${shards[@]}"
+}
 resume_flag() { [ -f "$1/checkpoint.safetensors" ] && echo --resume || true; }
 data_args="--set train_manifest=$manifests/train.jsonl --set dev_manifest=$manifests/dev.jsonl"
 
@@ -193,9 +214,7 @@ if [ "$stage" -le 12 ] && [ "$stop_stage" -ge 12 ] && [ -n "$tts_dpo_conf" ]; th
     dpo=$tts/dpo$round
     if [ ! -f "$dpo/published" ]; then   # a round drawn, trained and published is not run again
       # pairs of what $models/tts (stage 9's model, or the round before) says; the draw continues where it stopped
-      # shellcheck disable=SC2086
-      $PY -m tts.cli draw-preferences "$dpo_tokens" "$dpo/pairs.safetensors" --model "$models/tts" \
-        --verifier "$models/asr_verifier" --seed "$round" $dpo_draw_args
+      draw_pairs "$dpo" "$round"
       # shellcheck disable=SC2046
       launch -m tts.preference --config "$tts_dpo_conf" --out-dir "$dpo" --set "train_tokens=$dpo/pairs.safetensors" \
         --set "dev_tokens=$tts/tokens/dev.safetensors" --set "tokenizer=$tts/tokenizer.json" --set "init_from=$prev" \
