@@ -258,6 +258,11 @@ def test_shards_drawn_apart_and_merged_are_the_whole_draw(tmp_path, draw_setup):
             assert torch.equal(merged_codes[f"{other['id']}.{part}"], whole_codes[f"{row['id']}.{part}"])
     with pytest.raises(ValueError, match="other settings"):  # a merged file is not a draw to continue
         draw_pairs(tokens, tmp_path / "merged.safetensors", synth, verifier, **args)
+    empty = [tmp_path / f"empty{k}.safetensors" for k in range(2)]  # no pair in a shard is no error ...
+    for k, path in enumerate(empty):
+        assert draw_pairs(tokens, path, synth, verifier, shard=(k, 2), **(args | {"min_gap": 1e9}))["pairs"] == 0
+    with pytest.raises(ValueError, match="no pairs in"):  # ... but none in the whole draw is
+        merge_pairs(tmp_path / "none.safetensors", empty)
     with pytest.raises(ValueError, match="shard must be"):
         draw_pairs(tokens, tmp_path / "bad.safetensors", synth, verifier, shard=(2, 2), **args)
 
