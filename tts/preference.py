@@ -149,9 +149,7 @@ def merge_pairs(out: str | Path, inputs: list[str | Path]) -> int:
     file's own where all agree). Returns the number of pairs."""
     rows, tensors, infos = [], {}, []
     for path in inputs:
-        kept, codes, meta = read_tokens(path)
-        if meta.get("kind") != PAIRS_KIND:
-            raise ValueError(f"{path}: not a preference pairs file (tts-cli draw-preferences writes them)")
+        kept, codes, meta = read_pairs(path)
         if infos and meta.get("codec_hash") != infos[0].get("codec_hash"):
             raise ValueError(f"{path}: pairs of codec {meta.get('codec')} {meta.get('codec_hash')}, "
                              f"but {inputs[0]} has {infos[0].get('codec')} {infos[0].get('codec_hash')}")
@@ -163,14 +161,22 @@ def merge_pairs(out: str | Path, inputs: list[str | Path]) -> int:
     if not rows:
         raise ValueError(f"no pairs in {', '.join(map(str, inputs))}")
     weights = {r["tts_weights_hash"] for r in rows}
-    counts = {k: sum(json.loads(m.get("counts", "{}")).get(k, 0) for m in infos) for k in ("pairs", "close", "skipped")}
-    counts["pairs"] = len(rows)
+    counts = {"pairs": len(rows)} | {k: sum(json.loads(m.get("counts", "{}")).get(k, 0) for m in infos)
+                                     for k in ("close", "skipped")}
     write_pairs(out, rows, tensors, infos[0].get("codec", ""), infos[0].get("codec_hash", ""),
                 tts_weights_hash=weights.pop() if len(weights) == 1 else "mixed", counts=json.dumps(counts),
                 drawn=str(sum(int(m.get("drawn", 0)) for m in infos)),
                 merged=json.dumps([{"file": Path(p).name, "settings": json.loads(m.get("settings", "{}"))}
                                    for p, m in zip(inputs, infos)]))
     return len(rows)
+
+
+def read_pairs(path: str | Path) -> tuple[list[dict], dict[str, Tensor], dict[str, str]]:
+    """(rows, codes, metadata) of a pairs file; any other token file is refused."""
+    rows, tensors, meta = read_tokens(path)
+    if meta.get("kind") != PAIRS_KIND:
+        raise ValueError(f"{path}: not a preference pairs file (tts-cli draw-preferences writes them)")
+    return rows, tensors, meta
 
 
 def _frames_tensor(frames: list, n_codebooks: int) -> Tensor:
@@ -196,9 +202,7 @@ class PairDataset:
     does the same), and dropped only if it does not fit even so."""
 
     def __init__(self, path: str | Path, model, tokenizer) -> None:
-        rows, tensors, meta = read_tokens(path)
-        if meta.get("kind") != PAIRS_KIND:
-            raise ValueError(f"{path}: not a preference pairs file (tts-cli draw-preferences writes them)")
+        rows, tensors, meta = read_pairs(path)
         self.codec_hash = meta.get("codec_hash", "")
         self.chars_per_second = model.cfg.chars_per_second  # the pace the model already learned
         texts = list(dict.fromkeys(r[k] for r in rows for k in ("text", "prompt_text")))

@@ -77,17 +77,15 @@ train_asr() {  # DIR SEED: a CTC recognizer (resumes; a no-op once finished)
 launch() { if [ "$nproc" -gt 1 ]; then $PY -m torch.distributed.run --standalone --nproc_per_node="$nproc" "$@"; else $PY "$@"; fi; }
 draw_pairs() {  # DIR SEED: DIR/pairs.safetensors, drawn by $dpo_jobs processes at once (shards, then merged)
   local shards=() pids=() k
+  # shellcheck disable=SC2206
+  local by=(--model "$models/tts" --verifier "$models/asr_verifier" --seed "$2" $dpo_draw_args)
   if [ "$dpo_jobs" -le 1 ]; then
-    # shellcheck disable=SC2086
-    $PY -m tts.cli draw-preferences "$dpo_tokens" "$1/pairs.safetensors" --model "$models/tts" \
-      --verifier "$models/asr_verifier" --seed "$2" $dpo_draw_args
+    $PY -m tts.cli draw-preferences "$dpo_tokens" "$1/pairs.safetensors" "${by[@]}"
     return
   fi
   for k in $(seq 0 $((dpo_jobs - 1))); do
     shards+=("$1/pairs.shard$k.safetensors")
-    # shellcheck disable=SC2086
-    $PY -m tts.cli draw-preferences "$dpo_tokens" "${shards[$k]}" --model "$models/tts" --verifier "$models/asr_verifier" \
-      --seed "$2" --shard "$k/$dpo_jobs" --threads 1 $dpo_draw_args & pids+=($!)
+    $PY -m tts.cli draw-preferences "$dpo_tokens" "${shards[$k]}" --shard "$k/$dpo_jobs" --threads 1 "${by[@]}" & pids+=($!)
   done
   for k in "${pids[@]}"; do wait "$k"; done   # set -e: a failed shard stops the recipe (rerun: it continues)
   $PY -m tts.cli merge-pairs "$1/pairs.safetensors" "${shards[@]}"
