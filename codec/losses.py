@@ -36,6 +36,7 @@ class LossWeights:
     feature: float = 2.0
     commitment: float = 1.0
     codebook: float = 1.0
+    perceptual: float = 0.0  # PESQ-shaped loudness disturbance (codec.perceptual); 0 = off
 
     def __post_init__(self) -> None:
         coerce_fields(self)

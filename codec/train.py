@@ -32,6 +32,7 @@ from .discriminators import DISCRIMINATOR_PRESETS, Discriminators
 from .errors import describe
 from .losses import LossWeights, MultiScaleMelLoss, discriminator_loss, feature_matching_loss, generator_adversarial_loss
 from .model import Codec
+from .perceptual import PesqLikeLoss
 from .time_budget import TimeBudget
 from .train_logging import TrainLogger
 from .typed_config import ConfigError, build, check_inputs, coerce_fields, read_yaml_mapping
@@ -153,6 +154,7 @@ class Trainer:
             load_module_weights(cfg.init_disc_from, "disc", self.disc)
         self.disc = self.disc.to(env.device)
         self.mel_loss = MultiScaleMelLoss(self.codec.sample_rate).to(env.device)
+        self.perceptual_loss = PesqLikeLoss(self.codec.sample_rate).to(env.device) if cfg.weights.perceptual else None
         self.aux = nn.ModuleDict(self.build_aux()).to(env.device)
         self.gen_params = [p for p in (*self.codec.parameters(), *self.aux.parameters()) if p.requires_grad]
         self.opt_g = torch.optim.AdamW(self.gen_params, cfg.lr, cfg.betas, weight_decay=cfg.weight_decay)
@@ -210,6 +212,10 @@ class Trainer:
         mel = self.mel_loss(out.audio, wav)
         loss = w.mel * mel + w.commitment * out.commit_loss + w.codebook * out.codebook_loss
         logs = {"loss/mel": mel.item(), "loss/commit": out.commit_loss.item()}
+        if self.perceptual_loss is not None:
+            heard = self.perceptual_loss(out.audio, wav)
+            loss = loss + w.perceptual * heard
+            logs["loss/perceptual"] = heard.item()
         if self.adversarial():
             real, fake = self.dis(wav), self.dis(out.audio)
             adv, feat = generator_adversarial_loss(fake), feature_matching_loss(real, fake)

@@ -119,6 +119,26 @@ def test_decoder_only_finetune_keeps_every_code(corpus, tmp_path):
 
 
 @pytest.mark.slow
+def test_perceptual_weight_adds_the_pesq_shaped_term(corpus, tmp_path):
+    """``weights.perceptual`` adds codec.perceptual's disturbance to the generator loss (and
+    builds nothing at 0)."""
+    from codec.train import Dist, Trainer, TrainConfig
+
+    def trainer(weight: float) -> Trainer:
+        return Trainer(TrainConfig.from_yaml(_config(corpus, tmp_path / f"w{weight}", weights={"perceptual": weight},
+                                                     adv_start_step=100)), Dist())
+
+    off, on = trainer(0.0), trainer(5.0)
+    assert off.perceptual_loss is None
+    wav = torch.from_numpy(audio.load(corpus / "train0.wav", 24000))[None, :4800]
+    with torch.no_grad():
+        out = on.codec(wav)
+        loss_off, logs_off = off.generator_loss(wav, out)
+        loss_on, logs_on = on.generator_loss(wav, out)
+    assert "loss/perceptual" not in logs_off and logs_on["loss/perceptual"] > 0
+    assert torch.isclose(loss_on, loss_off + 5.0 * logs_on["loss/perceptual"])
+
+
 def test_train_stop_resume_is_bit_exact_and_distill(corpus, tmp_path):
     full = tmp_path / "full"
     _run("-m", "codec.train", "--config", str(_config(corpus, full)))
