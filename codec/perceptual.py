@@ -4,11 +4,16 @@ Log-mel L1 treats a spectral valley filled with noise and a peak cut short alike
 (and PESQ) does not: loudness is compressive, differences below a dead zone go unheard, and
 added components (noise between harmonics, buzz in pauses) are heard far more than missing
 ones. This module computes that disturbance with the same stages as PESQ, written to give
-gradients: 16 kHz, level alignment, 32 ms power spectra, Bark bands, partial compensation of
-linear filtering and of short-term gain, Zwicker loudness over the hearing threshold,
+gradients: 16 kHz, level alignment, 32 ms power spectra, Bark bands, compensation of short-term
+gain (and of linear filtering, see below), Zwicker loudness over the hearing threshold,
 symmetric and asymmetric disturbance, and PESQ's L6-over-320-ms then L2-over-time pooling.
 It leaves out what needs no gradient or cannot have one: the time alignment (a codec's output
 is sample-aligned with its input) and the final MOS mapping (monotonic).
+
+One stage is off by default: PESQ forgives linear filtering up to 20 dB per band, and a decoder
+trained against that learns to exploit it (measured: cutting most bands by 20 dB, which
+brings both signals near the hearing threshold, raised PESQ-WB 1.18 -> 1.42 while STOI fell
+0.76 -> 0.67). ``filtering_db`` sets how much of a band's colouring is forgiven (0: none).
 
 The loss is ``0.1 * D_sym + 0.0309 * D_asym`` (PESQ's raw score is ``4.5`` minus that), so a
 lower loss means a higher PESQ; the compensation factors are held constant for the gradient.
@@ -58,9 +63,10 @@ def bark_bands(n_bands: int, low_hz: float = 100.0, high_hz: float = 7900.0) -> 
 class PesqLikeLoss(nn.Module):
     """``forward(est, ref)`` [B, T] (or [B, 1, T]) at ``sample_rate`` -> scalar loss."""
 
-    def __init__(self, sample_rate: int, n_bands: int = 49) -> None:
+    def __init__(self, sample_rate: int, n_bands: int = 49, filtering_db: float = 0.0) -> None:
         super().__init__()
         self.sample_rate = sample_rate
+        self.filtering = (10 ** (-filtering_db / 10), 10 ** (filtering_db / 10))
         member, width, centre = bark_bands(n_bands)
         freqs = torch.arange(N_FFT // 2 + 1) * RATE / N_FFT
         level = ((freqs >= LEVEL_BAND[0]) & (freqs <= LEVEL_BAND[1])).float()
@@ -92,7 +98,7 @@ class PesqLikeLoss(nn.Module):
             audible = self.loudness(ref).sum(-1) > 0.1 * self.loudness(ref).sum(-1).amax(-1, keepdim=True)
             weights = audible.float()[..., None]
             mean = lambda p: (p * weights).sum(1) / weights.sum(1).clamp_min(1)  # noqa: E731
-            filt = ((mean(deg) + 1e3) / (mean(ref) + 1e3)).clamp(0.01, 100.0)[:, None]  # linear filtering
+            filt = ((mean(deg) + 1e3) / (mean(ref) + 1e3)).clamp(*self.filtering)[:, None]  # linear filtering
             gain = ((ref * filt).sum(-1) + 5e3) / (deg.sum(-1) + 5e3)  # short-term gain
             gain = torch.cat([gain[:, :1], 0.8 * gain[:, 1:] + 0.2 * gain[:, :-1]], 1).clamp(3e-4, 5.0)
         ref, deg = ref * filt, deg * gain[..., None]

@@ -66,6 +66,7 @@ class TrainConfig:
     # code keeps its meaning and a TTS trained on the codes stays valid (``codes_hash`` unchanged)
     frozen: list[str] = field(default_factory=list)
     weights: LossWeights = field(default_factory=LossWeights)
+    perceptual_filtering_db: float = 0.0  # colouring weights.perceptual forgives per band (PESQ: 20; codec.perceptual)
     log_every: int = 25
     ckpt_every: int = 250
     sample_every: int = 500
@@ -154,7 +155,8 @@ class Trainer:
             load_module_weights(cfg.init_disc_from, "disc", self.disc)
         self.disc = self.disc.to(env.device)
         self.mel_loss = MultiScaleMelLoss(self.codec.sample_rate).to(env.device)
-        self.perceptual_loss = PesqLikeLoss(self.codec.sample_rate).to(env.device) if cfg.weights.perceptual else None
+        self.perceptual_loss = (PesqLikeLoss(self.codec.sample_rate, filtering_db=cfg.perceptual_filtering_db).to(env.device)
+                                if cfg.weights.perceptual else None)
         self.aux = nn.ModuleDict(self.build_aux()).to(env.device)
         self.gen_params = [p for p in (*self.codec.parameters(), *self.aux.parameters()) if p.requires_grad]
         self.opt_g = torch.optim.AdamW(self.gen_params, cfg.lr, cfg.betas, weight_decay=cfg.weight_decay)

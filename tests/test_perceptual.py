@@ -67,6 +67,15 @@ def test_added_noise_costs_more_than_the_same_energy_taken_away(voice, np_rng):
     assert asym_added > 5 * asym_removed  # the asymmetric term counts what was added
 
 
+def test_band_cuts_cost_unless_filtering_is_forgiven(voice):
+    """PESQ forgives up to 20 dB of colouring per band; a decoder trained against that cuts
+    bands instead of rendering them, so the default forgives none."""
+    spec, freqs = np.fft.rfft(voice), np.fft.rfftfreq(voice.size, 1 / RATE)
+    cut = np.fft.irfft(np.where((freqs > 1000) & (freqs < 6000), 0.1 * spec, spec), voice.size)
+    strict, like_pesq = _loss(PesqLikeLoss(RATE), cut, voice), _loss(PesqLikeLoss(RATE, filtering_db=20), cut, voice)
+    assert strict > 3 * like_pesq and strict > 0.5
+
+
 def test_gradients_are_finite_through_silence_and_batches():
     loss = PesqLikeLoss(RATE)
     torch.manual_seed(0)
