@@ -118,7 +118,6 @@ def test_decoder_only_finetune_keeps_every_code(corpus, tmp_path):
         TrainConfig(train_manifest="x", out_dir="y", frozen=["vocoder"])
 
 
-@pytest.mark.slow
 def test_perceptual_weight_adds_the_pesq_shaped_term(corpus, tmp_path):
     """``weights.perceptual`` adds codec.perceptual's disturbance to the generator loss (and
     builds nothing at 0)."""
@@ -139,6 +138,7 @@ def test_perceptual_weight_adds_the_pesq_shaped_term(corpus, tmp_path):
     assert torch.isclose(loss_on, loss_off + 5.0 * logs_on["loss/perceptual"])
 
 
+@pytest.mark.slow
 def test_train_stop_resume_is_bit_exact_and_distill(corpus, tmp_path):
     full = tmp_path / "full"
     _run("-m", "codec.train", "--config", str(_config(corpus, full)))
