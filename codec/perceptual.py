@@ -95,8 +95,8 @@ class PesqLikeLoss(nn.Module):
         """(D_sym, D_asym) per item [B]: PESQ's two disturbance scores, before the MOS mapping."""
         deg, ref = self.band_power(est), self.band_power(ref)
         with torch.no_grad():  # compensation factors: what PESQ forgives, held constant
-            audible = self.loudness(ref).sum(-1) > 0.1 * self.loudness(ref).sum(-1).amax(-1, keepdim=True)
-            weights = audible.float()[..., None]
+            heard = self.loudness(ref).sum(-1)  # [B, frames]
+            weights = (heard > 0.1 * heard.amax(-1, keepdim=True)).float()[..., None]
             mean = lambda p: (p * weights).sum(1) / weights.sum(1).clamp_min(1)  # noqa: E731
             filt = ((mean(deg) + 1e3) / (mean(ref) + 1e3)).clamp(*self.filtering)[:, None]  # linear filtering
             gain = ((ref * filt).sum(-1) + 5e3) / (deg.sum(-1) + 5e3)  # short-term gain
