@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PKGS := espeak-ng ffmpeg opus-tools codec2
 
-.PHONY: setup system-deps test test-fast demo bench proto serve onnx clean
+.PHONY: setup system-deps test test-fast demo bench proto serve onnx lease-wheels clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -75,6 +75,10 @@ proto: setup
 serve: setup onnx
 	$(BIN)/speech-server --codec hificodec --extra-codec distilcodec $(if $(wildcard models/tts/config.json),--tts tts) \
 		$(if $(wildcard models/asr_verifier/config.json),--tts-verifier asr_verifier --voice-prompt-seconds 3)
+
+# The wheels a bare GPU lease lacks, for recipes/lease/*.sh (carried as .whl, ignored by git).
+lease-wheels: setup
+	PYTHON=$(BIN)/python bash recipes/lease/wheels.sh .whl
 
 clean:
 	rm -rf build .pytest_cache
