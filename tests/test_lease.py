@@ -82,8 +82,10 @@ def _changed(a: torch.nn.Module, b: torch.nn.Module) -> list[str]:
 @pytest.mark.slow
 def test_lease_jobs_train_here_and_their_models_come_back(tmp_path):
     """codec_decoder.sh speaks its own corpus, fine-tunes the bundled distilcodec's decoder and
-    returns it in parts; tts.sh encodes that corpus with the codec the TTS reads and trains the
-    bundled TTS further. Joined here, each loads, and the codes keep their meaning."""
+    returns it in parts; tts.sh trains the bundled TTS further on that corpus's codes, sent as
+    xz-compressed token files (what travels to a lease). Joined here, each loads, and the codes
+    keep their meaning."""
+    import lzma
     from codec.pretrained import load_codec
     from tts.model import TtsModel
 
@@ -96,7 +98,14 @@ def test_lease_jobs_train_here_and_their_models_come_back(tmp_path):
     assert codec.codes_hash() == bundled.codes_hash()  # encoder and codebook were frozen
     assert _changed(codec.encoder, bundled.encoder) == [] and _changed(codec.decoder, bundled.decoder)
 
-    _job("tts.sh", tmp_path / "tts_parts", work)  # the same WORK: its corpus is reused, not spoken again
+    tokens = tmp_path / "tokens"
+    for split in ("train", "dev"):
+        subprocess.run([sys.executable, "-m", "tts.cli", "encode-corpus", str(work / "corpus" / "manifests" / f"{split}.jsonl"),
+                        str(tokens / f"{split}.safetensors"), "--codec", "distilcodec"], cwd=ROOT, check=True, capture_output=True)
+    with lzma.open(tokens / "train.safetensors.xz", "wb") as f:
+        f.write((tokens / "train.safetensors").read_bytes())
+    (tokens / "train.safetensors").unlink()
+    _job("tts.sh", tmp_path / "tts_parts", work, TOKENS=str(tokens))
     tts = TtsModel.from_pretrained(unpack(tmp_path / "tts_parts", tmp_path / "tts"))
     published = TtsModel.from_pretrained(ROOT / "models" / "tts")
     assert (tmp_path / "tts" / "tokenizer.json").is_file()

@@ -1,13 +1,14 @@
 # Sourced first by every lease job: which python, its packages, and where the work goes.
-# On a lease (LOCAL unset): install the carried .whl/ wheels into /tmp/site (no registry there)
+# On a lease (LOCAL unset): install the carried wheels (WHEELS, default .whl/) into /tmp/site (no registry there)
 # and use the image's python3. LOCAL=1 runs the same job on this machine with .venv's python,
 # the way the tests run it. Sets PY, WORK (scratch, default /tmp/lease) and OUT (what returns).
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 if [ -n "${LOCAL:-}" ]; then
   PY=${PYTHON:-.venv/bin/python}
 else
-  ls .whl/*.whl >/dev/null 2>&1 || { echo "lease: no .whl/ here: run recipes/lease/wheels.sh and carry .whl" >&2; exit 1; }
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+  wheels=${WHEELS:-.whl}
+  ls "$wheels"/*.whl >/dev/null 2>&1 || { echo "lease: no $wheels/ here: run recipes/lease/wheels.sh and carry it" >&2; exit 1; }
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$wheels"/*.whl
   export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
   PY=python3
 fi
