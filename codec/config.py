@@ -80,6 +80,7 @@ class CodecConfig:
     # spectral backbone
     dim: int = 384
     n_layers: int = 8
+    decoder_layers: int = 0  # ConvNeXt blocks of the decoder; 0: n_layers (a decoder grown by Codec.grow_decoder)
     kernel_size: int = 7
     n_fft_factor: int = 4  # n_fft = n_fft_factor * hop
     # seanet backbone
@@ -94,6 +95,8 @@ class CodecConfig:
             raise ConfigError(f"backbone must be one of {BACKBONES}, got {self.backbone!r}")
         if self.backbone == "seanet" and math.prod(self.ratios) != self.hop:
             raise ConfigError(f"seanet ratios {self.ratios} multiply to {math.prod(self.ratios)}, not hop={self.hop}")
+        if self.decoder_layers < 0 or (self.decoder_layers and self.backbone != "spectral"):
+            raise ConfigError(f"decoder_layers={self.decoder_layers}: a count of the spectral backbone's decoder blocks (0: n_layers)")
         if self.backbone == "spectral" and self.n_fft_factor < 3:
             raise ConfigError("n_fft_factor must be >= 3 so Hann frames overlap-add to a constant")
         if self.sample_rate % self.hop:

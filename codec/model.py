@@ -21,6 +21,7 @@ from .config import CodecConfig
 from .errors import ModelMismatch
 from .model_dir import read_model_dir, save_model_dir
 from .modules.convnext import ConvNeXtStack
+from .typed_config import ConfigError
 from .modules.seanet import seanet_decoder, seanet_encoder
 from .modules.spectral import CausalSTFT, ISTFTHead
 from .modules.streaming import StreamingSequential
@@ -52,7 +53,8 @@ def build_decoder(cfg: CodecConfig) -> StreamingSequential:
     if cfg.backbone == "seanet":
         return seanet_decoder(cfg.channels, cfg.ratios, cfg.latent_dim, cfg.n_residual)
     head = ISTFTHead(cfg.n_fft, cfg.hop)
-    return StreamingSequential(ConvNeXtStack(cfg.latent_dim, cfg.dim, head.in_channels, cfg.n_layers, cfg.kernel_size), head)
+    stack = ConvNeXtStack(cfg.latent_dim, cfg.dim, head.in_channels, cfg.decoder_layers or cfg.n_layers, cfg.kernel_size)
+    return StreamingSequential(stack, head)
 
 
 class Codec(nn.Module):
@@ -134,6 +136,17 @@ class Codec(nn.Module):
         from .stream import CodecStream
 
         return CodecStream(self, batch, n_q)
+
+    def grow_decoder(self, n_layers: int) -> None:
+        """Deepen the decoder to ``n_layers`` ConvNeXt blocks without changing its output (the new
+        ones start as identities; ``ConvNeXtStack.grow``). The encoder and the codes are untouched,
+        so a decoder-only fine-tune of the grown codec keeps ``codes_hash`` and every TTS on it."""
+        stack = self.decoder.layers[0] if self.cfg.backbone == "spectral" else None
+        have = len(stack.blocks) if stack is not None else 0
+        if stack is None or n_layers < have:
+            raise ConfigError(f"decoder_layers={n_layers}: a spectral decoder can only grow (it has {have} blocks)")
+        stack.grow(n_layers)
+        self.cfg.decoder_layers = n_layers
 
     # -- persistence ------------------------------------------------------------------
     def weights_hash(self) -> str:

@@ -50,6 +50,7 @@ class TrainConfig:
     dev_manifest: str | None = None
     init_from: str | None = None  # start the generator from a saved codec directory
     init_disc_from: str | None = None  # a training checkpoint whose discriminators start this run's
+    decoder_layers: int = 0  # with init_from: deepen its decoder to this many blocks, output unchanged (Codec.grow_decoder)
     segment_seconds: float = 1.0
     batch_size: int = 8
     max_steps: int = 10000
@@ -80,6 +81,8 @@ class TrainConfig:
         coerce_fields(self)  # also turns a weights mapping into LossWeights
         if set(self.frozen) - set(FREEZABLE) or set(self.frozen) == set(FREEZABLE):
             raise ConfigError(f"frozen must name some, not all, of {list(FREEZABLE)}; got {self.frozen}")
+        if self.decoder_layers and not self.init_from:
+            raise ConfigError("decoder_layers deepens init_from's decoder; a new codec sets codec: {decoder_layers: N}")
 
     def codec_config(self) -> CodecConfig:
         spec = dict(self.codec)
@@ -174,6 +177,8 @@ class Trainer:
     def build_codec(self) -> Codec:
         if self.cfg.init_from:
             codec = Codec.from_pretrained(self.cfg.init_from)
+            if self.cfg.decoder_layers:
+                codec.grow_decoder(self.cfg.decoder_layers)
             return codec.train()
         return Codec(self.cfg.codec_config()).train()
 

@@ -34,7 +34,10 @@ def test_tiny_presets_cover_every_quantizer():
 
 @pytest.mark.parametrize("name", TINY)
 def test_streaming_equals_offline(name):
-    model = _tiny_codec(name)
+    _assert_streams_as_offline(_tiny_codec(name))
+
+
+def _assert_streams_as_offline(model: Codec) -> None:
     rng = torch.Generator().manual_seed(7)
     wav = 0.3 * torch.randn(2, 4801, generator=rng)
     codes = model.encode(wav)
@@ -58,6 +61,32 @@ def test_streaming_equals_offline(name):
     streamed_audio = torch.cat(out, dim=-1)
     assert streamed_audio.shape == audio.shape
     assert torch.allclose(streamed_audio, audio, atol=1e-5)
+
+
+def test_grown_decoder_decodes_as_before_streams_and_persists(tmp_path):
+    """``grow_decoder`` adds identity blocks: the same audio from the same codes, bit for bit,
+    until training moves them; streaming and a save/load round trip hold for the deeper decoder."""
+    from codec.typed_config import ConfigError
+
+    model = _tiny_codec("distilcodec-tiny")
+    wav = 0.3 * torch.randn(1, 4800, generator=torch.Generator().manual_seed(3))
+    codes = model.encode(wav)
+    before, hash_before, depth = model.decode(codes), model.codes_hash(), model.cfg.n_layers
+    model.grow_decoder(depth + 3)
+    assert len(model.decoder.layers[0].blocks) == depth + 3 and model.cfg.decoder_layers == depth + 3
+    assert torch.equal(model.decode(codes), before) and model.codes_hash() == hash_before
+    with torch.no_grad():  # give the new blocks a say, then everything still streams exactly
+        for block in model.decoder.layers[0].blocks[depth:]:
+            block.gamma.fill_(0.5)
+    assert not torch.equal(model.decode(codes), before)
+    _assert_streams_as_offline(model)
+    model.save_pretrained(tmp_path / "m")
+    loaded = Codec.from_pretrained(tmp_path / "m")
+    assert loaded.cfg.decoder_layers == depth + 3 and torch.equal(loaded.decode(codes), model.decode(codes))
+    with pytest.raises(ConfigError, match="can only grow"):
+        model.grow_decoder(depth)
+    with pytest.raises(ConfigError, match="can only grow"):
+        _tiny_codec("encodec-tiny").grow_decoder(4)  # a seanet decoder has no blocks to add
 
 
 @pytest.mark.parametrize("name", TINY)

@@ -76,7 +76,7 @@ def _job(script: str, out: Path, work: Path, **env: str) -> None:
 
 def _changed(a: torch.nn.Module, b: torch.nn.Module) -> list[str]:
     theirs = b.state_dict()
-    return [k for k, v in a.state_dict().items() if not torch.equal(v.float(), theirs[k].float())]
+    return [k for k, v in a.state_dict().items() if k not in theirs or not torch.equal(v.float(), theirs[k].float())]
 
 
 @pytest.mark.slow
@@ -91,12 +91,13 @@ def test_lease_jobs_train_here_and_their_models_come_back(tmp_path):
 
     work = tmp_path / "work"
     _job("codec_decoder.sh", tmp_path / "codec_parts", work, N_TRAIN="8", N_DEV="2", SEG="0.5",
-         CORPUS_ARGS="--train-speakers 2 --test-speakers 1 --test-variants 1")
+         CORPUS_ARGS="--train-speakers 2 --test-speakers 1 --test-variants 1", EXTRA="--set decoder_layers=7")
     assert (work / "corpus" / "manifests" / "train.jsonl").is_file()
     codec = load_codec(str(unpack(tmp_path / "codec_parts", tmp_path / "codec")))
     bundled = load_codec("distilcodec")
     assert codec.codes_hash() == bundled.codes_hash()  # encoder and codebook were frozen
     assert _changed(codec.encoder, bundled.encoder) == [] and _changed(codec.decoder, bundled.decoder)
+    assert codec.cfg.decoder_layers == 7 == len(codec.decoder.layers[0].blocks)  # EXTRA reached the trainer
 
     tokens = tmp_path / "tokens"
     for split in ("train", "dev"):

@@ -93,9 +93,9 @@ def test_decoder_only_finetune_keeps_every_code(corpus, tmp_path):
     base = Codec.from_pretrained(init)
     wav = torch.from_numpy(audio.load(corpus / "dev0.wav", 24000))[None]
 
-    def finetune(out: Path, frozen: list[str]) -> Codec:
+    def finetune(out: Path, frozen: list[str], **extra) -> Codec:
         cfg = TrainConfig.from_yaml(_config(corpus, out, codec={"preset": "distilcodec-tiny"}, init_from=str(init),
-                                            frozen=frozen, max_steps=3, adv_start_step=0, lr=1e-2))
+                                            frozen=frozen, max_steps=3, adv_start_step=0, lr=1e-2, **extra))
         Trainer(cfg, Dist()).fit()
         return Codec.from_pretrained(out / "model")
 
@@ -111,6 +111,14 @@ def test_decoder_only_finetune_keeps_every_code(corpus, tmp_path):
 
     whole = finetune(tmp_path / "whole", [])  # the control: training everything moves the codes
     assert whole.codes_hash() != base.codes_hash()
+
+    depth = len(base.decoder.layers[0].blocks)  # a deeper decoder on the same codes
+    grown = finetune(tmp_path / "grown", ["encoder", "quantizer"], decoder_layers=depth + 2)
+    assert grown.cfg.decoder_layers == depth + 2 and len(grown.decoder.layers[0].blocks) == depth + 2
+    assert grown.codes_hash() == base.codes_hash()
+    assert all(bool(block.gamma.abs().sum() > 0) for block in grown.decoder.layers[0].blocks[depth:])  # they learned
+    with pytest.raises(ValueError, match="deepens init_from"):
+        TrainConfig(train_manifest="x", out_dir="y", decoder_layers=8)
 
     with pytest.raises(ValueError, match="some, not all"):
         TrainConfig(train_manifest="x", out_dir="y", frozen=["encoder", "quantizer", "decoder"])

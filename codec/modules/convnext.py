@@ -56,6 +56,16 @@ class ConvNeXtStack(StreamingModule):
         self.norm_out = ChannelLayerNorm(dim, eps=1e-6)
         self.proj_out = nn.Conv1d(dim, out_dim, 1)
 
+    def grow(self, n_layers: int) -> None:
+        """Append blocks up to ``n_layers``, each with layer scale 0: the stack computes exactly
+        what it did, and training gives the new blocks a say from there (depth added to a trained
+        model without starting it over)."""
+        ref = self.blocks[0]
+        dim, kernel = ref.gamma.numel(), ref.dwconv.conv.kernel_size[0]
+        while len(self.blocks) < n_layers:
+            block = ConvNeXtBlock(dim, ref.pwconv1.out_features, kernel, layer_scale=0.0)
+            self.blocks.append(block.to(device=ref.gamma.device, dtype=ref.gamma.dtype))
+
     def initial_state(self, batch: int, device: torch.device | None = None, dtype: torch.dtype | None = None) -> State:
         return [b.initial_state(batch, device, dtype) for b in self.blocks]
 
