@@ -139,7 +139,7 @@ class Codec(nn.Module):
 
     def grow_decoder(self, n_layers: int) -> None:
         """Deepen the decoder to ``n_layers`` ConvNeXt blocks without changing its output (the new
-        ones start as identities; ``ConvNeXtStack.grow``). The encoder and the codes are untouched,
+        ones start as identities, their last projection zero; ``ConvNeXtStack.grow``). The encoder and the codes are untouched,
         so a decoder-only fine-tune of the grown codec keeps ``codes_hash`` and every TTS on it."""
         stack = self.decoder.layers[0] if self.cfg.backbone == "spectral" else None
         have = len(stack.blocks) if stack is not None else 0

@@ -75,9 +75,11 @@ def test_grown_decoder_decodes_as_before_streams_and_persists(tmp_path):
     model.grow_decoder(depth + 3)
     assert len(model.decoder.layers[0].blocks) == depth + 3 and model.cfg.decoder_layers == depth + 3
     assert torch.equal(model.decode(codes), before) and model.codes_hash() == hash_before
+    new = model.decoder.layers[0].blocks[depth:]
+    assert all(float(b.gamma.detach().abs().min()) > 0.01 for b in new)  # they learn at once (only their output is zero)
     with torch.no_grad():  # give the new blocks a say, then everything still streams exactly
-        for block in model.decoder.layers[0].blocks[depth:]:
-            block.gamma.fill_(0.5)
+        for block in new:
+            block.pwconv2.weight.normal_(0, 0.05)
     assert not torch.equal(model.decode(codes), before)
     _assert_streams_as_offline(model)
     model.save_pretrained(tmp_path / "m")

@@ -116,7 +116,7 @@ def test_decoder_only_finetune_keeps_every_code(corpus, tmp_path):
     grown = finetune(tmp_path / "grown", ["encoder", "quantizer"], decoder_layers=depth + 2)
     assert grown.cfg.decoder_layers == depth + 2 and len(grown.decoder.layers[0].blocks) == depth + 2
     assert grown.codes_hash() == base.codes_hash()
-    assert all(bool(block.gamma.abs().sum() > 0) for block in grown.decoder.layers[0].blocks[depth:])  # they learned
+    assert all(bool(block.pwconv2.weight.abs().sum() > 0) for block in grown.decoder.layers[0].blocks[depth:])  # learned
     with pytest.raises(ValueError, match="deepens init_from"):
         TrainConfig(train_manifest="x", out_dir="y", decoder_layers=8)
 

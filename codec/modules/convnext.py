@@ -57,13 +57,18 @@ class ConvNeXtStack(StreamingModule):
         self.proj_out = nn.Conv1d(dim, out_dim, 1)
 
     def grow(self, n_layers: int) -> None:
-        """Append blocks up to ``n_layers``, each with layer scale 0: the stack computes exactly
-        what it did, and training gives the new blocks a say from there (depth added to a trained
-        model without starting it over)."""
+        """Append blocks up to ``n_layers`` whose last projection starts at zero: the stack
+        computes exactly what it did, and training gives the new blocks a say from there (depth
+        added to a trained model without starting it over). Their layer scale starts at the
+        trained blocks' mean: a zero layer scale would keep them exact too, but its gradient
+        averages out on a trained model (4e-4 after 300 steps against 0.2 for the old blocks)."""
         ref = self.blocks[0]
         dim, kernel = ref.gamma.numel(), ref.dwconv.conv.kernel_size[0]
+        scale = float(torch.stack([b.gamma.detach().abs().mean() for b in self.blocks]).mean())
         while len(self.blocks) < n_layers:
-            block = ConvNeXtBlock(dim, ref.pwconv1.out_features, kernel, layer_scale=0.0)
+            block = ConvNeXtBlock(dim, ref.pwconv1.out_features, kernel, layer_scale=scale)
+            nn.init.zeros_(block.pwconv2.weight)
+            nn.init.zeros_(block.pwconv2.bias)
             self.blocks.append(block.to(device=ref.gamma.device, dtype=ref.gamma.dtype))
 
     def initial_state(self, batch: int, device: torch.device | None = None, dtype: torch.dtype | None = None) -> State:
