@@ -53,6 +53,9 @@ def test_the_onnx_graph_scores_as_torch_does(asr_dir, verifier, speech):
     for clip in (wav, wav[:20000], wav[:300]):
         np.testing.assert_allclose(onnx_verifier.recognizer.log_probs(clip), verifier.recognizer.log_probs(clip), atol=2e-3)
     assert onnx_verifier.score(wav, SR, SENTENCE) == pytest.approx(verifier.score(wav, SR, SENTENCE), rel=1e-3)
+    score, heard = verifier.hear(wav, SR, SENTENCE)  # one run: the score and the recognizer's own transcript
+    assert score == verifier.score(wav, SR, SENTENCE) and heard == verifier.recognizer.transcribe(wav, SR) != ""
+    assert onnx_verifier.hear(wav, SR, SENTENCE)[1] == heard  # the torch-free recognizer transcribes too
     stale = asr_dir.parent / "stale"
     shutil.copytree(asr_dir, stale)
     other = CtcRecognizer.from_pretrained(stale)

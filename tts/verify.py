@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .ctc import ctc_nll, encode_text
+from .ctc import ctc_nll, encode_text, greedy_text
 
 DEFAULT_VERIFIER = "asr_verifier"
 
@@ -33,13 +33,19 @@ class CtcVerifier:
 
     def score(self, wav: np.ndarray, sample_rate: int, text: str) -> float:
         """-log p(text | wav) / characters; ``inf`` where the audio is too short to hold the text."""
+        return self.hear(wav, sample_rate, text, transcribe=False)[0]
+
+    def hear(self, wav: np.ndarray, sample_rate: int, text: str, transcribe: bool = True) -> tuple[float, str]:
+        """``score`` and what the recognizer hears (greedy, no lexicon), from one run of it."""
         from codec.audio import resample
 
         target = encode_text(text)
-        if not target:
-            return 0.0
+        if not target and not transcribe:
+            return 0.0, ""
         wav = resample(np.asarray(wav, np.float32), sample_rate, self.recognizer.sample_rate).astype(np.float32)
-        return ctc_nll(self.recognizer.log_probs(wav), target) / len(target)
+        log_probs = self.recognizer.log_probs(wav)
+        heard = greedy_text(log_probs.argmax(-1).tolist()) if transcribe else ""
+        return (ctc_nll(log_probs, target) / len(target) if target else 0.0), heard
 
     def best(self, wavs: list[np.ndarray], sample_rate: int, text: str) -> tuple[int, list[float]]:
         """Index of the candidate most likely to say ``text`` (the first among equals) and every score."""

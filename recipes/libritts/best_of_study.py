@@ -52,11 +52,11 @@ def draw(args: argparse.Namespace) -> dict:
     for n, (row, prompt_row) in tqdm(pairs, desc="best-of study", unit="utt", file=sys.stderr):
         voice = synth.voice_from_audio(load(prompt_row["path"], rate), prompt_row["text"])
         for sentence, runs, wavs in synth.candidates(row["text"], voice, replace(sampling, seed=args.seed + n)):
+            heard = [verifier.hear(wav, rate, sentence) for wav in wavs]  # score and transcript: one recognizer run
             items.append({"n": n, "text": row["text"], "sentence": sentence, "candidates": [
-                {"frames": len(run), "verifier": verifier.score(wav, rate, sentence),
-                 "verifier heard": verifier.recognizer.transcribe(wav, rate),
+                {"frames": len(run), "verifier": score, "verifier heard": transcript,
                  **{name: judge.transcribe(wav, rate) for name, judge in judges.items()}}
-                for run, wav in zip(runs, wavs)]})
+                for run, wav, (score, transcript) in zip(runs, wavs, heard)]})
     return {"tts": args.tts, "manifest": args.manifest, "verifier": args.verifier, "judges": list(judges),
             "frame_rate": model.cfg.codec_frame_rate, "chars_per_second": model.cfg.chars_per_second,
             "temperature": args.temperature, "items": items}
