@@ -21,11 +21,11 @@ from .config import CodecConfig
 from .errors import ModelMismatch
 from .model_dir import read_model_dir, save_model_dir
 from .modules.convnext import ConvNeXtStack
-from .typed_config import ConfigError
 from .modules.seanet import seanet_decoder, seanet_encoder
 from .modules.spectral import CausalSTFT, ISTFTHead
 from .modules.streaming import StreamingSequential
 from .quantize import build_quantizer
+from .typed_config import ConfigError
 
 
 @dataclass
@@ -139,8 +139,9 @@ class Codec(nn.Module):
 
     def grow_decoder(self, n_layers: int) -> None:
         """Deepen the decoder to ``n_layers`` ConvNeXt blocks without changing its output (the new
-        ones start as identities, their last projection zero; ``ConvNeXtStack.grow``). The encoder and the codes are untouched,
-        so a decoder-only fine-tune of the grown codec keeps ``codes_hash`` and every TTS on it."""
+        ones start as identities, their last projection zero; ``ConvNeXtStack.grow``). The encoder
+        and the codes are untouched, so a decoder-only fine-tune of the grown codec keeps
+        ``codes_hash`` and every TTS on it."""
         stack = self.decoder.layers[0] if self.cfg.backbone == "spectral" else None
         have = len(stack.blocks) if stack is not None else 0
         if stack is None or n_layers < have:
