@@ -48,5 +48,6 @@ extra=(${EXTRA:-})
 $PY -m tts.train --config "${CONF:-recipes/libritts/conf/tts_small_gpu_selffeed.yaml}" --out-dir "$run" \
   "${sets[@]}" "${extra[@]}" --time-budget "${BUDGET_S:-360}" 2>&1 | tee "$OUT/train.log" >&2
 [ -f "$run/model/model.safetensors" ] || { echo "tts.sh: training wrote no model (see train.log)" >&2; exit 1; }
-$PY recipes/lease/transfer.py pack "$run/model" "$OUT" --float16
+$PY recipes/libritts/publish_tts.py "$run/model" "$WORK/tts_half" --weights-only  # float16, as published
+$PY recipes/lease/transfer.py pack "$WORK/tts_half" "$OUT"
 ls -l "$OUT" >&2

@@ -31,15 +31,22 @@ def pick_voices(rows: list[dict], n: int, shortest: float = 2.0, longest: float 
     return list(chosen.values())
 
 
-def publish(src: Path, dst: Path, manifest: Path | None, n_voices: int, int8: bool) -> Path:
+def save_half(src: Path, dst: Path):
+    """Config, float16 weights (its weights_hash that of the rounded weights) and tokenizer."""
     import torch
 
     from tts.model import TtsModel
-    from tts.onnx_export import export_tts
 
     model = TtsModel.from_pretrained(src).half().float()  # rounded to float16 values: stored in half the size
     model.save_pretrained(dst, dtype=torch.float16)
     shutil.copyfile(src / TOKENIZER_FILE, dst / TOKENIZER_FILE)
+    return model
+
+
+def publish(src: Path, dst: Path, manifest: Path | None, n_voices: int, int8: bool) -> Path:
+    from tts.onnx_export import export_tts
+
+    model = save_half(src, dst)
     if manifest is not None and n_voices:
         voices = dst / "voices"
         shutil.rmtree(voices, ignore_errors=True)
@@ -59,8 +66,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--manifest", type=Path, help="where prompt voices come from (the dev split)")
     p.add_argument("--voices", type=int, default=2)
     p.add_argument("--int8", action="store_true", help="also write the int8 graph")
+    p.add_argument("--weights-only", action="store_true",
+                   help="config, float16 weights and tokenizer only: no voices, no ONNX (a lease's return)")
     args = p.parse_args(argv)
-    out = publish(args.src, args.dst, args.manifest, args.voices, args.int8)
+    if args.weights_only:
+        save_half(args.src, args.dst)
+        out = args.dst
+    else:
+        out = publish(args.src, args.dst, args.manifest, args.voices, args.int8)
     print(f"published {args.src} -> {out}", file=sys.stderr)
     return 0
 
