@@ -43,11 +43,15 @@ system-deps:
 	if [ -n "$$missing" ]; then echo "installing$$missing"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
 
+# The suite runs on TEST_JOBS processes (pytest-xdist; every test is single-threaded). conftest
+# orders the slow tests first, longest first, so the longest starts at once; a worker that runs
+# out of tests takes queued ones from another (worksteal).
+TEST_JOBS ?= 2
 test: setup system-deps onnx
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_JOBS) --dist worksteal
 
 test-fast: setup
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -n $(TEST_JOBS) --dist worksteal -m "not slow"
 
 demo: setup system-deps onnx
 	mkdir -p build/demo

@@ -28,6 +28,17 @@ def pytest_configure(config):
     torch.set_num_threads(1)
 
 
+def pytest_collection_modifyitems(config, items):
+    """Slow tests first, longest first (``slow(seconds=N)``; stable otherwise): under ``make
+    test``'s parallel workers the longest one starts at once instead of finishing alone at the end."""
+
+    def expected_seconds(item) -> float:
+        slow = item.get_closest_marker("slow")
+        return 0.0 if slow is None else slow.kwargs.get("seconds", 20.0)
+
+    items.sort(key=expected_seconds, reverse=True)
+
+
 @pytest.fixture(scope="session")
 def speech(tmp_path_factory) -> Path:
     """``SENTENCE`` spoken by espeak-ng (a WAV at espeak's rate; ``codec.audio.load`` resamples)."""

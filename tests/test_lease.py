@@ -69,7 +69,7 @@ def _changed(a: torch.nn.Module, b: torch.nn.Module) -> list[str]:
     return [k for k, v in a.state_dict().items() if k not in theirs or not torch.equal(v.float(), theirs[k].float())]
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=60)
 def test_lease_jobs_train_here_and_their_models_come_back(tmp_path):
     """codec_decoder.sh speaks its own corpus, fine-tunes the bundled distilcodec's decoder and
     returns it in parts; tts.sh trains the bundled TTS further on that corpus's codes, sent as

@@ -20,7 +20,7 @@ from serve.runtime import OnnxCodec
 
 SR = 24000
 FAST = ["hificodec-tiny", "distilcodec-tiny"]
-SLOW = [pytest.param(p, marks=pytest.mark.slow) for p in ("languagecodec-tiny", "encodec-tiny")]
+SLOW = [pytest.param(p, marks=pytest.mark.slow(seconds=25)) for p in ("languagecodec-tiny", "encodec-tiny")]
 
 
 @pytest.fixture(scope="module")

@@ -145,7 +145,7 @@ def test_phonetic_loss_trains_head_and_encoder_and_resumes_bit_exact(setup, tmp_
     assert not any("phonetic" in k for k in published)  # ...but never part of the codec
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=10)
 def test_phonetic_distillation_under_torchrun(setup, tmp_path):
     cfg = _config(setup, tmp_path / "ddp", phonetic_weight=1.0, phonetic_output_weight=1.0, max_steps=4)
     path = tmp_path / "ddp.yaml"

@@ -146,7 +146,7 @@ def test_perceptual_weight_adds_the_pesq_shaped_term(corpus, tmp_path):
     assert torch.isclose(loss_on, loss_off + 5.0 * logs_on["loss/perceptual"])
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=35)
 def test_train_stop_resume_is_bit_exact_and_distill(corpus, tmp_path):
     full = tmp_path / "full"
     _run("-m", "codec.train", "--config", str(_config(corpus, full)))
@@ -187,7 +187,7 @@ def test_train_stop_resume_is_bit_exact_and_distill(corpus, tmp_path):
     assert wrong.returncode == 2 and wrong.stderr.strip().splitlines()[-1].startswith("refit: error: needs a single-codebook codec")
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=10)
 def test_torchrun_two_processes(corpus, tmp_path):
     out = tmp_path / "ddp"
     cfg = _config(corpus, out)
@@ -207,7 +207,7 @@ def test_run_sh_refuses_a_speeds_phase_without_speeds(tmp_path):
     assert not any(tmp_path.iterdir())
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=330)
 def test_recipe_end_to_end_tiny(tmp_path):
     """run.sh --size tiny: espeak corpus, manifests, train, resume, distill, evaluate, publish, load;
     then the TTS stages: corpus tokens, BPE, train, publish with ONNX, synthesize; the CTC

@@ -157,7 +157,7 @@ def _run(*args: str, env: dict[str, str] | None = None, stdin: str | None = None
                           input=stdin)
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=75)
 @pytest.mark.parametrize("model", [{"codec": "distilcodec-tiny"},
                                    {"codec": "hificodec-tiny", "n_codebooks": 4, "codebook_size": 64}],
                          ids=["single-codebook", "delay-pattern"])
