@@ -35,8 +35,8 @@ from serve.gen.speech.v1 import speech_pb2_grpc as pb_grpc  # noqa: E402
 SENTENCE = "The quiet river carried seven small boats past the old mill before noon."
 
 
-def start_server(model: str, max_streams: int, tts: list[str]) -> tuple[subprocess.Popen, str]:
-    cmd = [sys.executable, "-m", "serve.server", "--port", "0", "--codec", model, "--max-streams", str(max_streams), *tts]
+def start_server(model: str, max_streams: int, extra: list[str]) -> tuple[subprocess.Popen, str]:
+    cmd = [sys.executable, "-m", "serve.server", "--port", "0", "--codec", model, "--max-streams", str(max_streams), *extra]
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)))
     for line in proc.stderr:
         if '"event": "serving"' in line:

@@ -50,14 +50,17 @@ class StreamSlots:
             self.active -= 1
 
 
-def log_request(rpc: str, start: float, audio_s: float = 0.0, **extra: Any) -> None:
-    """One JSON line per request: wall time, audio seconds, real-time factor, extras."""
+def log_request(rpc: str, start: float, audio_s: float = 0.0, metrics=None, **extra: Any) -> None:
+    """One JSON line per request: wall time, audio seconds, real-time factor, extras; the same
+    figures go to ``metrics`` (a serve.metrics.ServerMetrics) when given."""
     wall = time.perf_counter() - start
     record = {"rpc": rpc, "wall_s": round(wall, 4), "audio_s": round(audio_s, 3)}
     if audio_s:
         record["rtf"] = round(wall / audio_s, 4)
     record.update({k: (round(v, 4) if isinstance(v, float) else v) for k, v in extra.items()})
     log.info(json.dumps(record))
+    if metrics is not None:
+        metrics.observe(record)
 
 
 def unary(handler: Callable) -> Callable:

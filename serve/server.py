@@ -32,6 +32,7 @@ from codec.identity import codes_mismatch
 from codec.pretrained import DEFAULT_CODEC
 from codec.typed_config import ConfigError, coerce_fields
 from serve import wire
+from serve.metrics import ServerMetrics
 from serve.rpc import ModelNotFound, StreamSlots, log_request, streaming, unary
 from serve.tls import server_key_pair
 from serve.engine import load_codec_engine
@@ -80,11 +81,18 @@ class ServerConfig:
     # (gRPC's multiprocessing pattern). Off by default: gRPC turns it on, and then a second
     # server started by mistake on a serving port silently takes half its clients.
     reuse_port: bool = False
+    # Prometheus metrics over HTTP on host:metrics_port (0: a free port; HTTPS when TLS is set;
+    # no bearer token: they hold counts and model names, never requests). None: not served.
+    metrics_port: int | None = None
 
     def __post_init__(self) -> None:
         coerce_fields(self)
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"port must be 0 (any free port) to 65535, got {self.port}")
+        if self.metrics_port is not None and not 0 <= self.metrics_port <= 65535:
+            raise ConfigError(f"metrics_port must be 0 (any free port) to 65535, got {self.metrics_port}")
+        if self.metrics_port and self.metrics_port == self.port:
+            raise ConfigError(f"metrics_port must differ from port ({self.port})")
         low = [name for name in ("workers", "max_streams", "max_message_mb", "max_best_of") if getattr(self, name) < 1]
         low += ["threads"] if self.threads is not None and self.threads < 1 else []
         if low:
@@ -134,9 +142,12 @@ class CodecRegistry:
 
 
 class CodecService(pb_grpc.CodecServicer):
-    def __init__(self, registry: CodecRegistry, cfg: ServerConfig, pool: ThreadPoolExecutor) -> None:
-        self.registry, self.cfg, self.pool = registry, cfg, pool
+    def __init__(self, registry: CodecRegistry, cfg: ServerConfig, pool: ThreadPoolExecutor,
+                 metrics: ServerMetrics | None = None) -> None:
+        self.registry, self.cfg, self.pool, self.metrics = registry, cfg, pool, metrics
         self.slots = StreamSlots(cfg.max_streams)
+        if metrics is not None:
+            metrics.watch_streams(self.slots)
 
     async def _run(self, fn: Callable, *args: Any):
         return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
@@ -149,7 +160,7 @@ class CodecService(pb_grpc.CodecServicer):
         n_q = engine.n_q_for_bandwidth(request.bandwidth_kbps or None)
         codes = (await self._run(engine.encode, wav[None], n_q))[0]
         kbps = engine.cfg.kbps(n_q)
-        log_request("Encode", start, len(wav) / engine.sample_rate, model=engine.name)
+        log_request("Encode", start, len(wav) / engine.sample_rate, self.metrics, model=engine.name)
         return pb.EncodeResponse(codes=wire.engine_codes(codes, engine, len(wav)), bitrate_kbps=kbps)
 
     @unary
@@ -163,7 +174,7 @@ class CodecService(pb_grpc.CodecServicer):
             raise CodecError(f"codes span {seconds:.1f} s; this server decodes at most {self.cfg.max_audio_seconds:g} s per request")
         engine.check_codes(codes)
         wav = (await self._run(engine.decode, codes, request.codes.num_samples or None))[0]
-        log_request("Decode", start, len(wav) / engine.sample_rate, model=engine.name)
+        log_request("Decode", start, len(wav) / engine.sample_rate, self.metrics, model=engine.name)
         return pb.DecodeResponse(audio=wire.audio_to_proto(wav, engine.sample_rate, request.encoding, request.sample_rate_hz))
 
     @staticmethod
@@ -206,7 +217,8 @@ class CodecService(pb_grpc.CodecServicer):
             tail = resample(np.zeros(0, np.float32), last=True)
             codes = await self._run(lambda: np.concatenate([stream.encoder.push(tail[None]), stream.encoder.flush()], axis=2))
             yield out(codes)
-            log_request("EncodeStream", start, seconds, model=engine.name, first_response_s=(first_out or time.perf_counter()) - start)
+            log_request("EncodeStream", start, seconds, self.metrics, model=engine.name,
+                        first_response_s=(first_out or time.perf_counter()) - start)
 
     @streaming
     async def DecodeStream(self, requests: AsyncIterator[pb.DecodeStreamRequest], context):
@@ -231,8 +243,8 @@ class CodecService(pb_grpc.CodecServicer):
                 first_out = first_out or time.perf_counter()
                 yield self._audio_chunk(resample(wav[0]), encoding, rate)
             yield self._audio_chunk(resample(np.zeros(0, np.float32), last=True), encoding, rate)
-            log_request("DecodeStream", start, samples / engine.sample_rate, model=engine.name,
-                 first_audio_s=(first_out or time.perf_counter()) - start)
+            log_request("DecodeStream", start, samples / engine.sample_rate, self.metrics, model=engine.name,
+                        first_audio_s=(first_out or time.perf_counter()) - start)
 
     @staticmethod
     def _audio_chunk(wav: np.ndarray, encoding: int, rate: int) -> pb.DecodeStreamResponse:
@@ -302,24 +314,36 @@ class SpeechServer:
             self.tts_registry.warm()
         self.pool = ThreadPoolExecutor(max_workers=cfg.workers, thread_name_prefix="infer")
         self.health = health.aio.HealthServicer()
+        self.metrics = self._metrics() if cfg.metrics_port is not None else None  # nothing collected unless served
         self.server: grpc.aio.Server | None = None
-        self.port = 0
+        self.port = self.metrics_port = 0
+
+    def _metrics(self) -> ServerMetrics:
+        metrics = ServerMetrics()
+        for name in self.registry.names():
+            metrics.model("codec", name, self.registry.get(name).weights_hash())
+        for name, entry in (self.tts_registry.entries if self.tts_registry else {}).items():
+            digest = entry.synth.model.weights_hash  # a method of the torch model, an attribute of the ONNX one
+            metrics.model("tts", name, digest() if callable(digest) else digest)
+        return metrics
 
     async def start(self) -> int:
         limit = self.cfg.max_message_mb * 1024 * 1024
         interceptors = [BearerAuth(self.cfg.auth_token)] if self.cfg.auth_token else []
+        if self.metrics is not None:  # first: they count what the token check refuses too
+            interceptors.insert(0, self.metrics.interceptor())
         self.server = grpc.aio.server(
             interceptors=interceptors,
             options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit),
                      ("grpc.so_reuseport", int(self.cfg.reuse_port))],
         )
-        self.codec_service = CodecService(self.registry, self.cfg, self.pool)
+        self.codec_service = CodecService(self.registry, self.cfg, self.pool, self.metrics)
         pb_grpc.add_CodecServicer_to_server(self.codec_service, self.server)
         served = [CODEC_SERVICE]
         if self.tts_registry is not None:
             from serve.tts_service import TextToSpeechService
 
-            tts = TextToSpeechService(self.tts_registry, self.cfg, self.pool, self.codec_service.slots)
+            tts = TextToSpeechService(self.tts_registry, self.cfg, self.pool, self.codec_service.slots, self.metrics)
             pb_grpc.add_TextToSpeechServicer_to_server(tts, self.server)
             served.append(TTS_SERVICE)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
@@ -335,11 +359,14 @@ class SpeechServer:
             self.port = self.server.add_secure_port(address, creds) if creds else self.server.add_insecure_port(address)
         except RuntimeError:  # grpc's bind failure says only "Failed to bind"
             raise OSError(f"cannot listen on {address}: the port is in use or not permitted") from None
+        if self.metrics is not None:
+            self.metrics_port = self.metrics.serve_http(self.cfg.host, self.cfg.metrics_port, self.cfg.tls_cert, self.cfg.tls_key)
         await self.server.start()
         for service in ("", *served):
             await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
+        metrics = {"metrics": f"{self.cfg.host}:{self.metrics_port}"} if self.metrics is not None else {}
         log.info(json.dumps({"event": "serving", "address": f"{self.cfg.host}:{self.port}", "codecs": self.registry.names(),
-                             "backend": sorted(set(self.registry.backend.values()))}))
+                             "backend": sorted(set(self.registry.backend.values())), **metrics}))
         return self.port
 
     async def stop(self, grace: float | None = None) -> None:
@@ -348,6 +375,8 @@ class SpeechServer:
         if self.server is not None:
             await self.server.stop(self.cfg.grace_seconds if grace is None else grace)
         self.pool.shutdown(wait=False, cancel_futures=True)
+        if self.metrics is not None:
+            self.metrics.close()
         log.info(json.dumps({"event": "stopped"}))
 
 
@@ -410,6 +439,7 @@ def parse_args(argv: list[str] | None) -> ServerConfig:
     p.add_argument("--tls-key")
     p.add_argument("--auth-token", help="require 'authorization: Bearer TOKEN' metadata")
     p.add_argument("--grace", dest="grace_seconds", type=float, default=d.grace_seconds, help="drain time on SIGTERM")
+    p.add_argument("--metrics-port", type=int, help="serve Prometheus metrics at http(s)://HOST:PORT/metrics (0: a free port)")
     p.add_argument("--reuse-port", action="store_true",
                    help="let several server processes share --port (SO_REUSEPORT; the kernel spreads connections)")
     return ServerConfig(**vars(p.parse_args(argv)))

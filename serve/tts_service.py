@@ -86,8 +86,8 @@ class TtsRegistry:
 
 
 class TextToSpeechService(pb_grpc.TextToSpeechServicer):
-    def __init__(self, registry: TtsRegistry, cfg, pool, slots) -> None:
-        self.registry, self.cfg, self.pool, self.slots = registry, cfg, pool, slots
+    def __init__(self, registry: TtsRegistry, cfg, pool, slots, metrics) -> None:
+        self.registry, self.cfg, self.pool, self.slots, self.metrics = registry, cfg, pool, slots, metrics
 
     def _prepare(self, req: pb.SynthesizeSpeechRequest) -> tuple[TtsEntry, str, VoicePrompt | None, SamplingConfig]:
         entry = self.registry.get(req.model)
@@ -132,7 +132,8 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
         entry, text, voice, sampling = self._prepare(req)
         wav = await asyncio.get_running_loop().run_in_executor(self.pool, entry.synth.synthesize, text, voice, sampling,
                                                                req.speaking_rate or 1.0)
-        log_request("Synthesize", start, len(wav) / entry.synth.sample_rate, model=entry.name, chars=len(text))
+        log_request("Synthesize", start, len(wav) / entry.synth.sample_rate, self.metrics, model=entry.name,
+                    chars=len(text))
         return self._encode_out(wav, entry, req)
 
     @streaming
@@ -174,7 +175,8 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
             finally:
                 stop.set()  # cancelled or failed: the generation loop stops at its next step
                 await asyncio.shield(worker)
-            log_request("SynthesizeStream", start, seconds, model=entry.name, first_audio_s=first or 0.0)
+            log_request("SynthesizeStream", start, seconds, self.metrics, model=entry.name, chars=len(text),
+                        first_audio_s=first or 0.0)
 
     async def ListVoices(self, req, context):
         voices = [pb.Voice(name=v, language_code=DEFAULT_LANGUAGE, description=f"{e.name}: prompt voice")

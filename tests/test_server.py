@@ -220,6 +220,74 @@ def test_bearer_token_auth(model_dir, speech):
         running.stop()
 
 
+def scrape(port: int) -> dict[tuple, float]:
+    """The server's /metrics as {(sample name, (label, value), ...): value}."""
+    from urllib.request import urlopen
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    return {(s.name, *sorted(s.labels.items())): s.value for f in text_string_to_metric_families(text) for s in f.samples}
+
+
+def test_metrics_count_every_rpc_by_status_with_audio_and_streams(model_dir, speech):
+    """Prometheus metrics: each RPC counted once by how it ended (ok, bad input, refused token,
+    cancelled), its messages, the audio it handled, time to first audio, streams in use."""
+    running = RunningServer(ServerConfig(port=0, codec=str(model_dir), metrics_port=0, max_streams=3, auth_token="t0k"))
+    token = [("authorization", "Bearer t0k")]
+    grpc_labels = lambda kind, method, **more: tuple(sorted({"grpc_type": kind, "grpc_service": "speech.v1.Codec",  # noqa: E731
+                                                             "grpc_method": method, **more}.items()))
+    try:
+        with grpc.insecure_channel(running.target) as channel:
+            stub = pb_grpc.CodecStub(channel)
+            codes = stub.Encode(pb.EncodeRequest(audio=float_audio(speech)), metadata=token).codes
+            assert_status(grpc.StatusCode.INVALID_ARGUMENT, stub.Encode, pb.EncodeRequest(audio=float_audio(speech, 7)), metadata=token)
+            assert_status(grpc.StatusCode.UNAUTHENTICATED, stub.Encode, pb.EncodeRequest(audio=float_audio(speech)))
+            frames = wire.codes_from_proto(codes)
+            requests = [pb.DecodeStreamRequest(config=pb.StreamingConfig(encoding=pb.FLOAT32_PCM))]
+            requests += [pb.DecodeStreamRequest(codes=wire.codes_to_proto(frames[0, :, i : i + 20], "", ""))
+                         for i in range(0, frames.shape[2], 20)]
+            responses = list(stub.DecodeStream(iter(requests), metadata=token))
+            gate = threading.Event()
+
+            def held():
+                yield requests[0]
+                gate.wait(30)
+
+            call = stub.DecodeStream(held(), metadata=token)
+            wait_for(lambda: running.server.codec_service.slots.active == 1)
+            assert scrape(running.server.metrics_port)[("speech_streams_active",)] == 1
+            call.cancel()
+            gate.set()
+            health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
+        port = running.server.metrics_port
+        wait_for(lambda: scrape(port).get(("grpc_server_handled_total", *grpc_labels("bidi_stream", "DecodeStream", grpc_code="CANCELLED"))) == 1)
+        m = scrape(port)
+    finally:
+        running.stop()
+    handled = lambda kind, method, code: m.get(("grpc_server_handled_total", *grpc_labels(kind, method, grpc_code=code)), 0)  # noqa: E731
+    assert [handled("unary", "Encode", c) for c in ("OK", "INVALID_ARGUMENT", "UNAUTHENTICATED")] == [1, 1, 1]
+    assert m[("grpc_server_started_total", *grpc_labels("unary", "Encode"))] == 3
+    assert m[("grpc_server_handling_seconds_count", *grpc_labels("unary", "Encode"))] == 3
+    assert handled("bidi_stream", "DecodeStream", "OK") == 1
+    assert m[("grpc_server_msg_received_total", *grpc_labels("bidi_stream", "DecodeStream"))] == len(requests) + 1
+    assert m[("grpc_server_msg_sent_total", *grpc_labels("bidi_stream", "DecodeStream"))] == len(responses)
+    assert m[("grpc_server_handled_total", ("grpc_code", "OK"), ("grpc_method", "Check"), ("grpc_service", "grpc.health.v1.Health"),
+              ("grpc_type", "unary"))] == 1
+    assert m[("speech_audio_seconds_total", ("model", "hificodec-tiny"), ("rpc", "Encode"))] == pytest.approx(len(speech) / SR)
+    assert m[("speech_audio_seconds_total", ("model", "hificodec-tiny"), ("rpc", "DecodeStream"))] == pytest.approx(
+        len(speech) / SR, abs=0.01)  # whole frames of it
+    assert m[("speech_real_time_factor_count", ("rpc", "Encode"))] == 1  # the failed ones handled no audio
+    assert m[("speech_first_response_seconds_count", ("rpc", "DecodeStream"))] == 1  # the cancelled one never finished
+    assert (m[("speech_streams_active",)], m[("speech_streams_limit",)]) == (0, 3)
+    digest = OnnxCodec(model_dir).weights_hash()
+    assert m[("speech_model_info", ("kind", "codec"), ("name", "hificodec-tiny"), ("weights_hash", digest))] == 1
+
+
+def test_no_metrics_are_collected_unless_served(server):
+    assert server.server.metrics is None and server.server.server is not None  # --metrics-port not given
+
+
 def test_tls_serves_only_encrypted(model_dir, tmp_path):
     key, cert = tmp_path / "server.key", tmp_path / "server.crt"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
@@ -288,6 +356,8 @@ def test_sigterm_drains_in_flight_stream(model_dir, speech, tmp_path):
     ({"tts": ["tts"], "tts_verifier": "asr_verifier", "voice_prompt_seconds": 0}, "voice_prompt_seconds must be > 0"),
     ({"port": "fifty"}, "ServerConfig.port: expected an integer"),
     ({"sentence_context": "last"}, "sentence_context must be one of voice, previous"),
+    ({"metrics_port": 70000}, "metrics_port must be 0"),
+    ({"port": 9100, "metrics_port": 9100}, "metrics_port must differ from port"),
 ])
 def test_server_config_refuses_impossible_settings(settings, message):
     with pytest.raises(ConfigError, match=message):
@@ -299,6 +369,7 @@ def test_server_flags_reach_the_config():
     assert parse_args(["--sentence-context", "previous"]).sentence_context == "previous"
     cfg = parse_args(["--tts", "tts", "--tts-verifier", "asr_verifier", "--voice-prompt-seconds", "3"])
     assert cfg.voice_prompt_seconds == 3.0 and cfg.tts == ["tts"]
+    assert parse_args(["--metrics-port", "9100"]).metrics_port == 9100 and parse_args([]).metrics_port is None
 
 
 def run_server(args: list[str]) -> subprocess.CompletedProcess:
@@ -323,6 +394,7 @@ def test_server_startup_mistakes_are_one_line(model_dir, tmp_path):
         port = busy.getsockname()[1]
         cases = {
             ("--port", str(port)): f"cannot listen on 127.0.0.1:{port}: the port is in use",
+            ("--port", "0", "--metrics-port", str(port)): f"cannot serve metrics on 127.0.0.1:{port}: Address already in use",
             ("--port", "0", "--tls-cert", str(not_pem), "--tls-key", str(not_pem)): f"{not_pem}: not a PEM file",
             ("--port", "0", "--tls-cert", str(not_pem), "--tls-key", str(tmp_path / "no.key")):
                 f"{tmp_path / 'no.key'}: No such file or directory",

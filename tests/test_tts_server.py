@@ -54,7 +54,7 @@ def server(tmp_path_factory, asr_dir):
     (tts_dir / "voices" / "narrator.txt").write_text("a quiet bridge")
     running = RunningServer(ServerConfig(port=0, codec=str(codec_dir), tts=[str(tts_dir)], max_streams=2,
                                          tts_verifier=str(asr_dir), max_best_of=3, voice_prompt_seconds=4.0,
-                                         voice_prompt_pace=True, sentence_context="previous"))
+                                         voice_prompt_pace=True, sentence_context="previous", metrics_port=0))
     yield running
     running.stop()
 
@@ -86,6 +86,8 @@ def test_models_and_voices(server, stub):
     synth = server.server.tts_registry.entries["tts"].synth  # --voice-prompt-seconds 4 cuts zero-shot prompts only
     narrator = server.server.tts_registry.entries["tts"].voices["narrator"]
     assert len(narrator.codes) == synth.codec.n_frames(NARRATOR_SECONDS * SR) and narrator.transcript == "a quiet bridge"
+    loaded = {"kind": "tts", "name": "tts", "weights_hash": synth.model.weights_hash}  # what the metrics say is served
+    assert synth.model.weights_hash and server.server.metrics.registry.get_sample_value("speech_model_info", loaded) == 1
 
 
 def test_later_sentences_go_on_as_the_server_is_told(server, unpaced, stub):
@@ -102,12 +104,21 @@ def test_later_sentences_go_on_as_the_server_is_told(server, unpaced, stub):
     assert np.array_equal(going_on[:n], restarted[:n]) and not np.array_equal(going_on[n:], restarted[n:])
 
 
-def test_stream_equals_unary_and_starts_small(stub):
+def test_stream_equals_unary_and_starts_small(server, stub):
+    metrics = server.server.metrics.registry.get_sample_value
+    before = {rpc: metrics("speech_audio_seconds_total", {"rpc": rpc, "model": "tts"}) or 0.0
+              for rpc in ("Synthesize", "SynthesizeStream")}
+    chars = metrics("speech_text_characters_total", {"model": "tts"}) or 0.0
     unary = stub.Synthesize(request())
     assert unary.sample_rate_hz == SR and unary.encoding == pb.FLOAT32_PCM
     chunks = [np.frombuffer(r.audio, "<f4") for r in stub.SynthesizeStream(request(chunk_ms=40))]
     assert len(chunks) >= 2 and len(chunks[0]) <= 0.04 * SR < len(chunks[1])  # small first chunk, then larger
     np.testing.assert_allclose(np.concatenate(chunks), np.frombuffer(unary.audio, "<f4"), atol=1e-5)
+    seconds = len(np.frombuffer(unary.audio, "<f4")) / SR  # what each request synthesized, in the metrics
+    for rpc in before:
+        assert metrics("speech_audio_seconds_total", {"rpc": rpc, "model": "tts"}) - before[rpc] == pytest.approx(seconds)
+    assert metrics("speech_text_characters_total", {"model": "tts"}) - chars == 2 * len("Hello there.")
+    assert metrics("speech_first_response_seconds_count", {"rpc": "SynthesizeStream"}) >= 1
     voiced = np.frombuffer(stub.Synthesize(request(voice_name="narrator")).audio, "<f4")
     assert not np.array_equal(voiced[: len(chunks[0])], chunks[0])
     guided = stub.Synthesize(request(cfg_scale=3.0)).audio  # a second, textless row steers the codes
