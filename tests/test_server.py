@@ -1,16 +1,19 @@
 """The gRPC service end to end: a real server on a free loopback port (ONNX Runtime engine),
-real channels, every RPC, streaming == unary, limits and status codes, auth, SIGTERM drain."""
+real channels, every RPC, streaming == unary, limits and status codes, auth, SIGTERM drain,
+Prometheus metrics."""
 
 from __future__ import annotations
 
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
+from urllib.request import urlopen
 
 import grpc
 import numpy as np
@@ -222,8 +225,6 @@ def test_bearer_token_auth(model_dir, speech):
 
 def scrape(port: int) -> dict[tuple, float]:
     """The server's /metrics as {(sample name, (label, value), ...): value}."""
-    from urllib.request import urlopen
-
     from prometheus_client.parser import text_string_to_metric_families
 
     text = urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
@@ -293,7 +294,7 @@ def test_tls_serves_only_encrypted(model_dir, tmp_path):
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
                     "-addext", "subjectAltName=DNS:localhost", "-keyout", str(key), "-out", str(cert)],
                    check=True, capture_output=True)
-    running = RunningServer(ServerConfig(port=0, codec=str(model_dir), tls_cert=str(cert), tls_key=str(key)))
+    running = RunningServer(ServerConfig(port=0, codec=str(model_dir), tls_cert=str(cert), tls_key=str(key), metrics_port=0))
     try:
         port = running.target.rsplit(":", 1)[1]
         credentials = grpc.ssl_channel_credentials(root_certificates=cert.read_bytes())
@@ -302,6 +303,11 @@ def test_tls_serves_only_encrypted(model_dir, tmp_path):
         with grpc.insecure_channel(running.target) as channel:  # plaintext gets no answer
             assert_status(grpc.StatusCode.UNAVAILABLE, pb_grpc.CodecStub(channel).GetModelInfo, pb.GetModelInfoRequest(),
                           timeout=5)
+        metrics = f"localhost:{running.server.metrics_port}/metrics"  # the metrics are served over TLS too
+        text = urlopen(f"https://{metrics}", context=ssl.create_default_context(cafile=str(cert)), timeout=10).read()
+        assert b'grpc_method="GetModelInfo"' in text
+        with pytest.raises(OSError):
+            urlopen(f"http://{metrics}", timeout=10)
     finally:
         running.stop()
 
