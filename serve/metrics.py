@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import ssl
 import time
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Callable
 
 import grpc
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
@@ -44,6 +44,10 @@ class ServerMetrics:
         self.first = Histogram("speech_first_response_seconds", "Time from a stream's start to its first response "
                                "(codes for EncodeStream, audio otherwise).", ("rpc",), buckets=LATENCY_BUCKETS, registry=r)
         self.chars = Counter("speech_text_characters_total", "Characters of text synthesized.", ("model",), registry=r)
+        self.queue_wait = Histogram("speech_inference_queue_seconds", "Time an inference call waited for a free "
+                                    "worker (--workers): the server is saturated when it grows.",
+                                    buckets=(0.001, *LATENCY_BUCKETS), registry=r)
+        self.workers = Gauge("speech_inference_workers", "Inference calls run at once (--workers).", registry=r)
         self.streams = Gauge("speech_streams_active", "Streaming RPCs in progress.", registry=r)
         self.stream_limit = Gauge("speech_streams_limit", "Streaming RPCs allowed at once (--max-streams).", registry=r)
         self.models = Gauge("speech_model_info", "Models this server serves (value 1).", ("kind", "name", "weights_hash"),
@@ -54,6 +58,15 @@ class ServerMetrics:
         """Report ``slots`` (a serve.rpc.StreamSlots) at every scrape."""
         self.streams.set_function(lambda: slots.active)
         self.stream_limit.set(slots.limit)
+
+    def queued(self, fn: Callable) -> Callable:
+        """``fn`` as submitted to the inference pool now: when it starts, its wait is recorded."""
+        submitted = time.perf_counter()
+
+        def run(*args: Any) -> Any:
+            self.queue_wait.observe(time.perf_counter() - submitted)
+            return fn(*args)
+        return run
 
     def model(self, kind: str, name: str, weights_hash: str) -> None:
         self.models.labels(kind, name, weights_hash).set(1)

@@ -1,11 +1,14 @@
-"""Shared RPC plumbing: error -> status mapping, handler decorators, stream slots, request logs."""
+"""Shared RPC plumbing: error -> status mapping, handler decorators, stream slots, the inference
+pool, request logs."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
 import time
+from concurrent.futures import Executor
 from typing import Any, Callable
 
 import grpc
@@ -48,6 +51,14 @@ class StreamSlots:
             yield
         finally:
             self.active -= 1
+
+
+def submit(pool: Executor, fn: Callable, *args: Any, metrics=None) -> asyncio.Future:
+    """``fn(*args)`` on the inference pool, awaitable; with ``metrics`` (serve.metrics.ServerMetrics)
+    its wait for a free worker is recorded."""
+    if metrics is not None:
+        fn = metrics.queued(fn)
+    return asyncio.get_running_loop().run_in_executor(pool, fn, *args)
 
 
 def log_request(rpc: str, start: float, audio_s: float = 0.0, metrics=None, **extra: Any) -> None:

@@ -33,7 +33,7 @@ from codec.pretrained import DEFAULT_CODEC
 from codec.typed_config import ConfigError, coerce_fields
 from serve import wire
 from serve.metrics import ServerMetrics
-from serve.rpc import ModelNotFound, StreamSlots, log_request, streaming, unary
+from serve.rpc import ModelNotFound, StreamSlots, log_request, streaming, submit, unary
 from serve.tls import server_key_pair
 from serve.engine import load_codec_engine
 from serve.gen.speech.v1 import speech_pb2 as pb
@@ -150,7 +150,7 @@ class CodecService(pb_grpc.CodecServicer):
             metrics.watch_streams(self.slots)
 
     async def _run(self, fn: Callable, *args: Any):
-        return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
+        return await submit(self.pool, fn, *args, metrics=self.metrics)
 
     @unary
     async def Encode(self, request: pb.EncodeRequest, context) -> pb.EncodeResponse:
@@ -320,6 +320,7 @@ class SpeechServer:
 
     def _metrics(self) -> ServerMetrics:
         metrics = ServerMetrics()
+        metrics.workers.set(self.cfg.workers)
         for name in self.registry.names():
             metrics.model("codec", name, self.registry.get(name).weights_hash())
         for name, entry in (self.tts_registry.entries if self.tts_registry else {}).items():

@@ -23,7 +23,7 @@ from codec.errors import CodecError
 from serve import wire
 from serve.gen.speech.v1 import speech_pb2 as pb
 from serve.gen.speech.v1 import speech_pb2_grpc as pb_grpc
-from serve.rpc import ModelNotFound, Overloaded, log_request, streaming, unary
+from serve.rpc import ModelNotFound, Overloaded, log_request, streaming, submit, unary
 from tts.pretrained import bundled_voices, find_tts_dir, load_tts
 from tts.sampling import SamplingConfig
 from tts.synthesize import Synthesizer, VoicePrompt
@@ -130,8 +130,8 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
     async def Synthesize(self, req, context):
         start = time.perf_counter()
         entry, text, voice, sampling = self._prepare(req)
-        wav = await asyncio.get_running_loop().run_in_executor(self.pool, entry.synth.synthesize, text, voice, sampling,
-                                                               req.speaking_rate or 1.0)
+        wav = await submit(self.pool, entry.synth.synthesize, text, voice, sampling, req.speaking_rate or 1.0,
+                           metrics=self.metrics)
         log_request("Synthesize", start, len(wav) / entry.synth.sample_rate, self.metrics, model=entry.name,
                     chars=len(text))
         return self._encode_out(wav, entry, req)
@@ -159,7 +159,7 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
                     loop.call_soon_threadsafe(queue.put_nowait, err)
                 loop.call_soon_threadsafe(queue.put_nowait, None)
 
-            worker = loop.run_in_executor(self.pool, produce)
+            worker = submit(self.pool, produce, metrics=self.metrics)
             try:
                 while (item := await queue.get()) is not None:
                     if isinstance(item, Exception):

@@ -281,6 +281,8 @@ def test_metrics_count_every_rpc_by_status_with_audio_and_streams(model_dir, spe
     assert m[("speech_real_time_factor_count", ("rpc", "Encode"))] == 1  # the failed ones handled no audio
     assert m[("speech_first_response_seconds_count", ("rpc", "DecodeStream"))] == 1  # the cancelled one never finished
     assert (m[("speech_streams_active",)], m[("speech_streams_limit",)]) == (0, 3)
+    # one inference call per good Encode and per code chunk decoded, each timed from its wait for a worker
+    assert m[("speech_inference_queue_seconds_count",)] == 1 + len(requests) - 1 and m[("speech_inference_workers",)] == 2
     digest = OnnxCodec(model_dir).weights_hash()
     assert m[("speech_model_info", ("kind", "codec"), ("name", "hificodec-tiny"), ("weights_hash", digest))] == 1
 

@@ -109,6 +109,7 @@ def test_stream_equals_unary_and_starts_small(server, stub):
     before = {rpc: metrics("speech_audio_seconds_total", {"rpc": rpc, "model": "tts"}) or 0.0
               for rpc in ("Synthesize", "SynthesizeStream")}
     chars = metrics("speech_text_characters_total", {"model": "tts"}) or 0.0
+    jobs = metrics("speech_inference_queue_seconds_count", {}) or 0.0
     unary = stub.Synthesize(request())
     assert unary.sample_rate_hz == SR and unary.encoding == pb.FLOAT32_PCM
     chunks = [np.frombuffer(r.audio, "<f4") for r in stub.SynthesizeStream(request(chunk_ms=40))]
@@ -119,6 +120,7 @@ def test_stream_equals_unary_and_starts_small(server, stub):
         assert metrics("speech_audio_seconds_total", {"rpc": rpc, "model": "tts"}) - before[rpc] == pytest.approx(seconds)
     assert metrics("speech_text_characters_total", {"model": "tts"}) - chars == 2 * len("Hello there.")
     assert metrics("speech_first_response_seconds_count", {"rpc": "SynthesizeStream"}) >= 1
+    assert metrics("speech_inference_queue_seconds_count", {}) - jobs == 2  # each request one job on the pool
     voiced = np.frombuffer(stub.Synthesize(request(voice_name="narrator")).audio, "<f4")
     assert not np.array_equal(voiced[: len(chunks[0])], chunks[0])
     guided = stub.Synthesize(request(cfg_scale=3.0)).audio  # a second, textless row steers the codes
