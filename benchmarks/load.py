@@ -8,12 +8,14 @@ Codec mode: each client streams the codes of ``--seconds`` of audio in ``--chunk
 sentence through SynthesizeStream (same text, a different seed per client). Both record time
 to first audio and the stream's real-time factor (wall / audio); a level stays real-time
 when the p95 stream RTF is below 1. The server runs in its own process with default
-settings, as ``make serve`` starts it.
+settings, as ``make serve`` starts it, plus ``--metrics-port``: each level also reports what the
+server saw, how long its inference calls waited for a free worker (speech_inference_queue_seconds).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -35,15 +37,29 @@ from serve.gen.speech.v1 import speech_pb2_grpc as pb_grpc  # noqa: E402
 SENTENCE = "The quiet river carried seven small boats past the old mill before noon."
 
 
-def start_server(model: str, max_streams: int, extra: list[str]) -> tuple[subprocess.Popen, str]:
+def start_server(model: str, max_streams: int, extra: list[str]) -> tuple[subprocess.Popen, str, str | None]:
+    """A speech-server process: (process, gRPC target, metrics URL when ``extra`` asks for them)."""
     cmd = [sys.executable, "-m", "serve.server", "--port", "0", "--codec", model, "--max-streams", str(max_streams), *extra]
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)))
     for line in proc.stderr:
         if '"event": "serving"' in line:
-            port = line.split('"address": "127.0.0.1:')[1].split('"')[0]
+            event = json.loads(line[line.index("{"):])
             threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()  # drain logs
-            return proc, f"127.0.0.1:{port}"
+            return proc, event["address"], f"http://{event['metrics']}/metrics" if "metrics" in event else None
     raise SystemExit("server did not start")
+
+
+def queue_wait(metrics_url: str) -> tuple[float, float, float]:
+    """The server's inference calls so far: (seconds waited in all, calls, calls that waited over 10 ms)."""
+    from urllib.request import urlopen
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = urlopen(metrics_url, timeout=10).read().decode()
+    samples = {(s.name, s.labels.get("le")): s.value for f in text_string_to_metric_families(text) for s in f.samples
+               if s.name.startswith("speech_inference_queue_seconds")}
+    count = samples[("speech_inference_queue_seconds_count", None)]
+    return samples[("speech_inference_queue_seconds_sum", None)], count, count - samples[("speech_inference_queue_seconds_bucket", "0.01")]
 
 
 def one_stream(stub, codes: np.ndarray, chunk: int, seconds: float, out: list) -> None:
@@ -75,20 +91,24 @@ def one_synthesis(stub, seed: int, chunk_ms: float, out: list) -> None:
         out.append((None, None, err.code().name))
 
 
-def run_level(target: str, n: int, job) -> dict:
-    """``job(channel, results, i)`` -> client i's thread target; n of them at once."""
+def run_level(target: str, metrics_url: str, n: int, job) -> dict:
+    """``job(channel, results, i)`` -> client i's thread target; n of them at once. The server's
+    own figure: how long its inference calls waited for a worker meanwhile."""
     results: list = []
+    waited = queue_wait(metrics_url)
     with grpc.insecure_channel(target) as channel:
         threads = [threading.Thread(target=job(channel, results, i)) for i in range(n)]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
+    total, calls, long = (b - a for a, b in zip(waited, queue_wait(metrics_url)))
     ok = [r for r in results if r[2] is None] or [(float("nan"), float("nan"), None)]
     ttfa = np.array([r[0] for r in ok]) * 1000
     rtf = np.array([r[1] for r in ok])
     return {"n": n, "ttfa50": np.percentile(ttfa, 50), "ttfa95": np.percentile(ttfa, 95), "rtf50": np.percentile(rtf, 50),
-            "rtf95": np.percentile(rtf, 95), "errors": sum(r[2] is not None for r in results)}
+            "rtf95": np.percentile(rtf, 95), "errors": sum(r[2] is not None for r in results),
+            "wait_ms": 1000 * total / max(calls, 1), "waited": long / max(calls, 1)}
 
 
 def main() -> None:
@@ -102,10 +122,10 @@ def main() -> None:
     p.add_argument("--int8", action="store_true", help="serve the int8 TTS graph (speech-server --tts-int8)")
     args = p.parse_args()
     tts = (["--tts", args.tts] + (["--tts-int8"] if args.int8 else [])) if args.synthesize else []
-    proc, target = start_server(args.model, max(args.clients), tts)
+    proc, target, metrics_url = start_server(args.model, max(args.clients), [*tts, "--metrics-port", "0"])
     try:
         if args.synthesize:
-            synthesize_levels(target, args)
+            synthesize_levels(target, metrics_url, args)
             return
         with grpc.insecure_channel(target) as channel:
             stub = pb_grpc.CodecStub(channel)
@@ -119,7 +139,7 @@ def main() -> None:
         def job(channel, results, i):
             return lambda: one_stream(pb_grpc.CodecStub(channel), codes, chunk, args.seconds, results)
 
-        rows = [run_level(target, n, job) for n in args.clients]
+        rows = [run_level(target, metrics_url, n, job) for n in args.clients]
     finally:
         proc.terminate()
         proc.wait(30)
@@ -127,7 +147,7 @@ def main() -> None:
     print_table(rows)
 
 
-def synthesize_levels(target: str, args) -> None:
+def synthesize_levels(target: str, metrics_url: str, args) -> None:
     with grpc.insecure_channel(target) as channel:
         stub = pb_grpc.TextToSpeechStub(channel)
         models = list(stub.ListModels(pb.ListModelsRequest(), wait_for_ready=True, timeout=120).models)
@@ -136,18 +156,19 @@ def synthesize_levels(target: str, args) -> None:
     def job(channel, results, i):
         return lambda: one_synthesis(pb_grpc.TextToSpeechStub(channel), i, args.chunk_ms, results)
 
-    rows = [run_level(target, n, job) for n in args.clients]
+    rows = [run_level(target, metrics_url, n, job) for n in args.clients]
     print(f"TTS {', '.join(models)}{' (int8)' if args.int8 else ''}: SynthesizeStream of one {len(SENTENCE)}-character sentence, first chunk "
           f"{args.chunk_ms:g} ms, {os.cpu_count()} CPUs")
     print_table(rows)
 
 
 def print_table(rows: list[dict]) -> None:
-    print("| clients | first audio p50 ms | p95 ms | stream RTF p50 | p95 | errors | real-time |")
-    print("|---|---|---|---|---|---|---|")
+    print("| clients | first audio p50 ms | p95 ms | stream RTF p50 | p95 | errors | real-time "
+          "| server: queue wait mean ms | calls waiting > 10 ms |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['n']} | {r['ttfa50']:.1f} | {r['ttfa95']:.1f} | {r['rtf50']:.3f} | {r['rtf95']:.3f} | {r['errors']} | "
-              f"{'yes' if r['rtf95'] < 1 and not r['errors'] else 'no'} |")
+              f"{'yes' if r['rtf95'] < 1 and not r['errors'] else 'no'} | {r['wait_ms']:.2f} | {100 * r['waited']:.1f}% |")
     realtime = [r["n"] for r in rows if r["rtf95"] < 1 and not r["errors"]]
     print(f"largest real-time level: {max(realtime) if realtime else 0} concurrent streams")
 

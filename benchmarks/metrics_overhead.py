@@ -59,7 +59,7 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=5)
     args = p.parse_args()
     servers = {"off": start_server(args.model, 16, []), "on": start_server(args.model, 16, ["--metrics-port", "0"])}
-    channels = {k: grpc.insecure_channel(target) for k, (_, target) in servers.items()}
+    channels = {k: grpc.insecure_channel(target) for k, (_, target, _) in servers.items()}
     try:
         jobs = {k: workloads(pb_grpc.CodecStub(c)) for k, c in channels.items()}
         times: dict = {(kind, k): [] for kind in jobs["off"] for k in servers}
@@ -71,7 +71,7 @@ def main() -> None:
     finally:
         for channel in channels.values():
             channel.close()
-        for proc, _ in servers.values():
+        for proc, _, _ in servers.values():
             proc.terminate()
             proc.wait(30)
     print(f"codec {args.model}, {args.rounds} rounds, {os.cpu_count()} CPUs; median ms per call")
