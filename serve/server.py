@@ -3,8 +3,8 @@
 Models load once at start and are warmed; inference runs in a bounded thread pool (ONNX
 Runtime releases the GIL). Streams hold their own state and nothing else lives between
 requests, so replicas scale out behind any gRPC load balancer. Standard health checking
-and server reflection are served; SIGTERM marks the server NOT_SERVING, drains in-flight
-streams for ``--grace`` seconds, then exits.
+and server reflection are served, and Prometheus metrics with ``--metrics-port`` (serve.metrics);
+SIGTERM marks the server NOT_SERVING, drains in-flight streams for ``--grace`` seconds, then exits.
 """
 
 from __future__ import annotations
