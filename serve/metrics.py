@@ -12,16 +12,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import ssl
+import threading
 import time
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 from typing import Any, AsyncIterator, Callable
 
 import grpc
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
+from prometheus_client.exposition import ThreadingWSGIServer
 
 GRPC_LABELS = ("grpc_type", "grpc_service", "grpc_method")
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 RTF_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 5.0)
+HANDSHAKE_S = 10.0  # a scrape connection that says nothing for this long is dropped
 KINDS = {(False, False): "unary", (True, False): "client_stream", (False, True): "server_stream", (True, True): "bidi_stream"}
 
 
@@ -88,11 +93,21 @@ class ServerMetrics:
         return _Interceptor(self)
 
     def serve_http(self, host: str, port: int, cert: str | None = None, key: str | None = None) -> int:
-        """Serve ``/metrics`` on ``host:port`` (0: a free port; HTTPS with a certificate); returns the port."""
+        """Serve ``/metrics`` on ``host:port`` (0: a free port; HTTPS with a certificate), a thread
+        per scrape; returns the port. prometheus_client's own server does the TLS handshake on
+        its accepting thread, where one silent client stops every other scrape: here each
+        connection shakes hands on its own thread, within HANDSHAKE_S."""
         try:
-            self._http, _ = start_http_server(port, addr=host, registry=self.registry, certfile=cert, keyfile=key)
+            family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
+            server = type("MetricsServer", (ThreadingWSGIServer,), {"address_family": family})
+            self._http = make_server(host, port, make_wsgi_app(self.registry), server, handler_class=_QuietHandler)
+            if cert:
+                context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+                context.load_cert_chain(cert, key)
+                self._http.socket = context.wrap_socket(self._http.socket, server_side=True, do_handshake_on_connect=False)
         except (OSError, ssl.SSLError) as err:
             raise OSError(f"cannot serve metrics on {host}:{port}: {getattr(err, 'strerror', None) or err}") from None
+        threading.Thread(target=self._http.serve_forever, name="metrics", daemon=True).start()
         return self._http.server_port
 
     def close(self) -> None:
@@ -100,6 +115,16 @@ class ServerMetrics:
             self._http.shutdown()
             self._http.server_close()
             self._http = None
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """One scrape: no access log line, and a client that stalls (the handshake included) is
+    dropped after HANDSHAKE_S."""
+
+    timeout = HANDSHAKE_S
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
 
 
 class _Interceptor(grpc.aio.ServerInterceptor):
