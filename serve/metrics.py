@@ -16,8 +16,8 @@ import socket
 import ssl
 import threading
 import time
-from wsgiref.simple_server import WSGIRequestHandler, make_server
 from typing import Any, AsyncIterator, Callable
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import grpc
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
