@@ -23,11 +23,12 @@ import grpc
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
 from prometheus_client.exposition import ThreadingWSGIServer
 
+from serve.rpc import handler_function, handler_kind, reshaped
+
 GRPC_LABELS = ("grpc_type", "grpc_service", "grpc_method")
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 RTF_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 5.0)
 HANDSHAKE_S = 10.0  # a scrape connection that says nothing for this long is dropped
-KINDS = {(False, False): "unary", (True, False): "client_stream", (False, True): "server_stream", (True, True): "bidi_stream"}
 
 
 class ServerMetrics:
@@ -143,7 +144,7 @@ class _Interceptor(grpc.aio.ServerInterceptor):
         if cached is not None and cached[0] is handler:
             return cached[1]
         service, _, method = details.method.lstrip("/").rpartition("/")
-        labels = (KINDS[(handler.request_streaming, handler.response_streaming)], service, method)
+        labels = (handler_kind(handler), service, method)
         wrapped = _wrapped(handler, self.metrics, labels)
         self.cache[details.method] = (handler, wrapped)  # a refusal (BearerAuth) is a new handler each call
         return wrapped
@@ -162,7 +163,8 @@ def _status(context, err: BaseException | None) -> str:
 
 def _wrapped(handler, m: ServerMetrics, labels: tuple[str, str, str]):
     """The same handler, measured."""
-    received, sent = m.received.labels(*labels), m.sent.labels(*labels)
+    started, received, sent, handling = (c.labels(*labels) for c in (m.started, m.received, m.sent, m.handling))
+    behavior = handler_function(handler)
 
     async def counted(requests: AsyncIterator) -> AsyncIterator:
         async for item in requests:
@@ -170,7 +172,7 @@ def _wrapped(handler, m: ServerMetrics, labels: tuple[str, str, str]):
             yield item
 
     def begin(request):
-        m.started.labels(*labels).inc()
+        started.inc()
         if handler.request_streaming:
             return counted(request)
         received.inc()
@@ -186,7 +188,7 @@ def _wrapped(handler, m: ServerMetrics, labels: tuple[str, str, str]):
             raise
         finally:
             m.handled.labels(*labels, _status(context, err)).inc()
-            m.handling.labels(*labels).observe(time.perf_counter() - start)
+            handling.observe(time.perf_counter() - start)
 
     async def unary_response(request, context):
         async with measured(context):
@@ -204,11 +206,4 @@ def _wrapped(handler, m: ServerMetrics, labels: tuple[str, str, str]):
                 yield response
                 sent.inc()  # resumed once gRPC has sent it
 
-    make, behavior = {
-        (False, False): (grpc.unary_unary_rpc_method_handler, handler.unary_unary),
-        (True, False): (grpc.stream_unary_rpc_method_handler, handler.stream_unary),
-        (False, True): (grpc.unary_stream_rpc_method_handler, handler.unary_stream),
-        (True, True): (grpc.stream_stream_rpc_method_handler, handler.stream_stream),
-    }[(handler.request_streaming, handler.response_streaming)]
-    call = streamed_response if handler.response_streaming else unary_response
-    return make(call, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer)
+    return reshaped(handler, streamed_response if handler.response_streaming else unary_response)

@@ -26,6 +26,30 @@ class Overloaded(Exception):
     pass
 
 
+# gRPC's four handler shapes by (request streaming, response streaming): the kind's name, the
+# factory of a handler of that shape, and the handler attribute that holds its function
+HANDLER_SHAPES = {
+    (False, False): ("unary", grpc.unary_unary_rpc_method_handler, "unary_unary"),
+    (True, False): ("client_stream", grpc.stream_unary_rpc_method_handler, "stream_unary"),
+    (False, True): ("server_stream", grpc.unary_stream_rpc_method_handler, "unary_stream"),
+    (True, True): ("bidi_stream", grpc.stream_stream_rpc_method_handler, "stream_stream"),
+}
+
+
+def handler_kind(handler: grpc.RpcMethodHandler) -> str:
+    return HANDLER_SHAPES[(handler.request_streaming, handler.response_streaming)][0]
+
+
+def handler_function(handler: grpc.RpcMethodHandler) -> Callable:
+    return getattr(handler, HANDLER_SHAPES[(handler.request_streaming, handler.response_streaming)][2])
+
+
+def reshaped(handler: grpc.RpcMethodHandler, fn: Callable) -> grpc.RpcMethodHandler:
+    """A handler of ``handler``'s shape and (de)serializers that runs ``fn`` instead (interceptors)."""
+    make = HANDLER_SHAPES[(handler.request_streaming, handler.response_streaming)][1]
+    return make(fn, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer)
+
+
 def status_for(err: BaseException) -> grpc.StatusCode:
     if isinstance(err, ModelNotFound):
         return grpc.StatusCode.NOT_FOUND

@@ -33,7 +33,7 @@ from codec.pretrained import DEFAULT_CODEC
 from codec.typed_config import ConfigError, coerce_fields
 from serve import wire
 from serve.metrics import ServerMetrics
-from serve.rpc import ModelNotFound, StreamSlots, log_request, streaming, submit, unary
+from serve.rpc import ModelNotFound, StreamSlots, log_request, reshaped, streaming, submit, unary
 from serve.tls import server_key_pair
 from serve.engine import load_codec_engine
 from serve.gen.speech.v1 import speech_pb2 as pb
@@ -288,13 +288,7 @@ def _refusing(handler):
         await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
         yield  # pragma: no cover  (makes this an async generator)
 
-    kinds = {
-        (False, False): grpc.unary_unary_rpc_method_handler, (True, False): grpc.stream_unary_rpc_method_handler,
-        (False, True): grpc.unary_stream_rpc_method_handler, (True, True): grpc.stream_stream_rpc_method_handler,
-    }
-    make = kinds[(handler.request_streaming, handler.response_streaming)]
-    fn = deny_stream if handler.response_streaming else deny
-    return make(fn, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer)
+    return reshaped(handler, deny_stream if handler.response_streaming else deny)
 
 
 class SpeechServer:

@@ -31,7 +31,7 @@ def pick_voices(rows: list[dict], n: int, shortest: float = 2.0, longest: float 
     return list(chosen.values())
 
 
-def save_half(src: Path, dst: Path):
+def save_half(src: Path, dst: Path) -> "TtsModel":  # noqa: F821 (imported inside)
     """Config, float16 weights (its weights_hash that of the rounded weights) and tokenizer."""
     import torch
 
