@@ -7,11 +7,12 @@ the ONNX Runtime server imports this module without torch installed.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import secrets
 from pathlib import Path
-from typing import BinaryIO, Union
+from typing import BinaryIO, Callable, Iterator, Union
 
 import numpy as np
 import soundfile as sf
@@ -27,33 +28,73 @@ _FLOAT_SUBTYPES = {"FLOAT", "DOUBLE", "VORBIS", "OPUS", "MPEG_LAYER_III"}
 
 def load(path: PathLike, sample_rate: int) -> np.ndarray:
     """Read an audio file as float32 mono [T] at ``sample_rate``; raise InvalidAudio otherwise."""
-    path = Path(path)
-    if not path.exists():
-        raise InvalidAudio(f"{path}: no such file")
-    if path.is_dir():
-        raise InvalidAudio(f"{path}: is a directory, not an audio file")
-    return _decode(path, sample_rate, str(path))
+    return _whole(read_blocks(path, sample_rate, None))
 
 
 def decode_bytes(data: bytes, sample_rate: int, name: str = "<bytes>") -> np.ndarray:
     """Same as ``load`` for an in-memory WAV/FLAC/OGG file (e.g. a gRPC request body)."""
     if not data:
         raise InvalidAudio(f"{name}: empty input, expected WAV/FLAC/OGG bytes")
-    return _decode(io.BytesIO(data), sample_rate, name)
+    return _whole(_blocks(io.BytesIO(data), sample_rate, None, name))
 
 
-def _decode(source: Union[Path, BinaryIO], sample_rate: int, name: str) -> np.ndarray:
-    """Read, validate, mix down and resample; shared by files and bytes."""
+def read_blocks(path: PathLike, sample_rate: int, block_seconds: float | None) -> Iterator[np.ndarray]:
+    """``load`` a block at a time: float32 mono blocks at ``sample_rate`` whose concatenation
+    is exactly what ``load`` returns, holding about ``block_seconds`` of audio at once (None:
+    the whole file), so recordings of any length fit in memory."""
+    path = Path(path)
+    if not path.exists():
+        raise InvalidAudio(f"{path}: no such file")
+    if path.is_dir():
+        raise InvalidAudio(f"{path}: is a directory, not an audio file")
+    if block_seconds is not None and not block_seconds > 0:
+        raise ValueError(f"block_seconds must be positive, got {block_seconds}")
+    return _blocks(path, sample_rate, block_seconds, str(path))
+
+
+def _whole(blocks: Iterator[np.ndarray]) -> np.ndarray:
+    parts = list(blocks)
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+def _blocks(source: Union[Path, BinaryIO], sample_rate: int, block_seconds: float | None,
+            name: str) -> Iterator[np.ndarray]:
+    """Read, validate, mix down and resample block by block (soxr's stream resampler gives
+    the same samples however the signal is cut); shared by files and bytes."""
+    with _read_errors(name):
+        snd = sf.SoundFile(source)
+    with snd:
+        if snd.channels == 0:
+            raise InvalidAudio(f"{name}: no audio frames")
+        rate = int(snd.samplerate)
+        if rate <= 0 or sample_rate <= 0:
+            raise ValueError(f"sample rates must be positive, got {rate} -> {sample_rate}")
+        frames = -1 if block_seconds is None else max(1, int(block_seconds * rate))
+        resampler = None if rate == sample_rate else soxr.ResampleStream(rate, sample_rate, 1, dtype="float32", quality="HQ")
+        seen = 0
+        while True:
+            with _read_errors(name):
+                wav = snd.read(frames, dtype="float32", always_2d=True)
+            if not np.isfinite(wav).all():
+                raise InvalidAudio(f"{name}: contains NaN or infinite samples")
+            seen += wav.shape[0]
+            last = frames < 0 or wav.shape[0] < frames
+            if seen == 0:
+                raise InvalidAudio(f"{name}: no audio frames")
+            mono = wav.mean(axis=1, dtype=np.float32) if wav.shape[1] > 1 else wav[:, 0]
+            if resampler is not None:
+                mono = resampler.resample_chunk(mono, last=last)
+            yield np.ascontiguousarray(mono, dtype=np.float32)
+            if last:
+                return
+
+
+@contextlib.contextmanager
+def _read_errors(name: str) -> Iterator[None]:
     try:
-        wav, sr = sf.read(source, dtype="float32", always_2d=True)
+        yield
     except _READ_ERRORS as e:
         raise InvalidAudio(f"{name}: not a readable audio file ({_one_line(e)})") from None
-    if wav.shape[0] == 0 or wav.shape[1] == 0:
-        raise InvalidAudio(f"{name}: no audio frames")
-    if not np.isfinite(wav).all():
-        raise InvalidAudio(f"{name}: contains NaN or infinite samples")
-    mono = wav.mean(axis=1, dtype=np.float32) if wav.shape[1] > 1 else wav[:, 0]
-    return resample(mono, int(sr), sample_rate)
 
 
 def _one_line(e: BaseException) -> str:
@@ -111,19 +152,46 @@ def _format_for(path: Path) -> str:
 
 def save(path: PathLike, wav: np.ndarray, sample_rate: int, subtype: str = "PCM_16") -> None:
     """Write audio atomically (temp file + os.replace) so readers never see a partial file."""
+    with writer(path, sample_rate, subtype) as write:
+        write(wav)
+
+
+@contextlib.contextmanager
+def writer(path: PathLike, sample_rate: int, subtype: str = "PCM_16") -> Iterator[Callable[[np.ndarray], None]]:
+    """``save`` a block at a time: yields ``write(block)``; the file appears, whole, only when
+    the block exits without an error (a temp file is replaced into place, or removed)."""
     path = Path(path)
     fmt = _format_for(path)
     if not sf.check_format(fmt, subtype):
         subtype = sf.default_subtype(fmt)  # e.g. OGG has no PCM_16: Vorbis instead
-    data = _prepare(wav, subtype)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+
+    def write(wav: np.ndarray) -> None:
+        data = _prepare(wav, subtype)
+        with _write_errors(path):
+            out.write(data)
+
     try:
-        sf.write(tmp, data, sample_rate, subtype=subtype, format=fmt)
-        os.replace(tmp, path)
-    except _READ_ERRORS as e:
-        raise CodecError(f"{path}: cannot write audio ({_one_line(e)})") from None
+        with _write_errors(path):
+            out = sf.SoundFile(tmp, "w", sample_rate, 1, subtype=subtype, format=fmt)
+        try:
+            yield write
+        finally:
+            with _write_errors(path):
+                out.close()
+        with _write_errors(path):
+            os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _write_errors(path: Path) -> Iterator[None]:
+    """libsndfile's and the file system's failures as one line; the caller's own pass through."""
+    try:
+        yield
+    except _READ_ERRORS as e:
+        raise CodecError(f"{path}: cannot write audio ({_one_line(e)})") from None
 
 
 def to_wav_bytes(wav: np.ndarray, sample_rate: int) -> bytes:

@@ -48,23 +48,11 @@ def _progress(items: list, desc: str):
     return tqdm(items, desc=desc, unit="file", disable=len(items) < 2, file=sys.stderr)
 
 
-def encode_file(codec, src: Path, dst: Path, n_q: int | None) -> float:
-    """Encode one audio file; return its bitrate in bit/s."""
-    audio, container = _codec_api()
-    wav = audio.load(src, codec.sample_rate)
-    codes = codec.encode(wav[None], n_q)[0]
-    header = container.CodesHeader(
-        model=codec.name, weights_hash=codec.weights_hash(), codes_hash=codec.codes_hash(), sample_rate=codec.sample_rate,
-        frame_rate=codec.cfg.frame_rate, hop=codec.hop, codebook_sizes=codec.codebook_sizes[: codes.shape[0]],
-        n_frames=int(codes.shape[1]), n_samples=int(wav.shape[0]),
-    )
-    container.write(dst, header, codes)
-    return dst.stat().st_size * 8 / (wav.shape[0] / codec.sample_rate)
-
-
 def decode_file(src: Path, dst: Path, args: argparse.Namespace, cache: dict) -> None:
     """Decode one .codes file with the model it names (or ``--model``), checking identity."""
-    audio, container = _codec_api()
+    _, container = _codec_api()
+    from . import files
+
     header, codes = container.read(src)
     spec = args.model or header.model
     if spec not in cache:
@@ -72,15 +60,16 @@ def decode_file(src: Path, dst: Path, args: argparse.Namespace, cache: dict) -> 
     codec = cache[spec]
     if why := codes_mismatch(codec, header.codes_hash, header.weights_hash):
         raise CodecError(f"{src}: encoded with model {header.model!r}, {why}")
-    wav = codec.decode(codes.astype("int64")[None], n_samples=header.n_samples)[0]
-    audio.save(dst, wav, codec.sample_rate)
+    files.decode_codes(codec, codes, header.n_samples, dst, args.block_seconds)
 
 
 def cmd_encode(args: argparse.Namespace) -> None:
+    from .files import encode_file
+
     codec = _load_model(args.model, args.backend, args.threads)
     n_q = codec.n_q_for_bandwidth(args.bandwidth)
     for src, dst in _progress(list(zip(args.inputs, _outputs(args.inputs, args.output, args.out_dir, ".codes"))), "encode"):
-        bps = encode_file(codec, src, dst, n_q)
+        bps = encode_file(codec, src, dst, n_q, args.block_seconds)
         if not args.quiet:
             print(f"{src} -> {dst} ({bps / 1000:.2f} kbit/s incl. header)", file=sys.stderr)
 
@@ -109,15 +98,14 @@ def cmd_info(args: argparse.Namespace) -> None:
 
 
 def cmd_roundtrip(args: argparse.Namespace) -> None:
-    audio, _ = _codec_api()
+    from .files import roundtrip_file
+
     codec = _load_model(args.model, args.backend, args.threads)
     n_q = codec.n_q_for_bandwidth(args.bandwidth)
     for src, dst in _progress(list(zip(args.inputs, _outputs(args.inputs, args.output, args.out_dir, ".roundtrip.wav"))), "roundtrip"):
-        wav = audio.load(src, codec.sample_rate)
         start = time.perf_counter()
-        out = codec.decode(codec.encode(wav[None], n_q), n_samples=wav.shape[-1])[0]
-        rtf = (time.perf_counter() - start) / (wav.shape[-1] / codec.sample_rate)
-        audio.save(dst, out, codec.sample_rate)
+        seconds = roundtrip_file(codec, src, dst, n_q, args.block_seconds)
+        rtf = (time.perf_counter() - start) / seconds
         kbps = codec.cfg.kbps(n_q)
         print(f"{src} -> {dst} ({kbps:.2f} kbit/s, real-time factor {rtf:.3f})", file=sys.stderr)
 
@@ -151,6 +139,13 @@ def cmd_eval(args: argparse.Namespace) -> None:
     print(table, end="")
 
 
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="codec-cli", description="Streaming neural speech codec")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -167,6 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--backend", choices=("auto", "onnx", "torch"), default="auto",
                            help="auto: ONNX Runtime where the model has exported graphs, else torch")
             p.add_argument("--threads", type=int, help="intra-op threads (default: the library's choice)")
+        if model and outputs:
+            p.add_argument("--block-seconds", type=_positive, metavar="S",
+                           help="seconds of audio held in memory at once; any length of file works (default: 30)")
         p.set_defaults(func=func)
         return p
 

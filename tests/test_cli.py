@@ -67,6 +67,19 @@ def test_info_and_roundtrip(wavs, tmp_path):
     assert audio.load(tmp_path / "rt.wav", 24000).shape[-1] == int(24000 * 0.7)
 
 
+def test_block_seconds_change_memory_not_results(wavs, tmp_path):
+    """0.1 s blocks (many stream steps, a resampled 44.1 kHz input) give the default's files."""
+    for blocks in ("30", "0.1"):
+        assert cli("encode", "--model", MODEL, "--block-seconds", blocks, "-o", str(tmp_path / f"{blocks}.codes"), str(wavs[2])).returncode == 0
+        proc = cli("decode", "--block-seconds", blocks, "-o", str(tmp_path / f"{blocks}.wav"), str(tmp_path / f"{blocks}.codes"))
+        assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "0.1.codes").read_bytes() == (tmp_path / "30.codes").read_bytes()
+    one, many = (np.frombuffer(audio.to_pcm16(audio.load(tmp_path / f"{b}.wav", 24000)), "<i2").astype(int) for b in ("30", "0.1"))
+    assert one.shape == many.shape == (int(44100 * 0.3) * 24000 // 44100,) and np.abs(one - many).max() <= 1
+    proc = cli("roundtrip", "--model", MODEL, "--block-seconds", "0", str(wavs[0]))
+    assert proc.returncode == 2 and "--block-seconds: must be a positive number of seconds" in proc.stderr
+
+
 def test_bandwidth_flag_reduces_codebooks(wavs, tmp_path):
     code_path = tmp_path / "low.codes"
     proc = cli("encode", "--model", "encodec-tiny", "--bandwidth", "1.5", "-o", str(code_path), str(wavs[0]))

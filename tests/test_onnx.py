@@ -13,7 +13,7 @@ import onnx
 import pytest
 import torch
 
-from codec import audio
+from codec import audio, container, files
 from codec.onnx_export import GRAPHS, OPSET, export_codec
 from codec.pretrained import load_codec, models_dir
 from serve.runtime import OnnxCodec
@@ -176,6 +176,22 @@ def test_cli_export_and_backends_agree(exported, speech, tmp_path):
     assert (tmp_path / "onnx.codes").read_bytes() == (tmp_path / "torch.codes").read_bytes()
     proc = cli("decode", str(tmp_path / "onnx.codes"), "-o", str(tmp_path / "out.wav"), "--model", str(model), "--backend", "torch")
     assert proc.returncode == 0, proc.stderr
+
+
+def test_files_in_blocks_equal_offline_graphs(exported, speech, tmp_path):
+    """codec.files runs the step graphs on 0.3 s blocks: the offline graphs' codes and audio."""
+    _, directory = exported("hificodec-tiny")
+    engine = OnnxCodec(directory, threads=1)
+    src = tmp_path / "s.wav"
+    audio.save(src, speech, SR)
+    wav = audio.load(src, SR)
+    files.encode_file(engine, src, tmp_path / "x.codes", None, 0.3)
+    header, codes = container.read(tmp_path / "x.codes")
+    assert np.array_equal(codes, engine.encode(wav[None])[0])
+    files.decode_codes(engine, codes, header.n_samples, tmp_path / "x.wav", 0.3)
+    blocks, offline = audio.load(tmp_path / "x.wav", SR), engine.decode(codes[None], n_samples=wav.shape[0])[0]
+    pcm = [np.frombuffer(audio.to_pcm16(w), "<i2").astype(int) for w in (blocks, offline)]
+    assert pcm[0].shape == pcm[1].shape == wav.shape and np.abs(pcm[0] - pcm[1]).max() <= 1
 
 
 def test_bundled_onnx_graphs_match_their_weights():
