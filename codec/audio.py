@@ -70,7 +70,7 @@ def _blocks(source: Union[Path, BinaryIO], sample_rate: int, block_seconds: floa
         if rate <= 0 or sample_rate <= 0:
             raise ValueError(f"sample rates must be positive, got {rate} -> {sample_rate}")
         frames = -1 if block_seconds is None else max(1, int(block_seconds * rate))
-        resampler = None if rate == sample_rate else soxr.ResampleStream(rate, sample_rate, 1, dtype="float32", quality="HQ")
+        resample = StreamResampler(rate, sample_rate)
         seen = 0
         while True:
             with _read_errors(name):
@@ -82,9 +82,7 @@ def _blocks(source: Union[Path, BinaryIO], sample_rate: int, block_seconds: floa
             if seen == 0:
                 raise InvalidAudio(f"{name}: no audio frames")
             mono = wav.mean(axis=1, dtype=np.float32) if wav.shape[1] > 1 else wav[:, 0]
-            if resampler is not None:
-                mono = resampler.resample_chunk(mono, last=last)
-            yield np.ascontiguousarray(mono, dtype=np.float32)
+            yield np.ascontiguousarray(resample(mono, last), dtype=np.float32)
             if last:
                 return
 
@@ -111,6 +109,18 @@ def resample(wav: np.ndarray, orig_sr: int, new_sr: int) -> np.ndarray:
     if orig_sr == new_sr or wav.size == 0:
         return wav
     return np.ascontiguousarray(soxr.resample(wav, orig_sr, new_sr, quality="HQ"), dtype=np.float32)
+
+
+class StreamResampler:
+    """Chunk-by-chunk resampling with continuity across chunks (soxr stream); identity if equal."""
+
+    def __init__(self, in_rate: int, out_rate: int) -> None:
+        self.stream = None if in_rate == out_rate else soxr.ResampleStream(in_rate, out_rate, 1, dtype="float32", quality="HQ")
+
+    def __call__(self, x: np.ndarray, last: bool = False) -> np.ndarray:
+        if self.stream is None:
+            return x
+        return self.stream.resample_chunk(np.ascontiguousarray(x, dtype=np.float32), last=last)
 
 
 def from_pcm16(data: bytes) -> np.ndarray:

@@ -67,10 +67,12 @@ class SpeechClient:
         resp = self._call(self.codec.Decode, pb.DecodeRequest(codes=codes, encoding=pb.FLOAT32_PCM, sample_rate_hz=sample_rate))
         return np.frombuffer(resp.audio.data, "<f4"), resp.audio.sample_rate_hz
 
-    def encode_stream(self, chunks: Iterable[np.ndarray], sample_rate: int, model: str = "") -> Iterator[np.ndarray]:
+    def encode_stream(self, chunks: Iterable[np.ndarray], sample_rate: int, model: str = "",
+                      bandwidth_kbps: float = 0.0) -> Iterator[np.ndarray]:
         """Float32 audio chunks -> code chunks [Q, f] as the server completes frames."""
         def requests():
-            yield pb.EncodeStreamRequest(config=pb.StreamingConfig(model=model, encoding=pb.FLOAT32_PCM, sample_rate_hz=sample_rate))
+            yield pb.EncodeStreamRequest(config=pb.StreamingConfig(model=model, encoding=pb.FLOAT32_PCM, sample_rate_hz=sample_rate,
+                                                                   bandwidth_kbps=bandwidth_kbps))
             for chunk in chunks:
                 yield pb.EncodeStreamRequest(audio_content=np.ascontiguousarray(chunk, "<f4").tobytes())
 
@@ -146,6 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     enc.add_argument("-o", "--output", type=Path, required=True)
     enc.add_argument("--model", default="")
     enc.add_argument("--bandwidth", type=float, default=0.0)
+    enc.add_argument("--stream", action="store_true", help="use EncodeStream (1 s messages: any length of file)")
     dec = sub.add_parser("decode", help=".codes -> wav")
     dec.add_argument("input", type=Path)
     dec.add_argument("-o", "--output", type=Path, required=True)
@@ -180,17 +183,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             elif args.command == "synthesize":
                 _synthesize(client, args)
             elif args.command == "encode":
-                codes = client.encode_file(args.input, args.model, args.bandwidth)
+                codes = _encode_stream(client, args) if args.stream else client.encode_file(args.input, args.model, args.bandwidth)
                 _codes_file_write(args.output, codes, client.model_info(codes.model))
+            elif args.stream:
+                _decode_stream(client, _codes_file_read(args.input), args.output)
             else:
-                codes = _codes_file_read(args.input)
-                if args.stream:
-                    frames = wire.codes_from_proto(codes)[0]
-                    chunks = (frames[:, i : i + 10] for i in range(0, frames.shape[1], 10))
-                    wav = np.concatenate(list(client.decode_stream(chunks, codes.model)))[: codes.num_samples or None]
-                    rate = client.model_info(codes.model).sample_rate_hz
-                else:
-                    wav, rate = client.decode(codes)
+                wav, rate = client.decode(_codes_file_read(args.input))
                 audio.save(args.output, wav, rate)
     except grpc.RpcError as err:
         print(f"speech-client: error: {err.code().name}: {err.details()}", file=sys.stderr)
@@ -199,6 +197,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"speech-client: error: {err}", file=sys.stderr)
         return 1
     return 0
+
+
+def _encode_stream(client: SpeechClient, args: argparse.Namespace) -> pb.Codes:
+    """Send the file a second at a time, read and resampled here as it goes (memory stays flat)."""
+    from codec import audio
+
+    info, n_samples = client.model_info(args.model), 0
+
+    def blocks() -> Iterator[np.ndarray]:
+        nonlocal n_samples
+        for block in audio.read_blocks(args.input, info.sample_rate_hz, 1.0):
+            n_samples += block.shape[0]
+            yield block
+
+    parts = list(client.encode_stream(blocks(), info.sample_rate_hz, info.name, args.bandwidth))
+    return wire.codes_to_proto(np.concatenate(parts, axis=1), info.name, info.weights_hash, n_samples, info.codes_hash)
+
+
+def _decode_stream(client: SpeechClient, codes: pb.Codes, output: Path) -> None:
+    """DecodeStream in 10-frame messages, each answer written as it arrives (cut to the original length)."""
+    from codec import audio
+
+    frames, left = wire.codes_from_proto(codes)[0], codes.num_samples or None
+    chunks = (frames[:, i : i + 10] for i in range(0, frames.shape[1], 10))
+    with audio.writer(output, client.model_info(codes.model).sample_rate_hz) as write:
+        for wav in client.decode_stream(chunks, codes.model):
+            wav = wav if left is None else wav[:left]
+            write(wav)
+            left = None if left is None else left - wav.shape[0]
 
 
 def _synthesize(client: SpeechClient, args: argparse.Namespace) -> None:

@@ -27,6 +27,7 @@ import numpy as np
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from codec.audio import StreamResampler
 from codec.errors import USER_MISTAKES, CodecError, describe
 from codec.identity import codes_mismatch
 from codec.pretrained import DEFAULT_CODEC
@@ -200,7 +201,7 @@ class CodecService(pb_grpc.CodecServicer):
                 raise CodecError("EncodeStream audio chunks must be LINEAR_PCM or FLOAT32_PCM")
             encoding = cfg.encoding or pb.LINEAR_PCM
             n_q = engine.n_q_for_bandwidth(cfg.bandwidth_kbps or None)
-            stream, resample, seconds = engine.stream(1, n_q), wire.StreamResampler(rate, engine.sample_rate), 0.0
+            stream, resample, seconds = engine.stream(1, n_q), StreamResampler(rate, engine.sample_rate), 0.0
             out = lambda c: pb.EncodeStreamResponse(codes=wire.engine_codes(c[0], engine))  # noqa: E731
             async for req in requests:
                 if req.HasField("config"):
@@ -231,7 +232,7 @@ class CodecService(pb_grpc.CodecServicer):
             wire.check_rate(rate)
             encoding = cfg.encoding or pb.LINEAR_PCM
             wire.float_to_bytes(np.zeros(0, np.float32), encoding)  # rejects WAV/FLAC before any work
-            stream, resample, samples = engine.stream(1), wire.StreamResampler(engine.sample_rate, rate), 0
+            stream, resample, samples = engine.stream(1), StreamResampler(engine.sample_rate, rate), 0
             async for req in requests:
                 if req.HasField("config"):
                     raise CodecError("StreamingConfig may only come first")

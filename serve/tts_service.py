@@ -148,7 +148,7 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
             first_frames = max(1, round((req.chunk_ms or 80) / 1000 * entry.synth.model.cfg.codec_frame_rate))
             queue, stop, seconds = asyncio.Queue(), threading.Event(), 0.0
             loop = asyncio.get_running_loop()
-            resample = wire.StreamResampler(entry.synth.sample_rate, rate)
+            resample = audio_io.StreamResampler(entry.synth.sample_rate, rate)
 
             def produce() -> None:
                 try:

@@ -7,7 +7,6 @@ server maps those to INVALID_ARGUMENT.
 from __future__ import annotations
 
 import numpy as np
-import soxr
 
 from codec import audio as audio_io
 from codec.errors import CodecError, InvalidAudio
@@ -98,15 +97,3 @@ def codes_from_proto(msg: pb.Codes) -> np.ndarray:
     if q <= 0 or f < 0 or len(msg.values) != q * f:
         raise CodecError(f"codes declare {q} x {f} but carry {len(msg.values)} values")
     return np.asarray(msg.values, dtype=np.int64).reshape(1, q, f)
-
-
-class StreamResampler:
-    """Chunk-by-chunk resampling with continuity across chunks (soxr stream); identity if equal."""
-
-    def __init__(self, in_rate: int, out_rate: int) -> None:
-        self.stream = None if in_rate == out_rate else soxr.ResampleStream(in_rate, out_rate, 1, dtype="float32", quality="HQ")
-
-    def __call__(self, x: np.ndarray, last: bool = False) -> np.ndarray:
-        if self.stream is None:
-            return x
-        return self.stream.resample_chunk(np.ascontiguousarray(x, dtype=np.float32), last=last)

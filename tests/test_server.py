@@ -18,6 +18,7 @@ from urllib.request import urlopen
 import grpc
 import numpy as np
 import pytest
+import soundfile as sf
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
@@ -206,6 +207,27 @@ def test_python_client(server, speech):
         assert rate == SR and len(wav) == len(speech)
         streamed = np.concatenate(list(client.encode_stream(np.array_split(speech, 5), SR)), axis=1)
         np.testing.assert_array_equal(streamed, wire.codes_from_proto(codes)[0])
+
+
+def test_client_cli_streams_files_as_the_unary_calls_do(server, speech, tmp_path):
+    """speech-client encode/decode --stream (1 s messages read per block, answers written as they
+    come) write the files the one-message Encode/Decode write: codes byte for byte."""
+    src = tmp_path / "in.wav"
+    stereo = np.stack([speech, 0.5 * speech[::-1]], axis=1)
+    sf.write(src, np.concatenate([stereo] * 2), 44100, subtype="FLOAT")  # the client resamples and mixes down
+
+    def client(*args: str) -> None:
+        run = subprocess.run([sys.executable, "-m", "serve.client", "--server", server.target, *args],
+                             capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stderr
+
+    client("encode", str(src), "-o", str(tmp_path / "one.codes"))
+    client("encode", "--stream", str(src), "-o", str(tmp_path / "streamed.codes"))
+    assert (tmp_path / "streamed.codes").read_bytes() == (tmp_path / "one.codes").read_bytes()
+    client("decode", str(tmp_path / "one.codes"), "-o", str(tmp_path / "one.wav"))
+    client("decode", "--stream", str(tmp_path / "one.codes"), "-o", str(tmp_path / "streamed.wav"))
+    one, streamed = (np.frombuffer(audio.to_pcm16(audio.load(tmp_path / f"{n}.wav", SR)), "<i2").astype(int) for n in ("one", "streamed"))
+    assert one.shape == streamed.shape == (round(2 * len(speech) * SR / 44100),) and np.abs(one - streamed).max() <= 1
 
 
 def test_bearer_token_auth(model_dir, speech):
