@@ -63,6 +63,7 @@ demo: setup system-deps onnx
 bench: setup onnx
 	$(BIN)/python benchmarks/codec_speed.py
 	$(BIN)/python benchmarks/onnx_speed.py
+	$(BIN)/python benchmarks/long_files.py
 	$(BIN)/python benchmarks/tts_speed.py --preset small --frames 100
 	$(BIN)/python benchmarks/tts_train_speed.py
 	$(BIN)/python benchmarks/load.py --model hificodec

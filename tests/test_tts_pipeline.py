@@ -203,6 +203,11 @@ def test_training_entry_point_resumes_bit_exact_and_cli_synthesizes(tmp_path, mo
         proc = _run("-m", "tts.cli", "synthesize", "Hello, 2 birds. Hi.", "-o", str(runs[context]), "--model",
                     str(full / "model"), "--seed", "0", "--context", context)
         assert proc.returncode == 0, proc.stderr
+    paragraphs = tmp_path / "paragraphs.wav"  # text from stdin in paragraphs (long form): the same sentences, the same audio
+    proc = _run("-m", "tts.cli", "synthesize", "-", "-o", str(paragraphs), "--model", str(full / "model"), "--seed", "0",
+                stdin="Hello, 2 birds.\n\n* * *\n\nHi.\n")
+    assert proc.returncode == 0, proc.stderr
+    assert paragraphs.read_bytes() == runs["voice"].read_bytes()
     first, again, going_on = (audio.load(f, 24000) for f in (out, runs["voice"], runs["previous"]))
     n = len(first)
     assert np.array_equal(again[:n], going_on[:n]) and not np.array_equal(again[n:], going_on[n:])

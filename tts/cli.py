@@ -14,6 +14,7 @@ Errors are one line on stderr with a non-zero exit, as in codec-cli.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -104,6 +105,13 @@ def _voice_prompt(args: argparse.Namespace, synth, source: tuple[Path, str, bool
     return voice
 
 
+def _write_stdout(chunk) -> None:
+    from codec import audio
+
+    sys.stdout.buffer.write(audio.to_pcm16(chunk))
+    sys.stdout.buffer.flush()
+
+
 def cmd_synthesize(args: argparse.Namespace) -> None:
     from codec import audio
 
@@ -121,20 +129,16 @@ def cmd_synthesize(args: argparse.Namespace) -> None:
     if args.best_of > 1:
         synth.verifier = load_verifier(args.verifier, args.backend, args.threads)
     voice = _voice_prompt(args, synth, source)
-    start, first, chunks = time.perf_counter(), None, []
-    for chunk in synth.stream(text, voice, sampling, chunk_frames=args.chunk_frames if args.stream else 1 << 30,
-                              speaking_rate=args.speaking_rate):
-        first = first or time.perf_counter() - start
-        if str(args.output) == "-":
-            sys.stdout.buffer.write(audio.to_pcm16(chunk))
-            sys.stdout.buffer.flush()
-        chunks.append(chunk)
-    import numpy as np
-
-    wav = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
-    if str(args.output) != "-":
-        audio.save(args.output, wav, synth.sample_rate)
-    seconds = len(wav) / synth.sample_rate
+    start, first, samples = time.perf_counter(), None, 0
+    with contextlib.ExitStack() as stack:  # a file is written as the audio comes, and appears only when complete
+        write = (_write_stdout if str(args.output) == "-" else
+                 stack.enter_context(audio.writer(args.output, synth.sample_rate)))
+        for chunk in synth.stream(text, voice, sampling, chunk_frames=args.chunk_frames if args.stream else 1 << 30,
+                                  speaking_rate=args.speaking_rate, long_form=True):
+            first = first or time.perf_counter() - start
+            write(chunk)
+            samples += len(chunk)
+    seconds = samples / synth.sample_rate
     print(f"{seconds:.2f} s of audio, first audio after {first or 0:.3f} s, real-time factor "
           f"{(time.perf_counter() - start) / max(seconds, 1e-9):.3f}", file=sys.stderr)
 

@@ -8,6 +8,7 @@ concatenated chunks equal the offline result for the same seed.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field, replace
 from typing import Callable, Iterator, NamedTuple
 
@@ -18,8 +19,8 @@ from codec.identity import speaks_codes
 from .decoding import decode_loop
 from .sampling import SamplingConfig, max_frames_for, min_frames_for
 from .sequence import build_prompt, codes_to_frames, frames_to_codes
-from .ssml import Pause, is_ssml, parse_ssml
-from .text import InvalidText, TextTokenizer, normalize, split_sentences
+from .ssml import Pause, Say, is_ssml, parse_ssml
+from .text import InvalidText, TextTokenizer, normalize, split_long_text, split_sentences
 from .time_stretch import MAX_FACTOR, MIN_FACTOR, TimeStretcher
 
 
@@ -121,7 +122,8 @@ class Synthesizer:
 
     def stream(self, text: str, voice: VoicePrompt | None = None, sampling: SamplingConfig | None = None,
                chunk_frames: int = 10, first_chunk_frames: int | None = None,
-               should_stop: Callable[[], bool] | None = None, speaking_rate: float = 1.0) -> Iterator[np.ndarray]:
+               should_stop: Callable[[], bool] | None = None, speaking_rate: float = 1.0,
+               long_form: bool = False) -> Iterator[np.ndarray]:
         """Audio chunks (float32) as codes are generated, sentence after sentence.
 
         The first chunk of the request may be smaller (``first_chunk_frames``) for a quick start.
@@ -129,16 +131,34 @@ class Synthesizer:
         ``speaking_rate`` plays the speech that many times as fast, pitch kept (``tts.time_stretch``).
         Text starting with ``<speak>`` is SSML (``tts.ssml``): its pieces are read in turn, each
         at its own rate and volume, with its pauses as silence, through one decoder stream (a
-        change of prosody mid-sentence has no seam)."""
-        if not is_ssml(text):
+        change of prosody mid-sentence has no seam). ``long_form``: plain text of any length (a
+        chapter; ``tts.text.split_long_text``) is read paragraph by paragraph the same way, with
+        a progress bar, and sounds as one request of the same sentences would."""
+        if is_ssml(text):
+            plan, progress = parse_ssml(text), False
+        elif long_form:
+            plan = [Say(piece) for piece in split_long_text(text)]
+            progress = len(plan) > 1
+            if not plan:
+                raise InvalidText("text has nothing to say (no letters or numbers)")
+        else:
             yield from self._stream_text(text, voice, sampling, chunk_frames, first_chunk_frames, should_stop,
                                          speaking_rate)
             return
-        plan = parse_ssml(text)
+        yield from self._stream_plan(plan, voice, sampling, chunk_frames, first_chunk_frames, should_stop,
+                                     speaking_rate, progress)
+
+    def _stream_plan(self, plan: list[Say | Pause], voice: VoicePrompt | None, sampling: SamplingConfig | None,
+                     chunk_frames: int, first_chunk_frames: int | None, should_stop: Callable[[], bool] | None,
+                     speaking_rate: float, progress: bool) -> Iterator[np.ndarray]:
+        """Pieces read in turn through one decoder stream, the sentences numbered across them
+        (their draws and ``context`` go on from piece to piece)."""
+        from tqdm import tqdm
+
         for rate in {speaking_rate} | {item.rate * speaking_rate for item in plan if not isinstance(item, Pause)}:
             self._check_rate(rate)  # a bad rate is refused before anything plays
         decoder, sampling, sentences, said = self._decoder(voice), sampling or SamplingConfig(), 0, []
-        for item in plan:
+        for item in tqdm(plan, desc="paragraphs", unit="", disable=not progress, file=sys.stderr):
             if should_stop is not None and should_stop():
                 return
             if isinstance(item, Pause):

@@ -156,6 +156,24 @@ def split_sentences(text: str, max_chars: int = 300) -> list[str]:
     return out
 
 
+def split_long_text(text: str, max_chars: int = MAX_CHARS) -> list[str]:
+    """A text of any length (a chapter, a book) as pieces one request can read: its paragraphs
+    (blank lines between them; line breaks inside one are spaces), a paragraph longer than
+    ``max_chars`` cut after the last sentence end that fits, else after the last space.
+    Paragraphs with nothing to say ("* * *") are left out."""
+    pieces: list[str] = []
+    for paragraph in re.split(r"\n\s*\n", text):
+        rest = " ".join(paragraph.split())
+        while len(rest) > max_chars:
+            window = rest[: max_chars + 1]
+            ends = [m.end() for m in re.finditer(r"[.!?][\"')\]]*\s", window)]
+            cut = ends[-1] if ends else window.rfind(" ") + 1 or max_chars
+            pieces.append(rest[:cut].strip())
+            rest = rest[cut:].strip()
+        pieces.append(rest)
+    return [piece for piece in pieces if any(ch.isalnum() for ch in piece)]
+
+
 # -- BPE tokenizer ---------------------------------------------------------------------
 def train_tokenizer(texts: Iterable[str], vocab_size: int = 512):
     """Byte-level BPE over normalized, lowercased text (the recipe's text vocabulary)."""
