@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import socket
 import ssl
 import threading
@@ -93,15 +94,19 @@ class ServerMetrics:
     def interceptor(self) -> grpc.aio.ServerInterceptor:
         return _Interceptor(self)
 
-    def serve_http(self, host: str, port: int, cert: str | None = None, key: str | None = None) -> int:
-        """Serve ``/metrics`` on ``host:port`` (0: a free port; HTTPS with a certificate), a thread
-        per scrape; returns the port. prometheus_client's own server does the TLS handshake on
-        its accepting thread, where one silent client stops every other scrape: here each
-        connection shakes hands on its own thread, within HANDSHAKE_S."""
+    def serve_http(self, host: str, port: int, cert: str | None = None, key: str | None = None,
+                   token: str | None = None) -> int:
+        """Serve ``/metrics`` on ``host:port`` (0: a free port; HTTPS with a certificate; with a
+        ``token``, only to ``Authorization: Bearer <token>``), a thread per scrape; returns the
+        port. prometheus_client's own server does the TLS handshake on its accepting thread,
+        where one silent client stops every other scrape: here each connection shakes hands on
+        its own thread, within HANDSHAKE_S."""
+        app = make_wsgi_app(self.registry)
         try:
             family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
             server = type("MetricsServer", (ThreadingWSGIServer,), {"address_family": family})
-            self._http = make_server(host, port, make_wsgi_app(self.registry), server, handler_class=_QuietHandler)
+            self._http = make_server(host, port, _bearer_only(app, token) if token else app, server,
+                                     handler_class=_QuietHandler)
             if cert:
                 context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
                 context.load_cert_chain(cert, key)
@@ -116,6 +121,19 @@ class ServerMetrics:
             self._http.shutdown()
             self._http.server_close()
             self._http = None
+
+
+def _bearer_only(app: Callable, token: str) -> Callable:
+    """The WSGI ``app`` for requests that carry the server's bearer token; 401 for the rest."""
+    expected = f"Bearer {token}".encode()
+
+    def guarded(environ: dict, start_response: Callable) -> Any:
+        if hmac.compare_digest(environ.get("HTTP_AUTHORIZATION", "").encode(), expected):
+            return app(environ, start_response)
+        start_response("401 Unauthorized", [("Content-Type", "text/plain"), ("WWW-Authenticate", 'Bearer realm="metrics"')])
+        return [b"missing or wrong bearer token\n"]
+
+    return guarded
 
 
 class _QuietHandler(WSGIRequestHandler):

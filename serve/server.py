@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import errno
+import hmac
 import json
 import logging
 import signal
@@ -268,13 +269,14 @@ class BearerAuth(grpc.aio.ServerInterceptor):
     """Require ``authorization: Bearer <token>`` on every RPC except health checks."""
 
     def __init__(self, token: str) -> None:
-        self.expected = f"Bearer {token}"
+        self.expected = f"Bearer {token}".encode()
 
     async def intercept_service(self, continuation, details):
         handler = await continuation(details)
         if details.method.startswith("/grpc.health.v1.Health/") or handler is None:
             return handler
-        if dict(details.invocation_metadata or ()).get("authorization") == self.expected:
+        given = dict(details.invocation_metadata or ()).get("authorization", "")
+        if hmac.compare_digest(given.encode() if isinstance(given, str) else given, self.expected):  # in constant time
             return handler
         return _refusing(handler)
 
@@ -356,7 +358,8 @@ class SpeechServer:
         except RuntimeError:  # grpc's bind failure says only "Failed to bind"
             raise OSError(f"cannot listen on {address}: the port is in use or not permitted") from None
         if self.metrics is not None:
-            self.metrics_port = self.metrics.serve_http(self.cfg.host, self.cfg.metrics_port, self.cfg.tls_cert, self.cfg.tls_key)
+            self.metrics_port = self.metrics.serve_http(self.cfg.host, self.cfg.metrics_port, self.cfg.tls_cert, self.cfg.tls_key,
+                                                         self.cfg.auth_token)
         await self.server.start()
         for service in ("", *served):
             await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)

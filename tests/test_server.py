@@ -13,7 +13,8 @@ import sys
 import threading
 import time
 from pathlib import Path
-from urllib.request import urlopen
+from urllib.error import HTTPError
+from urllib.request import Request, urlopen
 
 import grpc
 import numpy as np
@@ -245,11 +246,12 @@ def test_bearer_token_auth(model_dir, speech):
         running.stop()
 
 
-def scrape(port: int) -> dict[tuple, float]:
+def scrape(port: int, token: str | None = None) -> dict[tuple, float]:
     """The server's /metrics as {(sample name, (label, value), ...): value}."""
     from prometheus_client.parser import text_string_to_metric_families
 
-    text = urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    text = urlopen(Request(f"http://127.0.0.1:{port}/metrics", headers=headers), timeout=10).read().decode()
     return {(s.name, *sorted(s.labels.items())): s.value for f in text_string_to_metric_families(text) for s in f.samples}
 
 
@@ -279,13 +281,16 @@ def test_metrics_count_every_rpc_by_status_with_audio_and_streams(model_dir, spe
 
             call = stub.DecodeStream(held(), metadata=token)
             wait_for(lambda: running.server.codec_service.slots.active == 1)
-            assert scrape(running.server.metrics_port)[("speech_streams_active",)] == 1
+            assert scrape(running.server.metrics_port, "t0k")[("speech_streams_active",)] == 1
             call.cancel()
             gate.set()
             health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
         port = running.server.metrics_port
-        wait_for(lambda: scrape(port).get(("grpc_server_handled_total", *grpc_labels("bidi_stream", "DecodeStream", grpc_code="CANCELLED"))) == 1)
-        m = scrape(port)
+        wait_for(lambda: scrape(port, "t0k").get(("grpc_server_handled_total", *grpc_labels("bidi_stream", "DecodeStream", grpc_code="CANCELLED"))) == 1)
+        m = scrape(port, "t0k")
+        for wrong in (None, "t0", "t0k0"):  # the gRPC token guards the metrics too
+            with pytest.raises(HTTPError, match="401"):
+                scrape(port, wrong)
     finally:
         running.stop()
     handled = lambda kind, method, code: m.get(("grpc_server_handled_total", *grpc_labels(kind, method, grpc_code=code)), 0)  # noqa: E731
