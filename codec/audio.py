@@ -61,7 +61,7 @@ def _blocks(source: Union[Path, BinaryIO], sample_rate: int, block_seconds: floa
             name: str) -> Iterator[np.ndarray]:
     """Read, validate, mix down and resample block by block (soxr's stream resampler gives
     the same samples however the signal is cut); shared by files and bytes."""
-    with _read_errors(name):
+    with _one_line_errors(InvalidAudio, f"{name}: not a readable audio file"):
         snd = sf.SoundFile(source)
     with snd:
         if snd.channels == 0:
@@ -73,7 +73,7 @@ def _blocks(source: Union[Path, BinaryIO], sample_rate: int, block_seconds: floa
         resample = StreamResampler(rate, sample_rate)
         seen = 0
         while True:
-            with _read_errors(name):
+            with _one_line_errors(InvalidAudio, f"{name}: not a readable audio file"):
                 wav = snd.read(frames, dtype="float32", always_2d=True)
             if not np.isfinite(wav).all():
                 raise InvalidAudio(f"{name}: contains NaN or infinite samples")
@@ -88,11 +88,13 @@ def _blocks(source: Union[Path, BinaryIO], sample_rate: int, block_seconds: floa
 
 
 @contextlib.contextmanager
-def _read_errors(name: str) -> Iterator[None]:
+def _one_line_errors(error: type[CodecError], what: str) -> Iterator[None]:
+    """libsndfile's and the file system's failures as ``error("<what> (<reason>)")``, one line;
+    any other exception (a caller's own, inside a ``writer`` block) passes through."""
     try:
         yield
     except _READ_ERRORS as e:
-        raise InvalidAudio(f"{name}: not a readable audio file ({_one_line(e)})") from None
+        raise error(f"{what} ({_one_line(e)})") from None
 
 
 def _one_line(e: BaseException) -> str:
@@ -174,34 +176,25 @@ def writer(path: PathLike, sample_rate: int, subtype: str = "PCM_16") -> Iterato
     fmt = _format_for(path)
     if not sf.check_format(fmt, subtype):
         subtype = sf.default_subtype(fmt)  # e.g. OGG has no PCM_16: Vorbis instead
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    tmp, unwritable = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp"), f"{path}: cannot write audio"
 
     def write(wav: np.ndarray) -> None:
         data = _prepare(wav, subtype)
-        with _write_errors(path):
+        with _one_line_errors(CodecError, unwritable):
             out.write(data)
 
     try:
-        with _write_errors(path):
+        with _one_line_errors(CodecError, unwritable):
             out = sf.SoundFile(tmp, "w", sample_rate, 1, subtype=subtype, format=fmt)
         try:
             yield write
         finally:
-            with _write_errors(path):
+            with _one_line_errors(CodecError, unwritable):
                 out.close()
-        with _write_errors(path):
+        with _one_line_errors(CodecError, unwritable):
             os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-
-
-@contextlib.contextmanager
-def _write_errors(path: Path) -> Iterator[None]:
-    """libsndfile's and the file system's failures as one line; the caller's own pass through."""
-    try:
-        yield
-    except _READ_ERRORS as e:
-        raise CodecError(f"{path}: cannot write audio ({_one_line(e)})") from None
 
 
 def to_wav_bytes(wav: np.ndarray, sample_rate: int) -> bytes:

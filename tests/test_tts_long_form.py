@@ -7,15 +7,12 @@ import re
 
 import numpy as np
 import pytest
-import torch
 
-from codec.pretrained import load_codec
-from serve.engine import TorchCodecEngine
-from tts.config import load_preset
-from tts.model import TtsModel
 from tts.sampling import SamplingConfig
 from tts.synthesize import Synthesizer
-from tts.text import MAX_CHARS, InvalidText, TextTokenizer, split_long_text, train_tokenizer
+from tts.text import MAX_CHARS, InvalidText, split_long_text
+
+from tiny_tts import tiny_synthesizer
 
 
 def words(text: str) -> list[str]:
@@ -41,10 +38,7 @@ def test_paragraphs_are_pieces_and_long_ones_are_cut_where_a_sentence_ends():
 
 @pytest.fixture(scope="module")
 def synth():
-    torch.manual_seed(0)
-    model = TtsModel(load_preset("tiny", codec="distilcodec-tiny")).eval()
-    tokenizer = TextTokenizer(train_tokenizer(["hello there", "a quiet bridge"], vocab_size=300))
-    return Synthesizer(model, tokenizer, codec=TorchCodecEngine(load_codec("distilcodec-tiny")))
+    return tiny_synthesizer(["hello there", "a quiet bridge"])
 
 
 @pytest.mark.parametrize("context", ["voice", "previous"])

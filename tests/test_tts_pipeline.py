@@ -26,6 +26,8 @@ from tts.sequence import build_prompt
 from tts.synthesize import DEFAULT_CHARS_PER_SECOND, Synthesizer
 from tts.text import TextTokenizer, train_tokenizer
 
+from tiny_tts import tiny_synthesizer
+
 ROOT = Path(__file__).resolve().parents[1]
 TEXTS = ["The old mill stood by the river.", "She carried the basket home at noon.",
          "Three birds sang in 1887.", "A quiet bridge crossed the valley.", "He wrote 12 letters to Clara."]
@@ -33,10 +35,7 @@ TEXTS = ["The old mill stood by the river.", "She carried the basket home at noo
 
 @pytest.fixture(scope="module")
 def synth() -> Synthesizer:
-    torch.manual_seed(0)
-    model = TtsModel(load_preset("tiny", codec="distilcodec-tiny")).eval()
-    tokenizer = TextTokenizer(train_tokenizer(TEXTS, vocab_size=300))
-    return Synthesizer(model, tokenizer, codec=TorchCodecEngine(load_codec("distilcodec-tiny")))
+    return tiny_synthesizer(TEXTS)
 
 
 def test_streamed_audio_equals_offline(synth):

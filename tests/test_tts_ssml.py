@@ -7,16 +7,13 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-import torch
 
-from codec.pretrained import load_codec
-from serve.engine import TorchCodecEngine
-from tts.config import load_preset
-from tts.model import TtsModel
 from tts.sampling import SamplingConfig
 from tts.ssml import Pause, Say, is_ssml, parse_ssml
 from tts.synthesize import Synthesizer
-from tts.text import InvalidText, TextTokenizer, train_tokenizer
+from tts.text import InvalidText
+
+from tiny_tts import tiny_synthesizer
 
 
 def test_plan_of_a_document():
@@ -62,10 +59,7 @@ def test_bad_documents_are_refused_in_one_line(text, needle):
 
 @pytest.fixture(scope="module")
 def synth():
-    torch.manual_seed(0)
-    model = TtsModel(load_preset("tiny", codec="distilcodec-tiny")).eval()
-    tokenizer = TextTokenizer(train_tokenizer(["hello there", "a quiet bridge"], vocab_size=300))
-    return Synthesizer(model, tokenizer, codec=TorchCodecEngine(load_codec("distilcodec-tiny")))
+    return tiny_synthesizer(["hello there", "a quiet bridge"])
 
 
 def test_a_plan_reads_as_its_pieces_with_silence_between(synth):

@@ -11,19 +11,16 @@ import subprocess
 
 import numpy as np
 import pytest
-import torch
 
 from codec import audio
-from codec.pretrained import load_codec
-from serve.engine import TorchCodecEngine
-from tts.config import ConfigError, TtsConfig, load_preset
-from tts.model import TtsModel
+from tts.config import ConfigError, TtsConfig
 from tts.sampling import SamplingConfig
-from tts.synthesize import Synthesizer
-from tts.text import TextTokenizer, normalize, train_tokenizer
+from tts.text import normalize
 from tts.time_stretch import TimeStretcher, time_stretch
 from tts.verify import load_verifier
 from tts.voice_pace import match_pace, pace_factor, speaking_rate
+
+from tiny_tts import tiny_synthesizer
 
 SR = 24000
 PHRASE, OTHER = "The old captain walked home slowly.", "Seven green apples fell from the tree."
@@ -106,10 +103,7 @@ def test_stretched_speech_still_says_its_words(asr_dir, phrase, factor):
 
 @pytest.fixture(scope="module")
 def synth():
-    torch.manual_seed(0)
-    model = TtsModel(load_preset("tiny", codec="distilcodec-tiny")).eval()
-    tokenizer = TextTokenizer(train_tokenizer([PHRASE, OTHER], vocab_size=300))
-    return Synthesizer(model, tokenizer, codec=TorchCodecEngine(load_codec("distilcodec-tiny")))
+    return tiny_synthesizer([PHRASE, OTHER])
 
 
 @pytest.mark.parametrize("factor", [0.8, 1.25])
