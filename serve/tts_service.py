@@ -48,7 +48,7 @@ class TtsRegistry:
 
     def __init__(self, specs: list[str], codec_registry, backend: str = "auto", threads: int | None = None,
                  int8: bool = False, verifier: str | None = None, voice_seconds: float | None = None,
-                 pace: bool = False, context: str = "voice") -> None:
+                 pace: bool = False, context: str = "voice", batch: int = 1) -> None:
         self.entries: dict[str, TtsEntry] = {}
         # longer zero-shot prompts are cut to their first words (tts.voice_trim); the model's own
         # voices are read whole: it trained on those speakers, and they read better whole (README)
@@ -60,7 +60,7 @@ class TtsRegistry:
             model, tokenizer = load_tts(spec, backend, threads, int8)
             codec = codec_registry.engines.get(model.cfg.codec)
             synth = Synthesizer(model, tokenizer, codec=codec, codec_spec=model.cfg.codec, backend=backend,
-                                verifier=self.verifier, context=context)
+                                verifier=self.verifier, context=context, batch=batch)
             name = directory.name if directory.name not in ("model", "") else model.cfg.name
             self.entries[name] = TtsEntry(name, synth, self._voices(directory, synth))
         self.default = next(iter(self.entries.values())) if self.entries else None

@@ -393,6 +393,8 @@ def test_sigterm_drains_in_flight_stream(model_dir, speech, tmp_path):
     ({"tts": ["tts"], "tts_verifier": "asr_verifier", "voice_prompt_seconds": 0}, "voice_prompt_seconds must be > 0"),
     ({"port": "fifty"}, "ServerConfig.port: expected an integer"),
     ({"sentence_context": "last"}, "sentence_context must be one of voice, previous"),
+    ({"tts_batch": 0}, "tts_batch must be 1 to 64 sentences"),
+    ({"tts_batch": 2, "sentence_context": "previous"}, "tts_batch > 1 needs context 'voice'"),
     ({"metrics_port": 70000}, "metrics_port must be 0"),
     ({"port": 9100, "metrics_port": 9100}, "metrics_port must differ from port"),
 ])
@@ -404,6 +406,7 @@ def test_server_config_refuses_impossible_settings(settings, message):
 def test_server_flags_reach_the_config():
     assert parse_args(["--voice-prompt-pace"]).voice_prompt_pace and not parse_args([]).voice_prompt_pace
     assert parse_args(["--sentence-context", "previous"]).sentence_context == "previous"
+    assert parse_args(["--tts-batch", "4"]).tts_batch == 4 and parse_args([]).tts_batch == 1
     cfg = parse_args(["--tts", "tts", "--tts-verifier", "asr_verifier", "--voice-prompt-seconds", "3"])
     assert cfg.voice_prompt_seconds == 3.0 and cfg.tts == ["tts"]
     assert parse_args(["--metrics-port", "9100"]).metrics_port == 9100 and parse_args([]).metrics_port is None

@@ -260,6 +260,8 @@ def test_training_entry_point_resumes_bit_exact_and_cli_synthesizes(tmp_path, mo
     (["synthesize", "hi", "-o", "x.wav", "--model", "/nonexistent"], "no trained TTS model"),
     (["synthesize", "hi", "-o", "x.wav", "--best-of", "2", "--verifier", "/nonexistent"], "no recognizer there"),
     (["synthesize", "hi", "-o", "x.wav", "--best-of", "0"], "best_of must be 1 to 16"),
+    (["synthesize", "hi", "-o", "x.wav", "--batch", "2", "--context", "previous"], "batch > 1 needs context 'voice'"),
+    (["synthesize", "hi", "-o", "x.wav", "--batch", "0"], "batch must be 1 to 64"),
     (["synthesize", "hi", "-o", "x.wav", "--voice", "tests/conftest.py"], "--voice needs --voice-text"),
     (["synthesize", "hi", "-o", "x.wav", "--voice", "r.wav", "--voice-text", "hi", "--voice-seconds", "-1"],
      "--voice-seconds must be >= 0"),

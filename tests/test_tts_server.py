@@ -104,6 +104,24 @@ def test_later_sentences_go_on_as_the_server_is_told(server, unpaced, stub):
     assert np.array_equal(going_on[:n], restarted[:n]) and not np.array_equal(going_on[n:], restarted[n:])
 
 
+def test_a_batching_server_reads_greedy_text_as_one_at_a_time(unpaced):
+    """--tts-batch 2: a request's sentences are generated two at a time; with no draw involved
+    (top_k 1) the speech is what one at a time says."""
+    cfg = unpaced.server.cfg
+    running = RunningServer(ServerConfig(port=0, codec=cfg.codec, tts=cfg.tts, tts_batch=2))
+    try:
+        assert running.server.tts_registry.entries["tts"].synth.batch == 2
+        text = request(text="Hello there. The old mill by the river. A quiet bridge.", top_k=1)
+        said = []
+        for target in (running.target, unpaced.target):
+            with grpc.insecure_channel(target) as channel:
+                said.append(np.frombuffer(pb_grpc.TextToSpeechStub(channel).Synthesize(text).audio, "<f4"))
+    finally:
+        running.stop()
+    assert len(said[0]) == len(said[1]) > 0
+    np.testing.assert_allclose(said[0], said[1], atol=1e-5)
+
+
 def test_stream_equals_unary_and_starts_small(server, stub):
     metrics = server.server.metrics.registry.get_sample_value
     before = {rpc: metrics("speech_audio_seconds_total", {"rpc": rpc, "model": "tts"}) or 0.0

@@ -13,17 +13,14 @@ import torch
 import torch.nn.functional as F
 
 from codec import audio
-from codec.pretrained import load_codec
-from serve.engine import TorchCodecEngine
 from tests.conftest import SENTENCE
-from tts.config import load_preset
 from tts.generate import SamplingConfig
-from tts.model import TtsModel
 from tts.synthesize import Synthesizer
-from tts.text import TextTokenizer, train_tokenizer
 from tts.asr import CtcRecognizer
 from tts.ctc import ctc_nll
 from tts.verify import CtcVerifier, load_verifier
+
+from tiny_tts import tiny_synthesizer
 
 ROOT = Path(__file__).resolve().parents[1]
 SR = 24000
@@ -82,10 +79,7 @@ def test_the_text_that_was_said_scores_best(verifier, speech):
 
 @pytest.fixture(scope="module")
 def synth(verifier) -> Synthesizer:
-    torch.manual_seed(0)
-    model = TtsModel(load_preset("tiny", codec="distilcodec-tiny")).eval()
-    tokenizer = TextTokenizer(train_tokenizer(["The old mill stood by the river.", "A quiet bridge."], vocab_size=300))
-    return Synthesizer(model, tokenizer, codec=TorchCodecEngine(load_codec("distilcodec-tiny")), verifier=verifier)
+    return tiny_synthesizer(["The old mill stood by the river.", "A quiet bridge."], verifier=verifier)
 
 
 def test_best_of_keeps_the_candidate_the_verifier_hears_best(synth, verifier):
@@ -98,6 +92,14 @@ def test_best_of_keeps_the_candidate_the_verifier_hears_best(synth, verifier):
         assert verifier.score(synth.render([s]), synth.sample_rate, s.text) == pytest.approx(min(s.scores))
     offline = synth.render(spoken)
     assert np.array_equal(offline, synth.synthesize(text, sampling=sampling))  # seeded: reproducible
+    # both sentences' 4 candidates as 8 rows of one batch: each sentence keeps its best of its own 4
+    together = tiny_synthesizer(["The old mill stood by the river.", "A quiet bridge."], verifier=verifier, batch=2)
+    batched = together.speak(text, sampling=sampling)
+    assert [s.text for s in batched] == ["The old mill.", "A quiet bridge."]
+    for s in batched:
+        assert len(s.scores) == 4 and verifier.score(together.render([s]), SR, s.text) == pytest.approx(min(s.scores))
+    assert [s.frames for s in batched] != [s.frames for s in spoken]  # drawn as one batch: other draws
+    assert np.array_equal(together.render(batched), together.synthesize(text, sampling=sampling))
     streamed = np.concatenate(list(synth.stream(text, sampling=sampling, chunk_frames=7)))
     assert streamed.shape == offline.shape and np.abs(streamed - offline).max() < 1e-5
     assert synth.speak(text, sampling=SamplingConfig(seed=5, max_frames=80))[0].scores == []  # best_of 1: one run

@@ -39,8 +39,10 @@ def cmd_export_onnx(args: argparse.Namespace) -> None:
 
 def _check_args(args: argparse.Namespace) -> None:
     """Refuse bad --voice* and --speaking-rate options before any model loads."""
+    from .synthesize import check_batch
     from .time_stretch import MAX_FACTOR, MIN_FACTOR
 
+    check_batch(args.batch, args.context)
     if not MIN_FACTOR <= args.speaking_rate <= MAX_FACTOR:
         raise CodecError(f"--speaking-rate must be {MIN_FACTOR:g} to {MAX_FACTOR:g}, got {args.speaking_rate:g}")
     if args.voice_seconds is not None and args.voice_seconds < 0:
@@ -125,7 +127,7 @@ def cmd_synthesize(args: argparse.Namespace) -> None:
     model, tokenizer = load_tts(args.model, args.backend, args.threads, args.quantize == "int8")
     sampling = SamplingConfig(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
                               greedy=args.greedy, cfg_scale=args.cfg_scale, best_of=args.best_of)
-    synth = Synthesizer(model, tokenizer, backend=args.backend, context=args.context)
+    synth = Synthesizer(model, tokenizer, backend=args.backend, context=args.context, batch=args.batch)
     if args.best_of > 1:
         synth.verifier = load_verifier(args.verifier, args.backend, args.threads)
     voice = _voice_prompt(args, synth, source)
@@ -254,6 +256,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--context", choices=CONTEXTS, default="voice",
                    help="what the second and later sentences are prompted with: the voice prompt again, the previous "
                         "sentence's text and codes (the model goes on from where it was)")
+    s.add_argument("--batch", type=int, default=1, metavar="N",
+                   help="sentences generated together, as one batch (faster for long text; --context voice only)")
     s.add_argument("--stream", action="store_true", help="decode and emit audio every --chunk-frames frames")
     s.add_argument("--chunk-frames", type=int, default=10)
     s.add_argument("--temperature", type=float, default=0.8)
