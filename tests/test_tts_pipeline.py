@@ -207,6 +207,15 @@ def test_training_entry_point_resumes_bit_exact_and_cli_synthesizes(tmp_path, mo
                 stdin="Hello, 2 birds.\n\n* * *\n\nHi.\n")
     assert proc.returncode == 0, proc.stderr
     assert paragraphs.read_bytes() == runs["voice"].read_bytes()
+    timed, times = tmp_path / "timed.wav", tmp_path / "words.json"  # and when each word is said: the same audio
+    proc = _run("-m", "tts.cli", "synthesize", "Hello, 2 birds. Hi.", "-o", str(timed), "--model", str(full / "model"),
+                "--seed", "0", "--word-times", str(times), "--verifier", str(asr_dir))
+    assert proc.returncode == 0 and "4 word times" in proc.stderr, proc.stderr
+    assert timed.read_bytes() == runs["voice"].read_bytes()
+    words = json.loads(times.read_text())
+    assert [(w["word"], w["sentence"]) for w in words] == [("Hello,", 0), ("two", 0), ("birds.", 0), ("Hi.", 1)]
+    assert all(a["start"] <= b["start"] for a, b in zip(words, words[1:]))
+    assert 0 <= words[0]["start"] and words[-1]["end"] <= len(audio.load(timed, 24000)) / 24000 + 0.01
     first, again, going_on = (audio.load(f, 24000) for f in (out, runs["voice"], runs["previous"]))
     n = len(first)
     assert np.array_equal(again[:n], going_on[:n]) and not np.array_equal(again[n:], going_on[n:])

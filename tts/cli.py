@@ -128,21 +128,42 @@ def cmd_synthesize(args: argparse.Namespace) -> None:
     sampling = SamplingConfig(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
                               greedy=args.greedy, cfg_scale=args.cfg_scale, best_of=args.best_of)
     synth = Synthesizer(model, tokenizer, backend=args.backend, context=args.context, batch=args.batch)
-    if args.best_of > 1:
+    if args.best_of > 1 or args.word_times:  # word times: the verifier's recognizer finds the words
         synth.verifier = load_verifier(args.verifier, args.backend, args.threads)
     voice = _voice_prompt(args, synth, source)
-    start, first, samples = time.perf_counter(), None, 0
+    start, first, samples, kept = time.perf_counter(), None, 0, []
+    marks = [] if args.word_times else None
     with contextlib.ExitStack() as stack:  # a file is written as the audio comes, and appears only when complete
         write = (_write_stdout if str(args.output) == "-" else
                  stack.enter_context(audio.writer(args.output, synth.sample_rate)))
         for chunk in synth.stream(text, voice, sampling, chunk_frames=args.chunk_frames if args.stream else 1 << 30,
-                                  speaking_rate=args.speaking_rate, long_form=True):
+                                  speaking_rate=args.speaking_rate, long_form=True, sentences=marks):
             first = first or time.perf_counter() - start
             write(chunk)
             samples += len(chunk)
+            if marks is not None:  # kept only to find the words in
+                kept.append(chunk)
     seconds = samples / synth.sample_rate
+    if marks is not None:
+        _write_word_times(args.word_times, kept, marks, synth)
     print(f"{seconds:.2f} s of audio, first audio after {first or 0:.3f} s, real-time factor "
           f"{(time.perf_counter() - start) / max(seconds, 1e-9):.3f}", file=sys.stderr)
+
+
+def _write_word_times(path: Path, chunks: list, marks: list[tuple[str, int]], synth) -> None:
+    """Every word said, with when (JSON, one object per word; ``tts.word_times``)."""
+    import json
+
+    import numpy as np
+
+    from codec.atomic import atomic_write_text
+
+    from .word_times import word_times
+
+    wav = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+    words = word_times(wav, synth.sample_rate, marks, synth.verifier.recognizer)
+    atomic_write_text(path, "[\n" + ",\n".join(json.dumps(w.to_dict()) for w in words) + "\n]\n")  # a word a line
+    print(f"tts-cli: {len(words)} word times -> {path}", file=sys.stderr)
 
 
 def cmd_voices(args: argparse.Namespace) -> None:
@@ -258,6 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "sentence's text and codes (the model goes on from where it was)")
     s.add_argument("--batch", type=int, default=1, metavar="N",
                    help="sentences generated together, as one batch (faster for long text; --context voice only)")
+    s.add_argument("--word-times", type=Path, metavar="FILE.json",
+                   help="also write when each word is said (captions; found by --verifier's recognizer)")
     s.add_argument("--stream", action="store_true", help="decode and emit audio every --chunk-frames frames")
     s.add_argument("--chunk-frames", type=int, default=10)
     s.add_argument("--temperature", type=float, default=0.8)
@@ -270,7 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--best-of", type=int, default=1,
                    help="candidates per sentence; the one --verifier hears say the text best is kept (whole sentences "
                         "then stream at once)")
-    s.add_argument("--verifier", help="CTC recognizer directory or bundled name for --best-of (default: asr_verifier; "
+    s.add_argument("--verifier", help="CTC recognizer directory or bundled name for --best-of and --word-times "
+                                      "(default: asr_verifier; "
                                       "its asr.onnx where exported)")
     s.add_argument("--backend", choices=("auto", "onnx", "torch"), default="auto",
                    help="auto: ONNX Runtime where exported graphs exist, else torch (TTS and codec)")

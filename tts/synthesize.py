@@ -134,7 +134,7 @@ class Synthesizer:
     def stream(self, text: str, voice: VoicePrompt | None = None, sampling: SamplingConfig | None = None,
                chunk_frames: int = 10, first_chunk_frames: int | None = None,
                should_stop: Callable[[], bool] | None = None, speaking_rate: float = 1.0,
-               long_form: bool = False) -> Iterator[np.ndarray]:
+               long_form: bool = False, sentences: list[tuple[str, int]] | None = None) -> Iterator[np.ndarray]:
         """Audio chunks (float32) as codes are generated, sentence after sentence.
 
         The first chunk of the request may be smaller (``first_chunk_frames``) for a quick start.
@@ -144,31 +144,39 @@ class Synthesizer:
         at its own rate and volume, with its pauses as silence, through one decoder stream (a
         change of prosody mid-sentence has no seam). ``long_form``: plain text of any length (a
         chapter; ``tts.text.split_long_text``) is read paragraph by paragraph the same way, with
-        a progress bar, and sounds as one request of the same sentences would."""
+        a progress bar, and sounds as one request of the same sentences would. ``sentences``:
+        a list to which (sentence as read, sample of the output where its audio begins) is
+        appended as each sentence starts (``tts.word_times`` finds its words there)."""
+        said: list[Spoken] = []
         if is_ssml(text):
-            plan, progress = parse_ssml(text), False
+            chunks = self._stream_plan(parse_ssml(text), voice, sampling, chunk_frames, first_chunk_frames, should_stop,
+                                       speaking_rate, False, said)
         elif long_form:
             plan = [Say(piece) for piece in split_long_text(text)]
-            progress = len(plan) > 1
             if not plan:
                 raise InvalidText("text has nothing to say (no letters or numbers)")
+            chunks = self._stream_plan(plan, voice, sampling, chunk_frames, first_chunk_frames, should_stop,
+                                       speaking_rate, len(plan) > 1, said)
         else:
-            yield from self._stream_text(text, voice, sampling, chunk_frames, first_chunk_frames, should_stop,
-                                         speaking_rate)
-            return
-        yield from self._stream_plan(plan, voice, sampling, chunk_frames, first_chunk_frames, should_stop,
-                                     speaking_rate, progress)
+            chunks = self._stream_text(text, voice, sampling, chunk_frames, first_chunk_frames, should_stop,
+                                       speaking_rate, said=said)
+        played = 0
+        for chunk in chunks:
+            if sentences is not None:  # a sentence joins ``said`` just before its first chunk
+                sentences.extend((spoken.text, played) for spoken in said[len(sentences):])
+            yield chunk
+            played += len(chunk)
 
     def _stream_plan(self, plan: list[Say | Pause], voice: VoicePrompt | None, sampling: SamplingConfig | None,
                      chunk_frames: int, first_chunk_frames: int | None, should_stop: Callable[[], bool] | None,
-                     speaking_rate: float, progress: bool) -> Iterator[np.ndarray]:
+                     speaking_rate: float, progress: bool, said: list[Spoken]) -> Iterator[np.ndarray]:
         """Pieces read in turn through one decoder stream, the sentences numbered across them
-        (their draws and ``context`` go on from piece to piece)."""
+        (their draws and ``context`` go on from piece to piece; ``said`` collects them)."""
         from tqdm import tqdm
 
         for rate in {speaking_rate} | {item.rate * speaking_rate for item in plan if not isinstance(item, Pause)}:
             self._check_rate(rate)  # a bad rate is refused before anything plays
-        decoder, sampling, sentences, said = self._decoder(voice), sampling or SamplingConfig(), 0, []
+        decoder, sampling, sentences = self._decoder(voice), sampling or SamplingConfig(), 0
         for item in tqdm(plan, desc="paragraphs", unit="", disable=not progress, file=sys.stderr):
             if should_stop is not None and should_stop():
                 return
