@@ -31,6 +31,7 @@ from tts.ssml import is_ssml, parse_ssml
 from tts.text import normalize
 from tts.time_stretch import MAX_FACTOR, MIN_FACTOR  # as speaking rates too: 0.5x to 2x
 from tts.verify import load_verifier
+from tts.word_times import word_times
 
 DEFAULT_LANGUAGE = "en-US"
 LATER_CHUNK_FRAMES = 25  # 0.5 s at 50 Hz once audio is flowing
@@ -118,6 +119,9 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
             raise CodecError("best_of > 1 needs a verifier: start the server with --tts-verifier (e.g. asr_verifier)")
         if best_of > self.cfg.max_best_of:
             raise Overloaded(f"best_of {best_of} is over this server's limit of {self.cfg.max_best_of} (--max-best-of)")
+        if req.word_times and entry.synth.verifier is None:
+            raise CodecError("word_times needs a recognizer to find the words: start the server with --tts-verifier "
+                             "(e.g. asr_verifier)")
         sampling = SamplingConfig(temperature=req.temperature or 0.8, top_k=req.top_k or 50, top_p=req.top_p or 0.95,
                                   seed=req.seed, cfg_scale=req.cfg_scale or None, best_of=best_of)
         return entry, text, voice, sampling
@@ -130,11 +134,17 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
     async def Synthesize(self, req, context):
         start = time.perf_counter()
         entry, text, voice, sampling = self._prepare(req)
-        wav = await submit(self.pool, entry.synth.synthesize, text, voice, sampling, req.speaking_rate or 1.0,
-                           metrics=self.metrics)
+        if req.word_times:
+            wav, words = await submit(self.pool, _with_word_times, entry.synth, text, voice, sampling,
+                                      req.speaking_rate or 1.0, metrics=self.metrics)
+        else:
+            wav, words = await submit(self.pool, entry.synth.synthesize, text, voice, sampling, req.speaking_rate or 1.0,
+                                      metrics=self.metrics), []
         log_request("Synthesize", start, len(wav) / entry.synth.sample_rate, self.metrics, model=entry.name,
                     chars=len(text))
-        return self._encode_out(wav, entry, req)
+        out = self._encode_out(wav, entry, req)
+        out.words.extend(words)
+        return out
 
     @streaming
     async def SynthesizeStream(self, req, context):
@@ -146,32 +156,42 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
             if req.encoding not in (pb.ENCODING_UNSPECIFIED, pb.LINEAR_PCM, pb.FLOAT32_PCM):
                 raise CodecError("SynthesizeStream audio is LINEAR_PCM or FLOAT32_PCM")
             first_frames = max(1, round((req.chunk_ms or 80) / 1000 * entry.synth.model.cfg.codec_frame_rate))
-            queue, stop, seconds = asyncio.Queue(), threading.Event(), 0.0
+            queue, stop, seconds, marks, played = asyncio.Queue(), threading.Event(), 0.0, [], []
             loop = asyncio.get_running_loop()
             resample = audio_io.StreamResampler(entry.synth.sample_rate, rate)
 
             def produce() -> None:
                 try:
                     for chunk in entry.synth.stream(text, voice, sampling, LATER_CHUNK_FRAMES, first_frames, stop.is_set,
-                                                    req.speaking_rate or 1.0):
+                                                    req.speaking_rate or 1.0, sentences=marks if req.word_times else None):
                         loop.call_soon_threadsafe(queue.put_nowait, chunk)
+                        if req.word_times:
+                            played.append(chunk)
+                    if req.word_times and not stop.is_set():  # the words once all audio is out
+                        words = _word_times(entry.synth, np.concatenate(played) if played else np.zeros(0, np.float32), marks)
+                        loop.call_soon_threadsafe(queue.put_nowait, words)
                 except Exception as err:  # handed to the RPC, which maps it to a status
                     loop.call_soon_threadsafe(queue.put_nowait, err)
                 loop.call_soon_threadsafe(queue.put_nowait, None)
 
             worker = submit(self.pool, produce, metrics=self.metrics)
             try:
+                words: list = []
                 while (item := await queue.get()) is not None:
                     if isinstance(item, Exception):
                         raise item
+                    if isinstance(item, list):  # the word times, after the last audio: sent with the tail
+                        words = item
+                        continue
                     seconds += len(item) / entry.synth.sample_rate
                     first = first or time.perf_counter() - start
                     yield pb.SynthesizeSpeechResponse(audio=wire.float_to_bytes(resample(item), req.encoding or pb.LINEAR_PCM),
                                                       encoding=req.encoding or pb.LINEAR_PCM, sample_rate_hz=rate)
                 tail = resample(np.zeros(0, np.float32), last=True)
-                if tail.size:
+                if tail.size or words:
                     yield pb.SynthesizeSpeechResponse(audio=wire.float_to_bytes(tail, req.encoding or pb.LINEAR_PCM),
-                                                      encoding=req.encoding or pb.LINEAR_PCM, sample_rate_hz=rate)
+                                                      encoding=req.encoding or pb.LINEAR_PCM, sample_rate_hz=rate,
+                                                      words=words)
             finally:
                 stop.set()  # cancelled or failed: the generation loop stops at its next step
                 await asyncio.shield(worker)
@@ -185,3 +205,16 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
 
     async def ListModels(self, req, context):
         return pb.ListModelsResponse(models=list(self.registry.entries))
+
+
+def _with_word_times(synth, text: str, voice, sampling: SamplingConfig, speaking_rate: float) -> tuple[np.ndarray, list]:
+    """A whole utterance and when each of its words is said (one inference job)."""
+    marks: list = []
+    chunks = list(synth.stream(text, voice, sampling, 1 << 30, speaking_rate=speaking_rate, sentences=marks))
+    wav = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+    return wav, _word_times(synth, wav, marks)
+
+
+def _word_times(synth, wav: np.ndarray, marks: list) -> list[pb.WordTime]:
+    return [pb.WordTime(word=w.word, start_s=w.start, end_s=w.end, sentence=w.sentence, aligned=w.aligned)
+            for w in word_times(wav, synth.sample_rate, marks, synth.verifier.recognizer)]

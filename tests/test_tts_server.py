@@ -104,6 +104,29 @@ def test_later_sentences_go_on_as_the_server_is_told(server, unpaced, stub):
     assert np.array_equal(going_on[:n], restarted[:n]) and not np.array_equal(going_on[n:], restarted[n:])
 
 
+def test_word_times_come_with_the_audio(server, unpaced, stub):
+    """word_times: Synthesize answers with each word and when it is said; a stream sends them in
+    its last message; a server without a recognizer refuses the request."""
+    text = "Hello there. The old mill by the river."
+    whole = stub.Synthesize(request(text=text, word_times=True))
+    duration = len(np.frombuffer(whole.audio, "<f4")) / SR
+    said = [(w.word, w.sentence) for w in whole.words]
+    assert said == [("Hello", 0), ("there.", 0), ("The", 1), ("old", 1), ("mill", 1), ("by", 1), ("the", 1), ("river.", 1)]
+    assert all(a.end_s <= b.start_s + 1e-6 for a, b in zip(whole.words, whole.words[1:]))
+    assert 0 <= whole.words[0].start_s and whole.words[-1].end_s <= duration + 1e-3
+    assert not stub.Synthesize(request(text=text)).words  # only when asked
+    streamed = list(stub.SynthesizeStream(request(text=text, word_times=True)))
+    assert all(not r.words for r in streamed[:-1]) and [(w.word, w.sentence) for w in streamed[-1].words] == said
+    assert [round(w.start_s, 2) for w in streamed[-1].words] == pytest.approx([round(w.start_s, 2) for w in whole.words], abs=0.02)
+    with grpc.insecure_channel(unpaced.target) as channel:
+        plain = pb_grpc.TextToSpeechStub(channel)
+        for call in (plain.Synthesize, lambda r: list(plain.SynthesizeStream(r))):
+            with pytest.raises(grpc.RpcError) as info:
+                call(request(word_times=True))
+            assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert "word_times needs a recognizer" in info.value.details()
+
+
 def test_a_batching_server_reads_greedy_text_as_one_at_a_time(unpaced):
     """--tts-batch 2: a request's sentences are generated two at a time; with no draw involved
     (top_k 1) the speech is what one at a time says."""

@@ -177,7 +177,7 @@ class ZeroShotData(_message.Message):
     def __init__(self, audio_prompt: _Optional[bytes] = ..., encoding: _Optional[_Union[AudioEncoding, str]] = ..., sample_rate_hz: _Optional[int] = ..., transcript: _Optional[str] = ...) -> None: ...
 
 class SynthesizeSpeechRequest(_message.Message):
-    __slots__ = ("text", "language_code", "encoding", "sample_rate_hz", "voice_name", "zero_shot_data", "temperature", "top_p", "top_k", "seed", "speaking_rate", "chunk_ms", "model", "cfg_scale", "best_of")
+    __slots__ = ("text", "language_code", "encoding", "sample_rate_hz", "voice_name", "zero_shot_data", "temperature", "top_p", "top_k", "seed", "speaking_rate", "chunk_ms", "model", "cfg_scale", "best_of", "word_times")
     TEXT_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_CODE_FIELD_NUMBER: _ClassVar[int]
     ENCODING_FIELD_NUMBER: _ClassVar[int]
@@ -193,6 +193,7 @@ class SynthesizeSpeechRequest(_message.Message):
     MODEL_FIELD_NUMBER: _ClassVar[int]
     CFG_SCALE_FIELD_NUMBER: _ClassVar[int]
     BEST_OF_FIELD_NUMBER: _ClassVar[int]
+    WORD_TIMES_FIELD_NUMBER: _ClassVar[int]
     text: str
     language_code: str
     encoding: AudioEncoding
@@ -208,17 +209,34 @@ class SynthesizeSpeechRequest(_message.Message):
     model: str
     cfg_scale: float
     best_of: int
-    def __init__(self, text: _Optional[str] = ..., language_code: _Optional[str] = ..., encoding: _Optional[_Union[AudioEncoding, str]] = ..., sample_rate_hz: _Optional[int] = ..., voice_name: _Optional[str] = ..., zero_shot_data: _Optional[_Union[ZeroShotData, _Mapping]] = ..., temperature: _Optional[float] = ..., top_p: _Optional[float] = ..., top_k: _Optional[int] = ..., seed: _Optional[int] = ..., speaking_rate: _Optional[float] = ..., chunk_ms: _Optional[int] = ..., model: _Optional[str] = ..., cfg_scale: _Optional[float] = ..., best_of: _Optional[int] = ...) -> None: ...
+    word_times: bool
+    def __init__(self, text: _Optional[str] = ..., language_code: _Optional[str] = ..., encoding: _Optional[_Union[AudioEncoding, str]] = ..., sample_rate_hz: _Optional[int] = ..., voice_name: _Optional[str] = ..., zero_shot_data: _Optional[_Union[ZeroShotData, _Mapping]] = ..., temperature: _Optional[float] = ..., top_p: _Optional[float] = ..., top_k: _Optional[int] = ..., seed: _Optional[int] = ..., speaking_rate: _Optional[float] = ..., chunk_ms: _Optional[int] = ..., model: _Optional[str] = ..., cfg_scale: _Optional[float] = ..., best_of: _Optional[int] = ..., word_times: _Optional[bool] = ...) -> None: ...
 
 class SynthesizeSpeechResponse(_message.Message):
-    __slots__ = ("audio", "encoding", "sample_rate_hz")
+    __slots__ = ("audio", "encoding", "sample_rate_hz", "words")
     AUDIO_FIELD_NUMBER: _ClassVar[int]
     ENCODING_FIELD_NUMBER: _ClassVar[int]
     SAMPLE_RATE_HZ_FIELD_NUMBER: _ClassVar[int]
+    WORDS_FIELD_NUMBER: _ClassVar[int]
     audio: bytes
     encoding: AudioEncoding
     sample_rate_hz: int
-    def __init__(self, audio: _Optional[bytes] = ..., encoding: _Optional[_Union[AudioEncoding, str]] = ..., sample_rate_hz: _Optional[int] = ...) -> None: ...
+    words: _containers.RepeatedCompositeFieldContainer[WordTime]
+    def __init__(self, audio: _Optional[bytes] = ..., encoding: _Optional[_Union[AudioEncoding, str]] = ..., sample_rate_hz: _Optional[int] = ..., words: _Optional[_Iterable[_Union[WordTime, _Mapping]]] = ...) -> None: ...
+
+class WordTime(_message.Message):
+    __slots__ = ("word", "start_s", "end_s", "sentence", "aligned")
+    WORD_FIELD_NUMBER: _ClassVar[int]
+    START_S_FIELD_NUMBER: _ClassVar[int]
+    END_S_FIELD_NUMBER: _ClassVar[int]
+    SENTENCE_FIELD_NUMBER: _ClassVar[int]
+    ALIGNED_FIELD_NUMBER: _ClassVar[int]
+    word: str
+    start_s: float
+    end_s: float
+    sentence: int
+    aligned: bool
+    def __init__(self, word: _Optional[str] = ..., start_s: _Optional[float] = ..., end_s: _Optional[float] = ..., sentence: _Optional[int] = ..., aligned: _Optional[bool] = ...) -> None: ...
 
 class ListVoicesRequest(_message.Message):
     __slots__ = ()
