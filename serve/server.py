@@ -87,7 +87,7 @@ class ServerConfig:
     # server started by mistake on a serving port silently takes half its clients.
     reuse_port: bool = False
     # Prometheus metrics over HTTP on host:metrics_port (0: a free port; HTTPS when TLS is set;
-    # no bearer token: they hold counts and model names, never requests). None: not served.
+    # with auth_token, only to the same bearer token). None: not served.
     metrics_port: int | None = None
 
     def __post_init__(self) -> None:

@@ -307,8 +307,8 @@ class Synthesizer:
     def _generate_together(self, group: list[Reading], chunk_frames: int, first_chunk_frames: int | None,
                            should_stop: Callable[[], bool] | None) -> Iterator[tuple[Spoken, list]]:
         """Several sentences (each ``best_of`` times) as rows of one batch, drawn from the first
-        one's seed: a step of 8 rows costs little more than a step of one, so text of many
-        sentences is read several times faster. The first sentence streams as it is generated;
+        one's seed: a step of several rows costs little more than a step of one, so text of many
+        sentences is read faster (1.9x at 8 on 2 CPUs, README). The first sentence streams as it is generated;
         the others follow once the batch is done (with ``best_of``: each once chosen)."""
         n, seeded = group[0].sampling.best_of, group[0].sampling
         runs: list[list] = [[] for _ in range(n * len(group))]
