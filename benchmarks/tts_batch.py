@@ -33,7 +33,6 @@ from tts.text import normalize  # noqa: E402
 from tts.wer import word_error_rate  # noqa: E402
 
 
-
 def corpus_like(n: int, seed: int) -> list[str]:
     """``n`` sentences like the training corpus's (its generator: words the model knows)."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "recipes" / "libritts"))
@@ -56,7 +55,7 @@ def main() -> None:
     judge = CtcRecognizer.from_pretrained(args.asr).eval()
     name, (wav, transcript) = next(iter(bundled_voices(find_tts_dir(args.tts)).items()), (None, (None, "")))
     pool = corpus_like(args.texts * args.sentences, seed=20261206)  # sentences it never read
-    texts_ = [" ".join(pool[i : i + args.sentences]) for i in range(0, len(pool), args.sentences)]
+    requests = [" ".join(pool[i : i + args.sentences]) for i in range(0, len(pool), args.sentences)]
     lexicon = Lexicon(corpus_like(3000, seed=0))  # the corpus's vocabulary, as evaluate_tts.py snaps to
     rows = []
     for batch in args.batch:
@@ -64,7 +63,7 @@ def main() -> None:
         voice = synth.voice_from_audio(audio.load(wav, synth.sample_rate), transcript) if name else None
         synth.synthesize("Warm up.", voice, SamplingConfig(seed=0))
         spent, seconds, firsts, heard = 0.0, 0.0, [], []
-        for i, text in enumerate(texts_):
+        for i, text in enumerate(requests):
             start, first, chunks = time.perf_counter(), None, []
             for chunk in synth.stream(text, voice, SamplingConfig(seed=i)):
                 first = first or time.perf_counter() - start
@@ -74,10 +73,10 @@ def main() -> None:
             seconds += len(said) / synth.sample_rate
             firsts.append(first)
             heard.append(lexicon.snap(judge.transcribe(said, synth.sample_rate)))
-        wer = word_error_rate([normalize(t) for t in texts_], heard)
+        wer = word_error_rate([normalize(t) for t in requests], heard)
         rows.append((batch, spent, seconds, sorted(firsts)[len(firsts) // 2], wer))
     graph = "int8" if args.int8 else "fp32"
-    print(f"{args.tts} ({graph}), ONNX Runtime, {args.threads} threads, {len(texts_)} texts of {args.sentences} sentences, voice {name or 'none'}\n")
+    print(f"{args.tts} ({graph}), ONNX Runtime, {args.threads} threads, {len(requests)} texts of {args.sentences} sentences, voice {name or 'none'}\n")
     print("| sentences together | seconds | audio (s) | RTF | first audio p50 (s) | WER | speed vs 1 |")
     print("|---|---|---|---|---|---|---|")
     for batch, spent, seconds, first, wer in rows:
