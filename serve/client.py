@@ -99,6 +99,11 @@ class SpeechClient:
         resp = self._call(self.tts.Synthesize, synthesis_request(text, **options))
         return np.frombuffer(resp.audio, "<f4").copy(), resp.sample_rate_hz
 
+    def synthesize_words(self, text: str, **options) -> tuple[np.ndarray, int, list[pb.WordTime]]:
+        """``synthesize`` and when each word is said (the server needs --tts-verifier)."""
+        resp = self._call(self.tts.Synthesize, synthesis_request(text, word_times=True, **options))
+        return np.frombuffer(resp.audio, "<f4").copy(), resp.sample_rate_hz, list(resp.words)
+
     def synthesize_stream(self, text: str, chunk_ms: int = 0, **options) -> Iterator[tuple[np.ndarray, int]]:
         """Audio chunks (float32, rate) as the server generates them; the first one is small."""
         for resp in self._call(self.tts.SynthesizeStream, synthesis_request(text, chunk_ms=chunk_ms, **options)):
@@ -108,7 +113,7 @@ class SpeechClient:
 def synthesis_request(text: str, voice: str = "", voice_audio: Path | None = None, voice_text: str = "",
                       seed: int = 0, temperature: float = 0.0, top_p: float = 0.0, model: str = "",
                       sample_rate: int = 0, chunk_ms: int = 0, cfg_scale: float = 0.0,
-                      speaking_rate: float = 0.0) -> pb.SynthesizeSpeechRequest:
+                      speaking_rate: float = 0.0, word_times: bool = False) -> pb.SynthesizeSpeechRequest:
     """A Riva-style request: a bundled ``voice`` name or a reference recording (file bytes) +
     its transcript; zero sampling values mean the server's defaults."""
     zero_shot = None
@@ -116,7 +121,8 @@ def synthesis_request(text: str, voice: str = "", voice_audio: Path | None = Non
         zero_shot = pb.ZeroShotData(audio_prompt=Path(voice_audio).read_bytes(), encoding=pb.WAV, transcript=voice_text)
     return pb.SynthesizeSpeechRequest(text=text, encoding=pb.FLOAT32_PCM, sample_rate_hz=sample_rate, voice_name=voice,
                                       zero_shot_data=zero_shot, seed=seed, temperature=temperature, top_p=top_p,
-                                      model=model, chunk_ms=chunk_ms, cfg_scale=cfg_scale, speaking_rate=speaking_rate)
+                                      model=model, chunk_ms=chunk_ms, cfg_scale=cfg_scale, speaking_rate=speaking_rate,
+                                      word_times=word_times)
 
 
 def _codes_file_write(path: Path, codes: pb.Codes, info: pb.ModelInfo) -> None:
@@ -166,6 +172,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     syn.add_argument("--speaking-rate", type=float, default=0.0, help="0.5 to 2 times as fast, pitch kept (0: 1)")
     syn.add_argument("--model", default="")
     syn.add_argument("--sample-rate", type=int, default=0)
+    syn.add_argument("--word-times", type=Path, metavar="FILE.json",
+                     help="also write when each word is said (one Synthesize call; the server needs --tts-verifier)")
     sub.add_parser("voices", help="list the server's voices")
     sub.add_parser("info", help="model info")
     args = p.parse_args(argv)
@@ -236,7 +244,12 @@ def _synthesize(client: SpeechClient, args: argparse.Namespace) -> None:
     options = dict(voice=args.voice, voice_audio=args.voice_audio, voice_text=args.voice_text, seed=args.seed,
                    temperature=args.temperature, model=args.model, sample_rate=args.sample_rate,
                    cfg_scale=args.cfg_scale, speaking_rate=args.speaking_rate)
-    if not args.stream:
+    if args.word_times:
+        from tts.word_times import WordTime, write_json
+
+        wav, rate, words = client.synthesize_words(args.text, **options)
+        write_json(args.word_times, [WordTime(w.word, w.start_s, w.end_s, w.sentence, w.aligned) for w in words])
+    elif not args.stream:
         wav, rate = client.synthesize(args.text, **options)
     else:
         start, chunks, rate = time.perf_counter(), [], 0

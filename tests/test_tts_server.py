@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -303,6 +304,13 @@ def test_python_client_and_cli(server, stub, tmp_path):
                  "--speaking-rate", "0.5"]) == 0
     assert abs(soundfile.info(slow).frames - 2 * soundfile.info(out).frames) <= 2
     assert main(["--server", server.target, "synthesize", "x", "-o", str(out), "--voice", "nobody"]) == 1
+    times = tmp_path / "words.json"  # when each word is said, as tts-cli writes it
+    assert main(["--server", server.target, "synthesize", "Hello there. A quiet bridge.", "-o", str(out),
+                 "--word-times", str(times)]) == 0
+    words = json.loads(times.read_text())
+    assert [(w["word"], w["sentence"]) for w in words] == [("Hello", 0), ("there.", 0), ("A", 1), ("quiet", 1), ("bridge.", 1)]
+    assert set(words[0]) == {"word", "start", "end", "sentence", "aligned"}
+    assert words[-1]["end"] <= soundfile.info(out).duration + 1e-3
 
 
 def test_int8_graph_is_served_on_request(server, tmp_path, capsys):

@@ -152,17 +152,13 @@ def cmd_synthesize(args: argparse.Namespace) -> None:
 
 def _write_word_times(path: Path, chunks: list, marks: list[tuple[str, int]], synth) -> None:
     """Every word said, with when (JSON, one object per word; ``tts.word_times``)."""
-    import json
-
     import numpy as np
 
-    from codec.atomic import atomic_write_text
-
-    from .word_times import word_times
+    from .word_times import word_times, write_json
 
     wav = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
     words = word_times(wav, synth.sample_rate, marks, synth.verifier.recognizer)
-    atomic_write_text(path, "[\n" + ",\n".join(json.dumps(w.to_dict()) for w in words) + "\n]\n")  # a word a line
+    write_json(path, words)
     print(f"tts-cli: {len(words)} word times -> {path}", file=sys.stderr)
 
 

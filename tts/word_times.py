@@ -67,3 +67,12 @@ def _sentence(wav: np.ndarray, sample_rate: int, text: str, recognizer, offset: 
     return [WordTime(token, offset + float(bounds[owner == i, 0].min()),
                      min(last, offset + float(bounds[owner == i, 1].max()) + frame), k)
             for i, token in enumerate(tokens) if (owner == i).any()]
+
+
+def write_json(path, words: list[WordTime]) -> None:
+    """One JSON object per word, a word a line (``tts-cli`` and ``speech-client --word-times``)."""
+    import json
+
+    from codec.atomic import atomic_write_text
+
+    atomic_write_text(path, "[\n" + ",\n".join(json.dumps(w.to_dict()) for w in words) + "\n]\n")
