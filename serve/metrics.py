@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import socket
 import ssl
 import threading
@@ -24,7 +23,7 @@ import grpc
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
 from prometheus_client.exposition import ThreadingWSGIServer
 
-from serve.rpc import handler_function, handler_kind, reshaped
+from serve.rpc import bearer_check, handler_function, handler_kind, reshaped
 
 GRPC_LABELS = ("grpc_type", "grpc_service", "grpc_method")
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
@@ -125,10 +124,10 @@ class ServerMetrics:
 
 def _bearer_only(app: Callable, token: str) -> Callable:
     """The WSGI ``app`` for requests that carry the server's bearer token; 401 for the rest."""
-    expected = f"Bearer {token}".encode()
+    matches = bearer_check(token)
 
     def guarded(environ: dict, start_response: Callable) -> Any:
-        if hmac.compare_digest(environ.get("HTTP_AUTHORIZATION", "").encode(), expected):
+        if matches(environ.get("HTTP_AUTHORIZATION", "")):
             return app(environ, start_response)
         start_response("401 Unauthorized", [("Content-Type", "text/plain"), ("WWW-Authenticate", 'Bearer realm="metrics"')])
         return [b"missing or wrong bearer token\n"]

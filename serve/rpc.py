@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import json
 import logging
 import time
@@ -123,3 +124,14 @@ def streaming(handler: Callable) -> Callable:
 
     wrapper.__name__ = handler.__name__
     return wrapper
+
+
+def bearer_check(token: str) -> Callable[[str | bytes], bool]:
+    """Whether an ``authorization`` value is ``Bearer <token>``, compared in constant time: the
+    one check behind gRPC's token (BearerAuth) and the metrics endpoint's."""
+    expected = f"Bearer {token}".encode()
+
+    def matches(given: str | bytes) -> bool:
+        return hmac.compare_digest(given.encode() if isinstance(given, str) else given, expected)
+
+    return matches

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import errno
-import hmac
 import json
 import logging
 import signal
@@ -35,7 +34,7 @@ from codec.pretrained import DEFAULT_CODEC
 from codec.typed_config import ConfigError, coerce_fields
 from serve import wire
 from serve.metrics import ServerMetrics
-from serve.rpc import ModelNotFound, StreamSlots, log_request, reshaped, streaming, submit, unary
+from serve.rpc import ModelNotFound, StreamSlots, bearer_check, log_request, reshaped, streaming, submit, unary
 from serve.tls import server_key_pair
 from serve.engine import load_codec_engine
 from serve.gen.speech.v1 import speech_pb2 as pb
@@ -276,14 +275,13 @@ class BearerAuth(grpc.aio.ServerInterceptor):
     """Require ``authorization: Bearer <token>`` on every RPC except health checks."""
 
     def __init__(self, token: str) -> None:
-        self.expected = f"Bearer {token}".encode()
+        self.matches = bearer_check(token)
 
     async def intercept_service(self, continuation, details):
         handler = await continuation(details)
         if details.method.startswith("/grpc.health.v1.Health/") or handler is None:
             return handler
-        given = dict(details.invocation_metadata or ()).get("authorization", "")
-        if hmac.compare_digest(given.encode() if isinstance(given, str) else given, self.expected):  # in constant time
+        if self.matches(dict(details.invocation_metadata or ()).get("authorization", "")):
             return handler
         return _refusing(handler)
 
