@@ -25,6 +25,9 @@ def test_paragraphs_are_pieces_and_long_ones_are_cut_where_a_sentence_ends():
                                          "Ten eleven twelve", "thirteen."]
     assert split_long_text("abcdefghijklmnopqrstuvwxyz more", 10) == ["abcdefghij", "klmnopqrst", "uvwxyz", "more"]
     assert split_long_text("  \n\n--- * ---\n") == []
+    assert split_long_text("Mr. Smith came. Then Dr. Jones left.", 25) == [
+        "Mr. Smith came.", "Then Dr. Jones left."]  # an abbreviation ends no sentence
+    assert split_long_text("Ask Mr. Smith to come", 15) == ["Ask Mr. Smith", "to come"]  # nor a piece: the last space
     rng = np.random.default_rng(0)
     vocab = ["the", "old", "mill", "stood", "by", "river", "Mr.", "Smith", "1914", "and"]
     book = "\n\n".join(" ".join(" ".join(rng.choice(vocab, rng.integers(3, 15))) + rng.choice([".", "!", "?"])

@@ -42,6 +42,7 @@ PUNCT_MAP = {"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'", "\u2014
              "@": " at ", "#": " number "}
 
 _ABBR_RE = re.compile(r"\b(" + "|".join(ABBREVIATIONS) + r")\.", re.IGNORECASE)
+_ABBR_END_RE = re.compile(r"\b(?:" + "|".join(ABBREVIATIONS) + r")\.$", re.IGNORECASE)  # "Mr." ends no sentence
 _CURRENCY_RE = re.compile(r"([$£€])\s?(\d[\d,]*)(?:\.(\d{1,2}))?\b")
 _ORDINAL_RE = re.compile(r"\b(\d+)(st|nd|rd|th)\b", re.IGNORECASE)
 _TIME_RE = re.compile(r"\b(\d{1,2}):(\d{2})(?:\s*(am|pm|a\.m\.|p\.m\.)(?!\w))?", re.IGNORECASE)
@@ -159,14 +160,15 @@ def split_sentences(text: str, max_chars: int = 300) -> list[str]:
 def split_long_text(text: str, max_chars: int = MAX_CHARS) -> list[str]:
     """A text of any length (a chapter, a book) as pieces one request can read: its paragraphs
     (blank lines between them; line breaks inside one are spaces), a paragraph longer than
-    ``max_chars`` cut after the last sentence end that fits, else after the last space.
+    ``max_chars`` cut after the last sentence end that fits (not "Mr." or another abbreviation),
+    else after the last space.
     Paragraphs with nothing to say ("* * *") are left out."""
     pieces: list[str] = []
     for paragraph in re.split(r"\n\s*\n", text):
         rest = " ".join(paragraph.split())
         while len(rest) > max_chars:
             window = rest[: max_chars + 1]
-            ends = [m.end() for m in re.finditer(r"[.!?][\"')\]]*\s", window)]
+            ends = [m.end() for m in re.finditer(r"[.!?][\"')\]]*\s", window) if not _ABBR_END_RE.search(window, 0, m.start() + 1)]
             cut = ends[-1] if ends else window.rfind(" ") + 1 or max_chars
             pieces.append(rest[:cut].strip())
             rest = rest[cut:].strip()
