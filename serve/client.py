@@ -4,6 +4,7 @@
     speech-client decode speech.codes -o speech.wav [--stream]
     speech-client synthesize "Hello there." -o hello.wav [--stream] [--voice NAME |
                              --voice-audio ref.wav --voice-text "what ref.wav says"]
+                             [--best-of N] [--word-times words.json]
     speech-client voices
     speech-client info
 """
@@ -104,25 +105,32 @@ class SpeechClient:
         resp = self._call(self.tts.Synthesize, synthesis_request(text, word_times=True, **options))
         return np.frombuffer(resp.audio, "<f4").copy(), resp.sample_rate_hz, list(resp.words)
 
-    def synthesize_stream(self, text: str, chunk_ms: int = 0, **options) -> Iterator[tuple[np.ndarray, int]]:
-        """Audio chunks (float32, rate) as the server generates them; the first one is small."""
-        for resp in self._call(self.tts.SynthesizeStream, synthesis_request(text, chunk_ms=chunk_ms, **options)):
+    def synthesize_stream(self, text: str, chunk_ms: int = 0, words: list | None = None,
+                          **options) -> Iterator[tuple[np.ndarray, int]]:
+        """Audio chunks (float32, rate) as the server generates them; the first one is small.
+        ``words``: a list that each word's ``WordTime`` is appended to (they come with the last
+        chunk; the server needs --tts-verifier)."""
+        request = synthesis_request(text, chunk_ms=chunk_ms, word_times=words is not None, **options)
+        for resp in self._call(self.tts.SynthesizeStream, request):
+            if words is not None:
+                words.extend(resp.words)
             yield np.frombuffer(resp.audio, "<f4").copy(), resp.sample_rate_hz
 
 
 def synthesis_request(text: str, voice: str = "", voice_audio: Path | None = None, voice_text: str = "",
                       seed: int = 0, temperature: float = 0.0, top_p: float = 0.0, model: str = "",
                       sample_rate: int = 0, chunk_ms: int = 0, cfg_scale: float = 0.0,
-                      speaking_rate: float = 0.0, word_times: bool = False) -> pb.SynthesizeSpeechRequest:
+                      speaking_rate: float = 0.0, word_times: bool = False, best_of: int = 0) -> pb.SynthesizeSpeechRequest:
     """A Riva-style request: a bundled ``voice`` name or a reference recording (file bytes) +
-    its transcript; zero sampling values mean the server's defaults."""
+    its transcript; zero sampling values mean the server's defaults. ``best_of``: candidates per
+    sentence, the server's verifier keeps one."""
     zero_shot = None
     if voice_audio is not None:
         zero_shot = pb.ZeroShotData(audio_prompt=Path(voice_audio).read_bytes(), encoding=pb.WAV, transcript=voice_text)
     return pb.SynthesizeSpeechRequest(text=text, encoding=pb.FLOAT32_PCM, sample_rate_hz=sample_rate, voice_name=voice,
                                       zero_shot_data=zero_shot, seed=seed, temperature=temperature, top_p=top_p,
                                       model=model, chunk_ms=chunk_ms, cfg_scale=cfg_scale, speaking_rate=speaking_rate,
-                                      word_times=word_times)
+                                      word_times=word_times, best_of=best_of)
 
 
 def _codes_file_write(path: Path, codes: pb.Codes, info: pb.ModelInfo) -> None:
@@ -172,8 +180,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     syn.add_argument("--speaking-rate", type=float, default=0.0, help="0.5 to 2 times as fast, pitch kept (0: 1)")
     syn.add_argument("--model", default="")
     syn.add_argument("--sample-rate", type=int, default=0)
+    syn.add_argument("--best-of", type=int, default=0,
+                     help="candidates per sentence, the server's verifier keeps the one it hears best "
+                          "(needs speech-server --tts-verifier; at most its --max-best-of)")
     syn.add_argument("--word-times", type=Path, metavar="FILE.json",
-                     help="also write when each word is said (one Synthesize call; the server needs --tts-verifier)")
+                     help="also write when each word is said (the server needs --tts-verifier)")
     sub.add_parser("voices", help="list the server's voices")
     sub.add_parser("info", help="model info")
     args = p.parse_args(argv)
@@ -243,22 +254,24 @@ def _synthesize(client: SpeechClient, args: argparse.Namespace) -> None:
 
     options = dict(voice=args.voice, voice_audio=args.voice_audio, voice_text=args.voice_text, seed=args.seed,
                    temperature=args.temperature, model=args.model, sample_rate=args.sample_rate,
-                   cfg_scale=args.cfg_scale, speaking_rate=args.speaking_rate)
-    if args.word_times:
-        from tts.word_times import WordTime, write_json
-
+                   cfg_scale=args.cfg_scale, speaking_rate=args.speaking_rate, best_of=args.best_of)
+    words: list | None = [] if args.word_times else None
+    if args.word_times and not args.stream:
         wav, rate, words = client.synthesize_words(args.text, **options)
-        write_json(args.word_times, [WordTime(w.word, w.start_s, w.end_s, w.sentence, w.aligned) for w in words])
     elif not args.stream:
         wav, rate = client.synthesize(args.text, **options)
     else:
         start, chunks, rate = time.perf_counter(), [], 0
-        for chunk, rate in client.synthesize_stream(args.text, **options):
+        for chunk, rate in client.synthesize_stream(args.text, words=words, **options):
             if not chunks:
                 print(f"first audio after {1000 * (time.perf_counter() - start):.0f} ms", file=sys.stderr)
             chunks.append(chunk)
         wav = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
     audio.save(args.output, wav, rate)
+    if words is not None:
+        from tts.word_times import WordTime, write_json
+
+        write_json(args.word_times, [WordTime(w.word, w.start_s, w.end_s, w.sentence, w.aligned) for w in words])
 
 
 if __name__ == "__main__":

@@ -311,6 +311,14 @@ def test_python_client_and_cli(server, stub, tmp_path):
     assert [(w["word"], w["sentence"]) for w in words] == [("Hello", 0), ("there.", 0), ("A", 1), ("quiet", 1), ("bridge.", 1)]
     assert set(words[0]) == {"word", "start", "end", "sentence", "aligned"}
     assert words[-1]["end"] <= soundfile.info(out).duration + 1e-3
+    streamed = tmp_path / "streamed.json"  # the same through SynthesizeStream: the words come with its last message
+    assert main(["--server", server.target, "synthesize", "Hello there. A quiet bridge.", "-o", str(out),
+                 "--word-times", str(streamed), "--stream"]) == 0
+    assert [w["word"] for w in json.loads(streamed.read_text())] == [w["word"] for w in words]
+    with SpeechClient(server.target) as client:  # best of 3: the server's verifier chose one of three
+        assert not np.array_equal(client.synthesize("Hello there.", seed=3, best_of=3)[0],
+                                  client.synthesize("Hello there.", seed=3)[0])
+    assert main(["--server", server.target, "synthesize", "Hi.", "-o", str(out), "--best-of", "9"]) == 1  # over 3
 
 
 def test_int8_graph_is_served_on_request(server, tmp_path, capsys):
