@@ -57,3 +57,8 @@ class OnnxStepper:
         feeds.update({f"past_{kind}_{i // 2}": t for i, (kind, t) in enumerate(zip(("key", "value") * cfg.n_layers, self.past))})
         logits, *self.past = self.tts.session.run(None, feeds)
         return logits[:, -1]
+
+    def reorder(self, rows: np.ndarray) -> None:
+        """Row i of the cache becomes a copy of row ``rows[i]`` (``tts.decoding.Decoding.reorder``)."""
+        if self.past is not None:
+            self.past = [t[rows] for t in self.past]

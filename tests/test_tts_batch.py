@@ -35,6 +35,19 @@ def test_greedy_sentences_in_a_batch_are_the_sentences_one_at_a_time(one_at_a_ti
                                atol=1e-5)
 
 
+def test_sampled_sentences_draw_from_their_own_seeds_at_any_batch_size(one_at_a_time, together):
+    """Each sentence of a batch draws from its own seed (seed + its number), as it does alone:
+    the same text and seed say the same at batch 1 and 3 (with best_of: test_tts_verify)."""
+    for sampling in (SamplingConfig(seed=3, max_frames=25), SamplingConfig(seed=8, max_frames=25, temperature=1.2)):
+        alone, batched = one_at_a_time.speak(TEXT, sampling=sampling), together.speak(TEXT, sampling=sampling)
+        assert [s.frames for s in batched] == [s.frames for s in alone]
+        assert len({tuple(s.frames) for s in alone}) == 5  # and the sentences differ
+    from tts.sampling import RowGroups
+
+    with pytest.raises(ValueError, match="groups hold 4"):
+        RowGroups([1, 2], [2, 2]).random((3, 1))
+
+
 def test_sampled_batches_are_seeded_and_stream_as_they_render(together):
     sampling = SamplingConfig(seed=3, max_frames=25)
     spoken = together.speak(TEXT, sampling=sampling)

@@ -147,3 +147,17 @@ def test_multi_codebook_graph_matches_torch(tmp_path):
     sampled = SamplingConfig(seed=5)
     out = run_onnx(tts, prompts, [40, 30], sampled)
     assert out == generate(model, prompts, [40, 30], sampled) and all(len(f) == 3 for f in out[0])
+
+
+def test_reordered_rows_go_on_as_on_torch(exported):
+    """A search (``tts.search``) copies rows of the ONNX stepper's cache as of the torch one's."""
+    from tests.test_tts_search import run
+
+    model, directory = exported
+    prompts = [build_prompt(model, [5, 6, 7]), build_prompt(model, [9, 10, 11, 12, 13], [4], prompt_codes=[1, 2])]
+    greedy = SamplingConfig(greedy=True)
+    torch_runs, torch_logits = run(model.stepper(), model, prompts, [30, 25], greedy, at=5, index=[1, 1])
+    onnx_runs, onnx_logits = run(OnnxTts(directory, threads=1).stepper(), model, prompts, [30, 25], greedy, at=5, index=[1, 1])
+    assert onnx_runs == torch_runs
+    for ours, theirs in zip(onnx_logits, torch_logits):
+        np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-4)

@@ -124,9 +124,10 @@ def cmd_synthesize(args: argparse.Namespace) -> None:
     _check_args(args)
     source = _voice_source(args) if args.voice else None  # a bad --voice fails before any model loads
     text = sys.stdin.read() if args.text == "-" else args.text
-    model, tokenizer = load_tts(args.model, args.backend, args.threads, args.quantize == "int8")
     sampling = SamplingConfig(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
-                              greedy=args.greedy, cfg_scale=args.cfg_scale, best_of=args.best_of)
+                              greedy=args.greedy, cfg_scale=args.cfg_scale, best_of=args.best_of,
+                              search_seconds=args.search_seconds, search_beams=args.search_beams)
+    model, tokenizer = load_tts(args.model, args.backend, args.threads, args.quantize == "int8")
     synth = Synthesizer(model, tokenizer, backend=args.backend, context=args.context, batch=args.batch)
     if args.best_of > 1 or args.word_times:  # word times: the verifier's recognizer finds the words
         synth.verifier = load_verifier(args.verifier, args.backend, args.threads)
@@ -289,6 +290,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--best-of", type=int, default=1,
                    help="candidates per sentence; the one --verifier hears say the text best is kept (whole sentences "
                         "then stream at once)")
+    s.add_argument("--search-seconds", type=float, default=0.0,
+                   help="with --best-of: every this many seconds of speech, keep the candidates the verifier hears "
+                        "on track and let copies of them go on (tts.search); 0 = off")
+    s.add_argument("--search-beams", type=int, default=0,
+                   help="candidates kept at each --search-seconds check (default: half of --best-of)")
     s.add_argument("--verifier", help="CTC recognizer directory or bundled name for --best-of and --word-times "
                                       "(default: asr_verifier; "
                                       "its asr.onnx where exported)")

@@ -35,19 +35,32 @@ def _lattice(target: list[int], blank: int) -> tuple[np.ndarray, np.ndarray]:
     return states, skip
 
 
-def ctc_nll(log_probs: np.ndarray, target: list[int], blank: int = 0) -> float:
-    """-log p(target | frames) summed over every CTC path (the forward algorithm in log space);
-    ``log_probs`` [F, classes]. ``inf`` where F frames cannot hold the target."""
-    if not target:
-        return float(-log_probs[:, blank].sum())
+def _forward(log_probs: np.ndarray, target: list[int], blank: int) -> np.ndarray:
+    """log alpha of every lattice state after the last frame (the CTC forward algorithm)."""
     states, skip = _lattice(target, blank)
     alpha = np.full(len(states), -np.inf)
     alpha[:2] = log_probs[0, states[:2]]
     for frame in log_probs[1:]:
         stay, step, jump = alpha, np.r_[-np.inf, alpha[:-1]], np.r_[-np.inf, -np.inf, alpha[:-2]]
         alpha = np.logaddexp(np.logaddexp(stay, step), np.where(skip, jump, -np.inf)) + frame[states]
-    total = np.logaddexp(alpha[-1], alpha[-2])
-    return float(-total)
+    return alpha
+
+
+def ctc_nll(log_probs: np.ndarray, target: list[int], blank: int = 0) -> float:
+    """-log p(target | frames) summed over every CTC path (the forward algorithm in log space);
+    ``log_probs`` [F, classes]. ``inf`` where F frames cannot hold the target."""
+    if not target:
+        return float(-log_probs[:, blank].sum())
+    alpha = _forward(log_probs, target, blank)
+    return float(-np.logaddexp(alpha[-1], alpha[-2]))
+
+
+def ctc_prefix_nll(log_probs: np.ndarray, target: list[int], blank: int = 0) -> float:
+    """-log of the probability that the frames say *some beginning* of ``target`` (summed over
+    where they stop in it): how well speech cut off mid-sentence is on track."""
+    if not target:
+        return float(-log_probs[:, blank].sum())
+    return float(-np.logaddexp.reduce(_forward(log_probs, target, blank)))
 
 
 def ctc_align(log_probs: np.ndarray, target: list[int], blank: int = 0) -> list[tuple[int, int]]:

@@ -9,18 +9,21 @@ every ``chunk_frames`` steps.
 
 from __future__ import annotations
 
+import copy
 from typing import Callable, Iterator, Protocol
 
 import numpy as np
 
 from .config import TtsConfig
-from .sampling import SamplingConfig, guided, sample_next
+from .sampling import RowGroups, SamplingConfig, guided, sample_next
 from .delay import complete_frames, revert_delay
 from .sequence import EMPTY, codes_to_frames, without_text
 
 
 class Stepper(Protocol):
     def step(self, ids: np.ndarray, positions: np.ndarray, key_mask: np.ndarray) -> np.ndarray: ...
+
+    def reorder(self, rows: np.ndarray) -> None: ...
 
 
 def left_pad(prompts: list[np.ndarray], pad_row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -96,11 +99,79 @@ def split_forced(prompt, n_codebooks: int) -> tuple[np.ndarray, np.ndarray]:
     return rows[: len(rows) - k], rows[len(rows) - k:]
 
 
+class Decoding:
+    """One batch being generated, a step at a time: the rows' K/V caches (in the stepper), their
+    fed ids, and each item's progress. ``reorder`` lets a search (``tts.search``) carry on from
+    some rows in place of others."""
+
+    def __init__(self, stepper: Stepper, cfg: TtsConfig, prompts: list[list], max_frames: list[int],
+                 sampling: SamplingConfig, min_frames: list[int] | None = None, rng: RowGroups | None = None) -> None:
+        self.stepper, self.cfg, self.sampling = stepper, cfg, sampling
+        n_q = cfg.n_codebooks
+        self.rng = rng or np.random.default_rng(sampling.seed)
+        self.pad_row = np.array([cfg.special("<pad>")] + [EMPTY] * (n_q - 1), dtype=np.int64)
+        split = [split_forced(p, n_q) for p in prompts]
+        self.items = [_Item(cfg, limit, forced) for (_, forced), limit in zip(split, max_frames)]
+        self.min_frames = None if min_frames is None else np.asarray(min_frames)
+        rows = [r for r, _ in split]
+        self.scale = sampling.guidance_scale(cfg)
+        self.copies = 2 if self.scale != 1 else 1
+        self.seq, self.mask = left_pad(rows + [without_text(cfg, r) for r in rows] * (self.copies - 1), self.pad_row)
+        self.pos = np.maximum(self.mask.cumsum(1) - 1, 0)
+        self.step, self.steps = 0, max(max_frames) + max(1, n_q - 1)
+        self.logits = self._logits(self.seq, self.pos, self.mask)
+
+    @property
+    def done(self) -> bool:
+        return self.step >= self.steps or all(item.done for item in self.items)
+
+    def _logits(self, ids: np.ndarray, positions: np.ndarray, key_mask: np.ndarray) -> np.ndarray:
+        out = self.stepper.step(ids[..., 0] if self.cfg.n_codebooks == 1 else ids, positions, key_mask)
+        n = len(self.items)
+        return out if self.copies == 1 else guided(out[:n], out[n:], self.scale)
+
+    def advance(self) -> list[list]:
+        """Sample one step for every live item and feed it: each item's newly complete frames."""
+        cfg, sampling, n_q, step = self.cfg, self.sampling, self.cfg.n_codebooks, self.step
+        n = len(self.items)
+        recent = self.seq[:n, -sampling.repetition_window:]
+        history = np.where(recent == EMPTY, self.pad_row[0], recent)
+        heads = [head_logits(self.logits, cfg, q) for q in range(n_q)]
+        if self.min_frames is not None:
+            heads[0][self.min_frames > step, cfg.special("</speech>")] = -np.inf
+        sampled = np.stack([sample_next(heads[q], history[..., q], sampling, self.rng) for q in range(n_q)], 1)
+        nxt, new = np.tile(self.pad_row, (n, 1)), [[] for _ in self.items]
+        for i, item in enumerate(self.items):
+            if not item.done:
+                nxt[i] = item.take(step, sampled[i].tolist())
+                new[i] = item.new_frames()
+        self.step += 1
+        if not self.done:
+            finished = np.array([item.done for item in self.items])
+            nxt = np.tile(np.where(finished[:, None], self.pad_row, nxt), (self.copies, 1))[:, None]
+            live = np.tile(~finished, self.copies)[:, None]
+            last = self.pos[:, -1:] + 1
+            self.seq, self.mask = np.concatenate([self.seq, nxt], 1), np.concatenate([self.mask, live], 1)
+            self.pos = np.concatenate([self.pos, last], 1)
+            self.logits = self._logits(nxt, last, self.mask)
+        return new
+
+    def reorder(self, index: list[int]) -> None:
+        """Row i goes on as row ``index[i]`` was (its cache, ids and progress, copied)."""
+        index = np.asarray(index, dtype=np.int64)
+        rows = np.concatenate([index + k * len(self.items) for k in range(self.copies)])
+        self.stepper.reorder(rows)
+        self.seq, self.mask, self.pos, self.logits = self.seq[rows], self.mask[rows], self.pos[rows], self.logits[index]
+        self.items = [copy.deepcopy(self.items[i]) for i in index]
+
+
 def decode_loop(stepper: Stepper, cfg: TtsConfig, prompts: list[list], max_frames: list[int],
                 sampling: SamplingConfig, chunk_frames: int = 10, first_chunk_frames: int | None = None,
-                should_stop: Callable[[], bool] | None = None, min_frames: list[int] | None = None) -> Iterator[list[list]]:
+                should_stop: Callable[[], bool] | None = None, min_frames: list[int] | None = None,
+                rng: RowGroups | None = None) -> Iterator[list[list]]:
     """Yield the new frames of each item every ``chunk_frames`` steps (lists may be empty);
-    ``</speech>`` is not sampled before an item's ``min_frames``.
+    ``</speech>`` is not sampled before an item's ``min_frames``; ``rng``: draws per group of
+    rows (default: all from ``sampling.seed``).
 
     Multi-codebook models sample one code per head per step in the delay pattern and hand out
     a frame once all its codebooks are known (Q - 1 steps later). With a guidance scale > 1
@@ -110,47 +181,17 @@ def decode_loop(stepper: Stepper, cfg: TtsConfig, prompts: list[list], max_frame
     move toward what the text adds. ``first_chunk_frames`` makes
     the first chunk smaller (lower time to first audio); ``should_stop`` is polled every step
     so a cancelled request stops generating at once."""
-    n_q, next_yield = cfg.n_codebooks, first_chunk_frames or chunk_frames
-    rng = np.random.default_rng(sampling.seed)
-    pad_row = np.array([cfg.special("<pad>")] + [EMPTY] * (n_q - 1), dtype=np.int64)
-    split = [split_forced(p, n_q) for p in prompts]
-    items = [_Item(cfg, limit, forced) for (_, forced), limit in zip(split, max_frames)]
-    rows = [r for r, _ in split]
-    scale = sampling.guidance_scale(cfg)
-    n, copies = len(items), 2 if scale != 1 else 1
-    seq, mask = left_pad(rows + [without_text(cfg, r) for r in rows] * (copies - 1), pad_row)
-    pos = np.maximum(mask.cumsum(1) - 1, 0)
-    feed = (lambda ids: ids[..., 0]) if n_q == 1 else (lambda ids: ids)
-
-    def step_logits(ids: np.ndarray, positions: np.ndarray, key_mask: np.ndarray) -> np.ndarray:
-        out = stepper.step(feed(ids), positions, key_mask)
-        return out if copies == 1 else guided(out[:n], out[n:], scale)
-
-    pending: list[list] = [[] for _ in items]
-    logits = step_logits(seq, pos, mask)
-    for step in range(max(max_frames) + max(1, n_q - 1)):
-        recent = seq[:n, -sampling.repetition_window:]
-        history = np.where(recent == EMPTY, pad_row[0], recent)
-        heads = [head_logits(logits, cfg, q) for q in range(n_q)]
-        if min_frames is not None:
-            heads[0][np.asarray(min_frames) > step, cfg.special("</speech>")] = -np.inf
-        sampled = np.stack([sample_next(heads[q], history[..., q], sampling, rng) for q in range(n_q)], 1)
-        nxt = np.tile(pad_row, (len(items), 1))
-        for i, item in enumerate(items):
-            if not item.done:
-                nxt[i] = item.take(step, sampled[i].tolist())
-                pending[i].extend(item.new_frames())
-        done = np.array([item.done for item in items])
-        if (done.all() or step + 1 >= next_yield) and any(pending):
+    decoding = Decoding(stepper, cfg, prompts, max_frames, sampling, min_frames, rng)
+    next_yield = first_chunk_frames or chunk_frames
+    pending: list[list] = [[] for _ in prompts]
+    while not decoding.done:
+        for frames, new in zip(pending, decoding.advance()):
+            frames.extend(new)
+        if (decoding.done or decoding.step >= next_yield) and any(pending):
             yield pending
-            pending = [[] for _ in items]
-            next_yield = step + 1 + chunk_frames
-        if done.all() or (should_stop is not None and should_stop()):
+            pending = [[] for _ in prompts]
+            next_yield = decoding.step + chunk_frames
+        if should_stop is not None and should_stop():
             return
-        nxt = np.tile(np.where(done[:, None], pad_row, nxt), (copies, 1))[:, None]
-        live = np.tile(~done, copies)[:, None]
-        last = pos[:, -1:] + 1
-        seq, mask, pos = np.concatenate([seq, nxt], 1), np.concatenate([mask, live], 1), np.concatenate([pos, last], 1)
-        logits = step_logits(nxt, last, mask)
     if any(pending):
         yield pending

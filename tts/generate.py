@@ -43,6 +43,14 @@ class TorchStepper:
             logits, _ = self.model(self.ids, self.pos, None, mask_t, last_only=True)
         return logits[:, -1].float().cpu().numpy()
 
+    def reorder(self, rows: np.ndarray) -> None:
+        """Row i of the cache becomes a copy of row ``rows[i]`` (``tts.decoding.Decoding.reorder``)."""
+        index = torch.from_numpy(np.asarray(rows, dtype=np.int64)).to(self.model.embed.weight.device)
+        if self.past is not None:
+            self.past = [(k.index_select(0, index), v.index_select(0, index)) for k, v in self.past]
+        if self.ids is not None:
+            self.ids, self.pos = self.ids.index_select(0, index), self.pos.index_select(0, index)
+
 
 def generate_stream(model: TtsModel, prompts: list[list[int]], max_frames: list[int], sampling: SamplingConfig,
                     chunk_frames: int = 10, use_cache: bool = True,

@@ -28,6 +28,8 @@ class SamplingConfig:
     min_seconds_per_char: float = 0.03  # min-length rule (~half of fast speech): no </speech> before
     cfg_scale: float | None = None  # classifier-free guidance on the text, 1 = off; None: the model's own
     best_of: int = 1  # candidates per sentence, the one a verifier hears best is kept (tts.verify)
+    search_seconds: float = 0.0  # with best_of: prune the candidates every this many seconds (tts.search); 0 = off
+    search_beams: int = 0  # candidates kept at each prune (each then copied to refill); 0: half of best_of
 
     def __post_init__(self) -> None:
         if self.temperature <= 0 and not self.greedy:
@@ -40,6 +42,14 @@ class SamplingConfig:
             raise ValueError(f"best_of must be 1 to {MAX_BEST_OF}, got {self.best_of}")
         if self.best_of > 1 and self.greedy:
             raise ValueError("best_of > 1 needs sampling: greedy candidates are all the same")
+        if self.search_seconds < 0 or not 0 <= self.search_beams <= self.best_of:
+            raise ValueError(f"need search_seconds >= 0 and 0 <= search_beams <= best_of ({self.best_of})")
+        if self.search_seconds and self.best_of < 2:
+            raise ValueError("search_seconds needs best_of > 1: it prunes among the candidates")
+
+    def beams(self) -> int:
+        """Candidates kept at each prune of a search (``tts.search``)."""
+        return self.search_beams or max(1, self.best_of // 2)
 
     def guidance_scale(self, cfg) -> float:
         """The guidance this request runs with: its own ``cfg_scale``, else the model's default."""
@@ -64,7 +74,23 @@ def min_frames_for(n_chars: int, frame_rate: float, sampling: SamplingConfig) ->
     return min(int(frame_rate * sampling.min_seconds_per_char * n_chars), max_frames_for(n_chars, frame_rate, sampling))
 
 
-def sample_next(logits: np.ndarray, history: np.ndarray, cfg: SamplingConfig, rng: np.random.Generator) -> np.ndarray:
+class RowGroups:
+    """Random draws for a batch whose rows come in groups (a request's sentences generated
+    together, each ``best_of`` times): each group draws from its own seed, as it would alone,
+    so a sentence sounds the same at any batch size. Stands in for a ``np.random.Generator``."""
+
+    def __init__(self, seeds: list[int | None], sizes: list[int]) -> None:
+        self.generators = [np.random.default_rng(seed) for seed in seeds]
+        self.sizes = sizes
+
+    def random(self, shape: tuple[int, ...]) -> np.ndarray:
+        if shape[0] != sum(self.sizes):
+            raise ValueError(f"{shape[0]} rows, but the groups hold {sum(self.sizes)}")
+        return np.concatenate([g.random((n, *shape[1:])) for g, n in zip(self.generators, self.sizes)])
+
+
+def sample_next(logits: np.ndarray, history: np.ndarray, cfg: SamplingConfig,
+                rng: "np.random.Generator | RowGroups") -> np.ndarray:
     """logits [B, V] float32 (disallowed entries -inf) -> next ids [B]; ``history`` [B, n] recent ids."""
     logits = logits.astype(np.float64, copy=True)
     if cfg.repetition_penalty > 1 and history.size:

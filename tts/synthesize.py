@@ -16,8 +16,9 @@ import numpy as np
 
 from codec.identity import speaks_codes
 
-from .decoding import decode_loop
-from .sampling import SamplingConfig, max_frames_for, min_frames_for
+from .decoding import Decoding, decode_loop
+from .sampling import RowGroups, SamplingConfig, max_frames_for, min_frames_for
+from .search import search
 from .sequence import build_prompt, codes_to_frames, frames_to_codes
 from .ssml import Pause, Say, is_ssml, parse_ssml
 from .text import InvalidText, TextTokenizer, normalize, split_long_text, split_sentences
@@ -286,7 +287,8 @@ class Synthesizer:
         if sampling.best_of > 1 and self.verifier is None:
             raise ValueError(f"best_of {sampling.best_of} needs a verifier to choose (e.g. tts-cli --verifier models/asr_verifier)")
         readings = self._sentences(text, voice, sampling, previous)
-        for i, group in enumerate(_groups(readings, self.batch)):
+        batch = 1 if sampling.search_seconds else self.batch  # a search runs a sentence's candidates alone
+        for i, group in enumerate(_groups(readings, batch)):
             if should_stop is not None and should_stop():
                 return
             first = first_chunk_frames if i == 0 else None
@@ -306,16 +308,18 @@ class Synthesizer:
 
     def _generate_together(self, group: list[Reading], chunk_frames: int, first_chunk_frames: int | None,
                            should_stop: Callable[[], bool] | None) -> Iterator[tuple[Spoken, list]]:
-        """Several sentences (each ``best_of`` times) as rows of one batch, drawn from the first
-        one's seed: a step of several rows costs little more than a step of one, so text of many
-        sentences is read faster (1.9x at 8 on 2 CPUs, README). The first sentence streams as it is generated;
-        the others follow once the batch is done (with ``best_of``: each once chosen)."""
+        """Several sentences (each ``best_of`` times) as rows of one batch, each drawn from its
+        own seed as it would be alone: a step of several rows costs little more than a step of
+        one, so text of many sentences is read faster (1.9x at 8 on 2 CPUs, README). The first
+        sentence streams as it is generated; the others follow once the batch is done (with
+        ``best_of``: each once chosen)."""
         n, seeded = group[0].sampling.best_of, group[0].sampling
+        draws = RowGroups([r.sampling.seed for r in group], [n] * len(group))
         runs: list[list] = [[] for _ in range(n * len(group))]
         lead = group[0].spoken
         for chunk in decode_loop(self.model.stepper(), self.model.cfg, [r.spoken.prompt for r in group for _ in range(n)],
                                  [r.limit for r in group for _ in range(n)], seeded, chunk_frames, first_chunk_frames,
-                                 should_stop, [r.floor for r in group for _ in range(n)]):
+                                 should_stop, [r.floor for r in group for _ in range(n)], draws):
             for run, frames in zip(runs, chunk):
                 run.extend(frames)
             if n == 1 and chunk[0]:
@@ -348,9 +352,14 @@ class Synthesizer:
         return found
 
     def _runs(self, prompt: list, limit: int, floor: int, sampling: SamplingConfig,
-              should_stop: Callable[[], bool] | None) -> list[list]:
-        """``sampling.best_of`` renditions of one prompt in one batch: each one's frames."""
+              should_stop: Callable[[], bool] | None, heard: "_Heard | None" = None) -> list[list]:
+        """``sampling.best_of`` renditions of one prompt in one batch: each one's frames; with
+        ``sampling.search_seconds`` (and ``heard``, the verifier listening), those of a search."""
         n = sampling.best_of
+        if sampling.search_seconds and heard is not None:
+            every = max(1, round(sampling.search_seconds * self.model.cfg.codec_frame_rate))
+            decoding = Decoding(self.model.stepper(), self.model.cfg, [prompt] * n, [limit] * n, sampling, [floor] * n)
+            return search(decoding, heard, every, sampling.beams(), should_stop)
         runs: list[list] = [[] for _ in range(n)]
         for chunk in decode_loop(self.model.stepper(), self.model.cfg, [prompt] * n, [limit] * n, sampling,
                                  1 << 30, None, should_stop, [floor] * n):
@@ -362,7 +371,8 @@ class Synthesizer:
                  sampling: SamplingConfig, should_stop: Callable[[], bool] | None) -> tuple[list, list[float]]:
         """``sampling.best_of`` renditions of one sentence in one batch -> the frames of the one
         the verifier scores best, all scores (``voice``: the prompt the sentence continues)."""
-        runs = self._runs(spoken.prompt, limit, floor, sampling, should_stop)
+        heard = _Heard(self, voice, spoken.text, sampling.best_of) if sampling.search_seconds else None
+        runs = self._runs(spoken.prompt, limit, floor, sampling, should_stop, heard)
         if should_stop is not None and should_stop():  # cancelled: nobody will hear the choice
             return [], []
         return self._choose(runs, spoken.text, voice)
@@ -388,6 +398,37 @@ class Synthesizer:
 
     def _codes(self, frames: list) -> np.ndarray:
         return frames_to_codes(frames, self.model.cfg.n_codebooks)[None]
+
+
+class _Heard:
+    """The verifier listening to a search's rows (``tts.search.Listener``): each row's audio so
+    far, from a decoder stream of its own forked from the voice prompt's (as it will play).
+    New frames wait until the rows are scored: one push of many frames costs about what one
+    of a single frame does."""
+
+    def __init__(self, synth: Synthesizer, voice: VoicePrompt | None, text: str, rows: int) -> None:
+        self.synth, self.text = synth, text
+        warm = synth._decoder(voice)
+        self.decoders = [warm.fork() for _ in range(rows)]
+        self.audio: list[list[np.ndarray]] = [[] for _ in range(rows)]
+        self.waiting: list[list] = [[] for _ in range(rows)]
+
+    def push(self, frames: list[list]) -> None:
+        for waiting, new in zip(self.waiting, frames):
+            waiting.extend(new)
+
+    def scores(self, rows: list[int]) -> list[float]:
+        for i in rows:
+            if self.waiting[i]:
+                self.audio[i].append(self.decoders[i].push(self.synth._codes(self.waiting[i]))[0])
+                self.waiting[i] = []
+        audio = [np.concatenate(self.audio[i]) if self.audio[i] else np.zeros(0, np.float32) for i in rows]
+        return [self.synth.verifier.on_track(wav, self.synth.sample_rate, self.text) for wav in audio]
+
+    def reorder(self, index: list[int]) -> None:
+        self.decoders = [self.decoders[i].fork() for i in index]
+        self.audio = [list(self.audio[i]) for i in index]
+        self.waiting = [list(self.waiting[i]) for i in index]
 
 
 def _groups(readings: Iterator[Reading], size: int) -> Iterator[list[Reading]]:

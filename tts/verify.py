@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .ctc import ctc_nll, encode_text, greedy_text
+from .ctc import ctc_nll, ctc_prefix_nll, encode_text, greedy_text
 
 DEFAULT_VERIFIER = "asr_verifier"
 
@@ -46,6 +46,14 @@ class CtcVerifier:
         log_probs = self.recognizer.log_probs(wav)
         heard = greedy_text(log_probs.argmax(-1).tolist()) if transcribe else ""
         return (ctc_nll(log_probs, target) / len(target) if target else 0.0), heard
+
+    def on_track(self, wav: np.ndarray, sample_rate: int, text: str) -> float:
+        """-log p(the audio says a beginning of ``text``): ranks renditions cut off at the same
+        length (``tts.search``); lower is better."""
+        from codec.audio import resample
+
+        wav = resample(np.asarray(wav, np.float32), sample_rate, self.recognizer.sample_rate).astype(np.float32)
+        return ctc_prefix_nll(self.recognizer.log_probs(wav), encode_text(text))
 
     def best(self, wavs: list[np.ndarray], sample_rate: int, text: str) -> tuple[int, list[float]]:
         """Index of the candidate most likely to say ``text`` (the first among equals) and every score."""

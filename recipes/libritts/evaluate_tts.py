@@ -162,6 +162,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cfg-scale", type=float, help="classifier-free guidance on the text (default: the model's)")
     p.add_argument("--best-of", type=int, default=1, help="candidates per sentence; the verifier keeps one (tts.verify)")
     p.add_argument("--verifier", help="CTC recognizer that picks among --best-of candidates (not the judge --asr)")
+    p.add_argument("--search-seconds", type=float, default=0.0,
+                   help="with --best-of: prune the candidates to the verifier's best every this many seconds "
+                        "while they speak (tts.search)")
+    p.add_argument("--search-beams", type=int, default=0, help="candidates kept at each prune (default: half)")
     p.add_argument("--prompt-seconds", type=float,
                    help="cut longer voice prompts to their first words that fit (tts.voice_trim; the verifier finds "
                         "them, default asr_verifier)")
@@ -199,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     forced = reference.cfg.n_codebooks == 1 and args.sentences == 1  # teacher forcing reads one recording
     sampling = SamplingConfig(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, greedy=args.greedy,
                               repetition_penalty=args.repetition_penalty, cfg_scale=args.cfg_scale,
-                              best_of=args.best_of)
+                              best_of=args.best_of, search_seconds=args.search_seconds,
+                              search_beams=args.search_beams)
     scale = sampling.guidance_scale(reference.cfg)
     pace = (reference.cfg.chars_per_second if args.prompt_pace == "model" else float(args.prompt_pace or 0)) or None
     rate = synth.sample_rate
@@ -259,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     guidance = f", guidance scale {scale:g}" if scale != 1 else ""
     if args.best_of > 1:
         guidance += f", best of {args.best_of} by {args.verifier}"
+    if args.search_seconds:
+        guidance += f", searched every {args.search_seconds:g} s keeping {sampling.beams()}"
     if args.codec:
         guidance += f", decoded by {args.codec}"
     if args.sentences > 1:
