@@ -202,8 +202,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             elif args.command == "synthesize":
                 _synthesize(client, args)
             elif args.command == "encode":
-                codes = _encode_stream(client, args) if args.stream else client.encode_file(args.input, args.model, args.bandwidth)
-                _codes_file_write(args.output, codes, client.model_info(codes.model))
+                info = client.model_info(args.model)  # the stream's rate and the file header's model
+                codes = _encode_stream(client, args, info) if args.stream else client.encode_file(args.input, args.model, args.bandwidth)
+                _codes_file_write(args.output, codes, info if info.name == codes.model else client.model_info(codes.model))
             elif args.stream:
                 _decode_stream(client, _codes_file_read(args.input), args.output)
             else:
@@ -218,11 +219,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _encode_stream(client: SpeechClient, args: argparse.Namespace) -> pb.Codes:
+def _encode_stream(client: SpeechClient, args: argparse.Namespace, info: pb.ModelInfo) -> pb.Codes:
     """Send the file a second at a time, read and resampled here as it goes (memory stays flat)."""
     from codec import audio
 
-    info, n_samples = client.model_info(args.model), 0
+    n_samples = 0
 
     def blocks() -> Iterator[np.ndarray]:
         nonlocal n_samples
