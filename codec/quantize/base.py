@@ -23,6 +23,12 @@ class QuantizedResult:
     commit_loss: Tensor  # scalar, summed over levels, already times commitment_weight
     codebook_loss: Tensor  # scalar, summed over levels (0 for EMA codebooks)
 
+    @classmethod
+    def of_levels(cls, quantized: Tensor, levels: list) -> "QuantizedResult":
+        """The result of residual levels (each a codebook's result) whose outputs sum to ``quantized``."""
+        return cls(quantized, torch.stack([r.codes for r in levels], 1), sum(r.commit_loss for r in levels),
+                   sum(r.codebook_loss for r in levels))
+
 
 def distributed() -> bool:
     """True when running under a multi-rank process group."""

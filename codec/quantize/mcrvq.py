@@ -49,19 +49,15 @@ class MaskedChannelRVQ(QuantizerBase):
         """z [B, D, F] -> QuantizedResult over the first n_q levels (sampled when training with dropout)."""
         self.check_latent(z, self.dim)
         n = self.resolve_n_q(n_q, z.device)
-        quantized = torch.zeros_like(z, dtype=torch.float32)
-        codes, commit, cb_loss = [], [], []
+        quantized, levels = torch.zeros_like(z, dtype=torch.float32), []
         for i, vq in enumerate(self.layers[:n]):
             if i < self.masked:
-                r = vq(self._mask_in(z, i))
+                levels.append(r := vq(self._mask_in(z, i)))
                 quantized = quantized + self._mask_out(r.quantized, i)
             else:
-                r = vq(z - quantized)
+                levels.append(r := vq(z - quantized))
                 quantized = quantized + r.quantized
-            codes.append(r.codes)
-            commit.append(r.commit_loss)
-            cb_loss.append(r.codebook_loss)
-        return QuantizedResult(quantized, torch.stack(codes, 1), sum(commit), sum(cb_loss))
+        return QuantizedResult.of_levels(quantized, levels)
 
     def encode(self, z: Tensor, n_q: int | None = None) -> Tensor:
         """z [B, D, F] -> codes [B, n_q, F] (all levels when n_q is None)."""

@@ -29,16 +29,12 @@ class ResidualVQ(QuantizerBase):
         """z [B, D, F] -> QuantizedResult over the first n_q levels (sampled when training with dropout)."""
         self.check_latent(z, self.dim)
         n = self.resolve_n_q(n_q, z.device)
-        residual, quantized = z, torch.zeros_like(z, dtype=torch.float32)
-        codes, commit, cb_loss = [], [], []
+        residual, quantized, levels = z, torch.zeros_like(z, dtype=torch.float32), []
         for vq in self.layers[:n]:
-            r = vq(residual)
+            levels.append(r := vq(residual))
             residual = residual - r.quantized
             quantized = quantized + r.quantized
-            codes.append(r.codes)
-            commit.append(r.commit_loss)
-            cb_loss.append(r.codebook_loss)
-        return QuantizedResult(quantized, torch.stack(codes, 1), sum(commit), sum(cb_loss))
+        return QuantizedResult.of_levels(quantized, levels)
 
     def encode(self, z: Tensor, n_q: int | None = None) -> Tensor:
         """z [B, D, F] -> codes [B, n_q, F] (all levels when n_q is None)."""
