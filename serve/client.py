@@ -120,17 +120,18 @@ class SpeechClient:
 def synthesis_request(text: str, voice: str = "", voice_audio: Path | None = None, voice_text: str = "",
                       seed: int = 0, temperature: float = 0.0, top_p: float = 0.0, model: str = "",
                       sample_rate: int = 0, chunk_ms: int = 0, cfg_scale: float = 0.0,
-                      speaking_rate: float = 0.0, word_times: bool = False, best_of: int = 0) -> pb.SynthesizeSpeechRequest:
+                      speaking_rate: float = 0.0, word_times: bool = False, best_of: int = 0,
+                      custom_dictionary: str = "") -> pb.SynthesizeSpeechRequest:
     """A Riva-style request: a bundled ``voice`` name or a reference recording (file bytes) +
     its transcript; zero sampling values mean the server's defaults. ``best_of``: candidates per
-    sentence, the server's verifier keeps one."""
+    sentence, the server's verifier keeps one. ``custom_dictionary``: pronunciations (``tts.respell``)."""
     zero_shot = None
     if voice_audio is not None:
         zero_shot = pb.ZeroShotData(audio_prompt=Path(voice_audio).read_bytes(), encoding=pb.WAV, transcript=voice_text)
     return pb.SynthesizeSpeechRequest(text=text, encoding=pb.FLOAT32_PCM, sample_rate_hz=sample_rate, voice_name=voice,
                                       zero_shot_data=zero_shot, seed=seed, temperature=temperature, top_p=top_p,
                                       model=model, chunk_ms=chunk_ms, cfg_scale=cfg_scale, speaking_rate=speaking_rate,
-                                      word_times=word_times, best_of=best_of)
+                                      word_times=word_times, best_of=best_of, custom_dictionary=custom_dictionary)
 
 
 def _codes_file_write(path: Path, codes: pb.Codes, info: pb.ModelInfo) -> None:
@@ -183,6 +184,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     syn.add_argument("--best-of", type=int, default=0,
                      help="candidates per sentence, the server's verifier keeps the one it hears best "
                           "(needs speech-server --tts-verifier; at most its --max-best-of)")
+    syn.add_argument("--dictionary", type=Path, metavar="FILE",
+                     help="pronunciations sent with the request: a word, two spaces, how to say it, one per line")
     syn.add_argument("--word-times", type=Path, metavar="FILE.json",
                      help="also write when each word is said (the server needs --tts-verifier)")
     sub.add_parser("voices", help="list the server's voices")
@@ -248,6 +251,13 @@ def _decode_stream(client: SpeechClient, codes: pb.Codes, output: Path) -> None:
             left = None if left is None else left - wav.shape[0]
 
 
+def _dictionary(path: Path) -> str:
+    """A pronunciation file as the request carries it, checked here (a bad entry fails in one line)."""
+    from tts.respell import load_dictionary
+
+    return "\n".join(f"{word}  {said}" for word, said in load_dictionary(path).items())
+
+
 def _synthesize(client: SpeechClient, args: argparse.Namespace) -> None:
     import time
 
@@ -255,7 +265,8 @@ def _synthesize(client: SpeechClient, args: argparse.Namespace) -> None:
 
     options = dict(voice=args.voice, voice_audio=args.voice_audio, voice_text=args.voice_text, seed=args.seed,
                    temperature=args.temperature, model=args.model, sample_rate=args.sample_rate,
-                   cfg_scale=args.cfg_scale, speaking_rate=args.speaking_rate, best_of=args.best_of)
+                   cfg_scale=args.cfg_scale, speaking_rate=args.speaking_rate, best_of=args.best_of,
+                   custom_dictionary=_dictionary(args.dictionary) if args.dictionary else "")
     words: list | None = [] if args.word_times else None
     if args.word_times and not args.stream:
         wav, rate, words = client.synthesize_words(args.text, **options)

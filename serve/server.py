@@ -71,6 +71,9 @@ class ServerConfig:
     # a request's sentences generated together, as one batch (context "voice" only): the whole
     # answer sooner (1.5x at 4 sentences on 2 CPUs), the first audio later (README "Sentences together")
     tts_batch: int = 1
+    # a pronunciation dictionary file (tts.respell; Riva's custom_dictionary format) applied to
+    # every request's text; a request's own custom_dictionary adds to it and overrides it
+    tts_dictionary: str | None = None
     backend: str = "auto"
     threads: int | None = None  # per inference call
     workers: int = 2  # concurrent inference calls
@@ -111,6 +114,8 @@ class ServerConfig:
             check_batch(self.tts_batch, self.sentence_context, "tts_batch")
         except ValueError as err:
             raise ConfigError(str(err)) from None
+        if self.tts_dictionary and not self.tts:
+            raise ConfigError("--tts-dictionary respells TTS requests: it needs --tts")
         if self.tts_verifier and not self.tts:  # it would be loaded for nothing and best_of still refused
             raise ConfigError("--tts-verifier verifies TTS candidates: it needs --tts")
         if self.voice_prompt_seconds is not None:
@@ -312,7 +317,7 @@ class SpeechServer:
 
             self.tts_registry = TtsRegistry(cfg.tts, self.registry, cfg.backend, cfg.threads, cfg.tts_int8,
                                             cfg.tts_verifier, cfg.voice_prompt_seconds, cfg.voice_prompt_pace,
-                                            cfg.sentence_context, cfg.tts_batch)
+                                            cfg.sentence_context, cfg.tts_batch, cfg.tts_dictionary)
             self.tts_registry.warm()
         self.pool = ThreadPoolExecutor(max_workers=cfg.workers, thread_name_prefix="infer")
         self.health = health.aio.HealthServicer()
@@ -437,6 +442,9 @@ def parse_args(argv: list[str] | None) -> ServerConfig:
     p.add_argument("--tts-batch", type=int, default=d.tts_batch, metavar="N",
                    help="a request's sentences generated N at a time as one batch (whole answers sooner, "
                         "first audio later; --sentence-context voice only)")
+    p.add_argument("--tts-dictionary", metavar="FILE",
+                   help="pronunciations for every request: a word, two spaces (or a tab), how to say it, one per line "
+                        "(Riva's custom_dictionary format; a request's own entries override these)")
     p.add_argument("--backend", choices=("auto", "onnx", "torch"), default=d.backend)
     p.add_argument("--threads", type=int, help="threads per inference call")
     p.add_argument("--workers", type=int, default=d.workers, help="concurrent inference calls")

@@ -25,6 +25,7 @@ from serve.gen.speech.v1 import speech_pb2 as pb
 from serve.gen.speech.v1 import speech_pb2_grpc as pb_grpc
 from serve.rpc import ModelNotFound, Overloaded, log_request, streaming, submit, unary
 from tts.pretrained import bundled_voices, find_tts_dir, load_tts
+from tts.respell import load_dictionary, parse_dictionary, respell
 from tts.sampling import SamplingConfig
 from tts.synthesize import Synthesizer, VoicePrompt
 from tts.ssml import is_ssml, parse_ssml
@@ -49,8 +50,9 @@ class TtsRegistry:
 
     def __init__(self, specs: list[str], codec_registry, backend: str = "auto", threads: int | None = None,
                  int8: bool = False, verifier: str | None = None, voice_seconds: float | None = None,
-                 pace: bool = False, context: str = "voice", batch: int = 1) -> None:
+                 pace: bool = False, context: str = "voice", batch: int = 1, dictionary: str | None = None) -> None:
         self.entries: dict[str, TtsEntry] = {}
+        self.dictionary = load_dictionary(dictionary) if dictionary else {}  # tts.respell, for every request
         # longer zero-shot prompts are cut to their first words (tts.voice_trim); the model's own
         # voices are read whole: it trained on those speakers, and they read better whole (README)
         self.voice_seconds = voice_seconds
@@ -97,12 +99,14 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
         if not (req.speaking_rate == 0.0 or MIN_FACTOR <= req.speaking_rate <= MAX_FACTOR):
             raise CodecError(f"speaking_rate must be {MIN_FACTOR:g} to {MAX_FACTOR:g} (1 = as the model speaks; 0 = 1), "
                              f"got {req.speaking_rate:g}")
+        text = req.text
+        if self.registry.dictionary or req.custom_dictionary:
+            text = respell(text, {**self.registry.dictionary, **parse_dictionary(req.custom_dictionary, "custom_dictionary")})
         # empty, junk-only and over-long text, or bad SSML, is refused in one line before anything plays
-        if is_ssml(req.text):
-            parse_ssml(req.text)
-            text = req.text
+        if is_ssml(text):
+            parse_ssml(text)
         else:
-            text = normalize(req.text)
+            text = normalize(text)
         voice = None
         if req.HasField("zero_shot_data") and req.zero_shot_data.audio_prompt:
             z = req.zero_shot_data

@@ -388,6 +388,7 @@ def test_sigterm_drains_in_flight_stream(model_dir, speech, tmp_path):
     ({"max_audio_seconds": 0}, "max_audio_seconds must be > 0"),
     ({"tls_cert": "server.crt"}, "TLS needs both"),  # alone it used to serve plaintext
     ({"tts_verifier": "asr_verifier"}, "it needs --tts"),
+    ({"tts_dictionary": "say.txt"}, "--tts-dictionary respells TTS requests: it needs --tts"),
     ({"max_best_of": 0}, "max_best_of must be at least 1"),
     ({"tts": ["tts"], "voice_prompt_seconds": 3.0}, "it needs --tts-verifier"),  # nothing would find the words
     ({"tts": ["tts"], "tts_verifier": "asr_verifier", "voice_prompt_seconds": 0}, "voice_prompt_seconds must be > 0"),

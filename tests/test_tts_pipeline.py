@@ -207,6 +207,17 @@ def test_training_entry_point_resumes_bit_exact_and_cli_synthesizes(tmp_path, mo
                 stdin="Hello, 2 birds.\n\n* * *\n\nHi.\n")
     assert proc.returncode == 0, proc.stderr
     assert paragraphs.read_bytes() == runs["voice"].read_bytes()
+    respelled, words_file = tmp_path / "respelled.wav", tmp_path / "say.txt"  # a pronunciation dictionary
+    words_file.write_text("Yo  hello\n")
+    proc = _run("-m", "tts.cli", "synthesize", "Yo, 2 birds. Hi.", "-o", str(respelled), "--model", str(full / "model"),
+                "--seed", "0", "--dictionary", str(words_file))
+    assert proc.returncode == 0, proc.stderr
+    assert respelled.read_bytes() == runs["voice"].read_bytes()
+    words_file.write_text("Yo hello\n")
+    proc = _run("-m", "tts.cli", "synthesize", "Yo.", "-o", str(respelled), "--model", str(full / "model"),
+                "--dictionary", str(words_file))
+    assert proc.returncode == 1 and proc.stderr.strip().endswith("entry 1 ('Yo hello') needs a word, then a tab or two "
+                                                                 "spaces, then how to say it"), proc.stderr
     timed, times = tmp_path / "timed.wav", tmp_path / "words.json"  # and when each word is said: the same audio
     proc = _run("-m", "tts.cli", "synthesize", "Hello, 2 birds. Hi.", "-o", str(timed), "--model", str(full / "model"),
                 "--seed", "0", "--word-times", str(times), "--verifier", str(asr_dir))

@@ -53,9 +53,12 @@ def server(tmp_path_factory, asr_dir):
     t = np.arange(NARRATOR_SECONDS * SR) / SR  # longer than voice_prompt_seconds: the model's voices stay whole
     audio.save(tts_dir / "voices" / "narrator.wav", (0.2 * np.sin(2 * np.pi * 150 * t)).astype(np.float32), SR)
     (tts_dir / "voices" / "narrator.txt").write_text("a quiet bridge")
+    dictionary = root / "say.txt"  # the server's pronunciations, for every request
+    dictionary.write_text("zyzzyva  a quiet bridge\n")
     running = RunningServer(ServerConfig(port=0, codec=str(codec_dir), tts=[str(tts_dir)], max_streams=2,
                                          tts_verifier=str(asr_dir), max_best_of=3, voice_prompt_seconds=4.0,
-                                         voice_prompt_pace=True, sentence_context="previous", metrics_port=0))
+                                         voice_prompt_pace=True, sentence_context="previous", metrics_port=0,
+                                         tts_dictionary=str(dictionary)))
     yield running
     running.stop()
 
@@ -242,12 +245,26 @@ def test_ssml_requests(stub):
     (dict(cfg_scale=0.5), grpc.StatusCode.INVALID_ARGUMENT, "cfg_scale"),
     (dict(best_of=4), grpc.StatusCode.RESOURCE_EXHAUSTED, "limit of 3"),
     (dict(zero_shot_data=pb.ZeroShotData(audio_prompt=b"junk", transcript="x")), grpc.StatusCode.INVALID_ARGUMENT, "readable"),
+    (dict(custom_dictionary="ok  fine,Nguyen win"), grpc.StatusCode.INVALID_ARGUMENT,
+     "custom_dictionary: entry 2 ('Nguyen win') needs a word, then a tab or two spaces"),
 ])
 def test_bad_requests(stub, kw, code, needle):
     for call in (stub.Synthesize, lambda r: list(stub.SynthesizeStream(r))):
         with pytest.raises(grpc.RpcError) as info:
             call(request(**kw))
         assert info.value.code() == code and needle in info.value.details()
+
+
+def test_pronunciations_respell_the_text(stub):
+    """The server's --tts-dictionary respells every request; a request's custom_dictionary adds
+    entries and overrides the server's (Riva's format)."""
+    bridge = stub.Synthesize(request(text="Hello, a quiet bridge.")).audio
+    assert stub.Synthesize(request(text="Hello, Zyzzyva.")).audio == bridge
+    assert stub.Synthesize(request(text="Yo, zyzzyva.", custom_dictionary="  yo  hello")).audio == bridge
+    assert stub.Synthesize(request(text="Zyzzyva.", custom_dictionary="zyzzyva  hello there")).audio == \
+        stub.Synthesize(request(text="Hello there.")).audio
+    streamed = b"".join(r.audio for r in stub.SynthesizeStream(request(text="Hello, Zyzzyva.")))
+    np.testing.assert_allclose(np.frombuffer(streamed, "<f4"), np.frombuffer(bridge, "<f4"), atol=1e-5)
 
 
 def test_best_of_candidates_are_chosen_by_the_servers_verifier(server, stub):
@@ -319,11 +336,19 @@ def test_python_client_and_cli(server, stub, tmp_path):
         assert not np.array_equal(client.synthesize("Hello there.", seed=3, best_of=3)[0],
                                   client.synthesize("Hello there.", seed=3)[0])
     assert main(["--server", server.target, "synthesize", "Hi.", "-o", str(out), "--best-of", "9"]) == 1  # over 3
+    said = tmp_path / "say.txt"  # pronunciations sent with the request, checked before it is sent
+    said.write_text("# greetings\nyo  hello\n")
+    hello, yo = tmp_path / "hello.wav", tmp_path / "yo.wav"
+    assert main(["--server", server.target, "synthesize", "Hello there.", "-o", str(hello)]) == 0
+    assert main(["--server", server.target, "synthesize", "Yo there.", "-o", str(yo), "--dictionary", str(said)]) == 0
+    assert yo.read_bytes() == hello.read_bytes()
+    said.write_text("yo hello\n")
+    assert main(["--server", server.target, "synthesize", "Yo.", "-o", str(yo), "--dictionary", str(said)]) == 1
 
 
 def test_int8_graph_is_served_on_request(server, tmp_path, capsys):
-    """--tts-int8 serves tts.int8.onnx; without that graph the server refuses to start, in one line.
-    A server without --tts-verifier refuses best_of > 1."""
+    """--tts-int8 serves tts.int8.onnx; without that graph the server refuses to start, in one line
+    (as it does with a malformed --tts-dictionary). A server without --tts-verifier refuses best_of > 1."""
     import shutil
 
     from serve.server import main
@@ -335,6 +360,10 @@ def test_int8_graph_is_served_on_request(server, tmp_path, capsys):
     codec = ["--codec", server.server.cfg.codec, "--port", "0"]
     assert main([*codec, "--tts", str(copy), "--tts-int8"]) == 1
     assert "int8" in capsys.readouterr().err.strip().splitlines()[-1]
+    (tmp_path / "say.txt").write_text("fine  ok\nNguyen win\n")  # a bad dictionary: refused by line, before serving
+    assert main([*codec, "--tts", str(copy), "--tts-dictionary", str(tmp_path / "say.txt")]) == 1
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith("entry 2 ('Nguyen win') needs a word, then a tab or "
+                                                                      "two spaces, then how to say it")
     quantize(copy / "tts.onnx", copy / "tts.int8.onnx")
     running = RunningServer(ServerConfig(port=0, codec=server.server.cfg.codec, tts=[str(copy)], tts_int8=True))
     try:

@@ -124,6 +124,10 @@ def cmd_synthesize(args: argparse.Namespace) -> None:
     _check_args(args)
     source = _voice_source(args) if args.voice else None  # a bad --voice fails before any model loads
     text = sys.stdin.read() if args.text == "-" else args.text
+    if args.dictionary:
+        from .respell import load_dictionary, respell
+
+        text = respell(text, load_dictionary(args.dictionary))
     sampling = SamplingConfig(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
                               greedy=args.greedy, cfg_scale=args.cfg_scale, best_of=args.best_of,
                               search_seconds=args.search_seconds, search_beams=args.search_beams)
@@ -290,6 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--best-of", type=int, default=1,
                    help="candidates per sentence; the one --verifier hears say the text best is kept (whole sentences "
                         "then stream at once)")
+    s.add_argument("--dictionary", metavar="FILE",
+                   help="pronunciations: a word, two spaces (or a tab), how to say it, one per line (tts.respell; "
+                        "Riva's custom_dictionary format), e.g. 'Nguyen  win'")
     s.add_argument("--search-seconds", type=float, default=0.0,
                    help="with --best-of: every this many seconds of speech, keep the candidates the verifier hears "
                         "on track and let copies of them go on (tts.search); 0 = off")

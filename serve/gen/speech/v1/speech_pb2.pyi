@@ -177,7 +177,7 @@ class ZeroShotData(_message.Message):
     def __init__(self, audio_prompt: _Optional[bytes] = ..., encoding: _Optional[_Union[AudioEncoding, str]] = ..., sample_rate_hz: _Optional[int] = ..., transcript: _Optional[str] = ...) -> None: ...
 
 class SynthesizeSpeechRequest(_message.Message):
-    __slots__ = ("text", "language_code", "encoding", "sample_rate_hz", "voice_name", "zero_shot_data", "temperature", "top_p", "top_k", "seed", "speaking_rate", "chunk_ms", "model", "cfg_scale", "best_of", "word_times")
+    __slots__ = ("text", "language_code", "encoding", "sample_rate_hz", "voice_name", "zero_shot_data", "temperature", "top_p", "top_k", "seed", "speaking_rate", "chunk_ms", "model", "cfg_scale", "best_of", "word_times", "custom_dictionary")
     TEXT_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_CODE_FIELD_NUMBER: _ClassVar[int]
     ENCODING_FIELD_NUMBER: _ClassVar[int]
@@ -194,6 +194,7 @@ class SynthesizeSpeechRequest(_message.Message):
     CFG_SCALE_FIELD_NUMBER: _ClassVar[int]
     BEST_OF_FIELD_NUMBER: _ClassVar[int]
     WORD_TIMES_FIELD_NUMBER: _ClassVar[int]
+    CUSTOM_DICTIONARY_FIELD_NUMBER: _ClassVar[int]
     text: str
     language_code: str
     encoding: AudioEncoding
@@ -210,7 +211,8 @@ class SynthesizeSpeechRequest(_message.Message):
     cfg_scale: float
     best_of: int
     word_times: bool
-    def __init__(self, text: _Optional[str] = ..., language_code: _Optional[str] = ..., encoding: _Optional[_Union[AudioEncoding, str]] = ..., sample_rate_hz: _Optional[int] = ..., voice_name: _Optional[str] = ..., zero_shot_data: _Optional[_Union[ZeroShotData, _Mapping]] = ..., temperature: _Optional[float] = ..., top_p: _Optional[float] = ..., top_k: _Optional[int] = ..., seed: _Optional[int] = ..., speaking_rate: _Optional[float] = ..., chunk_ms: _Optional[int] = ..., model: _Optional[str] = ..., cfg_scale: _Optional[float] = ..., best_of: _Optional[int] = ..., word_times: _Optional[bool] = ...) -> None: ...
+    custom_dictionary: str
+    def __init__(self, text: _Optional[str] = ..., language_code: _Optional[str] = ..., encoding: _Optional[_Union[AudioEncoding, str]] = ..., sample_rate_hz: _Optional[int] = ..., voice_name: _Optional[str] = ..., zero_shot_data: _Optional[_Union[ZeroShotData, _Mapping]] = ..., temperature: _Optional[float] = ..., top_p: _Optional[float] = ..., top_k: _Optional[int] = ..., seed: _Optional[int] = ..., speaking_rate: _Optional[float] = ..., chunk_ms: _Optional[int] = ..., model: _Optional[str] = ..., cfg_scale: _Optional[float] = ..., best_of: _Optional[int] = ..., word_times: _Optional[bool] = ..., custom_dictionary: _Optional[str] = ...) -> None: ...
 
 class SynthesizeSpeechResponse(_message.Message):
     __slots__ = ("audio", "encoding", "sample_rate_hz", "words")
