@@ -32,7 +32,7 @@ from tts.ssml import is_ssml, parse_ssml
 from tts.text import normalize
 from tts.time_stretch import MAX_FACTOR, MIN_FACTOR  # as speaking rates too: 0.5x to 2x
 from tts.verify import load_verifier
-from tts.word_times import word_times
+from tts.word_times import WordTime, WordTimer, word_times
 
 DEFAULT_LANGUAGE = "en-US"
 LATER_CHUNK_FRAMES = 25  # 0.5 s at 50 Hz once audio is flowing
@@ -160,7 +160,8 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
             if req.encoding not in (pb.ENCODING_UNSPECIFIED, pb.LINEAR_PCM, pb.FLOAT32_PCM):
                 raise CodecError("SynthesizeStream audio is LINEAR_PCM or FLOAT32_PCM")
             first_frames = max(1, round((req.chunk_ms or 80) / 1000 * entry.synth.model.cfg.codec_frame_rate))
-            queue, stop, seconds, marks, played = asyncio.Queue(), threading.Event(), 0.0, [], []
+            queue, stop, seconds, marks = asyncio.Queue(), threading.Event(), 0.0, []
+            timer = WordTimer(entry.synth.sample_rate, entry.synth.verifier.recognizer) if req.word_times else None
             loop = asyncio.get_running_loop()
             resample = audio_io.StreamResampler(entry.synth.sample_rate, rate)
 
@@ -169,11 +170,10 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
                     for chunk in entry.synth.stream(text, voice, sampling, LATER_CHUNK_FRAMES, first_frames, stop.is_set,
                                                     req.speaking_rate or 1.0, sentences=marks if req.word_times else None):
                         loop.call_soon_threadsafe(queue.put_nowait, chunk)
-                        if req.word_times:
-                            played.append(chunk)
-                    if req.word_times and not stop.is_set():  # the words once all audio is out
-                        words = _word_times(entry.synth, np.concatenate(played) if played else np.zeros(0, np.float32), marks)
-                        loop.call_soon_threadsafe(queue.put_nowait, words)
+                        if timer is not None:  # each sentence's words found once it is played
+                            timer.push(chunk, marks)
+                    if timer is not None and not stop.is_set():  # the words once all audio is out
+                        loop.call_soon_threadsafe(queue.put_nowait, [_word_proto(w) for w in timer.finish()])
                 except Exception as err:  # handed to the RPC, which maps it to a status
                     loop.call_soon_threadsafe(queue.put_nowait, err)
                 loop.call_soon_threadsafe(queue.put_nowait, None)
@@ -216,9 +216,8 @@ def _with_word_times(synth, text: str, voice, sampling: SamplingConfig, speaking
     marks: list = []
     chunks = list(synth.stream(text, voice, sampling, 1 << 30, speaking_rate=speaking_rate, sentences=marks))
     wav = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
-    return wav, _word_times(synth, wav, marks)
+    return wav, [_word_proto(w) for w in word_times(wav, synth.sample_rate, marks, synth.verifier.recognizer)]
 
 
-def _word_times(synth, wav: np.ndarray, marks: list) -> list[pb.WordTime]:
-    return [pb.WordTime(word=w.word, start_s=w.start, end_s=w.end, sentence=w.sentence, aligned=w.aligned)
-            for w in word_times(wav, synth.sample_rate, marks, synth.verifier.recognizer)]
+def _word_proto(w: WordTime) -> pb.WordTime:
+    return pb.WordTime(word=w.word, start_s=w.start, end_s=w.end, sentence=w.sentence, aligned=w.aligned)

@@ -11,7 +11,7 @@ from tests.conftest import SENTENCE
 from tts.sampling import SamplingConfig
 from tts.text import normalize
 from tts.verify import load_verifier
-from tts.word_times import WordTime, _in_order, word_times
+from tts.word_times import WordTime, WordTimer, _in_order, word_times
 
 from tiny_tts import tiny_synthesizer
 
@@ -42,6 +42,27 @@ def test_words_are_found_where_they_are_said(speech, recognizer):
     assert [w.sentence for w in marked] == [0] * 9 + [1] * 9
     assert [w.word for w in marked] == [w.word for w in words]
     assert all(abs(a.start - b.start) < 0.05 and abs(a.end - b.end) < 0.05 for a, b in zip(marked, words))
+
+
+def test_words_found_as_the_audio_plays_are_those_found_at_the_end(speech, recognizer):
+    """WordTimer, fed the audio in chunks and each mark once its sentence has begun (as the
+    synthesizer gives them), finds exactly what word_times finds in the whole, holding no more
+    than a sentence's stretch (and a chunk) at a time."""
+    said = audio.load(speech, SR)
+    pause = np.zeros(SR // 3, np.float32)
+    wav = np.concatenate([said, pause, said[: len(said) // 2], pause, said])
+    marks = [(SENTENCE, 0), ("The quick brown fox.", len(said) + len(pause) // 2),
+             (SENTENCE, len(said) + len(pause) + len(said) // 2 + len(pause) // 2)]
+    whole = word_times(wav, SR, marks, recognizer)
+    for size in (7000, 999, len(wav)):
+        timer, held = WordTimer(SR, recognizer), 0
+        for a in range(0, len(wav), size):
+            timer.push(wav[a : a + size], [m for m in marks if m[1] < a + size])
+            held = max(held, sum(len(c) for c in timer.chunks))
+        assert timer.finish() == whole
+        if size < len(wav):
+            assert held <= len(said) + len(pause) + size + SR // 5, (size, held)
+            assert timer.aligned == 3
 
 
 def test_audio_too_short_for_its_words_spreads_them(recognizer):

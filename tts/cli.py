@@ -120,6 +120,7 @@ def cmd_synthesize(args: argparse.Namespace) -> None:
     from .generate import SamplingConfig
     from .synthesize import Synthesizer
     from .verify import load_verifier
+    from .word_times import WordTimer, write_json
 
     _check_args(args)
     source = _voice_source(args) if args.voice else None  # a bad --voice fails before any model loads
@@ -136,8 +137,9 @@ def cmd_synthesize(args: argparse.Namespace) -> None:
     if args.best_of > 1 or args.word_times:  # word times: the verifier's recognizer finds the words
         synth.verifier = load_verifier(args.verifier, args.backend, args.threads)
     voice = _voice_prompt(args, synth, source)
-    start, first, samples, kept = time.perf_counter(), None, 0, []
+    start, first, samples = time.perf_counter(), None, 0
     marks = [] if args.word_times else None
+    timer = WordTimer(synth.sample_rate, synth.verifier.recognizer) if args.word_times else None
     with contextlib.ExitStack() as stack:  # a file is written as the audio comes, and appears only when complete
         write = (_write_stdout if str(args.output) == "-" else
                  stack.enter_context(audio.writer(args.output, synth.sample_rate)))
@@ -146,25 +148,15 @@ def cmd_synthesize(args: argparse.Namespace) -> None:
             first = first or time.perf_counter() - start
             write(chunk)
             samples += len(chunk)
-            if marks is not None:  # kept only to find the words in
-                kept.append(chunk)
+            if timer is not None:  # each sentence's words found once it is played, its audio then let go
+                timer.push(chunk, marks)
     seconds = samples / synth.sample_rate
-    if marks is not None:
-        _write_word_times(args.word_times, kept, marks, synth)
+    if timer is not None:
+        words = timer.finish()
+        write_json(args.word_times, words)
+        print(f"tts-cli: {len(words)} word times -> {args.word_times}", file=sys.stderr)
     print(f"{seconds:.2f} s of audio, first audio after {first or 0:.3f} s, real-time factor "
           f"{(time.perf_counter() - start) / max(seconds, 1e-9):.3f}", file=sys.stderr)
-
-
-def _write_word_times(path: Path, chunks: list, marks: list[tuple[str, int]], synth) -> None:
-    """Every word said, with when (JSON, one object per word; ``tts.word_times``)."""
-    import numpy as np
-
-    from .word_times import word_times, write_json
-
-    wav = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
-    words = word_times(wav, synth.sample_rate, marks, synth.verifier.recognizer)
-    write_json(path, words)
-    print(f"tts-cli: {len(words)} word times -> {path}", file=sys.stderr)
 
 
 def cmd_voices(args: argparse.Namespace) -> None:

@@ -36,13 +36,49 @@ class WordTime:
 def word_times(wav: np.ndarray, sample_rate: int, sentences: list[tuple[str, int]], recognizer,
                margin_s: float = MARGIN_S) -> list[WordTime]:
     """Every word of ``sentences`` [(sentence, sample where its audio begins)] in ``wav``."""
-    wav = np.asarray(wav, np.float32)
-    margin, found = int(margin_s * sample_rate), []
-    for k, (text, begin) in enumerate(sentences):
-        end = sentences[k + 1][1] if k + 1 < len(sentences) else len(wav)
-        a, b = max(0, begin - margin), min(len(wav), end + margin)
-        found += _sentence(wav[a:b], sample_rate, text, recognizer, a / sample_rate, k)
-    return _in_order(found)
+    timer = WordTimer(sample_rate, recognizer, margin_s)
+    timer.push(np.asarray(wav, np.float32), sentences)
+    return timer.finish()
+
+
+class WordTimer:
+    """``word_times`` as the audio is played, holding only the current sentence's audio: a
+    sentence is aligned once the next one has begun and the margin after its end has come,
+    on exactly the stretch ``word_times`` gives it (the same words, the same times)."""
+
+    def __init__(self, sample_rate: int, recognizer, margin_s: float = MARGIN_S) -> None:
+        self.sample_rate, self.recognizer, self.margin = sample_rate, recognizer, int(margin_s * sample_rate)
+        self.chunks: list[np.ndarray] = []
+        self.start = self.total = 0  # output samples before the chunks held; played in all
+        self.marks: list[tuple[str, int]] = []
+        self.aligned = 0  # sentences whose words are found
+        self.found: list[WordTime] = []
+
+    def push(self, chunk: np.ndarray, marks: list[tuple[str, int]]) -> None:
+        """The next played audio and every sentence mark so far (``Synthesizer.stream(sentences=)``)."""
+        self.chunks.append(np.asarray(chunk, np.float32))
+        self.total += len(chunk)
+        self.marks = list(marks)
+        while self.aligned + 1 < len(self.marks) and self.total >= self.marks[self.aligned + 1][1] + self.margin:
+            self._align(self.marks[self.aligned + 1][1] + self.margin)
+
+    def finish(self) -> list[WordTime]:
+        """Every word, once all audio is played."""
+        while self.aligned < len(self.marks):
+            later = self.marks[self.aligned + 1 :]
+            self._align(min(self.total, later[0][1] + self.margin) if later else self.total)
+        return _in_order(self.found)
+
+    def _align(self, end: int) -> None:
+        """The next sentence's words, in its stretch up to output sample ``end``."""
+        text, begin = self.marks[self.aligned]
+        a = max(0, begin - self.margin)
+        wav = np.concatenate(self.chunks) if self.chunks else np.zeros(0, np.float32)
+        self.found += _sentence(wav[a - self.start : end - self.start], self.sample_rate, text, self.recognizer,
+                                a / self.sample_rate, self.aligned)
+        self.aligned += 1
+        keep = max(0, self.marks[self.aligned][1] - self.margin) if self.aligned < len(self.marks) else a
+        self.chunks, self.start = [wav[keep - self.start :]], keep  # from where the next stretch starts
 
 
 def _in_order(words: list[WordTime]) -> list[WordTime]:
