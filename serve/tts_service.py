@@ -127,7 +127,8 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
             raise CodecError("word_times needs a recognizer to find the words: start the server with --tts-verifier "
                              "(e.g. asr_verifier)")
         sampling = SamplingConfig(temperature=req.temperature or 0.8, top_k=req.top_k or 50, top_p=req.top_p or 0.95,
-                                  seed=req.seed, cfg_scale=req.cfg_scale or None, best_of=best_of)
+                                  seed=req.seed, cfg_scale=req.cfg_scale or None, best_of=best_of,
+                                  search_seconds=self.cfg.tts_search_seconds if best_of > 1 else 0.0)
         return entry, text, voice, sampling
 
     def _encode_out(self, wav: np.ndarray, entry: TtsEntry, req: pb.SynthesizeSpeechRequest) -> pb.SynthesizeSpeechResponse:

@@ -390,6 +390,7 @@ def test_sigterm_drains_in_flight_stream(model_dir, speech, tmp_path):
     ({"tts_verifier": "asr_verifier"}, "it needs --tts"),
     ({"tts_dictionary": "say.txt"}, "--tts-dictionary respells TTS requests: it needs --tts"),
     ({"max_best_of": 0}, "max_best_of must be at least 1"),
+    ({"tts_search_seconds": -1}, "tts_search_seconds must be >= 0"),
     ({"tts": ["tts"], "voice_prompt_seconds": 3.0}, "it needs --tts-verifier"),  # nothing would find the words
     ({"tts": ["tts"], "tts_verifier": "asr_verifier", "voice_prompt_seconds": 0}, "voice_prompt_seconds must be > 0"),
     ({"port": "fifty"}, "ServerConfig.port: expected an integer"),

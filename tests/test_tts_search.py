@@ -159,5 +159,5 @@ def test_search_settings_are_checked():
     for bad in (dict(best_of=4, search_seconds=-1.0), dict(best_of=4, search_seconds=1.0, search_beams=5)):
         with pytest.raises(ValueError, match="search_beams <= best_of"):
             SamplingConfig(**bad)
-    assert SamplingConfig(best_of=8, search_seconds=1.0).beams() == 4
+    assert SamplingConfig(best_of=8, search_seconds=1.0).beams() == 2
     assert SamplingConfig(best_of=3, search_seconds=1.0, search_beams=1).beams() == 1

@@ -23,6 +23,7 @@ from tests.conftest import SENTENCE
 from tts.config import load_preset
 from tts.model import TtsModel
 from tts.onnx_export import export_tts
+from tts.sampling import SamplingConfig
 from tts.text import TextTokenizer, train_tokenizer
 from tts.time_stretch import time_stretch
 from tts.voice_pace import pace_factor, speaking_rate
@@ -58,7 +59,7 @@ def server(tmp_path_factory, asr_dir):
     running = RunningServer(ServerConfig(port=0, codec=str(codec_dir), tts=[str(tts_dir)], max_streams=2,
                                          tts_verifier=str(asr_dir), max_best_of=3, voice_prompt_seconds=4.0,
                                          voice_prompt_pace=True, sentence_context="previous", metrics_port=0,
-                                         tts_dictionary=str(dictionary)))
+                                         tts_dictionary=str(dictionary), tts_search_seconds=0.1))
     yield running
     running.stop()
 
@@ -268,12 +269,17 @@ def test_pronunciations_respell_the_text(stub):
 
 
 def test_best_of_candidates_are_chosen_by_the_servers_verifier(server, stub):
-    """The verifier runs on ONNX Runtime too; a stream sends each sentence once it is chosen."""
+    """The verifier runs on ONNX Runtime too; a stream sends each sentence once it is chosen.
+    This server searches (--tts-search-seconds 0.1): its answer is the search's choice."""
     assert type(server.server.tts_registry.verifier.recognizer).__name__ == "OnnxRecognizer"
     text = "The old mill by the river. A quiet bridge."
     best = stub.Synthesize(request(text=text, best_of=3)).audio
     assert best == stub.Synthesize(request(text=text, best_of=3)).audio  # seeded
     assert best != stub.Synthesize(request(text=text)).audio
+    synth, drawn = server.server.tts_registry.entries["tts"].synth, dict(seed=3, temperature=0.9, best_of=3)
+    searched = synth.synthesize(text, sampling=SamplingConfig(**drawn, search_seconds=0.1))
+    np.testing.assert_array_equal(np.frombuffer(best, "<f4"), searched)
+    assert not np.array_equal(synth.synthesize(text, sampling=SamplingConfig(**drawn)), searched)
     chunks = [np.frombuffer(r.audio, "<f4") for r in stub.SynthesizeStream(request(text=text, best_of=3))]
     assert len(chunks) >= 2
     np.testing.assert_allclose(np.concatenate(chunks), np.frombuffer(best, "<f4"), atol=1e-5)

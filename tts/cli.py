@@ -293,7 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --best-of: every this many seconds of speech, keep the candidates the verifier hears "
                         "on track and let copies of them go on (tts.search); 0 = off")
     s.add_argument("--search-beams", type=int, default=0,
-                   help="candidates kept at each --search-seconds check (default: half of --best-of)")
+                   help="candidates kept at each --search-seconds check (default: a quarter of --best-of)")
     s.add_argument("--verifier", help="CTC recognizer directory or bundled name for --best-of and --word-times "
                                       "(default: asr_verifier; "
                                       "its asr.onnx where exported)")

@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--search-seconds", type=float, default=0.0,
                    help="with --best-of: prune the candidates to the verifier's best every this many seconds "
                         "while they speak (tts.search)")
-    p.add_argument("--search-beams", type=int, default=0, help="candidates kept at each prune (default: half)")
+    p.add_argument("--search-beams", type=int, default=0, help="candidates kept at each prune (default: a quarter of --best-of)")
     p.add_argument("--prompt-seconds", type=float,
                    help="cut longer voice prompts to their first words that fit (tts.voice_trim; the verifier finds "
                         "them, default asr_verifier)")
