@@ -3,9 +3,11 @@ bundled voice, N candidates per sentence in one batch, each rendered by the code
 by the ONNX verifier (``tts.verify``), against N = 1 measured in the same run.
 
     python benchmarks/best_of.py [--tts tts --verifier asr_verifier] [--n 1 2 4 8] [--int8] [--threads 2]
+                                 [--search 0.5]
 
 RTF = seconds spent / seconds of audio kept. "choosing" is the rendering and scoring of the
-candidates (the rest is generation). Sampling is the serving default, seeds fixed, so every
+candidates (the rest is generation; with ``--search S``, rows searched every S seconds follow,
+``tts.search``, whose checks count as generation). Sampling is the serving default, seeds fixed, so every
 N sees the same sentences; lengths differ with what is sampled, hence RTF.
 
 A second table times the rendering alone on the same candidates: the voice prompt decoded
@@ -40,33 +42,35 @@ def main() -> None:
     p.add_argument("--n", nargs="+", type=int, default=[1, 2, 4, 8])
     p.add_argument("--int8", action="store_true")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--search", type=float, default=0.0, help="also each N > 1 searched every this many seconds")
     args = p.parse_args()
     model, tokenizer = load_tts(args.tts, "onnx", args.threads, args.int8)
     verifier = load_verifier(args.verifier, "onnx", args.threads)
     synth = Synthesizer(model, tokenizer, backend="onnx", verifier=verifier)
     name, (wav, transcript) = next(iter(bundled_voices(find_tts_dir(args.tts)).items()), (None, (None, "")))
     voice = synth.voice_from_audio(audio.load(wav, synth.sample_rate), transcript) if name else None
-    choose, candidates = [0.0], {}
+    choose, candidates, searching = [0.0], {}, [False]
     plain_choose = synth._choose
 
     def timed_choose(runs, *a, **k):  # rendering and scoring the candidates; the rest is generation
         start = time.perf_counter()
         out = plain_choose(runs, *a, **k)
         choose[0] += time.perf_counter() - start
-        candidates.setdefault(len(runs), runs)  # each N's first sentence, for the rendering table
+        if not searching[0]:  # a search's pool holds more than N
+            candidates.setdefault(len(runs), runs)  # each N's first sentence, for the rendering table
         return out
 
     synth._choose = timed_choose
     synth.synthesize("Warm up.", voice, SamplingConfig(seed=0, best_of=2))
     rows = []
-    for n in args.n:
-        choose[0], spent, kept = 0.0, 0.0, 0.0
+    for n, search in [(n, 0.0) for n in args.n] + [(n, args.search) for n in args.n if n > 1 and args.search]:
+        choose[0], spent, kept, searching[0] = 0.0, 0.0, 0.0, bool(search)
         for i, text in enumerate(SENTENCES):
             start = time.perf_counter()
-            wav = synth.synthesize(text, voice, SamplingConfig(seed=i, best_of=n))
+            wav = synth.synthesize(text, voice, SamplingConfig(seed=i, best_of=n, search_seconds=search))
             spent += time.perf_counter() - start
             kept += len(wav) / synth.sample_rate
-        rows.append((n, spent, kept, choose[0]))
+        rows.append((f"{n}, searched every {search:g} s" if search else n, spent, kept, choose[0]))
     graph = "int8" if args.int8 else "fp32"
     print(f"{args.tts} ({graph}) + {args.verifier}, ONNX Runtime, {args.threads} threads, {len(SENTENCES)} sentences, "
           f"voice {name or 'none'}")

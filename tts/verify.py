@@ -37,23 +37,23 @@ class CtcVerifier:
 
     def hear(self, wav: np.ndarray, sample_rate: int, text: str, transcribe: bool = True) -> tuple[float, str]:
         """``score`` and what the recognizer hears (greedy, no lexicon), from one run of it."""
-        from codec.audio import resample
-
         target = encode_text(text)
         if not target and not transcribe:
             return 0.0, ""
-        wav = resample(np.asarray(wav, np.float32), sample_rate, self.recognizer.sample_rate).astype(np.float32)
-        log_probs = self.recognizer.log_probs(wav)
+        log_probs = self._log_probs(wav, sample_rate)
         heard = greedy_text(log_probs.argmax(-1).tolist()) if transcribe else ""
         return (ctc_nll(log_probs, target) / len(target) if target else 0.0), heard
 
     def on_track(self, wav: np.ndarray, sample_rate: int, text: str) -> float:
         """-log p(the audio says a beginning of ``text``): ranks renditions cut off at the same
         length (``tts.search``); lower is better."""
+        return ctc_prefix_nll(self._log_probs(wav, sample_rate), encode_text(text))
+
+    def _log_probs(self, wav: np.ndarray, sample_rate: int) -> np.ndarray:
         from codec.audio import resample
 
         wav = resample(np.asarray(wav, np.float32), sample_rate, self.recognizer.sample_rate).astype(np.float32)
-        return ctc_prefix_nll(self.recognizer.log_probs(wav), encode_text(text))
+        return self.recognizer.log_probs(wav)
 
     def best(self, wavs: list[np.ndarray], sample_rate: int, text: str) -> tuple[int, list[float]]:
         """Index of the candidate most likely to say ``text`` (the first among equals) and every score."""
