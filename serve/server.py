@@ -57,8 +57,9 @@ class ServerConfig:
     tts_verifier: str | None = None  # CTC recognizer (dir / bundled name) that lets requests ask for best_of > 1
     max_best_of: int = 4  # candidates one request may ask for (they run as one batch)
     # with best_of > 1: prune a sentence's candidates to the verifier's best every this many
-    # seconds while they speak (tts.search; a quarter of them go on); 0: plain best of N
-    tts_search_seconds: float = 0.0
+    # seconds while they speak (tts.search; a quarter of them go on); 0: plain best of N;
+    # None: the library's default (tts.sampling.DEFAULT_SEARCH_SECONDS, 0.5)
+    tts_search_seconds: float | None = None
     # zero-shot voice prompts longer than this keep their first words that fit (tts.voice_trim):
     # new voices read far better after short prompts. Needs the verifier. The model's own voices
     # (training speakers) are read whole: cut to 3 s they read worse (README).
@@ -119,7 +120,7 @@ class ServerConfig:
             raise ConfigError(str(err)) from None
         if self.tts_dictionary and not self.tts:
             raise ConfigError("--tts-dictionary respells TTS requests: it needs --tts")
-        if self.tts_search_seconds < 0:
+        if self.tts_search_seconds is not None and self.tts_search_seconds < 0:
             raise ConfigError(f"tts_search_seconds must be >= 0, got {self.tts_search_seconds}")
         if self.tts_verifier and not self.tts:  # it would be loaded for nothing and best_of still refused
             raise ConfigError("--tts-verifier verifies TTS candidates: it needs --tts")
@@ -438,7 +439,7 @@ def parse_args(argv: list[str] | None) -> ServerConfig:
     p.add_argument("--max-best-of", type=int, default=d.max_best_of, help="most candidates one request may ask for")
     p.add_argument("--tts-search-seconds", type=float, default=d.tts_search_seconds, metavar="S",
                    help="with best_of: every S seconds of speech, keep the quarter of the candidates the verifier hears "
-                        "on track and let copies of them go on (tts.search); 0 = plain best of N")
+                        "on track and let copies of them go on (tts.search; default 0.5); 0 = plain best of N")
     p.add_argument("--voice-prompt-seconds", type=float,
                    help="cut longer zero-shot voice prompts to their first words that fit (e.g. 3; needs "
                         "--tts-verifier); the model's own voices are read whole")

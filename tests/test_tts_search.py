@@ -4,6 +4,8 @@ its listener ranks best, and the synthesizer chooses among what the search finis
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -140,7 +142,9 @@ def test_synthesizer_chooses_among_what_the_search_finished(synth, verifier):
     text = "The old mill. A quiet bridge."
     sampling = SamplingConfig(seed=5, max_frames=80, best_of=4, search_seconds=0.2)
     spoken = synth.speak(text, sampling=sampling)
-    plain = synth.speak(text, sampling=SamplingConfig(seed=5, max_frames=80, best_of=4))
+    plain = synth.speak(text, sampling=SamplingConfig(seed=5, max_frames=80, best_of=4, search_seconds=0))
+    assert [s.frames for s in synth.speak(text, sampling=SamplingConfig(seed=5, max_frames=80, best_of=4))] == \
+        [s.frames for s in synth.speak(text, sampling=replace(sampling, search_seconds=0.5))]  # searched by default
     for s, p in zip(spoken, plain):
         assert len(s.scores) >= 4 and s.frames != p.frames
         assert verifier.score(synth.render([s]), SR, s.text) == pytest.approx(min(s.scores))
@@ -160,4 +164,6 @@ def test_search_settings_are_checked():
         with pytest.raises(ValueError, match="search_beams <= best_of"):
             SamplingConfig(**bad)
     assert SamplingConfig(best_of=8, search_seconds=1.0).beams() == 2
+    assert SamplingConfig(best_of=4).search_every() == 0.5 and SamplingConfig().search_every() == 0.0
+    assert SamplingConfig(best_of=4, search_seconds=0).search_every() == 0.0  # plain best of N
     assert SamplingConfig(best_of=3, search_seconds=1.0, search_beams=1).beams() == 1

@@ -289,9 +289,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dictionary", metavar="FILE",
                    help="pronunciations: a word, two spaces (or a tab), how to say it, one per line (tts.respell; "
                         "Riva's custom_dictionary format), e.g. 'Nguyen  win'")
-    s.add_argument("--search-seconds", type=float, default=0.0,
+    s.add_argument("--search-seconds", type=float,
                    help="with --best-of: every this many seconds of speech, keep the candidates the verifier hears "
-                        "on track and let copies of them go on (tts.search); 0 = off")
+                        "on track and let copies of them go on (tts.search; default 0.5); 0 = plain best of N")
     s.add_argument("--search-beams", type=int, default=0,
                    help="candidates kept at each --search-seconds check (default: a quarter of --best-of)")
     s.add_argument("--verifier", help="CTC recognizer directory or bundled name for --best-of and --word-times "

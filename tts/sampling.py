@@ -12,6 +12,7 @@ import numpy as np
 
 
 MAX_BEST_OF = 16  # candidates run as one batch: more costs memory and time for little gain
+DEFAULT_SEARCH_SECONDS = 0.5  # best of N searched this often (tts.search): better than plain best of N (README)
 
 
 @dataclass
@@ -28,7 +29,9 @@ class SamplingConfig:
     min_seconds_per_char: float = 0.03  # min-length rule (~half of fast speech): no </speech> before
     cfg_scale: float | None = None  # classifier-free guidance on the text, 1 = off; None: the model's own
     best_of: int = 1  # candidates per sentence, the one a verifier hears best is kept (tts.verify)
-    search_seconds: float = 0.0  # with best_of: prune the candidates every this many seconds (tts.search); 0 = off
+    # with best_of: prune the candidates every this many seconds (tts.search); 0 = plain best of N;
+    # None: DEFAULT_SEARCH_SECONDS with best_of > 1
+    search_seconds: float | None = None
     search_beams: int = 0  # candidates kept at each prune (each then copied to refill); 0: a quarter of best_of
 
     def __post_init__(self) -> None:
@@ -42,10 +45,16 @@ class SamplingConfig:
             raise ValueError(f"best_of must be 1 to {MAX_BEST_OF}, got {self.best_of}")
         if self.best_of > 1 and self.greedy:
             raise ValueError("best_of > 1 needs sampling: greedy candidates are all the same")
-        if self.search_seconds < 0 or not 0 <= self.search_beams <= self.best_of:
+        if (self.search_seconds or 0) < 0 or not 0 <= self.search_beams <= self.best_of:
             raise ValueError(f"need search_seconds >= 0 and 0 <= search_beams <= best_of ({self.best_of})")
         if self.search_seconds and self.best_of < 2:
             raise ValueError("search_seconds needs best_of > 1: it prunes among the candidates")
+
+    def search_every(self) -> float:
+        """Seconds between a search's checks; 0: none (one candidate, or plain best of N)."""
+        if self.search_seconds is not None:
+            return self.search_seconds
+        return DEFAULT_SEARCH_SECONDS if self.best_of > 1 else 0.0
 
     def beams(self) -> int:
         """Candidates kept at each prune of a search (``tts.search``)."""

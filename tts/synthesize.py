@@ -287,7 +287,7 @@ class Synthesizer:
         if sampling.best_of > 1 and self.verifier is None:
             raise ValueError(f"best_of {sampling.best_of} needs a verifier to choose (e.g. tts-cli --verifier models/asr_verifier)")
         readings = self._sentences(text, voice, sampling, previous)
-        batch = 1 if sampling.search_seconds else self.batch  # a search runs a sentence's candidates alone
+        batch = 1 if sampling.search_every() else self.batch  # a search runs a sentence's candidates alone
         for i, group in enumerate(_groups(readings, batch)):
             if should_stop is not None and should_stop():
                 return
@@ -339,7 +339,8 @@ class Synthesizer:
     def candidates(self, text: str, voice: VoicePrompt | None = None,
                    sampling: SamplingConfig | None = None) -> list[tuple[str, list[list], list[np.ndarray]]]:
         """Every sentence's ``sampling.best_of`` renditions before any is chosen: (sentence, each
-        run's frames, each run's audio after what precedes it), drawn as ``speak`` draws them.
+        run's frames, each run's audio after what precedes it), drawn as ``speak`` draws them
+        with plain best of N (``search_seconds=0``; a search has no fixed set of renditions).
         Where a later sentence continues the previous one (``context``), it goes on from the
         verifier's choice (with no verifier: the first run).
         For studying how to choose (``recipes/libritts/best_of_study.py``); needs no verifier."""
@@ -354,10 +355,10 @@ class Synthesizer:
     def _runs(self, prompt: list, limit: int, floor: int, sampling: SamplingConfig,
               should_stop: Callable[[], bool] | None, heard: "_Heard | None" = None) -> list[list]:
         """``sampling.best_of`` renditions of one prompt in one batch: each one's frames; with
-        ``sampling.search_seconds`` (and ``heard``, the verifier listening), those of a search."""
+        ``heard`` (the verifier listening), those of a search every ``sampling.search_every()`` s."""
         n = sampling.best_of
-        if sampling.search_seconds and heard is not None:
-            every = max(1, round(sampling.search_seconds * self.model.cfg.codec_frame_rate))
+        if heard is not None:
+            every = max(1, round(sampling.search_every() * self.model.cfg.codec_frame_rate))
             decoding = Decoding(self.model.stepper(), self.model.cfg, [prompt] * n, [limit] * n, sampling, [floor] * n)
             return search(decoding, heard, every, sampling.beams(), should_stop)
         runs: list[list] = [[] for _ in range(n)]
@@ -371,7 +372,7 @@ class Synthesizer:
                  sampling: SamplingConfig, should_stop: Callable[[], bool] | None) -> tuple[list, list[float]]:
         """``sampling.best_of`` renditions of one sentence in one batch -> the frames of the one
         the verifier scores best, all scores (``voice``: the prompt the sentence continues)."""
-        heard = _Heard(self, voice, spoken.text, sampling.best_of) if sampling.search_seconds else None
+        heard = _Heard(self, voice, spoken.text, sampling.best_of) if sampling.search_every() else None
         runs = self._runs(spoken.prompt, limit, floor, sampling, should_stop, heard)
         if should_stop is not None and should_stop():  # cancelled: nobody will hear the choice
             return [], []

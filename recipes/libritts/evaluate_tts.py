@@ -162,9 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cfg-scale", type=float, help="classifier-free guidance on the text (default: the model's)")
     p.add_argument("--best-of", type=int, default=1, help="candidates per sentence; the verifier keeps one (tts.verify)")
     p.add_argument("--verifier", help="CTC recognizer that picks among --best-of candidates (not the judge --asr)")
-    p.add_argument("--search-seconds", type=float, default=0.0,
+    p.add_argument("--search-seconds", type=float,
                    help="with --best-of: prune the candidates to the verifier's best every this many seconds "
-                        "while they speak (tts.search)")
+                        "while they speak (tts.search; default: the library's, 0.5); 0 = plain best of N")
     p.add_argument("--search-beams", type=int, default=0, help="candidates kept at each prune (default: a quarter of --best-of)")
     p.add_argument("--prompt-seconds", type=float,
                    help="cut longer voice prompts to their first words that fit (tts.voice_trim; the verifier finds "
@@ -264,8 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     guidance = f", guidance scale {scale:g}" if scale != 1 else ""
     if args.best_of > 1:
         guidance += f", best of {args.best_of} by {args.verifier}"
-    if args.search_seconds:
-        guidance += f", searched every {args.search_seconds:g} s keeping {sampling.beams()}"
+    if sampling.search_every():
+        guidance += f", searched every {sampling.search_every():g} s keeping {sampling.beams()}"
     if args.codec:
         guidance += f", decoded by {args.codec}"
     if args.sentences > 1:
