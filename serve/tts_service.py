@@ -53,6 +53,7 @@ class TtsRegistry:
                  pace: bool = False, context: str = "voice", batch: int = 1, dictionary: str | None = None) -> None:
         self.entries: dict[str, TtsEntry] = {}
         self.dictionary = load_dictionary(dictionary) if dictionary else {}  # tts.respell, for every request
+        respell("", self.dictionary)  # its pattern compiled once, before the first request
         # longer zero-shot prompts are cut to their first words (tts.voice_trim); the model's own
         # voices are read whole: it trained on those speakers, and they read better whole (README)
         self.voice_seconds = voice_seconds
