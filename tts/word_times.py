@@ -58,7 +58,7 @@ class WordTimer:
         """The next played audio and every sentence mark so far (``Synthesizer.stream(sentences=)``)."""
         self.chunks.append(np.asarray(chunk, np.float32))
         self.total += len(chunk)
-        self.marks = list(marks)
+        self.marks = marks  # the synthesizer's list, only ever appended to
         while self.aligned + 1 < len(self.marks) and self.total >= self.marks[self.aligned + 1][1] + self.margin:
             self._align(self.marks[self.aligned + 1][1] + self.margin)
 
