@@ -79,7 +79,7 @@ proto: setup
 
 # The main command: set up, then serve the bundled codecs (and TTS) on 127.0.0.1:50051.
 serve: setup onnx
-	$(BIN)/speech-server --codec hificodec --extra-codec distilcodec $(if $(wildcard models/tts/config.json),--tts tts) \
+	$(BIN)/speech-server --codec hificodec --extra-codec distilcodec --metrics-port 9100 $(if $(wildcard models/tts/config.json),--tts tts) \
 		$(if $(wildcard models/asr_verifier/config.json),--tts-verifier asr_verifier --voice-prompt-seconds 3)
 
 # The wheels a bare GPU lease lacks, for recipes/lease/*.sh (carried as .whl, ignored by git).

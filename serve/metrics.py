@@ -178,6 +178,21 @@ def _status(context, err: BaseException | None) -> str:
     return next((c.name for c in grpc.StatusCode if c.value[0] == code), "UNKNOWN")  # a bare number
 
 
+class _CountedWrites:
+    """The call's context, counting each message a handler sends with ``context.write`` rather than
+    by yielding (grpc's health Watch)."""
+
+    def __init__(self, context, sent) -> None:
+        self._context, self._sent = context, sent
+
+    async def write(self, message) -> None:
+        await self._context.write(message)
+        self._sent.inc()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._context, name)
+
+
 def _wrapped(handler, m: ServerMetrics, labels: tuple[str, str, str]):
     """The same handler, measured."""
     started, received, sent, handling = (c.labels(*labels) for c in (m.started, m.received, m.sent, m.handling))
@@ -215,7 +230,7 @@ def _wrapped(handler, m: ServerMetrics, labels: tuple[str, str, str]):
 
     async def streamed_response(request, context):
         async with measured(context):
-            responses = behavior(begin(request), context)
+            responses = behavior(begin(request), _CountedWrites(context, sent))
             if not hasattr(responses, "__aiter__"):  # a handler that writes with context.write (health Watch)
                 await responses
                 return

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -100,9 +100,11 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
         if not (req.speaking_rate == 0.0 or MIN_FACTOR <= req.speaking_rate <= MAX_FACTOR):
             raise CodecError(f"speaking_rate must be {MIN_FACTOR:g} to {MAX_FACTOR:g} (1 = as the model speaks; 0 = 1), "
                              f"got {req.speaking_rate:g}")
-        text = req.text
-        if self.registry.dictionary or req.custom_dictionary:
-            text = respell(text, {**self.registry.dictionary, **parse_dictionary(req.custom_dictionary, "custom_dictionary")})
+        # pronunciations apply to the text and to the voice prompt's transcript: the prompt's audio says
+        # its words the way the dictionary spells them, and the model reads both as one sequence
+        said = ({**self.registry.dictionary, **parse_dictionary(req.custom_dictionary, "custom_dictionary")}
+                if req.custom_dictionary else self.registry.dictionary)
+        text = respell(req.text, said)
         # empty, junk-only and over-long text, or bad SSML, is refused in one line before anything plays
         if is_ssml(text):
             parse_ssml(text)
@@ -114,11 +116,12 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
             wav = wire.audio_from_proto(pb.Audio(data=z.audio_prompt, encoding=z.encoding, sample_rate_hz=z.sample_rate_hz),
                                         entry.synth.sample_rate, max_seconds=30.0)
             pace = entry.synth.model.cfg.chars_per_second if self.registry.pace else None
-            voice = entry.synth.voice_from_audio(wav, z.transcript, self.registry.voice_seconds, pace=pace)
+            voice = entry.synth.voice_from_audio(wav, respell(z.transcript, said), self.registry.voice_seconds, pace=pace)
         elif req.voice_name:
             if req.voice_name not in entry.voices:
                 raise ModelNotFound(f"voice {req.voice_name!r} not found (have: {', '.join(entry.voices) or 'none'})")
             voice = entry.voices[req.voice_name]
+            voice = replace(voice, transcript=respell(voice.transcript, said)) if said else voice
         best_of = max(1, req.best_of)
         if best_of > 1 and entry.synth.verifier is None:
             raise CodecError("best_of > 1 needs a verifier: start the server with --tts-verifier (e.g. asr_verifier)")

@@ -285,8 +285,13 @@ def test_metrics_count_every_rpc_by_status_with_audio_and_streams(model_dir, spe
             call.cancel()
             gate.set()
             health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
+            watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest())
+            assert next(watch).status == health_pb2.HealthCheckResponse.SERVING  # written, not yielded
+            watch.cancel()
         port = running.server.metrics_port
         wait_for(lambda: scrape(port, "t0k").get(("grpc_server_handled_total", *grpc_labels("bidi_stream", "DecodeStream", grpc_code="CANCELLED"))) == 1)
+        watched = (("grpc_method", "Watch"), ("grpc_service", "grpc.health.v1.Health"), ("grpc_type", "server_stream"))
+        wait_for(lambda: scrape(port, "t0k").get(("grpc_server_handled_total", ("grpc_code", "CANCELLED"), *watched)) == 1)
         m = scrape(port, "t0k")
         for wrong in (None, "t0", "t0k0"):  # the gRPC token guards the metrics too
             with pytest.raises(HTTPError, match="401"):
@@ -303,6 +308,7 @@ def test_metrics_count_every_rpc_by_status_with_audio_and_streams(model_dir, spe
     assert m[("grpc_server_msg_sent_total", *grpc_labels("bidi_stream", "DecodeStream"))] == len(responses)
     assert m[("grpc_server_handled_total", ("grpc_code", "OK"), ("grpc_method", "Check"), ("grpc_service", "grpc.health.v1.Health"),
               ("grpc_type", "unary"))] == 1
+    assert m[("grpc_server_msg_sent_total", *watched)] == 1
     assert m[("speech_audio_seconds_total", ("model", "hificodec-tiny"), ("rpc", "Encode"))] == pytest.approx(len(speech) / SR)
     assert m[("speech_audio_seconds_total", ("model", "hificodec-tiny"), ("rpc", "DecodeStream"))] == pytest.approx(
         len(speech) / SR, abs=0.01)  # whole frames of it

@@ -262,6 +262,12 @@ def test_training_entry_point_resumes_bit_exact_and_cli_synthesizes(tmp_path, mo
                     *voice)
         assert proc.returncode == 0 and "cut from" not in proc.stderr, proc.stderr
     assert by_name.read_bytes() == by_file.read_bytes()
+    (tmp_path / "kwik.txt").write_text("kwik  quick\n")  # pronunciations respell the prompt's transcript too
+    misspelt = f"{SENTENCE} {SENTENCE}".replace("quick", "kwik")
+    proc = _run("-m", "tts.cli", "synthesize", "Hi.", "-o", str(out), "--model", str(full / "model"), "--seed", "1",
+                "--voice", str(full / "model" / "voices" / "narrator.wav"), "--voice-text", misspelt, "--voice-seconds", "0",
+                "--dictionary", str(tmp_path / "kwik.txt"))
+    assert proc.returncode == 0 and out.read_bytes() == by_file.read_bytes(), proc.stderr
     proc = _run("-m", "tts.cli", "synthesize", "Hi.", "-o", str(out), "--model", str(full / "model"), "--voice", "narrator",
                 "--verifier", str(asr_dir), "--voice-seconds", "3.5")
     assert proc.returncode == 0 and f"cut from {seconds} to its first words within 3.5 s: {SENTENCE!r}" in proc.stderr

@@ -268,6 +268,22 @@ def test_pronunciations_respell_the_text(stub):
     np.testing.assert_allclose(np.frombuffer(streamed, "<f4"), np.frombuffer(bridge, "<f4"), atol=1e-5)
 
 
+def test_pronunciations_respell_the_voice_prompts_transcript(stub):
+    """The prompt's audio says its words as the dictionary spells them, so its transcript is
+    respelled too: a zero-shot transcript and a bundled voice's (for that request only)."""
+    prompt = audio.to_wav_bytes((0.1 * np.random.default_rng(0).standard_normal(SR)).astype(np.float32), SR)
+
+    def zero_shot(transcript, **kw):
+        return stub.Synthesize(request(zero_shot_data=pb.ZeroShotData(audio_prompt=prompt, transcript=transcript), **kw)).audio
+
+    assert zero_shot("yo there", custom_dictionary="yo  hello") == zero_shot("hello there")
+    assert zero_shot("zyzzyva") == zero_shot("a quiet bridge")  # the server's own dictionary
+    narrator = stub.Synthesize(request(voice_name="narrator")).audio  # its transcript: "a quiet bridge"
+    assert stub.Synthesize(request(voice_name="narrator", custom_dictionary="quiet  calm")).audio != narrator
+    assert stub.Synthesize(request(voice_name="narrator", custom_dictionary="yo  hello")).audio == narrator
+    assert stub.Synthesize(request(voice_name="narrator")).audio == narrator  # the voice itself is unchanged
+
+
 def test_best_of_candidates_are_chosen_by_the_servers_verifier(server, stub):
     """The verifier runs on ONNX Runtime too; a stream sends each sentence once it is chosen.
     This server searches (--tts-search-seconds 0.1): its answer is the search's choice."""

@@ -125,10 +125,12 @@ def cmd_synthesize(args: argparse.Namespace) -> None:
     _check_args(args)
     source = _voice_source(args) if args.voice else None  # a bad --voice fails before any model loads
     text = sys.stdin.read() if args.text == "-" else args.text
-    if args.dictionary:
+    if args.dictionary:  # the voice prompt's transcript too: its audio says the words as respelled
         from .respell import load_dictionary, respell
 
-        text = respell(text, load_dictionary(args.dictionary))
+        said = load_dictionary(args.dictionary)
+        text = respell(text, said)
+        source = source and (source[0], respell(source[1], said), source[2])
     sampling = SamplingConfig(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
                               greedy=args.greedy, cfg_scale=args.cfg_scale, best_of=args.best_of,
                               search_seconds=args.search_seconds, search_beams=args.search_beams)
