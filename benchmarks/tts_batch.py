@@ -3,15 +3,13 @@ against one at a time, measured in the same run: speed, time to first audio, and
 word error rate (batching changes the draws, not what is drawn from).
 
     python benchmarks/tts_batch.py [--tts tts] [--asr models/asr] [--batch 1 2 4 8] [--texts 3 --sentences 8]
-                                   [--int8] [--threads 2] [--best-of 4 --verifier asr_verifier]
+                                   [--int8] [--threads 2]
 
 The bundled TTS on ONNX Runtime with its first bundled voice, the serving defaults (sampling,
 guidance), seeds fixed; each text is one request of ``--sentences`` sentences made by the
 corpus generator (words the model knows, sentences it never read). RTF = seconds spent /
 seconds of audio. WER: the bundled CTC recognizer (``models/asr``) snapped to the corpus's
-words, on each text's audio against the text, pooled over the texts. ``--best-of N``: each
-sentence searched and chosen among N rows by the verifier (``tts.search``, the serving default
-for best_of), the sentences of a batch searched together.
+words, on each text's audio against the text, pooled over the texts.
 """
 
 from __future__ import annotations
@@ -32,7 +30,6 @@ from tts.pretrained import bundled_voices, find_tts_dir, load_tts  # noqa: E402
 from tts.sampling import SamplingConfig  # noqa: E402
 from tts.synthesize import Synthesizer  # noqa: E402
 from tts.text import normalize  # noqa: E402
-from tts.verify import load_verifier  # noqa: E402
 from tts.wer import word_error_rate  # noqa: E402
 
 
@@ -53,8 +50,6 @@ def main() -> None:
     p.add_argument("--sentences", type=int, default=8, help="per text")
     p.add_argument("--int8", action="store_true")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--best-of", type=int, default=1, help="searched, as a server answers best_of")
-    p.add_argument("--verifier", default="asr_verifier", help="with --best-of")
     args = p.parse_args()
     model, tokenizer = load_tts(args.tts, "onnx", args.threads, args.int8)
     judge = CtcRecognizer.from_pretrained(args.asr).eval()
@@ -64,14 +59,13 @@ def main() -> None:
     lexicon = Lexicon(corpus_like(3000, seed=0))  # the corpus's vocabulary, as evaluate_tts.py snaps to
     rows = []
     for batch in args.batch:
-        synth = Synthesizer(model, tokenizer, backend="onnx", batch=batch,
-                            verifier=load_verifier(args.verifier, "onnx", args.threads) if args.best_of > 1 else None)
+        synth = Synthesizer(model, tokenizer, backend="onnx", batch=batch)
         voice = synth.voice_from_audio(audio.load(wav, synth.sample_rate), transcript) if name else None
         synth.synthesize("Warm up.", voice, SamplingConfig(seed=0))
         spent, seconds, firsts, heard = 0.0, 0.0, [], []
         for i, text in enumerate(requests):
             start, first, chunks = time.perf_counter(), None, []
-            for chunk in synth.stream(text, voice, SamplingConfig(seed=i, best_of=args.best_of)):
+            for chunk in synth.stream(text, voice, SamplingConfig(seed=i)):
                 first = first or time.perf_counter() - start
                 chunks.append(chunk)
             spent += time.perf_counter() - start
@@ -82,9 +76,7 @@ def main() -> None:
         wer = word_error_rate([normalize(t) for t in requests], heard)
         rows.append((batch, spent, seconds, sorted(firsts)[len(firsts) // 2], wer))
     graph = "int8" if args.int8 else "fp32"
-    chosen = f", best of {args.best_of} searched" if args.best_of > 1 else ""
-    print(f"{args.tts} ({graph}), ONNX Runtime, {args.threads} threads, {len(requests)} texts of {args.sentences} sentences, "
-          f"voice {name or 'none'}{chosen}\n")
+    print(f"{args.tts} ({graph}), ONNX Runtime, {args.threads} threads, {len(requests)} texts of {args.sentences} sentences, voice {name or 'none'}\n")
     print("| sentences together | seconds | audio (s) | RTF | first audio p50 (s) | WER | speed vs 1 |")
     print("|---|---|---|---|---|---|---|")
     for batch, spent, seconds, first, wer in rows:

@@ -17,7 +17,6 @@ from tts.ctc import ctc_nll, ctc_prefix_nll
 from tts.decoding import Decoding
 from tts.generate import SamplingConfig, TorchStepper, build_prompt
 from tts.model import TtsModel
-from tts.sampling import RowGroups
 from tts.search import search
 from tts.verify import load_verifier
 
@@ -117,7 +116,7 @@ def test_search_goes_on_from_the_best_rows_only():
     sampling = SamplingConfig(seed=4, temperature=1.0, top_k=0, top_p=1.0)
     listener = FewerEven(n)
     decoding = Decoding(TorchStepper(model), model.cfg, [prompt] * n, [60] * n, sampling)
-    found = search(decoding, [listener], every=5, beams=2)[0]
+    found = search(decoding, listener, every=5, beams=2)
     assert len(listener.checks) >= 5 and len(found) >= n
     for (rows, scores, frames), (_, _, after) in zip(listener.checks, listener.checks[1:]):
         kept = [frames[i] for _, i in sorted(zip(scores, rows))[:2]]
@@ -126,32 +125,12 @@ def test_search_goes_on_from_the_best_rows_only():
     best = frames[rows[int(np.argmin(scores))]]
     assert sum(run[: len(best)] == best for run in found[-n:]) == n // 2  # the last rows: half copy the best
     plain = Decoding(TorchStepper(model), model.cfg, [prompt] * n, [60] * n, sampling)
-    unsearched = search(plain, [FewerEven(n)], every=10**6, beams=n)[0]
+    unsearched = search(plain, FewerEven(n), every=10**6, beams=n)
     assert len(unsearched) == n
     even = lambda runs: np.mean([sum(c % 2 == 0 for c in r) / max(1, len(r)) for r in runs])
     assert even(found[-n:]) < even(unsearched) - 0.1  # the search moved the rows where its listener wanted them
-    again = search(Decoding(TorchStepper(model), model.cfg, [prompt] * n, [60] * n, sampling), [FewerEven(n)], 5, 2)[0]
+    again = search(Decoding(TorchStepper(model), model.cfg, [prompt] * n, [60] * n, sampling), FewerEven(n), 5, 2)
     assert again == found  # seeded: reproducible
-
-
-class MoreEven(FewerEven):
-    def scores(self, rows: list[int]) -> list[int]:
-        return [-score for score in super().scores(rows)]
-
-
-def test_each_group_of_a_batch_is_searched_as_it_would_be_alone():
-    """Two sentences' rows in one batch (a RowGroups draw each): each group is pruned by its own
-    listener among its own rows, and finds what it finds searched alone."""
-    model = _model()
-    prompts, n = [build_prompt(model, [5, 6, 7]), build_prompt(model, [9, 3])], 4
-    sampling = SamplingConfig(temperature=1.0, top_k=0, top_p=1.0)
-    alone = [search(Decoding(TorchStepper(model), model.cfg, [prompt] * n, [40] * n, replace(sampling, seed=seed)),
-                    [listener(n)], 5, 2)[0] for prompt, seed, listener in zip(prompts, (4, 9), (FewerEven, MoreEven))]
-    batch = Decoding(TorchStepper(model), model.cfg, [prompts[0]] * n + [prompts[1]] * n, [40] * 2 * n, sampling,
-                     rng=RowGroups([4, 9], [n, n]))
-    assert search(batch, [FewerEven(n), MoreEven(n)], 5, 2) == alone
-    even = lambda runs: np.mean([sum(c % 2 == 0 for c in r) / max(1, len(r)) for r in runs])  # noqa: E731
-    assert even(alone[0][-n:]) < even(alone[1][-n:]) - 0.1  # each group went where its own listener wanted
 
 
 @pytest.fixture(scope="module")
@@ -173,23 +152,7 @@ def test_synthesizer_chooses_among_what_the_search_finished(synth, verifier):
     streamed = np.concatenate(list(synth.stream(text, sampling=sampling, chunk_frames=7)))
     assert np.abs(streamed - synth.render(spoken)).max() < 1e-5
     together = tiny_synthesizer(["The old mill stood by the river.", "A quiet bridge."], verifier=verifier, batch=2)
-    rows, stepper = [], together.model.stepper
-
-    def counted():  # each decoding's batch: the rows of its first step
-        inner = stepper()
-        step = inner.step
-
-        def first(ids, *rest):
-            rows.append(len(ids))
-            inner.step = step
-            return step(ids, *rest)
-
-        inner.step = first
-        return inner
-
-    together.model.stepper = counted
-    assert [s.frames for s in together.speak(text, sampling=sampling)] == [s.frames for s in spoken]  # as alone
-    assert rows == [8]  # both sentences' 4 rows searched in one batch
+    assert [s.frames for s in together.speak(text, sampling=sampling)] == [s.frames for s in spoken]  # one at a time
     stops = iter([False] * 30 + [True] * 1000)
     assert list(synth.stream(text, sampling=sampling, should_stop=lambda: next(stops))) == []
 

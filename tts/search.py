@@ -26,45 +26,27 @@ class Listener(Protocol):
     def reorder(self, index: list[int]) -> None: ...  # row i goes on as row index[i]
 
 
-def search(decoding: Decoding, listeners: list[Listener], every: int, beams: int,
-           should_stop: Callable[[], bool] | None = None) -> list[list[list]]:
-    """Run ``decoding`` to the end, pruning every ``every`` steps; its rows come in equal groups,
-    one per listener (a batch's sentences, each ``best_of`` rows), and each group keeps its own
-    ``beams`` best live rows. Returns each group's finished rows' frames (rows that ended before
-    a check, then its last rows); a stopped search returns what had finished."""
-    n = len(decoding.items) // len(listeners)
-    groups = [range(g * n, (g + 1) * n) for g in range(len(listeners))]
+def search(decoding: Decoding, listener: Listener, every: int, beams: int,
+           should_stop: Callable[[], bool] | None = None) -> list[list]:
+    """Run ``decoding`` to the end, pruning to the ``beams`` best live rows every ``every``
+    steps; returns every finished row's frames (rows that ended before a check, then the last
+    rows). A stopped search returns what had finished."""
     runs: list[list] = [[] for _ in decoding.items]
-    finished: list[list[list]] = [[] for _ in listeners]
+    finished: list[list] = []
     while not decoding.done:
         new = decoding.advance()
         for run, frames in zip(runs, new):
             run.extend(frames)
-        for listener, rows in zip(listeners, groups):
-            listener.push(new[rows.start : rows.stop])
+        listener.push(new)
         if should_stop is not None and should_stop():
             return finished
         if decoding.step % every or decoding.done:
             continue
-        index = list(range(len(runs)))
-        for listener, rows, done in zip(listeners, groups, finished):
-            kept = _prune(decoding, listener, rows, beams, runs, done)
-            index[rows.start : rows.stop] = [rows.start + i for i in kept]
+        live = [i for i, item in enumerate(decoding.items) if not item.done]
+        finished.extend(runs[i] for i, item in enumerate(decoding.items) if item.done)
+        ranked = [i for _, i in sorted(zip(listener.scores(live), live))][:beams]
+        index = [ranked[k % len(ranked)] for k in range(len(runs))]
         decoding.reorder(index)
+        listener.reorder(index)
         runs = [list(runs[i]) for i in index]
-    return [done + runs[rows.start : rows.stop] for done, rows in zip(finished, groups)]
-
-
-def _prune(decoding: Decoding, listener: Listener, rows: range, beams: int, runs: list[list],
-           done: list[list]) -> list[int]:
-    """One group at a check: its ended rows join ``done``, and each of its rows goes on as one of
-    its ``beams`` best live rows (indices within the group; unchanged once all have ended)."""
-    local = range(len(rows))
-    live = [i for i in local if not decoding.items[rows.start + i].done]
-    if not live:
-        return list(local)
-    done.extend(runs[rows.start + i] for i in local if decoding.items[rows.start + i].done)
-    ranked = [i for _, i in sorted(zip(listener.scores(live), live))][:beams]
-    index = [ranked[k % len(ranked)] for k in local]
-    listener.reorder(index)
-    return index
+    return finished + runs

@@ -287,13 +287,11 @@ class Synthesizer:
         if sampling.best_of > 1 and self.verifier is None:
             raise ValueError(f"best_of {sampling.best_of} needs a verifier to choose (e.g. tts-cli --verifier models/asr_verifier)")
         readings = self._sentences(text, voice, sampling, previous)
-        for i, group in enumerate(_groups(readings, self.batch)):
+        batch = 1 if sampling.search_every() else self.batch  # a search runs a sentence's candidates alone
+        for i, group in enumerate(_groups(readings, batch)):
             if should_stop is not None and should_stop():
                 return
             first = first_chunk_frames if i == 0 else None
-            if sampling.search_every():  # each sentence found and chosen whole before any of it plays
-                yield from self._searched(group, chunk_frames, should_stop)
-                continue
             if len(group) > 1:
                 yield from self._generate_together(group, chunk_frames, first, should_stop)
                 continue
@@ -355,9 +353,14 @@ class Synthesizer:
         return found
 
     def _runs(self, prompt: list, limit: int, floor: int, sampling: SamplingConfig,
-              should_stop: Callable[[], bool] | None) -> list[list]:
-        """``sampling.best_of`` renditions of one prompt in one batch: each one's frames."""
+              should_stop: Callable[[], bool] | None, heard: "_Heard | None" = None) -> list[list]:
+        """``sampling.best_of`` renditions of one prompt in one batch: each one's frames; with
+        ``heard`` (the verifier listening), those of a search every ``sampling.search_every()`` s."""
         n = sampling.best_of
+        if heard is not None:
+            every = max(1, round(sampling.search_every() * self.model.cfg.codec_frame_rate))
+            decoding = Decoding(self.model.stepper(), self.model.cfg, [prompt] * n, [limit] * n, sampling, [floor] * n)
+            return search(decoding, heard, every, sampling.beams(), should_stop)
         runs: list[list] = [[] for _ in range(n)]
         for chunk in decode_loop(self.model.stepper(), self.model.cfg, [prompt] * n, [limit] * n, sampling,
                                  1 << 30, None, should_stop, [floor] * n):
@@ -369,29 +372,11 @@ class Synthesizer:
                  sampling: SamplingConfig, should_stop: Callable[[], bool] | None) -> tuple[list, list[float]]:
         """``sampling.best_of`` renditions of one sentence in one batch -> the frames of the one
         the verifier scores best, all scores (``voice``: the prompt the sentence continues)."""
-        runs = self._runs(spoken.prompt, limit, floor, sampling, should_stop)
+        heard = _Heard(self, voice, spoken.text, sampling.best_of) if sampling.search_every() else None
+        runs = self._runs(spoken.prompt, limit, floor, sampling, should_stop, heard)
         if should_stop is not None and should_stop():  # cancelled: nobody will hear the choice
             return [], []
         return self._choose(runs, spoken.text, voice)
-
-    def _searched(self, group: list[Reading], chunk_frames: int,
-                  should_stop: Callable[[], bool] | None) -> Iterator[tuple[Spoken, list]]:
-        """The sentences of ``group`` searched together (``tts.search``: each sentence's
-        ``best_of`` rows pruned among themselves, drawn from its own seed, as alone), then each
-        sentence's choice among what its search finished, in order."""
-        sampling, n = group[0].sampling, group[0].sampling.best_of
-        every = max(1, round(sampling.search_every() * self.model.cfg.codec_frame_rate))
-        rows = lambda values: [v for v in values for _ in range(n)]  # noqa: E731
-        decoding = Decoding(self.model.stepper(), self.model.cfg, rows(r.spoken.prompt for r in group),
-                            rows(r.limit for r in group), sampling, rows(r.floor for r in group),
-                            RowGroups([r.sampling.seed for r in group], [n] * len(group)))
-        heard = [_Heard(self, r.context, r.spoken.text, n) for r in group]
-        found = search(decoding, heard, every, sampling.beams(), should_stop)
-        if should_stop is not None and should_stop():  # cancelled: nobody will hear the choice
-            return
-        for reading, runs in zip(group, found):
-            reading.spoken.frames, reading.spoken.scores = self._choose(runs, reading.spoken.text, reading.context)
-            yield from _in_chunks(reading.spoken, chunk_frames)
 
     def _choose(self, runs: list[list], text: str, voice: VoicePrompt | None) -> tuple[list, list[float]]:
         """Each candidate rendered after the voice prompt (as it will play) and scored: the best's frames, all scores."""
