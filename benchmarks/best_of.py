@@ -3,11 +3,12 @@ bundled voice, N candidates per sentence in one batch, each rendered by the code
 by the ONNX verifier (``tts.verify``), against N = 1 measured in the same run.
 
     python benchmarks/best_of.py [--tts tts --verifier asr_verifier] [--n 1 2 4 8] [--int8] [--threads 2]
-                                 [--search 0.5]
+                                 [--search 0.5] [--text "A sentence." ...]
 
 RTF = seconds spent / seconds of audio kept. "choosing" is the rendering and scoring of the
 candidates (the rest is generation; with ``--search S``, rows searched every S seconds follow,
-``tts.search``, whose checks count as generation). Sampling is the serving default, seeds fixed, so every
+``tts.search``, whose checks count as generation; "checks" is the verifier hearing the live rows,
+all in one recognizer run, and again with each row heard on its own as the baseline). Sampling is the serving default, seeds fixed, so every
 N sees the same sentences; lengths differ with what is sampled, hence RTF.
 
 A second table times the rendering alone on the same candidates: the voice prompt decoded
@@ -43,14 +44,15 @@ def main() -> None:
     p.add_argument("--int8", action="store_true")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--search", type=float, default=0.0, help="also each N > 1 searched every this many seconds")
+    p.add_argument("--text", nargs="+", default=SENTENCES, help="the sentences (default: three of ~2.4 s)")
     args = p.parse_args()
     model, tokenizer = load_tts(args.tts, "onnx", args.threads, args.int8)
     verifier = load_verifier(args.verifier, "onnx", args.threads)
     synth = Synthesizer(model, tokenizer, backend="onnx", verifier=verifier)
     name, (wav, transcript) = next(iter(bundled_voices(find_tts_dir(args.tts)).items()), (None, (None, "")))
     voice = synth.voice_from_audio(audio.load(wav, synth.sample_rate), transcript) if name else None
-    choose, candidates, searching = [0.0], {}, [False]
-    plain_choose = synth._choose
+    choose, checks, candidates, searching = [0.0], [0.0], {}, [False]
+    plain_choose, plain_on_track = synth._choose, verifier.on_track
 
     def timed_choose(runs, *a, **k):  # rendering and scoring the candidates; the rest is generation
         start = time.perf_counter()
@@ -60,24 +62,35 @@ def main() -> None:
             candidates.setdefault(len(runs), runs)  # each N's first sentence, for the rendering table
         return out
 
-    synth._choose = timed_choose
+    def timed_on_track(*a, **k):  # a search's checks
+        start = time.perf_counter()
+        out = plain_on_track(*a, **k)
+        checks[0] += time.perf_counter() - start
+        return out
+
+    synth._choose, verifier.on_track = timed_choose, timed_on_track
+    batched = getattr(verifier.recognizer, "batched", False)
     synth.synthesize("Warm up.", voice, SamplingConfig(seed=0, best_of=2))
     rows = []
-    for n, search in [(n, 0.0) for n in args.n] + [(n, args.search) for n in args.n if n > 1 and args.search]:
-        choose[0], spent, kept, searching[0] = 0.0, 0.0, 0.0, bool(search)
-        for i, text in enumerate(SENTENCES):
+    searched = [(n, args.search, together) for n in args.n if n > 1 and args.search for together in dict.fromkeys([batched, False])]
+    for n, search, together in [(n, 0.0, batched) for n in args.n] + searched:
+        choose[0], checks[0], spent, kept, searching[0] = 0.0, 0.0, 0.0, 0.0, bool(search)
+        if hasattr(verifier.recognizer, "batched"):
+            verifier.recognizer.batched = together
+        for i, text in enumerate(args.text):
             start = time.perf_counter()
             wav = synth.synthesize(text, voice, SamplingConfig(seed=i, best_of=n, search_seconds=search))
             spent += time.perf_counter() - start
             kept += len(wav) / synth.sample_rate
-        rows.append((f"{n}, searched every {search:g} s" if search else n, spent, kept, choose[0]))
+        heard = "" if together else ", rows heard one by one"
+        rows.append((f"{n}, searched every {search:g} s{heard}" if search else n, spent, kept, choose[0], checks[0]))
     graph = "int8" if args.int8 else "fp32"
-    print(f"{args.tts} ({graph}) + {args.verifier}, ONNX Runtime, {args.threads} threads, {len(SENTENCES)} sentences, "
+    print(f"{args.tts} ({graph}) + {args.verifier}, ONNX Runtime, {args.threads} threads, {len(args.text)} sentences, "
           f"voice {name or 'none'}")
-    print("| best of | seconds | audio kept (s) | RTF | choosing (s) | time vs best of 1 |")
-    print("|---|---|---|---|---|---|")
-    for n, spent, kept, chose in rows:
-        print(f"| {n} | {spent:.2f} | {kept:.1f} | {spent / kept:.3f} | {chose:.2f} | {spent / rows[0][1]:.2f}x |")
+    print("| best of | seconds | audio kept (s) | RTF | choosing (s) | checks (s) | time vs best of 1 |")
+    print("|---|---|---|---|---|---|---|")
+    for n, spent, kept, chose, heard in rows:
+        print(f"| {n} | {spent:.2f} | {kept:.1f} | {spent / kept:.3f} | {chose:.2f} | {heard:.2f} | {spent / rows[0][1]:.2f}x |")
     render_table(synth, voice, candidates)
 
 

@@ -33,8 +33,17 @@ class OnnxRecognizer:
         props = self.session.get_modelmeta().custom_metadata_map
         if props.get("weights_hash") != meta.get("weights_hash"):
             raise CodecError(f"{graph}: exported from other weights than {self.model_dir}/model.safetensors; re-export")
+        self.batched = self.session.get_inputs()[0].shape[0] != 1
 
     def log_probs(self, wav: np.ndarray) -> np.ndarray:
         """Mono float32 audio at ``sample_rate`` -> CTC log-probabilities [frames, classes]."""
-        wav = np.pad(np.asarray(wav, np.float32), (0, max(0, self.n_fft - len(wav))))
-        return self.session.run(None, {"wav": wav[None]})[0][0]
+        return self.log_probs_batch(np.asarray(wav, np.float32)[None])[0]
+
+    def log_probs_batch(self, wavs: np.ndarray) -> np.ndarray:
+        """Clips of one length [B, samples] -> [B, frames, classes] in one run (a graph exported
+        for one clip at a time, before 2026-12-06, runs each row on its own)."""
+        wavs = np.asarray(wavs, np.float32)
+        wavs = np.pad(wavs, ((0, 0), (0, max(0, self.n_fft - wavs.shape[1]))))
+        if self.batched:
+            return self.session.run(None, {"wav": wavs})[0]
+        return np.stack([self.session.run(None, {"wav": wav[None]})[0][0] for wav in wavs])

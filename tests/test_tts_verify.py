@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 import torch
 import torch.nn.functional as F
@@ -53,6 +54,23 @@ def test_the_onnx_graph_scores_as_torch_does(asr_dir, verifier, speech):
     score, heard = verifier.hear(wav, SR, SENTENCE)  # one run: the score and the recognizer's own transcript
     assert score == verifier.score(wav, SR, SENTENCE) and heard == verifier.recognizer.transcribe(wav, SR) != ""
     assert onnx_verifier.hear(wav, SR, SENTENCE)[1] == heard  # the torch-free recognizer transcribes too
+    clips = np.stack([wav[:20000], wav[5000:25000], 0.3 * wav[:20000]])  # a batch: each row as it is alone
+    for recognizer in (verifier.recognizer, onnx_verifier.recognizer):
+        np.testing.assert_allclose(recognizer.log_probs_batch(clips), np.stack([recognizer.log_probs(c) for c in clips]),
+                                   atol=1e-4)
+    np.testing.assert_allclose(onnx_verifier.recognizer.log_probs_batch(clips), verifier.recognizer.log_probs_batch(clips),
+                               atol=2e-3)
+    mixed = [wav[:20000], wav[:300], wav[5000:25000]]  # on track: rows of one length heard together
+    assert onnx_verifier.on_track(mixed, SR, SENTENCE) == pytest.approx(
+        [onnx_verifier.on_track([clip], SR, SENTENCE)[0] for clip in mixed], rel=1e-4)
+    single = asr_dir.parent / "single"  # a graph exported for one clip at a time (before batches) still serves
+    shutil.copytree(asr_dir, single)
+    graph = onnx.load(single / "asr.onnx")
+    graph.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 1
+    onnx.save(graph, single / "asr.onnx")
+    old = load_verifier(str(single)).recognizer
+    assert not old.batched and onnx_verifier.recognizer.batched
+    np.testing.assert_allclose(old.log_probs_batch(clips), onnx_verifier.recognizer.log_probs_batch(clips), atol=1e-4)
     stale = asr_dir.parent / "stale"
     shutil.copytree(asr_dir, stale)
     other = CtcRecognizer.from_pretrained(stale)

@@ -94,11 +94,15 @@ class CtcRecognizer(PretrainedDir, nn.Module):
     def frame_rate(self) -> float:
         return self.cfg.sample_rate / self.cfg.hop
 
-    @torch.inference_mode()
     def log_probs(self, wav: np.ndarray) -> np.ndarray:
         """Mono float32 audio at ``sample_rate`` -> CTC log-probabilities [frames, classes]."""
-        x = torch.from_numpy(np.pad(wav, (0, max(0, self.cfg.n_fft - len(wav)))))[None]  # a few ms of output still scores
-        return self(self.features(x))[0].numpy()
+        return self.log_probs_batch(np.asarray(wav, np.float32)[None])[0]
+
+    @torch.inference_mode()
+    def log_probs_batch(self, wavs: np.ndarray) -> np.ndarray:
+        """Clips of one length [B, samples] -> [B, frames, classes], in one batch."""
+        wavs = np.pad(wavs, ((0, 0), (0, max(0, self.cfg.n_fft - wavs.shape[1]))))  # a few ms of output still scores
+        return self(self.features(torch.from_numpy(wavs))).numpy()
 
     def transcribe(self, wav: np.ndarray, sample_rate: int) -> str:
         from codec.audio import resample

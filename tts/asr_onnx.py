@@ -59,8 +59,9 @@ class _GraphBuilder:
         axes = self.ints(1, 2)
         centered = self.op("Sub", x, self.op("ReduceMean", x, axes, keepdims=1))
         squares = self.op("Mul", centered, centered)
-        if unbiased:
-            n = self.op("Cast", self.op("Size", x), to=TensorProto.FLOAT)
+        if unbiased:  # n: the values of one item (its size over the batch)
+            per_item = self.op("Div", self.op("Size", x), self.op("Gather", self.op("Shape", x), self.const(np.int64(0)), axis=0))
+            n = self.op("Cast", per_item, to=TensorProto.FLOAT)
             var = self.op("Div", self.op("ReduceSum", squares, axes, keepdims=1), self.op("Sub", n, self.scalar(1)))
             return self.op("Div", centered, self.op("Add", self.op("Sqrt", var), self.scalar(eps)))
         var = self.op("ReduceMean", squares, axes, keepdims=1)
@@ -68,17 +69,17 @@ class _GraphBuilder:
 
 
 def _log_mel(g: _GraphBuilder, recognizer: CtcRecognizer, wav: str) -> str:
-    """wav [1, samples] -> normalized log-mel [1, frames, n_mels], as ``tts.asr.LogMel``."""
+    """wav [B, samples] -> normalized log-mel [B, frames, n_mels], as ``tts.asr.LogMel``."""
     cfg, mel = recognizer.cfg, recognizer.features.mel
     cos, sin = dft_basis(cfg.n_fft)
     basis = (torch.cat([cos, -sin]) * mel.spectrogram.window.double()).float()[:, None]  # [2 * freqs, 1, n_fft]
     freqs, half = cfg.n_fft // 2 + 1, cfg.n_fft // 2
     x = g.op("Pad", g.op("Unsqueeze", wav, g.ints(1)), g.ints(0, 0, half, 0, 0, half), mode="reflect")
-    spec = g.op("Conv", x, g.const(basis), strides=[cfg.hop])  # [1, 2 * freqs, frames]
+    spec = g.op("Conv", x, g.const(basis), strides=[cfg.hop])  # [B, 2 * freqs, frames]
     re = g.op("Slice", spec, g.ints(0), g.ints(freqs), g.ints(1))
     im = g.op("Slice", spec, g.ints(freqs), g.ints(2 * freqs), g.ints(1))
     power = g.op("Add", g.op("Mul", re, re), g.op("Mul", im, im))
-    mels = g.op("MatMul", g.const(mel.mel_scale.fb.T.contiguous()), power)  # [1, n_mels, frames]
+    mels = g.op("MatMul", g.const(mel.mel_scale.fb.T.contiguous()), power)  # [B, n_mels, frames]
     x = g.op("Transpose", g.op("Log", g.op("Add", mels, g.scalar(1e-6))), perm=[0, 2, 1])
     return g.normalized(x, 1e-5, unbiased=True)
 
@@ -98,35 +99,36 @@ def _gru_weights(rnn: torch.nn.GRU, layer: int) -> list[torch.Tensor]:
 
 
 def build_graph(recognizer: CtcRecognizer) -> onnx.ModelProto:
-    """The recognizer's ``log_probs`` as ONNX: wav [1, samples] -> log_probs [1, frames, classes]."""
+    """The recognizer's ``log_probs_batch`` as ONNX: wav [B, samples] -> log_probs [B, frames, classes]."""
     g = _GraphBuilder()
     x = _log_mel(g, recognizer, "wav")
     x = g.op("Add", g.op("MatMul", x, g.const(recognizer.inp.weight.T)), g.const(recognizer.inp.bias))
-    x = g.op("Transpose", x, perm=[0, 2, 1])  # [1, dim, frames]
+    x = g.op("Transpose", x, perm=[0, 2, 1])  # [B, dim, frames]
     for conv, _, norm in recognizer.convs:  # x + GroupNorm(GELU(Conv(x)))
         y = g.op("Conv", x, g.const(conv.weight), g.const(conv.bias), pads=[conv.padding[0]] * 2)
         erf = g.op("Erf", g.op("Div", y, g.scalar(np.sqrt(2.0))))
         y = g.op("Mul", g.op("Mul", y, g.scalar(0.5)), g.op("Add", erf, g.scalar(1.0)))
         y = g.normalized(y, norm.eps, unbiased=False)
         x = g.op("Add", x, g.op("Add", g.op("Mul", y, g.const(norm.weight[:, None])), g.const(norm.bias[:, None])))
-    x = g.op("Transpose", x, perm=[2, 0, 1])  # [frames, 1, dim]: ONNX GRU's layout
+    x = g.op("Transpose", x, perm=[2, 0, 1])  # [frames, B, dim]: ONNX GRU's layout
     rnn = recognizer.rnn
     for layer in range(rnn.num_layers):
         y = g.op("GRU", x, *(g.const(t) for t in _gru_weights(rnn, layer)), hidden_size=rnn.hidden_size,
                  direction="bidirectional", linear_before_reset=1)  # torch's reset gate placement
-        y = g.op("Transpose", y, perm=[0, 2, 1, 3])  # [frames, 1, 2, hidden]
+        y = g.op("Transpose", y, perm=[0, 2, 1, 3])  # [frames, B, 2, hidden]
         x = g.op("Reshape", y, g.ints(0, 0, 2 * rnn.hidden_size))  # forward then backward, as torch
     x = g.op("Transpose", x, perm=[1, 0, 2])
     x = g.op("Add", g.op("MatMul", x, g.const(recognizer.out.weight.T)), g.const(recognizer.out.bias))
     g.op("LogSoftmax", x, out="log_probs", axis=-1)
     classes = recognizer.out.out_features
-    graph = helper.make_graph(g.nodes, "ctc_recognizer", [helper.make_tensor_value_info("wav", TensorProto.FLOAT, [1, "samples"])],
-                              [helper.make_tensor_value_info("log_probs", TensorProto.FLOAT, [1, "frames", classes])], g.inits)
+    graph = helper.make_graph(g.nodes, "ctc_recognizer",
+                              [helper.make_tensor_value_info("wav", TensorProto.FLOAT, ["batch", "samples"])],
+                              [helper.make_tensor_value_info("log_probs", TensorProto.FLOAT, ["batch", "frames", classes])], g.inits)
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
 
 
 def export_asr(recognizer: CtcRecognizer, directory: str | Path) -> Path:
-    """Write ``directory/asr.onnx``: wav [1, samples] (at least n_fft) -> log_probs [1, frames, classes];
+    """Write ``directory/asr.onnx``: wav [B, samples] (at least n_fft) -> log_probs [B, frames, classes];
     its metadata carries the weights hash, so a stale graph is refused at load."""
     from codec.atomic import atomic_write
     from codec.checkpoint import state_hash

@@ -424,7 +424,7 @@ class _Heard:
                 self.audio[i].append(self.decoders[i].push(self.synth._codes(self.waiting[i]))[0])
                 self.waiting[i] = []
         audio = [np.concatenate(self.audio[i]) if self.audio[i] else np.zeros(0, np.float32) for i in rows]
-        return [self.synth.verifier.on_track(wav, self.synth.sample_rate, self.text) for wav in audio]
+        return self.synth.verifier.on_track(audio, self.synth.sample_rate, self.text)
 
     def reorder(self, index: list[int]) -> None:
         self.decoders = [self.decoders[i].fork() for i in index]

