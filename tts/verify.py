@@ -47,7 +47,7 @@ class CtcVerifier:
     def on_track(self, wavs: list[np.ndarray], sample_rate: int, text: str) -> list[float]:
         """-log p(the audio says a beginning of ``text``) of each rendition: ranks renditions cut
         off at the same length (``tts.search``); lower is better. Renditions of one length are
-        heard in one recognizer run (a search's live rows all are: 1.6-1.9x faster than one by one)."""
+        heard in one recognizer run (a search's live rows all are; 8 rows of 1-6 s: 1.6-1.9x faster)."""
         target, scores = encode_text(text), [0.0] * len(wavs)
         by_length: dict[int, list[int]] = {}
         for i, wav in enumerate(wavs):
