@@ -310,7 +310,7 @@ class Synthesizer:
                            should_stop: Callable[[], bool] | None) -> Iterator[tuple[Spoken, list]]:
         """Several sentences (each ``best_of`` times) as rows of one batch, each drawn from its
         own seed as it would be alone: a step of several rows costs little more than a step of
-        one, so text of many sentences is read faster (1.9x at 8 on 2 CPUs, README). The first
+        one, so text of many sentences is read faster (1.44x at 4 on 2 CPUs, README). The first
         sentence streams as it is generated; the others follow once the batch is done (with
         ``best_of``: each once chosen)."""
         n, seeded = group[0].sampling.best_of, group[0].sampling
