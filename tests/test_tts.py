@@ -33,6 +33,22 @@ from tts.text import InvalidText, TextTokenizer, normalize, split_sentences, tra
     ("-5 degrees & 2 cats", "minus five degrees and two cats"),
     ("Mrs. Jones vs. Mr. Brown", "missus Jones versus mister Brown"),
     ("hello \U0001F600\u200b world", "hello world"),
+    # measures, telephone numbers, fractions, ranges, month dates, addresses (tts.semiotic)
+    ("It weighs 1 kg or 2.5 kg at 10 km/h.", "It weighs one kilogram or two point five kilograms at ten kilometers per hour."),
+    ("Temp 21\u00b0C, 1 \u00b0F, 90\u00b0 and 20\u2103.", "Temp twenty one degrees celsius, one degree fahrenheit, ninety degrees and "
+     "twenty degrees celsius."),
+    ("Call 555-1234 or (555) 123-4567.", "Call five five five, one two three four or five five five, one two three, "
+     "four five six seven."),
+    ("+1 555.867.5309", "plus one, five five five, eight six seven, five three zero nine"),
+    ("1/2 cup, 2 3/4 cups, 24/7 and 9/11", "one half cup, two and three quarters cups, twenty four seven and nine eleven"),
+    ("ages 10-20, won 3-2, 1990-1995, pages 100-1000", "ages ten to twenty, won three to two, nineteen ninety to "
+     "nineteen ninety five, pages one hundred to one thousand"),
+    ("On Jan. 5, 2020 and March 3rd", "On january fifth, twenty twenty and march third"),
+    ("Mark 5 and Maybe 5", "Mark five and Maybe five"),
+    ("version 2.0.1 at www.my-site.com/docs, e.g. mail a@b.org; i.e. now", "version two point zero point one at "
+     "w w w dot my dash site dot com slash docs, for example mail a at b dot org; that is now"),
+    ("See https://docs.python.org/3/library.", "See docs dot python dot org slash three slash library."),
+    ("Main St. is by Oak St, in St. Louis, on Elm St.", "Main street is by Oak street, in saint Louis, on Elm street."),
 ])
 def test_normalize_cases(raw, spoken):
     assert normalize(raw) == spoken

@@ -1,7 +1,8 @@
 """Text frontend: English normalization to speakable words, and the BPE text tokenizer.
 
 ``normalize`` spells out what a reader says (numbers, ordinals, currency, percentages, times,
-dates, abbreviations) and tidies punctuation, so the model only ever sees words.  The
+dates, abbreviations; measures, telephone numbers, fractions and addresses in ``tts.semiotic``)
+and tidies punctuation, so the model only ever sees words.  The
 tokenizer is a byte-level BPE trained by the recipe with HF ``tokenizers`` and saved as
 ``tokenizer.json`` next to the model.  Bad text raises ``InvalidText`` with one line.
 """
@@ -17,6 +18,7 @@ from typing import Iterable
 from codec.errors import CodecError
 
 from .numbers import digits_words, number_words, ordinal_words, year_words
+from .semiotic import RULES as SEMIOTIC_RULES
 
 MAX_CHARS = 2000
 TOKENIZER_FILE = "tokenizer.json"
@@ -85,7 +87,7 @@ def _clean_unicode(text: str) -> str:
         cat = unicodedata.category(ch)
         if cat[0] == "C" and ch not in "\n\t":
             continue  # control, format, unassigned, private use
-        if cat[0] == "S" and ch not in "$£€":
+        if cat[0] == "S" and ch not in "$£€°":
             kept.append(" ")  # emoji and other symbols are not spoken
             continue
         kept.append(ch)
@@ -123,6 +125,7 @@ def _number(m: re.Match) -> str:
 
 
 _RULES: list[tuple[re.Pattern, callable]] = [
+    *SEMIOTIC_RULES,  # measures, telephones, fractions, month dates, addresses: before the number rules
     (_ABBR_RE, lambda m: ABBREVIATIONS[m.group(1).lower()]),
     (_CURRENCY_RE, _currency),
     (_DATE_RE, _date),

@@ -1,0 +1,123 @@
+"""Readings of written forms that are not plain words or numbers (the "semiotic classes" of
+text normalization, as in Riva's and NeMo's): measures ("5 km/h"), telephone numbers, fractions,
+ranges ("10-20"), dates with a month name ("Jan. 5, 2020"), dotted numbers ("2.0.1"), web and
+e-mail addresses, street abbreviations and Latin abbreviations ("e.g.").
+
+Each is a ``(pattern, reading)`` rule that ``tts.text.normalize`` applies in its order: before
+the generic number rules, which would otherwise read "555-1234" as two numbers.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Callable
+
+from .numbers import digits_words, number_words, ordinal_words, year_words
+
+MONTHS = "January February March April May June July August September October November December".split()
+MONTH_WRITTEN = {**{m: m.lower() for m in MONTHS}, **{m[:3]: m.lower() for m in MONTHS}, "Sept": "september"}
+# written unit -> (singular, plural); case matters ("m" metres, "M" is not a unit here)
+UNITS = {
+    "km/h": ("kilometer per hour", "kilometers per hour"), "mph": ("mile per hour", "miles per hour"),
+    "km": ("kilometer", "kilometers"), "cm": ("centimeter", "centimeters"), "mm": ("millimeter", "millimeters"),
+    "m": ("meter", "meters"), "mi": ("mile", "miles"), "kg": ("kilogram", "kilograms"), "mg": ("milligram", "milligrams"),
+    "g": ("gram", "grams"), "lb": ("pound", "pounds"), "lbs": ("pound", "pounds"), "oz": ("ounce", "ounces"),
+    "ml": ("milliliter", "milliliters"), "L": ("liter", "liters"), "kWh": ("kilowatt hour", "kilowatt hours"),
+    "kW": ("kilowatt", "kilowatts"), "W": ("watt", "watts"), "V": ("volt", "volts"), "Hz": ("hertz", "hertz"),
+    "kHz": ("kilohertz", "kilohertz"), "MHz": ("megahertz", "megahertz"), "GHz": ("gigahertz", "gigahertz"),
+    "KB": ("kilobyte", "kilobytes"), "kB": ("kilobyte", "kilobytes"), "MB": ("megabyte", "megabytes"),
+    "GB": ("gigabyte", "gigabytes"), "TB": ("terabyte", "terabytes"), "ms": ("millisecond", "milliseconds"),
+    "min": ("minute", "minutes"), "hr": ("hour", "hours"), "hrs": ("hour", "hours"),
+    "°C": ("degree celsius", "degrees celsius"), "°F": ("degree fahrenheit", "degrees fahrenheit"),
+    "°": ("degree", "degrees"),
+}
+FRACTION_NAMES = {2: ("half", "halves"), 4: ("quarter", "quarters")}
+# denominators read as fractions (proper ones only); "9/11", "24/7" or "50/50" are read as their numbers
+FRACTION_DENOMINATORS = (2, 3, 4, 5, 6, 8, 10, 16, 32, 64, 100)
+DOMAINS = "com org net edu gov io ai dev info co uk us ca de fr".split()
+
+
+def _amount(written: str) -> str:
+    """'1,500' -> 'one thousand five hundred', '2.5' -> 'two point five'."""
+    whole, _, decimals = written.replace(",", "").partition(".")
+    return number_words(int(whole)) + (f" point {digits_words(decimals)}" if decimals else "")
+
+
+def _measure(m: re.Match) -> str:
+    one, many = UNITS[m.group(2)]
+    return f"{_amount(m.group(1))} {one if m.group(1) == '1' else many}"
+
+
+def _telephone(m: re.Match) -> str:
+    """Digit by digit, a pause between groups: '555-1234' -> 'five five five, one two three four'."""
+    groups = [g for g in re.split(r"\D+", m.group(0)) if g]
+    return ("plus " if m.group(0).startswith("plus") else "") + ", ".join(digits_words(g) for g in groups)
+
+
+def fraction_words(numerator: int, denominator: int) -> str:
+    """3/4 -> 'three quarters', 1/2 -> 'one half', 5/8 -> 'five eighths'."""
+    one, many = FRACTION_NAMES.get(denominator, (None, None))
+    if one is None:
+        one = "third" if denominator == 3 else ordinal_words(denominator)
+        many = one + "s"
+    return f"{number_words(numerator)} {one if numerator == 1 else many}"
+
+
+def _fraction(m: re.Match) -> str:
+    whole, numerator, denominator = m.group(1), int(m.group(2)), int(m.group(3))
+    if denominator not in FRACTION_DENOMINATORS or not 0 < numerator < denominator:
+        return " ".join(number_words(int(n)) for n in m.groups() if n)
+    reading = fraction_words(numerator, denominator)
+    return f"{number_words(int(whole))} and {reading}" if whole else reading
+
+
+def _month_date(m: re.Match) -> str:
+    """'Jan. 5, 2020' -> 'january fifth, twenty twenty'."""
+    month, day, year = MONTH_WRITTEN[m.group(1)], int(m.group(2)), m.group(3)
+    if not 1 <= day <= 31:
+        return m.group(0)
+    return f"{month} {ordinal_words(day)}" + (f", {year_words(int(year))}" if year else "")
+
+
+def _range(m: re.Match) -> str:
+    """'10-20' -> 'ten to twenty' (and a score, '3-2'); '1990-1995' as years."""
+    low, high = int(m.group(1)), int(m.group(2))
+    years = all(len(g) == 4 for g in m.groups()) and 1000 <= low <= high < 2100
+    read = year_words if years else number_words
+    return f"{read(low)} to {read(high)}"
+
+
+def _dotted(m: re.Match) -> str:
+    """A version or address of three or more dotted numbers: '2.0.1' -> 'two point zero point one'."""
+    return " point ".join(number_words(int(part)) for part in m.group(0).split("."))
+
+
+def _web(m: re.Match) -> str:
+    """'www.example.com/docs' -> 'w w w dot example dot com slash docs' (no scheme)."""
+    address = re.sub(r"^https?://", "", m.group(0), flags=re.IGNORECASE).rstrip("/")
+    address = re.sub(r"^www\.", "w w w.", address, flags=re.IGNORECASE)
+    return re.sub(r"[./-]", lambda s: {".": " dot ", "/": " slash ", "-": " dash "}[s.group(0)], address)
+
+
+_MONTHS = "|".join(sorted(MONTH_WRITTEN, key=len, reverse=True))
+_UNITS = "|".join(re.escape(u) for u in sorted(UNITS, key=len, reverse=True))
+
+RULES: list[tuple[re.Pattern, Callable[[re.Match], str]]] = [
+    (re.compile(r"\b(?:https?://)?(?:[A-Za-z0-9-]+\.)+(?:" + "|".join(DOMAINS) + r")\b(?:/[\w/-]*)?", re.IGNORECASE), _web),
+    (re.compile(r"\be\.g\.(?!\w)", re.IGNORECASE), lambda m: "for example"),
+    (re.compile(r"\bi\.e\.(?!\w)", re.IGNORECASE), lambda m: "that is"),
+    # "Main St." is a street, "St. Louis" a saint (tts.text's abbreviations)
+    (re.compile(r"\b([A-Z][a-z]+) St\.(?=\s*$)"), lambda m: f"{m.group(1)} street."),
+    (re.compile(r"\b([A-Z][a-z]+) St(?:\.(?=\s+[a-z]|\s*[,;:!?])|\b(?!\.))"), lambda m: f"{m.group(1)} street"),
+    (re.compile(r"\b(" + _MONTHS + r")\.? (\d{1,2})(?:st|nd|rd|th)?\b(?:,? (\d{4})\b)?"), _month_date),
+    # North American numbers ("+" is "plus" by now): "(555) 123-4567", "555-123-4567", "555.123.4567",
+    # "+1 555 123 4567", and
+    # "555-1234" (a local exchange never starts with 0 or 1: "100-1000" is a range)
+    (re.compile(r"(?<![\w-])(?:(?:(?:plus )?1[ .-])?(?:\(\d{3}\) ?\d{3}[ .-]|\d{3}([.-])\d{3}\1)\d{4}|plus 1 \d{3} \d{3} \d{4}"
+                r"|[2-9]\d\d-\d{4})(?![\w-])"), _telephone),
+    (re.compile(r"(?<![\w.-])(\d+)-(\d+)(?![\w-])"), _range),
+    (re.compile(r"(?<![\w.])\d+(?:\.\d+){2,}(?![\w.])"), _dotted),
+    (re.compile(r"(?<![\w.])(\d[\d,]*(?:\.\d+)?) ?(" + _UNITS + r")(?![\w/])"), _measure),
+    (re.compile(r"(?<![\w/])(?:(\d+) )?(\d+)/(\d+)(?![\w/])"), _fraction),
+    (re.compile(r"°"), lambda m: " degrees "),
+]
