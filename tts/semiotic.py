@@ -115,9 +115,9 @@ RULES: list[tuple[re.Pattern, Callable[[re.Match], str]]] = [
     # "555-1234" (a local exchange never starts with 0 or 1: "100-1000" is a range)
     (re.compile(r"(?<![\w-])(?:(?:(?:plus )?1[ .-])?(?:\(\d{3}\) ?\d{3}[ .-]|\d{3}([.-])\d{3}\1)\d{4}|plus 1 \d{3} \d{3} \d{4}"
                 r"|[2-9]\d\d-\d{4})(?![\w-])"), _telephone),
-    (re.compile(r"(?<![\w.-])(\d+)-(\d+)(?![\w-])"), _range),
-    (re.compile(r"(?<![\w.])\d+(?:\.\d+){2,}(?![\w.])"), _dotted),
-    (re.compile(r"(?<![\w.])(\d[\d,]*(?:\.\d+)?) ?(" + _UNITS + r")(?![\w/])"), _measure),
-    (re.compile(r"(?<![\w/])(?:(\d+) )?(\d+)/(\d+)(?![\w/])"), _fraction),
+    (re.compile(r"(?<![\w.:$£€-])(\d+)-(\d+)(?![\w:-])"), _range),
+    (re.compile(r"(?<![\w.:])\d+(?:\.\d+){2,}(?![\w.])"), _dotted),
+    (re.compile(r"(?<![\w.:$£€])(\d[\d,]*(?:\.\d+)?) ?(" + _UNITS + r")(?![\w/])"), _measure),
+    (re.compile(r"(?<![\w/:$£€])(?:(\d+) )?(\d+)/(\d+)(?![\w/])"), _fraction),
     (re.compile(r"°"), lambda m: " degrees "),
 ]
