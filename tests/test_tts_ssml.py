@@ -11,7 +11,7 @@ import pytest
 from tts.sampling import SamplingConfig
 from tts.ssml import Pause, Say, is_ssml, parse_ssml
 from tts.synthesize import Synthesizer
-from tts.text import InvalidText
+from tts.text import InvalidText, normalize
 
 from tiny_tts import tiny_synthesizer
 
@@ -32,6 +32,25 @@ def test_plan_of_a_document():
     assert is_ssml("  <speak>x</speak>") and not is_ssml("speak <b>") and not is_ssml(None)
 
 
+@pytest.mark.parametrize("say_as, spoken", [
+    ('interpret-as="telephone">+1 (555) 123-4567', "plus one, five five five, one two three, four five six seven"),
+    ('interpret-as="date">12/25/2020', "december twenty fifth, twenty twenty"),
+    ('interpret-as="date" format="ymd">2020-12-25', "december twenty fifth, twenty twenty"),
+    ('interpret-as="date" format="dmy">25.12.2020', "december twenty fifth, twenty twenty"),
+    ('interpret-as="date" format="md">7/4', "july fourth"),
+    ('interpret-as="date" format="my">12/2020', "december twenty twenty"),
+    ('interpret-as="date" format="y">1887', "eighteen eighty seven"),
+    ('interpret-as="fraction">2 5/7', "two and five sevenths"),
+    ('interpret-as="time">3:30 pm', "three thirty p m"),
+    ('interpret-as="unit">5 kg', "five kilograms"),
+    ('interpret-as="verbatim">IBM', "I B M"),
+])
+def test_say_as_reads_telephones_dates_fractions_times_units(say_as, spoken):
+    """What the normalizer then makes of the say-as text: the words spoken."""
+    (said,) = parse_ssml(f"<speak><say-as {say_as}</say-as></speak>")
+    assert normalize(said.text) == spoken
+
+
 @pytest.mark.parametrize("text, needle", [
     ('<speak>Hi <audio src="x.wav"/></speak>', "<audio> is not supported"),
     ("<speak>Hi", "not well-formed"),
@@ -44,7 +63,14 @@ def test_plan_of_a_document():
     ('<speak><prosody volume="max">x</prosody></speak>', "decibels"),
     ('<speak><prosody pitch="+2st">x</prosody></speak>', "no pitch control"),
     ('<speak><sub>x</sub></speak>', "needs a alias attribute"),
-    ('<speak><say-as interpret-as="telephone">1</say-as></speak>', "one of characters"),
+    ('<speak><say-as interpret-as="expletive">1</say-as></speak>', "one of characters"),
+    ('<speak><say-as interpret-as="telephone">none</say-as></speak>', "has no digits"),
+    ('<speak><say-as interpret-as="date">13/25/2020</say-as></speak>', "cannot read '13/25/2020'"),
+    ('<speak><say-as interpret-as="date" format="ydm">2020/1/2</say-as></speak>', "one of mdy, dmy, ymd"),
+    ('<speak><say-as interpret-as="date" format="dmy">5/2020</say-as></speak>', "cannot read"),
+    ('<speak><say-as interpret-as="fraction">1/0</say-as></speak>', "cannot read '1/0'"),
+    ('<speak><say-as interpret-as="time">noon</say-as></speak>', "cannot read 'noon'"),
+    ('<speak><phoneme alphabet="ipa" ph="w\u026an">Nguyen</phoneme></speak>', "respell the word with <sub alias"),
     ('<speak><say-as interpret-as="ordinal">first</say-as></speak>', "not a whole number"),
     ("<speak> <break/> , </speak>", "nothing to say"),
     ("<speak>x" + '<break time="9s"/>' * 7 + "</speak>", "pauses add up to 63 s"),

@@ -49,9 +49,7 @@ def _measure(m: re.Match) -> str:
 
 
 def _telephone(m: re.Match) -> str:
-    """Digit by digit, a pause between groups: '555-1234' -> 'five five five, one two three four'."""
-    groups = [g for g in re.split(r"\D+", m.group(0)) if g]
-    return ("plus " if m.group(0).startswith("plus") else "") + ", ".join(digits_words(g) for g in groups)
+    return ("plus " if m.group(0).startswith("plus") else "") + telephone_words(m.group(0))
 
 
 def fraction_words(numerator: int, denominator: int) -> str:
@@ -71,12 +69,24 @@ def _fraction(m: re.Match) -> str:
     return f"{number_words(int(whole))} and {reading}" if whole else reading
 
 
+def date_words(month: int, day: int | None, year: int | None) -> str | None:
+    """(12, 25, 2020) -> 'december twenty fifth, twenty twenty' (day or year may be absent);
+    None for a month or day that does not exist."""
+    if not 1 <= month <= 12 or (day is not None and not 1 <= day <= 31):
+        return None
+    spoken = MONTHS[month - 1].lower() + (f" {ordinal_words(day)}" if day is not None else "")
+    return spoken + (f"{',' if day is not None else ''} {year_words(year)}" if year is not None else "")
+
+
+def telephone_words(written: str) -> str:
+    """Digit by digit, a pause between groups: '555-1234' -> 'five five five, one two three four'."""
+    return ", ".join(digits_words(g) for g in re.split(r"\D+", written) if g)
+
+
 def _month_date(m: re.Match) -> str:
     """'Jan. 5, 2020' -> 'january fifth, twenty twenty'."""
-    month, day, year = MONTH_WRITTEN[m.group(1)], int(m.group(2)), m.group(3)
-    if not 1 <= day <= 31:
-        return m.group(0)
-    return f"{month} {ordinal_words(day)}" + (f", {year_words(int(year))}" if year else "")
+    month = MONTHS.index(MONTH_WRITTEN[m.group(1)].capitalize()) + 1
+    return date_words(month, int(m.group(2)), int(m.group(3)) if m.group(3) else None) or m.group(0)
 
 
 def _range(m: re.Match) -> str:

@@ -4,8 +4,8 @@
 Supported: ``<speak>``; ``<break time="500ms"|"1.5s" strength="none".."x-strong">``;
 ``<prosody rate="slow"|"150%"|"1.2" volume="loud"|"-6dB">`` (nested prosody multiplies;
 pitch is refused: the model has no control over it and resampling would change the voice);
-``<sub alias="...">``; ``<say-as interpret-as="characters"|"spell-out"|"digits"|"cardinal"|
-"ordinal">``; ``<p>`` and ``<s>`` (a sentence each, a pause after a paragraph); ``<emphasis>``
+``<sub alias="...">``; ``<say-as interpret-as="characters"|"spell-out"|"verbatim"|"digits"|"cardinal"|
+"ordinal"|"telephone"|"date" (format="mdy", "dmy", "ymd", ...)|"fraction"|"time"|"unit">``; ``<p>`` and ``<s>`` (a sentence each, a pause after a paragraph); ``<emphasis>``
 (read as plain text). Anything else is refused by name, as is a DOCTYPE or entity declaration
 (no entity expansion reaches the parser).
 """
@@ -16,6 +16,8 @@ import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
+from .numbers import year_words
+from .semiotic import date_words, fraction_words, telephone_words
 from .text import MAX_CHARS, InvalidText
 from .time_stretch import MAX_FACTOR, MIN_FACTOR
 
@@ -27,7 +29,9 @@ PARAGRAPH_PAUSE_S = 0.5
 STRENGTHS = {"none": 0.0, "x-weak": 0.1, "weak": 0.25, "medium": 0.5, "strong": 0.75, "x-strong": 1.2}
 RATES = {"x-slow": 0.5, "slow": 0.75, "medium": 1.0, "fast": 1.25, "x-fast": 1.75, "default": 1.0}
 VOLUMES = {"silent": -200.0, "x-soft": -12.0, "soft": -6.0, "medium": 0.0, "loud": 6.0, "x-loud": 12.0, "default": 0.0}
-SAY_AS = ("characters", "spell-out", "digits", "cardinal", "number", "ordinal")
+SAY_AS = ("characters", "spell-out", "verbatim", "digits", "cardinal", "number", "ordinal", "telephone", "date",
+          "fraction", "time", "unit")
+DATE_FORMATS = ("mdy", "dmy", "ymd", "md", "dm", "ym", "my", "y")
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,9 @@ def _walk(element: ET.Element, rate: float, volume: float, plan: list, depth: in
         _add(plan, _say_as(element), rate, volume)
         return
     elif tag not in ("speak", "p", "s", "emphasis"):
+        if tag == "phoneme":  # the model reads letters: a respelling is how to steer it
+            raise InvalidText("SSML <phoneme> is not supported: the model reads letters, not phonemes; respell the word "
+                              "with <sub alias=\"...\"> or a pronunciation dictionary (custom_dictionary)")
         raise InvalidText(f"SSML tag <{tag}> is not supported (speak, break, prosody, sub, say-as, p, s, emphasis)")
     _add(plan, element.text, rate, volume)
     for child in element:
@@ -177,8 +184,22 @@ def _say_as(element: ET.Element) -> str:
     text = "".join(element.itertext()).strip()
     if kind not in SAY_AS:
         raise InvalidText(f"SSML <say-as interpret-as={kind!r}>: one of {', '.join(SAY_AS)}")
-    if kind in ("characters", "spell-out"):
+    if kind in ("characters", "spell-out", "verbatim"):
         return " ".join(ch for ch in text if not ch.isspace())
+    if kind == "telephone":
+        if not any(ch.isdigit() for ch in text):
+            raise InvalidText(f"SSML <say-as interpret-as='telephone'>: {text!r} has no digits")
+        return ("plus " if text.startswith("+") else "") + telephone_words(text)
+    if kind == "date":
+        return _date(text, element.get("format", "mdy"))
+    if kind == "fraction":
+        whole, numerator, denominator = (re.fullmatch(r"(?:(\d+) )?(\d+)/(\d+)", text) or _bad(kind, text)).groups()
+        if int(denominator) < 2:
+            _bad(kind, text)
+        reading = fraction_words(int(numerator), int(denominator))
+        return f"{whole} and {reading}" if whole else reading
+    if kind == "time" and not re.fullmatch(r"\d{1,2}:\d{2}(?: ?(?:am|pm|a\.m\.|p\.m\.))?", text, re.IGNORECASE):
+        _bad(kind, text)  # a time or a measure ("unit") is read by the normalizer, as in plain text
     if kind == "digits":
         return " ".join(ch for ch in text if ch.isdigit())
     if kind == "ordinal":
@@ -188,6 +209,23 @@ def _say_as(element: ET.Element) -> str:
         suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
         return f"{n}{suffix}"  # the normalizer reads ordinals out
     return text  # cardinal / number: the normalizer reads numbers out
+
+
+def _bad(kind: str, text: str):
+    raise InvalidText(f"SSML <say-as interpret-as={kind!r}>: cannot read {text!r} as one")
+
+
+def _date(text: str, form: str) -> str:
+    """A date of numbers in the order ``form`` names ("mdy": 12/25/2020, "ymd": 2020-12-25, ...)."""
+    if form not in DATE_FORMATS:
+        raise InvalidText(f"SSML <say-as interpret-as='date' format={form!r}>: one of {', '.join(DATE_FORMATS)}")
+    parts = re.split(r"[/.-]", text)
+    if len(parts) != len(form) or not all(part.isdigit() for part in parts):
+        _bad("date", text)
+    value = {field: int(part) for field, part in zip(form, parts)}
+    if "m" not in value:
+        return year_words(value["y"])
+    return date_words(value["m"], value.get("d"), value.get("y")) or _bad("date", text)
 
 
 def _merged(plan: list[Say | Pause]) -> list[Say | Pause]:

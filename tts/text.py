@@ -18,7 +18,7 @@ from typing import Iterable
 from codec.errors import CodecError
 
 from .numbers import digits_words, number_words, ordinal_words, year_words
-from .semiotic import RULES as SEMIOTIC_RULES
+from .semiotic import RULES as SEMIOTIC_RULES, date_words
 
 MAX_CHARS = 2000
 TOKENIZER_FILE = "tokenizer.json"
@@ -36,7 +36,6 @@ ABBREVIATIONS = {
     "apr": "april", "aug": "august", "sept": "september", "sep": "september", "oct": "october",
     "nov": "november", "dec": "december",
 }
-MONTHS = ("january february march april may june july august september october november december").split()
 CURRENCY = {"$": ("dollar", "dollars", "cent", "cents"), "£": ("pound", "pounds", "penny", "pence"),
             "€": ("euro", "euros", "cent", "cents")}
 PUNCT_MAP = {"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'", "\u2014": ", ", "\u2013": ", ",
@@ -114,10 +113,7 @@ def _time(m: re.Match) -> str:
 
 
 def _date(m: re.Match) -> str:
-    month, day, year = int(m.group(1)), int(m.group(2)), int(m.group(3))
-    if not (1 <= month <= 12 and 1 <= day <= 31):
-        return m.group(0)
-    return f"{MONTHS[month - 1]} {ordinal_words(day)}, {year_words(year)}"
+    return date_words(int(m.group(1)), int(m.group(2)), int(m.group(3))) or m.group(0)
 
 
 def _number(m: re.Match) -> str:
