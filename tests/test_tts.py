@@ -49,6 +49,9 @@ from tts.text import InvalidText, TextTokenizer, normalize, split_sentences, tra
      "w w w dot my dash site dot com slash docs, for example mail a at b dot org; that is now"),
     ("See https://docs.python.org/3/library.", "See docs dot python dot org slash three slash library."),
     ("Main St. is by Oak St, in St. Louis, on Elm St.", "Main street is by Oak street, in saint Louis, on Elm street."),
+    ("CHAPTER XII. Part II of Vol. III: Henry VIII, Pope John Paul II", "CHAPTER twelve. Part two of volume three: "
+     "Henry the eighth, Pope John Paul the second"),
+    ("World War I. Then I met Malcolm X in chapter mix.", "World War one. Then I met Malcolm X in chapter mix."),
     ("From 10:30-11:30 for $5.50", "From ten thirty-eleven thirty for five dollars and fifty cents"),  # times, money untouched
 ])
 def test_normalize_cases(raw, spoken):

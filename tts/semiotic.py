@@ -1,7 +1,8 @@
 """Readings of written forms that are not plain words or numbers (the "semiotic classes" of
 text normalization, as in Riva's and NeMo's): measures ("5 km/h"), telephone numbers, fractions,
-ranges ("10-20"), dates with a month name ("Jan. 5, 2020"), dotted numbers ("2.0.1"), web and
-e-mail addresses, street abbreviations and Latin abbreviations ("e.g.").
+ranges ("10-20"), dates with a month name ("Jan. 5, 2020"), roman numerals ("Chapter IV", "Henry
+VIII"), dotted numbers ("2.0.1"), web and e-mail addresses, street abbreviations and Latin
+abbreviations ("e.g.").
 
 Each is a ``(pattern, reading)`` rule that ``tts.text.normalize`` applies in its order: before
 the generic number rules, which would otherwise read "555-1234" as two numbers.
@@ -89,6 +90,37 @@ def _month_date(m: re.Match) -> str:
     return date_words(month, int(m.group(2)), int(m.group(3)) if m.group(3) else None) or m.group(0)
 
 
+def roman_value(numeral: str) -> int | None:
+    """'XIV' -> 14; None unless written the standard way (so 'MIX' or 'DI' stay words)."""
+    values = {"I": 1, "V": 5, "X": 10, "L": 50, "C": 100, "D": 500, "M": 1000}
+    total = 0
+    for i, ch in enumerate(numeral):
+        value = values[ch]
+        total += -value if i + 1 < len(numeral) and values[numeral[i + 1]] > value else value
+    return total if 0 < total < 4000 and _to_roman(total) == numeral else None
+
+
+def _to_roman(n: int) -> str:
+    out = ""
+    for value, letters in ((1000, "M"), (900, "CM"), (500, "D"), (400, "CD"), (100, "C"), (90, "XC"), (50, "L"),
+                           (40, "XL"), (10, "X"), (9, "IX"), (5, "V"), (4, "IV"), (1, "I")):
+        count, n = divmod(n, value)
+        out += letters * count
+    return out
+
+
+def _numbered(m: re.Match) -> str:
+    """'Chapter IV' -> 'Chapter four'."""
+    value = roman_value(m.group(2))
+    return f"{m.group(1)} {number_words(value)}" if value else m.group(0)
+
+
+def _regnal(m: re.Match) -> str:
+    """'Henry VIII' -> 'Henry the eighth' (a name, then a numeral of two or more letters: not "Malcolm X")."""
+    value = roman_value(m.group(2))
+    return f"{m.group(1)} the {ordinal_words(value)}" if value else m.group(0)
+
+
 def _range(m: re.Match) -> str:
     """'10-20' -> 'ten to twenty' (and a score, '3-2'); '1990-1995' as years."""
     low, high = int(m.group(1)), int(m.group(2))
@@ -110,6 +142,7 @@ def _web(m: re.Match) -> str:
 
 
 _MONTHS = "|".join(sorted(MONTH_WRITTEN, key=len, reverse=True))
+_NUMBERED = "chapter|book|part|volume|vol\\.|act|scene|section|canto|psalm|war|appendix|article|phase|stage|level|round"
 _UNITS = "|".join(re.escape(u) for u in sorted(UNITS, key=len, reverse=True))
 
 RULES: list[tuple[re.Pattern, Callable[[re.Match], str]]] = [
@@ -120,6 +153,10 @@ RULES: list[tuple[re.Pattern, Callable[[re.Match], str]]] = [
     (re.compile(r"\b([A-Z][a-z]+) St\.(?=\s*$)"), lambda m: f"{m.group(1)} street."),
     (re.compile(r"\b([A-Z][a-z]+) St(?:\.(?=\s+[a-z]|\s*[,;:!?])|\b(?!\.))"), lambda m: f"{m.group(1)} street"),
     (re.compile(r"\b(" + _MONTHS + r")\.? (\d{1,2})(?:st|nd|rd|th)?\b(?:,? (\d{4})\b)?"), _month_date),
+    # roman numerals where a book puts them: "Chapter IV", "Part II", "World War I"; "Henry VIII" ("I" alone
+    # after a name is the pronoun: "Then I")
+    (re.compile(r"\b(" + _NUMBERED + r") ((?-i:[IVXLCDM]+))\b", re.IGNORECASE), _numbered),
+    (re.compile(r"\b([A-Z][a-z]+) ([IVXLCDM]{2,})\b(?!['\w])"), _regnal),
     # North American numbers ("+" is "plus" by now): "(555) 123-4567", "555-123-4567", "555.123.4567",
     # "+1 555 123 4567", and
     # "555-1234" (a local exchange never starts with 0 or 1: "100-1000" is a range)

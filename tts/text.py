@@ -32,7 +32,7 @@ ABBREVIATIONS = {
     "mr": "mister", "mrs": "missus", "ms": "miz", "dr": "doctor", "st": "saint", "prof": "professor",
     "jr": "junior", "sr": "senior", "capt": "captain", "gen": "general", "lt": "lieutenant", "col": "colonel",
     "sgt": "sergeant", "rev": "reverend", "vs": "versus", "etc": "et cetera", "approx": "approximately",
-    "no": "number", "mt": "mount", "ft": "feet", "jan": "january", "feb": "february", "mar": "march",
+    "no": "number", "vol": "volume", "mt": "mount", "ft": "feet", "jan": "january", "feb": "february", "mar": "march",
     "apr": "april", "aug": "august", "sept": "september", "sep": "september", "oct": "october",
     "nov": "november", "dec": "december",
 }
