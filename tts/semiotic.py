@@ -16,7 +16,7 @@ from typing import Callable
 from .numbers import digits_words, number_words, ordinal_words, year_words
 
 MONTHS = "January February March April May June July August September October November December".split()
-MONTH_WRITTEN = {**{m: m.lower() for m in MONTHS}, **{m[:3]: m.lower() for m in MONTHS}, "Sept": "september"}
+MONTH_WRITTEN = {**{m: n for n, m in enumerate(MONTHS, 1)}, **{m[:3]: n for n, m in enumerate(MONTHS, 1)}, "Sept": 9}
 # written unit -> (singular, plural); case matters ("m" metres, "M" is not a unit here)
 UNITS = {
     "km/h": ("kilometer per hour", "kilometers per hour"), "mph": ("mile per hour", "miles per hour"),
@@ -55,10 +55,7 @@ def _telephone(m: re.Match) -> str:
 
 def fraction_words(numerator: int, denominator: int) -> str:
     """3/4 -> 'three quarters', 1/2 -> 'one half', 5/8 -> 'five eighths'."""
-    one, many = FRACTION_NAMES.get(denominator, (None, None))
-    if one is None:
-        one = "third" if denominator == 3 else ordinal_words(denominator)
-        many = one + "s"
+    one, many = FRACTION_NAMES.get(denominator, (ordinal_words(denominator), ordinal_words(denominator) + "s"))
     return f"{number_words(numerator)} {one if numerator == 1 else many}"
 
 
@@ -86,8 +83,8 @@ def telephone_words(written: str) -> str:
 
 def _month_date(m: re.Match) -> str:
     """'Jan. 5, 2020' -> 'january fifth, twenty twenty'."""
-    month = MONTHS.index(MONTH_WRITTEN[m.group(1)].capitalize()) + 1
-    return date_words(month, int(m.group(2)), int(m.group(3)) if m.group(3) else None) or m.group(0)
+    year = int(m.group(3)) if m.group(3) else None
+    return date_words(MONTH_WRITTEN[m.group(1)], int(m.group(2)), year) or m.group(0)
 
 
 def roman_value(numeral: str) -> int | None:
@@ -158,8 +155,7 @@ RULES: list[tuple[re.Pattern, Callable[[re.Match], str]]] = [
     (re.compile(r"\b(" + _NUMBERED + r") ((?-i:[IVXLCDM]+))\b", re.IGNORECASE), _numbered),
     (re.compile(r"\b([A-Z][a-z]+) ([IVXLCDM]{2,})\b(?!['\w])"), _regnal),
     # North American numbers ("+" is "plus" by now): "(555) 123-4567", "555-123-4567", "555.123.4567",
-    # "+1 555 123 4567", and
-    # "555-1234" (a local exchange never starts with 0 or 1: "100-1000" is a range)
+    # "+1 555 123 4567", and "555-1234" (a local exchange never starts with 0 or 1: "100-1000" is a range)
     (re.compile(r"(?<![\w-])(?:(?:(?:plus )?1[ .-])?(?:\(\d{3}\) ?\d{3}[ .-]|\d{3}([.-])\d{3}\1)\d{4}|plus 1 \d{3} \d{3} \d{4}"
                 r"|[2-9]\d\d-\d{4})(?![\w-])"), _telephone),
     (re.compile(r"(?<![\w.:$£€-])(\d+)-(\d+)(?![\w:-])"), _range),
