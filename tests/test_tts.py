@@ -52,6 +52,8 @@ from tts.text import InvalidText, TextTokenizer, normalize, split_sentences, tra
     ("CHAPTER XII. Part II of Vol. III: Henry VIII, Pope John Paul II", "CHAPTER twelve. Part two of volume three: "
      "Henry the eighth, Pope John Paul the second"),
     ("World War I. Then I met Malcolm X in chapter mix.", "World War one. Then I met Malcolm X in chapter mix."),
+    ("The U.S. Army met John F. Kennedy and J.R.R. Tolkien in the U.K.", "The U S Army met John F Kennedy and J R R "
+     "Tolkien in the U K."),
     ("From 10:30-11:30 for $5.50", "From ten thirty-eleven thirty for five dollars and fifty cents"),  # times, money untouched
 ])
 def test_normalize_cases(raw, spoken):

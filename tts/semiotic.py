@@ -1,8 +1,8 @@
 """Readings of written forms that are not plain words or numbers (the "semiotic classes" of
 text normalization, as in Riva's and NeMo's): measures ("5 km/h"), telephone numbers, fractions,
 ranges ("10-20"), dates with a month name ("Jan. 5, 2020"), roman numerals ("Chapter IV", "Henry
-VIII"), dotted numbers ("2.0.1"), web and e-mail addresses, street abbreviations and Latin
-abbreviations ("e.g.").
+VIII"), initialisms ("U.S."), dotted numbers ("2.0.1"), web and e-mail addresses, street
+abbreviations and Latin abbreviations ("e.g.").
 
 Each is a ``(pattern, reading)`` rule that ``tts.text.normalize`` applies in its order: before
 the generic number rules, which would otherwise read "555-1234" as two numbers.
@@ -146,6 +146,9 @@ RULES: list[tuple[re.Pattern, Callable[[re.Match], str]]] = [
     (re.compile(r"\b(?:https?://)?(?:[A-Za-z0-9-]+\.)+(?:" + "|".join(DOMAINS) + r")\b(?:/[\w/-]*)?", re.IGNORECASE), _web),
     (re.compile(r"\be\.g\.(?!\w)", re.IGNORECASE), lambda m: "for example"),
     (re.compile(r"\bi\.e\.(?!\w)", re.IGNORECASE), lambda m: "that is"),
+    # initialisms letter by letter: "U.S." (a sentence ends after one only at the end), "J.R.R. Tolkien"
+    (re.compile(r"\b((?:[A-Z]\.){2,})(?=\s*$)"), lambda m: " ".join(m.group(1).split(".")).strip() + "."),
+    (re.compile(r"\b((?:[A-Z]\.){2,})"), lambda m: " ".join(m.group(1).split(".")).strip()),
     # "Main St." is a street, "St. Louis" a saint (tts.text's abbreviations)
     (re.compile(r"\b([A-Z][a-z]+) St\.(?=\s*$)"), lambda m: f"{m.group(1)} street."),
     (re.compile(r"\b([A-Z][a-z]+) St(?:\.(?=\s+[a-z]|\s*[,;:!?])|\b(?!\.))"), lambda m: f"{m.group(1)} street"),
@@ -154,6 +157,8 @@ RULES: list[tuple[re.Pattern, Callable[[re.Match], str]]] = [
     # after a name is the pronoun: "Then I")
     (re.compile(r"\b(" + _NUMBERED + r") ((?-i:[IVXLCDM]+))\b", re.IGNORECASE), _numbered),
     (re.compile(r"\b([A-Z][a-z]+) ([IVXLCDM]{2,})\b(?!['\w])"), _regnal),
+    # a middle initial ends no sentence: "John F. Kennedy" (not "I": "World War I. Then")
+    (re.compile(r"\b([A-Z][a-z]+ [A-HJ-Z])\. (?=[A-Z][a-z])"), lambda m: f"{m.group(1)} "),
     # North American numbers ("+" is "plus" by now): "(555) 123-4567", "555-123-4567", "555.123.4567",
     # "+1 555 123 4567", and "555-1234" (a local exchange never starts with 0 or 1: "100-1000" is a range)
     (re.compile(r"(?<![\w-])(?:(?:(?:plus )?1[ .-])?(?:\(\d{3}\) ?\d{3}[ .-]|\d{3}([.-])\d{3}\1)\d{4}|plus 1 \d{3} \d{3} \d{4}"
