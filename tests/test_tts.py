@@ -54,6 +54,8 @@ from tts.text import InvalidText, TextTokenizer, normalize, split_sentences, tra
     ("World War I. Then I met Malcolm X in chapter mix.", "World War one. Then I met Malcolm X in chapter mix."),
     ("The U.S. Army met John F. Kennedy and J.R.R. Tolkien in the U.K.", "The U S Army met John F Kennedy and J R R "
      "Tolkien in the U K."),
+    ("$5 million, $1.5 billion, \u20ac3.2m and \u00a320k", "five million dollars, one point five billion dollars, three point "
+     "two million euros and twenty thousand pounds"),
     ("From 10:30-11:30 for $5.50", "From ten thirty-eleven thirty for five dollars and fifty cents"),  # times, money untouched
 ])
 def test_normalize_cases(raw, spoken):

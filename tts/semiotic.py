@@ -1,5 +1,6 @@
 """Readings of written forms that are not plain words or numbers (the "semiotic classes" of
-text normalization, as in Riva's and NeMo's): measures ("5 km/h"), telephone numbers, fractions,
+text normalization, as in Riva's and NeMo's): money in millions ("$1.5bn"), measures ("5 km/h"),
+telephone numbers, fractions,
 ranges ("10-20"), dates with a month name ("Jan. 5, 2020"), roman numerals ("Chapter IV", "Henry
 VIII"), initialisms ("U.S."), dotted numbers ("2.0.1"), web and e-mail addresses, street
 abbreviations and Latin abbreviations ("e.g.").
@@ -32,6 +33,10 @@ UNITS = {
     "°C": ("degree celsius", "degrees celsius"), "°F": ("degree fahrenheit", "degrees fahrenheit"),
     "°": ("degree", "degrees"),
 }
+CURRENCY = {"$": ("dollar", "dollars", "cent", "cents"), "£": ("pound", "pounds", "penny", "pence"),
+            "€": ("euro", "euros", "cent", "cents")}
+SCALES = {"thousand": "thousand", "k": "thousand", "K": "thousand", "million": "million", "m": "million",
+          "M": "million", "billion": "billion", "bn": "billion", "B": "billion", "trillion": "trillion"}
 FRACTION_NAMES = {2: ("half", "halves"), 4: ("quarter", "quarters")}
 # denominators read as fractions (proper ones only); "9/11", "24/7" or "50/50" are read as their numbers
 FRACTION_DENOMINATORS = (2, 3, 4, 5, 6, 8, 10, 16, 32, 64, 100)
@@ -42,6 +47,11 @@ def _amount(written: str) -> str:
     """'1,500' -> 'one thousand five hundred', '2.5' -> 'two point five'."""
     whole, _, decimals = written.replace(",", "").partition(".")
     return number_words(int(whole)) + (f" point {digits_words(decimals)}" if decimals else "")
+
+
+def _money_scaled(m: re.Match) -> str:
+    """'$1.5 billion' -> 'one point five billion dollars', '£20k' -> 'twenty thousand pounds'."""
+    return f"{_amount(m.group(2))} {SCALES[m.group(3)]} {CURRENCY[m.group(1)][1]}"
 
 
 def _measure(m: re.Match) -> str:
@@ -165,6 +175,7 @@ RULES: list[tuple[re.Pattern, Callable[[re.Match], str]]] = [
                 r"|[2-9]\d\d-\d{4})(?![\w-])"), _telephone),
     (re.compile(r"(?<![\w.:$£€-])(\d+)-(\d+)(?![\w:-])"), _range),
     (re.compile(r"(?<![\w.:])\d+(?:\.\d+){2,}(?![\w.])"), _dotted),
+    (re.compile(r"([$£€]) ?(\d[\d,]*(?:\.\d+)?) ?(" + "|".join(SCALES) + r")\b"), _money_scaled),
     (re.compile(r"(?<![\w.:$£€])(\d[\d,]*(?:\.\d+)?) ?(" + _UNITS + r")(?![\w/])"), _measure),
     (re.compile(r"(?<![\w/:$£€])(?:(\d+) )?(\d+)/(\d+)(?![\w/])"), _fraction),
     (re.compile(r"°"), lambda m: " degrees "),

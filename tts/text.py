@@ -18,7 +18,7 @@ from typing import Iterable
 from codec.errors import CodecError
 
 from .numbers import digits_words, number_words, ordinal_words, year_words
-from .semiotic import RULES as SEMIOTIC_RULES, date_words
+from .semiotic import CURRENCY, RULES as SEMIOTIC_RULES, date_words
 
 MAX_CHARS = 2000
 TOKENIZER_FILE = "tokenizer.json"
@@ -36,8 +36,6 @@ ABBREVIATIONS = {
     "apr": "april", "aug": "august", "sept": "september", "sep": "september", "oct": "october",
     "nov": "november", "dec": "december",
 }
-CURRENCY = {"$": ("dollar", "dollars", "cent", "cents"), "£": ("pound", "pounds", "penny", "pence"),
-            "€": ("euro", "euros", "cent", "cents")}
 PUNCT_MAP = {"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'", "\u2014": ", ", "\u2013": ", ",
              "\u2026": "...", "\u00a0": " ", "&": " and ", "%": " percent", "+": " plus ", "=": " equals ",
              "@": " at ", "#": " number "}
