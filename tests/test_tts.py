@@ -56,6 +56,8 @@ from tts.text import InvalidText, TextTokenizer, normalize, split_sentences, tra
      "Tolkien in the U K."),
     ("$5 million, $1.5 billion, \u20ac3.2m and \u00a320k", "five million dollars, one point five billion dollars, three point "
      "two million euros and twenty thousand pounds"),
+    ("The 1960s-1970s, the '80s, top 10s; A4, 3D and MP3", "The nineteen sixties-nineteen seventies, the eighties, "
+     "top tens; A four, three D and MP three"),
     ("From 10:30-11:30 for $5.50", "From ten thirty-eleven thirty for five dollars and fifty cents"),  # times, money untouched
 ])
 def test_normalize_cases(raw, spoken):

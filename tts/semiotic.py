@@ -2,7 +2,7 @@
 text normalization, as in Riva's and NeMo's): money in millions ("$1.5bn"), measures ("5 km/h"),
 telephone numbers, fractions,
 ranges ("10-20"), dates with a month name ("Jan. 5, 2020"), roman numerals ("Chapter IV", "Henry
-VIII"), initialisms ("U.S."), dotted numbers ("2.0.1"), web and e-mail addresses, street
+VIII"), decades ("1990s"), initialisms ("U.S."), dotted numbers ("2.0.1"), web and e-mail addresses, street
 abbreviations and Latin abbreviations ("e.g.").
 
 Each is a ``(pattern, reading)`` rule that ``tts.text.normalize`` applies in its order: before
@@ -128,6 +128,15 @@ def _regnal(m: re.Match) -> str:
     return f"{m.group(1)} the {ordinal_words(value)}" if value else m.group(0)
 
 
+def _decade(m: re.Match) -> str:
+    """'1990s' -> 'nineteen nineties', '80s' -> 'eighties', '2000s' -> 'two thousands'."""
+    digits = m.group(1)
+    words = (year_words(int(digits)) if len(digits) == 4 else number_words(int(digits))).split()
+    last = words[-1]
+    words[-1] = last[:-1] + "ies" if last.endswith("y") else last + "es" if last.endswith("x") else last + "s"
+    return " ".join(words)
+
+
 def _range(m: re.Match) -> str:
     """'10-20' -> 'ten to twenty' (and a score, '3-2'); '1990-1995' as years."""
     low, high = int(m.group(1)), int(m.group(2))
@@ -173,6 +182,7 @@ RULES: list[tuple[re.Pattern, Callable[[re.Match], str]]] = [
     # "+1 555 123 4567", and "555-1234" (a local exchange never starts with 0 or 1: "100-1000" is a range)
     (re.compile(r"(?<![\w-])(?:(?:(?:plus )?1[ .-])?(?:\(\d{3}\) ?\d{3}[ .-]|\d{3}([.-])\d{3}\1)\d{4}|plus 1 \d{3} \d{3} \d{4}"
                 r"|[2-9]\d\d-\d{4})(?![\w-])"), _telephone),
+    (re.compile(r"(?<![\w.:$£€'])'?(\d0|\d{2}[0-9]0)s\b"), _decade),
     (re.compile(r"(?<![\w.:$£€-])(\d+)-(\d+)(?![\w:-])"), _range),
     (re.compile(r"(?<![\w.:])\d+(?:\.\d+){2,}(?![\w.])"), _dotted),
     (re.compile(r"([$£€]) ?(\d[\d,]*(?:\.\d+)?) ?(" + "|".join(SCALES) + r")\b"), _money_scaled),

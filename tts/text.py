@@ -127,6 +127,7 @@ _RULES: list[tuple[re.Pattern, callable]] = [
     (_ORDINAL_RE, lambda m: ordinal_words(int(m.group(1)))),
     (_YEAR_CONTEXT_RE, lambda m: f"{m.group(1)} {year_words(int(m.group(2)))}"),
     (re.compile(r"(?<![\w])-(?=\d)"), lambda m: "minus "),
+    (re.compile(r"(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])"), lambda m: " "),  # "A4", "3D", "MP3": the number apart
     (_DECIMAL_RE, lambda m: f"{number_words(int(m.group(1)))} point {digits_words(m.group(2))}"),
     (_NUMBER_RE, _number),
 ]
