@@ -32,14 +32,47 @@ def _load_model(spec: str | None, backend: str = "auto", threads: int | None = N
     return engine
 
 
-def _outputs(inputs: list[Path], output: Path | None, out_dir: Path | None, suffix: str) -> list[Path]:
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")  # what a folder given as input is searched for
+
+
+def _sources(inputs: list[Path], suffixes: tuple[str, ...]) -> list[tuple[Path, Path]]:
+    """Each input as (file, its path under the output folder): a file as its name, a folder as
+    every file with one of ``suffixes`` below it (recursively, sorted), keeping its subfolders."""
+    found = []
+    for path in inputs:
+        if not path.is_dir():
+            found.append((path, Path(path.name)))
+            continue
+        files = sorted(f for f in path.rglob("*") if f.is_file() and f.suffix.lower() in suffixes)
+        if not files:
+            raise CodecError(f"{path}: a folder with no {'/'.join(suffixes)} files in it")
+        found += [(f, f.relative_to(path)) for f in files]
+    return found
+
+
+def _outputs(sources: list[tuple[Path, Path]], output: Path | None, out_dir: Path | None, suffix: str) -> list[Path]:
+    """Where each source's result goes: ``-o`` (one source), under ``--out-dir`` (a folder's
+    files in its subfolders), else beside the source. Two sources with one output are refused:
+    the second would overwrite the first."""
     if output is not None:
-        if len(inputs) != 1:
-            raise CodecError(f"-o names one file but {len(inputs)} inputs were given; use --out-dir")
+        if len(sources) != 1:
+            raise CodecError(f"-o names one file but {len(sources)} inputs were given; use --out-dir")
         return [output]
-    if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    return [(out_dir or p.parent) / (p.stem + suffix) for p in inputs]
+    outs = [(out_dir / rel.parent if out_dir is not None else src.parent) / (src.stem + suffix) for src, rel in sources]
+    seen: dict[Path, Path] = {}
+    for (src, _), out in zip(sources, outs):
+        if out.resolve() in seen:
+            raise CodecError(f"{seen[out.resolve()]} and {src} would both be written to {out}")
+        seen[out.resolve()] = src
+    for out in outs:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    return outs
+
+
+def _jobs(args: argparse.Namespace, suffixes: tuple[str, ...], out_suffix: str) -> list[tuple[Path, Path]]:
+    """(input file, output file) for every file the command's inputs name."""
+    sources = _sources(args.inputs, suffixes)
+    return list(zip([src for src, _ in sources], _outputs(sources, args.output, args.out_dir, out_suffix)))
 
 
 def _progress(items: list, desc: str):
@@ -68,7 +101,7 @@ def cmd_encode(args: argparse.Namespace) -> None:
 
     codec = _load_model(args.model, args.backend, args.threads)
     n_q = codec.n_q_for_bandwidth(args.bandwidth)
-    for src, dst in _progress(list(zip(args.inputs, _outputs(args.inputs, args.output, args.out_dir, ".codes"))), "encode"):
+    for src, dst in _progress(_jobs(args, AUDIO_SUFFIXES, ".codes"), "encode"):
         bps = encode_file(codec, src, dst, n_q, args.block_seconds)
         if not args.quiet:
             print(f"{src} -> {dst} ({bps / 1000:.2f} kbit/s incl. header)", file=sys.stderr)
@@ -76,7 +109,7 @@ def cmd_encode(args: argparse.Namespace) -> None:
 
 def cmd_decode(args: argparse.Namespace) -> None:
     cache: dict = {}
-    for src, dst in _progress(list(zip(args.inputs, _outputs(args.inputs, args.output, args.out_dir, ".wav"))), "decode"):
+    for src, dst in _progress(_jobs(args, (".codes",), ".wav"), "decode"):
         decode_file(src, dst, args, cache)
         if not args.quiet:
             print(f"{src} -> {dst}", file=sys.stderr)
@@ -85,7 +118,7 @@ def cmd_decode(args: argparse.Namespace) -> None:
 def cmd_info(args: argparse.Namespace) -> None:
     from . import container
 
-    for src in args.inputs:
+    for src, _ in _sources(args.inputs, (".codes",)):
         header, codes = container.read(src)
         seconds = header.n_samples / header.sample_rate
         size = src.stat().st_size
@@ -102,7 +135,7 @@ def cmd_roundtrip(args: argparse.Namespace) -> None:
 
     codec = _load_model(args.model, args.backend, args.threads)
     n_q = codec.n_q_for_bandwidth(args.bandwidth)
-    for src, dst in _progress(list(zip(args.inputs, _outputs(args.inputs, args.output, args.out_dir, ".roundtrip.wav"))), "roundtrip"):
+    for src, dst in _progress(_jobs(args, AUDIO_SUFFIXES, ".roundtrip.wav"), "roundtrip"):
         start = time.perf_counter()
         seconds = roundtrip_file(codec, src, dst, n_q, args.block_seconds)
         rtf = (time.perf_counter() - start) / seconds
@@ -130,7 +163,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
 
     systems = build_systems(args.model or ["hificodec", "distilcodec"], args.baseline)
     rate = 24000
-    wavs = [audio.load(p, rate) for p in args.inputs]  # read all first: a bad file fails fast
+    wavs = [audio.load(p, rate) for p, _ in _sources(args.inputs, AUDIO_SUFFIXES)]  # read all first: a bad file fails fast
     table = markdown_table(evaluate(systems, wavs, rate, progress=len(wavs) > 1))
     if args.output:
         from .atomic import atomic_write_text
@@ -152,10 +185,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     def add(name: str, func: Callable, help_: str, model: bool = True, outputs: bool = True) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_)
-        p.add_argument("inputs", nargs="+", type=Path)
+        p.add_argument("inputs", nargs="+", type=Path, help="files, or folders (searched for audio, or .codes to decode)")
         if outputs:
             p.add_argument("-o", "--output", type=Path, help="output file (one input only)")
-            p.add_argument("--out-dir", type=Path, help="folder for outputs (default: beside each input)")
+            p.add_argument("--out-dir", type=Path, help="folder for outputs (default: beside each input; a folder given "
+                                                          "as input keeps its subfolders there)")
             p.add_argument("-q", "--quiet", action="store_true")
         if model:
             p.add_argument("--model", help="model directory, bundled model name, or preset")

@@ -57,6 +57,31 @@ def test_encode_decode_many_files(wavs, tmp_path):
         assert np.isfinite(decoded).all()
 
 
+def test_folders_are_searched_and_keep_their_subfolders(wavs, tmp_path):
+    """A folder as input: every audio file below it (DAC's CLI does the same), written under
+    --out-dir in the same subfolders, and decoded back the same way; two inputs that would
+    write one output are refused before anything is written."""
+    book = tmp_path / "book"
+    (book / "part2").mkdir(parents=True)
+    wavs[0].rename(book / "a.wav")
+    wavs[1].rename(book / "part2" / "a.wav")  # the same name in another subfolder
+    (book / "notes.txt").write_text("not audio")
+    assert cli("encode", "--model", MODEL, "--out-dir", str(tmp_path / "codes"), str(book)).returncode == 0
+    codes = sorted(p.relative_to(tmp_path / "codes") for p in (tmp_path / "codes").rglob("*.codes"))
+    assert codes == [Path("a.codes"), Path("part2/a.codes")]
+    proc = cli("decode", "--out-dir", str(tmp_path / "wavs"), str(tmp_path / "codes"))
+    assert proc.returncode == 0, proc.stderr
+    assert audio.load(tmp_path / "wavs" / "part2" / "a.wav", 24000).shape[-1] == int(24000 * 0.5)
+    info = cli("info", str(tmp_path / "codes"))
+    assert info.returncode == 0 and len(info.stdout.splitlines()) == 2
+    clash = cli("encode", "--model", MODEL, "--out-dir", str(tmp_path / "flat"), str(book / "a.wav"), str(book / "part2" / "a.wav"))
+    assert_one_line_error(clash, f"{book / 'a.wav'} and {book / 'part2' / 'a.wav'} would both be written to")
+    assert not (tmp_path / "flat").exists()
+    assert_one_line_error(cli("encode", "--model", MODEL, str(tmp_path / "wavs" / "nothing")), "no such file")
+    (tmp_path / "empty").mkdir()
+    assert_one_line_error(cli("encode", "--model", MODEL, str(tmp_path / "empty")), "a folder with no .wav/.flac")
+
+
 def test_info_and_roundtrip(wavs, tmp_path):
     code_path = tmp_path / "a.codes"
     assert cli("encode", "--model", MODEL, "-o", str(code_path), str(wavs[0])).returncode == 0
