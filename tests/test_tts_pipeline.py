@@ -207,6 +207,13 @@ def test_training_entry_point_resumes_bit_exact_and_cli_synthesizes(tmp_path, mo
                 stdin="Hello, 2 birds.\n\n* * *\n\nHi.\n")
     assert proc.returncode == 0, proc.stderr
     assert paragraphs.read_bytes() == runs["voice"].read_bytes()
+    hi, lines = tmp_path / "hi.wav", tmp_path / "lines"  # one utterance per line, each as it would sound alone
+    assert _run("-m", "tts.cli", "synthesize", "Hi.", "-o", str(hi), "--model", str(full / "model"), "--seed", "0").returncode == 0
+    proc = _run("-m", "tts.cli", "synthesize", "-", "--out-dir", str(lines), "--model", str(full / "model"), "--seed", "0",
+                stdin="Hello, 2 birds. Hi.\n\nintro\tHi.\n")
+    assert proc.returncode == 0 and "in 2 files under" in proc.stderr, proc.stderr
+    assert sorted(p.name for p in lines.iterdir()) == ["0001.wav", "intro.wav"]
+    assert (lines / "0001.wav").read_bytes() == runs["voice"].read_bytes() and (lines / "intro.wav").read_bytes() == hi.read_bytes()
     respelled, words_file = tmp_path / "respelled.wav", tmp_path / "say.txt"  # a pronunciation dictionary
     words_file.write_text("Yo  hello\n")
     proc = _run("-m", "tts.cli", "synthesize", "Yo, 2 birds. Hi.", "-o", str(respelled), "--model", str(full / "model"),
@@ -288,6 +295,10 @@ def test_training_entry_point_resumes_bit_exact_and_cli_synthesizes(tmp_path, mo
     (["synthesize", "hi", "-o", "x.wav", "--best-of", "0"], "best_of must be 1 to 16"),
     (["synthesize", "hi", "-o", "x.wav", "--batch", "2", "--context", "previous"], "batch > 1 needs context 'voice'"),
     (["synthesize", "hi", "-o", "x.wav", "--batch", "0"], "batch must be 1 to 64"),
+    (["synthesize", "a\tHi.\nb\tHo.\na\tHa.", "--out-dir", "x"], "line 3: id 'a' is also line 1's"),
+    (["synthesize", "../up\tHi.", "--out-dir", "x"], "line 1: id '../up' must be letters, digits"),
+    (["synthesize", " \n ", "--out-dir", "x"], "the text has no lines"),
+    (["synthesize", "hi", "--out-dir", "x", "--word-times", "w.json"], "--word-times writes one file"),
     (["synthesize", "hi", "-o", "x.wav", "--voice", "tests/conftest.py"], "--voice needs --voice-text"),
     (["synthesize", "hi", "-o", "x.wav", "--voice", "r.wav", "--voice-text", "hi", "--voice-seconds", "-1"],
      "--voice-seconds must be >= 0"),

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import re
 import sys
 import time
 from pathlib import Path
@@ -43,6 +44,8 @@ def _check_args(args: argparse.Namespace) -> None:
     from .time_stretch import MAX_FACTOR, MIN_FACTOR
 
     check_batch(args.batch, args.context)
+    if args.out_dir and args.word_times:
+        raise CodecError("--word-times writes one file: synthesize the lines one at a time with -o")
     if not MIN_FACTOR <= args.speaking_rate <= MAX_FACTOR:
         raise CodecError(f"--speaking-rate must be {MIN_FACTOR:g} to {MAX_FACTOR:g}, got {args.speaking_rate:g}")
     if args.voice_seconds is not None and args.voice_seconds < 0:
@@ -115,12 +118,11 @@ def _write_stdout(chunk) -> None:
 
 
 def cmd_synthesize(args: argparse.Namespace) -> None:
-    from codec import audio
+    from tqdm import tqdm
 
     from .generate import SamplingConfig
     from .synthesize import Synthesizer
     from .verify import load_verifier
-    from .word_times import WordTimer, write_json
 
     _check_args(args)
     source = _voice_source(args) if args.voice else None  # a bad --voice fails before any model loads
@@ -131,6 +133,7 @@ def cmd_synthesize(args: argparse.Namespace) -> None:
         said = load_dictionary(args.dictionary)
         text = respell(text, said)
         source = source and (source[0], respell(source[1], said), source[2])
+    jobs = _lines(text, args.out_dir) if args.out_dir else [(args.output, text)]  # bad lines fail before a model loads
     sampling = SamplingConfig(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
                               greedy=args.greedy, cfg_scale=args.cfg_scale, best_of=args.best_of,
                               search_seconds=args.search_seconds, search_beams=args.search_beams)
@@ -139,12 +142,27 @@ def cmd_synthesize(args: argparse.Namespace) -> None:
     if args.best_of > 1 or args.word_times:  # word times: the verifier's recognizer finds the words
         synth.verifier = load_verifier(args.verifier, args.backend, args.threads)
     voice = _voice_prompt(args, synth, source)
+    start, seconds, firsts = time.perf_counter(), 0.0, []
+    for dst, said in tqdm(jobs, desc="synthesize", unit="line", disable=len(jobs) < 2, file=sys.stderr):
+        length, first = _say(synth, said, voice, sampling, args, dst)
+        seconds, firsts = seconds + length, firsts + [first]
+    lines = f" in {len(jobs)} files under {args.out_dir}" if args.out_dir else ""
+    print(f"{seconds:.2f} s of audio{lines}, first audio after {firsts[0]:.3f} s, real-time factor "
+          f"{(time.perf_counter() - start) / max(seconds, 1e-9):.3f}", file=sys.stderr)
+
+
+def _say(synth, text: str, voice, sampling, args: argparse.Namespace, dst: Path) -> tuple[float, float]:
+    """One text into ``dst`` (written as the audio comes, appearing only when complete; - is raw
+    PCM16 on stdout), with its word times if asked: (seconds of audio, time to first audio)."""
+    from codec import audio
+
+    from .word_times import WordTimer, write_json
+
     start, first, samples = time.perf_counter(), None, 0
     marks = [] if args.word_times else None
     timer = WordTimer(synth.sample_rate, synth.verifier.recognizer) if args.word_times else None
-    with contextlib.ExitStack() as stack:  # a file is written as the audio comes, and appears only when complete
-        write = (_write_stdout if str(args.output) == "-" else
-                 stack.enter_context(audio.writer(args.output, synth.sample_rate)))
+    with contextlib.ExitStack() as stack:
+        write = _write_stdout if str(dst) == "-" else stack.enter_context(audio.writer(dst, synth.sample_rate))
         for chunk in synth.stream(text, voice, sampling, chunk_frames=args.chunk_frames if args.stream else 1 << 30,
                                   speaking_rate=args.speaking_rate, long_form=True, sentences=marks):
             first = first or time.perf_counter() - start
@@ -152,13 +170,29 @@ def cmd_synthesize(args: argparse.Namespace) -> None:
             samples += len(chunk)
             if timer is not None:  # each sentence's words found once it is played, its audio then let go
                 timer.push(chunk, marks)
-    seconds = samples / synth.sample_rate
     if timer is not None:
         words = timer.finish()
         write_json(args.word_times, words)
         print(f"tts-cli: {len(words)} word times -> {args.word_times}", file=sys.stderr)
-    print(f"{seconds:.2f} s of audio, first audio after {first or 0:.3f} s, real-time factor "
-          f"{(time.perf_counter() - start) / max(seconds, 1e-9):.3f}", file=sys.stderr)
+    return samples / synth.sample_rate, first or 0.0
+
+
+def _lines(text: str, out_dir: Path) -> list[tuple[Path, str]]:
+    """--out-dir: each non-empty line is an utterance of its own, written to DIR/ID.wav; a line
+    is "ID<tab>text" or just text (ID: its number among the lines, 0001, 0002, ...)."""
+    jobs, seen = [], {}
+    for n, line in enumerate((line for line in text.splitlines() if line.strip()), 1):
+        name, said = line.split("\t", 1) if "\t" in line else (f"{n:04d}", line)
+        if not re.fullmatch(r"[\w-][\w.-]*", name):
+            raise CodecError(f"line {n}: id {name!r} must be letters, digits, '.', '-' or '_' (it names the file)")
+        if name in seen:
+            raise CodecError(f"line {n}: id {name!r} is also line {seen[name]}'s")
+        seen[name] = n
+        jobs.append((out_dir / f"{name}.wav", said))
+    if not jobs:
+        raise CodecError("--out-dir reads one utterance per line, and the text has no lines")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return jobs
 
 
 def cmd_voices(args: argparse.Namespace) -> None:
@@ -253,7 +287,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     s = sub.add_parser("synthesize", help="text -> wav")
     s.add_argument("text", help="what to say: plain text or SSML (<speak>...</speak>); - reads it from stdin")
-    s.add_argument("-o", "--output", type=Path, required=True, help="wav/flac/ogg file, or - for raw PCM16 on stdout")
+    where = s.add_mutually_exclusive_group(required=True)
+    where.add_argument("-o", "--output", type=Path, help="wav/flac/ogg file, or - for raw PCM16 on stdout")
+    where.add_argument("--out-dir", type=Path, metavar="DIR",
+                       help="one utterance per line of the text, each to DIR/ID.wav (a line: 'ID<tab>text' or text, "
+                            "numbered 0001, ...); each line sounds as it would alone")
     s.add_argument("--model", help="TTS model directory or bundled name (default: tts)")
     s.add_argument("--voice", help="reference audio whose voice to continue, or the name of one of the model's "
                                    "voices (tts-cli voices)")
