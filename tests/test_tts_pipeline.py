@@ -209,8 +209,9 @@ def test_training_entry_point_resumes_bit_exact_and_cli_synthesizes(tmp_path, mo
     assert paragraphs.read_bytes() == runs["voice"].read_bytes()
     hi, lines = tmp_path / "hi.wav", tmp_path / "lines"  # one utterance per line, each as it would sound alone
     assert _run("-m", "tts.cli", "synthesize", "Hi.", "-o", str(hi), "--model", str(full / "model"), "--seed", "0").returncode == 0
+    (tmp_path / "intro.txt").write_text("intro  hello\nyo  hi\n")  # a dictionary respells the texts, not the ids
     proc = _run("-m", "tts.cli", "synthesize", "-", "--out-dir", str(lines), "--model", str(full / "model"), "--seed", "0",
-                stdin="Hello, 2 birds. Hi.\n\nintro\tHi.\n")
+                "--dictionary", str(tmp_path / "intro.txt"), stdin="Intro, 2 birds. Hi.\n\nintro\tYo.\n")
     assert proc.returncode == 0 and "in 2 files under" in proc.stderr, proc.stderr
     assert sorted(p.name for p in lines.iterdir()) == ["0001.wav", "intro.wav"]
     assert (lines / "0001.wav").read_bytes() == runs["voice"].read_bytes() and (lines / "intro.wav").read_bytes() == hi.read_bytes()

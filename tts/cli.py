@@ -127,13 +127,13 @@ def cmd_synthesize(args: argparse.Namespace) -> None:
     _check_args(args)
     source = _voice_source(args) if args.voice else None  # a bad --voice fails before any model loads
     text = sys.stdin.read() if args.text == "-" else args.text
-    if args.dictionary:  # the voice prompt's transcript too: its audio says the words as respelled
+    jobs = _lines(text, args.out_dir) if args.out_dir else [(args.output, text)]  # bad lines fail before a model loads
+    if args.dictionary:  # the texts (not the ids), and the voice prompt's transcript: its audio says them as respelled
         from .respell import load_dictionary, respell
 
         said = load_dictionary(args.dictionary)
-        text = respell(text, said)
+        jobs = [(dst, respell(line, said)) for dst, line in jobs]
         source = source and (source[0], respell(source[1], said), source[2])
-    jobs = _lines(text, args.out_dir) if args.out_dir else [(args.output, text)]  # bad lines fail before a model loads
     sampling = SamplingConfig(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
                               greedy=args.greedy, cfg_scale=args.cfg_scale, best_of=args.best_of,
                               search_seconds=args.search_seconds, search_beams=args.search_beams)
