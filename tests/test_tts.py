@@ -58,6 +58,9 @@ from tts.text import InvalidText, TextTokenizer, normalize, split_sentences, tra
      "two million euros and twenty thousand pounds"),
     ("The 1960s-1970s, the '80s, top 10s; A4, 3D and MP3", "The nineteen sixties-nineteen seventies, the eighties, "
      "top tens; A four, three D and MP three"),
+    ("He said no. No. 5 is in room no. 12.", "He said no. number five is in room number twelve."),  # "no." alone is a word
+    ("It is 5 ft. tall, etc. Then Mrs. Jones vs. Mr. Brown, etc.", "It is five feet tall, et cetera. Then missus Jones "
+     "versus mister Brown, et cetera."),  # an abbreviation's period stays where it ends a sentence
     ("From 10:30-11:30 for $5.50", "From ten thirty-eleven thirty for five dollars and fifty cents"),  # times, money untouched
 ])
 def test_normalize_cases(raw, spoken):

@@ -32,7 +32,7 @@ ABBREVIATIONS = {
     "mr": "mister", "mrs": "missus", "ms": "miz", "dr": "doctor", "st": "saint", "prof": "professor",
     "jr": "junior", "sr": "senior", "capt": "captain", "gen": "general", "lt": "lieutenant", "col": "colonel",
     "sgt": "sergeant", "rev": "reverend", "vs": "versus", "etc": "et cetera", "approx": "approximately",
-    "no": "number", "vol": "volume", "mt": "mount", "ft": "feet", "jan": "january", "feb": "february", "mar": "march",
+    "vol": "volume", "mt": "mount", "ft": "feet", "jan": "january", "feb": "february", "mar": "march",
     "apr": "april", "aug": "august", "sept": "september", "sep": "september", "oct": "october",
     "nov": "november", "dec": "december",
 }
@@ -40,8 +40,10 @@ PUNCT_MAP = {"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'", "\u2014
              "\u2026": "...", "\u00a0": " ", "&": " and ", "%": " percent", "+": " plus ", "=": " equals ",
              "@": " at ", "#": " number "}
 
-_ABBR_RE = re.compile(r"\b(" + "|".join(ABBREVIATIONS) + r")\.", re.IGNORECASE)
-_ABBR_END_RE = re.compile(r"\b(?:" + "|".join(ABBREVIATIONS) + r")\.$", re.IGNORECASE)  # "Mr." ends no sentence
+# abbreviations that lead into what follows (titles, "vs."): never a sentence's end
+LEADING = {"mr", "mrs", "ms", "dr", "st", "prof", "capt", "gen", "lt", "col", "sgt", "rev", "mt", "vs"}
+_ABBR_RE = re.compile(r"\b(" + "|".join(ABBREVIATIONS) + r")\.(?=(\s*$|\s+(?-i:[A-Z]))?)", re.IGNORECASE)
+_ABBR_END_RE = re.compile(r"\b(?:" + "|".join(LEADING) + r")\.$", re.IGNORECASE)  # "Mr." ends no sentence
 _CURRENCY_RE = re.compile(r"([$£€])\s?(\d[\d,]*)(?:\.(\d{1,2}))?\b")
 _ORDINAL_RE = re.compile(r"\b(\d+)(st|nd|rd|th)\b", re.IGNORECASE)
 _TIME_RE = re.compile(r"\b(\d{1,2}):(\d{2})(?:\s*(am|pm|a\.m\.|p\.m\.)(?!\w))?", re.IGNORECASE)
@@ -114,13 +116,22 @@ def _date(m: re.Match) -> str:
     return date_words(int(m.group(1)), int(m.group(2)), int(m.group(3))) or m.group(0)
 
 
+def _abbreviation(m: re.Match) -> str:
+    """'Mr.' -> 'mister'; 'etc.' -> 'et cetera', and its period stays where it ends a sentence
+    (the text's end, or a capital next); a title's never does ("Mr. Brown")."""
+    key = m.group(1).lower()
+    ends = m.group(2) is not None and key not in LEADING
+    return ABBREVIATIONS[key] + ("." if ends else "")
+
+
 def _number(m: re.Match) -> str:
     return number_words(int(m.group(0).replace(",", "")))
 
 
 _RULES: list[tuple[re.Pattern, callable]] = [
     *SEMIOTIC_RULES,  # measures, telephones, fractions, month dates, addresses: before the number rules
-    (_ABBR_RE, lambda m: ABBREVIATIONS[m.group(1).lower()]),
+    (re.compile(r"\bno\. ?(?=\d)", re.IGNORECASE), lambda m: "number "),  # "No. 5"; "He said no." is a word
+    (_ABBR_RE, _abbreviation),
     (_CURRENCY_RE, _currency),
     (_DATE_RE, _date),
     (_TIME_RE, _time),
