@@ -61,6 +61,8 @@ from tts.text import InvalidText, TextTokenizer, normalize, split_sentences, tra
     ("He said no. No. 5 is in room no. 12.", "He said no. number five is in room number twelve."),  # "no." alone is a word
     ("It is 5 ft. tall, etc. Then Mrs. Jones vs. Mr. Brown, etc.", "It is five feet tall, et cetera. Then missus Jones "
      "versus mister Brown, et cetera."),  # an abbreviation's period stays where it ends a sentence
+    ("Pages 5\u201310, 9am to 5 p.m., 5'6\" tall, 5 USD or US$5, C# and/or A/B", "Pages five to ten, nine a m to five p m, "
+     "five feet six inches tall, five dollars or five dollars, C sharp and or A B"),
     ("From 10:30-11:30 for $5.50", "From ten thirty-eleven thirty for five dollars and fifty cents"),  # times, money untouched
 ])
 def test_normalize_cases(raw, spoken):

@@ -1,5 +1,6 @@
 """Readings of written forms that are not plain words or numbers (the "semiotic classes" of
-text normalization, as in Riva's and NeMo's): money in millions ("$1.5bn"), measures ("5 km/h"),
+text normalization, as in Riva's and NeMo's): money in millions ("$1.5bn"), hours ("9am"),
+heights (5'6"), measures ("5 km/h"),
 telephone numbers, fractions,
 ranges ("10-20"), dates with a month name ("Jan. 5, 2020"), roman numerals ("Chapter IV", "Henry
 VIII"), decades ("1990s"), initialisms ("U.S."), dotted numbers ("2.0.1"), web and e-mail addresses, street
@@ -31,7 +32,7 @@ UNITS = {
     "GB": ("gigabyte", "gigabytes"), "TB": ("terabyte", "terabytes"), "ms": ("millisecond", "milliseconds"),
     "min": ("minute", "minutes"), "hr": ("hour", "hours"), "hrs": ("hour", "hours"),
     "°C": ("degree celsius", "degrees celsius"), "°F": ("degree fahrenheit", "degrees fahrenheit"),
-    "°": ("degree", "degrees"),
+    "°": ("degree", "degrees"), "USD": ("dollar", "dollars"), "EUR": ("euro", "euros"), "GBP": ("pound", "pounds"),
 }
 CURRENCY = {"$": ("dollar", "dollars", "cent", "cents"), "£": ("pound", "pounds", "penny", "pence"),
             "€": ("euro", "euros", "cent", "cents")}
@@ -137,6 +138,17 @@ def _decade(m: re.Match) -> str:
     return " ".join(words)
 
 
+def _hour(m: re.Match) -> str:
+    """'9am' -> 'nine a m' (a time with minutes is tts.text's)."""
+    return f"{number_words(int(m.group(1)))} {' '.join(m.group(2).lower().replace('.', ''))}"
+
+
+def _feet_inches(m: re.Match) -> str:
+    """5'6" -> 'five feet six inches'."""
+    feet, inches = int(m.group(1)), int(m.group(2))
+    return f"{number_words(feet)} {'foot' if feet == 1 else 'feet'} {number_words(inches)} {'inch' if inches == 1 else 'inches'}"
+
+
 def _range(m: re.Match) -> str:
     """'10-20' -> 'ten to twenty' (and a score, '3-2'); '1990-1995' as years."""
     low, high = int(m.group(1)), int(m.group(2))
@@ -185,8 +197,11 @@ RULES: list[tuple[re.Pattern, Callable[[re.Match], str]]] = [
     (re.compile(r"(?<![\w.:$£€'])'?(\d0|\d{2}[0-9]0)s\b"), _decade),
     (re.compile(r"(?<![\w.:$£€-])(\d+)-(\d+)(?![\w:-])"), _range),
     (re.compile(r"(?<![\w.:])\d+(?:\.\d+){2,}(?![\w.])"), _dotted),
+    (re.compile(r"(?<![\w:.])(1[0-2]|[1-9]) ?(am|pm|a\.m\.|p\.m\.)(?!\w)", re.IGNORECASE), _hour),
+    (re.compile(r"(?<![\w.])(\d)'(\d{1,2})\"(?!\w)"), _feet_inches),
     (re.compile(r"([$£€]) ?(\d[\d,]*(?:\.\d+)?) ?(" + "|".join(SCALES) + r")\b"), _money_scaled),
     (re.compile(r"(?<![\w.:$£€])(\d[\d,]*(?:\.\d+)?) ?(" + _UNITS + r")(?![\w/])"), _measure),
     (re.compile(r"(?<![\w/:$£€])(?:(\d+) )?(\d+)/(\d+)(?![\w/])"), _fraction),
     (re.compile(r"°"), lambda m: " degrees "),
+    (re.compile(r"(?<=[A-Za-z])/(?=[A-Za-z])"), lambda m: " "),  # "and/or", "A/B" (units and addresses are read above)
 ]
