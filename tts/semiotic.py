@@ -6,14 +6,14 @@ ranges ("10-20"), dates with a month name ("Jan. 5, 2020"), roman numerals ("Cha
 VIII"), decades ("1990s"), initialisms ("U.S."), dotted numbers ("2.0.1"), web and e-mail addresses, street
 abbreviations and Latin abbreviations ("e.g.").
 
-Each is a ``(pattern, reading)`` rule that ``tts.text.normalize`` applies in its order: before
+Each is a ``Rule`` (pattern, reading) that ``tts.text.normalize`` applies in its order: before
 the generic number rules, which would otherwise read "555-1234" as two numbers.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from .numbers import digits_words, number_words, ordinal_words, year_words
 
@@ -169,39 +169,51 @@ def _web(m: re.Match) -> str:
     return re.sub(r"[./-]", lambda s: {".": " dot ", "/": " slash ", "-": " dash "}[s.group(0)], address)
 
 
+class Rule(NamedTuple):
+    """A written form and its reading; ``digits``: it only ever matches text with a digit in it
+    (most do, and most text has none: ``normalize`` skips them there)."""
+
+    pattern: re.Pattern
+    reading: Callable[[re.Match], str]
+    digits: bool = True
+
+
 _MONTHS = "|".join(sorted(MONTH_WRITTEN, key=len, reverse=True))
 _NUMBERED = "chapter|book|part|volume|vol\\.|act|scene|section|canto|psalm|war|appendix|article|phase|stage|level|round"
 _UNITS = "|".join(re.escape(u) for u in sorted(UNITS, key=len, reverse=True))
 
-RULES: list[tuple[re.Pattern, Callable[[re.Match], str]]] = [
-    (re.compile(r"\b(?:https?://)?(?:[A-Za-z0-9-]+\.)+(?:" + "|".join(DOMAINS) + r")\b(?:/[\w/-]*)?", re.IGNORECASE), _web),
-    (re.compile(r"\be\.g\.(?!\w)", re.IGNORECASE), lambda m: "for example"),
-    (re.compile(r"\bi\.e\.(?!\w)", re.IGNORECASE), lambda m: "that is"),
+RULES: list[Rule] = [
+    Rule(re.compile(r"\b(?:https?://)?(?:[A-Za-z0-9-]+\.)+(?:" + "|".join(DOMAINS) + r")\b(?:/[\w/-]*)?", re.IGNORECASE), _web,
+         digits=False),
+    Rule(re.compile(r"\be\.g\.(?!\w)", re.IGNORECASE), lambda m: "for example", digits=False),
+    Rule(re.compile(r"\bi\.e\.(?!\w)", re.IGNORECASE), lambda m: "that is", digits=False),
     # initialisms letter by letter: "U.S." (a sentence ends after one only at the end), "J.R.R. Tolkien"
-    (re.compile(r"\b((?:[A-Z]\.){2,})(?=\s*$)"), lambda m: " ".join(m.group(1).split(".")).strip() + "."),
-    (re.compile(r"\b((?:[A-Z]\.){2,})"), lambda m: " ".join(m.group(1).split(".")).strip()),
+    Rule(re.compile(r"\b((?:[A-Z]\.){2,})(?=\s*$)"), lambda m: " ".join(m.group(1).split(".")).strip() + ".",
+         digits=False),
+    Rule(re.compile(r"\b((?:[A-Z]\.){2,})"), lambda m: " ".join(m.group(1).split(".")).strip(), digits=False),
     # "Main St." is a street, "St. Louis" a saint (tts.text's abbreviations)
-    (re.compile(r"\b([A-Z][a-z]+) St\.(?=\s*$)"), lambda m: f"{m.group(1)} street."),
-    (re.compile(r"\b([A-Z][a-z]+) St(?:\.(?=\s+[a-z]|\s*[,;:!?])|\b(?!\.))"), lambda m: f"{m.group(1)} street"),
-    (re.compile(r"\b(" + _MONTHS + r")\.? (\d{1,2})(?:st|nd|rd|th)?\b(?:,? (\d{4})\b)?"), _month_date),
+    Rule(re.compile(r"\b([A-Z][a-z]+) St\.(?=\s*$)"), lambda m: f"{m.group(1)} street.", digits=False),
+    Rule(re.compile(r"\b([A-Z][a-z]+) St(?:\.(?=\s+[a-z]|\s*[,;:!?])|\b(?!\.))"), lambda m: f"{m.group(1)} street",
+         digits=False),
+    Rule(re.compile(r"\b(" + _MONTHS + r")\.? (\d{1,2})(?:st|nd|rd|th)?\b(?:,? (\d{4})\b)?"), _month_date),
     # roman numerals where a book puts them: "Chapter IV", "Part II", "World War I"; "Henry VIII" ("I" alone
     # after a name is the pronoun: "Then I")
-    (re.compile(r"\b(" + _NUMBERED + r") ((?-i:[IVXLCDM]+))\b", re.IGNORECASE), _numbered),
-    (re.compile(r"\b([A-Z][a-z]+) ([IVXLCDM]{2,})\b(?!['\w])"), _regnal),
+    Rule(re.compile(r"\b(" + _NUMBERED + r") ((?-i:[IVXLCDM]+))\b", re.IGNORECASE), _numbered, digits=False),
+    Rule(re.compile(r"\b([A-Z][a-z]+) ([IVXLCDM]{2,})\b(?!['\w])"), _regnal, digits=False),
     # a middle initial ends no sentence: "John F. Kennedy" (not "I": "World War I. Then")
-    (re.compile(r"\b([A-Z][a-z]+ [A-HJ-Z])\. (?=[A-Z][a-z])"), lambda m: f"{m.group(1)} "),
+    Rule(re.compile(r"\b([A-Z][a-z]+ [A-HJ-Z])\. (?=[A-Z][a-z])"), lambda m: f"{m.group(1)} ", digits=False),
     # North American numbers ("+" is "plus" by now): "(555) 123-4567", "555-123-4567", "555.123.4567",
     # "+1 555 123 4567", and "555-1234" (a local exchange never starts with 0 or 1: "100-1000" is a range)
-    (re.compile(r"(?<![\w-])(?:(?:(?:plus )?1[ .-])?(?:\(\d{3}\) ?\d{3}[ .-]|\d{3}([.-])\d{3}\1)\d{4}|plus 1 \d{3} \d{3} \d{4}"
-                r"|[2-9]\d\d-\d{4})(?![\w-])"), _telephone),
-    (re.compile(r"(?<![\w.:$£€'])'?(\d0|\d{2}[0-9]0)s\b"), _decade),
-    (re.compile(r"(?<![\w.:$£€-])(\d+)-(\d+)(?![\w:-])"), _range),
-    (re.compile(r"(?<![\w.:])\d+(?:\.\d+){2,}(?![\w.])"), _dotted),
-    (re.compile(r"(?<![\w:.])(1[0-2]|[1-9]) ?(am|pm|a\.m\.|p\.m\.)(?!\w)", re.IGNORECASE), _hour),
-    (re.compile(r"(?<![\w.])(\d)'(\d{1,2})\"(?!\w)"), _feet_inches),
-    (re.compile(r"([$£€]) ?(\d[\d,]*(?:\.\d+)?) ?(" + "|".join(SCALES) + r")\b"), _money_scaled),
-    (re.compile(r"(?<![\w.:$£€])(\d[\d,]*(?:\.\d+)?) ?(" + _UNITS + r")(?![\w/])"), _measure),
-    (re.compile(r"(?<![\w/:$£€])(?:(\d+) )?(\d+)/(\d+)(?![\w/])"), _fraction),
-    (re.compile(r"°"), lambda m: " degrees "),
-    (re.compile(r"(?<=[A-Za-z])/(?=[A-Za-z])"), lambda m: " "),  # "and/or", "A/B" (units and addresses are read above)
+    Rule(re.compile(r"(?<![\w-])(?:(?:(?:plus )?1[ .-])?(?:\(\d{3}\) ?\d{3}[ .-]|\d{3}([.-])\d{3}\1)\d{4}|plus 1 \d{3} \d{3} \d{4}"
+                    r"|[2-9]\d\d-\d{4})(?![\w-])"), _telephone),
+    Rule(re.compile(r"(?<![\w.:$£€'])'?(\d0|\d{2}[0-9]0)s\b"), _decade),
+    Rule(re.compile(r"(?<![\w.:$£€-])(\d+)-(\d+)(?![\w:-])"), _range),
+    Rule(re.compile(r"(?<![\w.:])\d+(?:\.\d+){2,}(?![\w.])"), _dotted),
+    Rule(re.compile(r"(?<![\w:.])(1[0-2]|[1-9]) ?(am|pm|a\.m\.|p\.m\.)(?!\w)", re.IGNORECASE), _hour),
+    Rule(re.compile(r"(?<![\w.])(\d)'(\d{1,2})\"(?!\w)"), _feet_inches),
+    Rule(re.compile(r"([$£€]) ?(\d[\d,]*(?:\.\d+)?) ?(" + "|".join(SCALES) + r")\b"), _money_scaled),
+    Rule(re.compile(r"(?<![\w.:$£€])(\d[\d,]*(?:\.\d+)?) ?(" + _UNITS + r")(?![\w/])"), _measure),
+    Rule(re.compile(r"(?<![\w/:$£€])(?:(\d+) )?(\d+)/(\d+)(?![\w/])"), _fraction),
+    Rule(re.compile(r"°"), lambda m: " degrees ", digits=False),
+    Rule(re.compile(r"(?<=[A-Za-z])/(?=[A-Za-z])"), lambda m: " ", digits=False),  # "and/or", "A/B" (after units, addresses)
 ]

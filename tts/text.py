@@ -18,7 +18,7 @@ from typing import Iterable
 from codec.errors import CodecError
 
 from .numbers import digits_words, number_words, ordinal_words, year_words
-from .semiotic import CURRENCY, RULES as SEMIOTIC_RULES, date_words
+from .semiotic import CURRENCY, RULES as SEMIOTIC_RULES, Rule, date_words
 
 MAX_CHARS = 2000
 TOKENIZER_FILE = "tokenizer.json"
@@ -75,8 +75,10 @@ def _normalize_cached(text: str) -> str:
     if len(text) > MAX_CHARS:
         raise InvalidText(f"text is {len(text)} characters; at most {MAX_CHARS} per request (split it)")
     text = _clean_unicode(text)
-    for pattern, fn in _RULES:
-        text = pattern.sub(fn, text)
+    digits = any(ch.isdigit() for ch in text)
+    for rule in _RULES:
+        if digits or not rule.digits:
+            text = rule.pattern.sub(rule.reading, text)
     text = re.sub(r"\s+([,.!?;:])", r"\1", re.sub(r"\s+", " ", text)).strip()
     if not any(ch.isalpha() for ch in text):
         raise InvalidText("text has nothing to say (no letters or numbers after normalization)")
@@ -136,19 +138,19 @@ def _number(m: re.Match) -> str:
     return number_words(int(m.group(0).replace(",", "")))
 
 
-_RULES: list[tuple[re.Pattern, callable]] = [
+_RULES: list[Rule] = [
     *SEMIOTIC_RULES,  # measures, telephones, fractions, month dates, addresses: before the number rules
-    (re.compile(r"\bno\. ?(?=\d)", re.IGNORECASE), lambda m: "number "),  # "No. 5"; "He said no." is a word
-    (_ABBR_RE, _abbreviation),
-    (_CURRENCY_RE, _currency),
-    (_DATE_RE, _date),
-    (_TIME_RE, _time),
-    (_ORDINAL_RE, lambda m: ordinal_words(int(m.group(1)))),
-    (_YEAR_CONTEXT_RE, lambda m: f"{m.group(1)} {year_words(int(m.group(2)))}"),
-    (re.compile(r"(?<![\w])-(?=\d)"), lambda m: "minus "),
-    (re.compile(r"(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])"), lambda m: " "),  # "A4", "3D", "MP3": the number apart
-    (_DECIMAL_RE, lambda m: f"{number_words(int(m.group(1)))} point {digits_words(m.group(2))}"),
-    (_NUMBER_RE, _number),
+    Rule(re.compile(r"\bno\. ?(?=\d)", re.IGNORECASE), lambda m: "number "),  # "No. 5"; "He said no." is a word
+    Rule(_ABBR_RE, _abbreviation, digits=False),
+    Rule(_CURRENCY_RE, _currency),
+    Rule(_DATE_RE, _date),
+    Rule(_TIME_RE, _time),
+    Rule(_ORDINAL_RE, lambda m: ordinal_words(int(m.group(1)))),
+    Rule(_YEAR_CONTEXT_RE, lambda m: f"{m.group(1)} {year_words(int(m.group(2)))}"),
+    Rule(re.compile(r"(?<![\w])-(?=\d)"), lambda m: "minus "),
+    Rule(re.compile(r"(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])"), lambda m: " "),  # "A4", "3D", "MP3": the number apart
+    Rule(_DECIMAL_RE, lambda m: f"{number_words(int(m.group(1)))} point {digits_words(m.group(2))}"),
+    Rule(_NUMBER_RE, _number),
 ]
 
 
