@@ -4,8 +4,9 @@
 Supported: ``<speak>``; ``<break time="500ms"|"1.5s" strength="none".."x-strong">``;
 ``<prosody rate="slow"|"150%"|"1.2" volume="loud"|"-6dB">`` (nested prosody multiplies;
 pitch is refused: the model has no control over it and resampling would change the voice);
-``<sub alias="...">``; ``<say-as interpret-as="characters"|"spell-out"|"verbatim"|"digits"|"cardinal"|
-"ordinal"|"telephone"|"date" (format="mdy", "dmy", "ymd", ...)|"fraction"|"time"|"unit">``; ``<p>`` and ``<s>`` (a sentence each, a pause after a paragraph); ``<emphasis>``
+``<sub alias="...">``; ``<say-as interpret-as="characters"|"spell-out"|"verbatim"|"digits"|
+"cardinal"|"ordinal"|"telephone"|"date" (format="mdy", "dmy", "ymd", ...)|"fraction"|"time"|
+"unit">``; ``<p>`` and ``<s>`` (a sentence each, a pause after a paragraph); ``<emphasis>``
 (read as plain text). Anything else is refused by name, as is a DOCTYPE or entity declaration
 (no entity expansion reaches the parser).
 """

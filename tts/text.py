@@ -39,16 +39,16 @@ ABBREVIATIONS = {
 PUNCT_MAP = {"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'", "\u2014": ", ", "\u2013": ", ",
              "\u2026": "...", "\u00a0": " ", "&": " and ", "%": " percent", "+": " plus ", "=": " equals ",
              "@": " at ", "#": " number "}
-
-# abbreviations that lead into what follows (titles, "vs."): never a sentence's end
-LEADING = {"mr", "mrs", "ms", "dr", "st", "prof", "capt", "gen", "lt", "col", "sgt", "rev", "mt", "vs"}
-_ABBR_RE = re.compile(r"\b(" + "|".join(ABBREVIATIONS) + r")\.(?=(\s*$|\s+(?-i:[A-Z]))?)", re.IGNORECASE)
 # symbols that mean something else next to what they touch, read before PUNCT_MAP's general readings
 _BEFORE_SYMBOLS = [
     (re.compile(r"(?<=\d) ?[\u2013\u2014] ?(?=\d)"), "-"),  # "5–10": a range, not a pause
     (re.compile(r"\b([A-G])#(?!\w)"), r"\1 sharp"),  # "C#", "F#"
     (re.compile(r"\bUS\$"), "$"),
 ]
+
+# abbreviations that lead into what follows (titles, "vs."): never a sentence's end
+LEADING = {"mr", "mrs", "ms", "dr", "st", "prof", "capt", "gen", "lt", "col", "sgt", "rev", "mt", "vs"}
+_ABBR_RE = re.compile(r"\b(" + "|".join(ABBREVIATIONS) + r")\.(?=(\s*$|\s+(?-i:[A-Z]))?)", re.IGNORECASE)
 _ABBR_END_RE = re.compile(r"\b(?:" + "|".join(LEADING) + r")\.$", re.IGNORECASE)  # "Mr." ends no sentence
 _CURRENCY_RE = re.compile(r"([$£€])\s?(\d[\d,]*)(?:\.(\d{1,2}))?\b")
 _ORDINAL_RE = re.compile(r"\b(\d+)(st|nd|rd|th)\b", re.IGNORECASE)
