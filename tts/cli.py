@@ -177,6 +177,17 @@ def _say(synth, text: str, voice, sampling, args: argparse.Namespace, dst: Path)
     return samples / synth.sample_rate, first or 0.0
 
 
+def _check_text(text: str, where: str) -> None:
+    """Text (or SSML) that cannot be read is refused before any is spoken, naming where it is."""
+    from .ssml import is_ssml, parse_ssml
+    from .text import normalize
+
+    try:
+        parse_ssml(text) if is_ssml(text) else normalize(text)
+    except CodecError as err:
+        raise CodecError(f"{where}: {err}") from None
+
+
 def _lines(text: str, out_dir: Path) -> list[tuple[Path, str]]:
     """--out-dir: each non-empty line is an utterance of its own, written to DIR/ID.wav; a line
     is "ID<tab>text" or just text (ID: its number among the lines, 0001, 0002, ...)."""
@@ -188,6 +199,7 @@ def _lines(text: str, out_dir: Path) -> list[tuple[Path, str]]:
         if name in seen:
             raise CodecError(f"line {n}: id {name!r} is also line {seen[name]}'s")
         seen[name] = n
+        _check_text(said, f"line {n}")
         jobs.append((out_dir / f"{name}.wav", said))
     if not jobs:
         raise CodecError("--out-dir reads one utterance per line, and the text has no lines")
