@@ -169,7 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     dec.add_argument("-o", "--output", type=Path, required=True)
     dec.add_argument("--stream", action="store_true", help="use DecodeStream (frame chunks)")
     syn = sub.add_parser("synthesize", help="text -> wav")
-    syn.add_argument("text")
+    syn.add_argument("text", help="plain text or SSML; - reads it from stdin")
     syn.add_argument("-o", "--output", type=Path, required=True)
     syn.add_argument("--stream", action="store_true", help="use SynthesizeStream (prints time to first audio)")
     syn.add_argument("--voice", default="", help="a voice from `speech-client voices`")
@@ -267,14 +267,15 @@ def _synthesize(client: SpeechClient, args: argparse.Namespace) -> None:
                    temperature=args.temperature, model=args.model, sample_rate=args.sample_rate,
                    cfg_scale=args.cfg_scale, speaking_rate=args.speaking_rate, best_of=args.best_of,
                    custom_dictionary=_dictionary(args.dictionary) if args.dictionary else "")
+    text = sys.stdin.read() if args.text == "-" else args.text
     words: list | None = [] if args.word_times else None
     if args.word_times and not args.stream:
-        wav, rate, words = client.synthesize_words(args.text, **options)
+        wav, rate, words = client.synthesize_words(text, **options)
     elif not args.stream:
-        wav, rate = client.synthesize(args.text, **options)
+        wav, rate = client.synthesize(text, **options)
     else:
         start, chunks, rate = time.perf_counter(), [], 0
-        for chunk, rate in client.synthesize_stream(args.text, words=words, **options):
+        for chunk, rate in client.synthesize_stream(text, words=words, **options):
             if not chunks:
                 print(f"first audio after {1000 * (time.perf_counter() - start):.0f} ms", file=sys.stderr)
             chunks.append(chunk)

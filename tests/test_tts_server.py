@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 import time
@@ -317,7 +318,7 @@ def test_cancel_stops_generation_and_frees_slot(server, stub):
     assert time.time() - start < 10
 
 
-def test_python_client_and_cli(server, stub, tmp_path):
+def test_python_client_and_cli(server, stub, tmp_path, monkeypatch):
     from serve.client import SpeechClient, main
 
     with SpeechClient(server.target) as client:
@@ -343,6 +344,12 @@ def test_python_client_and_cli(server, stub, tmp_path):
                  "--speaking-rate", "0.5"]) == 0
     assert abs(soundfile.info(slow).frames - 2 * soundfile.info(out).frames) <= 2
     assert main(["--server", server.target, "synthesize", "x", "-o", str(out), "--voice", "nobody"]) == 1
+    piped, typed = tmp_path / "piped.wav", tmp_path / "typed.wav"  # text (here SSML) from stdin
+    doc = '<speak>Hello there.<break time="100ms"/></speak>'
+    assert main(["--server", server.target, "synthesize", doc, "-o", str(typed)]) == 0
+    monkeypatch.setattr("sys.stdin", io.StringIO(doc))
+    assert main(["--server", server.target, "synthesize", "-", "-o", str(piped)]) == 0
+    assert piped.read_bytes() == typed.read_bytes()
     times = tmp_path / "words.json"  # when each word is said, as tts-cli writes it
     assert main(["--server", server.target, "synthesize", "Hello there. A quiet bridge.", "-o", str(out),
                  "--word-times", str(times)]) == 0
