@@ -63,6 +63,11 @@ from tts.text import InvalidText, TextTokenizer, normalize, split_sentences, tra
      "versus mister Brown, et cetera."),  # an abbreviation's period stays where it ends a sentence
     ("Pages 5\u201310, 9am to 5 p.m., 5'6\" tall, 5 USD or US$5, C# and/or A/B", "Pages five to ten, nine a m to five p m, "
      "five feet six inches tall, five dollars or five dollars, C sharp and or A B"),
+    ("See pp. 10-20, p. 45 and Fig. 3 of Ch. 4, c. 1850. It's 10 p.m. Let us go at 3:30 p.m. Then", "See pages ten to "
+     "twenty, page forty five and figure three of chapter four, circa eighteen fifty. It's ten p m. Let us go at three "
+     "thirty p m. Then"),  # a form's period ending a sentence stays
+    ("In A.D. 1066, 44 BC, 500 B.C. There on the 1st Jan. 1900 and 5 May 2020", "In A D ten sixty six, forty four B C, "
+     "five hundred B C. There on the first of january, nineteen hundred and fifth of may, twenty twenty"),
     ("From 10:30-11:30 for $5.50", "From ten thirty-eleven thirty for five dollars and fifty cents"),  # times, money untouched
 ])
 def test_normalize_cases(raw, spoken):

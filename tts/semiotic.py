@@ -44,6 +44,16 @@ FRACTION_DENOMINATORS = (2, 3, 4, 5, 6, 8, 10, 16, 32, 64, 100)
 DOMAINS = "com org net edu gov io ai dev info co uk us ca de fr".split()
 
 
+# after a form that ends in a period ("p.m.", "etc."): a sentence's end follows (the text's end, or a
+# capital); ``kept_period`` puts the period back there, so the sentence still ends
+SENTENCE_END = r"(?=(\s*$|\s+(?-i:[A-Z]))?)"
+
+
+def kept_period(m: re.Match) -> str:
+    """'.' where the form read ended in one and a sentence's end follows (``SENTENCE_END``, the last group)."""
+    return "." if m.group(m.re.groups) is not None and m.group(0).endswith(".") else ""
+
+
 def _amount(written: str) -> str:
     """'1,500' -> 'one thousand five hundred', '2.5' -> 'two point five'."""
     whole, _, decimals = written.replace(",", "").partition(".")
@@ -98,6 +108,24 @@ def _month_date(m: re.Match) -> str:
     return date_words(MONTH_WRITTEN[m.group(1)], int(m.group(2)), year) or m.group(0)
 
 
+def _day_month(m: re.Match) -> str:
+    """'1st Jan. 1900' -> 'first of january, nineteen hundred' (the day first, as in Britain)."""
+    day, month, year = int(m.group(1)), MONTH_WRITTEN[m.group(2)], m.group(3)
+    if not 1 <= day <= 31:
+        return m.group(0)
+    return f"{ordinal_words(day)} of {MONTHS[month - 1].lower()}" + (f", {year_words(int(year))}" if year else "")
+
+
+def _era(m: re.Match) -> str:
+    """'500 B.C.' -> 'five hundred B C', 'A.D. 1066' -> 'A D ten sixty six' (years, whatever their length)."""
+    def letters(era: str) -> str:
+        return " ".join(era.replace(".", ""))
+
+    if m.group(1):
+        return f"{letters(m.group(1))} {year_words(int(m.group(2)))}" + kept_period(m)
+    return f"{year_words(int(m.group(3)))} {letters(m.group(4))}" + kept_period(m)
+
+
 def roman_value(numeral: str) -> int | None:
     """'XIV' -> 14; None unless written the standard way (so 'MIX' or 'DI' stay words)."""
     values = {"I": 1, "V": 5, "X": 10, "L": 50, "C": 100, "D": 500, "M": 1000}
@@ -140,7 +168,7 @@ def _decade(m: re.Match) -> str:
 
 def _hour(m: re.Match) -> str:
     """'9am' -> 'nine a m' (a time with minutes is tts.text's)."""
-    return f"{number_words(int(m.group(1)))} {' '.join(m.group(2).lower().replace('.', ''))}"
+    return f"{number_words(int(m.group(1)))} {' '.join(m.group(2).lower().replace('.', ''))}" + kept_period(m)
 
 
 def _feet_inches(m: re.Match) -> str:
@@ -187,6 +215,9 @@ RULES: list[Rule] = [
          digits=False),
     Rule(re.compile(r"\be\.g\.(?!\w)", re.IGNORECASE), lambda m: "for example", digits=False),
     Rule(re.compile(r"\bi\.e\.(?!\w)", re.IGNORECASE), lambda m: "that is", digits=False),
+    # years of an era, before the initialisms below spell "B.C." out
+    Rule(re.compile(r"(?<![\w.])(?:(A\.D\.|AD) ?(\d{1,4})|(\d{1,4}) ?(B\.C\.|BCE|BC|A\.D\.|AD|CE))(?!\w)" + SENTENCE_END),
+         _era),
     # initialisms letter by letter: "U.S." (a sentence ends after one only at the end), "J.R.R. Tolkien"
     Rule(re.compile(r"\b((?:[A-Z]\.){2,})(?=\s*$)"), lambda m: " ".join(m.group(1).split(".")).strip() + ".",
          digits=False),
@@ -196,6 +227,9 @@ RULES: list[Rule] = [
     Rule(re.compile(r"\b([A-Z][a-z]+) St(?:\.(?=\s+[a-z]|\s*[,;:!?])|\b(?!\.))"), lambda m: f"{m.group(1)} street",
          digits=False),
     Rule(re.compile(r"\b(" + _MONTHS + r")\.? (\d{1,2})(?:st|nd|rd|th)?\b(?:,? (\d{4})\b)?"), _month_date),
+    # the day first: "1st Jan. 1900", "5th May", "5 May 2020" (not "5 May" alone: "5 may be")
+    Rule(re.compile(r"(?<![\w.])(\d{1,2})(?:st|nd|rd|th) (" + _MONTHS + r")\b\.?(?:,? (\d{4})\b)?"), _day_month),
+    Rule(re.compile(r"(?<![\w.])(\d{1,2}) (" + _MONTHS + r")\b\.?,? (\d{4})\b"), _day_month),
     # roman numerals where a book puts them: "Chapter IV", "Part II", "World War I"; "Henry VIII" ("I" alone
     # after a name is the pronoun: "Then I")
     Rule(re.compile(r"\b(" + _NUMBERED + r") ((?-i:[IVXLCDM]+))\b", re.IGNORECASE), _numbered, digits=False),
@@ -209,7 +243,7 @@ RULES: list[Rule] = [
     Rule(re.compile(r"(?<![\w.:$£€'])'?(\d0|\d{2}[0-9]0)s\b"), _decade),
     Rule(re.compile(r"(?<![\w.:$£€-])(\d+)-(\d+)(?![\w:-])"), _range),
     Rule(re.compile(r"(?<![\w.:])\d+(?:\.\d+){2,}(?![\w.])"), _dotted),
-    Rule(re.compile(r"(?<![\w:.])(1[0-2]|[1-9]) ?(am|pm|a\.m\.|p\.m\.)(?!\w)", re.IGNORECASE), _hour),
+    Rule(re.compile(r"(?<![\w:.])(1[0-2]|[1-9]) ?(am|pm|a\.m\.|p\.m\.)(?!\w)" + SENTENCE_END, re.IGNORECASE), _hour),
     Rule(re.compile(r"(?<![\w.])(\d)'(\d{1,2})\"(?!\w)"), _feet_inches),
     Rule(re.compile(r"([$£€]) ?(\d[\d,]*(?:\.\d+)?) ?(" + "|".join(SCALES) + r")\b"), _money_scaled),
     Rule(re.compile(r"(?<![\w.:$£€])(\d[\d,]*(?:\.\d+)?) ?(" + _UNITS + r")(?![\w/])"), _measure),

@@ -18,7 +18,7 @@ from typing import Iterable
 from codec.errors import CodecError
 
 from .numbers import digits_words, number_words, ordinal_words, year_words
-from .semiotic import CURRENCY, RULES as SEMIOTIC_RULES, Rule, date_words
+from .semiotic import CURRENCY, RULES as SEMIOTIC_RULES, SENTENCE_END, Rule, date_words, kept_period
 
 MAX_CHARS = 2000
 TOKENIZER_FILE = "tokenizer.json"
@@ -46,13 +46,15 @@ _BEFORE_SYMBOLS = [
     (re.compile(r"\bUS\$"), "$"),
 ]
 
+BEFORE_NUMBERS = {"no": "number", "nos": "numbers", "p": "page", "pp": "pages", "fig": "figure", "figs": "figures",
+                  "ch": "chapter", "chap": "chapter", "sec": "section", "eq": "equation", "c": "circa", "ca": "circa"}
 # abbreviations that lead into what follows (titles, "vs."): never a sentence's end
 LEADING = {"mr", "mrs", "ms", "dr", "st", "prof", "capt", "gen", "lt", "col", "sgt", "rev", "mt", "vs"}
-_ABBR_RE = re.compile(r"\b(" + "|".join(ABBREVIATIONS) + r")\.(?=(\s*$|\s+(?-i:[A-Z]))?)", re.IGNORECASE)
+_ABBR_RE = re.compile(r"\b(" + "|".join(ABBREVIATIONS) + r")\." + SENTENCE_END, re.IGNORECASE)
 _ABBR_END_RE = re.compile(r"\b(?:" + "|".join(LEADING) + r")\.$", re.IGNORECASE)  # "Mr." ends no sentence
 _CURRENCY_RE = re.compile(r"([$£€])\s?(\d[\d,]*)(?:\.(\d{1,2}))?\b")
 _ORDINAL_RE = re.compile(r"\b(\d+)(st|nd|rd|th)\b", re.IGNORECASE)
-_TIME_RE = re.compile(r"\b(\d{1,2}):(\d{2})(?:\s*(am|pm|a\.m\.|p\.m\.)(?!\w))?", re.IGNORECASE)
+_TIME_RE = re.compile(r"\b(\d{1,2}):(\d{2})(?:\s*(am|pm|a\.m\.|p\.m\.)(?!\w)" + SENTENCE_END + ")?", re.IGNORECASE)
 _DATE_RE = re.compile(r"\b(\d{1,2})/(\d{1,2})/(\d{4})\b")
 _DECIMAL_RE = re.compile(r"\b(\d+)\.(\d+)\b")
 _NUMBER_RE = re.compile(r"\b\d{1,3}(?:,\d{3})+\b|\b\d+\b")
@@ -119,7 +121,7 @@ def _time(m: re.Match) -> str:
         return m.group(0)
     spoken = number_words(h) + (" o'clock" if mins == 0 and not suffix else "" if mins == 0 else
                                 " oh " + number_words(mins) if mins < 10 else " " + number_words(mins))
-    return spoken + (" " + " ".join(suffix) if suffix else "")
+    return spoken + (" " + " ".join(suffix) if suffix else "") + kept_period(m)
 
 
 def _date(m: re.Match) -> str:
@@ -130,8 +132,7 @@ def _abbreviation(m: re.Match) -> str:
     """'Mr.' -> 'mister'; 'etc.' -> 'et cetera', and its period stays where it ends a sentence
     (the text's end, or a capital next); a title's never does ("Mr. Brown")."""
     key = m.group(1).lower()
-    ends = m.group(2) is not None and key not in LEADING
-    return ABBREVIATIONS[key] + ("." if ends else "")
+    return ABBREVIATIONS[key] + ("" if key in LEADING else kept_period(m))
 
 
 def _number(m: re.Match) -> str:
@@ -139,8 +140,10 @@ def _number(m: re.Match) -> str:
 
 
 _RULES: list[Rule] = [
+    # before a number only: "No. 5", "p. 45", "Fig. 3", "c. 1850" ("He said no." is a word)
+    Rule(re.compile(r"\b(" + "|".join(BEFORE_NUMBERS) + r")\. ?(?=\d)", re.IGNORECASE),
+         lambda m: BEFORE_NUMBERS[m.group(1).lower()] + " "),
     *SEMIOTIC_RULES,  # measures, telephones, fractions, month dates, addresses: before the number rules
-    Rule(re.compile(r"\bno\. ?(?=\d)", re.IGNORECASE), lambda m: "number "),  # "No. 5"; "He said no." is a word
     Rule(_ABBR_RE, _abbreviation, digits=False),
     Rule(_CURRENCY_RE, _currency),
     Rule(_DATE_RE, _date),
