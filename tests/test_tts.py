@@ -74,6 +74,27 @@ def test_normalize_cases(raw, spoken):
     assert normalize(raw) == spoken
 
 
+def test_cli_prints_what_the_model_will_read(tmp_path):
+    """tts-cli normalize: each sentence as read (pronunciations applied), SSML pauses and prosody;
+    no model is loaded, and bad text is one line."""
+    import subprocess
+    import sys
+
+    (tmp_path / "say.txt").write_text("Nguyen  win\n")
+
+    def run(*args, stdin=None):
+        return subprocess.run([sys.executable, "-m", "tts.cli", "normalize", *args], capture_output=True, text=True,
+                              input=stdin, timeout=120, env={"SPEECH_MODELS_DIR": str(tmp_path), "PATH": ""})
+
+    plain = run("Dr. Nguyen paid $12.50. Call 555-1234!", "--dictionary", str(tmp_path / "say.txt"))
+    assert plain.returncode == 0 and plain.stdout.splitlines() == [
+        "doctor win paid twelve dollars and fifty cents.", "Call five five five, one two three four!"], plain.stderr
+    ssml = run("-", stdin='<speak>Hi <break time="300ms"/><prosody rate="1.5" volume="-6dB">See p. 4.</prosody></speak>')
+    assert ssml.stdout.splitlines() == ["Hi", "[pause 0.30 s]", "See page four.\t[rate 1.5 -6 dB]"], ssml.stderr
+    bad = run("\U0001F600")
+    assert bad.returncode == 1 and bad.stderr.strip() == "tts-cli: error: text has nothing to say (no letters or numbers)"
+
+
 def test_number_words():
     assert number_words(0) == "zero" and number_words(105) == "one hundred and five"
     assert number_words(2_000_005) == "two million and five"

@@ -207,6 +207,30 @@ def _lines(text: str, out_dir: Path) -> list[tuple[Path, str]]:
     return jobs
 
 
+def cmd_normalize(args: argparse.Namespace) -> None:
+    """What the model will read: each sentence as normalized (numbers, dates, measures... in
+    words, pronunciations applied), one per line, and SSML's pauses and prosody; no model loads."""
+    from .ssml import Pause, Say, is_ssml, parse_ssml
+    from .text import normalize, split_long_text, split_sentences
+
+    text = sys.stdin.read() if args.text == "-" else args.text
+    if args.dictionary:
+        from .respell import load_dictionary, respell
+
+        text = respell(text, load_dictionary(args.dictionary))
+    plan = parse_ssml(text) if is_ssml(text) else [Say(piece) for piece in split_long_text(text)]
+    if not plan:
+        raise CodecError("text has nothing to say (no letters or numbers)")
+    for item in plan:
+        if isinstance(item, Pause):
+            print(f"[pause {item.seconds:.2f} s]")
+            continue
+        prosody = "".join([f" rate {item.rate:g}" if item.rate != 1 else "",
+                           f" {item.volume_db:+g} dB" if item.volume_db else ""])
+        for sentence in split_sentences(normalize(item.text)):
+            print(sentence + (f"\t[{prosody.strip()}]" if prosody else ""))
+
+
 def cmd_voices(args: argparse.Namespace) -> None:
     """The model's bundled voices: name, length and what each says."""
     import soundfile as sf
@@ -354,6 +378,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--threads", type=int)
     s.add_argument("--quantize", choices=("int8",), help="use the int8 TTS graph")
     s.set_defaults(func=cmd_synthesize)
+    n = sub.add_parser("normalize", help="print what the model will read: each sentence in words (no model loads)")
+    n.add_argument("text", help="plain text or SSML; - reads it from stdin")
+    n.add_argument("--dictionary", metavar="FILE", help="pronunciations, as synthesize --dictionary")
+    n.set_defaults(func=cmd_normalize)
     v = sub.add_parser("voices", help="list the model's bundled voices (synthesize --voice NAME)")
     v.add_argument("--model", help="TTS model directory or bundled name (default: tts)")
     v.set_defaults(func=cmd_voices)
