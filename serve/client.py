@@ -170,7 +170,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     dec.add_argument("--stream", action="store_true", help="use DecodeStream (frame chunks)")
     syn = sub.add_parser("synthesize", help="text -> wav")
     syn.add_argument("text", help="plain text or SSML; - reads it from stdin")
-    syn.add_argument("-o", "--output", type=Path, required=True)
+    where = syn.add_mutually_exclusive_group(required=True)
+    where.add_argument("-o", "--output", type=Path)
+    where.add_argument("--out-dir", type=Path, metavar="DIR",
+                       help="one request per line of the text, each to DIR/ID.wav (a line: 'ID<tab>text' or text, "
+                            "numbered 0001, ...)")
     syn.add_argument("--stream", action="store_true", help="use SynthesizeStream (prints time to first audio)")
     syn.add_argument("--voice", default="", help="a voice from `speech-client voices`")
     syn.add_argument("--voice-audio", type=Path, help="reference recording to continue the voice of")
@@ -259,15 +263,31 @@ def _dictionary(path: Path) -> str:
 
 
 def _synthesize(client: SpeechClient, args: argparse.Namespace) -> None:
-    import time
-
-    from codec import audio
+    from codec.errors import CodecError
 
     options = dict(voice=args.voice, voice_audio=args.voice_audio, voice_text=args.voice_text, seed=args.seed,
                    temperature=args.temperature, model=args.model, sample_rate=args.sample_rate,
                    cfg_scale=args.cfg_scale, speaking_rate=args.speaking_rate, best_of=args.best_of,
                    custom_dictionary=_dictionary(args.dictionary) if args.dictionary else "")
     text = sys.stdin.read() if args.text == "-" else args.text
+    if not args.out_dir:
+        _say(client, text, options, args, args.output)
+        return
+    if args.word_times:
+        raise CodecError("--word-times writes one file: synthesize the lines one at a time with -o")
+    from tts.lines import utterance_lines
+
+    for dst, line in utterance_lines(text, args.out_dir):  # every line checked before the first request
+        _say(client, line, options, args, dst)
+        print(f"{dst}", file=sys.stderr)
+
+
+def _say(client: SpeechClient, text: str, options: dict, args: argparse.Namespace, dst: Path) -> None:
+    """One request (streamed with --stream) into ``dst``, and its word times if asked."""
+    import time
+
+    from codec import audio
+
     words: list | None = [] if args.word_times else None
     if args.word_times and not args.stream:
         wav, rate, words = client.synthesize_words(text, **options)
@@ -280,7 +300,7 @@ def _synthesize(client: SpeechClient, args: argparse.Namespace) -> None:
                 print(f"first audio after {1000 * (time.perf_counter() - start):.0f} ms", file=sys.stderr)
             chunks.append(chunk)
         wav = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
-    audio.save(args.output, wav, rate)
+    audio.save(dst, wav, rate)
     if words is not None:
         from tts.word_times import WordTime, write_json
 

@@ -350,6 +350,13 @@ def test_python_client_and_cli(server, stub, tmp_path, monkeypatch):
     monkeypatch.setattr("sys.stdin", io.StringIO(doc))
     assert main(["--server", server.target, "synthesize", "-", "-o", str(piped)]) == 0
     assert piped.read_bytes() == typed.read_bytes()
+    lines = tmp_path / "lines"  # one request per line: each file as that request alone
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"{doc}\n\nhi\tHello there.\n"))
+    assert main(["--server", server.target, "synthesize", "-", "--out-dir", str(lines)]) == 0
+    assert sorted(f.name for f in lines.iterdir()) == ["0001.wav", "hi.wav"]
+    assert (lines / "0001.wav").read_bytes() == typed.read_bytes()
+    assert main(["--server", server.target, "synthesize", "Hi.\n\U0001F600", "--out-dir", str(tmp_path / "bad")]) == 1
+    assert not (tmp_path / "bad").exists()  # the bad line was found before any request
     times = tmp_path / "words.json"  # when each word is said, as tts-cli writes it
     assert main(["--server", server.target, "synthesize", "Hello there. A quiet bridge.", "-o", str(out),
                  "--word-times", str(times)]) == 0

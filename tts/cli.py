@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import re
 import sys
 import time
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Sequence
 
 from codec.errors import CodecError, run_cli
 
+from .lines import utterance_lines
 from .pretrained import bundled_voices, find_tts_dir, load_tts
 
 # A recording of a new voice is cut to its first words within this many seconds (README: Voice prompts).
@@ -127,7 +127,7 @@ def cmd_synthesize(args: argparse.Namespace) -> None:
     _check_args(args)
     source = _voice_source(args) if args.voice else None  # a bad --voice fails before any model loads
     text = sys.stdin.read() if args.text == "-" else args.text
-    jobs = _lines(text, args.out_dir) if args.out_dir else [(args.output, text)]  # bad lines fail before a model loads
+    jobs = utterance_lines(text, args.out_dir) if args.out_dir else [(args.output, text)]  # bad lines: before a model loads
     if args.dictionary:  # the texts (not the ids), and the voice prompt's transcript: its audio says them as respelled
         from .respell import load_dictionary, respell
 
@@ -175,36 +175,6 @@ def _say(synth, text: str, voice, sampling, args: argparse.Namespace, dst: Path)
         write_json(args.word_times, words)
         print(f"tts-cli: {len(words)} word times -> {args.word_times}", file=sys.stderr)
     return samples / synth.sample_rate, first or 0.0
-
-
-def _check_text(text: str, where: str) -> None:
-    """Text (or SSML) that cannot be read is refused before any is spoken, naming where it is."""
-    from .ssml import is_ssml, parse_ssml
-    from .text import normalize
-
-    try:
-        parse_ssml(text) if is_ssml(text) else normalize(text)
-    except CodecError as err:
-        raise CodecError(f"{where}: {err}") from None
-
-
-def _lines(text: str, out_dir: Path) -> list[tuple[Path, str]]:
-    """--out-dir: each non-empty line is an utterance of its own, written to DIR/ID.wav; a line
-    is "ID<tab>text" or just text (ID: its number among the lines, 0001, 0002, ...)."""
-    jobs, seen = [], {}
-    for n, line in enumerate((line for line in text.splitlines() if line.strip()), 1):
-        name, said = line.split("\t", 1) if "\t" in line else (f"{n:04d}", line)
-        if not re.fullmatch(r"[\w-][\w.-]*", name):
-            raise CodecError(f"line {n}: id {name!r} must be letters, digits, '.', '-' or '_' (it names the file)")
-        if name in seen:
-            raise CodecError(f"line {n}: id {name!r} is also line {seen[name]}'s")
-        seen[name] = n
-        _check_text(said, f"line {n}")
-        jobs.append((out_dir / f"{name}.wav", said))
-    if not jobs:
-        raise CodecError("--out-dir reads one utterance per line, and the text has no lines")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    return jobs
 
 
 def cmd_normalize(args: argparse.Namespace) -> None:
