@@ -279,7 +279,7 @@ def _synthesize(client: SpeechClient, args: argparse.Namespace) -> None:
 
     for dst, line in utterance_lines(text, args.out_dir):  # every line checked before the first request
         _say(client, line, options, args, dst)
-        print(f"{dst}", file=sys.stderr)
+        print(dst, file=sys.stderr)
 
 
 def _say(client: SpeechClient, text: str, options: dict, args: argparse.Namespace, dst: Path) -> None:

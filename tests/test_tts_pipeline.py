@@ -299,7 +299,7 @@ def test_training_entry_point_resumes_bit_exact_and_cli_synthesizes(tmp_path, mo
     (["synthesize", "a\tHi.\nb\tHo.\na\tHa.", "--out-dir", "x"], "line 3: id 'a' is also line 1's"),
     (["synthesize", "../up\tHi.", "--out-dir", "x"], "line 1: id '../up' must be letters, digits"),
     (["synthesize", " \n ", "--out-dir", "x"], "the text has no lines"),
-    (["synthesize", "Hi.\n\U0001F600\n", "--out-dir", "x"], "line 2: text has nothing to say"),
+    (["synthesize", "Hi.\n\n\U0001F600\n", "--out-dir", "x"], "line 3: text has nothing to say"),  # the file's line
     (["synthesize", "hi", "--out-dir", "x", "--word-times", "w.json"], "--word-times writes one file"),
     (["synthesize", "hi", "-o", "x.wav", "--voice", "tests/conftest.py"], "--voice needs --voice-text"),
     (["synthesize", "hi", "-o", "x.wav", "--voice", "r.wav", "--voice-text", "hi", "--voice-seconds", "-1"],

@@ -22,7 +22,6 @@ from typing import Sequence
 
 from codec.errors import CodecError, run_cli
 
-from .lines import utterance_lines
 from .pretrained import bundled_voices, find_tts_dir, load_tts
 
 # A recording of a new voice is cut to its first words within this many seconds (README: Voice prompts).
@@ -121,6 +120,7 @@ def cmd_synthesize(args: argparse.Namespace) -> None:
     from tqdm import tqdm
 
     from .generate import SamplingConfig
+    from .lines import utterance_lines
     from .synthesize import Synthesizer
     from .verify import load_verifier
 

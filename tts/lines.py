@@ -1,8 +1,8 @@
 """A text of one utterance per line, each to its own file (``tts-cli synthesize --out-dir``,
 ``speech-client synthesize --out-dir``), as Piper reads lines into an output folder.
 
-A line is "ID<tab>text" or just text (its ID then its number among the lines: 0001, 0002, ...);
-blank lines are skipped. Every line is checked before any is spoken, so a bad one is named and
+A line is "ID<tab>text" or just text (its ID then its number among the utterances: 0001, 0002,
+...); blank lines are skipped. Every line is checked before any is spoken, so a bad one is named and
 nothing is left half done.
 """
 
@@ -20,8 +20,10 @@ from .text import normalize
 def utterance_lines(text: str, out_dir: Path) -> list[tuple[Path, str]]:
     """(DIR/ID.wav, text) for each non-empty line; ``out_dir`` is created once all are fine."""
     jobs, seen = [], {}
-    for n, line in enumerate((line for line in text.splitlines() if line.strip()), 1):
-        name, said = line.split("\t", 1) if "\t" in line else (f"{n:04d}", line)
+    for n, line in enumerate(text.splitlines(), 1):  # n: the line's number in the file, as errors name it
+        if not line.strip():
+            continue
+        name, said = line.split("\t", 1) if "\t" in line else (f"{len(jobs) + 1:04d}", line)
         if not re.fullmatch(r"[\w-][\w.-]*", name):
             raise CodecError(f"line {n}: id {name!r} must be letters, digits, '.', '-' or '_' (it names the file)")
         if name in seen:
