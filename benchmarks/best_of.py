@@ -8,8 +8,9 @@ by the ONNX verifier (``tts.verify``), against N = 1 measured in the same run.
 RTF = seconds spent / seconds of audio kept. "choosing" is the rendering and scoring of the
 candidates (the rest is generation; with ``--search S``, rows searched every S seconds follow,
 ``tts.search``, whose checks count as generation; "checks" is the verifier hearing the live rows,
-all in one recognizer run, and again with each row heard on its own as the baseline). Sampling is the serving default, seeds fixed, so every
-N sees the same sentences; lengths differ with what is sampled, hence RTF.
+all in one recognizer run, and again with each row heard on its own as the baseline). Sampling
+is the serving default, seeds fixed, so every N sees the same sentences; lengths differ with
+what is sampled, hence RTF.
 
 A second table times the rendering alone on the same candidates: the voice prompt decoded
 once and each candidate from a fork of that stream (what ``Synthesizer`` does) against a
@@ -72,7 +73,8 @@ def main() -> None:
     batched = getattr(verifier.recognizer, "batched", False)
     synth.synthesize("Warm up.", voice, SamplingConfig(seed=0, best_of=2))
     rows = []
-    searched = [(n, args.search, together) for n in args.n if n > 1 and args.search for together in dict.fromkeys([batched, False])]
+    ways = dict.fromkeys([batched, False])  # the live rows heard in one run, then one by one (the baseline)
+    searched = [(n, args.search, together) for n in args.n if n > 1 and args.search for together in ways]
     for n, search, together in [(n, 0.0, batched) for n in args.n] + searched:
         choose[0], checks[0], spent, kept, searching[0] = 0.0, 0.0, 0.0, 0.0, bool(search)
         if hasattr(verifier.recognizer, "batched"):
@@ -90,7 +92,8 @@ def main() -> None:
     print("| best of | seconds | audio kept (s) | RTF | choosing (s) | checks (s) | time vs best of 1 |")
     print("|---|---|---|---|---|---|---|")
     for n, spent, kept, chose, heard in rows:
-        print(f"| {n} | {spent:.2f} | {kept:.1f} | {spent / kept:.3f} | {chose:.2f} | {heard:.2f} | {spent / rows[0][1]:.2f}x |")
+        print(f"| {n} | {spent:.2f} | {kept:.1f} | {spent / kept:.3f} | {chose:.2f} | {heard:.2f} "
+              f"| {spent / rows[0][1]:.2f}x |")
     render_table(synth, voice, candidates)
 
 

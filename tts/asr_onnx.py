@@ -60,7 +60,8 @@ class _GraphBuilder:
         centered = self.op("Sub", x, self.op("ReduceMean", x, axes, keepdims=1))
         squares = self.op("Mul", centered, centered)
         if unbiased:  # n: the values of one item (its size over the batch)
-            per_item = self.op("Div", self.op("Size", x), self.op("Gather", self.op("Shape", x), self.const(np.int64(0)), axis=0))
+            batch = self.op("Gather", self.op("Shape", x), self.const(np.int64(0)), axis=0)
+            per_item = self.op("Div", self.op("Size", x), batch)
             n = self.op("Cast", per_item, to=TensorProto.FLOAT)
             var = self.op("Div", self.op("ReduceSum", squares, axes, keepdims=1), self.op("Sub", n, self.scalar(1)))
             return self.op("Div", centered, self.op("Add", self.op("Sqrt", var), self.scalar(eps)))
@@ -123,7 +124,8 @@ def build_graph(recognizer: CtcRecognizer) -> onnx.ModelProto:
     classes = recognizer.out.out_features
     graph = helper.make_graph(g.nodes, "ctc_recognizer",
                               [helper.make_tensor_value_info("wav", TensorProto.FLOAT, ["batch", "samples"])],
-                              [helper.make_tensor_value_info("log_probs", TensorProto.FLOAT, ["batch", "frames", classes])], g.inits)
+                              [helper.make_tensor_value_info("log_probs", TensorProto.FLOAT, ["batch", "frames", classes])],
+                              g.inits)
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
 
 

@@ -127,7 +127,7 @@ def cmd_synthesize(args: argparse.Namespace) -> None:
     _check_args(args)
     source = _voice_source(args) if args.voice else None  # a bad --voice fails before any model loads
     text = sys.stdin.read() if args.text == "-" else args.text
-    jobs = utterance_lines(text, args.out_dir) if args.out_dir else [(args.output, text)]  # bad lines: before a model loads
+    jobs = utterance_lines(text, args.out_dir) if args.out_dir else [(args.output, text)]  # before a model loads
     if args.dictionary:  # the texts (not the ids), and the voice prompt's transcript: its audio says them as respelled
         from .respell import load_dictionary, respell
 
