@@ -61,9 +61,9 @@ def _outputs(sources: list[tuple[Path, Path]], output: Path | None, out_dir: Pat
     outs = [(out_dir / rel.parent if out_dir is not None else src.parent) / (src.stem + suffix) for src, rel in sources]
     seen: dict[Path, Path] = {}
     for (src, _), out in zip(sources, outs):
-        if out.resolve() in seen:
-            raise CodecError(f"{seen[out.resolve()]} and {src} would both be written to {out}")
-        seen[out.resolve()] = src
+        if (key := out.resolve()) in seen:
+            raise CodecError(f"{seen[key]} and {src} would both be written to {out}")
+        seen[key] = src
     for out in outs:
         out.parent.mkdir(parents=True, exist_ok=True)
     return outs

@@ -180,18 +180,16 @@ def _say(synth, text: str, voice, sampling, args: argparse.Namespace, dst: Path)
 def cmd_normalize(args: argparse.Namespace) -> None:
     """What the model will read: each sentence as normalized (numbers, dates, measures... in
     words, pronunciations applied), one per line, and SSML's pauses and prosody; no model loads."""
-    from .ssml import Pause, Say, is_ssml, parse_ssml
-    from .text import normalize, split_long_text, split_sentences
+    from .ssml import Pause
+    from .synthesize import text_plan
+    from .text import normalize, split_sentences
 
     text = sys.stdin.read() if args.text == "-" else args.text
     if args.dictionary:
         from .respell import load_dictionary, respell
 
         text = respell(text, load_dictionary(args.dictionary))
-    plan = parse_ssml(text) if is_ssml(text) else [Say(piece) for piece in split_long_text(text)]
-    if not plan:
-        raise CodecError("text has nothing to say (no letters or numbers)")
-    for item in plan:
+    for item in text_plan(text):  # as tts-cli synthesize reads it (long form)
         if isinstance(item, Pause):
             print(f"[pause {item.seconds:.2f} s]")
             continue

@@ -64,6 +64,17 @@ MAX_BATCH = 64  # sentences generated together (``Synthesizer.batch``)
 DEFAULT_CHARS_PER_SECOND = 15.0  # English read aloud, for a model that did not record its pace
 
 
+def text_plan(text: str) -> list[Say | Pause]:
+    """Text as the pieces read in turn: an SSML document's plan, or plain text's paragraphs
+    (long form, ``tts.text.split_long_text``)."""
+    if is_ssml(text):
+        return parse_ssml(text)
+    plan = [Say(piece) for piece in split_long_text(text)]
+    if not plan:
+        raise InvalidText("text has nothing to say (no letters or numbers)")
+    return plan
+
+
 def nth_sentence(sampling: SamplingConfig, n: int) -> SamplingConfig:
     """The sampling of a request's n-th sentence: a seeded request draws each sentence from a seed
     of its own (seed + n), so no two sentences, nor two SSML pieces, repeat the same draws."""
@@ -149,15 +160,10 @@ class Synthesizer:
         a list to which (sentence as read, sample of the output where its audio begins) is
         appended as each sentence starts (``tts.word_times`` finds its words there)."""
         said: list[Spoken] = []
-        if is_ssml(text):
-            chunks = self._stream_plan(parse_ssml(text), voice, sampling, chunk_frames, first_chunk_frames, should_stop,
-                                       speaking_rate, False, said)
-        elif long_form:
-            plan = [Say(piece) for piece in split_long_text(text)]
-            if not plan:
-                raise InvalidText("text has nothing to say (no letters or numbers)")
+        if is_ssml(text) or long_form:
+            plan = text_plan(text)  # paragraphs get a progress bar
             chunks = self._stream_plan(plan, voice, sampling, chunk_frames, first_chunk_frames, should_stop,
-                                       speaking_rate, len(plan) > 1, said)
+                                       speaking_rate, not is_ssml(text) and len(plan) > 1, said)
         else:
             chunks = self._stream_text(text, voice, sampling, chunk_frames, first_chunk_frames, should_stop,
                                        speaking_rate, said=said)
