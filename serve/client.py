@@ -153,6 +153,8 @@ def _codes_file_read(path: Path) -> pb.Codes:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from tts.lines import RESUME_HELP
+
     p = argparse.ArgumentParser(prog="speech-client", description="Client for speech-server")
     p.add_argument("--server", default=DEFAULT_SERVER)
     p.add_argument("--token", help="bearer token")
@@ -175,6 +177,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     where.add_argument("--out-dir", type=Path, metavar="DIR",
                        help="one request per line of the text, each to DIR/ID.wav (a line: 'ID<tab>text' or text, "
                             "numbered 0001, ...)")
+    syn.add_argument("--resume", action="store_true",
+                     help=RESUME_HELP)
     syn.add_argument("--stream", action="store_true", help="use SynthesizeStream (prints time to first audio)")
     syn.add_argument("--voice", default="", help="a voice from `speech-client voices`")
     syn.add_argument("--voice-audio", type=Path, help="reference recording to continue the voice of")
@@ -255,30 +259,29 @@ def _decode_stream(client: SpeechClient, codes: pb.Codes, output: Path) -> None:
             left = None if left is None else left - wav.shape[0]
 
 
-def _dictionary(path: Path) -> str:
-    """A pronunciation file as the request carries it, checked here (a bad entry fails in one line)."""
-    from tts.respell import load_dictionary
-
-    return "\n".join(f"{word}  {said}" for word, said in load_dictionary(path).items())
-
-
 def _synthesize(client: SpeechClient, args: argparse.Namespace) -> None:
     from codec.errors import CodecError
+    from tts.lines import check_batch_options, unwritten, utterance_lines
+    from tts.respell import load_dictionary
 
+    check_batch_options(args.out_dir, args.resume, args.word_times)
+    said = load_dictionary(args.dictionary) if args.dictionary else {}  # checked here: a bad entry fails in one line
     options = dict(voice=args.voice, voice_audio=args.voice_audio, voice_text=args.voice_text, seed=args.seed,
                    temperature=args.temperature, model=args.model, sample_rate=args.sample_rate,
                    cfg_scale=args.cfg_scale, speaking_rate=args.speaking_rate, best_of=args.best_of,
-                   custom_dictionary=_dictionary(args.dictionary) if args.dictionary else "")
+                   custom_dictionary="\n".join(f"{word}  {spoken}" for word, spoken in said.items()))
     text = sys.stdin.read() if args.text == "-" else args.text
     if not args.out_dir:
         _say(client, text, options, args, args.output)
         return
-    if args.word_times:
-        raise CodecError("--word-times writes one file: synthesize the lines one at a time with -o")
-    from tts.lines import utterance_lines
-
-    for dst, line in utterance_lines(text, args.out_dir):  # every line checked before the first request
-        _say(client, line, options, args, dst)
+    jobs = utterance_lines(text, args.out_dir, said)  # every line checked before the first request
+    todo = unwritten(jobs, args.out_dir) if args.resume else jobs
+    for done, (dst, line) in enumerate(todo):
+        try:
+            _say(client, line, options, args, dst)
+        except grpc.RpcError as err:  # the files written stay; --resume goes on from this line
+            raise CodecError(f"{dst.stem}: {err.code().name}: {err.details()} ({len(jobs) - len(todo) + done} of "
+                             f"{len(jobs)} lines are in {args.out_dir}; --resume goes on from there)") from None
         print(dst, file=sys.stderr)
 
 

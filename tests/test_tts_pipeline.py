@@ -215,6 +215,12 @@ def test_training_entry_point_resumes_bit_exact_and_cli_synthesizes(tmp_path, mo
     assert proc.returncode == 0 and "in 2 files under" in proc.stderr, proc.stderr
     assert sorted(p.name for p in lines.iterdir()) == ["0001.wav", "intro.wav"]
     assert (lines / "0001.wav").read_bytes() == runs["voice"].read_bytes() and (lines / "intro.wav").read_bytes() == hi.read_bytes()
+    kept = (lines / "0001.wav").stat().st_mtime_ns  # --resume: only the missing line is spoken, as before
+    (lines / "intro.wav").unlink()
+    proc = _run("-m", "tts.cli", "synthesize", "-", "--out-dir", str(lines), "--model", str(full / "model"), "--seed", "0",
+                "--dictionary", str(tmp_path / "intro.txt"), "--resume", stdin="Intro, 2 birds. Hi.\n\nintro\tYo.\n")
+    assert proc.returncode == 0 and "1 of 2 lines already there, 1 to go" in proc.stderr, proc.stderr
+    assert (lines / "intro.wav").read_bytes() == hi.read_bytes() and (lines / "0001.wav").stat().st_mtime_ns == kept
     respelled, words_file = tmp_path / "respelled.wav", tmp_path / "say.txt"  # a pronunciation dictionary
     words_file.write_text("Yo  hello\n")
     proc = _run("-m", "tts.cli", "synthesize", "Yo, 2 birds. Hi.", "-o", str(respelled), "--model", str(full / "model"),
@@ -301,6 +307,7 @@ def test_training_entry_point_resumes_bit_exact_and_cli_synthesizes(tmp_path, mo
     (["synthesize", " \n ", "--out-dir", "x"], "the text has no lines"),
     (["synthesize", "Hi.\n\n\U0001F600\n", "--out-dir", "x"], "line 3: text has nothing to say"),  # the file's line
     (["synthesize", "hi", "--out-dir", "x", "--word-times", "w.json"], "--word-times writes one file"),
+    (["synthesize", "hi", "-o", "x.wav", "--resume"], "--resume goes on with an --out-dir batch"),
     (["synthesize", "hi", "-o", "x.wav", "--voice", "tests/conftest.py"], "--voice needs --voice-text"),
     (["synthesize", "hi", "-o", "x.wav", "--voice", "r.wav", "--voice-text", "hi", "--voice-seconds", "-1"],
      "--voice-seconds must be >= 0"),

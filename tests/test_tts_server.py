@@ -318,7 +318,7 @@ def test_cancel_stops_generation_and_frees_slot(server, stub):
     assert time.time() - start < 10
 
 
-def test_python_client_and_cli(server, stub, tmp_path, monkeypatch):
+def test_python_client_and_cli(server, stub, tmp_path, monkeypatch, capsys):
     from serve.client import SpeechClient, main
 
     with SpeechClient(server.target) as client:
@@ -355,8 +355,26 @@ def test_python_client_and_cli(server, stub, tmp_path, monkeypatch):
     assert main(["--server", server.target, "synthesize", "-", "--out-dir", str(lines)]) == 0
     assert sorted(f.name for f in lines.iterdir()) == ["0001.wav", "hi.wav"]
     assert (lines / "0001.wav").read_bytes() == typed.read_bytes()
+    kept = (lines / "hi.wav").stat().st_mtime_ns  # --resume: only the missing file is asked for, the same audio
+    (lines / "0001.wav").unlink()
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"{doc}\n\nhi\tHello there.\n"))
+    assert main(["--server", server.target, "synthesize", "-", "--out-dir", str(lines), "--resume"]) == 0
+    assert (lines / "0001.wav").read_bytes() == typed.read_bytes() and (lines / "hi.wav").stat().st_mtime_ns == kept
+    assert "1 of 2 lines already there, 1 to go" in capsys.readouterr().err
+    assert main(["--server", server.target, "synthesize", "Hi.", "-o", str(out), "--resume"]) == 1
+    assert "--resume goes on with an --out-dir batch" in capsys.readouterr().err
     assert main(["--server", server.target, "synthesize", "Hi.\n\U0001F600", "--out-dir", str(tmp_path / "bad")]) == 1
     assert not (tmp_path / "bad").exists()  # the bad line was found before any request
+    (tmp_path / "yo.txt").write_text("yo  hello\n")  # respelled past the limit: found before any request too
+    assert main(["--server", server.target, "synthesize", "Hi.\n" + "yo " * 600, "--out-dir", str(tmp_path / "bad"),
+                 "--dictionary", str(tmp_path / "yo.txt")]) == 1
+    assert "line 2: text is 3600 characters; at most 2000" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+    part = tmp_path / "part"  # the server's own dictionary makes line 2 too long: line 1's file stays
+    assert main(["--server", server.target, "synthesize", "Hi.\n" + "zyzzyva " * 240, "--out-dir", str(part)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("speech-client: error: 0002: INVALID_ARGUMENT: text is") and \
+        err[-1].endswith(f"(1 of 2 lines are in {part}; --resume goes on from there)"), err
+    assert [f.name for f in part.iterdir()] == ["0001.wav"]
     times = tmp_path / "words.json"  # when each word is said, as tts-cli writes it
     assert main(["--server", server.target, "synthesize", "Hello there. A quiet bridge.", "-o", str(out),
                  "--word-times", str(times)]) == 0

@@ -39,12 +39,12 @@ def cmd_export_onnx(args: argparse.Namespace) -> None:
 
 def _check_args(args: argparse.Namespace) -> None:
     """Refuse bad --voice* and --speaking-rate options before any model loads."""
+    from .lines import check_batch_options
     from .synthesize import check_batch
     from .time_stretch import MAX_FACTOR, MIN_FACTOR
 
     check_batch(args.batch, args.context)
-    if args.out_dir and args.word_times:
-        raise CodecError("--word-times writes one file: synthesize the lines one at a time with -o")
+    check_batch_options(args.out_dir, args.resume, args.word_times)
     if not MIN_FACTOR <= args.speaking_rate <= MAX_FACTOR:
         raise CodecError(f"--speaking-rate must be {MIN_FACTOR:g} to {MAX_FACTOR:g}, got {args.speaking_rate:g}")
     if args.voice_seconds is not None and args.voice_seconds < 0:
@@ -120,18 +120,19 @@ def cmd_synthesize(args: argparse.Namespace) -> None:
     from tqdm import tqdm
 
     from .generate import SamplingConfig
-    from .lines import utterance_lines
+    from .lines import unwritten, utterance_lines
+    from .respell import load_dictionary, respell
     from .synthesize import Synthesizer
     from .verify import load_verifier
 
     _check_args(args)
     source = _voice_source(args) if args.voice else None  # a bad --voice fails before any model loads
     text = sys.stdin.read() if args.text == "-" else args.text
-    jobs = utterance_lines(text, args.out_dir) if args.out_dir else [(args.output, text)]  # before a model loads
-    if args.dictionary:  # the texts (not the ids), and the voice prompt's transcript: its audio says them as respelled
-        from .respell import load_dictionary, respell
-
-        said = load_dictionary(args.dictionary)
+    said = load_dictionary(args.dictionary) if args.dictionary else {}
+    jobs = utterance_lines(text, args.out_dir, said) if args.out_dir else [(args.output, text)]  # before a model loads
+    if args.resume and not (jobs := unwritten(jobs, args.out_dir)):
+        return
+    if said:  # the texts (not the ids), and the voice prompt's transcript: its audio says them as respelled
         jobs = [(dst, respell(line, said)) for dst, line in jobs]
         source = source and (source[0], respell(source[1], said), source[2])
     sampling = SamplingConfig(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
@@ -143,8 +144,8 @@ def cmd_synthesize(args: argparse.Namespace) -> None:
         synth.verifier = load_verifier(args.verifier, args.backend, args.threads)
     voice = _voice_prompt(args, synth, source)
     start, seconds, firsts = time.perf_counter(), 0.0, []
-    for dst, said in tqdm(jobs, desc="synthesize", unit="line", disable=len(jobs) < 2, file=sys.stderr):
-        length, first = _say(synth, said, voice, sampling, args, dst)
+    for dst, line in tqdm(jobs, desc="synthesize", unit="line", disable=len(jobs) < 2, file=sys.stderr):
+        length, first = _say(synth, line, voice, sampling, args, dst)
         seconds, firsts = seconds + length, firsts + [first]
     lines = f" in {len(jobs)} files under {args.out_dir}" if args.out_dir else ""
     print(f"{seconds:.2f} s of audio{lines}, first audio after {firsts[0]:.3f} s, real-time factor "
@@ -285,6 +286,7 @@ def cmd_train_tokenizer(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .lines import RESUME_HELP
     from .synthesize import CONTEXTS
 
     parser = argparse.ArgumentParser(prog="tts-cli", description="Text to speech over codec tokens")
@@ -296,6 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--out-dir", type=Path, metavar="DIR",
                        help="one utterance per line of the text, each to DIR/ID.wav (a line: 'ID<tab>text' or text, "
                             "numbered 0001, ...); each line sounds as it would alone")
+    s.add_argument("--resume", action="store_true",
+                   help=RESUME_HELP)
     s.add_argument("--model", help="TTS model directory or bundled name (default: tts)")
     s.add_argument("--voice", help="reference audio whose voice to continue, or the name of one of the model's "
                                    "voices (tts-cli voices)")
