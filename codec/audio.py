@@ -132,10 +132,15 @@ def from_pcm16(data: bytes) -> np.ndarray:
     return np.frombuffer(data, dtype="<i2").astype(np.float32) / np.float32(32768.0)
 
 
-def to_pcm16(wav: np.ndarray) -> bytes:
-    """Float audio to little-endian 16-bit PCM, clipping out-of-range samples instead of wrapping."""
+def pcm16_samples(wav: np.ndarray) -> np.ndarray:
+    """Float audio to 16-bit sample values (int16), clipping out-of-range samples instead of wrapping."""
     x = np.nan_to_num(np.asarray(wav, dtype=np.float32).reshape(-1), nan=0.0, posinf=1.0, neginf=-1.0)
-    return np.clip(np.round(x * 32768.0), -32768, 32767).astype("<i2").tobytes()
+    return np.clip(np.round(x * 32768.0), -32768, 32767).astype("<i2")
+
+
+def to_pcm16(wav: np.ndarray) -> bytes:
+    """Float audio to little-endian 16-bit PCM bytes."""
+    return pcm16_samples(wav).tobytes()
 
 
 def _as_mono(wav: np.ndarray) -> np.ndarray:
@@ -197,8 +202,14 @@ def writer(path: PathLike, sample_rate: int, subtype: str = "PCM_16") -> Iterato
         tmp.unlink(missing_ok=True)
 
 
-def to_wav_bytes(wav: np.ndarray, sample_rate: int) -> bytes:
-    """A complete 16-bit PCM WAV file in memory (gRPC responses)."""
+OPUS_RATES = (8000, 12000, 16000, 24000, 48000)  # the only rates an Opus stream can carry
+
+
+def to_file_bytes(wav: np.ndarray, sample_rate: int, fmt: str = "WAV") -> bytes:
+    """A complete audio file in memory (gRPC responses): WAV and FLAC as 16-bit PCM, OGG as Opus."""
+    subtype = "OPUS" if fmt == "OGG" else "PCM_16"
+    if subtype == "OPUS" and sample_rate not in OPUS_RATES:
+        raise InvalidAudio(f"OGG (Opus) audio can be {', '.join(map(str, OPUS_RATES))} Hz, not {sample_rate}")
     buf = io.BytesIO()
-    sf.write(buf, _prepare(wav, "PCM_16"), sample_rate, subtype="PCM_16", format="WAV")
+    sf.write(buf, _prepare(wav, subtype), sample_rate, subtype=subtype, format=fmt)
     return buf.getvalue()

@@ -215,9 +215,7 @@ class CodecService(pb_grpc.CodecServicer):
             engine = self.registry.get(cfg.model)
             rate = cfg.sample_rate_hz or engine.sample_rate
             wire.check_rate(rate)
-            if cfg.encoding not in (pb.LINEAR_PCM, pb.FLOAT32_PCM, pb.ENCODING_UNSPECIFIED):
-                raise CodecError("EncodeStream audio chunks must be LINEAR_PCM or FLOAT32_PCM")
-            encoding = cfg.encoding or pb.LINEAR_PCM
+            encoding = wire.stream_encoding(cfg.encoding)
             n_q = engine.n_q_for_bandwidth(cfg.bandwidth_kbps or None)
             stream, resample, seconds = engine.stream(1, n_q), StreamResampler(rate, engine.sample_rate), 0.0
             out = lambda c: pb.EncodeStreamResponse(codes=wire.engine_codes(c[0], engine))  # noqa: E731
@@ -248,8 +246,7 @@ class CodecService(pb_grpc.CodecServicer):
             self._check_identity(engine, cfg.codes_hash, cfg.weights_hash)
             rate = cfg.sample_rate_hz or engine.sample_rate
             wire.check_rate(rate)
-            encoding = cfg.encoding or pb.LINEAR_PCM
-            wire.float_to_bytes(np.zeros(0, np.float32), encoding)  # rejects WAV/FLAC before any work
+            encoding = wire.stream_encoding(cfg.encoding)  # WAV/FLAC/OGG refused before any work
             stream, resample, samples = engine.stream(1), StreamResampler(engine.sample_rate, rate), 0
             async for req in requests:
                 if req.HasField("config"):

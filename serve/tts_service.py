@@ -162,8 +162,7 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
             entry, text, voice, sampling = self._prepare(req)
             rate = req.sample_rate_hz or entry.synth.sample_rate
             wire.check_rate(rate)
-            if req.encoding not in (pb.ENCODING_UNSPECIFIED, pb.LINEAR_PCM, pb.FLOAT32_PCM):
-                raise CodecError("SynthesizeStream audio is LINEAR_PCM or FLOAT32_PCM")
+            encoding = wire.stream_encoding(req.encoding)
             first_frames = max(1, round((req.chunk_ms or 80) / 1000 * entry.synth.model.cfg.codec_frame_rate))
             queue, stop, seconds, marks = asyncio.Queue(), threading.Event(), 0.0, []
             timer = WordTimer(entry.synth.sample_rate, entry.synth.verifier.recognizer) if req.word_times else None
@@ -194,12 +193,12 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
                         continue
                     seconds += len(item) / entry.synth.sample_rate
                     first = first or time.perf_counter() - start
-                    yield pb.SynthesizeSpeechResponse(audio=wire.float_to_bytes(resample(item), req.encoding or pb.LINEAR_PCM),
-                                                      encoding=req.encoding or pb.LINEAR_PCM, sample_rate_hz=rate)
+                    yield pb.SynthesizeSpeechResponse(audio=wire.float_to_bytes(resample(item), encoding),
+                                                      encoding=encoding, sample_rate_hz=rate)
                 tail = resample(np.zeros(0, np.float32), last=True)
                 if tail.size or words:
-                    yield pb.SynthesizeSpeechResponse(audio=wire.float_to_bytes(tail, req.encoding or pb.LINEAR_PCM),
-                                                      encoding=req.encoding or pb.LINEAR_PCM, sample_rate_hz=rate,
+                    yield pb.SynthesizeSpeechResponse(audio=wire.float_to_bytes(tail, encoding),
+                                                      encoding=encoding, sample_rate_hz=rate,
                                                       words=words)
             finally:
                 stop.set()  # cancelled or failed: the generation loop stops at its next step

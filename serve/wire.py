@@ -9,28 +9,32 @@ from __future__ import annotations
 import numpy as np
 
 from codec import audio as audio_io
+from codec import g711
 from codec.errors import CodecError, InvalidAudio
 from serve.gen.speech.v1 import speech_pb2 as pb
 
-RAW_ENCODINGS = (pb.LINEAR_PCM, pb.FLOAT32_PCM)
+SAMPLE_BYTES = {pb.LINEAR_PCM: 2, pb.FLOAT32_PCM: 4, pb.MULAW: 1, pb.ALAW: 1}  # raw samples: no header
+RAW_ENCODINGS = tuple(SAMPLE_BYTES)
 FILE_ENCODINGS = (pb.WAV, pb.FLAC, pb.OGG, pb.ENCODING_UNSPECIFIED)
 MAX_CHANNELS = 8
+_DECODE = {pb.LINEAR_PCM: lambda d: np.frombuffer(d, dtype="<i2").astype(np.float32) / np.float32(32768.0),
+           pb.FLOAT32_PCM: lambda d: np.frombuffer(d, dtype="<f4").astype(np.float32),
+           pb.MULAW: g711.mulaw_decode, pb.ALAW: g711.alaw_decode}
+_ENCODE = {pb.LINEAR_PCM: audio_io.to_pcm16, pb.FLOAT32_PCM: lambda w: np.ascontiguousarray(w, dtype="<f4").tobytes(),
+           pb.MULAW: g711.mulaw_encode, pb.ALAW: g711.alaw_encode}
 
 
 def raw_to_float(data: bytes, encoding: int, channels: int = 1) -> np.ndarray:
-    """Interleaved LINEAR_PCM / FLOAT32_PCM bytes -> float32 mono."""
+    """Interleaved raw samples (LINEAR_PCM, FLOAT32_PCM, MULAW, ALAW) -> float32 mono."""
     channels = channels or 1
     if not 1 <= channels <= MAX_CHANNELS:
         raise InvalidAudio(f"channels must be 1..{MAX_CHANNELS}, got {channels}")
-    width = 2 if encoding == pb.LINEAR_PCM else 4
+    width = SAMPLE_BYTES[encoding]
     if len(data) % (width * channels):
         raise InvalidAudio(f"{len(data)} bytes is not a whole number of {channels}-channel {width * 8}-bit samples")
-    if encoding == pb.LINEAR_PCM:
-        x = np.frombuffer(data, dtype="<i2").astype(np.float32) / np.float32(32768.0)
-    else:
-        x = np.frombuffer(data, dtype="<f4").astype(np.float32)
-        if not np.isfinite(x).all():
-            raise InvalidAudio("FLOAT32_PCM audio contains NaN or infinite samples")
+    x = _DECODE[encoding](data)
+    if encoding == pb.FLOAT32_PCM and not np.isfinite(x).all():
+        raise InvalidAudio("FLOAT32_PCM audio contains NaN or infinite samples")
     return x.reshape(-1, channels).mean(axis=1, dtype=np.float32) if channels > 1 else x
 
 
@@ -41,7 +45,7 @@ def audio_from_proto(msg: pb.Audio, sample_rate: int, max_seconds: float) -> np.
     if msg.encoding in RAW_ENCODINGS:
         if msg.sample_rate_hz <= 0:
             raise InvalidAudio("raw PCM audio needs sample_rate_hz > 0")
-        _check_length(len(msg.data) / (2 if msg.encoding == pb.LINEAR_PCM else 4) / max(msg.channels, 1) / msg.sample_rate_hz, max_seconds)
+        _check_length(len(msg.data) / SAMPLE_BYTES[msg.encoding] / max(msg.channels, 1) / msg.sample_rate_hz, max_seconds)
         return audio_io.resample(raw_to_float(msg.data, msg.encoding, msg.channels), msg.sample_rate_hz, sample_rate)
     if msg.encoding not in FILE_ENCODINGS:
         raise InvalidAudio(f"unsupported audio encoding {msg.encoding}")
@@ -55,12 +59,17 @@ def _check_length(seconds: float, max_seconds: float) -> None:
         raise InvalidAudio(f"audio is {seconds:.1f} s long; this server accepts at most {max_seconds:g} s per request")
 
 
+def stream_encoding(encoding: int) -> int:
+    """The raw layout a stream's chunks carry (ENCODING_UNSPECIFIED: LINEAR_PCM); files are refused."""
+    if (encoding or pb.LINEAR_PCM) not in RAW_ENCODINGS:
+        raise InvalidAudio(f"a stream's audio must be LINEAR_PCM, FLOAT32_PCM, MULAW or ALAW (whole files go by unary "
+                           f"calls), got {pb.AudioEncoding.Name(encoding)}")
+    return encoding or pb.LINEAR_PCM
+
+
 def float_to_bytes(wav: np.ndarray, encoding: int) -> bytes:
-    if encoding in (pb.LINEAR_PCM, pb.ENCODING_UNSPECIFIED):
-        return audio_io.to_pcm16(wav)
-    if encoding == pb.FLOAT32_PCM:
-        return np.ascontiguousarray(wav, dtype="<f4").tobytes()
-    raise InvalidAudio(f"output encoding must be LINEAR_PCM, FLOAT32_PCM or WAV, got {pb.AudioEncoding.Name(encoding)}")
+    """float32 mono -> raw samples (a stream's chunk)."""
+    return _ENCODE[stream_encoding(encoding)](wav)
 
 
 def audio_to_proto(wav: np.ndarray, model_rate: int, encoding: int, out_rate: int) -> pb.Audio:
@@ -68,8 +77,9 @@ def audio_to_proto(wav: np.ndarray, model_rate: int, encoding: int, out_rate: in
     out_rate = out_rate or model_rate
     check_rate(out_rate)
     wav = audio_io.resample(wav, model_rate, out_rate)
-    if encoding == pb.WAV:
-        return pb.Audio(data=audio_io.to_wav_bytes(wav, out_rate), encoding=pb.WAV, sample_rate_hz=out_rate, channels=1)
+    if encoding in (pb.WAV, pb.FLAC, pb.OGG):
+        data = audio_io.to_file_bytes(wav, out_rate, pb.AudioEncoding.Name(encoding))
+        return pb.Audio(data=data, encoding=encoding, sample_rate_hz=out_rate, channels=1)
     encoding = encoding or pb.LINEAR_PCM
     return pb.Audio(data=float_to_bytes(wav, encoding), encoding=encoding, sample_rate_hz=out_rate, channels=1)
 

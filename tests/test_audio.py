@@ -1,5 +1,6 @@
 """codec.audio: real files on disk, mixdown, resampling, formats and the errors users see."""
 
+import io
 import subprocess
 import sys
 from pathlib import Path
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from codec import audio
+from codec import audio, g711
 from codec.errors import CodecError, InvalidAudio
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,7 +89,7 @@ def test_save_errors(tmp_path):
 
 def test_bytes_roundtrip_and_pcm16():
     x = sine(700, 16000)
-    data = audio.to_wav_bytes(x, 16000)
+    data = audio.to_file_bytes(x, 16000)
     assert data[:4] == b"RIFF"
     y = audio.decode_bytes(data, 24000)
     assert abs(len(y) - 12000) <= 1 and abs(peak_hz(y, 24000) - 700) < 5
@@ -134,3 +135,33 @@ def test_bad_inputs_raise_invalid_audio_with_path(tmp_path):
 def test_no_torch_import():
     code = "import codec.audio, codec.container, sys; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+
+
+@pytest.mark.parametrize("subtype, encode, decode", [("ULAW", g711.mulaw_encode, g711.mulaw_decode),
+                                                     ("ALAW", g711.alaw_encode, g711.alaw_decode)])
+def test_g711_bytes_are_libsndfiles(subtype, encode, decode):
+    """Every 16-bit value companded as libsndfile writes a ULAW/ALAW file, every byte read back as
+    it reads one; speech-level audio keeps ~35 dB SNR (8 bits a sample, log steps)."""
+    every = np.arange(-32768, 32768, dtype=np.int16)
+    ref = io.BytesIO()
+    sf.write(ref, every, 8000, subtype=subtype, format="RAW")
+    assert encode(every / 32768.0) == ref.getvalue()
+    codes = bytes(range(256))
+    heard = sf.read(io.BytesIO(codes), samplerate=8000, channels=1, subtype=subtype, format="RAW", dtype="int16")[0]
+    np.testing.assert_array_equal(np.round(decode(codes) * 32768).astype(np.int16), heard)
+    x = 0.3 * sine(300, 8000) + 0.05 * sine(2100, 8000)
+    y = decode(encode(x))
+    assert y.dtype == np.float32 and 30 < 10 * np.log10(np.sum(x**2) / np.sum((x - y) ** 2)) < 45
+    assert decode(encode(np.array([4.0, -4.0, np.nan]))).tolist() == decode(encode(np.array([1.0, -1.0, 0.0]))).tolist()
+
+
+def test_file_bytes_flac_is_lossless_ogg_is_opus():
+    x = sine(700, 24000)
+    flac = audio.to_file_bytes(x, 24000, "FLAC")
+    assert flac[:4] == b"fLaC" and audio.decode_bytes(flac, 24000).tolist() == audio.from_pcm16(audio.to_pcm16(x)).tolist()
+    ogg = audio.to_file_bytes(x, 24000, "OGG")
+    assert ogg[:4] == b"OggS" and b"OpusHead" in ogg[:100]
+    y = audio.decode_bytes(ogg, 24000)
+    assert len(y) == len(x) and abs(peak_hz(y, 24000) - 700) < 5
+    with pytest.raises(InvalidAudio, match="OGG \\(Opus\\) audio can be 8000, 12000, 16000, 24000, 48000 Hz, not 22050"):
+        audio.to_file_bytes(x, 22050, "OGG")

@@ -23,7 +23,7 @@ import soundfile as sf
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from codec import audio
+from codec import audio, g711
 from codec.onnx_export import export_codec
 from codec.pretrained import load_codec
 from serve import wire
@@ -117,8 +117,38 @@ def test_rates_encodings_and_bandwidth(stub, speech):
     wav_file = stub.Decode(pb.DecodeRequest(codes=resp.codes, encoding=pb.WAV, sample_rate_hz=16000)).audio
     decoded = audio.decode_bytes(wav_file.data, 16000)
     assert wav_file.sample_rate_hz == 16000 and abs(len(decoded) - len(speech) * 2 // 3) <= 1
-    as_file = stub.Encode(pb.EncodeRequest(audio=pb.Audio(data=audio.to_wav_bytes(speech, SR))))
+    as_file = stub.Encode(pb.EncodeRequest(audio=pb.Audio(data=audio.to_file_bytes(speech, SR))))
     assert as_file.codes.num_frames == resp.codes.num_frames
+
+
+
+def test_telephone_and_compressed_encodings(stub, speech):
+    """G.711 8 kHz in and out (Riva's MULAW/ALAW), FLAC and OGG (Opus) files out of a unary call;
+    a stream carries raw samples only."""
+    phone = audio.resample(speech, SR, 8000)
+    resp = stub.Encode(pb.EncodeRequest(audio=pb.Audio(data=g711.mulaw_encode(phone), encoding=pb.MULAW, sample_rate_hz=8000)))
+    heard = stub.Encode(pb.EncodeRequest(audio=pb.Audio(data=audio.to_pcm16(g711.mulaw_decode(g711.mulaw_encode(phone))),
+                                                        encoding=pb.LINEAR_PCM, sample_rate_hz=8000)))
+    assert resp.codes.values == heard.codes.values  # the same samples as the server's decoding of the bytes
+    decode = lambda encoding, rate=8000: stub.Decode(pb.DecodeRequest(codes=resp.codes, encoding=encoding,  # noqa: E731
+                                                                      sample_rate_hz=rate)).audio
+    floats = np.frombuffer(decode(pb.FLOAT32_PCM).data, "<f4")
+    for encoding, encode in ((pb.MULAW, g711.mulaw_encode), (pb.ALAW, g711.alaw_encode)):
+        out = decode(encoding)
+        assert (out.encoding, out.sample_rate_hz, out.data) == (encoding, 8000, encode(floats))
+    flac = decode(pb.FLAC, SR)
+    assert flac.encoding == pb.FLAC and flac.data[:4] == b"fLaC"
+    assert audio.decode_bytes(flac.data, SR).tolist() == audio.from_pcm16(decode(pb.LINEAR_PCM, SR).data).tolist()
+    ogg = decode(pb.OGG, 16000)
+    assert ogg.data[:4] == b"OggS" and abs(len(audio.decode_bytes(ogg.data, 16000)) - len(floats) * 2) <= 2
+    bad = grpc.StatusCode.INVALID_ARGUMENT
+    assert "Opus) audio can be 8000, 12000, 16000, 24000, 48000 Hz, not 22050" in assert_status(
+        bad, stub.Decode, pb.DecodeRequest(codes=resp.codes, encoding=pb.OGG, sample_rate_hz=22050))
+    assert "not a whole number of 2-channel 8-bit samples" in assert_status(
+        bad, stub.Encode, pb.EncodeRequest(audio=pb.Audio(data=b"\0" * 101, encoding=pb.ALAW, sample_rate_hz=8000, channels=2)))
+    stream = iter([pb.EncodeStreamRequest(config=pb.StreamingConfig(encoding=pb.WAV))])
+    assert "a stream's audio must be LINEAR_PCM, FLOAT32_PCM, MULAW or ALAW" in assert_status(
+        bad, lambda r: list(stub.EncodeStream(r)), stream)
 
 
 def test_streaming_equals_unary(stub, speech):
@@ -144,6 +174,15 @@ def test_streaming_equals_unary(stub, speech):
 
     wav = np.concatenate([np.frombuffer(r.audio.data, "<f4") for r in stub.DecodeStream(dec_requests())])
     np.testing.assert_allclose(wav[: len(unary_wav)], unary_wav, atol=1e-5)
+
+    def alaw_requests():  # the same stream as telephone audio: 8-bit A-law chunks
+        yield pb.DecodeStreamRequest(config=pb.StreamingConfig(encoding=pb.ALAW))
+        yield from list(dec_requests())[1:]
+
+    answers = list(stub.DecodeStream(alaw_requests()))
+    assert {r.audio.encoding for r in answers} == {pb.ALAW}
+    assert b"".join(r.audio.data for r in answers) == b"".join(g711.alaw_encode(np.frombuffer(r.audio.data, "<f4"))
+                                                                for r in stub.DecodeStream(dec_requests()))
 
 
 def test_bad_inputs_get_clear_status(stub, speech):

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from codec import audio
+from codec import audio, g711
 from codec.onnx_export import export_codec
 from codec.pretrained import load_codec
 from serve import wire
@@ -175,17 +175,27 @@ def test_stream_equals_unary_and_starts_small(server, stub):
 
 
 def test_zero_shot_and_output_rate(stub):
-    prompt = audio.to_wav_bytes((0.1 * np.random.default_rng(0).standard_normal(SR)).astype(np.float32), SR)
+    prompt = audio.to_file_bytes((0.1 * np.random.default_rng(0).standard_normal(SR)).astype(np.float32), SR)
     resp = stub.Synthesize(request(encoding=pb.LINEAR_PCM, sample_rate_hz=16000,
                                    zero_shot_data=pb.ZeroShotData(audio_prompt=prompt, transcript="hello there")))
     assert resp.sample_rate_hz == 16000 and len(resp.audio) > 0 and len(resp.audio) % 2 == 0
+    phone = list(stub.SynthesizeStream(request(encoding=pb.MULAW, sample_rate_hz=8000)))  # a phone line
+    assert {(r.encoding, r.sample_rate_hz) for r in phone} == {(pb.MULAW, 8000)}
+    floats = np.concatenate([np.frombuffer(r.audio, "<f4") for r in stub.SynthesizeStream(request(sample_rate_hz=8000))])
+    assert b"".join(r.audio for r in phone) == g711.mulaw_encode(floats)
+    opus = stub.Synthesize(request(encoding=pb.OGG))
+    assert opus.encoding == pb.OGG and abs(len(audio.decode_bytes(opus.audio, SR)) - len(
+        np.frombuffer(stub.Synthesize(request()).audio, "<f4"))) <= 1
+    with pytest.raises(grpc.RpcError) as info:
+        list(stub.SynthesizeStream(request(encoding=pb.WAV)))
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "whole files go by unary calls" in info.value.details()
 
 
 def test_a_long_zero_shot_prompt_keeps_its_first_words(server, stub, speech):
     """The server's --voice-prompt-seconds 4 cuts a 6.8 s prompt (SENTENCE twice) after its first
     sentence: the result is the one a client gets by sending that sentence's audio alone."""
     said = audio.load(speech, SR)
-    long = audio.to_wav_bytes(np.concatenate([said, np.zeros(SR, np.float32), said]), SR)
+    long = audio.to_file_bytes(np.concatenate([said, np.zeros(SR, np.float32), said]), SR)
     received = wire.audio_from_proto(pb.Audio(data=long), SR, max_seconds=30.0)  # what the server decodes
     kept = server.server.tts_registry.verifier.trim(received, SR, f"{SENTENCE} {SENTENCE}", 4.0)
     assert kept.transcript == SENTENCE and 2.5 < len(kept.wav) / SR <= 4.0
@@ -194,7 +204,7 @@ def test_a_long_zero_shot_prompt_keeps_its_first_words(server, stub, speech):
         audio_prompt=kept.wav.astype("<f4").tobytes(), encoding=pb.FLOAT32_PCM, sample_rate_hz=SR, transcript=SENTENCE)))
     assert cut.audio == alone.audio
     with pytest.raises(grpc.RpcError) as info:  # 5 s cannot say 440 characters: no words to cut between
-        stub.Synthesize(request(zero_shot_data=pb.ZeroShotData(audio_prompt=audio.to_wav_bytes(np.tile(said, 2)[: 5 * SR], SR),
+        stub.Synthesize(request(zero_shot_data=pb.ZeroShotData(audio_prompt=audio.to_file_bytes(np.tile(said, 2)[: 5 * SR], SR),
                                                                transcript=" ".join([SENTENCE] * 10))))
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "too short" in info.value.details()
 
@@ -202,7 +212,7 @@ def test_a_long_zero_shot_prompt_keeps_its_first_words(server, stub, speech):
 def test_a_zero_shot_prompt_is_paced_to_the_models_rate(stub, unpaced, speech):
     """--voice-prompt-pace stretches a prompt to the model's chars_per_second: the same as a
     client sending the stretched audio to a server that leaves prompts as they are."""
-    wav = audio.to_wav_bytes(audio.load(speech, SR), SR)
+    wav = audio.to_file_bytes(audio.load(speech, SR), SR)
     said = wire.audio_from_proto(pb.Audio(data=wav), SR, max_seconds=30.0)  # what the server decodes
     factor = pace_factor(speaking_rate(SENTENCE, len(said) / SR), PACE)
     assert factor > 1.1  # espeak speaks faster than PACE: the prompt is played longer
@@ -272,7 +282,7 @@ def test_pronunciations_respell_the_text(stub):
 def test_pronunciations_respell_the_voice_prompts_transcript(stub):
     """The prompt's audio says its words as the dictionary spells them, so its transcript is
     respelled too: a zero-shot transcript and a bundled voice's (for that request only)."""
-    prompt = audio.to_wav_bytes((0.1 * np.random.default_rng(0).standard_normal(SR)).astype(np.float32), SR)
+    prompt = audio.to_file_bytes((0.1 * np.random.default_rng(0).standard_normal(SR)).astype(np.float32), SR)
 
     def zero_shot(transcript, **kw):
         return stub.Synthesize(request(zero_shot_data=pb.ZeroShotData(audio_prompt=prompt, transcript=transcript), **kw)).audio

@@ -12,13 +12,17 @@ class AudioEncoding(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ENCODING_UNSPECIFIED: _ClassVar[AudioEncoding]
     LINEAR_PCM: _ClassVar[AudioEncoding]
     FLAC: _ClassVar[AudioEncoding]
+    MULAW: _ClassVar[AudioEncoding]
     OGG: _ClassVar[AudioEncoding]
+    ALAW: _ClassVar[AudioEncoding]
     FLOAT32_PCM: _ClassVar[AudioEncoding]
     WAV: _ClassVar[AudioEncoding]
 ENCODING_UNSPECIFIED: AudioEncoding
 LINEAR_PCM: AudioEncoding
 FLAC: AudioEncoding
+MULAW: AudioEncoding
 OGG: AudioEncoding
+ALAW: AudioEncoding
 FLOAT32_PCM: AudioEncoding
 WAV: AudioEncoding
 
