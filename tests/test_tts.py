@@ -49,6 +49,9 @@ from tts.text import InvalidText, TextTokenizer, normalize, split_sentences, tra
      "w w w dot my dash site dot com slash docs, for example mail a at b dot org; that is now"),
     ("See https://docs.python.org/3/library.", "See docs dot python dot org slash three slash library."),
     ("Main St. is by Oak St, in St. Louis, on Elm St.", "Main street is by Oak street, in saint Louis, on Elm street."),
+    ("He lives on Main St. Then he left.", "He lives on Main street. Then he left."),  # the street ends the sentence
+    ("Go to 5th St. now, not 5th St. Then turn.", "Go to fifth street now, not fifth street. Then turn."),
+    ("Mount St. Helens and St. Mary's.", "Mount saint Helens and saint Mary's."),
     ("CHAPTER XII. Part II of Vol. III: Henry VIII, Pope John Paul II", "CHAPTER twelve. Part two of volume three: "
      "Henry the eighth, Pope John Paul the second"),
     ("World War I. Then I met Malcolm X in chapter mix.", "World War one. Then I met Malcolm X in chapter mix."),

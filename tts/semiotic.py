@@ -207,6 +207,10 @@ class Rule(NamedTuple):
 
 
 _MONTHS = "|".join(sorted(MONTH_WRITTEN, key=len, reverse=True))
+_STREET = r"[A-Z][a-z]+|\d+(?:st|nd|rd|th)?"  # what names a street: "Main", "5th"
+# words that start a sentence far more often than they follow "St." in a saint's name
+_STARTERS = ("A|An|The|Then|He|She|It|We|They|You|I|But|And|So|Or|If|When|There|This|That|These|Those|His|Her|"
+             "Its|Our|Their|My|Your|In|On|At|After|Before|Now|Turn|Go|Take|Walk|Drive")
 _NUMBERED = "chapter|book|part|volume|vol\\.|act|scene|section|canto|psalm|war|appendix|article|phase|stage|level|round"
 _UNITS = "|".join(re.escape(u) for u in sorted(UNITS, key=len, reverse=True))
 
@@ -222,9 +226,12 @@ RULES: list[Rule] = [
     Rule(re.compile(r"\b((?:[A-Z]\.){2,})(?=\s*$)"), lambda m: " ".join(m.group(1).split(".")).strip() + ".",
          digits=False),
     Rule(re.compile(r"\b((?:[A-Z]\.){2,})"), lambda m: " ".join(m.group(1).split(".")).strip(), digits=False),
-    # "Main St." is a street, "St. Louis" a saint (tts.text's abbreviations)
-    Rule(re.compile(r"\b([A-Z][a-z]+) St\.(?=\s*$)"), lambda m: f"{m.group(1)} street.", digits=False),
-    Rule(re.compile(r"\b([A-Z][a-z]+) St(?:\.(?=\s+[a-z]|\s*[,;:!?])|\b(?!\.))"), lambda m: f"{m.group(1)} street",
+    # "Main St." and "5th St." are streets, "St. Louis" and "Mount St. Helens" saints (tts.text's
+    # abbreviations); before a word that starts sentences ("Main St. Then he left") the street ends one
+    Rule(re.compile(r"\b(" + _STREET + r") St\.(?=\s*$|\s+(?:" + _STARTERS + r")\b)"), lambda m: f"{m.group(1)} street.",
+         digits=False),
+    Rule(re.compile(r"\b(\d+(?:st|nd|rd|th)?) St\.(?=\s+[A-Z])"), lambda m: f"{m.group(1)} street."),  # never a saint
+    Rule(re.compile(r"\b(" + _STREET + r") St(?:\.(?=\s+[a-z]|\s*[,;:!?])|\b(?!\.))"), lambda m: f"{m.group(1)} street",
          digits=False),
     Rule(re.compile(r"\b(" + _MONTHS + r")\.? (\d{1,2})(?:st|nd|rd|th)?\b(?:,? (\d{4})\b)?"), _month_date),
     # the day first: "1st Jan. 1900", "5th May", "5 May 2020" (not "5 May" alone: "5 may be")
