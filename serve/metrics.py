@@ -12,23 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
-import ssl
-import threading
 import time
 from typing import Any, AsyncIterator, Callable
-from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import grpc
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
-from prometheus_client.exposition import ThreadingWSGIServer
 
+from serve.http_server import serve_wsgi, stop
 from serve.rpc import bearer_check, handler_function, handler_kind, reshaped
 
 GRPC_LABELS = ("grpc_type", "grpc_service", "grpc_method")
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 RTF_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 5.0)
-HANDSHAKE_S = 10.0  # a scrape connection that says nothing for this long is dropped
 
 
 class ServerMetrics:
@@ -96,29 +91,14 @@ class ServerMetrics:
     def serve_http(self, host: str, port: int, cert: str | None = None, key: str | None = None,
                    token: str | None = None) -> int:
         """Serve ``/metrics`` on ``host:port`` (0: a free port; HTTPS with a certificate; with a
-        ``token``, only to ``Authorization: Bearer <token>``), a thread per scrape; returns the
-        port. prometheus_client's own server does the TLS handshake on its accepting thread,
-        where one silent client stops every other scrape: here each connection shakes hands on
-        its own thread, within HANDSHAKE_S."""
+        ``token``, only to ``Authorization: Bearer <token>``), a thread per scrape; returns the port."""
         app = make_wsgi_app(self.registry)
-        try:
-            family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
-            server = type("MetricsServer", (ThreadingWSGIServer,), {"address_family": family})
-            self._http = make_server(host, port, _bearer_only(app, token) if token else app, server,
-                                     handler_class=_QuietHandler)
-            if cert:
-                context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-                context.load_cert_chain(cert, key)
-                self._http.socket = context.wrap_socket(self._http.socket, server_side=True, do_handshake_on_connect=False)
-        except (OSError, ssl.SSLError) as err:
-            raise OSError(f"cannot serve metrics on {host}:{port}: {getattr(err, 'strerror', None) or err}") from None
-        threading.Thread(target=self._http.serve_forever, name="metrics", daemon=True).start()
+        self._http = serve_wsgi(_bearer_only(app, token) if token else app, host, port, cert, key, "metrics")
         return self._http.server_port
 
     def close(self) -> None:
         if self._http is not None:
-            self._http.shutdown()
-            self._http.server_close()
+            stop(self._http)
             self._http = None
 
 
@@ -133,16 +113,6 @@ def _bearer_only(app: Callable, token: str) -> Callable:
         return [b"missing or wrong bearer token\n"]
 
     return guarded
-
-
-class _QuietHandler(WSGIRequestHandler):
-    """One scrape: no access log line, and a client that stalls (the handshake included) is
-    dropped after HANDSHAKE_S."""
-
-    timeout = HANDSHAKE_S
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
 
 
 class _Interceptor(grpc.aio.ServerInterceptor):

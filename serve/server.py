@@ -14,9 +14,11 @@ import asyncio
 import errno
 import json
 import logging
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -33,6 +35,7 @@ from codec.identity import codes_mismatch
 from codec.pretrained import DEFAULT_CODEC
 from codec.typed_config import ConfigError, coerce_fields
 from serve import wire
+from serve.http_server import serve_wsgi
 from serve.metrics import ServerMetrics
 from serve.rpc import ModelNotFound, StreamSlots, bearer_check, log_request, reshaped, streaming, submit, unary
 from serve.tls import server_key_pair
@@ -95,6 +98,9 @@ class ServerConfig:
     # Prometheus metrics over HTTP on host:metrics_port (0: a free port; HTTPS when TLS is set;
     # with auth_token, only to the same bearer token). None: not served.
     metrics_port: int | None = None
+    # speech over plain HTTP on host:http_port, OpenAI's POST /v1/audio/speech (serve.http_gateway;
+    # 0: a free port; HTTPS when TLS is set; the same bearer token). None: not served. Needs tts.
+    http_port: int | None = None
 
     def __post_init__(self) -> None:
         coerce_fields(self)
@@ -102,8 +108,13 @@ class ServerConfig:
             raise ConfigError(f"port must be 0 (any free port) to 65535, got {self.port}")
         if self.metrics_port is not None and not 0 <= self.metrics_port <= 65535:
             raise ConfigError(f"metrics_port must be 0 (any free port) to 65535, got {self.metrics_port}")
-        if self.metrics_port and self.metrics_port == self.port:
-            raise ConfigError(f"metrics_port must differ from port ({self.port})")
+        if self.http_port is not None and not 0 <= self.http_port <= 65535:
+            raise ConfigError(f"http_port must be 0 (any free port) to 65535, got {self.http_port}")
+        taken = [p for p in (self.port, self.metrics_port, self.http_port) if p]
+        if len(taken) != len(set(taken)):
+            raise ConfigError(f"port, metrics_port and http_port must differ, got {', '.join(map(str, taken))}")
+        if self.http_port is not None and not self.tts:
+            raise ConfigError("--http-port serves speech (POST /v1/audio/speech): it needs --tts")
         low = [name for name in ("workers", "max_streams", "max_message_mb", "max_best_of") if getattr(self, name) < 1]
         low += ["threads"] if self.threads is not None and self.threads < 1 else []
         if low:
@@ -326,7 +337,8 @@ class SpeechServer:
         self.health = health.aio.HealthServicer()
         self.metrics = self._metrics() if cfg.metrics_port is not None else None  # nothing collected unless served
         self.server: grpc.aio.Server | None = None
-        self.port = self.metrics_port = 0
+        self.port = self.metrics_port = self.http_port = 0
+        self._gateway = self._http = self._socket_dir = None
 
     def _metrics(self) -> ServerMetrics:
         metrics = ServerMetrics()
@@ -373,19 +385,40 @@ class SpeechServer:
         if self.metrics is not None:
             self.metrics_port = self.metrics.serve_http(self.cfg.host, self.cfg.metrics_port, self.cfg.tls_cert, self.cfg.tls_key,
                                                          self.cfg.auth_token)
+        if self.cfg.http_port is not None:
+            self._serve_http()
         await self.server.start()
         for service in ("", *served):
             await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
         metrics = {"metrics": f"{self.cfg.host}:{self.metrics_port}"} if self.metrics is not None else {}
+        metrics |= {"http": f"{self.cfg.host}:{self.http_port}"} if self._http is not None else {}
         log.info(json.dumps({"event": "serving", "address": f"{self.cfg.host}:{self.port}", "codecs": self.registry.names(),
                              "backend": sorted(set(self.registry.backend.values())), **metrics}))
         return self.port
 
+    def _serve_http(self) -> None:
+        """The HTTP gateway, calling this server over a Unix socket in a private (0700) folder: no
+        TLS to set up between them, and the bearer token still checked by gRPC."""
+        from serve.http_gateway import Gateway
+
+        self._socket_dir = tempfile.mkdtemp(prefix="speech-server-")
+        target = f"unix:{self._socket_dir}/grpc.sock"
+        self.server.add_insecure_port(target)
+        self._gateway = Gateway(target)
+        self._http = serve_wsgi(self._gateway, self.cfg.host, self.cfg.http_port, self.cfg.tls_cert, self.cfg.tls_key, "http")
+        self.http_port = self._http.server_port
+
     async def stop(self, grace: float | None = None) -> None:
         """Refuse new work (health NOT_SERVING), let in-flight RPCs finish within ``grace``."""
         await self.health.enter_graceful_shutdown()
+        if self._http is not None:  # no new HTTP requests; those in flight finish with their gRPC calls
+            await asyncio.to_thread(self._http.shutdown)
         if self.server is not None:
             await self.server.stop(self.cfg.grace_seconds if grace is None else grace)
+        if self._http is not None:
+            self._http.server_close()
+            self._gateway.close()
+            shutil.rmtree(self._socket_dir, ignore_errors=True)
         self.pool.shutdown(wait=False, cancel_futures=True)
         if self.metrics is not None:
             self.metrics.close()
@@ -461,6 +494,8 @@ def parse_args(argv: list[str] | None) -> ServerConfig:
     p.add_argument("--auth-token", help="require 'authorization: Bearer TOKEN' metadata")
     p.add_argument("--grace", dest="grace_seconds", type=float, default=d.grace_seconds, help="drain time on SIGTERM")
     p.add_argument("--metrics-port", type=int, help="serve Prometheus metrics at http(s)://HOST:PORT/metrics (0: a free port)")
+    p.add_argument("--http-port", type=int, help="also serve speech over HTTP(S) on this port, OpenAI's POST "
+                                                 "/v1/audio/speech (0: a free port; needs --tts)")
     p.add_argument("--reuse-port", action="store_true",
                    help="let several server processes share --port (SO_REUSEPORT; the kernel spreads connections)")
     return ServerConfig(**vars(p.parse_args(argv)))

@@ -443,7 +443,10 @@ def test_sigterm_drains_in_flight_stream(model_dir, speech, tmp_path):
     ({"tts_batch": 0}, "tts_batch must be 1 to 64 sentences"),
     ({"tts_batch": 2, "sentence_context": "previous"}, "tts_batch > 1 needs context 'voice'"),
     ({"metrics_port": 70000}, "metrics_port must be 0"),
-    ({"port": 9100, "metrics_port": 9100}, "metrics_port must differ from port"),
+    ({"port": 9100, "metrics_port": 9100}, "port, metrics_port and http_port must differ, got 9100, 9100"),
+    ({"port": 9100, "http_port": 9100, "tts": ["tts"]}, "port, metrics_port and http_port must differ"),
+    ({"http_port": 70000}, "http_port must be 0"),
+    ({"http_port": 0}, "--http-port serves speech .POST /v1/audio/speech.: it needs --tts"),
 ])
 def test_server_config_refuses_impossible_settings(settings, message):
     with pytest.raises(ConfigError, match=message):
@@ -457,6 +460,7 @@ def test_server_flags_reach_the_config():
     cfg = parse_args(["--tts", "tts", "--tts-verifier", "asr_verifier", "--voice-prompt-seconds", "3"])
     assert cfg.voice_prompt_seconds == 3.0 and cfg.tts == ["tts"]
     assert parse_args(["--metrics-port", "9100"]).metrics_port == 9100 and parse_args([]).metrics_port is None
+    assert parse_args(["--tts", "tts", "--http-port", "8080"]).http_port == 8080 and parse_args([]).http_port is None
 
 
 def run_server(args: list[str]) -> subprocess.CompletedProcess:

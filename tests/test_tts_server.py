@@ -439,3 +439,130 @@ def test_int8_graph_is_served_on_request(server, tmp_path, capsys):
         assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "--tts-verifier" in info.value.details()
     finally:
         running.stop()
+
+
+@pytest.fixture(scope="module")
+def gateway(server):
+    """The same models behind a bearer token, with speech over HTTP too (--http-port)."""
+    cfg = server.server.cfg
+    running = RunningServer(ServerConfig(port=0, codec=cfg.codec, tts=cfg.tts, http_port=0, auth_token="t0k", metrics_port=0))
+    yield running
+    running.stop()
+
+
+def http(gateway, path: str, body: dict | bytes | None = None, token: str | None = "t0k",
+         content_type: str = "application/json") -> tuple[int, dict, bytes]:
+    """(status, headers, body) of one real HTTP request to the gateway."""
+    from urllib.error import HTTPError
+    from urllib.request import Request, urlopen
+
+    data = json.dumps(body).encode() if isinstance(body, dict) else body
+    headers = {"Content-Type": content_type, **({"Authorization": f"Bearer {token}"} if token else {})}
+    req = Request(f"http://127.0.0.1:{gateway.server.http_port}{path}", data=data, headers=headers)
+    try:
+        with urlopen(req, timeout=60) as resp:
+            return resp.status, dict(resp.headers), resp.read()
+    except HTTPError as err:
+        return err.code, dict(err.headers), err.read()
+
+
+def test_http_speech_is_the_grpc_answer_in_openais_shape(gateway):
+    """POST /v1/audio/speech: pcm and wav stream what SynthesizeStream says, flac/mp3/opus are
+    files of what Synthesize says; the token, the models and voices, and health as over gRPC."""
+    said = dict(model="tts", input="Hello there.", voice="narrator", seed=3, temperature=0.9)
+    with grpc.insecure_channel(gateway.target) as channel:
+        tts, token = pb_grpc.TextToSpeechStub(channel), [("authorization", "Bearer t0k")]
+        asked = request(voice_name="narrator", model="tts")
+        streamed = b"".join(r.audio for r in tts.SynthesizeStream(request(voice_name="narrator", encoding=pb.LINEAR_PCM),
+                                                                  metadata=token))
+        whole = np.frombuffer(tts.Synthesize(asked, metadata=token).audio, "<f4")
+    status, headers, pcm = http(gateway, "/v1/audio/speech", {**said, "response_format": "pcm"})
+    assert (status, headers["Content-Type"], pcm) == (200, "audio/pcm", streamed)
+    status, headers, wav = http(gateway, "/v1/audio/speech", {**said, "response_format": "wav"})
+    assert headers["Content-Type"] == "audio/wav" and wav[:4] == b"RIFF" and wav[44:] == pcm
+    assert audio.to_pcm16(audio.decode_bytes(wav, SR)) == pcm  # a header of unknown length reads to the end
+    _, headers, flac = http(gateway, "/v1/audio/speech", {**said, "response_format": "flac"})
+    assert headers["Content-Type"] == "audio/flac" and audio.to_pcm16(audio.decode_bytes(flac, SR)) == audio.to_pcm16(whole)
+    for fmt, kind, magic in (("mp3", "audio/mpeg", b"\xff"), ("opus", "audio/ogg", b"OggS")):
+        _, headers, data = http(gateway, "/v1/audio/speech", {**said, "response_format": fmt})
+        assert headers["Content-Type"] == kind and data.startswith(magic)
+        assert abs(len(audio.decode_bytes(data, SR)) - len(whole)) <= 1152  # at most an MP3 frame of padding
+    status, _, body = http(gateway, "/v1/models")
+    assert status == 200 and json.loads(body)["data"] == [{"id": "tts", "object": "model", "owned_by": "speechcodec"}]
+    assert json.loads(http(gateway, "/v1/audio/voices")[2]) == {"voices": ["narrator"]}
+    assert http(gateway, "/healthz", token=None)[:1] == (200,)
+    metrics = gateway.server.metrics.registry.get_sample_value
+    labels = {"grpc_type": "server_stream", "grpc_service": "speech.v1.TextToSpeech", "grpc_method": "SynthesizeStream",
+              "grpc_code": "OK"}
+    assert metrics("grpc_server_handled_total", labels) == 3  # the gRPC stream above, pcm and wav
+
+
+@pytest.mark.parametrize("path, body, token, status, kind, needle", [
+    ("/v1/audio/speech", {"model": "tts", "input": "Hi.", "voice": ""}, None, 401, "authentication_error",
+     "missing or wrong bearer token"),
+    ("/v1/audio/speech", {"model": "tts", "input": "Hi.", "voice": "alloy"}, "t0k", 404, "not_found_error",
+     "voice 'alloy' not found (have: narrator)"),
+    ("/v1/audio/speech", {"model": "tts-1", "input": "Hi.", "voice": ""}, "t0k", 404, "not_found_error", "tts-1"),
+    ("/v1/audio/speech", {"model": "tts", "input": "\U0001F600", "voice": "", "response_format": "pcm"}, "t0k", 400,
+     "invalid_request_error", "nothing to say"),
+    ("/v1/audio/speech", {"model": "tts", "input": "Hi.", "voice": "", "speed": 3}, "t0k", 400, "invalid_request_error",
+     "speaking_rate must be 0.5 to 2"),
+    ("/v1/audio/speech", {"model": "tts", "input": "Hi.", "response_format": "aac"}, "t0k", 400, "invalid_request_error",
+     "response_format must be one of mp3, opus, flac, wav, pcm, got 'aac'"),
+    ("/v1/audio/speech", {"model": "tts", "input": "Hi.", "response_format": "opus", "sample_rate": 22050}, "t0k", 400,
+     "invalid_request_error", "OGG (Opus) audio can be 8000, 12000, 16000, 24000, 48000 Hz, not 22050"),
+    ("/v1/audio/speech", {"model": "tts", "input": "Hi.", "pitch": 2}, "t0k", 400, "invalid_request_error",
+     "unknown field pitch"),
+    ("/v1/audio/speech", {"model": "tts", "input": "Hi.", "stream_format": "sse"}, "t0k", 400, "invalid_request_error",
+     "stream_format must be 'audio'"),
+    ("/v1/audio/speech", {"model": "tts", "input": 5}, "t0k", 400, "invalid_request_error", "input must be the text"),
+    ("/v1/audio/speech", {"model": "tts", "input": "Hi.", "seed": "one"}, "t0k", 400, "invalid_request_error",
+     "seed must be a number, got 'one'"),
+    ("/v1/audio/speech", b"{not json", "t0k", 400, "invalid_request_error", "the body is not JSON"),
+    ("/v1/audio/speech", b"[1]", "t0k", 400, "invalid_request_error", "the body must be a JSON object"),
+    ("/v1/audio/speech", None, "t0k", 405, "invalid_request_error", "/v1/audio/speech takes POST, not GET"),
+    ("/v1/nothing", None, "t0k", 404, "not_found_error", "no such endpoint '/v1/nothing'"),
+    ("/v1/models", None, "wrong", 401, "authentication_error", "missing or wrong bearer token"),
+])
+def test_http_errors_are_openais_json_with_the_grpc_status_mapped(gateway, path, body, token, status, kind, needle):
+    got, headers, data = http(gateway, path, body, token)
+    error = json.loads(data)["error"]
+    assert (got, headers["Content-Type"], error["type"]) == (status, "application/json", kind) and needle in error["message"]
+
+
+def test_http_body_limits(gateway):
+    assert http(gateway, "/v1/audio/speech", b"x" * 2_000_000)[0] == 413
+    assert http(gateway, "/v1/audio/speech", b"{}", content_type="text/plain")[0] == 415
+
+
+def test_the_openai_sdk_speaks_to_the_gateway(gateway):
+    """The real OpenAI client, pointed at the server: what its users write works unchanged."""
+    import openai
+    client = openai.OpenAI(base_url=f"http://127.0.0.1:{gateway.server.http_port}/v1", api_key="t0k", max_retries=0)
+    answer = client.audio.speech.create(model="tts", voice="narrator", input="Hello there.", response_format="wav",
+                                        extra_body={"seed": 3, "temperature": 0.9})
+    assert audio.to_pcm16(audio.decode_bytes(answer.content, SR)) == http(gateway, "/v1/audio/speech", {
+        "model": "tts", "input": "Hello there.", "voice": "narrator", "seed": 3, "temperature": 0.9,
+        "response_format": "pcm"})[2]
+    with pytest.raises(openai.NotFoundError, match="voice 'alloy' not found"):
+        client.audio.speech.create(model="tts", voice="alloy", input="Hello there.")
+    assert [m.id for m in client.models.list()] == ["tts"]
+
+
+def test_an_http_client_that_leaves_cancels_its_synthesis(gateway):
+    """A pcm stream whose client hangs up stops being made: its gRPC call ends CANCELLED."""
+    import socket
+
+    body = json.dumps({"model": "tts", "input": "Hello there. " * 40, "response_format": "pcm"}).encode()
+    metrics = gateway.server.metrics.registry.get_sample_value
+    labels = {"grpc_type": "server_stream", "grpc_service": "speech.v1.TextToSpeech", "grpc_method": "SynthesizeStream",
+              "grpc_code": "CANCELLED"}
+    before = metrics("grpc_server_handled_total", labels) or 0
+    with socket.create_connection(("127.0.0.1", gateway.server.http_port)) as conn:
+        conn.sendall(b"POST /v1/audio/speech HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer t0k\r\nContent-Type: "
+                     b"application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+        assert conn.recv(4096).startswith(b"HTTP/1.0 200 OK")
+    deadline = time.monotonic() + 30
+    while (metrics("grpc_server_handled_total", labels) or 0) == before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert metrics("grpc_server_handled_total", labels) == before + 1

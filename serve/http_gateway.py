@@ -1,0 +1,195 @@
+"""Speech over plain HTTP, as OpenAI's ``POST /v1/audio/speech`` takes it (``--http-port``): curl,
+a browser, or an OpenAI SDK pointed at this server's base URL get audio without gRPC.
+
+Each HTTP request becomes the gRPC call a client would make, sent over a private Unix socket
+to this same server: the same checks, limits, bearer token, metrics and status codes (mapped to
+HTTP statuses), nothing implemented twice. ``pcm`` and ``wav`` stream as the audio is made (a
+WAV header of unknown length first, as OpenAI's does); ``mp3``, ``opus`` (Ogg) and ``flac`` come
+whole. Errors are OpenAI's JSON shape: ``{"error": {"message", "type", "code"}}``.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from typing import Any, Callable, Iterator
+
+import grpc
+import numpy as np
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from codec import audio
+from codec.errors import InvalidAudio
+from serve.gen.speech.v1 import speech_pb2 as pb
+from serve.gen.speech.v1 import speech_pb2_grpc as pb_grpc
+
+MAX_BODY = 1 << 20  # a request's JSON; the text itself is limited by the synthesizer (tts.text.MAX_CHARS)
+CONTENT_TYPES = {"mp3": "audio/mpeg", "opus": "audio/ogg", "flac": "audio/flac", "wav": "audio/wav", "pcm": "audio/pcm"}
+FILE_FORMATS = {"mp3": "MP3", "opus": "OGG", "flac": "FLAC"}  # whole files, made once the audio is all there
+FIELDS = {"model", "input", "voice", "response_format", "speed", "stream_format", "instructions",  # OpenAI's
+          "seed", "temperature", "sample_rate", "best_of"}  # this server's own
+HTTP_STATUS = {
+    grpc.StatusCode.INVALID_ARGUMENT: (400, "invalid_request_error"),
+    grpc.StatusCode.FAILED_PRECONDITION: (400, "invalid_request_error"),
+    grpc.StatusCode.OUT_OF_RANGE: (400, "invalid_request_error"),
+    grpc.StatusCode.UNAUTHENTICATED: (401, "authentication_error"),
+    grpc.StatusCode.PERMISSION_DENIED: (403, "permission_error"),
+    grpc.StatusCode.NOT_FOUND: (404, "not_found_error"),
+    grpc.StatusCode.RESOURCE_EXHAUSTED: (429, "rate_limit_error"),
+    grpc.StatusCode.UNAVAILABLE: (503, "server_error"),
+    grpc.StatusCode.DEADLINE_EXCEEDED: (504, "timeout_error"),
+}
+REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+           405: "Method Not Allowed", 413: "Content Too Large", 415: "Unsupported Media Type",
+           429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable", 504: "Gateway Timeout"}
+
+
+class HttpError(Exception):
+    """A request refused before (or instead of) the gRPC call, with its HTTP status."""
+
+    def __init__(self, status: int, message: str, kind: str = "invalid_request_error") -> None:
+        super().__init__(message)
+        self.status, self.kind = status, kind
+
+
+def speech_request(body: dict[str, Any]) -> tuple[pb.SynthesizeSpeechRequest, str]:
+    """An OpenAI speech request (plus ``seed``, ``temperature``, ``sample_rate``, ``best_of``) as the
+    gRPC request it becomes, and its response format. Unknown fields are refused, not ignored."""
+    unknown = sorted(set(body) - FIELDS)
+    if unknown:
+        raise HttpError(400, f"unknown field{'s' * (len(unknown) > 1)} {', '.join(unknown)} (this server reads "
+                             f"{', '.join(sorted(FIELDS))})")
+    text, fmt = body.get("input"), body.get("response_format", "mp3")
+    if not isinstance(text, str):
+        raise HttpError(400, "input must be the text to say (a string)")
+    if fmt not in CONTENT_TYPES:
+        raise HttpError(400, f"response_format must be one of {', '.join(CONTENT_TYPES)}, got {fmt!r}")
+    if body.get("stream_format", "audio") != "audio":
+        raise HttpError(400, "stream_format must be 'audio': pcm and wav stream as they are made, other formats come whole")
+    if body.get("instructions"):
+        raise HttpError(400, "instructions are not supported: this model has no way to act on them")
+    fields = {"model": str, "voice": str, "speed": (int, float), "seed": int, "temperature": (int, float),
+              "sample_rate": int, "best_of": int}
+    for name, kind in fields.items():
+        if name in body and (not isinstance(body[name], kind) or isinstance(body[name], bool)):
+            raise HttpError(400, f"{name} must be {'text' if kind is str else 'a number'}, got {body[name]!r}")
+    request = pb.SynthesizeSpeechRequest(
+        text=text, model=body.get("model", ""), voice_name=body.get("voice", ""), speaking_rate=body.get("speed", 0.0),
+        seed=body.get("seed", 0), temperature=body.get("temperature", 0.0), best_of=body.get("best_of", 0),
+        sample_rate_hz=body.get("sample_rate", 0),
+        encoding=pb.LINEAR_PCM if fmt in ("pcm", "wav") else pb.FLOAT32_PCM)
+    return request, fmt
+
+
+def wav_header(sample_rate: int) -> bytes:
+    """A 16-bit mono WAV header whose sizes say 'unknown' (0xFFFFFFFF): the audio follows as it is
+    made. libsndfile, Python's wave module, ffmpeg and browsers read such a stream to its end."""
+    fmt = struct.pack("<IHHIIHH", 16, 1, 1, sample_rate, 2 * sample_rate, 2, 16)
+    return b"RIFF" + struct.pack("<I", 0xFFFFFFFF) + b"WAVE" + b"fmt " + fmt + b"data" + struct.pack("<I", 0xFFFFFFFF)
+
+
+class Gateway:
+    """The WSGI app: routes to the gRPC services at ``target``."""
+
+    def __init__(self, target: str) -> None:
+        self.channel = grpc.insecure_channel(target)
+        self.tts = pb_grpc.TextToSpeechStub(self.channel)
+        self.health = health_pb2_grpc.HealthStub(self.channel)
+
+    def close(self) -> None:
+        self.channel.close()
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterator[bytes]:
+        route = (environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""))
+        metadata = [("authorization", environ["HTTP_AUTHORIZATION"])] if environ.get("HTTP_AUTHORIZATION") else []
+        try:
+            if route == ("POST", "/v1/audio/speech"):
+                return self._speech(_json_body(environ), metadata, start_response)
+            if route == ("GET", "/v1/models"):
+                models = self.tts.ListModels(pb.ListModelsRequest(), metadata=metadata).models
+                return _json(start_response, 200, {"object": "list", "data": [
+                    {"id": name, "object": "model", "owned_by": "speechcodec"} for name in models]})
+            if route == ("GET", "/v1/audio/voices"):
+                voices = self.tts.ListVoices(pb.ListVoicesRequest(), metadata=metadata).voices
+                return _json(start_response, 200, {"voices": [v.name for v in voices]})
+            if route == ("GET", "/healthz"):
+                status = self.health.Check(health_pb2.HealthCheckRequest(service="speech.v1.TextToSpeech")).status
+                serving = status == health_pb2.HealthCheckResponse.SERVING
+                return _json(start_response, 200 if serving else 503,
+                             {"status": health_pb2.HealthCheckResponse.ServingStatus.Name(status)})
+            known = {"/v1/audio/speech": "POST", "/v1/models": "GET", "/v1/audio/voices": "GET", "/healthz": "GET"}
+            if route[1] in known:
+                raise HttpError(405, f"{route[1]} takes {known[route[1]]}, not {route[0]}")
+            raise HttpError(404, f"no such endpoint {route[1]!r} (this server has {', '.join(known)})", "not_found_error")
+        except HttpError as err:
+            return _error(start_response, err.status, str(err), err.kind)
+        except grpc.RpcError as err:
+            return _rpc_error(start_response, err)
+
+    def _speech(self, body: dict, metadata: list, start_response: Callable) -> Iterator[bytes]:
+        request, fmt = speech_request(body)
+        if fmt in FILE_FORMATS:
+            answer = self.tts.Synthesize(request, metadata=metadata)
+            wav = np.frombuffer(answer.audio, "<f4")
+            try:
+                data = audio.to_file_bytes(wav, answer.sample_rate_hz, FILE_FORMATS[fmt])
+            except InvalidAudio as err:  # e.g. Opus at 22050 Hz
+                raise HttpError(400, str(err)) from None
+            start_response("200 OK", [("Content-Type", CONTENT_TYPES[fmt]), ("Content-Length", str(len(data)))])
+            return iter([data])
+        call = self.tts.SynthesizeStream(request, metadata=metadata)
+        try:
+            first = next(call)  # a refused request fails here, before the status line: an HTTP error, not a cut stream
+        except StopIteration:
+            first = pb.SynthesizeSpeechResponse(sample_rate_hz=request.sample_rate_hz)
+        start_response("200 OK", [("Content-Type", CONTENT_TYPES[fmt])])
+        return _audio_stream(call, first, fmt)
+
+
+def _audio_stream(call, first: pb.SynthesizeSpeechResponse, fmt: str) -> Iterator[bytes]:
+    """The stream's audio as it comes; a client that leaves cancels the synthesis."""
+    try:
+        if fmt == "wav":
+            yield wav_header(first.sample_rate_hz)
+        yield first.audio
+        for answer in call:
+            yield answer.audio
+    except grpc.RpcError:
+        return  # the status line is out: the answer ends short, as a cut connection would
+    finally:
+        call.cancel()
+
+
+def _json_body(environ: dict) -> dict:
+    kind = environ.get("CONTENT_TYPE", "").split(";")[0].strip()
+    if kind not in ("application/json", ""):
+        raise HttpError(415, f"the body must be JSON (Content-Type: application/json), got {kind!r}")
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        raise HttpError(400, "Content-Length must be a number") from None
+    if length > MAX_BODY:
+        raise HttpError(413, f"the body is {length} bytes; at most {MAX_BODY} per request")
+    try:
+        body = json.loads(environ["wsgi.input"].read(length) or b"null")
+    except (ValueError, UnicodeDecodeError) as err:
+        raise HttpError(400, f"the body is not JSON: {err}") from None
+    if not isinstance(body, dict):
+        raise HttpError(400, 'the body must be a JSON object, e.g. {"model": "tts", "input": "Hello.", "voice": ""}')
+    return body
+
+
+def _json(start_response: Callable, status: int, payload: dict) -> Iterator[bytes]:
+    data = json.dumps(payload).encode()
+    start_response(f"{status} {REASONS[status]}", [("Content-Type", "application/json"),
+                                                     ("Content-Length", str(len(data)))])
+    return iter([data])
+
+
+def _error(start_response: Callable, status: int, message: str, kind: str, code: str | None = None) -> Iterator[bytes]:
+    return _json(start_response, status, {"error": {"message": message, "type": kind, "code": code}})
+
+
+def _rpc_error(start_response: Callable, err: grpc.RpcError) -> Iterator[bytes]:
+    status, kind = HTTP_STATUS.get(err.code(), (500, "server_error"))
+    return _error(start_response, status, err.details() or err.code().name, kind, err.code().name)

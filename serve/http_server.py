@@ -1,0 +1,53 @@
+"""A threaded HTTP(S) server for a WSGI app: the metrics scrape and the speech gateway.
+
+Each connection shakes hands (TLS) and is served on a thread of its own, and is dropped after
+IDLE_S of silence: one stalled client never holds up another (prometheus_client's own server
+shakes hands on its accepting thread, where one silent client stops every scrape).
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+from socketserver import ThreadingMixIn
+from typing import Any, Callable
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+IDLE_S = 10.0  # a connection that says nothing (or reads nothing) for this long is dropped
+
+
+class _ThreadingServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """One request: no access log line, and a client that stalls (the handshake included) is
+    dropped after IDLE_S."""
+
+    timeout = IDLE_S
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def serve_wsgi(app: Callable, host: str, port: int, cert: str | None, key: str | None, what: str) -> WSGIServer:
+    """Serve ``app`` on ``host:port`` (0: a free port; HTTPS with a certificate) from a daemon
+    thread; ``what`` names it in the one-line error a bad address or certificate gets."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
+        server = make_server(host, port, app, type("Server", (_ThreadingServer,), {"address_family": family}),
+                             handler_class=_QuietHandler)
+        if cert:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(cert, key)
+            server.socket = context.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
+    except (OSError, ssl.SSLError) as err:
+        raise OSError(f"cannot serve {what} on {host}:{port}: {getattr(err, 'strerror', None) or err}") from None
+    threading.Thread(target=server.serve_forever, name=what, daemon=True).start()
+    return server
+
+
+def stop(server: WSGIServer) -> None:
+    server.shutdown()
+    server.server_close()
