@@ -177,25 +177,28 @@ class Synthesizer:
     def _stream_plan(self, plan: list[Say | Pause], voice: VoicePrompt | None, sampling: SamplingConfig | None,
                      chunk_frames: int, first_chunk_frames: int | None, should_stop: Callable[[], bool] | None,
                      speaking_rate: float, progress: bool, said: list[Spoken]) -> Iterator[np.ndarray]:
-        """Pieces read in turn through one decoder stream, the sentences numbered across them
-        (their draws and ``context`` go on from piece to piece; ``said`` collects them)."""
+        """Pieces read in turn as one ``Continuation`` (``said`` collects their sentences)."""
         from tqdm import tqdm
 
         for rate in {speaking_rate} | {item.rate * speaking_rate for item in plan if not isinstance(item, Pause)}:
             self._check_rate(rate)  # a bad rate is refused before anything plays
-        decoder, sampling, sentences = self._decoder(voice), sampling or SamplingConfig(), 0
+        going_on = self.continuation(voice, sampling, chunk_frames, first_chunk_frames, should_stop, speaking_rate, said)
         for item in tqdm(plan, desc="paragraphs", unit="", disable=not progress, file=sys.stderr):
             if should_stop is not None and should_stop():
                 return
             if isinstance(item, Pause):
-                yield np.zeros(round(item.seconds * self.sample_rate), np.float32)
-                continue
-            gain = np.float32(10 ** (item.volume_db / 20))
-            for wav in self._stream_text(item.text, voice, nth_sentence(sampling, sentences), chunk_frames,
-                                         first_chunk_frames, should_stop, item.rate * speaking_rate, decoder, said):
-                yield wav if gain == 1 else np.clip(wav * gain, -1.0, 1.0)
-            first_chunk_frames = None  # only the request's first chunk is small
-            sentences += len(split_sentences(normalize(item.text)))  # the next piece's draws go on from here
+                yield going_on.pause(item.seconds)
+            else:
+                yield from going_on.say(item.text, item.rate, item.volume_db)
+
+    def continuation(self, voice: VoicePrompt | None = None, sampling: SamplingConfig | None = None,
+                     chunk_frames: int = 10, first_chunk_frames: int | None = None,
+                     should_stop: Callable[[], bool] | None = None, speaking_rate: float = 1.0,
+                     said: list[Spoken] | None = None) -> Continuation:
+        """One request read a piece at a time, the pieces given as they come (``Continuation``)."""
+        self._check_rate(speaking_rate)
+        return Continuation(self, voice, sampling or SamplingConfig(), chunk_frames, first_chunk_frames, should_stop,
+                            speaking_rate, [] if said is None else said)
 
     def _stream_text(self, text: str, voice: VoicePrompt | None, sampling: SamplingConfig | None, chunk_frames: int,
                      first_chunk_frames: int | None, should_stop: Callable[[], bool] | None,
@@ -405,6 +408,34 @@ class Synthesizer:
 
     def _codes(self, frames: list) -> np.ndarray:
         return frames_to_codes(frames, self.model.cfg.n_codebooks)[None]
+
+
+class Continuation:
+    """A request read piece by piece (SSML pieces, a chapter's paragraphs, text still arriving from
+    a language model): one decoder stream through all of them (no seam), the sentences numbered
+    across them (each draws from its own seed, ``nth_sentence``), each piece going on from the
+    sentence said before it (``Synthesizer.context``). Read piece after piece, a text sounds as
+    one request of it does. ``said`` holds the sentences said so far."""
+
+    def __init__(self, synth: Synthesizer, voice: VoicePrompt | None, sampling: SamplingConfig, chunk_frames: int,
+                 first_chunk_frames: int | None, should_stop: Callable[[], bool] | None, speaking_rate: float,
+                 said: list[Spoken]) -> None:
+        self.synth, self.voice, self.sampling, self.speaking_rate = synth, voice, sampling, speaking_rate
+        self.chunk_frames, self.first_chunk_frames, self.should_stop = chunk_frames, first_chunk_frames, should_stop
+        self.decoder, self.said, self.sentences = synth._decoder(voice), said, 0
+
+    def say(self, text: str, rate: float = 1.0, volume_db: float = 0.0) -> Iterator[np.ndarray]:
+        """The audio of one piece of plain text (at ``rate`` times the request's speaking rate)."""
+        gain = np.float32(10 ** (volume_db / 20))
+        for wav in self.synth._stream_text(text, self.voice, nth_sentence(self.sampling, self.sentences),
+                                           self.chunk_frames, self.first_chunk_frames, self.should_stop,
+                                           rate * self.speaking_rate, self.decoder, self.said):
+            yield wav if gain == 1 else np.clip(wav * gain, -1.0, 1.0)
+        self.first_chunk_frames = None  # only the request's first chunk is small
+        self.sentences += len(split_sentences(normalize(text)))  # the next piece's draws go on from here
+
+    def pause(self, seconds: float) -> np.ndarray:
+        return np.zeros(round(seconds * self.synth.sample_rate), np.float32)
 
 
 class _Heard:

@@ -1,0 +1,57 @@
+"""Text that arrives a little at a time (a language model's answer, token by token) cut into
+pieces that can be read aloud at once: a voice agent's first audio comes after its first
+sentence is written, not after the whole answer.
+
+A piece ends where a sentence ends, and only once the next sentence has begun to arrive: "Dr."
+or "10 p.m." may or may not end one, and the text after tells. A cut is taken only where the
+pieces say the same sentences as the text so far would in one request (``tts.text.normalize``,
+``split_sentences``), so reading piece after piece reads what one request of the whole text
+reads.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .text import MAX_CHARS, InvalidText, _normalize_cached, split_sentences
+
+# where a sentence may end, once text follows (a sentence too long for one piece waits for its end)
+_CUT_RE = re.compile(r"[.!?][\"')\]]*\s+(?=\S)")
+
+
+def _sentences(text: str) -> list[str] | None:
+    """``text``'s sentences as a request reads them; None for text with nothing to say."""
+    try:
+        return split_sentences(_normalize_cached.__wrapped__(text))  # uncached: prefixes are seen once
+    except InvalidText:
+        return None
+
+
+class SentenceBuffer:
+    """``push`` text as it comes, get the pieces now complete; ``finish`` gives the rest."""
+
+    def __init__(self) -> None:
+        self.text = ""
+
+    def push(self, text: str) -> list[str]:
+        self.text += text
+        if not _CUT_RE.search(self.text):
+            return self._check_length()
+        whole = _sentences(self.text)
+        for cut in reversed([m.end() for m in _CUT_RE.finditer(self.text)]):
+            head = _sentences(self.text[:cut])
+            if head and whole and whole[: len(head)] == head:
+                piece, self.text = self.text[:cut].strip(), self.text[cut:]
+                return [piece]
+        return self._check_length()
+
+    def finish(self) -> list[str]:
+        """What is left, once no more text will come (nothing when it has nothing to say)."""
+        rest, self.text = self.text.strip(), ""
+        return [rest] if rest and _sentences(rest) else []
+
+    def _check_length(self) -> list[str]:
+        if len(self.text) > MAX_CHARS:
+            raise InvalidText(f"{len(self.text)} characters came without a sentence end; at most {MAX_CHARS} "
+                              "are read as one piece")
+        return []
