@@ -12,6 +12,8 @@
 from __future__ import annotations
 
 import argparse
+import codecs
+import itertools
 import sys
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
@@ -116,6 +118,18 @@ class SpeechClient:
                 words.extend(resp.words)
             yield np.frombuffer(resp.audio, "<f4").copy(), resp.sample_rate_hz
 
+    def synthesize_text_stream(self, texts: Iterable[str], chunk_ms: int = 0,
+                               **options) -> Iterator[tuple[np.ndarray, int]]:
+        """Audio chunks (float32, rate) of text sent as it comes (``texts``: a language model's
+        tokens, say): each sentence is spoken once the next one begins, the rest when ``texts`` ends."""
+        def requests() -> Iterator[pb.SynthesizeTextStreamRequest]:
+            yield pb.SynthesizeTextStreamRequest(config=synthesis_request("", chunk_ms=chunk_ms, **options))
+            for text in texts:
+                yield pb.SynthesizeTextStreamRequest(text=text)
+
+        for resp in self._call(self.tts.SynthesizeTextStream, requests()):
+            yield np.frombuffer(resp.audio, "<f4").copy(), resp.sample_rate_hz
+
 
 def synthesis_request(text: str, voice: str = "", voice_audio: Path | None = None, voice_text: str = "",
                       seed: int = 0, temperature: float = 0.0, top_p: float = 0.0, model: str = "",
@@ -180,6 +194,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     syn.add_argument("--resume", action="store_true",
                      help=RESUME_HELP)
     syn.add_argument("--stream", action="store_true", help="use SynthesizeStream (prints time to first audio)")
+    syn.add_argument("--as-it-comes", action="store_true",
+                     help="with -: send stdin's text as it arrives (a language model's answer piped in), each sentence "
+                          "spoken once the next begins (SynthesizeTextStream; prints time to first audio)")
     syn.add_argument("--voice", default="", help="a voice from `speech-client voices`")
     syn.add_argument("--voice-audio", type=Path, help="reference recording to continue the voice of")
     syn.add_argument("--voice-text", default="", help="what --voice-audio says")
@@ -270,6 +287,9 @@ def _synthesize(client: SpeechClient, args: argparse.Namespace) -> None:
                    temperature=args.temperature, model=args.model, sample_rate=args.sample_rate,
                    cfg_scale=args.cfg_scale, speaking_rate=args.speaking_rate, best_of=args.best_of,
                    custom_dictionary="\n".join(f"{word}  {spoken}" for word, spoken in said.items()))
+    if args.as_it_comes:
+        _say_as_it_comes(client, options, args)
+        return
     text = sys.stdin.read() if args.text == "-" else args.text
     if not args.out_dir:
         _say(client, text, options, args, args.output)
@@ -283,6 +303,41 @@ def _synthesize(client: SpeechClient, args: argparse.Namespace) -> None:
             raise CodecError(f"{dst.stem}: {err.code().name}: {err.details()} ({len(jobs) - len(todo) + done} of "
                              f"{len(jobs)} lines are in {args.out_dir}; --resume goes on from there)") from None
         print(dst, file=sys.stderr)
+
+
+def _say_as_it_comes(client: SpeechClient, options: dict, args: argparse.Namespace) -> None:
+    """stdin's text as it arrives into ``-o``, the audio written as it comes back."""
+    import time
+
+    from codec import audio
+    from codec.errors import CodecError
+
+    if args.text != "-" or args.out_dir or args.stream or args.word_times:
+        raise CodecError("--as-it-comes reads the text from stdin (-) into one file (-o), on its own stream")
+    start, first, chunks = time.perf_counter(), None, client.synthesize_text_stream(_stdin_as_it_comes(), **options)
+    chunk, rate = next(chunks, (None, 0))  # the rate the file is written at comes with the first answer
+    if chunk is None:
+        raise CodecError("the server sent no audio")
+    with audio.writer(args.output, rate) as write:
+        for chunk, _ in itertools.chain([(chunk, rate)], chunks):
+            if first is None and chunk.size:
+                first = time.perf_counter() - start
+                print(f"first audio after {1000 * first:.0f} ms", file=sys.stderr)
+            write(chunk)
+
+
+def _stdin_as_it_comes() -> Iterator[str]:
+    """stdin's text in the slices it arrives in (not line by line: a model's tokens have no newlines)."""
+    raw = getattr(sys.stdin, "buffer", None)
+    if raw is None or not hasattr(raw, "read1"):  # a text stream (tests): its slices as read
+        yield from iter(lambda: sys.stdin.read(4096), "")
+        return
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    while block := raw.read1(4096):
+        if text := decoder.decode(block):
+            yield text
+    if tail := decoder.decode(b"", final=True):
+        yield tail
 
 
 def _say(client: SpeechClient, text: str, options: dict, args: argparse.Namespace, dst: Path) -> None:

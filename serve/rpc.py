@@ -78,6 +78,14 @@ class StreamSlots:
             self.active -= 1
 
 
+async def opening(requests, what: str, kind: str = "StreamingConfig"):
+    """The ``config`` a request stream must open with."""
+    first = await anext(requests, None)
+    if first is None or not first.HasField("config"):
+        raise CodecError(f"the first {what} message must carry a {kind}")
+    return first.config
+
+
 def submit(pool: Executor, fn: Callable, *args: Any, metrics=None) -> asyncio.Future:
     """``fn(*args)`` on the inference pool, awaitable; with ``metrics`` (serve.metrics.ServerMetrics)
     its wait for a free worker is recorded."""

@@ -37,7 +37,7 @@ from codec.typed_config import ConfigError, coerce_fields
 from serve import wire
 from serve.http_server import serve_wsgi
 from serve.metrics import ServerMetrics
-from serve.rpc import ModelNotFound, StreamSlots, bearer_check, log_request, reshaped, streaming, submit, unary
+from serve.rpc import ModelNotFound, StreamSlots, bearer_check, log_request, opening, reshaped, streaming, submit, unary
 from serve.tls import server_key_pair
 from serve.engine import load_codec_engine
 from serve.gen.speech.v1 import speech_pb2 as pb
@@ -212,17 +212,11 @@ class CodecService(pb_grpc.CodecServicer):
         if why := codes_mismatch(engine, codes_hash, weights_hash):
             raise CodecError(f"codes were {why} here")
 
-    async def _config(self, requests: AsyncIterator, what: str) -> pb.StreamingConfig:
-        first = await anext(requests, None)
-        if first is None or not first.HasField("config"):
-            raise CodecError(f"the first {what} message must carry a StreamingConfig")
-        return first.config
-
     @streaming
     async def EncodeStream(self, requests: AsyncIterator[pb.EncodeStreamRequest], context):
         with self.slots.hold():
             start, first_out = time.perf_counter(), None
-            cfg = await self._config(requests, "EncodeStream")
+            cfg = await opening(requests, "EncodeStream")
             engine = self.registry.get(cfg.model)
             rate = cfg.sample_rate_hz or engine.sample_rate
             wire.check_rate(rate)
@@ -252,7 +246,7 @@ class CodecService(pb_grpc.CodecServicer):
     async def DecodeStream(self, requests: AsyncIterator[pb.DecodeStreamRequest], context):
         with self.slots.hold():
             start, first_out = time.perf_counter(), None
-            cfg = await self._config(requests, "DecodeStream")
+            cfg = await opening(requests, "DecodeStream")
             engine = self.registry.get(cfg.model)
             self._check_identity(engine, cfg.codes_hash, cfg.weights_hash)
             rate = cfg.sample_rate_hz or engine.sample_rate

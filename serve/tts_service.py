@@ -11,10 +11,12 @@ computed once at start.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import AsyncIterator, Callable, Iterator
 
 import numpy as np
 
@@ -23,13 +25,14 @@ from codec.errors import CodecError
 from serve import wire
 from serve.gen.speech.v1 import speech_pb2 as pb
 from serve.gen.speech.v1 import speech_pb2_grpc as pb_grpc
-from serve.rpc import ModelNotFound, Overloaded, log_request, streaming, submit, unary
+from serve.rpc import ModelNotFound, Overloaded, log_request, opening, streaming, submit, unary
 from tts.pretrained import bundled_voices, find_tts_dir, load_tts
 from tts.respell import load_dictionary, parse_dictionary, respell
 from tts.sampling import SamplingConfig
 from tts.synthesize import Synthesizer, VoicePrompt
 from tts.ssml import is_ssml, parse_ssml
-from tts.text import normalize
+from tts.text import InvalidText, normalize
+from tts.text_stream import SentenceBuffer
 from tts.time_stretch import MAX_FACTOR, MIN_FACTOR  # as speaking rates too: 0.5x to 2x
 from tts.verify import load_verifier
 from tts.word_times import WordTime, WordTimer, word_times
@@ -94,6 +97,18 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
         self.registry, self.cfg, self.pool, self.slots, self.metrics = registry, cfg, pool, slots, metrics
 
     def _prepare(self, req: pb.SynthesizeSpeechRequest) -> tuple[TtsEntry, str, VoicePrompt | None, SamplingConfig]:
+        """A request's model, its text as read (respelled and checked), voice and sampling."""
+        entry, said, voice, sampling = self._options(req)
+        text = respell(req.text, said)
+        # empty, junk-only and over-long text, or bad SSML, is refused in one line before anything plays
+        if is_ssml(text):
+            parse_ssml(text)
+        else:
+            text = normalize(text)
+        return entry, text, voice, sampling
+
+    def _options(self, req: pb.SynthesizeSpeechRequest) -> tuple[TtsEntry, dict, VoicePrompt | None, SamplingConfig]:
+        """Everything of a request but its text: model, pronunciations, voice, sampling (checked)."""
         entry = self.registry.get(req.model)
         if req.language_code and not req.language_code.lower().startswith("en"):
             raise CodecError(f"language_code {req.language_code!r} is not supported (English only)")
@@ -104,12 +119,6 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
         # its words the way the dictionary spells them, and the model reads both as one sequence
         said = ({**self.registry.dictionary, **parse_dictionary(req.custom_dictionary, "custom_dictionary")}
                 if req.custom_dictionary else self.registry.dictionary)
-        text = respell(req.text, said)
-        # empty, junk-only and over-long text, or bad SSML, is refused in one line before anything plays
-        if is_ssml(text):
-            parse_ssml(text)
-        else:
-            text = normalize(text)
         voice = None
         if req.HasField("zero_shot_data") and req.zero_shot_data.audio_prompt:
             z = req.zero_shot_data
@@ -133,7 +142,7 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
         sampling = SamplingConfig(temperature=req.temperature or 0.8, top_k=req.top_k or 50, top_p=req.top_p or 0.95,
                                   seed=req.seed, cfg_scale=req.cfg_scale or None, best_of=best_of,
                                   search_seconds=self.cfg.tts_search_seconds if best_of > 1 else 0.0)
-        return entry, text, voice, sampling
+        return entry, said, voice, sampling
 
     def _encode_out(self, wav: np.ndarray, entry: TtsEntry, req: pb.SynthesizeSpeechRequest) -> pb.SynthesizeSpeechResponse:
         out = wire.audio_to_proto(wav, entry.synth.sample_rate, req.encoding, req.sample_rate_hz)
@@ -160,51 +169,97 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
         with self.slots.hold():
             start, first = time.perf_counter(), None
             entry, text, voice, sampling = self._prepare(req)
-            rate = req.sample_rate_hz or entry.synth.sample_rate
-            wire.check_rate(rate)
-            encoding = wire.stream_encoding(req.encoding)
+            out = _AudioOut(entry, req)
             first_frames = max(1, round((req.chunk_ms or 80) / 1000 * entry.synth.model.cfg.codec_frame_rate))
-            queue, stop, seconds, marks = asyncio.Queue(), threading.Event(), 0.0, []
+            stop, seconds, marks = threading.Event(), 0.0, []
             timer = WordTimer(entry.synth.sample_rate, entry.synth.verifier.recognizer) if req.word_times else None
-            loop = asyncio.get_running_loop()
-            resample = audio_io.StreamResampler(entry.synth.sample_rate, rate)
 
-            def produce() -> None:
-                try:
-                    for chunk in entry.synth.stream(text, voice, sampling, LATER_CHUNK_FRAMES, first_frames, stop.is_set,
-                                                    req.speaking_rate or 1.0, sentences=marks if req.word_times else None):
-                        loop.call_soon_threadsafe(queue.put_nowait, chunk)
-                        if timer is not None:  # each sentence's words found once it is played
-                            timer.push(chunk, marks)
-                    if timer is not None and not stop.is_set():  # the words once all audio is out
-                        loop.call_soon_threadsafe(queue.put_nowait, [_word_proto(w) for w in timer.finish()])
-                except Exception as err:  # handed to the RPC, which maps it to a status
-                    loop.call_soon_threadsafe(queue.put_nowait, err)
-                loop.call_soon_threadsafe(queue.put_nowait, None)
+            def produce() -> Iterator[np.ndarray | list]:
+                for chunk in entry.synth.stream(text, voice, sampling, LATER_CHUNK_FRAMES, first_frames, stop.is_set,
+                                                req.speaking_rate or 1.0, sentences=marks if req.word_times else None):
+                    yield chunk
+                    if timer is not None:  # each sentence's words found once it is played
+                        timer.push(chunk, marks)
+                if timer is not None and not stop.is_set():  # the words once all audio is out
+                    yield [_word_proto(w) for w in timer.finish()]
 
-            worker = submit(self.pool, produce, metrics=self.metrics)
-            try:
-                words: list = []
-                while (item := await queue.get()) is not None:
-                    if isinstance(item, Exception):
-                        raise item
+            words: list = []
+            async with contextlib.aclosing(self._pooled(produce, stop)) as made:
+                async for item in made:
                     if isinstance(item, list):  # the word times, after the last audio: sent with the tail
                         words = item
                         continue
                     seconds += len(item) / entry.synth.sample_rate
                     first = first or time.perf_counter() - start
-                    yield pb.SynthesizeSpeechResponse(audio=wire.float_to_bytes(resample(item), encoding),
-                                                      encoding=encoding, sample_rate_hz=rate)
-                tail = resample(np.zeros(0, np.float32), last=True)
-                if tail.size or words:
-                    yield pb.SynthesizeSpeechResponse(audio=wire.float_to_bytes(tail, encoding),
-                                                      encoding=encoding, sample_rate_hz=rate,
-                                                      words=words)
-            finally:
-                stop.set()  # cancelled or failed: the generation loop stops at its next step
-                await asyncio.shield(worker)
+                    yield out.chunk(item)
+            if (tail := out.tail(words)) is not None:
+                yield tail
             log_request("SynthesizeStream", start, seconds, self.metrics, model=entry.name, chars=len(text),
                         first_audio_s=first or 0.0)
+
+    @streaming
+    async def SynthesizeTextStream(self, requests, context):
+        with self.slots.hold():
+            start, first, seconds, chars = time.perf_counter(), None, 0.0, 0
+            req = await opening(requests, "SynthesizeTextStream", "config (a SynthesizeSpeechRequest)")
+            entry, said, voice, sampling = self._options(req)
+            if req.word_times:
+                raise CodecError("word_times comes with SynthesizeStream (the whole text known): this stream cannot "
+                                 "send them")
+            out = _AudioOut(entry, req)
+            first_frames = max(1, round((req.chunk_ms or 80) / 1000 * entry.synth.model.cfg.codec_frame_rate))
+            stop = threading.Event()
+            going_on = entry.synth.continuation(voice, sampling, LATER_CHUNK_FRAMES, first_frames, stop.is_set,
+                                                req.speaking_rate or 1.0)
+            pieces: asyncio.Queue = asyncio.Queue()
+            reader = asyncio.create_task(_read_pieces(req.text, requests, pieces))
+            try:
+                while (piece := await pieces.get()) is not None:
+                    if isinstance(piece, Exception):
+                        raise piece
+                    piece = normalize_piece(respell(piece, said))
+                    chars += len(piece)
+                    async with contextlib.aclosing(self._pooled(lambda: going_on.say(piece), stop)) as made:  # noqa: B023
+                        async for chunk in made:
+                            seconds += len(chunk) / entry.synth.sample_rate
+                            if seconds > self.cfg.max_audio_seconds:
+                                raise CodecError(f"stream exceeds {self.cfg.max_audio_seconds:g} s of audio")
+                            first = first or time.perf_counter() - start
+                            yield out.chunk(chunk)
+            finally:
+                reader.cancel()
+            if not chars:
+                raise InvalidText("the stream's text has nothing to say (no letters or numbers)")
+            if (tail := out.tail()) is not None:
+                yield tail
+            log_request("SynthesizeTextStream", start, seconds, self.metrics, model=entry.name, chars=chars,
+                        first_audio_s=first or 0.0)
+
+    async def _pooled(self, produce: Callable[[], Iterator], stop: threading.Event) -> AsyncIterator:
+        """What ``produce()`` yields, made on the inference pool and handed over as it comes. A
+        consumer that leaves (cancelled, failed) sets ``stop``, which the generation loop polls
+        every step: it stops at once and frees its worker."""
+        queue, loop = asyncio.Queue(), asyncio.get_running_loop()
+
+        def run() -> None:
+            try:
+                for item in produce():
+                    loop.call_soon_threadsafe(queue.put_nowait, item)
+            except Exception as err:  # handed to the RPC, which maps it to a status
+                loop.call_soon_threadsafe(queue.put_nowait, err)
+            loop.call_soon_threadsafe(queue.put_nowait, None)
+
+        worker = submit(self.pool, run, metrics=self.metrics)
+        try:
+            while (item := await queue.get()) is not None:
+                if isinstance(item, Exception):
+                    raise item
+                yield item
+        except BaseException:
+            stop.set()
+            raise
+        finally:
+            await asyncio.shield(worker)
 
     async def ListVoices(self, req, context):
         voices = [pb.Voice(name=v, language_code=DEFAULT_LANGUAGE, description=f"{e.name}: prompt voice")
@@ -213,6 +268,51 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
 
     async def ListModels(self, req, context):
         return pb.ListModelsResponse(models=list(self.registry.entries))
+
+
+class _AudioOut:
+    """A stream's audio as its request asked for it: resampled as it goes, in its raw layout."""
+
+    def __init__(self, entry: TtsEntry, req: pb.SynthesizeSpeechRequest) -> None:
+        self.rate = req.sample_rate_hz or entry.synth.sample_rate
+        wire.check_rate(self.rate)
+        self.encoding = wire.stream_encoding(req.encoding)
+        self.resample = audio_io.StreamResampler(entry.synth.sample_rate, self.rate)
+
+    def chunk(self, wav: np.ndarray, last: bool = False, words: list | None = None) -> pb.SynthesizeSpeechResponse:
+        return pb.SynthesizeSpeechResponse(audio=wire.float_to_bytes(self.resample(wav, last=last), self.encoding),
+                                           encoding=self.encoding, sample_rate_hz=self.rate, words=words or [])
+
+    def tail(self, words: list | None = None) -> pb.SynthesizeSpeechResponse | None:
+        """The resampler's last samples (and the word times), if there are any."""
+        message = self.chunk(np.zeros(0, np.float32), last=True, words=words)
+        return message if message.audio or words else None
+
+
+async def _read_pieces(text: str, requests: AsyncIterator[pb.SynthesizeTextStreamRequest], pieces: asyncio.Queue) -> None:
+    """The client's text, cut into pieces as sentences complete (``tts.text_stream``), onto
+    ``pieces``; then None (the client half-closed) or the error that ends the stream."""
+    buffer = SentenceBuffer()
+    try:
+        for piece in buffer.push(text):
+            pieces.put_nowait(piece)
+        async for message in requests:
+            if message.HasField("config"):
+                raise CodecError("the config may only come first")
+            for piece in buffer.push(message.text) + (buffer.finish() if message.flush else []):
+                pieces.put_nowait(piece)
+        for piece in buffer.finish():
+            pieces.put_nowait(piece)
+        pieces.put_nowait(None)
+    except Exception as err:  # handed to the RPC, which maps it to a status
+        pieces.put_nowait(err)
+
+
+def normalize_piece(text: str) -> str:
+    """A piece of streamed text, checked as a request's text is (SSML has no place in a text stream)."""
+    if is_ssml(text):
+        raise InvalidText("SynthesizeTextStream reads plain text; send SSML to Synthesize or SynthesizeStream")
+    return normalize(text)
 
 
 def _with_word_times(synth, text: str, voice, sampling: SamplingConfig, speaking_rate: float) -> tuple[np.ndarray, list]:

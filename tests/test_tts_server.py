@@ -385,6 +385,19 @@ def test_python_client_and_cli(server, stub, tmp_path, monkeypatch, capsys):
     assert err[-1].startswith("speech-client: error: 0002: INVALID_ARGUMENT: text is") and \
         err[-1].endswith(f"(1 of 2 lines are in {part}; --resume goes on from there)"), err
     assert [f.name for f in part.iterdir()] == ["0001.wav"]
+    monkeypatch.setattr("sys.stdin", io.StringIO("Hello there. A quiet bridge."))  # stdin as it comes: one file
+    came = tmp_path / "came.wav"
+    assert main(["--server", server.target, "synthesize", "-", "-o", str(came), "--as-it-comes", "--seed", "3",
+                 "--temperature", "0.9"]) == 0
+    with SpeechClient(server.target) as client:
+        wav, _ = client.synthesize("Hello there. A quiet bridge.", seed=3, temperature=0.9)
+        sliced = np.concatenate([c for c, _ in client.synthesize_text_stream(["Hello th", "ere. A qu", "iet bridge."],
+                                                                             seed=3, temperature=0.9)])
+    np.testing.assert_allclose(sliced, wav, atol=1e-5)
+    np.testing.assert_allclose(audio.load(came, SR), wav, atol=2 / 32768)
+    assert "first audio after" in capsys.readouterr().err
+    assert main(["--server", server.target, "synthesize", "Hi.", "-o", str(came), "--as-it-comes"]) == 1
+    assert "--as-it-comes reads the text from stdin" in capsys.readouterr().err
     times = tmp_path / "words.json"  # when each word is said, as tts-cli writes it
     assert main(["--server", server.target, "synthesize", "Hello there. A quiet bridge.", "-o", str(out),
                  "--word-times", str(times)]) == 0
@@ -566,3 +579,61 @@ def test_an_http_client_that_leaves_cancels_its_synthesis(gateway):
     while (metrics("grpc_server_handled_total", labels) or 0) == before and time.monotonic() < deadline:
         time.sleep(0.1)
     assert metrics("grpc_server_handled_total", labels) == before + 1
+
+
+def text_stream(stub, slices, config=None, **kw):
+    """SynthesizeTextStream of ``slices`` (str, or (str, flush)); the answers as float32 arrays."""
+    def messages():
+        yield pb.SynthesizeTextStreamRequest(config=config or request(text="", **kw))
+        for item in slices:
+            text, flush = item if isinstance(item, tuple) else (item, False)
+            yield pb.SynthesizeTextStreamRequest(text=text, flush=flush)
+    return [np.frombuffer(r.audio, "<f4") for r in stub.SynthesizeTextStream(messages())]
+
+
+def test_text_arriving_in_slices_sounds_as_one_synthesize(stub):
+    """A model's answer token by token: each sentence read once the next begins, the whole as
+    Synthesize reads it (the server's dictionary and sentence context included)."""
+    text = "Hello there. Zyzzyva by the river. The old mill, 2 birds."
+    whole = np.frombuffer(stub.Synthesize(request(text=text)).audio, "<f4")
+    rng = np.random.default_rng(0)
+    cuts = np.sort(rng.choice(np.arange(1, len(text)), 12, replace=False))
+    slices = [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)])]
+    np.testing.assert_allclose(np.concatenate(text_stream(stub, slices)), whole, atol=1e-5)
+    np.testing.assert_allclose(np.concatenate(text_stream(stub, [], request(text=text))), whole, atol=1e-5)
+
+
+def test_text_stream_speaks_before_the_text_is_done(stub):
+    """The first sentence's audio comes while the client still holds the rest back; a flush
+    reads a sentence that has no end yet."""
+    import threading
+
+    heard = threading.Event()
+
+    def messages():
+        yield pb.SynthesizeTextStreamRequest(config=request(text=""))
+        yield pb.SynthesizeTextStreamRequest(text="Hello there. A qu")
+        assert heard.wait(60), "no audio before the rest of the text"
+        yield pb.SynthesizeTextStreamRequest(text="iet bridge", flush=True)
+
+    answers = []
+    for answer in stub.SynthesizeTextStream(messages()):
+        answers.append(np.frombuffer(answer.audio, "<f4"))
+        heard.set()
+    whole = np.frombuffer(stub.Synthesize(request(text="Hello there. A quiet bridge")).audio, "<f4")
+    np.testing.assert_allclose(np.concatenate(answers), whole, atol=1e-5)
+
+
+@pytest.mark.parametrize("first, later, needle", [
+    (pb.SynthesizeTextStreamRequest(text="Hi."), [], "the first SynthesizeTextStream message must carry a config"),
+    (None, [pb.SynthesizeTextStreamRequest(config=request())], "the config may only come first"),
+    (None, [pb.SynthesizeTextStreamRequest(text="<speak>Hi.</speak>")], "reads plain text"),
+    (None, [pb.SynthesizeTextStreamRequest(text="* * *")], "the stream's text has nothing to say"),
+    (pb.SynthesizeTextStreamRequest(config=request(text="", word_times=True)), [], "word_times comes with SynthesizeStream"),
+    (pb.SynthesizeTextStreamRequest(config=request(text="", encoding=pb.WAV)), [], "whole files go by unary calls"),
+])
+def test_text_stream_refusals(stub, first, later, needle):
+    first = first or pb.SynthesizeTextStreamRequest(config=request(text=""))
+    with pytest.raises(grpc.RpcError) as info:
+        list(stub.SynthesizeTextStream(iter([first, *later])))
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and needle in info.value.details()

@@ -294,6 +294,11 @@ class TextToSpeechStub:
                 request_serializer=speech_dot_v1_dot_speech__pb2.SynthesizeSpeechRequest.SerializeToString,
                 response_deserializer=speech_dot_v1_dot_speech__pb2.SynthesizeSpeechResponse.FromString,
                 _registered_method=True)
+        self.SynthesizeTextStream = channel.stream_stream(
+                '/speech.v1.TextToSpeech/SynthesizeTextStream',
+                request_serializer=speech_dot_v1_dot_speech__pb2.SynthesizeTextStreamRequest.SerializeToString,
+                response_deserializer=speech_dot_v1_dot_speech__pb2.SynthesizeSpeechResponse.FromString,
+                _registered_method=True)
         self.ListVoices = channel.unary_unary(
                 '/speech.v1.TextToSpeech/ListVoices',
                 request_serializer=speech_dot_v1_dot_speech__pb2.ListVoicesRequest.SerializeToString,
@@ -322,6 +327,16 @@ class TextToSpeechServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SynthesizeTextStream(self, request_iterator, context):
+        """Text that arrives a little at a time (a language model's answer, token by token): a sentence
+        is read once the next one has begun to arrive (or at a flush, or when the client
+        half-closes), its audio streamed back as SynthesizeStream's, so first audio comes after the
+        first sentence is written. Read so, a text sounds as one Synthesize of it. Plain text only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListVoices(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -345,6 +360,11 @@ def add_TextToSpeechServicer_to_server(servicer, server):
             'SynthesizeStream': grpc.unary_stream_rpc_method_handler(
                     servicer.SynthesizeStream,
                     request_deserializer=speech_dot_v1_dot_speech__pb2.SynthesizeSpeechRequest.FromString,
+                    response_serializer=speech_dot_v1_dot_speech__pb2.SynthesizeSpeechResponse.SerializeToString,
+            ),
+            'SynthesizeTextStream': grpc.stream_stream_rpc_method_handler(
+                    servicer.SynthesizeTextStream,
+                    request_deserializer=speech_dot_v1_dot_speech__pb2.SynthesizeTextStreamRequest.FromString,
                     response_serializer=speech_dot_v1_dot_speech__pb2.SynthesizeSpeechResponse.SerializeToString,
             ),
             'ListVoices': grpc.unary_unary_rpc_method_handler(
@@ -412,6 +432,33 @@ class TextToSpeech:
             target,
             '/speech.v1.TextToSpeech/SynthesizeStream',
             speech_dot_v1_dot_speech__pb2.SynthesizeSpeechRequest.SerializeToString,
+            speech_dot_v1_dot_speech__pb2.SynthesizeSpeechResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SynthesizeTextStream(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/speech.v1.TextToSpeech/SynthesizeTextStream',
+            speech_dot_v1_dot_speech__pb2.SynthesizeTextStreamRequest.SerializeToString,
             speech_dot_v1_dot_speech__pb2.SynthesizeSpeechResponse.FromString,
             options,
             channel_credentials,
