@@ -72,7 +72,8 @@ def speech_request(body: dict[str, Any]) -> tuple[pb.SynthesizeSpeechRequest, st
               "sample_rate": int, "best_of": int}
     for name, kind in fields.items():
         if name in body and (not isinstance(body[name], kind) or isinstance(body[name], bool)):
-            raise HttpError(400, f"{name} must be {'text' if kind is str else 'a number'}, got {body[name]!r}")
+            what = {str: "text", int: "an integer"}.get(kind, "a number")
+            raise HttpError(400, f"{name} must be {what}, got {body[name]!r}")
     request = pb.SynthesizeSpeechRequest(
         text=text, model=body.get("model", ""), voice_name=body.get("voice", ""), speaking_rate=body.get("speed", 0.0),
         seed=body.get("seed", 0), temperature=body.get("temperature", 0.0), best_of=body.get("best_of", 0),
@@ -101,8 +102,11 @@ class Gateway:
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterator[bytes]:
         route = (environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""))
-        metadata = [("authorization", environ["HTTP_AUTHORIZATION"])] if environ.get("HTTP_AUTHORIZATION") else []
+        token = environ.get("HTTP_AUTHORIZATION", "")
+        metadata = [("authorization", token)] if token else []
         try:
+            if not token.isascii() or not token.isprintable():  # gRPC metadata would refuse it with a traceback
+                raise HttpError(401, "missing or wrong bearer token", "authentication_error")
             if route == ("POST", "/v1/audio/speech"):
                 return self._speech(_json_body(environ), metadata, start_response)
             if route == ("GET", "/v1/models"):

@@ -1,4 +1,5 @@
-"""``speech.v1.TextToSpeech`` on the ONNX engines: Synthesize, SynthesizeStream, voices.
+"""``speech.v1.TextToSpeech`` on the ONNX engines: Synthesize, SynthesizeStream,
+SynthesizeTextStream (text coming as it is written), voices.
 
 Generation runs in the worker pool and hands audio chunks to the RPC through a queue; the
 first chunk is small (``chunk_ms``, default 80 ms) and later chunks grow, so first audio

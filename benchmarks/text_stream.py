@@ -1,0 +1,100 @@
+"""Voice-agent latency: text that a language model writes at a steady pace, spoken as it comes
+(SynthesizeTextStream) against waiting for the whole answer and then streaming it
+(SynthesizeStream), on a real speech-server process with the bundled TTS.
+
+    python benchmarks/text_stream.py [--tts tts] [--chars-per-second 60 120] [--sentences 4] [--rounds 3]
+
+The "model" sends its answer a token (4 characters) at a time at ``--chars-per-second``; both
+ways get the same text, voice and seed, and say the same audio. Reported: time from the first
+token to the first audio, and to the last audio; medians over ``--rounds``, and the text-stream's
+ratio against the baseline measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import grpc
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from load import start_server  # noqa: E402
+from serve.gen.speech.v1 import speech_pb2 as pb  # noqa: E402
+from serve.gen.speech.v1 import speech_pb2_grpc as pb_grpc  # noqa: E402
+
+ANSWER = ("The old mill stood by the river for a hundred years. Every spring the water rose and turned its wheel. "
+          "The miller's children played on the bank and counted the boats. One morning a stranger came to the door. "
+          "He asked for bread and a place to rest.")
+
+
+def tokens(text: str, chars_per_second: float, size: int = 4):
+    """``text`` in ``size``-character tokens at a steady pace, the first one at once."""
+    start = time.perf_counter()
+    for i in range(0, len(text), size):
+        time.sleep(max(0.0, start + i / chars_per_second - time.perf_counter()))
+        yield text[i:i + size]
+
+
+def whole_then_stream(stub, text: str, cps: float, options: dict) -> tuple[float, float]:
+    start = time.perf_counter()
+    written = "".join(tokens(text, cps))
+    first = None
+    for answer in stub.SynthesizeStream(pb.SynthesizeSpeechRequest(text=written, **options)):
+        first = first or (answer.audio and time.perf_counter() - start)
+    return first, time.perf_counter() - start
+
+
+def as_it_comes(stub, text: str, cps: float, options: dict) -> tuple[float, float]:
+    start = time.perf_counter()
+
+    def messages():
+        yield pb.SynthesizeTextStreamRequest(config=pb.SynthesizeSpeechRequest(**options))
+        for token in tokens(text, cps):
+            yield pb.SynthesizeTextStreamRequest(text=token)
+
+    first = None
+    for answer in stub.SynthesizeTextStream(messages()):
+        first = first or (answer.audio and time.perf_counter() - start)
+    return first, time.perf_counter() - start
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--tts", default="tts")
+    p.add_argument("--chars-per-second", type=float, nargs="+", default=[60.0, 120.0])
+    p.add_argument("--sentences", type=int, default=4)
+    p.add_argument("--rounds", type=int, default=3)
+    args = p.parse_args()
+    text = " ".join(re.split(r"(?<=\.) ", ANSWER)[: args.sentences])
+    proc, target, _ = start_server("distilcodec", 4, ["--tts", args.tts])
+    try:
+        with grpc.insecure_channel(target) as channel:
+            stub = pb_grpc.TextToSpeechStub(channel)
+            voice = stub.ListVoices(pb.ListVoicesRequest()).voices[0].name
+            options = dict(voice_name=voice, seed=1, encoding=pb.FLOAT32_PCM)
+            as_it_comes(stub, "Ready.", 1e6, options)  # warm both paths
+            print(f"{len(text)} characters, {args.sentences} sentences, voice {voice}, medians of {args.rounds}\n")
+            print("| text pace (chars/s) | way | first audio s | last audio s | first audio ratio |")
+            print("|---|---|---|---|---|")
+            for cps in args.chars_per_second:
+                rows = {name: [way(stub, text, cps, options) for _ in range(args.rounds)]
+                        for name, way in (("whole answer, then SynthesizeStream", whole_then_stream),
+                                          ("SynthesizeTextStream", as_it_comes))}
+                base = statistics.median(f for f, _ in rows["whole answer, then SynthesizeStream"])
+                for name, runs in rows.items():
+                    first, last = statistics.median(f for f, _ in runs), statistics.median(t for _, t in runs)
+                    print(f"| {cps:g} | {name} | {first:.2f} | {last:.2f} | {base / first:.2f}x |")
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+if __name__ == "__main__":
+    main()
