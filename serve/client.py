@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import argparse
-import codecs
 import itertools
 import sys
 from pathlib import Path
@@ -311,10 +310,11 @@ def _say_as_it_comes(client: SpeechClient, options: dict, args: argparse.Namespa
 
     from codec import audio
     from codec.errors import CodecError
+    from tts.text_stream import arriving
 
     if args.text != "-" or args.out_dir or args.stream or args.word_times:
         raise CodecError("--as-it-comes reads the text from stdin (-) into one file (-o), on its own stream")
-    start, first, chunks = time.perf_counter(), None, client.synthesize_text_stream(_stdin_as_it_comes(), **options)
+    start, first, chunks = time.perf_counter(), None, client.synthesize_text_stream(arriving(sys.stdin), **options)
     chunk, rate = next(chunks, (None, 0))  # the rate the file is written at comes with the first answer
     if chunk is None:
         raise CodecError("the server sent no audio")
@@ -324,20 +324,6 @@ def _say_as_it_comes(client: SpeechClient, options: dict, args: argparse.Namespa
                 first = time.perf_counter() - start
                 print(f"first audio after {1000 * first:.0f} ms", file=sys.stderr)
             write(chunk)
-
-
-def _stdin_as_it_comes() -> Iterator[str]:
-    """stdin's text in the slices it arrives in (not line by line: a model's tokens have no newlines)."""
-    raw = getattr(sys.stdin, "buffer", None)
-    if raw is None or not hasattr(raw, "read1"):  # a text stream (tests): its slices as read
-        yield from iter(lambda: sys.stdin.read(4096), "")
-        return
-    decoder = codecs.getincrementaldecoder("utf-8")("replace")
-    while block := raw.read1(4096):
-        if text := decoder.decode(block):
-            yield text
-    if tail := decoder.decode(b"", final=True):
-        yield tail
 
 
 def _say(client: SpeechClient, text: str, options: dict, args: argparse.Namespace, dst: Path) -> None:

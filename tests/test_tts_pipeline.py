@@ -207,6 +207,11 @@ def test_training_entry_point_resumes_bit_exact_and_cli_synthesizes(tmp_path, mo
                 stdin="Hello, 2 birds.\n\n* * *\n\nHi.\n")
     assert proc.returncode == 0, proc.stderr
     assert paragraphs.read_bytes() == runs["voice"].read_bytes()
+    came = tmp_path / "came.wav"  # stdin read as it arrives: each sentence once the next begins, the same speech
+    proc = _run("-m", "tts.cli", "synthesize", "-", "-o", str(came), "--model", str(full / "model"), "--seed", "0",
+                "--as-it-comes", stdin="Hello, 2 birds. Hi.")
+    assert proc.returncode == 0, proc.stderr
+    np.testing.assert_allclose(audio.load(came, 24000), audio.load(runs["voice"], 24000), atol=2 / 32768)
     hi, lines = tmp_path / "hi.wav", tmp_path / "lines"  # one utterance per line, each as it would sound alone
     assert _run("-m", "tts.cli", "synthesize", "Hi.", "-o", str(hi), "--model", str(full / "model"), "--seed", "0").returncode == 0
     (tmp_path / "intro.txt").write_text("intro  hello\nyo  hi\n")  # a dictionary respells the texts, not the ids
@@ -308,6 +313,7 @@ def test_training_entry_point_resumes_bit_exact_and_cli_synthesizes(tmp_path, mo
     (["synthesize", "Hi.\n\n\U0001F600\n", "--out-dir", "x"], "line 3: text has nothing to say"),  # the file's line
     (["synthesize", "hi", "--out-dir", "x", "--word-times", "w.json"], "--word-times writes one file"),
     (["synthesize", "hi", "-o", "x.wav", "--resume"], "--resume goes on with an --out-dir batch"),
+    (["synthesize", "hi", "-o", "x.wav", "--as-it-comes"], "--as-it-comes reads the text from stdin (-)"),
     (["synthesize", "hi", "-o", "x.wav", "--voice", "tests/conftest.py"], "--voice needs --voice-text"),
     (["synthesize", "hi", "-o", "x.wav", "--voice", "r.wav", "--voice-text", "hi", "--voice-seconds", "-1"],
      "--voice-seconds must be >= 0"),

@@ -18,7 +18,7 @@ import contextlib
 import sys
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 from codec.errors import CodecError, run_cli
 
@@ -45,6 +45,8 @@ def _check_args(args: argparse.Namespace) -> None:
 
     check_batch(args.batch, args.context)
     check_batch_options(args.out_dir, args.resume, args.word_times)
+    if args.as_it_comes and (args.text != "-" or args.out_dir or args.word_times):
+        raise CodecError("--as-it-comes reads the text from stdin (-) into one output (-o), without --word-times")
     if not MIN_FACTOR <= args.speaking_rate <= MAX_FACTOR:
         raise CodecError(f"--speaking-rate must be {MIN_FACTOR:g} to {MAX_FACTOR:g}, got {args.speaking_rate:g}")
     if args.voice_seconds is not None and args.voice_seconds < 0:
@@ -127,13 +129,12 @@ def cmd_synthesize(args: argparse.Namespace) -> None:
 
     _check_args(args)
     source = _voice_source(args) if args.voice else None  # a bad --voice fails before any model loads
-    text = sys.stdin.read() if args.text == "-" else args.text
+    text = "" if args.as_it_comes else sys.stdin.read() if args.text == "-" else args.text
     said = load_dictionary(args.dictionary) if args.dictionary else {}
     jobs = utterance_lines(text, args.out_dir, said) if args.out_dir else [(args.output, text)]  # before a model loads
     if args.resume and not (jobs := unwritten(jobs, args.out_dir)):
         return
-    if said:  # the texts (not the ids), and the voice prompt's transcript: its audio says them as respelled
-        jobs = [(dst, respell(line, said)) for dst, line in jobs]
+    if said:  # the texts (not the ids; as they are read), and the voice prompt's transcript: its audio says them so
         source = source and (source[0], respell(source[1], said), source[2])
     sampling = SamplingConfig(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
                               greedy=args.greedy, cfg_scale=args.cfg_scale, best_of=args.best_of,
@@ -145,7 +146,8 @@ def cmd_synthesize(args: argparse.Namespace) -> None:
     voice = _voice_prompt(args, synth, source)
     start, seconds, firsts = time.perf_counter(), 0.0, []
     for dst, line in tqdm(jobs, desc="synthesize", unit="line", disable=len(jobs) < 2, file=sys.stderr):
-        length, first = _say(synth, line, voice, sampling, args, dst)
+        say = _say_as_it_comes if args.as_it_comes else _say
+        length, first = say(synth, line if not said else respell(line, said), voice, sampling, args, dst)
         seconds, firsts = seconds + length, firsts + [first]
     lines = f" in {len(jobs)} files under {args.out_dir}" if args.out_dir else ""
     print(f"{seconds:.2f} s of audio{lines}, first audio after {firsts[0]:.3f} s, real-time factor "
@@ -175,6 +177,40 @@ def _say(synth, text: str, voice, sampling, args: argparse.Namespace, dst: Path)
         words = timer.finish()
         write_json(args.word_times, words)
         print(f"tts-cli: {len(words)} word times -> {args.word_times}", file=sys.stderr)
+    return samples / synth.sample_rate, first or 0.0
+
+
+def _say_as_it_comes(synth, text: str, voice, sampling, args: argparse.Namespace, dst: Path) -> tuple[float, float]:
+    """stdin's text read as it arrives (``tts.text_stream``) into ``dst``: each sentence once the
+    next begins, as one request of the whole text would say it. ``text``: nothing (it all comes
+    from stdin). Pronunciations apply to each piece. (seconds of audio, time to first audio)."""
+    from codec import audio
+
+    from .respell import load_dictionary, respell
+    from .ssml import is_ssml
+    from .text import InvalidText
+    from .text_stream import SentenceBuffer, arriving
+
+    said, buffer = load_dictionary(args.dictionary) if args.dictionary else {}, SentenceBuffer()
+
+    def pieces() -> Iterator[str]:
+        for text in arriving(sys.stdin):
+            yield from buffer.push(text)
+        yield from buffer.finish()
+
+    start, first, samples = time.perf_counter(), None, 0
+    going_on = synth.continuation(voice, sampling, args.chunk_frames, speaking_rate=args.speaking_rate)
+    with contextlib.ExitStack() as stack:
+        write = _write_stdout if str(dst) == "-" else stack.enter_context(audio.writer(dst, synth.sample_rate))
+        for piece in pieces():
+            if is_ssml(piece):
+                raise InvalidText("--as-it-comes reads plain text; SSML is read whole (without --as-it-comes)")
+            for chunk in going_on.say(respell(piece, said)):
+                first = first or time.perf_counter() - start
+                write(chunk)
+                samples += len(chunk)
+        if not going_on.said:
+            raise InvalidText("stdin had nothing to say (no letters or numbers)")
     return samples / synth.sample_rate, first or 0.0
 
 
@@ -323,6 +359,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--word-times", type=Path, metavar="FILE.json",
                    help="also write when each word is said (captions; found by --verifier's recognizer)")
     s.add_argument("--stream", action="store_true", help="decode and emit audio every --chunk-frames frames")
+    s.add_argument("--as-it-comes", action="store_true",
+                   help="with - : read stdin's text as it arrives (a language model's answer piped in), each sentence "
+                        "spoken once the next begins; with -o - the audio plays as it is made")
     s.add_argument("--chunk-frames", type=int, default=10)
     s.add_argument("--temperature", type=float, default=0.8)
     s.add_argument("--top-k", type=int, default=50)

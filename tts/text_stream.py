@@ -11,7 +11,9 @@ reads.
 
 from __future__ import annotations
 
+import codecs
 import re
+from typing import Iterator, TextIO
 
 from .text import MAX_CHARS, InvalidText, _normalize_cached, split_sentences
 
@@ -55,3 +57,18 @@ class SentenceBuffer:
             raise InvalidText(f"{len(self.text)} characters came without a sentence end; at most {MAX_CHARS} "
                               "are read as one piece")
         return []
+
+
+def arriving(stream: TextIO) -> Iterator[str]:
+    """A text stream's text in the slices it arrives in, as soon as each comes (not line by line:
+    a language model's tokens come without newlines)."""
+    raw = getattr(stream, "buffer", None)
+    if raw is None or not hasattr(raw, "read1"):  # an in-memory text stream: its slices as read
+        yield from iter(lambda: stream.read(4096), "")
+        return
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    while block := raw.read1(4096):
+        if text := decoder.decode(block):
+            yield text
+    if tail := decoder.decode(b"", final=True):
+        yield tail
