@@ -27,6 +27,10 @@ class Overloaded(Exception):
     pass
 
 
+class IdleTimeout(Exception):
+    """A stream whose client went quiet for too long (DEADLINE_EXCEEDED): its slot is freed."""
+
+
 # gRPC's four handler shapes by (request streaming, response streaming): the kind's name, the
 # factory of a handler of that shape, and the handler attribute that holds its function
 HANDLER_SHAPES = {
@@ -56,6 +60,8 @@ def status_for(err: BaseException) -> grpc.StatusCode:
         return grpc.StatusCode.NOT_FOUND
     if isinstance(err, Overloaded):
         return grpc.StatusCode.RESOURCE_EXHAUSTED
+    if isinstance(err, IdleTimeout):
+        return grpc.StatusCode.DEADLINE_EXCEEDED
     if isinstance(err, (CodecError, ValueError)):
         return grpc.StatusCode.INVALID_ARGUMENT
     return grpc.StatusCode.INTERNAL
@@ -113,7 +119,7 @@ def unary(handler: Callable) -> Callable:
     async def wrapper(self, request, context):
         try:
             return await handler(self, request, context)
-        except (CodecError, ValueError, Overloaded) as err:
+        except (CodecError, ValueError, Overloaded, IdleTimeout) as err:
             await context.abort(status_for(err), str(err))
 
     wrapper.__name__ = handler.__name__
@@ -127,7 +133,7 @@ def streaming(handler: Callable) -> Callable:
         try:
             async for item in handler(self, request, context):
                 yield item
-        except (CodecError, ValueError, Overloaded) as err:
+        except (CodecError, ValueError, Overloaded, IdleTimeout) as err:
             await context.abort(status_for(err), str(err))
 
     wrapper.__name__ = handler.__name__

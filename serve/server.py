@@ -86,6 +86,9 @@ class ServerConfig:
     workers: int = 2  # concurrent inference calls
     max_streams: int = 16  # concurrent streaming RPCs; more get RESOURCE_EXHAUSTED
     max_audio_seconds: float = 600.0
+    # a SynthesizeTextStream that gets no message for this long is closed (DEADLINE_EXCEEDED):
+    # a client gone quiet, or gone without closing its connection, frees its stream slot
+    text_stream_idle_seconds: float = 120.0
     max_message_mb: int = 64
     tls_cert: str | None = None
     tls_key: str | None = None
@@ -119,8 +122,8 @@ class ServerConfig:
         low += ["threads"] if self.threads is not None and self.threads < 1 else []
         if low:
             raise ConfigError(f"{', '.join(low)} must be at least 1")
-        if self.max_audio_seconds <= 0 or self.grace_seconds < 0:
-            raise ConfigError("max_audio_seconds must be > 0 and grace_seconds >= 0")
+        if self.max_audio_seconds <= 0 or self.grace_seconds < 0 or self.text_stream_idle_seconds <= 0:
+            raise ConfigError("max_audio_seconds and text_stream_idle_seconds must be > 0, grace_seconds >= 0")
         if bool(self.tls_cert) != bool(self.tls_key):  # one alone would silently serve plaintext
             raise ConfigError("TLS needs both a certificate and its key (--tls-cert and --tls-key)")
         if self.sentence_context not in CONTEXTS:
@@ -483,6 +486,8 @@ def parse_args(argv: list[str] | None) -> ServerConfig:
     p.add_argument("--workers", type=int, default=d.workers, help="concurrent inference calls")
     p.add_argument("--max-streams", type=int, default=d.max_streams)
     p.add_argument("--max-audio-seconds", type=float, default=d.max_audio_seconds)
+    p.add_argument("--text-stream-idle", dest="text_stream_idle_seconds", type=float, default=d.text_stream_idle_seconds,
+                   metavar="S", help="close a SynthesizeTextStream that sends nothing for S seconds (frees its slot)")
     p.add_argument("--tls-cert")
     p.add_argument("--tls-key")
     p.add_argument("--auth-token", help="require 'authorization: Bearer TOKEN' metadata")

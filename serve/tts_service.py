@@ -26,7 +26,7 @@ from codec.errors import CodecError
 from serve import wire
 from serve.gen.speech.v1 import speech_pb2 as pb
 from serve.gen.speech.v1 import speech_pb2_grpc as pb_grpc
-from serve.rpc import ModelNotFound, Overloaded, log_request, opening, streaming, submit, unary
+from serve.rpc import IdleTimeout, ModelNotFound, Overloaded, log_request, opening, streaming, submit, unary
 from tts.pretrained import bundled_voices, find_tts_dir, load_tts
 from tts.respell import load_dictionary, parse_dictionary, respell
 from tts.sampling import SamplingConfig
@@ -213,7 +213,7 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
             going_on = entry.synth.continuation(voice, sampling, LATER_CHUNK_FRAMES, first_frames, stop.is_set,
                                                 req.speaking_rate or 1.0)
             pieces: asyncio.Queue = asyncio.Queue()
-            reader = asyncio.create_task(_read_pieces(req.text, requests, pieces))
+            reader = asyncio.create_task(_read_pieces(req.text, requests, pieces, self.cfg.text_stream_idle_seconds))
             try:
                 while (piece := await pieces.get()) is not None:
                     if isinstance(piece, Exception):
@@ -290,14 +290,22 @@ class _AudioOut:
         return message if message.audio or words else None
 
 
-async def _read_pieces(text: str, requests: AsyncIterator[pb.SynthesizeTextStreamRequest], pieces: asyncio.Queue) -> None:
+async def _read_pieces(text: str, requests: AsyncIterator[pb.SynthesizeTextStreamRequest], pieces: asyncio.Queue,
+                       idle_seconds: float) -> None:
     """The client's text, cut into pieces as sentences complete (``tts.text_stream``), onto
-    ``pieces``; then None (the client half-closed) or the error that ends the stream."""
+    ``pieces``; then None (the client half-closed) or the error that ends the stream (among them
+    ``idle_seconds`` without a message: a client gone quiet frees its stream slot)."""
     buffer = SentenceBuffer()
     try:
         for piece in buffer.push(text):
             pieces.put_nowait(piece)
-        async for message in requests:
+        while True:
+            try:
+                message = await asyncio.wait_for(anext(requests, None), idle_seconds)
+            except asyncio.TimeoutError:
+                raise IdleTimeout(f"no text came for {idle_seconds:g} s (--text-stream-idle): the stream is closed") from None
+            if message is None:
+                break
             if message.HasField("config"):
                 raise CodecError("the config may only come first")
             for piece in buffer.push(message.text) + (buffer.finish() if message.flush else []):

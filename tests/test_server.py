@@ -430,7 +430,8 @@ def test_sigterm_drains_in_flight_stream(model_dir, speech, tmp_path):
     ({"port": 70000}, "port must be 0"),
     ({"workers": 0}, "workers must be at least 1"),
     ({"threads": 0}, "threads must be at least 1"),
-    ({"max_audio_seconds": 0}, "max_audio_seconds must be > 0"),
+    ({"max_audio_seconds": 0}, "max_audio_seconds and text_stream_idle_seconds must be > 0"),
+    ({"text_stream_idle_seconds": 0}, "max_audio_seconds and text_stream_idle_seconds must be > 0"),
     ({"tls_cert": "server.crt"}, "TLS needs both"),  # alone it used to serve plaintext
     ({"tts_verifier": "asr_verifier"}, "it needs --tts"),
     ({"tts_dictionary": "say.txt"}, "--tts-dictionary respells TTS requests: it needs --tts"),
@@ -461,6 +462,7 @@ def test_server_flags_reach_the_config():
     assert cfg.voice_prompt_seconds == 3.0 and cfg.tts == ["tts"]
     assert parse_args(["--metrics-port", "9100"]).metrics_port == 9100 and parse_args([]).metrics_port is None
     assert parse_args(["--tts", "tts", "--http-port", "8080"]).http_port == 8080 and parse_args([]).http_port is None
+    assert parse_args(["--text-stream-idle", "30"]).text_stream_idle_seconds == 30.0
 
 
 def run_server(args: list[str]) -> subprocess.CompletedProcess:

@@ -458,7 +458,8 @@ def test_int8_graph_is_served_on_request(server, tmp_path, capsys):
 def gateway(server):
     """The same models behind a bearer token, with speech over HTTP too (--http-port)."""
     cfg = server.server.cfg
-    running = RunningServer(ServerConfig(port=0, codec=cfg.codec, tts=cfg.tts, http_port=0, auth_token="t0k", metrics_port=0))
+    running = RunningServer(ServerConfig(port=0, codec=cfg.codec, tts=cfg.tts, http_port=0, auth_token="t0k", metrics_port=0,
+                                         text_stream_idle_seconds=1.0))
     yield running
     running.stop()
 
@@ -640,3 +641,21 @@ def test_text_stream_refusals(stub, first, later, needle):
     with pytest.raises(grpc.RpcError) as info:
         list(stub.SynthesizeTextStream(iter([first, *later])))
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and needle in info.value.details()
+
+
+def test_a_text_stream_gone_quiet_is_closed_and_frees_its_slot(gateway):
+    """--text-stream-idle 1: a client that sends nothing more is told DEADLINE_EXCEEDED."""
+    def messages():
+        yield pb.SynthesizeTextStreamRequest(config=request(text=""))
+        yield pb.SynthesizeTextStreamRequest(text="Hello there. A qu")
+        time.sleep(5)  # says nothing more, keeps the stream open
+
+    with grpc.insecure_channel(gateway.target) as channel:
+        stub = pb_grpc.TextToSpeechStub(channel)
+        answers, began = [], time.monotonic()
+        with pytest.raises(grpc.RpcError) as info:
+            for answer in stub.SynthesizeTextStream(messages(), metadata=[("authorization", "Bearer t0k")]):
+                answers.append(answer)
+    assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED and "no text came for 1 s" in info.value.details()
+    assert answers and time.monotonic() - began < 4.5  # the first sentence was said, then the stream closed
+    assert gateway.server.codec_service.slots.active == 0
