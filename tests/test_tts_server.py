@@ -659,3 +659,28 @@ def test_a_text_stream_gone_quiet_is_closed_and_frees_its_slot(gateway):
     assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED and "no text came for 1 s" in info.value.details()
     assert answers and time.monotonic() - began < 4.5  # the first sentence was said, then the stream closed
     assert gateway.server.codec_service.slots.active == 0
+
+
+def test_http_speech_over_tls(server, tmp_path):
+    """With --tls-cert the gateway is HTTPS, and still reaches gRPC over its private socket."""
+    import ssl
+    import subprocess
+    from urllib.request import Request, urlopen
+
+    key, cert = tmp_path / "server.key", tmp_path / "server.crt"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    cfg = server.server.cfg
+    running = RunningServer(ServerConfig(port=0, codec=cfg.codec, tts=cfg.tts, http_port=0, tls_cert=str(cert),
+                                         tls_key=str(key)))
+    try:
+        body = json.dumps({"model": "tts", "input": "Hello there.", "response_format": "pcm", "seed": 3}).encode()
+        req = Request(f"https://localhost:{running.server.http_port}/v1/audio/speech", data=body,
+                      headers={"Content-Type": "application/json"})
+        with urlopen(req, context=ssl.create_default_context(cafile=str(cert)), timeout=60) as resp:
+            assert resp.status == 200 and len(resp.read()) > 0
+        with pytest.raises(OSError):  # plaintext gets no answer
+            urlopen(f"http://localhost:{running.server.http_port}/healthz", timeout=10)
+    finally:
+        running.stop()
