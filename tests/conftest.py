@@ -61,3 +61,12 @@ def asr_dir(tmp_path_factory) -> Path:
         shutil.copy(Path(__file__).resolve().parents[1] / "models" / "asr" / name, directory / name)
     export_asr(CtcRecognizer.from_pretrained(directory), directory)
     return directory
+
+
+def self_signed(directory: Path, name: str = "server") -> tuple[Path, Path]:
+    """A self-signed certificate for localhost and its key, made by openssl: (cert, key)."""
+    cert, key = directory / f"{name}.crt", directory / f"{name}.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    return cert, key

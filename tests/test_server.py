@@ -33,6 +33,7 @@ from serve.gen.speech.v1 import speech_pb2_grpc as pb_grpc
 from serve.runtime import OnnxCodec
 from codec.typed_config import ConfigError
 from serve.server import ServerConfig, parse_args
+from tests.conftest import self_signed
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -365,10 +366,7 @@ def test_no_metrics_are_collected_unless_served(server):
 
 
 def test_tls_serves_only_encrypted(model_dir, tmp_path):
-    key, cert = tmp_path / "server.key", tmp_path / "server.crt"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-                    "-addext", "subjectAltName=DNS:localhost", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True)
+    cert, key = self_signed(tmp_path)
     running = RunningServer(ServerConfig(port=0, codec=str(model_dir), tls_cert=str(cert), tls_key=str(key), metrics_port=0))
     try:
         port = running.target.rsplit(":", 1)[1]
@@ -475,9 +473,7 @@ def test_server_startup_mistakes_are_one_line(model_dir, tmp_path):
     not_pem.write_text("not a key")
     pairs = {}
     for name in ("a", "b"):  # two self-signed certificates with their keys
-        pairs[name] = (tmp_path / f"{name}.crt", tmp_path / f"{name}.key")
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-                        "-keyout", str(pairs[name][1]), "-out", str(pairs[name][0])], check=True, capture_output=True)
+        pairs[name] = self_signed(tmp_path, name)
     garbled = tmp_path / "garbled.key"
     garbled.write_text("-----BEGIN PRIVATE KEY-----\nnot base64 key material\n-----END PRIVATE KEY-----\n")
     (cert_a, key_a), (_, key_b) = pairs["a"], pairs["b"]

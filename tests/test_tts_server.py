@@ -20,7 +20,7 @@ from serve import wire
 from serve.gen.speech.v1 import speech_pb2 as pb
 from serve.gen.speech.v1 import speech_pb2_grpc as pb_grpc
 from serve.server import ServerConfig
-from tests.conftest import SENTENCE
+from tests.conftest import SENTENCE, self_signed
 from tts.config import load_preset
 from tts.model import TtsModel
 from tts.onnx_export import export_tts
@@ -664,13 +664,9 @@ def test_a_text_stream_gone_quiet_is_closed_and_frees_its_slot(gateway):
 def test_http_speech_over_tls(server, tmp_path):
     """With --tls-cert the gateway is HTTPS, and still reaches gRPC over its private socket."""
     import ssl
-    import subprocess
     from urllib.request import Request, urlopen
 
-    key, cert = tmp_path / "server.key", tmp_path / "server.crt"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-                    "-addext", "subjectAltName=DNS:localhost", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True)
+    cert, key = self_signed(tmp_path)
     cfg = server.server.cfg
     running = RunningServer(ServerConfig(port=0, codec=cfg.codec, tts=cfg.tts, http_port=0, tls_cert=str(cert),
                                          tls_key=str(key)))
