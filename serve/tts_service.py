@@ -40,6 +40,7 @@ from tts.word_times import WordTime, WordTimer, word_times
 
 DEFAULT_LANGUAGE = "en-US"
 LATER_CHUNK_FRAMES = 25  # 0.5 s at 50 Hz once audio is flowing
+PIECES_AHEAD = 16  # a text stream's pieces cut and waiting to be read; its client waits beyond that
 
 
 @dataclass
@@ -212,14 +213,14 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
             stop = threading.Event()
             going_on = entry.synth.continuation(voice, sampling, LATER_CHUNK_FRAMES, first_frames, stop.is_set,
                                                 req.speaking_rate or 1.0)
-            pieces: asyncio.Queue = asyncio.Queue()
-            reader = asyncio.create_task(_read_pieces(req.text, requests, pieces, self.cfg.text_stream_idle_seconds))
+            text = _TextReader(requests, self.cfg.text_stream_idle_seconds)
+            reader = asyncio.create_task(text.run(req.text))
             try:
-                while (piece := await pieces.get()) is not None:
+                while (piece := await text.pieces.get()) is not None:
                     if isinstance(piece, Exception):
                         raise piece
                     piece = normalize_piece(respell(piece, said))
-                    chars += len(piece)
+                    chars, text.speaking = chars + len(piece), True
                     async with contextlib.aclosing(self._pooled(lambda: going_on.say(piece), stop)) as made:  # noqa: B023
                         async for chunk in made:
                             seconds += len(chunk) / entry.synth.sample_rate
@@ -227,6 +228,7 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
                                 raise CodecError(f"stream exceeds {self.cfg.max_audio_seconds:g} s of audio")
                             first = first or time.perf_counter() - start
                             yield out.chunk(chunk)
+                    text.speaking = False
             finally:
                 reader.cancel()
             if not chars:
@@ -290,31 +292,59 @@ class _AudioOut:
         return message if message.audio or words else None
 
 
-async def _read_pieces(text: str, requests: AsyncIterator[pb.SynthesizeTextStreamRequest], pieces: asyncio.Queue,
-                       idle_seconds: float) -> None:
-    """The client's text, cut into pieces as sentences complete (``tts.text_stream``), onto
-    ``pieces``; then None (the client half-closed) or the error that ends the stream (among them
-    ``idle_seconds`` without a message: a client gone quiet frees its stream slot)."""
-    buffer = SentenceBuffer()
-    try:
-        for piece in buffer.push(text):
-            pieces.put_nowait(piece)
-        while True:
-            try:
-                message = await asyncio.wait_for(anext(requests, None), idle_seconds)
-            except asyncio.TimeoutError:
-                raise IdleTimeout(f"no text came for {idle_seconds:g} s (--text-stream-idle): the stream is closed") from None
-            if message is None:
-                break
-            if message.HasField("config"):
-                raise CodecError("the config may only come first")
-            for piece in buffer.push(message.text) + (buffer.finish() if message.flush else []):
-                pieces.put_nowait(piece)
-        for piece in buffer.finish():
-            pieces.put_nowait(piece)
-        pieces.put_nowait(None)
-    except Exception as err:  # handed to the RPC, which maps it to a status
-        pieces.put_nowait(err)
+class _TextReader:
+    """A SynthesizeTextStream's text, cut into pieces as sentences complete (``tts.text_stream``),
+    onto ``pieces``; then None (the client half-closed) or the error that ends the stream. Among
+    those: ``idle_seconds`` with no message and nothing being said (``speaking``, which the RPC
+    sets and clears), so a client gone quiet frees its stream slot. ``pieces`` is bounded: a
+    client that writes faster than the speech is read waits (gRPC flow control)."""
+
+    def __init__(self, requests: AsyncIterator[pb.SynthesizeTextStreamRequest], idle_seconds: float) -> None:
+        self.requests, self.idle_seconds = requests, idle_seconds
+        self.pieces: asyncio.Queue = asyncio.Queue(maxsize=PIECES_AHEAD)
+        self._speaking, self._quiet_since = False, time.monotonic()
+
+    @property
+    def speaking(self) -> bool:
+        return self._speaking
+
+    @speaking.setter
+    def speaking(self, now: bool) -> None:
+        self._speaking, self._quiet_since = now, time.monotonic()  # the idle clock starts when the speech stops
+
+    async def run(self, text: str) -> None:
+        buffer = SentenceBuffer()
+        try:
+            for piece in buffer.push(text):
+                await self.pieces.put(piece)
+            while (message := await self._next()) is not None:
+                if message.HasField("config"):
+                    raise CodecError("the config may only come first")
+                for piece in buffer.push(message.text) + (buffer.finish() if message.flush else []):
+                    await self.pieces.put(piece)
+            for piece in buffer.finish():
+                await self.pieces.put(piece)
+            await self.pieces.put(None)
+        except Exception as err:  # handed to the RPC, which maps it to a status
+            await self.pieces.put(err)
+
+    async def _next(self) -> pb.SynthesizeTextStreamRequest | None:
+        """The client's next message (None once it half-closes). The read is never cancelled for
+        the clock (that could lose a message): the clock is only looked at."""
+        read = asyncio.ensure_future(anext(self.requests, None))
+        try:
+            while not read.done():
+                if self._speaking or self.pieces.qsize():
+                    self._quiet_since = time.monotonic()
+                left = self._quiet_since + self.idle_seconds - time.monotonic()
+                if left <= 0:
+                    raise IdleTimeout(f"no text came for {self.idle_seconds:g} s (--text-stream-idle): the stream "
+                                      "is closed")
+                await asyncio.wait({read}, timeout=min(left, 0.5))
+            self._quiet_since = time.monotonic()
+            return read.result()
+        finally:
+            read.cancel()  # nothing once it is done; a stream that ends stops reading
 
 
 def normalize_piece(text: str) -> str:

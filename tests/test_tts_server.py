@@ -680,3 +680,28 @@ def test_http_speech_over_tls(server, tmp_path):
             urlopen(f"http://localhost:{running.server.http_port}/healthz", timeout=10)
     finally:
         running.stop()
+
+
+def test_a_text_stream_is_not_idle_while_its_text_is_said(gateway):
+    """The idle clock (1 s here) runs only while nothing is being said: text that takes longer
+    than that to read is all read, then the quiet stream is closed."""
+    text = "Hello there, a quiet bridge, " * 24 + "hello"  # one piece (no sentence end): the queue stays empty
+
+    def messages():
+        yield pb.SynthesizeTextStreamRequest(config=request(text=""))
+        yield pb.SynthesizeTextStreamRequest(text=text, flush=True)
+        time.sleep(30)  # waits for the speech, says nothing more
+
+    with grpc.insecure_channel(gateway.target) as channel:
+        stub, token = pb_grpc.TextToSpeechStub(channel), [("authorization", "Bearer t0k")]
+        whole = np.frombuffer(stub.Synthesize(request(text=text), metadata=token).audio, "<f4")
+        answers, began = [], time.monotonic()
+        with pytest.raises(grpc.RpcError) as info:
+            for answer in stub.SynthesizeTextStream(messages(), metadata=token):
+                answers.append(np.frombuffer(answer.audio, "<f4"))
+                last = time.monotonic()
+        closed = time.monotonic()
+    assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    np.testing.assert_allclose(np.concatenate(answers), whole, atol=1e-5)
+    assert last - began > 1.5, f"the text was said in {last - began:.1f} s: too fast to show the clock waits"
+    assert 0.8 < closed - last < 3, f"closed {closed - last:.2f} s after the speech: the clock ran while it was said"

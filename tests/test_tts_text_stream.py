@@ -11,7 +11,7 @@ import pytest
 from tts.sampling import SamplingConfig
 from tts.synthesize import Synthesizer
 from tts.text import MAX_CHARS, InvalidText, normalize, split_sentences
-from tts.text_stream import SentenceBuffer
+from tts.text_stream import MAX_PENDING, SentenceBuffer
 
 from tiny_tts import tiny_synthesizer
 
@@ -51,6 +51,16 @@ def test_a_piece_waits_for_the_text_after_it():
     run_on.push("word " * (MAX_CHARS // 5))
     with pytest.raises(InvalidText, match=f"came without a sentence end; at most {MAX_CHARS}"):
         run_on.push("more")
+
+
+def test_a_big_slice_is_cut_into_many_pieces_and_a_flood_is_refused():
+    sentences = [f"Sentence {n} is about {n + 2} birds." for n in range(300)]  # 9100 characters at once
+    pieces = SentenceBuffer().push(" ".join(sentences))
+    assert len(pieces) >= 5 and max(map(len, pieces)) <= MAX_CHARS
+    said = [s for p in pieces for s in split_sentences(normalize(p))]
+    assert said == [normalize(s) for s in sentences[: len(said)]] and len(said) == 299  # the last waits for more
+    with pytest.raises(InvalidText, match=f"send text as it comes \\(at most {MAX_PENDING} at a time\\)"):
+        SentenceBuffer().push("Hi. " * (MAX_PENDING // 4 + 1))
 
 
 @pytest.fixture(scope="module")

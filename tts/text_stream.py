@@ -17,6 +17,7 @@ from typing import Iterator, TextIO
 
 from .text import MAX_CHARS, InvalidText, _normalize_cached, split_sentences
 
+MAX_PENDING = 8 * MAX_CHARS  # text waiting to be cut: a stream carries text as it comes, not books at once
 # where a sentence may end, once text follows (a sentence too long for one piece waits for its end)
 _CUT_RE = re.compile(r"[.!?][\"')\]]*\s+(?=\S)")
 
@@ -37,26 +38,34 @@ class SentenceBuffer:
 
     def push(self, text: str) -> list[str]:
         self.text += text
-        if not _CUT_RE.search(self.text):
-            return self._check_length()
-        whole = _sentences(self.text)
-        for cut in reversed([m.end() for m in _CUT_RE.finditer(self.text)]):
-            head = _sentences(self.text[:cut])
-            if head and whole and whole[: len(head)] == head:
-                piece, self.text = self.text[:cut].strip(), self.text[cut:]
-                return [piece]
-        return self._check_length()
+        if len(self.text) > MAX_PENDING:
+            raise InvalidText(f"{len(self.text)} characters wait to be read; send text as it comes (at most "
+                              f"{MAX_PENDING} at a time)")
+        pieces = []
+        while (piece := self._cut()) is not None:  # a big slice may hold many sentences
+            pieces.append(piece)
+        if len(self.text) > MAX_CHARS:
+            raise InvalidText(f"{len(self.text)} characters came without a sentence end; at most {MAX_CHARS} "
+                              "are read as one piece")
+        return pieces
 
     def finish(self) -> list[str]:
         """What is left, once no more text will come (nothing when it has nothing to say)."""
         rest, self.text = self.text.strip(), ""
         return [rest] if rest and _sentences(rest) else []
 
-    def _check_length(self) -> list[str]:
-        if len(self.text) > MAX_CHARS:
-            raise InvalidText(f"{len(self.text)} characters came without a sentence end; at most {MAX_CHARS} "
-                              "are read as one piece")
-        return []
+    def _cut(self) -> str | None:
+        """The longest head of the text (within a piece's length) whose sentences are those the
+        text so far has there, if any."""
+        window = self.text[:MAX_CHARS]
+        cuts = [m.end() for m in _CUT_RE.finditer(window)]
+        whole = _sentences(window) if cuts else None
+        for cut in reversed(cuts if whole else []):
+            head = _sentences(window[:cut])
+            if head and whole[: len(head)] == head:
+                piece, self.text = window[:cut].strip(), self.text[cut:]
+                return piece
+        return None
 
 
 def arriving(stream: TextIO) -> Iterator[str]:
