@@ -33,14 +33,10 @@ class SpeechClient:
 
     def __init__(self, target: str = DEFAULT_SERVER, token: str | None = None, tls_ca: bytes | None = None,
                  timeout: float | None = 300.0) -> None:
-        if tls_ca is not None:
-            self.channel = grpc.secure_channel(target, grpc.ssl_channel_credentials(root_certificates=tls_ca))
-        else:
-            self.channel = grpc.insecure_channel(target)
+        self.channel = open_channel(grpc, target, tls_ca)
         self.codec = pb_grpc.CodecStub(self.channel)
         self.tts = pb_grpc.TextToSpeechStub(self.channel)
-        self.metadata = [("authorization", f"Bearer {token}")] if token else None
-        self.timeout = timeout
+        self.metadata, self.timeout = bearer(token), timeout
 
     def close(self) -> None:
         self.channel.close()
@@ -58,15 +54,14 @@ class SpeechClient:
         return self._call(self.codec.GetModelInfo, pb.GetModelInfoRequest(model=model))
 
     def encode(self, wav: np.ndarray, sample_rate: int, model: str = "", bandwidth_kbps: float = 0.0) -> pb.Codes:
-        audio = pb.Audio(data=np.ascontiguousarray(wav, "<f4").tobytes(), encoding=pb.FLOAT32_PCM, sample_rate_hz=sample_rate)
-        return self._call(self.codec.Encode, pb.EncodeRequest(audio=audio, model=model, bandwidth_kbps=bandwidth_kbps)).codes
+        return self._call(self.codec.Encode, encode_request(wav, sample_rate, model, bandwidth_kbps)).codes
 
     def encode_file(self, path: Path, model: str = "", bandwidth_kbps: float = 0.0) -> pb.Codes:
         audio = pb.Audio(data=Path(path).read_bytes(), encoding=pb.ENCODING_UNSPECIFIED)
         return self._call(self.codec.Encode, pb.EncodeRequest(audio=audio, model=model, bandwidth_kbps=bandwidth_kbps)).codes
 
     def decode(self, codes: pb.Codes, sample_rate: int = 0) -> tuple[np.ndarray, int]:
-        resp = self._call(self.codec.Decode, pb.DecodeRequest(codes=codes, encoding=pb.FLOAT32_PCM, sample_rate_hz=sample_rate))
+        resp = self._call(self.codec.Decode, decode_request(codes, sample_rate))
         return np.frombuffer(resp.audio.data, "<f4"), resp.audio.sample_rate_hz
 
     def encode_stream(self, chunks: Iterable[np.ndarray], sample_rate: int, model: str = "",
@@ -128,6 +123,26 @@ class SpeechClient:
 
         for resp in self._call(self.tts.SynthesizeTextStream, requests()):
             yield np.frombuffer(resp.audio, "<f4").copy(), resp.sample_rate_hz
+
+
+def open_channel(module, target: str, tls_ca: bytes | None):
+    """A channel of ``module`` (``grpc`` or ``grpc.aio``): TLS against ``tls_ca`` when given."""
+    if tls_ca is not None:
+        return module.secure_channel(target, grpc.ssl_channel_credentials(root_certificates=tls_ca))
+    return module.insecure_channel(target)
+
+
+def bearer(token: str | None) -> list[tuple[str, str]] | None:
+    return [("authorization", f"Bearer {token}")] if token else None
+
+
+def encode_request(wav: np.ndarray, sample_rate: int, model: str = "", bandwidth_kbps: float = 0.0) -> pb.EncodeRequest:
+    audio = pb.Audio(data=np.ascontiguousarray(wav, "<f4").tobytes(), encoding=pb.FLOAT32_PCM, sample_rate_hz=sample_rate)
+    return pb.EncodeRequest(audio=audio, model=model, bandwidth_kbps=bandwidth_kbps)
+
+
+def decode_request(codes: pb.Codes, sample_rate: int = 0) -> pb.DecodeRequest:
+    return pb.DecodeRequest(codes=codes, encoding=pb.FLOAT32_PCM, sample_rate_hz=sample_rate)
 
 
 def synthesis_request(text: str, voice: str = "", voice_audio: Path | None = None, voice_text: str = "",

@@ -705,3 +705,44 @@ def test_a_text_stream_is_not_idle_while_its_text_is_said(gateway):
     np.testing.assert_allclose(np.concatenate(answers), whole, atol=1e-5)
     assert last - began > 1.5, f"the text was said in {last - began:.1f} s: too fast to show the clock waits"
     assert 0.8 < closed - last < 3, f"closed {closed - last:.2f} s after the speech: the clock ran while it was said"
+
+
+def test_the_async_client_speaks_as_the_blocking_one(server):
+    """AsyncSpeechClient on an event loop: the same answers, text streams from async generators,
+    two at once on one channel."""
+    import asyncio
+
+    from serve.async_client import AsyncSpeechClient
+    from serve.client import SpeechClient
+
+    text = "Hello there. A quiet bridge."
+    with SpeechClient(server.target) as blocking:
+        whole, rate = blocking.synthesize(text, seed=3, temperature=0.9)
+        codes = blocking.encode(whole, rate)
+        decoded, _ = blocking.decode(codes)
+
+    async def tokens(seed: int):
+        for n, token in enumerate(["Hello th", "ere. A qu", "iet bridge."]):
+            await asyncio.sleep(0.01 * ((seed + n) % 3))
+            yield token
+
+    async def main():
+        async with AsyncSpeechClient(server.target) as client:
+            assert await client.voices() == ["narrator"]
+            wav, got_rate = await client.synthesize(text, seed=3, temperature=0.9)
+            streamed = [c async for c, _ in client.synthesize_stream(text, seed=3, temperature=0.9)]
+
+            async def said(seed: int) -> np.ndarray:
+                return np.concatenate([c async for c, _ in client.synthesize_text_stream(tokens(seed), seed=3,
+                                                                                         temperature=0.9)])
+            together = await asyncio.gather(said(0), said(1))
+            again, _ = await client.decode(await client.encode(whole, rate))
+            return wav, got_rate, streamed, together, again
+
+    wav, got_rate, streamed, together, again = asyncio.run(main())
+    np.testing.assert_array_equal(wav, whole)
+    assert got_rate == rate and len(streamed) >= 2
+    np.testing.assert_allclose(np.concatenate(streamed), whole, atol=1e-5)
+    for one in together:
+        np.testing.assert_allclose(one, whole, atol=1e-5)
+    np.testing.assert_array_equal(again, decoded)
