@@ -39,7 +39,7 @@ HTTP_STATUS = {
     grpc.StatusCode.UNAVAILABLE: (503, "server_error"),
     grpc.StatusCode.DEADLINE_EXCEEDED: (504, "timeout_error"),
 }
-REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+REASONS = {200: "OK", 204: "No Content", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
            405: "Method Not Allowed", 413: "Content Too Large", 415: "Unsupported Media Type",
            429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable", 504: "Gateway Timeout"}
 
@@ -89,13 +89,18 @@ def wav_header(sample_rate: int) -> bytes:
     return b"RIFF" + struct.pack("<I", 0xFFFFFFFF) + b"WAVE" + b"fmt " + fmt + b"data" + struct.pack("<I", 0xFFFFFFFF)
 
 
-class Gateway:
-    """The WSGI app: routes to the gRPC services at ``target``."""
+ENDPOINTS = {"/v1/audio/speech": "POST", "/v1/models": "GET", "/v1/audio/voices": "GET", "/healthz": "GET"}
 
-    def __init__(self, target: str) -> None:
+
+class Gateway:
+    """The WSGI app: routes to the gRPC services at ``target``. ``origins``: web pages (their
+    origins, or "*") whose scripts may call it from a browser (CORS); none by default."""
+
+    def __init__(self, target: str, origins: list[str] | tuple[str, ...] = ()) -> None:
         self.channel = grpc.insecure_channel(target)
         self.tts = pb_grpc.TextToSpeechStub(self.channel)
         self.health = health_pb2_grpc.HealthStub(self.channel)
+        self.origins = set(origins)
 
     def close(self) -> None:
         self.channel.close()
@@ -104,7 +109,10 @@ class Gateway:
         route = (environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""))
         token = environ.get("HTTP_AUTHORIZATION", "")
         metadata = [("authorization", token)] if token else []
+        start_response = self._cors(environ.get("HTTP_ORIGIN", ""), start_response)
         try:
+            if route[0] == "OPTIONS" and route[1] in ENDPOINTS:  # a browser asking before a cross-origin call
+                return self._preflight(environ.get("HTTP_ORIGIN", ""), start_response)
             if not token.isascii() or not token.isprintable():  # gRPC metadata would refuse it with a traceback
                 raise HttpError(401, "missing or wrong bearer token", "authentication_error")
             if route == ("POST", "/v1/audio/speech"):
@@ -121,14 +129,34 @@ class Gateway:
                 serving = status == health_pb2.HealthCheckResponse.SERVING
                 return _json(start_response, 200 if serving else 503,
                              {"status": health_pb2.HealthCheckResponse.ServingStatus.Name(status)})
-            known = {"/v1/audio/speech": "POST", "/v1/models": "GET", "/v1/audio/voices": "GET", "/healthz": "GET"}
-            if route[1] in known:
-                raise HttpError(405, f"{route[1]} takes {known[route[1]]}, not {route[0]}")
-            raise HttpError(404, f"no such endpoint {route[1]!r} (this server has {', '.join(known)})", "not_found_error")
+            if route[1] in ENDPOINTS:
+                raise HttpError(405, f"{route[1]} takes {ENDPOINTS[route[1]]}, not {route[0]}")
+            raise HttpError(404, f"no such endpoint {route[1]!r} (this server has {', '.join(ENDPOINTS)})", "not_found_error")
         except HttpError as err:
             return _error(start_response, err.status, str(err), err.kind)
         except grpc.RpcError as err:
             return _rpc_error(start_response, err)
+
+    def _allowed(self, origin: str) -> bool:
+        return bool(origin) and ("*" in self.origins or origin in self.origins)
+
+    def _cors(self, origin: str, start_response: Callable) -> Callable:
+        """``start_response`` that lets an allowed page's script read the answer."""
+        if not self._allowed(origin):
+            return start_response
+
+        def with_cors(status: str, headers: list, *rest) -> Callable:
+            return start_response(status, [*headers, ("Access-Control-Allow-Origin", origin), ("Vary", "Origin")], *rest)
+        return with_cors
+
+    def _preflight(self, origin: str, start_response: Callable) -> Iterator[bytes]:
+        if not self._allowed(origin):
+            raise HttpError(403, f"origin {origin or '(none)'!r} may not call this server from a browser (--http-cors)",
+                            "permission_error")
+        start_response("204 No Content", [("Access-Control-Allow-Methods", "GET, POST, OPTIONS"),
+                                          ("Access-Control-Allow-Headers", "Authorization, Content-Type"),
+                                          ("Access-Control-Max-Age", "600")])
+        return iter([])
 
     def _speech(self, body: dict, metadata: list, start_response: Callable) -> Iterator[bytes]:
         request, fmt = speech_request(body)

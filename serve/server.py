@@ -104,6 +104,9 @@ class ServerConfig:
     # speech over plain HTTP on host:http_port, OpenAI's POST /v1/audio/speech (serve.http_gateway;
     # 0: a free port; HTTPS when TLS is set; the same bearer token). None: not served. Needs tts.
     http_port: int | None = None
+    # web pages (origins such as "https://app.example.com", or "*") whose scripts may call the
+    # HTTP gateway from a browser (CORS); none by default
+    http_cors: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         coerce_fields(self)
@@ -116,6 +119,8 @@ class ServerConfig:
         taken = [p for p in (self.port, self.metrics_port, self.http_port) if p]
         if len(taken) != len(set(taken)):
             raise ConfigError(f"port, metrics_port and http_port must differ, got {', '.join(map(str, taken))}")
+        if self.http_cors and self.http_port is None:
+            raise ConfigError("--http-cors lets pages call the HTTP gateway: it needs --http-port")
         if self.http_port is not None and not self.tts:
             raise ConfigError("--http-port serves speech (POST /v1/audio/speech): it needs --tts")
         low = [name for name in ("workers", "max_streams", "max_message_mb", "max_best_of") if getattr(self, name) < 1]
@@ -401,7 +406,7 @@ class SpeechServer:
         self._socket_dir = tempfile.mkdtemp(prefix="speech-server-")
         target = f"unix:{self._socket_dir}/grpc.sock"
         self.server.add_insecure_port(target)
-        self._gateway = Gateway(target)
+        self._gateway = Gateway(target, self.cfg.http_cors)
         self._http = serve_wsgi(self._gateway, self.cfg.host, self.cfg.http_port, self.cfg.tls_cert, self.cfg.tls_key, "http")
         self.http_port = self._http.server_port
 
@@ -493,6 +498,9 @@ def parse_args(argv: list[str] | None) -> ServerConfig:
     p.add_argument("--auth-token", help="require 'authorization: Bearer TOKEN' metadata")
     p.add_argument("--grace", dest="grace_seconds", type=float, default=d.grace_seconds, help="drain time on SIGTERM")
     p.add_argument("--metrics-port", type=int, help="serve Prometheus metrics at http(s)://HOST:PORT/metrics (0: a free port)")
+    p.add_argument("--http-cors", action="append", default=[], metavar="ORIGIN",
+                   help="let scripts of pages from ORIGIN (e.g. https://app.example.com, or *) call the HTTP gateway "
+                        "from a browser; repeatable")
     p.add_argument("--http-port", type=int, help="also serve speech over HTTP(S) on this port, OpenAI's POST "
                                                  "/v1/audio/speech (0: a free port; needs --tts)")
     p.add_argument("--reuse-port", action="store_true",

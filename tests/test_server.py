@@ -445,6 +445,7 @@ def test_sigterm_drains_in_flight_stream(model_dir, speech, tmp_path):
     ({"port": 9100, "metrics_port": 9100}, "port, metrics_port and http_port must differ, got 9100, 9100"),
     ({"port": 9100, "http_port": 9100, "tts": ["tts"]}, "port, metrics_port and http_port must differ"),
     ({"http_port": 70000}, "http_port must be 0"),
+    ({"http_cors": ["*"]}, "--http-cors lets pages call the HTTP gateway: it needs --http-port"),
     ({"http_port": 0}, "--http-port serves speech .POST /v1/audio/speech.: it needs --tts"),
 ])
 def test_server_config_refuses_impossible_settings(settings, message):

@@ -459,20 +459,20 @@ def gateway(server):
     """The same models behind a bearer token, with speech over HTTP too (--http-port)."""
     cfg = server.server.cfg
     running = RunningServer(ServerConfig(port=0, codec=cfg.codec, tts=cfg.tts, http_port=0, auth_token="t0k", metrics_port=0,
-                                         text_stream_idle_seconds=1.0))
+                                         text_stream_idle_seconds=1.0, http_cors=["https://app.example"]))
     yield running
     running.stop()
 
 
 def http(gateway, path: str, body: dict | bytes | None = None, token: str | None = "t0k",
-         content_type: str = "application/json") -> tuple[int, dict, bytes]:
+         content_type: str = "application/json", method: str | None = None, **headers) -> tuple[int, dict, bytes]:
     """(status, headers, body) of one real HTTP request to the gateway."""
     from urllib.error import HTTPError
     from urllib.request import Request, urlopen
 
     data = json.dumps(body).encode() if isinstance(body, dict) else body
-    headers = {"Content-Type": content_type, **({"Authorization": f"Bearer {token}"} if token else {})}
-    req = Request(f"http://127.0.0.1:{gateway.server.http_port}{path}", data=data, headers=headers)
+    headers = {"Content-Type": content_type, **({"Authorization": f"Bearer {token}"} if token else {}), **headers}
+    req = Request(f"http://127.0.0.1:{gateway.server.http_port}{path}", data=data, headers=headers, method=method)
     try:
         with urlopen(req, timeout=60) as resp:
             return resp.status, dict(resp.headers), resp.read()
@@ -746,3 +746,19 @@ def test_the_async_client_speaks_as_the_blocking_one(server):
     for one in together:
         np.testing.assert_allclose(one, whole, atol=1e-5)
     np.testing.assert_array_equal(again, decoded)
+
+
+def test_http_cors_lets_the_allowed_pages_call_from_a_browser(gateway):
+    """--http-cors https://app.example: its preflight is answered and its answers readable; other
+    pages get neither."""
+    status, headers, _ = http(gateway, "/v1/audio/speech", token=None, method="OPTIONS", Origin="https://app.example",
+                              **{"Access-Control-Request-Method": "POST"})
+    assert status == 204 and headers["Access-Control-Allow-Origin"] == "https://app.example"
+    assert "POST" in headers["Access-Control-Allow-Methods"] and "Authorization" in headers["Access-Control-Allow-Headers"]
+    said = {"model": "tts", "input": "Hi.", "response_format": "pcm"}
+    status, headers, _ = http(gateway, "/v1/audio/speech", said, Origin="https://app.example")
+    assert status == 200 and headers["Access-Control-Allow-Origin"] == "https://app.example"
+    status, headers, body = http(gateway, "/v1/audio/speech", token=None, method="OPTIONS", Origin="https://evil.example")
+    assert status == 403 and "Access-Control-Allow-Origin" not in headers and b"--http-cors" in body
+    status, headers, _ = http(gateway, "/v1/models", Origin="https://evil.example")
+    assert status == 200 and "Access-Control-Allow-Origin" not in headers
