@@ -407,7 +407,13 @@ class SpeechServer:
         target = f"unix:{self._socket_dir}/grpc.sock"
         self.server.add_insecure_port(target)
         self._gateway = Gateway(target, self.cfg.http_cors)
-        self._http = serve_wsgi(self._gateway, self.cfg.host, self.cfg.http_port, self.cfg.tls_cert, self.cfg.tls_key, "http")
+        try:
+            self._http = serve_wsgi(self._gateway, self.cfg.host, self.cfg.http_port, self.cfg.tls_cert, self.cfg.tls_key,
+                                    "http")
+        except OSError:  # e.g. the port is taken: nothing is left behind
+            self._gateway.close()
+            shutil.rmtree(self._socket_dir, ignore_errors=True)
+            raise
         self.http_port = self._http.server_port
 
     async def stop(self, grace: float | None = None) -> None:
@@ -492,7 +498,8 @@ def parse_args(argv: list[str] | None) -> ServerConfig:
     p.add_argument("--max-streams", type=int, default=d.max_streams)
     p.add_argument("--max-audio-seconds", type=float, default=d.max_audio_seconds)
     p.add_argument("--text-stream-idle", dest="text_stream_idle_seconds", type=float, default=d.text_stream_idle_seconds,
-                   metavar="S", help="close a SynthesizeTextStream that sends nothing for S seconds (frees its slot)")
+                   metavar="S", help="close a SynthesizeTextStream that sends nothing for S seconds once its text is said "
+                        "(frees its slot)")
     p.add_argument("--tls-cert")
     p.add_argument("--tls-key")
     p.add_argument("--auth-token", help="require 'authorization: Bearer TOKEN' metadata")

@@ -55,7 +55,7 @@ def unwritten(jobs: list[tuple[Path, str]], out_dir: Path) -> list[tuple[Path, s
     """The lines whose file is not there yet (``--resume``): a batch that stopped part way goes on.
     A file appears only whole (written aside, then renamed), and each line sounds as it would alone,
     so the finished folder is the one an uninterrupted run writes. Says on stderr what it skips."""
-    todo = [(dst, said) for dst, said in jobs if not dst.exists()]
+    todo = [(dst, line) for dst, line in jobs if not dst.exists()]
     print(f"{out_dir}: {len(jobs) - len(todo)} of {len(jobs)} lines already there, "
           f"{len(todo) or 'none'} to go", file=sys.stderr)
     return todo
