@@ -43,7 +43,7 @@ def start_server(model: str, max_streams: int, extra: list[str]) -> tuple[subpro
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)))
     for line in proc.stderr:
         if '"event": "serving"' in line:
-            event = json.loads(line[line.index("{"):])
+            event = proc.serving = json.loads(line[line.index("{"):])  # its addresses, for callers that need more
             threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()  # drain logs
             return proc, event["address"], f"http://{event['metrics']}/metrics" if "metrics" in event else None
     raise SystemExit("server did not start")

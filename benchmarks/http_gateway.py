@@ -1,0 +1,87 @@
+"""What the HTTP gateway costs: one sentence asked for over gRPC (SynthesizeStream, Synthesize)
+and over HTTP (POST /v1/audio/speech as pcm, streamed, and as wav/mp3/opus files), on a real
+speech-server process with the bundled TTS, one request at a time.
+
+    python benchmarks/http_gateway.py [--tts tts] [--rounds 5]
+
+Reported: time to the first audio byte and to the last, medians over ``--rounds``, each row's
+ratio against gRPC's SynthesizeStream measured in the same run (same text, voice and seed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import grpc
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from load import SENTENCE, start_server  # noqa: E402
+from serve.gen.speech.v1 import speech_pb2 as pb  # noqa: E402
+from serve.gen.speech.v1 import speech_pb2_grpc as pb_grpc  # noqa: E402
+
+
+def over_grpc(stub, request: pb.SynthesizeSpeechRequest, stream: bool) -> tuple[float, float, int]:
+    start, first, size = time.perf_counter(), None, 0
+    answers = stub.SynthesizeStream(request) if stream else [stub.Synthesize(request)]
+    for answer in answers:
+        first = first or (answer.audio and time.perf_counter() - start)
+        size += len(answer.audio)
+    return first, time.perf_counter() - start, size
+
+
+def over_http(port: int, body: dict) -> tuple[float, float, int]:
+    start = time.perf_counter()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    conn.request("POST", "/v1/audio/speech", json.dumps(body), {"Content-Type": "application/json"})
+    resp = conn.getresponse()
+    assert resp.status == 200, resp.read()
+    data = resp.read(1)
+    first = time.perf_counter() - start
+    data += resp.read()
+    conn.close()
+    return first, time.perf_counter() - start, len(data)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--tts", default="tts")
+    p.add_argument("--rounds", type=int, default=5)
+    args = p.parse_args()
+    proc, target, _ = start_server("distilcodec", 4, ["--tts", args.tts, "--http-port", "0"])
+    try:
+        with grpc.insecure_channel(target) as channel:
+            stub = pb_grpc.TextToSpeechStub(channel)
+            voice = stub.ListVoices(pb.ListVoicesRequest()).voices[0].name
+            port = int(proc.serving["http"].rsplit(":", 1)[1])
+            request = pb.SynthesizeSpeechRequest(text=SENTENCE, voice_name=voice, seed=1, encoding=pb.LINEAR_PCM)
+            body = {"model": "", "input": SENTENCE, "voice": voice, "seed": 1}
+            ways = {"gRPC SynthesizeStream (LINEAR_PCM)": lambda: over_grpc(stub, request, True),
+                    "gRPC Synthesize (LINEAR_PCM)": lambda: over_grpc(stub, request, False),
+                    **{f"HTTP {fmt}": (lambda fmt=fmt: over_http(port, {**body, "response_format": fmt}))
+                       for fmt in ("pcm", "wav", "mp3", "opus", "flac")}}
+            for way in ways.values():
+                way()  # warm
+            rows = {name: [way() for _ in range(args.rounds)] for name, way in ways.items()}
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    base = statistics.median(r[0] for r in rows["gRPC SynthesizeStream (LINEAR_PCM)"])
+    print(f"{SENTENCE!r}, voice {voice}, medians of {args.rounds}\n")
+    print("| way | first byte s | last byte s | bytes | first byte vs gRPC stream |")
+    print("|---|---|---|---|---|")
+    for name, runs in rows.items():
+        first, last = statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
+        print(f"| {name} | {first:.3f} | {last:.3f} | {runs[0][2]} | {first / base:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()
