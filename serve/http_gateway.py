@@ -40,7 +40,7 @@ HTTP_STATUS = {
     grpc.StatusCode.DEADLINE_EXCEEDED: (504, "timeout_error"),
 }
 REASONS = {200: "OK", 204: "No Content", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-           405: "Method Not Allowed", 413: "Content Too Large", 415: "Unsupported Media Type",
+           405: "Method Not Allowed", 411: "Length Required", 413: "Content Too Large", 415: "Unsupported Media Type",
            429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable", 504: "Gateway Timeout"}
 
 
@@ -196,6 +196,8 @@ def _json_body(environ: dict) -> dict:
     kind = environ.get("CONTENT_TYPE", "").split(";")[0].strip()
     if kind not in ("application/json", ""):
         raise HttpError(415, f"the body must be JSON (Content-Type: application/json), got {kind!r}")
+    if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+        raise HttpError(411, "send the body with a Content-Length (a chunked body is not read)")
     try:
         length = int(environ.get("CONTENT_LENGTH") or 0)
     except ValueError:

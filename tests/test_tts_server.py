@@ -550,6 +550,13 @@ def test_http_errors_are_openais_json_with_the_grpc_status_mapped(gateway, path,
 def test_http_body_limits(gateway):
     assert http(gateway, "/v1/audio/speech", b"x" * 2_000_000)[0] == 413
     assert http(gateway, "/v1/audio/speech", b"{}", content_type="text/plain")[0] == 415
+    import socket
+
+    with socket.create_connection(("127.0.0.1", gateway.server.http_port)) as conn:  # a chunked upload
+        conn.sendall(b"POST /v1/audio/speech HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+                     b"Transfer-Encoding: chunked\r\n\r\n10\r\n{\"input\": \"Hi.\"}\r\n0\r\n\r\n")
+        answer = conn.recv(4096)
+    assert answer.startswith(b"HTTP/1.0 411 Length Required") and b"Content-Length" in answer
 
 
 def test_the_openai_sdk_speaks_to_the_gateway(gateway):
