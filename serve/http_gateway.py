@@ -96,11 +96,11 @@ class Gateway:
     """The WSGI app: routes to the gRPC services at ``target``. ``origins``: web pages (their
     origins, or "*") whose scripts may call it from a browser (CORS); none by default."""
 
-    def __init__(self, target: str, origins: list[str] | tuple[str, ...] = ()) -> None:
+    def __init__(self, target: str, origins: list[str] | tuple[str, ...] = (), metrics=None) -> None:
         self.channel = grpc.insecure_channel(target)
         self.tts = pb_grpc.TextToSpeechStub(self.channel)
         self.health = health_pb2_grpc.HealthStub(self.channel)
-        self.origins = set(origins)
+        self.origins, self.metrics = set(origins), metrics  # metrics: a serve.metrics.ServerMetrics, or None
 
     def close(self) -> None:
         self.channel.close()
@@ -109,7 +109,7 @@ class Gateway:
         route = (environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""))
         token = environ.get("HTTP_AUTHORIZATION", "")
         metadata = [("authorization", token)] if token else []
-        start_response = self._cors(environ.get("HTTP_ORIGIN", ""), start_response)
+        start_response = self._counted(route[1], self._cors(environ.get("HTTP_ORIGIN", ""), start_response))
         try:
             if route[0] == "OPTIONS" and route[1] in ENDPOINTS:  # a browser asking before a cross-origin call
                 return self._preflight(environ.get("HTTP_ORIGIN", ""), start_response)
@@ -136,6 +136,17 @@ class Gateway:
             return _error(start_response, err.status, str(err), err.kind)
         except grpc.RpcError as err:
             return _rpc_error(start_response, err)
+
+    def _counted(self, path: str, start_response: Callable) -> Callable:
+        """``start_response`` that counts the answer's status (unknown paths as one, "other")."""
+        if self.metrics is None:
+            return start_response
+        label = path if path in ENDPOINTS else "other"
+
+        def counting(status: str, *rest) -> Callable:
+            self.metrics.http.labels(label, status.split()[0]).inc()
+            return start_response(status, *rest)
+        return counting
 
     def _allowed(self, origin: str) -> bool:
         return bool(origin) and ("*" in self.origins or origin in self.origins)

@@ -51,6 +51,8 @@ class ServerMetrics:
         self.workers = Gauge("speech_inference_workers", "Inference calls run at once (--workers).", registry=r)
         self.streams = Gauge("speech_streams_active", "Streaming RPCs in progress.", registry=r)
         self.stream_limit = Gauge("speech_streams_limit", "Streaming RPCs allowed at once (--max-streams).", registry=r)
+        self.http = Counter("speech_http_requests_total", "HTTP gateway requests (--http-port), by endpoint and "
+                            "status: those refused before any gRPC call show only here.", ("path", "code"), registry=r)
         self.models = Gauge("speech_model_info", "Models this server serves (value 1).", ("kind", "name", "weights_hash"),
                             registry=r)
         self._http = None

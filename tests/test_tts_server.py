@@ -484,6 +484,11 @@ def test_http_speech_is_the_grpc_answer_in_openais_shape(gateway):
     """POST /v1/audio/speech: pcm and wav stream what SynthesizeStream says, flac/mp3/opus are
     files of what Synthesize says; the token, the models and voices, and health as over gRPC."""
     said = dict(model="tts", input="Hello there.", voice="narrator", seed=3, temperature=0.9)
+    metrics = gateway.server.metrics.registry.get_sample_value
+    labels = {"grpc_type": "server_stream", "grpc_service": "speech.v1.TextToSpeech", "grpc_method": "SynthesizeStream",
+              "grpc_code": "OK"}
+    streams = metrics("grpc_server_handled_total", labels) or 0  # other tests may have used this server first
+    answered = metrics("speech_http_requests_total", {"path": "/v1/audio/speech", "code": "200"}) or 0
     with grpc.insecure_channel(gateway.target) as channel:
         tts, token = pb_grpc.TextToSpeechStub(channel), [("authorization", "Bearer t0k")]
         asked = request(voice_name="narrator", model="tts")
@@ -505,10 +510,12 @@ def test_http_speech_is_the_grpc_answer_in_openais_shape(gateway):
     assert status == 200 and json.loads(body)["data"] == [{"id": "tts", "object": "model", "owned_by": "speechcodec"}]
     assert json.loads(http(gateway, "/v1/audio/voices")[2]) == {"voices": ["narrator"]}
     assert http(gateway, "/healthz", token=None)[:1] == (200,)
-    metrics = gateway.server.metrics.registry.get_sample_value
-    labels = {"grpc_type": "server_stream", "grpc_service": "speech.v1.TextToSpeech", "grpc_method": "SynthesizeStream",
-              "grpc_code": "OK"}
-    assert metrics("grpc_server_handled_total", labels) == 3  # the gRPC stream above, pcm and wav
+    assert metrics("grpc_server_handled_total", labels) - streams == 3  # the gRPC stream above, pcm and wav
+    assert metrics("speech_http_requests_total", {"path": "/v1/audio/speech", "code": "200"}) - answered == 5
+    http(gateway, "/v1/audio/speech", {"input": "Hi.", "pitch": 1})  # refused before any gRPC call: counted here
+    http(gateway, "/nowhere")
+    assert metrics("speech_http_requests_total", {"path": "/v1/audio/speech", "code": "400"}) >= 1
+    assert metrics("speech_http_requests_total", {"path": "other", "code": "404"}) >= 1
 
 
 @pytest.mark.parametrize("path, body, token, status, kind, needle", [
