@@ -22,6 +22,7 @@ from codec import audio
 from codec.errors import InvalidAudio
 from serve.gen.speech.v1 import speech_pb2 as pb
 from serve.gen.speech.v1 import speech_pb2_grpc as pb_grpc
+from tts.time_stretch import MAX_FACTOR, MIN_FACTOR  # the speaking rates the server takes
 
 MAX_BODY = 1 << 20  # a request's JSON; the text itself is limited by the synthesizer (tts.text.MAX_CHARS)
 CONTENT_TYPES = {"mp3": "audio/mpeg", "opus": "audio/ogg", "flac": "audio/flac", "wav": "audio/wav", "pcm": "audio/pcm"}
@@ -74,8 +75,11 @@ def speech_request(body: dict[str, Any]) -> tuple[pb.SynthesizeSpeechRequest, st
         if name in body and (not isinstance(body[name], kind) or isinstance(body[name], bool)):
             what = {str: "text", int: "an integer"}.get(kind, "a number")
             raise HttpError(400, f"{name} must be {what}, got {body[name]!r}")
+    speed = body.get("speed", 1.0)
+    if not MIN_FACTOR <= speed <= MAX_FACTOR:  # said here in the HTTP field's name, not the gRPC one's
+        raise HttpError(400, f"speed must be {MIN_FACTOR:g} to {MAX_FACTOR:g} (1 = as the model speaks), got {speed:g}")
     request = pb.SynthesizeSpeechRequest(
-        text=text, model=body.get("model", ""), voice_name=body.get("voice", ""), speaking_rate=body.get("speed", 0.0),
+        text=text, model=body.get("model", ""), voice_name=body.get("voice", ""), speaking_rate=speed,
         seed=body.get("seed", 0), temperature=body.get("temperature", 0.0), best_of=body.get("best_of", 0),
         sample_rate_hz=body.get("sample_rate", 0),
         encoding=pb.LINEAR_PCM if fmt in ("pcm", "wav") else pb.FLOAT32_PCM)

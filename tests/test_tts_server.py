@@ -527,7 +527,9 @@ def test_http_speech_is_the_grpc_answer_in_openais_shape(gateway):
     ("/v1/audio/speech", {"model": "tts", "input": "\U0001F600", "voice": "", "response_format": "pcm"}, "t0k", 400,
      "invalid_request_error", "nothing to say"),
     ("/v1/audio/speech", {"model": "tts", "input": "Hi.", "voice": "", "speed": 3}, "t0k", 400, "invalid_request_error",
-     "speaking_rate must be 0.5 to 2"),
+     "speed must be 0.5 to 2 (1 = as the model speaks), got 3"),
+    ("/v1/audio/speech", {"model": "tts", "input": "Hi.", "voice": "", "speed": 0}, "t0k", 400, "invalid_request_error",
+     "speed must be 0.5 to 2"),
     ("/v1/audio/speech", {"model": "tts", "input": "Hi.", "response_format": "aac"}, "t0k", 400, "invalid_request_error",
      "response_format must be one of mp3, opus, flac, wav, pcm, got 'aac'"),
     ("/v1/audio/speech", {"model": "tts", "input": "Hi.", "response_format": "opus", "sample_rate": 22050}, "t0k", 400,
@@ -554,16 +556,24 @@ def test_http_errors_are_openais_json_with_the_grpc_status_mapped(gateway, path,
     assert (got, headers["Content-Type"], error["type"]) == (status, "application/json", kind) and needle in error["message"]
 
 
-def test_http_body_limits(gateway):
-    assert http(gateway, "/v1/audio/speech", b"x" * 2_000_000)[0] == 413
-    assert http(gateway, "/v1/audio/speech", b"{}", content_type="text/plain")[0] == 415
+def raw_http(gateway, head: bytes) -> bytes:
+    """The whole answer to a request written byte for byte (the server closes after answering)."""
     import socket
 
-    with socket.create_connection(("127.0.0.1", gateway.server.http_port)) as conn:  # a chunked upload
-        conn.sendall(b"POST /v1/audio/speech HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
-                     b"Transfer-Encoding: chunked\r\n\r\n10\r\n{\"input\": \"Hi.\"}\r\n0\r\n\r\n")
-        answer = conn.recv(4096)
-    assert answer.startswith(b"HTTP/1.0 411 Length Required") and b"Content-Length" in answer
+    with socket.create_connection(("127.0.0.1", gateway.server.http_port)) as conn:
+        conn.sendall(head)
+        return b"".join(iter(lambda: conn.recv(4096), b""))
+
+
+def test_http_body_limits(gateway):
+    """Refused from the headers alone, before any body is read (a client still sending it may see
+    its connection closed: the answer is already there)."""
+    post = b"POST /v1/audio/speech HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+    answer = raw_http(gateway, post + b"Content-Length: 2000000\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.0 413 Content Too Large") and b"at most 1048576 per request" in answer
+    answer = raw_http(gateway, post + b"Transfer-Encoding: chunked\r\n\r\n10\r\n{\"input\": \"Hi.\"}\r\n0\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.0 411 Length Required") and b"send the body with a Content-Length" in answer
+    assert http(gateway, "/v1/audio/speech", b"{}", content_type="text/plain")[0] == 415
 
 
 def test_the_openai_sdk_speaks_to_the_gateway(gateway):
