@@ -203,17 +203,16 @@ def writer(path: PathLike, sample_rate: int, subtype: str = "PCM_16") -> Iterato
 
 
 OPUS_RATES = (8000, 12000, 16000, 24000, 48000)  # the only rates an Opus stream can carry
-
-
 MP3_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
-_FILE_SUBTYPES = {"WAV": "PCM_16", "FLAC": "PCM_16", "OGG": "OPUS", "MP3": "MPEG_LAYER_III"}
+# per container: the subtype a network answer is written in, and the rates it can carry (None: any)
+_FILE_KINDS = {"WAV": ("PCM_16", None), "FLAC": ("PCM_16", None), "OGG": ("OPUS", OPUS_RATES),
+               "MP3": ("MPEG_LAYER_III", MP3_RATES)}
 
 
 def to_file_bytes(wav: np.ndarray, sample_rate: int, fmt: str = "WAV") -> bytes:
     """A complete audio file in memory (network answers): WAV and FLAC as 16-bit PCM, OGG as Opus,
     MP3 as MPEG layer III."""
-    subtype = _FILE_SUBTYPES[fmt]
-    rates = {"OPUS": OPUS_RATES, "MPEG_LAYER_III": MP3_RATES}.get(subtype)
+    subtype, rates = _FILE_KINDS[fmt]
     if rates and sample_rate not in rates:
         name = "OGG (Opus)" if fmt == "OGG" else fmt
         raise InvalidAudio(f"{name} audio can be {', '.join(map(str, rates))} Hz, not {sample_rate}")

@@ -172,12 +172,11 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
             start, first = time.perf_counter(), None
             entry, text, voice, sampling = self._prepare(req)
             out = _AudioOut(entry, req)
-            first_frames = max(1, round((req.chunk_ms or 80) / 1000 * entry.synth.model.cfg.codec_frame_rate))
             stop, seconds, marks = threading.Event(), 0.0, []
             timer = WordTimer(entry.synth.sample_rate, entry.synth.verifier.recognizer) if req.word_times else None
 
             def produce() -> Iterator[np.ndarray | list]:
-                for chunk in entry.synth.stream(text, voice, sampling, LATER_CHUNK_FRAMES, first_frames, stop.is_set,
+                for chunk in entry.synth.stream(text, voice, sampling, LATER_CHUNK_FRAMES, out.first_frames, stop.is_set,
                                                 req.speaking_rate or 1.0, sentences=marks if req.word_times else None):
                     yield chunk
                     if timer is not None:  # each sentence's words found once it is played
@@ -209,9 +208,8 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
                 raise CodecError("word_times comes with SynthesizeStream (the whole text known): this stream cannot "
                                  "send them")
             out = _AudioOut(entry, req)
-            first_frames = max(1, round((req.chunk_ms or 80) / 1000 * entry.synth.model.cfg.codec_frame_rate))
             stop = threading.Event()
-            going_on = entry.synth.continuation(voice, sampling, LATER_CHUNK_FRAMES, first_frames, stop.is_set,
+            going_on = entry.synth.continuation(voice, sampling, LATER_CHUNK_FRAMES, out.first_frames, stop.is_set,
                                                 req.speaking_rate or 1.0)
             text = _TextReader(requests, self.cfg.text_stream_idle_seconds)
             reader = asyncio.create_task(text.run(req.text))
@@ -274,9 +272,11 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
 
 
 class _AudioOut:
-    """A stream's audio as its request asked for it: resampled as it goes, in its raw layout."""
+    """A stream's audio as its request asked for it: resampled as it goes, in its raw layout,
+    its first chunk ``chunk_ms`` long (default 80 ms: ``first_frames`` codec frames)."""
 
     def __init__(self, entry: TtsEntry, req: pb.SynthesizeSpeechRequest) -> None:
+        self.first_frames = max(1, round((req.chunk_ms or 80) / 1000 * entry.synth.model.cfg.codec_frame_rate))
         self.rate = req.sample_rate_hz or entry.synth.sample_rate
         wire.check_rate(self.rate)
         self.encoding = wire.stream_encoding(req.encoding)

@@ -17,7 +17,7 @@ SAMPLE_BYTES = {pb.LINEAR_PCM: 2, pb.FLOAT32_PCM: 4, pb.MULAW: 1, pb.ALAW: 1}  #
 RAW_ENCODINGS = tuple(SAMPLE_BYTES)
 FILE_ENCODINGS = (pb.WAV, pb.FLAC, pb.OGG, pb.ENCODING_UNSPECIFIED)
 MAX_CHANNELS = 8
-_DECODE = {pb.LINEAR_PCM: lambda d: np.frombuffer(d, dtype="<i2").astype(np.float32) / np.float32(32768.0),
+_DECODE = {pb.LINEAR_PCM: audio_io.from_pcm16,
            pb.FLOAT32_PCM: lambda d: np.frombuffer(d, dtype="<f4").astype(np.float32),
            pb.MULAW: g711.mulaw_decode, pb.ALAW: g711.alaw_decode}
 _ENCODE = {pb.LINEAR_PCM: audio_io.to_pcm16, pb.FLOAT32_PCM: lambda w: np.ascontiguousarray(w, dtype="<f4").tobytes(),

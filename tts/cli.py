@@ -146,8 +146,10 @@ def cmd_synthesize(args: argparse.Namespace) -> None:
     voice = _voice_prompt(args, synth, source)
     start, seconds, firsts = time.perf_counter(), 0.0, []
     for dst, line in tqdm(jobs, desc="synthesize", unit="line", disable=len(jobs) < 2, file=sys.stderr):
-        say = _say_as_it_comes if args.as_it_comes else _say
-        length, first = say(synth, line if not said else respell(line, said), voice, sampling, args, dst)
+        if args.as_it_comes:  # the text comes from stdin, piece by piece
+            length, first = _say_as_it_comes(synth, said, voice, sampling, args, dst)
+        else:
+            length, first = _say(synth, respell(line, said), voice, sampling, args, dst)
         seconds, firsts = seconds + length, firsts + [first]
     lines = f" in {len(jobs)} files under {args.out_dir}" if args.out_dir else ""
     print(f"{seconds:.2f} s of audio{lines}, first audio after {firsts[0]:.3f} s, real-time factor "
@@ -180,18 +182,19 @@ def _say(synth, text: str, voice, sampling, args: argparse.Namespace, dst: Path)
     return samples / synth.sample_rate, first or 0.0
 
 
-def _say_as_it_comes(synth, text: str, voice, sampling, args: argparse.Namespace, dst: Path) -> tuple[float, float]:
+def _say_as_it_comes(synth, said: dict[str, str], voice, sampling, args: argparse.Namespace,
+                     dst: Path) -> tuple[float, float]:
     """stdin's text read as it arrives (``tts.text_stream``) into ``dst``: each sentence once the
-    next begins, as one request of the whole text would say it. ``text``: nothing (it all comes
-    from stdin). Pronunciations apply to each piece. (seconds of audio, time to first audio)."""
+    next begins, as one request of the whole text would say it; ``said`` (pronunciations) respells
+    each piece. (seconds of audio, time to first audio)."""
     from codec import audio
 
-    from .respell import load_dictionary, respell
+    from .respell import respell
     from .ssml import is_ssml
     from .text import InvalidText
     from .text_stream import SentenceBuffer, arriving
 
-    said, buffer = load_dictionary(args.dictionary) if args.dictionary else {}, SentenceBuffer()
+    buffer = SentenceBuffer()
 
     def pieces() -> Iterator[str]:
         for text in arriving(sys.stdin):
