@@ -5,11 +5,15 @@ Each HTTP request becomes the gRPC call a client would make, sent over a private
 to this same server: the same checks, limits, bearer token, metrics and status codes (mapped to
 HTTP statuses), nothing implemented twice. ``pcm`` and ``wav`` stream as the audio is made (a
 WAV header of unknown length first, as OpenAI's does); ``mp3``, ``opus`` (Ogg) and ``flac`` come
-whole. Errors are OpenAI's JSON shape: ``{"error": {"message", "type", "code"}}``.
+whole. With ``"stream_format": "sse"`` the same bytes come as server-sent events, OpenAI's
+``speech.audio.delta`` (base64 audio) then ``speech.audio.done`` (usage), for pages reading them
+with ``fetch``. Errors are OpenAI's JSON shape: ``{"error": {"message", "type", "code"}}``.
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import json
 import struct
 from typing import Any, Callable, Iterator
@@ -53,9 +57,10 @@ class HttpError(Exception):
         self.status, self.kind = status, kind
 
 
-def speech_request(body: dict[str, Any]) -> tuple[pb.SynthesizeSpeechRequest, str]:
+def speech_request(body: dict[str, Any]) -> tuple[pb.SynthesizeSpeechRequest, str, bool]:
     """An OpenAI speech request (plus ``seed``, ``temperature``, ``sample_rate``, ``best_of``) as the
-    gRPC request it becomes, and its response format. Unknown fields are refused, not ignored."""
+    gRPC request it becomes, its response format, and whether it is answered as server-sent
+    events. Unknown fields are refused, not ignored."""
     unknown = sorted(set(body) - FIELDS)
     if unknown:
         raise HttpError(400, f"unknown field{'s' * (len(unknown) > 1)} {', '.join(unknown)} (this server reads "
@@ -65,8 +70,8 @@ def speech_request(body: dict[str, Any]) -> tuple[pb.SynthesizeSpeechRequest, st
         raise HttpError(400, "input must be the text to say (a string)")
     if fmt not in CONTENT_TYPES:
         raise HttpError(400, f"response_format must be one of {', '.join(CONTENT_TYPES)}, got {fmt!r}")
-    if body.get("stream_format", "audio") != "audio":
-        raise HttpError(400, "stream_format must be 'audio': pcm and wav stream as they are made, other formats come whole")
+    if body.get("stream_format", "audio") not in ("audio", "sse"):
+        raise HttpError(400, f"stream_format must be 'audio' or 'sse', got {body['stream_format']!r}")
     if body.get("instructions"):
         raise HttpError(400, "instructions are not supported: this model has no way to act on them")
     fields = {"model": str, "voice": str, "speed": (int, float), "seed": int, "temperature": (int, float),
@@ -83,7 +88,7 @@ def speech_request(body: dict[str, Any]) -> tuple[pb.SynthesizeSpeechRequest, st
         seed=body.get("seed", 0), temperature=body.get("temperature", 0.0), best_of=body.get("best_of", 0),
         sample_rate_hz=body.get("sample_rate", 0),
         encoding=pb.LINEAR_PCM if fmt in ("pcm", "wav") else pb.FLOAT32_PCM)
-    return request, fmt
+    return request, fmt, body.get("stream_format") == "sse"
 
 
 def wav_header(sample_rate: int) -> bytes:
@@ -100,11 +105,14 @@ class Gateway:
     """The WSGI app: routes to the gRPC services at ``target``. ``origins``: web pages (their
     origins, or "*") whose scripts may call it from a browser (CORS); none by default."""
 
-    def __init__(self, target: str, origins: list[str] | tuple[str, ...] = (), metrics=None) -> None:
+    def __init__(self, target: str, origins: list[str] | tuple[str, ...] = (), metrics=None,
+                 usage: Callable[[str, str, float], dict] | None = None) -> None:
         self.channel = grpc.insecure_channel(target)
         self.tts = pb_grpc.TextToSpeechStub(self.channel)
         self.health = health_pb2_grpc.HealthStub(self.channel)
         self.origins, self.metrics = set(origins), metrics  # metrics: a serve.metrics.ServerMetrics, or None
+        # usage(model, text, audio seconds): an answer's token counts (serve.tts_service.TtsRegistry.usage)
+        self.usage = usage
 
     def close(self) -> None:
         self.channel.close()
@@ -174,7 +182,7 @@ class Gateway:
         return iter([])
 
     def _speech(self, body: dict, metadata: list, start_response: Callable) -> Iterator[bytes]:
-        request, fmt = speech_request(body)
+        request, fmt, sse = speech_request(body)
         if fmt in FILE_FORMATS:
             answer = self.tts.Synthesize(request, metadata=metadata)
             wav = np.frombuffer(answer.audio, "<f4")
@@ -182,29 +190,65 @@ class Gateway:
                 data = audio.to_file_bytes(wav, answer.sample_rate_hz, FILE_FORMATS[fmt])
             except InvalidAudio as err:  # e.g. Opus at 22050 Hz
                 raise HttpError(400, str(err)) from None
-            start_response("200 OK", [("Content-Type", CONTENT_TYPES[fmt]), ("Content-Length", str(len(data)))])
-            return iter([data])
-        call = self.tts.SynthesizeStream(request, metadata=metadata)
-        try:
-            first = next(call)  # a refused request fails here, before the status line: an HTTP error, not a cut stream
-        except StopIteration:
-            first = pb.SynthesizeSpeechResponse(sample_rate_hz=request.sample_rate_hz)
-        start_response("200 OK", [("Content-Type", CONTENT_TYPES[fmt])])
-        return _audio_stream(call, first, fmt)
+            chunks = (part for part in (data,))  # a generator, closed as a stream's is
+            first = pb.SynthesizeSpeechResponse(sample_rate_hz=answer.sample_rate_hz)
+            seconds = len(wav) / answer.sample_rate_hz
+        else:
+            call = self.tts.SynthesizeStream(request, metadata=metadata)
+            try:
+                first = next(call)  # a refused request fails here, before the status line: an HTTP error, not a cut stream
+            except StopIteration:
+                first = pb.SynthesizeSpeechResponse(sample_rate_hz=request.sample_rate_hz)
+            chunks, seconds = _audio_chunks(call, first, fmt), None
+        if sse:
+            start_response("200 OK", [("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache")])
+            return self._events(chunks, request, fmt, first.sample_rate_hz, seconds)
+        headers = [("Content-Length", str(len(data)))] if fmt in FILE_FORMATS else []
+        start_response("200 OK", [("Content-Type", CONTENT_TYPES[fmt]), *headers])
+        return _cut_short(chunks)
+
+    def _events(self, chunks: Iterator[bytes], request: pb.SynthesizeSpeechRequest, fmt: str, rate: int,
+                seconds: float | None) -> Iterator[bytes]:
+        """The audio as OpenAI's server-sent events; a failure after the first is an ``error`` event.
+        ``seconds``: the audio's length, None for a stream (counted here)."""
+        sent = -len(wav_header(rate)) if fmt == "wav" else 0
+        with contextlib.closing(chunks):
+            try:
+                for chunk in chunks:
+                    sent += len(chunk)
+                    yield _event({"type": "speech.audio.delta", "audio": base64.b64encode(chunk).decode()})
+            except grpc.RpcError as err:
+                yield _event({"type": "error", **rpc_failure(err)[1]})
+                return
+        seconds = seconds if seconds is not None else sent / 2 / rate  # streamed as 16-bit samples
+        usage = self.usage(request.model, request.text, seconds) if self.usage else {}
+        yield _event({"type": "speech.audio.done", "usage": usage})
 
 
-def _audio_stream(call, first: pb.SynthesizeSpeechResponse, fmt: str) -> Iterator[bytes]:
-    """The stream's audio as it comes; a client that leaves cancels the synthesis."""
+def _audio_chunks(call, first: pb.SynthesizeSpeechResponse, fmt: str) -> Iterator[bytes]:
+    """The stream's audio as it comes (a WAV header first for ``wav``); closing it, or a client
+    that leaves, cancels the synthesis."""
     try:
         if fmt == "wav":
             yield wav_header(first.sample_rate_hz)
         yield first.audio
         for answer in call:
             yield answer.audio
-    except grpc.RpcError:
-        return  # the status line is out: the answer ends short, as a cut connection would
     finally:
         call.cancel()
+
+
+def _cut_short(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """Raw audio: a failure once the status line is out ends the answer short, as a cut connection would."""
+    with contextlib.closing(chunks):
+        try:
+            yield from chunks
+        except grpc.RpcError:
+            return
+
+
+def _event(payload: dict) -> bytes:
+    return f"data: {json.dumps(payload)}\n\n".encode()
 
 
 def _json_body(environ: dict) -> dict:
@@ -235,10 +279,19 @@ def _json(start_response: Callable, status: int, payload: dict) -> Iterator[byte
     return iter([data])
 
 
-def _error(start_response: Callable, status: int, message: str, kind: str, code: str | None = None) -> Iterator[bytes]:
-    return _json(start_response, status, {"error": {"message": message, "type": kind, "code": code}})
+def error_body(message: str, kind: str, code: str | None = None) -> dict:
+    return {"error": {"message": message, "type": kind, "code": code}}
+
+
+def rpc_failure(err: grpc.RpcError) -> tuple[int, dict]:
+    """A failed gRPC call as the HTTP status and OpenAI error body it becomes."""
+    status, kind = HTTP_STATUS.get(err.code(), (500, "server_error"))
+    return status, error_body(err.details() or err.code().name, kind, err.code().name)
+
+
+def _error(start_response: Callable, status: int, message: str, kind: str) -> Iterator[bytes]:
+    return _json(start_response, status, error_body(message, kind))
 
 
 def _rpc_error(start_response: Callable, err: grpc.RpcError) -> Iterator[bytes]:
-    status, kind = HTTP_STATUS.get(err.code(), (500, "server_error"))
-    return _error(start_response, status, err.details() or err.code().name, kind, err.code().name)
+    return _json(start_response, *rpc_failure(err))

@@ -30,8 +30,8 @@ from serve.rpc import IdleTimeout, ModelNotFound, Overloaded, log_request, openi
 from tts.pretrained import bundled_voices, find_tts_dir, load_tts
 from tts.respell import load_dictionary, parse_dictionary, respell
 from tts.sampling import SamplingConfig
-from tts.synthesize import Synthesizer, VoicePrompt
-from tts.ssml import is_ssml, parse_ssml
+from tts.synthesize import Synthesizer, VoicePrompt, text_plan
+from tts.ssml import Say, is_ssml, parse_ssml
 from tts.text import InvalidText, normalize
 from tts.text_stream import SentenceBuffer
 from tts.time_stretch import MAX_FACTOR, MIN_FACTOR  # as speaking rates too: 0.5x to 2x
@@ -87,6 +87,15 @@ class TtsRegistry:
         if name not in self.entries:
             raise ModelNotFound(f"TTS model {name!r} is not loaded (have: {', '.join(self.entries)})")
         return self.entries[name]
+
+    def usage(self, model: str, text: str, seconds: float) -> dict[str, int]:
+        """OpenAI's usage figures for an answer: the text tokens the model read (respelled and
+        normalized, SSML's markup left out) and the audio tokens (codec frames) of ``seconds``."""
+        synth = self.get(model).synth
+        read = sum(len(synth.tokenizer.encode(respell(piece.text, self.dictionary)))
+                   for piece in text_plan(text) if isinstance(piece, Say))
+        wrote = round(seconds * synth.model.cfg.codec_frame_rate)
+        return {"input_tokens": read, "output_tokens": wrote, "total_tokens": read + wrote}
 
     def warm(self) -> None:
         for entry in self.entries.values():

@@ -536,8 +536,8 @@ def test_http_speech_is_the_grpc_answer_in_openais_shape(gateway):
      "invalid_request_error", "OGG (Opus) audio can be 8000, 12000, 16000, 24000, 48000 Hz, not 22050"),
     ("/v1/audio/speech", {"model": "tts", "input": "Hi.", "pitch": 2}, "t0k", 400, "invalid_request_error",
      "unknown field pitch"),
-    ("/v1/audio/speech", {"model": "tts", "input": "Hi.", "stream_format": "sse"}, "t0k", 400, "invalid_request_error",
-     "stream_format must be 'audio'"),
+    ("/v1/audio/speech", {"model": "tts", "input": "Hi.", "stream_format": "ws"}, "t0k", 400, "invalid_request_error",
+     "stream_format must be 'audio' or 'sse', got 'ws'"),
     ("/v1/audio/speech", {"model": "tts", "input": 5}, "t0k", 400, "invalid_request_error", "input must be the text"),
     ("/v1/audio/speech", {"model": "tts", "input": "Hi.", "seed": 1.5}, "t0k", 400, "invalid_request_error",
      "seed must be an integer, got 1.5"),
@@ -588,6 +588,40 @@ def test_the_openai_sdk_speaks_to_the_gateway(gateway):
     with pytest.raises(openai.NotFoundError, match="voice 'alloy' not found"):
         client.audio.speech.create(model="tts", voice="alloy", input="Hello there.")
     assert [m.id for m in client.models.list()] == ["tts"]
+
+
+def sse_events(data: bytes) -> list[dict]:
+    """The JSON of each server-sent event in ``data``."""
+    return [json.loads(event[len("data: "):]) for event in data.decode().split("\n\n") if event.startswith("data: ")]
+
+
+def test_http_speech_as_openais_server_sent_events(gateway):
+    """stream_format "sse": the same audio as base64 deltas (a stream in several, a file in one),
+    then done with the usage: the text tokens read and the codec frames written."""
+    import base64
+
+    import openai
+    said = dict(model="tts", input="Hello there.", voice="narrator", seed=3, temperature=0.9)
+    pcm = http(gateway, "/v1/audio/speech", {**said, "response_format": "pcm"})[2]
+    status, headers, body = http(gateway, "/v1/audio/speech", {**said, "response_format": "pcm", "stream_format": "sse"})
+    events = sse_events(body)
+    assert (status, headers["Content-Type"]) == (200, "text/event-stream") and len(events) > 2
+    assert [e["type"] for e in events] == ["speech.audio.delta"] * (len(events) - 1) + ["speech.audio.done"]
+    assert b"".join(base64.b64decode(e["audio"]) for e in events[:-1]) == pcm
+    synth = gateway.server.tts_registry.default.synth
+    read, wrote = len(synth.tokenizer.encode("Hello there.")), round(len(pcm) / 2 / SR * synth.model.cfg.codec_frame_rate)
+    assert events[-1]["usage"] == {"input_tokens": read, "output_tokens": wrote, "total_tokens": read + wrote}
+    flac = http(gateway, "/v1/audio/speech", {**said, "response_format": "flac"})[2]
+    events = sse_events(http(gateway, "/v1/audio/speech", {**said, "response_format": "flac", "stream_format": "sse"})[2])
+    assert [base64.b64decode(e["audio"]) for e in events[:-1]] == [flac] and events[-1]["usage"]["output_tokens"] == wrote
+    wav = sse_events(http(gateway, "/v1/audio/speech", {**said, "response_format": "wav", "stream_format": "sse"})[2])
+    assert b"".join(base64.b64decode(e["audio"]) for e in wav[:-1])[44:] == pcm and wav[-1]["usage"]["output_tokens"] == wrote
+    client = openai.OpenAI(base_url=f"http://127.0.0.1:{gateway.server.http_port}/v1", api_key="t0k", max_retries=0)
+    with client.audio.speech.with_streaming_response.create(
+            model="tts", voice="narrator", input="Hello there.", response_format="pcm", stream_format="sse",
+            extra_body={"seed": 3, "temperature": 0.9}) as answer:
+        lines = [line for line in answer.iter_lines() if line.startswith("data: ")]
+    assert b"".join(base64.b64decode(json.loads(line[6:]).get("audio", "")) for line in lines) == pcm
 
 
 def test_an_http_client_that_leaves_cancels_its_synthesis(gateway):
