@@ -17,6 +17,7 @@ import contextlib
 import json
 import struct
 from typing import Any, Callable, Iterator
+from urllib.parse import urlsplit
 
 import grpc
 import numpy as np
@@ -24,6 +25,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from codec import audio
 from codec.errors import InvalidAudio
+from serve import websocket as ws_proto
 from serve.gen.speech.v1 import speech_pb2 as pb
 from serve.gen.speech.v1 import speech_pb2_grpc as pb_grpc
 from tts.time_stretch import MAX_FACTOR, MIN_FACTOR  # the speaking rates the server takes
@@ -46,7 +48,10 @@ HTTP_STATUS = {
 }
 REASONS = {200: "OK", 204: "No Content", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
            405: "Method Not Allowed", 411: "Length Required", 413: "Content Too Large", 415: "Unsupported Media Type",
-           429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable", 504: "Gateway Timeout"}
+           426: "Upgrade Required", 429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable",
+           504: "Gateway Timeout"}
+KINDS = {401: "authentication_error", 403: "permission_error", 404: "not_found_error"}  # others: invalid_request_error
+TEXT_STREAM = "/v1/audio/speech/stream-input"  # a WebSocket (serve.speech_socket)
 
 
 class HttpError(Exception):
@@ -98,7 +103,8 @@ def wav_header(sample_rate: int) -> bytes:
     return b"RIFF" + struct.pack("<I", 0xFFFFFFFF) + b"WAVE" + b"fmt " + fmt + b"data" + struct.pack("<I", 0xFFFFFFFF)
 
 
-ENDPOINTS = {"/v1/audio/speech": "POST", "/v1/models": "GET", "/v1/audio/voices": "GET", "/healthz": "GET"}
+ENDPOINTS = {"/v1/audio/speech": "POST", "/v1/models": "GET", "/v1/audio/voices": "GET", "/healthz": "GET",
+             TEXT_STREAM: "GET"}
 
 
 class Gateway:
@@ -141,6 +147,8 @@ class Gateway:
                 serving = status == health_pb2.HealthCheckResponse.SERVING
                 return _json(start_response, 200 if serving else 503,
                              {"status": health_pb2.HealthCheckResponse.ServingStatus.Name(status)})
+            if route[1] == TEXT_STREAM:
+                raise HttpError(426, f"{TEXT_STREAM} is a WebSocket (send Upgrade: websocket)")
             if route[1] in ENDPOINTS:
                 raise HttpError(405, f"{route[1]} takes {ENDPOINTS[route[1]]}, not {route[0]}")
             raise HttpError(404, f"no such endpoint {route[1]!r} (this server has {', '.join(ENDPOINTS)})", "not_found_error")
@@ -148,6 +156,29 @@ class Gateway:
             return _error(start_response, err.status, str(err), err.kind)
         except grpc.RpcError as err:
             return _rpc_error(start_response, err)
+
+    def websocket(self, handler) -> None:
+        """A WebSocket upgrade (``serve.http_server`` hands its connection over): the text stream
+        socket, once the path, the page's origin (browsers send one) and the handshake are right."""
+        from serve.speech_socket import TextStreamSocket
+
+        path, origin = urlsplit(handler.path).path, handler.headers.get("Origin", "")
+        token = handler.headers.get("Authorization", "")
+        if path != TEXT_STREAM:
+            problem = 404, f"no WebSocket at {path!r} (text streams: {TEXT_STREAM})"
+        elif origin and not self._allowed(origin):
+            problem = 403, f"origin {origin!r} may not open this socket from a browser (--http-cors)"
+        elif not token.isascii() or not token.isprintable():
+            problem = 401, "missing or wrong bearer token"
+        else:
+            problem = ws_proto.handshake_problem(handler.command, handler.headers)
+        if self.metrics is not None:
+            self.metrics.http.labels(path if path in ENDPOINTS else "other", str(problem[0] if problem else 101)).inc()
+        if problem:
+            status, message = problem
+            ws_proto.refuse(handler, status, REASONS[status], error_body(message, KINDS.get(status, "invalid_request_error")))
+            return
+        TextStreamSocket(self.tts, ws_proto.accept(handler), token, self.usage).run()
 
     def _counted(self, path: str, start_response: Callable) -> Callable:
         """``start_response`` that counts the answer's status (unknown paths as one, "other")."""

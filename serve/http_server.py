@@ -2,7 +2,8 @@
 
 Each connection shakes hands (TLS) and is served on a thread of its own, and is dropped after
 IDLE_S of silence: one stalled client never holds up another (prometheus_client's own server
-shakes hands on its accepting thread, where one silent client stops every scrape).
+shakes hands on its accepting thread, where one silent client stops every scrape). A request to
+upgrade to a WebSocket goes to the app's ``websocket(handler)``, where it has one.
 """
 
 from __future__ import annotations
@@ -29,6 +30,18 @@ class _QuietHandler(WSGIRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
+
+    def parse_request(self) -> bool:
+        """As http.server's; a WebSocket upgrade is then served here, on this connection's thread,
+        by the app's ``websocket`` (WSGI has no way to hand a connection over)."""
+        if not super().parse_request():
+            return False
+        websocket = getattr(self.server.get_app(), "websocket", None)
+        if websocket is None or self.headers.get("Upgrade", "").lower() != "websocket":
+            return True
+        websocket(self)
+        self.close_connection = True
+        return False  # wsgiref's handle() stops here: the connection is done
 
 
 def serve_wsgi(app: Callable, host: str, port: int, cert: str | None, key: str | None, what: str) -> WSGIServer:

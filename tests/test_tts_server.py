@@ -719,10 +719,139 @@ def test_a_text_stream_gone_quiet_is_closed_and_frees_its_slot(gateway):
     assert gateway.server.codec_service.slots.active == 0
 
 
+TEXT_SOCKET = "/v1/audio/speech/stream-input"
+
+
+def over_socket(gateway, messages: list, headers: dict | None = None, origin: str | None = None,
+                until_audio: list | None = None) -> tuple[list, int]:
+    """What the gateway's text-stream WebSocket answers ``messages`` (dicts sent as JSON, str and
+    bytes as they are), and how it closed; ``until_audio``: sent only once the first audio came."""
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    url = f"ws://127.0.0.1:{gateway.server.http_port}{TEXT_SOCKET}"
+    headers = {"Authorization": "Bearer t0k"} if headers is None else headers
+    got = []
+    with connect(url, additional_headers=headers, origin=origin, open_timeout=30) as ws:
+        for message in messages:
+            ws.send(json.dumps(message) if isinstance(message, dict) else message)
+        try:
+            while True:
+                got.append(ws.recv(timeout=60))
+                if until_audio and isinstance(got[-1], bytes):
+                    for message in until_audio:
+                        ws.send(json.dumps(message))
+                    until_audio = None
+        except ConnectionClosed:
+            pass
+    return got, ws.close_code
+
+
+def socket_events(got: list) -> list[dict]:
+    return [json.loads(m) for m in got if isinstance(m, str)]
+
+
+def test_text_over_a_websocket_is_the_grpc_text_stream(gateway):
+    """The socket is SynthesizeTextStream: the same bytes for the same slices, framed by start
+    and done (with the usage), in 16-bit PCM or G.711; a browser's token comes in the options."""
+    text = "Hello there. The old mill, 2 birds."
+    cuts = [0, 4, 9, 15, 22, 30, len(text)]
+    slices = [text[a:b] for a, b in zip(cuts, cuts[1:])]
+    synth = gateway.server.tts_registry.default.synth
+    with grpc.insecure_channel(gateway.target) as channel:
+        stub = pb_grpc.TextToSpeechStub(channel)
+        pcm, mulaw = (b"".join(r.audio for r in stub.SynthesizeTextStream(iter(
+            [pb.SynthesizeTextStreamRequest(config=request(text="", voice_name="narrator", encoding=encoding))]
+            + [pb.SynthesizeTextStreamRequest(text=piece) for piece in slices]), metadata=[("authorization", "Bearer t0k")]))
+            for encoding in (pb.LINEAR_PCM, pb.MULAW))
+    metrics = gateway.server.metrics.registry.get_sample_value
+    opened = metrics("speech_http_requests_total", {"path": TEXT_SOCKET, "code": "101"}) or 0
+    options = {"model": "tts", "voice": "narrator", "seed": 3, "temperature": 0.9}
+    got, code = over_socket(gateway, [options, *({"text": piece} for piece in slices), {"end": True}])
+    events = socket_events(got)
+    assert code == 1000 and events[0] == {"type": "start", "sample_rate": SR, "format": "pcm"}
+    assert b"".join(m for m in got if isinstance(m, bytes)) == pcm and isinstance(got[1], bytes)
+    read, wrote = len(synth.tokenizer.encode(text)), round(len(pcm) / 2 / SR * synth.model.cfg.codec_frame_rate)
+    assert events[1:] == [{"type": "done", "usage": {"input_tokens": read, "output_tokens": wrote,
+                                                      "total_tokens": read + wrote}}] and got[-1] == json.dumps(events[-1])
+    got, code = over_socket(gateway, [{**options, "token": "t0k", "response_format": "mulaw", "text": text},
+                                      {"end": True}], headers={}, origin="https://app.example")
+    assert code == 1000 and b"".join(m for m in got if isinstance(m, bytes)) == mulaw
+    assert metrics("speech_http_requests_total", {"path": TEXT_SOCKET, "code": "101"}) - opened == 2
+
+
+def test_a_websocket_speaks_before_its_text_is_done(gateway):
+    """The first sentence's audio comes while the rest is held back; a flush reads the rest."""
+    options = {"model": "tts", "voice": "narrator", "seed": 3, "temperature": 0.9, "text": "Hello there. A qu"}
+    got, code = over_socket(gateway, [options], until_audio=[{"text": "iet bridge", "flush": True}, {"end": True}])
+    with grpc.insecure_channel(gateway.target) as channel:
+        whole = pb_grpc.TextToSpeechStub(channel).SynthesizeStream(
+            request(text="Hello there. A quiet bridge", voice_name="narrator", encoding=pb.LINEAR_PCM),
+            metadata=[("authorization", "Bearer t0k")])
+        whole = b"".join(r.audio for r in whole)
+    assert code == 1000 and b"".join(m for m in got if isinstance(m, bytes)) == whole
+
+
+@pytest.mark.parametrize("messages, headers, kind, needle, code", [
+    ([{"model": "tts", "text": "Hi."}, {"end": True}], {}, "authentication_error", "missing or wrong bearer token", 1008),
+    ([{"voice": "alloy"}], None, "not_found_error", "voice 'alloy' not found", 1008),
+    ([{"pitch": 2}], None, "invalid_request_error", "unknown option pitch", 1008),
+    ([{"response_format": "mp3"}], None, "invalid_request_error", "response_format must be one of pcm, mulaw, alaw", 1008),
+    (["{not json"], None, "invalid_request_error", "a message is not JSON", 1008),
+    ([b"\x00\x01"], None, "invalid_request_error", "send JSON text messages", 1008),
+    ([{}, {"text": "Hi.", "speed": 2}], None, "invalid_request_error", "unknown field speed", 1008),
+    ([{}, {"end": True}, {"text": "Hi."}], None, "invalid_request_error", "the text has ended", 1008),
+    ([{}, {"text": "* * *"}, {"end": True}], None, "invalid_request_error", "nothing to say", 1008),
+    ([{}, {"text": "Hello there. A qu"}], None, "timeout_error", "no text came for 1 s", 1011),  # --text-stream-idle 1
+])
+def test_websocket_errors_are_an_error_message_then_a_close(gateway, messages, headers, kind, needle, code):
+    got, closed = over_socket(gateway, messages, headers=headers)
+    error = socket_events(got)[-1]
+    assert error["type"] == "error" and error["error"]["type"] == kind and needle in error["error"]["message"]
+    assert closed == code
+
+
+def test_websocket_handshakes_refused(gateway):
+    """A page from an origin not allowed (--http-cors), a wrong path, a plain GET: HTTP errors."""
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    base = f"ws://127.0.0.1:{gateway.server.http_port}"
+    for url, origin, status, needle in ((base + TEXT_SOCKET, "https://evil.example", 403, "may not open this socket"),
+                                        (base + "/v1/socket", None, 404, "no WebSocket at '/v1/socket'")):
+        with pytest.raises(InvalidStatus) as info:
+            connect(url, origin=origin, open_timeout=30)
+        assert info.value.response.status_code == status and needle in json.loads(info.value.response.body)["error"]["message"]
+    status, _, body = http(gateway, TEXT_SOCKET)
+    assert status == 426 and "is a WebSocket" in json.loads(body)["error"]["message"]
+
+
+def test_a_websocket_client_that_leaves_cancels_its_synthesis(gateway):
+    from websockets.sync.client import connect
+
+    metrics = gateway.server.metrics.registry.get_sample_value
+    labels = {"grpc_type": "bidi_stream", "grpc_service": "speech.v1.TextToSpeech", "grpc_method": "SynthesizeTextStream",
+              "grpc_code": "CANCELLED"}
+    before = metrics("grpc_server_handled_total", labels) or 0
+    with connect(f"ws://127.0.0.1:{gateway.server.http_port}{TEXT_SOCKET}", additional_headers={"Authorization": "Bearer t0k"},
+                 open_timeout=30) as ws:
+        ws.send(json.dumps({"model": "tts", "text": "Hello there. " * 40, "seed": 3}))
+        ws.send(json.dumps({"end": True}))
+        while not isinstance(ws.recv(timeout=60), bytes):
+            pass
+    deadline = time.monotonic() + 30
+    while (metrics("grpc_server_handled_total", labels) or 0) == before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert metrics("grpc_server_handled_total", labels) == before + 1
+
+
 def test_http_speech_over_tls(server, tmp_path):
-    """With --tls-cert the gateway is HTTPS, and still reaches gRPC over its private socket."""
+    """With --tls-cert the gateway is HTTPS (and its socket wss://), and still reaches gRPC over
+    its private socket."""
     import ssl
     from urllib.request import Request, urlopen
+
+    from websockets.sync.client import connect
 
     cert, key = self_signed(tmp_path)
     cfg = server.server.cfg
@@ -733,7 +862,13 @@ def test_http_speech_over_tls(server, tmp_path):
         req = Request(f"https://localhost:{running.server.http_port}/v1/audio/speech", data=body,
                       headers={"Content-Type": "application/json"})
         with urlopen(req, context=ssl.create_default_context(cafile=str(cert)), timeout=60) as resp:
-            assert resp.status == 200 and len(resp.read()) > 0
+            pcm = resp.read()
+            assert resp.status == 200 and len(pcm) > 0
+        with connect(f"wss://localhost:{running.server.http_port}{TEXT_SOCKET}", open_timeout=30,
+                     ssl=ssl.create_default_context(cafile=str(cert))) as ws:
+            ws.send(json.dumps({"model": "tts", "text": "Hello there.", "seed": 3}))
+            ws.send(json.dumps({"end": True}))
+            assert b"".join(m for m in ws if isinstance(m, bytes)) == pcm and ws.close_code == 1000
         with pytest.raises(OSError):  # plaintext gets no answer
             urlopen(f"http://localhost:{running.server.http_port}/healthz", timeout=10)
     finally:
