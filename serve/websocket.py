@@ -60,13 +60,13 @@ def refuse(handler, status: int, reason: str, body: dict) -> None:
     handler.wfile.flush()
 
 
-def accept(handler) -> "WebSocket":
+def accept(handler, max_message: int = MAX_MESSAGE) -> "WebSocket":
     """Answer the (checked) upgrade request of a ``http.server`` handler: the session begins."""
     head = ("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             f"Sec-WebSocket-Accept: {accept_key(handler.headers['Sec-WebSocket-Key'])}\r\n\r\n")
     handler.wfile.write(head.encode())
     handler.wfile.flush()
-    return WebSocket(handler.connection)
+    return WebSocket(handler.connection, max_message)
 
 
 class WebSocket:
