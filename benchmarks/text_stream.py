@@ -1,6 +1,7 @@
 """Voice-agent latency: text that a language model writes at a steady pace, spoken as it comes
-(SynthesizeTextStream) against waiting for the whole answer and then streaming it
-(SynthesizeStream), on a real speech-server process with the bundled TTS.
+(SynthesizeTextStream, over gRPC and over the HTTP port's WebSocket) against waiting for the
+whole answer and then streaming it (SynthesizeStream), on a real speech-server process with the
+bundled TTS.
 
     python benchmarks/text_stream.py [--tts tts] [--chars-per-second 60 120] [--sentences 4] [--rounds 3]
 
@@ -13,13 +14,17 @@ ratio against the baseline measured in the same run.
 from __future__ import annotations
 
 import argparse
+import functools
+import json
 import re
 import statistics
 import sys
+import threading
 import time
 from pathlib import Path
 
 import grpc
+from websockets.sync.client import connect
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -65,6 +70,26 @@ def as_it_comes(stub, text: str, cps: float, options: dict) -> tuple[float, floa
     return first, time.perf_counter() - start
 
 
+def over_websocket(url: str, _stub, text: str, cps: float, options: dict) -> tuple[float, float]:
+    """The same stream through the gateway's /v1/audio/speech/stream-input (pcm: the gateway asks
+    gRPC for 16-bit samples, the browser's format); the answers are read while the text is being
+    sent, as a browser's onmessage would. ``_stub`` unused (the ways share one signature)."""
+    start, heard = time.perf_counter(), []
+    with connect(url, open_timeout=30) as ws:
+        def listen() -> None:
+            for message in ws:
+                if isinstance(message, bytes) and not heard:
+                    heard.append(time.perf_counter() - start)
+        listener = threading.Thread(target=listen)
+        listener.start()
+        ws.send(json.dumps({"voice": options["voice_name"], "seed": options["seed"]}))
+        for token in tokens(text, cps):
+            ws.send(json.dumps({"text": token}))
+        ws.send(json.dumps({"end": True}))
+        listener.join()
+    return heard[0], time.perf_counter() - start
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--tts", default="tts")
@@ -73,20 +98,24 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3)
     args = p.parse_args()
     text = " ".join(re.split(r"(?<=\.) ", ANSWER)[: args.sentences])
-    proc, target, _ = start_server("distilcodec", 4, ["--tts", args.tts])
+    proc, target, _ = start_server("distilcodec", 4, ["--tts", args.tts, "--http-port", "0"])
+    url = f"ws://{proc.serving['http']}/v1/audio/speech/stream-input"
     try:
         with grpc.insecure_channel(target) as channel:
             stub = pb_grpc.TextToSpeechStub(channel)
             voice = stub.ListVoices(pb.ListVoicesRequest()).voices[0].name
             options = dict(voice_name=voice, seed=1, encoding=pb.FLOAT32_PCM)
-            as_it_comes(stub, "Ready.", 1e6, options)  # warm both paths
+            websocket = functools.partial(over_websocket, url)
+            as_it_comes(stub, "Ready.", 1e6, options)  # warm the paths
+            websocket(stub, "Ready.", 1e6, options)
             print(f"{len(text)} characters, {args.sentences} sentences, voice {voice}, medians of {args.rounds}\n")
             print("| text pace (chars/s) | way | first audio s | last audio s | first audio ratio |")
             print("|---|---|---|---|---|")
             for cps in args.chars_per_second:
                 rows = {name: [way(stub, text, cps, options) for _ in range(args.rounds)]
                         for name, way in (("whole answer, then SynthesizeStream", whole_then_stream),
-                                          ("SynthesizeTextStream", as_it_comes))}
+                                          ("SynthesizeTextStream", as_it_comes),
+                                          ("WebSocket stream-input", websocket))}
                 base = statistics.median(f for f, _ in rows["whole answer, then SynthesizeStream"])
                 for name, runs in rows.items():
                     first, last = statistics.median(f for f, _ in runs), statistics.median(t for _, t in runs)

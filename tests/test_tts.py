@@ -52,7 +52,7 @@ from tts.text import InvalidText, TextTokenizer, normalize, split_sentences, tra
     ("He lives on Main St. Then he left.", "He lives on Main street. Then he left."),  # the street ends the sentence
     ("Go to 5th St. now, not 5th St. Then turn.", "Go to fifth street now, not fifth street. Then turn."),
     ("Mount St. Helens and St. Mary's.", "Mount saint Helens and saint Mary's."),
-    ("CHAPTER XII. Part II of Vol. III: Henry VIII, Pope John Paul II", "CHAPTER twelve. Part two of volume three: "
+    ("CHAPTER XII. Part II of Vol. III: Henry VIII, Pope John Paul II", "Chapter twelve. Part two of volume three: "
      "Henry the eighth, Pope John Paul the second"),
     ("World War I. Then I met Malcolm X in chapter mix.", "World War one. Then I met Malcolm X in chapter mix."),
     ("The U.S. Army met John F. Kennedy and J.R.R. Tolkien in the U.K.", "The U S Army met John F Kennedy and J R R "
@@ -60,7 +60,7 @@ from tts.text import InvalidText, TextTokenizer, normalize, split_sentences, tra
     ("$5 million, $1.5 billion, \u20ac3.2m and \u00a320k", "five million dollars, one point five billion dollars, three point "
      "two million euros and twenty thousand pounds"),
     ("The 1960s-1970s, the '80s, top 10s; A4, 3D and MP3", "The nineteen sixties-nineteen seventies, the eighties, "
-     "top tens; A four, three D and MP three"),
+     "top tens; A four, three D and M P three"),
     ("He said no. No. 5 is in room no. 12.", "He said no. number five is in room number twelve."),  # "no." alone is a word
     ("It is 5 ft. tall, etc. Then Mrs. Jones vs. Mr. Brown, etc.", "It is five feet tall, et cetera. Then missus Jones "
      "versus mister Brown, et cetera."),  # an abbreviation's period stays where it ends a sentence
@@ -72,6 +72,17 @@ from tts.text import InvalidText, TextTokenizer, normalize, split_sentences, tra
     ("In A.D. 1066, 44 BC, 500 B.C. There on the 1st Jan. 1900 and 5 May 2020", "In A D ten sixty six, forty four B C, "
      "five hundred B C. There on the first of january, nineteen hundred and fifth of may, twenty twenty"),
     ("From 10:30-11:30 for $5.50", "From ten thirty-eleven thirty for five dollars and fifty cents"),  # times, money untouched
+    # words in capitals (tts.capitals): initialisms spelled, acronyms said, shouting in sentence case
+    ("The FBI and NASA met the CEO of IBM at the UN.", "The F B I and Nasa met the C E O of I B M at the U N."),
+    ("Use HTML, JSON and an API; the NAACP, USSR and UCLA.", "Use H T M L, jason and an A P I; the N A A C P, U S S R "
+     "and U C L A."),
+    ("I AM SO ANGRY WITH YOU. THE FBI IS HERE!", "I am so angry with you. The F B I is here!"),
+    ("I did NOT say that. It is OK, NO.", "I did not say that. It is okay, no."),
+    ("I'M DONE, DON'T CALL ME. THE END", "I'm done, don't call me. The end"),
+    ("The US ARMY, BBC NEWS and the IT desk. The CEOs of NASA's rivals. FBI, CIA, NSA.", "The U S Army, B B C News and "
+     "the I T desk. The C E O's of Nasa's rivals. F B I, C I A, N S A."),
+    ("THE U.S. ARMY at 5 PM, on an MP3 and in World War II.", "The U S army at five p m, on an M P three and in World "
+     "War two."),
 ])
 def test_normalize_cases(raw, spoken):
     assert normalize(raw) == spoken

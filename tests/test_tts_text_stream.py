@@ -19,6 +19,7 @@ TEXTS = [
     "He met Dr. Smith at 10 p.m. Then they left. It cost $5.50, i.e. cheap! Was it? Yes.",
     "The U.S. economy grew 2.5% in 2020. Mr. and Mrs. Jones live on Main St. Then he left. \"Really?\" she asked.",
     "World War I. Then peace came at 5 a.m. Monday. Call 555-1234 now... ok. Chapter IV. The end",
+    "The FBI met NASA. I AM SO ANGRY. CIA. NO WAY! GO AWAY, THE CEO IS HERE. Stop IT now.",  # capitals, shouting
 ]
 
 

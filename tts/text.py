@@ -1,7 +1,8 @@
 """Text frontend: English normalization to speakable words, and the BPE text tokenizer.
 
 ``normalize`` spells out what a reader says (numbers, ordinals, currency, percentages, times,
-dates, abbreviations; measures, telephone numbers, fractions and addresses in ``tts.semiotic``)
+dates, abbreviations; measures, telephone numbers, fractions and addresses in ``tts.semiotic``;
+words in capitals in ``tts.capitals``)
 and tidies punctuation, so the model only ever sees words.  The
 tokenizer is a byte-level BPE trained by the recipe with HF ``tokenizers`` and saved as
 ``tokenizer.json`` next to the model.  Bad text raises ``InvalidText`` with one line.
@@ -17,6 +18,7 @@ from typing import Iterable
 
 from codec.errors import CodecError
 
+from .capitals import RULES as CAPITALS_RULES
 from .numbers import digits_words, number_words, ordinal_words, year_words
 from .semiotic import CURRENCY, RULES as SEMIOTIC_RULES, SENTENCE_END, Rule, date_words, kept_period
 
@@ -154,6 +156,7 @@ _RULES: list[Rule] = [
     Rule(re.compile(r"(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])"), lambda m: " "),  # "A4", "3D", "MP3": the number apart
     Rule(_DECIMAL_RE, lambda m: f"{number_words(int(m.group(1)))} point {digits_words(m.group(2))}"),
     Rule(_NUMBER_RE, _number),
+    *CAPITALS_RULES,  # words in capitals: "FBI" -> "F B I", "NASA" -> "Nasa", "I AM SO ANGRY" -> "I am so angry"
 ]
 
 
