@@ -45,10 +45,10 @@ system-deps:
 
 # The suite runs on TEST_JOBS processes (pytest-xdist; every test is single-threaded). conftest
 # orders the slow tests first, longest first, so the longest starts at once; a worker that runs
-# out of tests takes queued ones from another (worksteal).
+# out of tests takes queued ones from another (worksteal). The 25 slowest are listed at the end.
 TEST_JOBS ?= 2
 test: setup system-deps onnx
-	$(BIN)/python -m pytest -q -n $(TEST_JOBS) --dist worksteal
+	$(BIN)/python -m pytest -q -n $(TEST_JOBS) --dist worksteal --durations=25
 
 test-fast: setup
 	$(BIN)/python -m pytest -q -n $(TEST_JOBS) --dist worksteal -m "not slow"

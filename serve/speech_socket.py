@@ -11,7 +11,8 @@ The client sends text messages, JSON:
      the text so far now, sentence end or not;
   3. ``{"end": true}`` once the text is all sent.
 The server answers ``{"type": "start", "sample_rate", "format"}``, then the audio as binary
-messages as each sentence is read, then ``{"type": "done", "usage"}`` and closes (1000); or
+messages as each sentence is read (with ``word_times``, each sentence's words follow as
+``{"type": "words", "words": [{word, start_s, end_s, sentence}]}`` once found), then ``{"type": "done", "usage"}`` and closes (1000); or
 ``{"type": "error", "error": {message, type, code}}`` (OpenAI's error body) and closes (1008 for
 a refused request, 1011 for a server failure).
 """
@@ -32,7 +33,8 @@ from serve.wire import SAMPLE_BYTES
 
 PATH = "/v1/audio/speech/stream-input"
 FORMATS = {"pcm": pb.LINEAR_PCM, "mulaw": pb.MULAW, "alaw": pb.ALAW}
-OPTIONS = {"model", "voice", "response_format", "sample_rate", "speed", "seed", "temperature", "token", "text"}
+OPTIONS = {"model", "voice", "response_format", "sample_rate", "speed", "seed", "temperature", "token", "text",
+           "word_times"}
 LATER = {"text", "flush", "end"}
 FIRST_MESSAGE_S = 10.0  # the options must come this soon after the socket opens
 
@@ -45,12 +47,13 @@ def stream_options(body: dict) -> tuple[pb.SynthesizeSpeechRequest, str, str]:
                              f"reads {', '.join(sorted(OPTIONS))})")
     body = dict(body)
     fmt, text, token = body.pop("response_format", "pcm"), body.pop("text", ""), body.pop("token", "")
+    word_times = body.pop("word_times", False)
     if fmt not in FORMATS:
         raise HttpError(400, f"response_format must be one of {', '.join(FORMATS)} (raw audio), got {fmt!r}")
-    if not isinstance(text, str) or not isinstance(token, str):
-        raise HttpError(400, "text and token must be strings")
+    if not isinstance(text, str) or not isinstance(token, str) or not isinstance(word_times, bool):
+        raise HttpError(400, "text and token must be strings, word_times true or false")
     request = speech_request({**body, "input": text, "response_format": "pcm"})[0]
-    request.encoding = FORMATS[fmt]
+    request.encoding, request.word_times = FORMATS[fmt], word_times
     return request, fmt, token
 
 
@@ -136,7 +139,12 @@ class TextStreamSocket:
                     rate = answer.sample_rate_hz
                     self.ws.send(json.dumps({"type": "start", "sample_rate": rate, "format": self.fmt}))
                 samples += len(answer.audio) // width
-                self.ws.send(answer.audio)
+                if answer.audio:
+                    self.ws.send(answer.audio)
+                if answer.words:
+                    self.ws.send(json.dumps({"type": "words", "words": [
+                        {"word": w.word, "start_s": round(w.start_s, 3), "end_s": round(w.end_s, 3),
+                         "sentence": w.sentence} for w in answer.words]}))
             usage = self.usage(self.model, "".join(self.said), samples / rate) if self.usage and rate else {}
             self.ws.send(json.dumps({"type": "done", "usage": usage}))
             self.ws.close(ws_proto.NORMAL)

@@ -213,13 +213,11 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
             start, first, seconds, chars = time.perf_counter(), None, 0.0, 0
             req = await opening(requests, "SynthesizeTextStream", "config (a SynthesizeSpeechRequest)")
             entry, said, voice, sampling = self._options(req)
-            if req.word_times:
-                raise CodecError("word_times comes with SynthesizeStream (the whole text known): this stream cannot "
-                                 "send them")
             out = _AudioOut(entry, req)
             stop = threading.Event()
-            going_on = entry.synth.continuation(voice, sampling, LATER_CHUNK_FRAMES, out.first_frames, stop.is_set,
-                                                req.speaking_rate or 1.0)
+            going_on = _Timed(entry.synth.continuation(voice, sampling, LATER_CHUNK_FRAMES, out.first_frames, stop.is_set,
+                                                       req.speaking_rate or 1.0),
+                              WordTimer(entry.synth.sample_rate, entry.synth.verifier.recognizer) if req.word_times else None)
             text = _TextReader(requests, self.cfg.text_stream_idle_seconds)
             reader = asyncio.create_task(text.run(req.text))
             try:
@@ -229,18 +227,19 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
                     piece = normalize_piece(respell(piece, said))
                     chars, text.speaking = chars + len(piece), True
                     async with contextlib.aclosing(self._pooled(lambda: going_on.say(piece), stop)) as made:  # noqa: B023
-                        async for chunk in made:
+                        async for chunk, words in made:
                             seconds += len(chunk) / entry.synth.sample_rate
                             if seconds > self.cfg.max_audio_seconds:
                                 raise CodecError(f"stream exceeds {self.cfg.max_audio_seconds:g} s of audio")
                             first = first or time.perf_counter() - start
-                            yield out.chunk(chunk)
+                            yield out.chunk(chunk, words=words)
                     text.speaking = False
             finally:
                 reader.cancel()
             if not chars:
                 raise InvalidText("the stream's text has nothing to say (no letters or numbers)")
-            if (tail := out.tail()) is not None:
+            words = await submit(self.pool, going_on.finish, metrics=self.metrics)
+            if (tail := out.tail(words)) is not None:
                 yield tail
             log_request("SynthesizeTextStream", start, seconds, self.metrics, model=entry.name, chars=chars,
                         first_audio_s=first or 0.0)
@@ -299,6 +298,34 @@ class _AudioOut:
         """The resampler's last samples (and the word times), if there are any."""
         message = self.chunk(np.zeros(0, np.float32), last=True, words=words)
         return message if message.audio or words else None
+
+
+class _Timed:
+    """A text stream's ``Continuation``, with each sentence's word times (a ``WordTimer``, or
+    None: no words) handed out with the audio that follows once they are found."""
+
+    def __init__(self, going_on, timer: WordTimer | None) -> None:
+        self.going_on, self.timer = going_on, timer
+        self.marks: list[tuple[str, int]] = []  # (sentence as read, output sample where it begins)
+        self.played = self.sent = 0  # output samples so far; words handed out
+
+    def say(self, piece: str) -> Iterator[tuple[np.ndarray, list]]:
+        for chunk in self.going_on.say(piece):
+            if self.timer is None:
+                yield chunk, []
+                continue
+            self.marks.extend((spoken.text, self.played) for spoken in self.going_on.said[len(self.marks):])
+            self.played += len(chunk)
+            self.timer.push(chunk, self.marks)
+            yield chunk, self._new(self.timer.so_far())
+
+    def finish(self) -> list:
+        """The words not yet handed out, once the text is all said."""
+        return self._new(self.timer.finish()) if self.timer is not None else []
+
+    def _new(self, found: list[WordTime]) -> list:
+        words, self.sent = found[self.sent:], len(found)
+        return [_word_proto(w) for w in words]
 
 
 class _TextReader:

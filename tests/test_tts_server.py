@@ -459,7 +459,8 @@ def gateway(server):
     """The same models behind a bearer token, with speech over HTTP too (--http-port)."""
     cfg = server.server.cfg
     running = RunningServer(ServerConfig(port=0, codec=cfg.codec, tts=cfg.tts, http_port=0, auth_token="t0k", metrics_port=0,
-                                         text_stream_idle_seconds=1.0, http_cors=["https://app.example"]))
+                                         text_stream_idle_seconds=1.0, http_cors=["https://app.example"],
+                                         tts_verifier=cfg.tts_verifier))
     yield running
     running.stop()
 
@@ -686,12 +687,30 @@ def test_text_stream_speaks_before_the_text_is_done(stub):
     np.testing.assert_allclose(np.concatenate(answers), whole, atol=1e-5)
 
 
+def test_a_text_stream_tells_each_sentences_words_as_it_goes(stub):
+    """word_times on a text stream: a sentence's words come with the audio after it (once the
+    next sentence has played past the margin), not all at the end; the words and times are
+    SynthesizeStream's for the whole text."""
+    text = "Hello there. The old mill by the river."
+    streamed = list(stub.SynthesizeStream(request(text=text, word_times=True)))
+    config = pb.SynthesizeTextStreamRequest(config=request(text="", word_times=True))
+    answers = list(stub.SynthesizeTextStream(iter([config] + [pb.SynthesizeTextStreamRequest(text=piece) for piece in
+                                                              ("Hello th", "ere. The old", " mill by the river.")])))
+    words = [w for answer in answers for w in answer.words]
+    assert [(w.word, w.sentence) for w in words] == [(w.word, w.sentence) for w in streamed[-1].words]
+    assert [t for w in words for t in (w.start_s, w.end_s)] == pytest.approx(
+        [t for w in streamed[-1].words for t in (w.start_s, w.end_s)], abs=1e-3)
+    first = next(i for i, answer in enumerate(answers) if answer.words)
+    assert {w.sentence for w in answers[first].words} == {0} and first < len(answers) - 1  # sentence 0's, mid-stream
+    np.testing.assert_allclose(np.concatenate([np.frombuffer(a.audio, "<f4") for a in answers]),
+                               np.concatenate([np.frombuffer(a.audio, "<f4") for a in streamed]), atol=1e-5)
+
+
 @pytest.mark.parametrize("first, later, needle", [
     (pb.SynthesizeTextStreamRequest(text="Hi."), [], "the first SynthesizeTextStream message must carry a config"),
     (None, [pb.SynthesizeTextStreamRequest(config=request())], "the config may only come first"),
     (None, [pb.SynthesizeTextStreamRequest(text="<speak>Hi.</speak>")], "reads plain text"),
     (None, [pb.SynthesizeTextStreamRequest(text="* * *")], "the stream's text has nothing to say"),
-    (pb.SynthesizeTextStreamRequest(config=request(text="", word_times=True)), [], "word_times comes with SynthesizeStream"),
     (pb.SynthesizeTextStreamRequest(config=request(text="", encoding=pb.WAV)), [], "whole files go by unary calls"),
 ])
 def test_text_stream_refusals(stub, first, later, needle):
@@ -790,6 +809,21 @@ def test_a_websocket_speaks_before_its_text_is_done(gateway):
             metadata=[("authorization", "Bearer t0k")])
         whole = b"".join(r.audio for r in whole)
     assert code == 1000 and b"".join(m for m in got if isinstance(m, bytes)) == whole
+
+
+def test_a_websocket_sends_each_sentences_words(gateway):
+    """word_times: a sentence's words as a message of their own once found, before the audio ends."""
+    slices = ("Hello th", "ere. The old", " mill by the river.")
+    with grpc.insecure_channel(gateway.target) as channel:
+        answers = pb_grpc.TextToSpeechStub(channel).SynthesizeTextStream(iter(
+            [pb.SynthesizeTextStreamRequest(config=request(text="", word_times=True, encoding=pb.LINEAR_PCM))]
+            + [pb.SynthesizeTextStreamRequest(text=piece) for piece in slices]), metadata=[("authorization", "Bearer t0k")])
+        expected = [(w.word, w.sentence, round(w.start_s, 3)) for answer in answers for w in answer.words]
+    got, code = over_socket(gateway, [{"seed": 3, "temperature": 0.9, "word_times": True},
+                                      *({"text": piece} for piece in slices), {"end": True}])
+    said = [m for m in got if isinstance(m, str) and json.loads(m)["type"] == "words"]
+    assert [(w["word"], w["sentence"], w["start_s"]) for m in said for w in json.loads(m)["words"]] == expected
+    assert code == 1000 and len(said) >= 2 and got.index(said[0]) < max(i for i, m in enumerate(got) if isinstance(m, bytes))
 
 
 @pytest.mark.parametrize("messages, headers, kind, needle, code", [

@@ -62,6 +62,10 @@ class WordTimer:
         while self.aligned + 1 < len(self.marks) and self.total >= self.marks[self.aligned + 1][1] + self.margin:
             self._align(self.marks[self.aligned + 1][1] + self.margin)
 
+    def so_far(self) -> list[WordTime]:
+        """The words of the sentences aligned so far, as ``finish`` will give them."""
+        return _in_order(self.found)
+
     def finish(self) -> list[WordTime]:
         """Every word, once all audio is played."""
         while self.aligned < len(self.marks):
