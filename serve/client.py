@@ -112,16 +112,20 @@ class SpeechClient:
                 words.extend(resp.words)
             yield np.frombuffer(resp.audio, "<f4").copy(), resp.sample_rate_hz
 
-    def synthesize_text_stream(self, texts: Iterable[str], chunk_ms: int = 0,
+    def synthesize_text_stream(self, texts: Iterable[str], chunk_ms: int = 0, words: list | None = None,
                                **options) -> Iterator[tuple[np.ndarray, int]]:
         """Audio chunks (float32, rate) of text sent as it comes (``texts``: a language model's
-        tokens, say): each sentence is spoken once the next one begins, the rest when ``texts`` ends."""
+        tokens, say): each sentence is spoken once the next one begins, the rest when ``texts`` ends.
+        ``words``: a list that each sentence's ``WordTime``s are appended to as they come."""
         def requests() -> Iterator[pb.SynthesizeTextStreamRequest]:
-            yield pb.SynthesizeTextStreamRequest(config=synthesis_request("", chunk_ms=chunk_ms, **options))
+            yield pb.SynthesizeTextStreamRequest(config=synthesis_request("", chunk_ms=chunk_ms,
+                                                                          word_times=words is not None, **options))
             for text in texts:
                 yield pb.SynthesizeTextStreamRequest(text=text)
 
         for resp in self._call(self.tts.SynthesizeTextStream, requests()):
+            if words is not None:
+                words.extend(resp.words)
             yield np.frombuffer(resp.audio, "<f4").copy(), resp.sample_rate_hz
 
 
@@ -327,9 +331,11 @@ def _say_as_it_comes(client: SpeechClient, options: dict, args: argparse.Namespa
     from codec.errors import CodecError
     from tts.text_stream import arriving
 
-    if args.text != "-" or args.out_dir or args.stream or args.word_times:
+    if args.text != "-" or args.out_dir or args.stream:
         raise CodecError("--as-it-comes reads the text from stdin (-) into one file (-o), on its own stream")
-    start, first, chunks = time.perf_counter(), None, client.synthesize_text_stream(arriving(sys.stdin), **options)
+    words: list | None = [] if args.word_times else None
+    start, first = time.perf_counter(), None
+    chunks = client.synthesize_text_stream(arriving(sys.stdin), words=words, **options)
     chunk, rate = next(chunks, (None, 0))  # the rate the file is written at comes with the first answer
     if chunk is None:
         raise CodecError("the server sent no audio")
@@ -339,6 +345,14 @@ def _say_as_it_comes(client: SpeechClient, options: dict, args: argparse.Namespa
                 first = time.perf_counter() - start
                 print(f"first audio after {1000 * first:.0f} ms", file=sys.stderr)
             write(chunk)
+    if words is not None:
+        _write_words(args.word_times, words)
+
+
+def _write_words(path: str, words: list) -> None:
+    from tts.word_times import WordTime, write_json
+
+    write_json(path, [WordTime(w.word, w.start_s, w.end_s, w.sentence, w.aligned) for w in words])
 
 
 def _say(client: SpeechClient, text: str, options: dict, args: argparse.Namespace, dst: Path) -> None:
@@ -361,9 +375,7 @@ def _say(client: SpeechClient, text: str, options: dict, args: argparse.Namespac
         wav = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
     audio.save(dst, wav, rate)
     if words is not None:
-        from tts.word_times import WordTime, write_json
-
-        write_json(args.word_times, [WordTime(w.word, w.start_s, w.end_s, w.sentence, w.aligned) for w in words])
+        _write_words(args.word_times, words)
 
 
 if __name__ == "__main__":

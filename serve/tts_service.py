@@ -36,7 +36,7 @@ from tts.text import InvalidText, normalize
 from tts.text_stream import SentenceBuffer
 from tts.time_stretch import MAX_FACTOR, MIN_FACTOR  # as speaking rates too: 0.5x to 2x
 from tts.verify import load_verifier
-from tts.word_times import WordTime, WordTimer, word_times
+from tts.word_times import TimedReading, WordTime, WordTimer, word_times
 
 DEFAULT_LANGUAGE = "en-US"
 LATER_CHUNK_FRAMES = 25  # 0.5 s at 50 Hz once audio is flowing
@@ -215,9 +215,10 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
             entry, said, voice, sampling = self._options(req)
             out = _AudioOut(entry, req)
             stop = threading.Event()
-            going_on = _Timed(entry.synth.continuation(voice, sampling, LATER_CHUNK_FRAMES, out.first_frames, stop.is_set,
-                                                       req.speaking_rate or 1.0),
-                              WordTimer(entry.synth.sample_rate, entry.synth.verifier.recognizer) if req.word_times else None)
+            going_on = TimedReading(entry.synth.continuation(voice, sampling, LATER_CHUNK_FRAMES, out.first_frames,
+                                                             stop.is_set, req.speaking_rate or 1.0),
+                                    WordTimer(entry.synth.sample_rate, entry.synth.verifier.recognizer) if req.word_times
+                                    else None)
             text = _TextReader(requests, self.cfg.text_stream_idle_seconds)
             reader = asyncio.create_task(text.run(req.text))
             try:
@@ -232,14 +233,14 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
                             if seconds > self.cfg.max_audio_seconds:
                                 raise CodecError(f"stream exceeds {self.cfg.max_audio_seconds:g} s of audio")
                             first = first or time.perf_counter() - start
-                            yield out.chunk(chunk, words=words)
+                            yield out.chunk(chunk, words=[_word_proto(w) for w in words])
                     text.speaking = False
             finally:
                 reader.cancel()
             if not chars:
                 raise InvalidText("the stream's text has nothing to say (no letters or numbers)")
             words = await submit(self.pool, going_on.finish, metrics=self.metrics)
-            if (tail := out.tail(words)) is not None:
+            if (tail := out.tail([_word_proto(w) for w in words])) is not None:
                 yield tail
             log_request("SynthesizeTextStream", start, seconds, self.metrics, model=entry.name, chars=chars,
                         first_audio_s=first or 0.0)
@@ -298,34 +299,6 @@ class _AudioOut:
         """The resampler's last samples (and the word times), if there are any."""
         message = self.chunk(np.zeros(0, np.float32), last=True, words=words)
         return message if message.audio or words else None
-
-
-class _Timed:
-    """A text stream's ``Continuation``, with each sentence's word times (a ``WordTimer``, or
-    None: no words) handed out with the audio that follows once they are found."""
-
-    def __init__(self, going_on, timer: WordTimer | None) -> None:
-        self.going_on, self.timer = going_on, timer
-        self.marks: list[tuple[str, int]] = []  # (sentence as read, output sample where it begins)
-        self.played = self.sent = 0  # output samples so far; words handed out
-
-    def say(self, piece: str) -> Iterator[tuple[np.ndarray, list]]:
-        for chunk in self.going_on.say(piece):
-            if self.timer is None:
-                yield chunk, []
-                continue
-            self.marks.extend((spoken.text, self.played) for spoken in self.going_on.said[len(self.marks):])
-            self.played += len(chunk)
-            self.timer.push(chunk, self.marks)
-            yield chunk, self._new(self.timer.so_far())
-
-    def finish(self) -> list:
-        """The words not yet handed out, once the text is all said."""
-        return self._new(self.timer.finish()) if self.timer is not None else []
-
-    def _new(self, found: list[WordTime]) -> list:
-        words, self.sent = found[self.sent:], len(found)
-        return [_word_proto(w) for w in words]
 
 
 class _TextReader:

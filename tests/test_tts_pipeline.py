@@ -246,6 +246,14 @@ def test_training_entry_point_resumes_bit_exact_and_cli_synthesizes(tmp_path, mo
     assert [(w["word"], w["sentence"]) for w in words] == [("Hello,", 0), ("two", 0), ("birds.", 0), ("Hi.", 1)]
     assert all(a["start"] <= b["start"] for a, b in zip(words, words[1:]))
     assert 0 <= words[0]["start"] and words[-1]["end"] <= len(audio.load(timed, 24000)) / 24000 + 0.01
+    came_times = tmp_path / "came.json"  # read as it arrives: the same words at the same times
+    proc = _run("-m", "tts.cli", "synthesize", "-", "-o", str(came), "--model", str(full / "model"), "--seed", "0",
+                "--as-it-comes", "--word-times", str(came_times), "--verifier", str(asr_dir), stdin="Hello, 2 birds. Hi.")
+    assert proc.returncode == 0 and "4 word times" in proc.stderr, proc.stderr
+    came_words = json.loads(came_times.read_text())
+    assert [(w["word"], w["sentence"]) for w in came_words] == [(w["word"], w["sentence"]) for w in words]
+    assert [w[k] for w in came_words for k in ("start", "end")] == pytest.approx([w[k] for w in words for k in ("start", "end")],
+                                                                                abs=1e-3)
     first, again, going_on = (audio.load(f, 24000) for f in (out, runs["voice"], runs["previous"]))
     n = len(first)
     assert np.array_equal(again[:n], going_on[:n]) and not np.array_equal(again[n:], going_on[n:])

@@ -409,6 +409,11 @@ def test_python_client_and_cli(server, stub, tmp_path, monkeypatch, capsys):
     assert main(["--server", server.target, "synthesize", "Hello there. A quiet bridge.", "-o", str(out),
                  "--word-times", str(streamed), "--stream"]) == 0
     assert [w["word"] for w in json.loads(streamed.read_text())] == [w["word"] for w in words]
+    monkeypatch.setattr("sys.stdin", io.StringIO("Hello there. A quiet bridge."))  # as it comes: each sentence's words
+    came_times = tmp_path / "came.json"
+    assert main(["--server", server.target, "synthesize", "-", "-o", str(came), "--as-it-comes",
+                 "--word-times", str(came_times)]) == 0
+    assert [w["word"] for w in json.loads(came_times.read_text())] == [w["word"] for w in words]
     with SpeechClient(server.target) as client:  # best of 3: the server's verifier chose one of three
         assert not np.array_equal(client.synthesize("Hello there.", seed=3, best_of=3)[0],
                                   client.synthesize("Hello there.", seed=3)[0])

@@ -45,8 +45,8 @@ def _check_args(args: argparse.Namespace) -> None:
 
     check_batch(args.batch, args.context)
     check_batch_options(args.out_dir, args.resume, args.word_times)
-    if args.as_it_comes and (args.text != "-" or args.out_dir or args.word_times):
-        raise CodecError("--as-it-comes reads the text from stdin (-) into one output (-o), without --word-times")
+    if args.as_it_comes and (args.text != "-" or args.out_dir):
+        raise CodecError("--as-it-comes reads the text from stdin (-) into one output (-o)")
     if not MIN_FACTOR <= args.speaking_rate <= MAX_FACTOR:
         raise CodecError(f"--speaking-rate must be {MIN_FACTOR:g} to {MAX_FACTOR:g}, got {args.speaking_rate:g}")
     if args.voice_seconds is not None and args.voice_seconds < 0:
@@ -161,7 +161,7 @@ def _say(synth, text: str, voice, sampling, args: argparse.Namespace, dst: Path)
     PCM16 on stdout), with its word times if asked: (seconds of audio, time to first audio)."""
     from codec import audio
 
-    from .word_times import WordTimer, write_json
+    from .word_times import WordTimer
 
     start, first, samples = time.perf_counter(), None, 0
     marks = [] if args.word_times else None
@@ -176,10 +176,15 @@ def _say(synth, text: str, voice, sampling, args: argparse.Namespace, dst: Path)
             if timer is not None:  # each sentence's words found once it is played, its audio then let go
                 timer.push(chunk, marks)
     if timer is not None:
-        words = timer.finish()
-        write_json(args.word_times, words)
-        print(f"tts-cli: {len(words)} word times -> {args.word_times}", file=sys.stderr)
+        _write_words(args.word_times, timer.finish())
     return samples / synth.sample_rate, first or 0.0
+
+
+def _write_words(path: str, words: list) -> None:
+    from .word_times import write_json
+
+    write_json(path, words)
+    print(f"tts-cli: {len(words)} word times -> {path}", file=sys.stderr)
 
 
 def _say_as_it_comes(synth, said: dict[str, str], voice, sampling, args: argparse.Namespace,
@@ -193,6 +198,7 @@ def _say_as_it_comes(synth, said: dict[str, str], voice, sampling, args: argpars
     from .ssml import is_ssml
     from .text import InvalidText
     from .text_stream import SentenceBuffer, arriving
+    from .word_times import TimedReading, WordTimer
 
     buffer = SentenceBuffer()
 
@@ -202,18 +208,22 @@ def _say_as_it_comes(synth, said: dict[str, str], voice, sampling, args: argpars
         yield from buffer.finish()
 
     start, first, samples = time.perf_counter(), None, 0
-    going_on = synth.continuation(voice, sampling, args.chunk_frames, speaking_rate=args.speaking_rate)
+    timer = WordTimer(synth.sample_rate, synth.verifier.recognizer) if args.word_times else None
+    going_on = TimedReading(synth.continuation(voice, sampling, args.chunk_frames, speaking_rate=args.speaking_rate), timer)
     with contextlib.ExitStack() as stack:
         write = _write_stdout if str(dst) == "-" else stack.enter_context(audio.writer(dst, synth.sample_rate))
         for piece in pieces():
             if is_ssml(piece):
                 raise InvalidText("--as-it-comes reads plain text; SSML is read whole (without --as-it-comes)")
-            for chunk in going_on.say(respell(piece, said)):
+            for chunk, _ in going_on.say(respell(piece, said)):
                 first = first or time.perf_counter() - start
                 write(chunk)
                 samples += len(chunk)
         if not going_on.said:
             raise InvalidText("stdin had nothing to say (no letters or numbers)")
+    if timer is not None:
+        going_on.finish()
+        _write_words(args.word_times, timer.so_far())
     return samples / synth.sample_rate, first or 0.0
 
 

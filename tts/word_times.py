@@ -12,6 +12,7 @@ its words spread evenly over its stretch, marked ``aligned: false``.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
+from typing import Iterator
 
 import numpy as np
 
@@ -83,6 +84,40 @@ class WordTimer:
         self.aligned += 1
         keep = max(0, self.marks[self.aligned][1] - self.margin) if self.aligned < len(self.marks) else a
         self.chunks, self.start = [wav[keep - self.start :]], keep  # from where the next stretch starts
+
+
+class TimedReading:
+    """A text read piece by piece (a ``tts.synthesize.Continuation``: a text stream), each
+    sentence's words found by ``timer`` (a ``WordTimer``; None: no words) and handed out with
+    the audio that follows, once the next sentence has played past the margin."""
+
+    def __init__(self, going_on, timer: WordTimer | None) -> None:
+        self.going_on, self.timer = going_on, timer
+        self.marks: list[tuple[str, int]] = []  # (sentence as read, output sample where it begins)
+        self.played = self.sent = 0  # output samples so far; words handed out
+
+    @property
+    def said(self) -> list:
+        return self.going_on.said
+
+    def say(self, piece: str) -> Iterator[tuple[np.ndarray, list[WordTime]]]:
+        """Each audio chunk of ``piece`` with the words found since the chunk before."""
+        for chunk in self.going_on.say(piece):
+            if self.timer is None:
+                yield chunk, []
+                continue
+            self.marks.extend((spoken.text, self.played) for spoken in self.going_on.said[len(self.marks):])
+            self.played += len(chunk)
+            self.timer.push(chunk, self.marks)
+            yield chunk, self._new(self.timer.so_far())
+
+    def finish(self) -> list[WordTime]:
+        """The words not yet handed out, once the text is all said."""
+        return self._new(self.timer.finish()) if self.timer is not None else []
+
+    def _new(self, found: list[WordTime]) -> list[WordTime]:
+        words, self.sent = found[self.sent:], len(found)
+        return words
 
 
 def _in_order(words: list[WordTime]) -> list[WordTime]:
