@@ -57,11 +57,13 @@ class AsyncSpeechClient:
             yield np.frombuffer(resp.audio, "<f4").copy(), resp.sample_rate_hz
 
     async def synthesize_text_stream(self, texts: AsyncIterable[str] | Iterable[str], chunk_ms: int = 0,
-                                     **options) -> AsyncIterator[tuple[np.ndarray, int]]:
+                                     words: list | None = None, **options) -> AsyncIterator[tuple[np.ndarray, int]]:
         """Audio chunks of text sent as it comes (``texts``: a language model's tokens, async or
-        not): each sentence is spoken once the next one begins, the rest when ``texts`` ends."""
+        not): each sentence is spoken once the next one begins, the rest when ``texts`` ends.
+        ``words``: a list that each sentence's ``WordTime``s are appended to as they come."""
         async def requests() -> AsyncIterator[pb.SynthesizeTextStreamRequest]:
-            yield pb.SynthesizeTextStreamRequest(config=synthesis_request("", chunk_ms=chunk_ms, **options))
+            yield pb.SynthesizeTextStreamRequest(config=synthesis_request("", chunk_ms=chunk_ms,
+                                                                          word_times=words is not None, **options))
             if isinstance(texts, AsyncIterable):
                 async for text in texts:
                     yield pb.SynthesizeTextStreamRequest(text=text)
@@ -70,6 +72,8 @@ class AsyncSpeechClient:
                     yield pb.SynthesizeTextStreamRequest(text=text)
 
         async for resp in self._call(self.tts.SynthesizeTextStream, requests()):
+            if words is not None:
+                words.extend(resp.words)
             yield np.frombuffer(resp.audio, "<f4").copy(), resp.sample_rate_hz
 
     async def encode(self, wav: np.ndarray, sample_rate: int, model: str = "", bandwidth_kbps: float = 0.0) -> pb.Codes:

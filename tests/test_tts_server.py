@@ -968,10 +968,13 @@ def test_the_async_client_speaks_as_the_blocking_one(server):
                 return np.concatenate([c async for c, _ in client.synthesize_text_stream(tokens(seed), seed=3,
                                                                                          temperature=0.9)])
             together = await asyncio.gather(said(0), said(1))
+            words: list = []
+            _ = [c async for c, _ in client.synthesize_text_stream(tokens(2), words=words, seed=3, temperature=0.9)]
             again, _ = await client.decode(await client.encode(whole, rate))
-            return wav, got_rate, streamed, together, again
+            return wav, got_rate, streamed, together, again, words
 
-    wav, got_rate, streamed, together, again = asyncio.run(main())
+    wav, got_rate, streamed, together, again, words = asyncio.run(main())
+    assert [w.word for w in words] == ["Hello", "there.", "A", "quiet", "bridge."]
     np.testing.assert_array_equal(wav, whole)
     assert got_rate == rate and len(streamed) >= 2
     np.testing.assert_allclose(np.concatenate(streamed), whole, atol=1e-5)
