@@ -884,6 +884,27 @@ def test_a_websocket_client_that_leaves_cancels_its_synthesis(gateway):
     assert metrics("grpc_server_handled_total", labels) == before + 1
 
 
+def test_a_server_stopping_mid_answer_ends_the_events_with_an_error(server):
+    """stream_format "sse": once events have gone out, a failure (here the server stopping, its
+    grace over) is an error event, not a silent end; the raw pcm stream just ends short."""
+    import threading
+    from urllib.request import Request, urlopen
+
+    cfg = server.server.cfg
+    running = RunningServer(ServerConfig(port=0, codec=cfg.codec, tts=cfg.tts, http_port=0))
+    body = json.dumps({"model": "tts", "input": "Hello there. " * 150, "response_format": "pcm", "stream_format": "sse"})
+    req = Request(f"http://127.0.0.1:{running.server.http_port}/v1/audio/speech", data=body.encode(),
+                  headers={"Content-Type": "application/json"})
+    stopping = threading.Thread(target=running.stop)
+    with urlopen(req, timeout=60) as resp:
+        first = json.loads(resp.readline().decode()[len("data: "):])
+        stopping.start()  # grace 1 s: far less than 150 sentences take
+        events = [first] + sse_events(resp.read())
+    stopping.join(60)
+    assert [e["type"] for e in events[:-1]] == ["speech.audio.delta"] * (len(events) - 1)
+    assert events[-1]["type"] == "error" and events[-1]["error"]["code"] in ("CANCELLED", "UNAVAILABLE")
+
+
 def test_http_speech_over_tls(server, tmp_path):
     """With --tls-cert the gateway is HTTPS (and its socket wss://), and still reaches gRPC over
     its private socket."""
