@@ -112,8 +112,10 @@ class Gateway:
     origins, or "*") whose scripts may call it from a browser (CORS); none by default."""
 
     def __init__(self, target: str, origins: list[str] | tuple[str, ...] = (), metrics=None,
-                 usage: Callable[[str, str, float], dict] | None = None) -> None:
-        self.channel = grpc.insecure_channel(target)
+                 usage: Callable[[str, str, float], dict] | None = None, max_message_mb: int = 64) -> None:
+        limit = max_message_mb << 20  # the server's own limit: a long text's whole audio is one message
+        self.channel = grpc.insecure_channel(target, options=[("grpc.max_receive_message_length", limit),
+                                                              ("grpc.max_send_message_length", limit)])
         self.tts = pb_grpc.TextToSpeechStub(self.channel)
         self.health = health_pb2_grpc.HealthStub(self.channel)
         self.origins, self.metrics = set(origins), metrics  # metrics: a serve.metrics.ServerMetrics, or None

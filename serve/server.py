@@ -406,7 +406,7 @@ class SpeechServer:
         self._socket_dir = tempfile.mkdtemp(prefix="speech-server-")
         target = f"unix:{self._socket_dir}/grpc.sock"
         self.server.add_insecure_port(target)
-        self._gateway = Gateway(target, self.cfg.http_cors, self.metrics, self.tts_registry.usage)
+        self._gateway = Gateway(target, self.cfg.http_cors, self.metrics, self.tts_registry.usage, self.cfg.max_message_mb)
         try:
             self._http = serve_wsgi(self._gateway, self.cfg.host, self.cfg.http_port, self.cfg.tls_cert, self.cfg.tls_key,
                                     "http")

@@ -596,6 +596,14 @@ def test_the_openai_sdk_speaks_to_the_gateway(gateway):
     assert [m.id for m in client.models.list()] == ["tts"]
 
 
+def test_a_long_texts_whole_file_comes_over_http(gateway):
+    """mp3/opus/flac are made from Synthesize's one message: past gRPC's 4 MB default (44 s of
+    float32 audio) the gateway's channel takes what the server sends (--max-message-mb)."""
+    status, _, flac = http(gateway, "/v1/audio/speech", {"model": "tts", "input": "Hello there. " * 60,
+                                                         "response_format": "flac", "seed": 3})
+    assert status == 200 and len(audio.decode_bytes(flac, SR)) * 4 > 4 << 20
+
+
 def sse_events(data: bytes) -> list[dict]:
     """The JSON of each server-sent event in ``data``."""
     return [json.loads(event[len("data: "):]) for event in data.decode().split("\n\n") if event.startswith("data: ")]
