@@ -130,10 +130,13 @@ class SpeechClient:
 
 
 def open_channel(module, target: str, tls_ca: bytes | None):
-    """A channel of ``module`` (``grpc`` or ``grpc.aio``): TLS against ``tls_ca`` when given."""
+    """A channel of ``module`` (``grpc`` or ``grpc.aio``): TLS against ``tls_ca`` when given. It
+    takes answers of any size: the server bounds its own (--max-message-mb), where gRPC's 4 MB
+    default refused a long text's whole audio (44 s of float32) or a long file's decoding."""
+    options = [("grpc.max_receive_message_length", -1)]
     if tls_ca is not None:
-        return module.secure_channel(target, grpc.ssl_channel_credentials(root_certificates=tls_ca))
-    return module.insecure_channel(target)
+        return module.secure_channel(target, grpc.ssl_channel_credentials(root_certificates=tls_ca), options=options)
+    return module.insecure_channel(target, options=options)
 
 
 def bearer(token: str | None) -> list[tuple[str, str]] | None:

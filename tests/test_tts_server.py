@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import sys
@@ -596,12 +597,24 @@ def test_the_openai_sdk_speaks_to_the_gateway(gateway):
     assert [m.id for m in client.models.list()] == ["tts"]
 
 
-def test_a_long_texts_whole_file_comes_over_http(gateway):
-    """mp3/opus/flac are made from Synthesize's one message: past gRPC's 4 MB default (44 s of
-    float32 audio) the gateway's channel takes what the server sends (--max-message-mb)."""
-    status, _, flac = http(gateway, "/v1/audio/speech", {"model": "tts", "input": "Hello there. " * 60,
-                                                         "response_format": "flac", "seed": 3})
+def test_a_long_texts_whole_audio_comes_in_one_answer(gateway):
+    """Synthesize's one message past gRPC's 4 MB default (44 s of float32 audio): the gateway's
+    channel (mp3/opus/flac are made from it) and the clients' take what the server sends."""
+    from serve.async_client import AsyncSpeechClient
+    from serve.client import SpeechClient
+
+    text = "Hello there. " * 60
+    status, _, flac = http(gateway, "/v1/audio/speech", {"model": "tts", "input": text, "response_format": "flac",
+                                                         "seed": 3})
     assert status == 200 and len(audio.decode_bytes(flac, SR)) * 4 > 4 << 20
+    with SpeechClient(gateway.target, token="t0k") as client:
+        wav, _ = client.synthesize(text, seed=3)
+    assert audio.to_pcm16(wav) == audio.to_pcm16(audio.decode_bytes(flac, SR))
+
+    async def main() -> np.ndarray:
+        async with AsyncSpeechClient(gateway.target, token="t0k") as client:
+            return (await client.synthesize(text, seed=3))[0]
+    np.testing.assert_array_equal(asyncio.run(main()), wav)
 
 
 def sse_events(data: bytes) -> list[dict]:
