@@ -172,19 +172,13 @@ def synthesis_request(text: str, voice: str = "", voice_audio: Path | None = Non
 def _codes_file_write(path: Path, codes: pb.Codes, info: pb.ModelInfo) -> None:
     from codec import container
 
-    header = container.CodesHeader(
-        model=codes.model, weights_hash=codes.weights_hash, codes_hash=codes.codes_hash, sample_rate=info.sample_rate_hz, frame_rate=info.frame_rate_hz,
-        hop=int(round(info.sample_rate_hz / info.frame_rate_hz)), codebook_sizes=list(info.codebook_sizes)[: codes.num_codebooks],
-        n_frames=codes.num_frames, n_samples=int(codes.num_samples),
-    )
-    container.write(path, header, wire.codes_from_proto(codes)[0])
+    container.write(path, *wire.codes_file(codes, info))
 
 
 def _codes_file_read(path: Path) -> pb.Codes:
     from codec import container
 
-    header, codes = container.read(path)
-    return wire.codes_to_proto(codes, header.model, header.weights_hash, header.n_samples, header.codes_hash)
+    return wire.codes_from_file(*container.read(path))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

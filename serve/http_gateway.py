@@ -17,15 +17,16 @@ import contextlib
 import json
 import struct
 from typing import Any, Callable, Iterator
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import grpc
 import numpy as np
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from codec import audio
-from codec.errors import InvalidAudio
+from codec import audio, container
+from codec.errors import InvalidAudio, InvalidCodesFile
 from serve import websocket as ws_proto
+from serve import wire
 from serve.gen.speech.v1 import speech_pb2 as pb
 from serve.gen.speech.v1 import speech_pb2_grpc as pb_grpc
 from tts.time_stretch import MAX_FACTOR, MIN_FACTOR  # the speaking rates the server takes
@@ -45,7 +46,11 @@ HTTP_STATUS = {
     grpc.StatusCode.RESOURCE_EXHAUSTED: (429, "rate_limit_error"),
     grpc.StatusCode.UNAVAILABLE: (503, "server_error"),
     grpc.StatusCode.DEADLINE_EXCEEDED: (504, "timeout_error"),
+    grpc.StatusCode.UNIMPLEMENTED: (404, "not_found_error"),  # speech asked of a codec-only server
 }
+DECODED = {"wav": (pb.WAV, "audio/wav"), "flac": (pb.FLAC, "audio/flac"), "ogg": (pb.OGG, "audio/ogg"),
+           "pcm": (pb.LINEAR_PCM, "audio/pcm"), "mulaw": (pb.MULAW, "audio/PCMU"), "alaw": (pb.ALAW, "audio/PCMA")}
+CODES_TYPE = "application/octet-stream"  # a .codes file (codec.container), as codec-cli writes it
 REASONS = {200: "OK", 204: "No Content", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
            405: "Method Not Allowed", 411: "Length Required", 413: "Content Too Large", 415: "Unsupported Media Type",
            426: "Upgrade Required", 429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable",
@@ -104,19 +109,22 @@ def wav_header(sample_rate: int) -> bytes:
 
 
 ENDPOINTS = {"/v1/audio/speech": "POST", "/v1/models": "GET", "/v1/audio/voices": "GET", "/healthz": "GET",
-             TEXT_STREAM: "GET"}
+             TEXT_STREAM: "GET", "/v1/audio/codes": "POST", "/v1/audio/decode": "POST"}
 
 
 class Gateway:
     """The WSGI app: routes to the gRPC services at ``target``. ``origins``: web pages (their
-    origins, or "*") whose scripts may call it from a browser (CORS); none by default."""
+    origins, or "*") whose scripts may call it from a browser (CORS); none by default. Besides
+    speech, the codec: ``POST /v1/audio/codes`` (an audio file in, a ``.codes`` file out, as
+    ``codec-cli encode`` writes it) and ``POST /v1/audio/decode`` (the reverse)."""
 
     def __init__(self, target: str, origins: list[str] | tuple[str, ...] = (), metrics=None,
                  usage: Callable[[str, str, float], dict] | None = None, max_message_mb: int = 64) -> None:
         limit = max_message_mb << 20  # the server's own limit: a long text's whole audio is one message
         self.channel = grpc.insecure_channel(target, options=[("grpc.max_receive_message_length", limit),
                                                               ("grpc.max_send_message_length", limit)])
-        self.tts = pb_grpc.TextToSpeechStub(self.channel)
+        self.max_upload = limit  # an audio file or .codes file sent to the codec
+        self.tts, self.codec = pb_grpc.TextToSpeechStub(self.channel), pb_grpc.CodecStub(self.channel)
         self.health = health_pb2_grpc.HealthStub(self.channel)
         self.origins, self.metrics = set(origins), metrics  # metrics: a serve.metrics.ServerMetrics, or None
         # usage(model, text, audio seconds): an answer's token counts (serve.tts_service.TtsRegistry.usage)
@@ -137,6 +145,10 @@ class Gateway:
                 raise HttpError(401, "missing or wrong bearer token", "authentication_error")
             if route == ("POST", "/v1/audio/speech"):
                 return self._speech(_json_body(environ), metadata, start_response)
+            if route == ("POST", "/v1/audio/codes"):
+                return self._encode(environ, metadata, start_response)
+            if route == ("POST", "/v1/audio/decode"):
+                return self._decode(environ, metadata, start_response)
             if route == ("GET", "/v1/models"):
                 models = self.tts.ListModels(pb.ListModelsRequest(), metadata=metadata).models
                 return _json(start_response, 200, {"object": "list", "data": [
@@ -145,7 +157,7 @@ class Gateway:
                 voices = self.tts.ListVoices(pb.ListVoicesRequest(), metadata=metadata).voices
                 return _json(start_response, 200, {"voices": [v.name for v in voices]})
             if route == ("GET", "/healthz"):
-                status = self.health.Check(health_pb2.HealthCheckRequest(service="speech.v1.TextToSpeech")).status
+                status = self.health.Check(health_pb2.HealthCheckRequest(service="")).status  # the whole server
                 serving = status == health_pb2.HealthCheckResponse.SERVING
                 return _json(start_response, 200 if serving else 503,
                              {"status": health_pb2.HealthCheckResponse.ServingStatus.Name(status)})
@@ -240,6 +252,47 @@ class Gateway:
         start_response("200 OK", [("Content-Type", CONTENT_TYPES[fmt]), *headers])
         return _cut_short(chunks)
 
+    def _encode(self, environ: dict, metadata: list, start_response: Callable) -> Iterator[bytes]:
+        """An audio file (any container the server reads; ``audio/pcm``: 16-bit, with
+        ``sample_rate``) as a ``.codes`` file, at the codec's full rate or ``bandwidth_kbps``."""
+        query = _query(environ, {"model": str, "bandwidth_kbps": float, "sample_rate": int})
+        kind = _content_type(environ)
+        if not kind.startswith("audio/"):
+            raise HttpError(415, f"send an audio file (Content-Type: audio/wav, audio/flac, audio/ogg, ... or audio/pcm "
+                                 f"with ?sample_rate=), got {kind!r}")
+        if kind == "audio/pcm" and not query.get("sample_rate"):
+            raise HttpError(400, "audio/pcm (16-bit samples) needs ?sample_rate=")
+        sent = pb.Audio(data=_body(environ, self.max_upload), sample_rate_hz=query.get("sample_rate", 0),
+                        encoding=pb.LINEAR_PCM if kind == "audio/pcm" else pb.ENCODING_UNSPECIFIED)
+        answer = self.codec.Encode(pb.EncodeRequest(audio=sent, model=query.get("model", ""),
+                                                    bandwidth_kbps=query.get("bandwidth_kbps", 0.0)), metadata=metadata)
+        info = self.codec.GetModelInfo(pb.GetModelInfoRequest(model=answer.codes.model), metadata=metadata)
+        data = container.dumps(*wire.codes_file(answer.codes, info))
+        start_response("200 OK", [("Content-Type", CODES_TYPE), ("Content-Length", str(len(data))),
+                                  ("X-Bitrate-Kbps", f"{answer.bitrate_kbps:g}")])
+        return iter([data])
+
+    def _decode(self, environ: dict, metadata: list, start_response: Callable) -> Iterator[bytes]:
+        """A ``.codes`` file as audio: ``format`` wav (default), flac, ogg, pcm, mulaw or alaw, at
+        ``sample_rate`` (default: the codec's)."""
+        query = _query(environ, {"format": str, "sample_rate": int})
+        fmt = query.get("format", "wav")
+        if fmt not in DECODED:
+            raise HttpError(400, f"format must be one of {', '.join(DECODED)}, got {fmt!r}")
+        if _content_type(environ) not in (CODES_TYPE, ""):
+            raise HttpError(415, f"send a .codes file (Content-Type: {CODES_TYPE}), got {_content_type(environ)!r}")
+        try:
+            codes = wire.codes_from_file(*container.loads(_body(environ, self.max_upload), "the body"))
+        except InvalidCodesFile as err:
+            raise HttpError(400, str(err)) from None
+        encoding, kind = DECODED[fmt]
+        answer = self.codec.Decode(pb.DecodeRequest(codes=codes, encoding=encoding,
+                                                    sample_rate_hz=query.get("sample_rate", 0)), metadata=metadata)
+        data = answer.audio.data
+        start_response("200 OK", [("Content-Type", kind), ("Content-Length", str(len(data))),
+                                  ("X-Sample-Rate", str(answer.audio.sample_rate_hz))])
+        return iter([data])
+
     def _events(self, chunks: Iterator[bytes], request: pb.SynthesizeSpeechRequest, fmt: str, rate: int,
                 seconds: float | None) -> Iterator[bytes]:
         """The audio as OpenAI's server-sent events; a failure after the first is an ``error`` event.
@@ -284,25 +337,51 @@ def _event(payload: dict) -> bytes:
     return f"data: {json.dumps(payload)}\n\n".encode()
 
 
-def _json_body(environ: dict) -> dict:
-    kind = environ.get("CONTENT_TYPE", "").split(";")[0].strip()
-    if kind not in ("application/json", ""):
-        raise HttpError(415, f"the body must be JSON (Content-Type: application/json), got {kind!r}")
+def _content_type(environ: dict) -> str:
+    return environ.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
+
+
+def _body(environ: dict, limit: int) -> bytes:
+    """The request's body, refused from its headers when it has no length or too much of one."""
     if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
         raise HttpError(411, "send the body with a Content-Length (a chunked body is not read)")
     try:
         length = int(environ.get("CONTENT_LENGTH") or 0)
     except ValueError:
         raise HttpError(400, "Content-Length must be a number") from None
-    if length > MAX_BODY:
-        raise HttpError(413, f"the body is {length} bytes; at most {MAX_BODY} per request")
+    if length > limit:
+        raise HttpError(413, f"the body is {length} bytes; at most {limit} per request")
+    return environ["wsgi.input"].read(length)
+
+
+def _json_body(environ: dict) -> dict:
+    kind = _content_type(environ)
+    if kind not in ("application/json", ""):
+        raise HttpError(415, f"the body must be JSON (Content-Type: application/json), got {kind!r}")
     try:
-        body = json.loads(environ["wsgi.input"].read(length) or b"null")
+        body = json.loads(_body(environ, MAX_BODY) or b"null")
     except (ValueError, UnicodeDecodeError) as err:
         raise HttpError(400, f"the body is not JSON: {err}") from None
     if not isinstance(body, dict):
         raise HttpError(400, 'the body must be a JSON object, e.g. {"model": "tts", "input": "Hello.", "voice": ""}')
     return body
+
+
+def _query(environ: dict, kinds: dict[str, type]) -> dict[str, Any]:
+    """The query string's parameters, each once, as its type; unknown names are refused."""
+    query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+    unknown = sorted(set(query) - set(kinds))
+    if unknown:
+        raise HttpError(400, f"unknown parameter{'s' * (len(unknown) > 1)} {', '.join(unknown)} (this endpoint reads "
+                             f"{', '.join(kinds)})")
+    out = {}
+    for name, values in query.items():
+        try:
+            out[name] = kinds[name](values[-1])
+        except ValueError:
+            raise HttpError(400, f"{name} must be {'an integer' if kinds[name] is int else 'a number'}, "
+                                 f"got {values[-1]!r}") from None
+    return out
 
 
 def _json(start_response: Callable, status: int, payload: dict) -> Iterator[bytes]:
@@ -319,7 +398,10 @@ def error_body(message: str, kind: str, code: str | None = None) -> dict:
 def rpc_failure(err: grpc.RpcError) -> tuple[int, dict]:
     """A failed gRPC call as the HTTP status and OpenAI error body it becomes."""
     status, kind = HTTP_STATUS.get(err.code(), (500, "server_error"))
-    return status, error_body(err.details() or err.code().name, kind, err.code().name)
+    message = err.details() or err.code().name
+    if err.code() == grpc.StatusCode.UNIMPLEMENTED:
+        message = "this server has no TTS model loaded (start it with --tts DIR)"
+    return status, error_body(message, kind, err.code().name)
 
 
 def _error(start_response: Callable, status: int, message: str, kind: str) -> Iterator[bytes]:

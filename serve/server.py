@@ -101,8 +101,9 @@ class ServerConfig:
     # Prometheus metrics over HTTP on host:metrics_port (0: a free port; HTTPS when TLS is set;
     # with auth_token, only to the same bearer token). None: not served.
     metrics_port: int | None = None
-    # speech over plain HTTP on host:http_port, OpenAI's POST /v1/audio/speech (serve.http_gateway;
-    # 0: a free port; HTTPS when TLS is set; the same bearer token). None: not served. Needs tts.
+    # speech and the codec over plain HTTP on host:http_port: OpenAI's POST /v1/audio/speech (with
+    # tts), POST /v1/audio/codes and /v1/audio/decode, a text-stream WebSocket (serve.http_gateway;
+    # 0: a free port; HTTPS when TLS is set; the same bearer token). None: not served.
     http_port: int | None = None
     # web pages (origins such as "https://app.example.com", or "*") whose scripts may call the
     # HTTP gateway from a browser (CORS); none by default
@@ -121,8 +122,6 @@ class ServerConfig:
             raise ConfigError(f"port, metrics_port and http_port must differ, got {', '.join(map(str, taken))}")
         if self.http_cors and self.http_port is None:
             raise ConfigError("--http-cors lets pages call the HTTP gateway: it needs --http-port")
-        if self.http_port is not None and not self.tts:
-            raise ConfigError("--http-port serves speech (POST /v1/audio/speech): it needs --tts")
         low = [name for name in ("workers", "max_streams", "max_message_mb", "max_best_of") if getattr(self, name) < 1]
         low += ["threads"] if self.threads is not None and self.threads < 1 else []
         if low:
@@ -406,7 +405,8 @@ class SpeechServer:
         self._socket_dir = tempfile.mkdtemp(prefix="speech-server-")
         target = f"unix:{self._socket_dir}/grpc.sock"
         self.server.add_insecure_port(target)
-        self._gateway = Gateway(target, self.cfg.http_cors, self.metrics, self.tts_registry.usage, self.cfg.max_message_mb)
+        usage = self.tts_registry.usage if self.tts_registry is not None else None
+        self._gateway = Gateway(target, self.cfg.http_cors, self.metrics, usage, self.cfg.max_message_mb)
         try:
             self._http = serve_wsgi(self._gateway, self.cfg.host, self.cfg.http_port, self.cfg.tls_cert, self.cfg.tls_key,
                                     "http")
@@ -508,8 +508,9 @@ def parse_args(argv: list[str] | None) -> ServerConfig:
     p.add_argument("--http-cors", action="append", default=[], metavar="ORIGIN",
                    help="let scripts of pages from ORIGIN (e.g. https://app.example.com, or *) call the HTTP gateway "
                         "from a browser; repeatable")
-    p.add_argument("--http-port", type=int, help="also serve speech over HTTP(S) on this port, OpenAI's POST "
-                                                 "/v1/audio/speech (0: a free port; needs --tts)")
+    p.add_argument("--http-port", type=int, help="also serve over HTTP(S) on this port: OpenAI's POST /v1/audio/speech "
+                                                 "(with --tts), the codec's POST /v1/audio/codes and /v1/audio/decode "
+                                                 "(0: a free port)")
     p.add_argument("--reuse-port", action="store_true",
                    help="let several server processes share --port (SO_REUSEPORT; the kernel spreads connections)")
     return ServerConfig(**vars(p.parse_args(argv)))

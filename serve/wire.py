@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from codec import audio as audio_io
-from codec import g711
+from codec import container, g711
 from codec.errors import CodecError, InvalidAudio
 from serve.gen.speech.v1 import speech_pb2 as pb
 
@@ -107,3 +107,18 @@ def codes_from_proto(msg: pb.Codes) -> np.ndarray:
     if q <= 0 or f < 0 or len(msg.values) != q * f:
         raise CodecError(f"codes declare {q} x {f} but carry {len(msg.values)} values")
     return np.asarray(msg.values, dtype=np.int64).reshape(1, q, f)
+
+
+def codes_file(codes: pb.Codes, info: pb.ModelInfo) -> tuple[container.CodesHeader, np.ndarray]:
+    """``Codes`` (and their model's ``ModelInfo``) as a ``.codes`` file's header and [Q, F] codes."""
+    header = container.CodesHeader(
+        model=codes.model, weights_hash=codes.weights_hash, codes_hash=codes.codes_hash, sample_rate=info.sample_rate_hz,
+        frame_rate=info.frame_rate_hz, hop=int(round(info.sample_rate_hz / info.frame_rate_hz)),
+        codebook_sizes=list(info.codebook_sizes)[: codes.num_codebooks], n_frames=codes.num_frames,
+        n_samples=int(codes.num_samples))
+    return header, codes_from_proto(codes)[0]
+
+
+def codes_from_file(header: container.CodesHeader, codes: np.ndarray) -> pb.Codes:
+    """A ``.codes`` file's header and codes as ``Codes``."""
+    return codes_to_proto(codes, header.model, header.weights_hash, header.n_samples, header.codes_hash)

@@ -4,6 +4,7 @@ Prometheus metrics."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -271,6 +272,61 @@ def test_client_cli_streams_files_as_the_unary_calls_do(server, speech, tmp_path
     assert one.shape == streamed.shape == (round(2 * len(speech) * SR / 44100),) and np.abs(one - streamed).max() <= 1
 
 
+def test_the_codec_over_http(model_dir, speech, tmp_path):
+    """--http-port on a codec-only server: POST /v1/audio/codes answers the .codes file
+    speech-client writes (byte for byte), /v1/audio/decode its audio; speech is not served."""
+    from urllib.error import HTTPError
+    from urllib.request import Request, urlopen
+
+    running = RunningServer(ServerConfig(port=0, codec=str(model_dir), http_port=0))
+
+    def post(path: str, data: bytes, kind: str) -> tuple[int, dict, bytes]:
+        req = Request(f"http://127.0.0.1:{running.server.http_port}{path}", data=data, headers={"Content-Type": kind})
+        try:
+            with urlopen(req, timeout=60) as resp:
+                return resp.status, dict(resp.headers), resp.read()
+        except HTTPError as err:
+            return err.code, dict(err.headers), err.read()
+
+    try:
+        src = tmp_path / "in.wav"
+        sf.write(src, speech, SR, subtype="PCM_16")
+        run = subprocess.run([sys.executable, "-m", "serve.client", "--server", running.target, "encode", str(src), "-o",
+                              str(tmp_path / "one.codes")], capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stderr
+        status, headers, codes = post("/v1/audio/codes", src.read_bytes(), "audio/wav")
+        assert (status, headers["Content-Type"]) == (200, "application/octet-stream")
+        assert codes == (tmp_path / "one.codes").read_bytes() and float(headers["X-Bitrate-Kbps"]) > 0
+        pcm = audio.to_pcm16(audio.load(src, SR))
+        assert post(f"/v1/audio/codes?sample_rate={SR}", pcm, "audio/pcm")[2] == codes
+        status, headers, low = post("/v1/audio/codes?bandwidth_kbps=1.2", src.read_bytes(), "audio/wav")
+        assert status == 200 and len(low) < len(codes) and float(headers["X-Bitrate-Kbps"]) == pytest.approx(1.2)
+        status, headers, wav = post("/v1/audio/decode", codes, "application/octet-stream")
+        with SpeechClient(running.target) as client:
+            decoded, _ = client.decode(client.encode(audio.load(src, SR), SR))
+        assert (status, headers["Content-Type"]) == (200, "audio/wav")
+        assert post("/v1/audio/decode?format=pcm", codes, "application/octet-stream")[2] == audio.to_pcm16(decoded)
+        written = np.frombuffer(audio.to_pcm16(audio.decode_bytes(wav, SR)), "<i2").astype(int)  # libsndfile rounds
+        assert np.abs(written - np.frombuffer(audio.to_pcm16(decoded), "<i2")).max() <= 1
+        status, headers, flac = post("/v1/audio/decode?format=flac&sample_rate=16000", codes, "application/octet-stream")
+        assert (status, headers["Content-Type"], headers["X-Sample-Rate"]) == (200, "audio/flac", "16000")
+        for path, data, kind, code, needle in (
+                ("/v1/audio/codes", b"RIFF", "text/plain", 415, "send an audio file"),
+                ("/v1/audio/codes", pcm, "audio/pcm", 400, "needs ?sample_rate="),
+                ("/v1/audio/codes?rate=1", pcm, "audio/wav", 400, "unknown parameter rate"),
+                ("/v1/audio/codes?bandwidth_kbps=lots", pcm, "audio/wav", 400, "bandwidth_kbps must be a number"),
+                ("/v1/audio/codes", b"not audio", "audio/wav", 400, ""),
+                ("/v1/audio/decode", b"not codes", "application/octet-stream", 400, "not a .codes file"),
+                ("/v1/audio/decode?format=mp3", codes, "application/octet-stream", 400, "format must be one of wav"),
+                ("/v1/audio/speech", b'{"input": "Hi."}', "application/json", 404, "no TTS model loaded")):
+            got, _, body = post(path, data, kind)
+            assert got == code and needle in json.loads(body)["error"]["message"], (path, got, body)
+        with urlopen(f"http://127.0.0.1:{running.server.http_port}/healthz", timeout=10) as health:
+            assert json.loads(health.read()) == {"status": "SERVING"}
+    finally:
+        running.stop()
+
+
 def test_bearer_token_auth(model_dir, speech):
     running = RunningServer(ServerConfig(port=0, codec=str(model_dir), auth_token="s3cret"))
     try:
@@ -446,7 +502,6 @@ def test_sigterm_drains_in_flight_stream(model_dir, speech, tmp_path):
     ({"port": 9100, "http_port": 9100, "tts": ["tts"]}, "port, metrics_port and http_port must differ"),
     ({"http_port": 70000}, "http_port must be 0"),
     ({"http_cors": ["*"]}, "--http-cors lets pages call the HTTP gateway: it needs --http-port"),
-    ({"http_port": 0}, "--http-port serves speech .POST /v1/audio/speech.: it needs --tts"),
 ])
 def test_server_config_refuses_impossible_settings(settings, message):
     with pytest.raises(ConfigError, match=message):
