@@ -1,5 +1,6 @@
 """Speech over plain HTTP, as OpenAI's ``POST /v1/audio/speech`` takes it (``--http-port``): curl,
-a browser, or an OpenAI SDK pointed at this server's base URL get audio without gRPC.
+a browser, or an OpenAI SDK pointed at this server's base URL get audio without gRPC; and the
+codec (``/v1/audio/codes``, ``/v1/audio/decode``) and a text-stream WebSocket on the same port.
 
 Each HTTP request becomes the gRPC call a client would make, sent over a private Unix socket
 to this same server: the same checks, limits, bearer token, metrics and status codes (mapped to
@@ -214,7 +215,8 @@ class Gateway:
             return start_response
 
         def with_cors(status: str, headers: list, *rest) -> Callable:
-            return start_response(status, [*headers, ("Access-Control-Allow-Origin", origin), ("Vary", "Origin")], *rest)
+            return start_response(status, [*headers, ("Access-Control-Allow-Origin", origin), ("Vary", "Origin"),
+                                           ("Access-Control-Expose-Headers", "X-Bitrate-Kbps, X-Sample-Rate")], *rest)
         return with_cors
 
     def _preflight(self, origin: str, start_response: Callable) -> Iterator[bytes]:

@@ -1035,6 +1035,7 @@ def test_http_cors_lets_the_allowed_pages_call_from_a_browser(gateway):
     said = {"model": "tts", "input": "Hi.", "response_format": "pcm"}
     status, headers, _ = http(gateway, "/v1/audio/speech", said, Origin="https://app.example")
     assert status == 200 and headers["Access-Control-Allow-Origin"] == "https://app.example"
+    assert "X-Bitrate-Kbps" in headers["Access-Control-Expose-Headers"]  # a page may read the codec's headers
     status, headers, body = http(gateway, "/v1/audio/speech", token=None, method="OPTIONS", Origin="https://evil.example")
     assert status == 403 and "Access-Control-Allow-Origin" not in headers and b"--http-cors" in body
     status, headers, _ = http(gateway, "/v1/models", Origin="https://evil.example")
