@@ -1,11 +1,14 @@
 """What the HTTP gateway costs: one sentence asked for over gRPC (SynthesizeStream, Synthesize)
 and over HTTP (POST /v1/audio/speech as pcm, streamed, and as wav/mp3/opus files), on a real
-speech-server process with the bundled TTS, one request at a time.
+speech-server process with the bundled TTS, one request at a time; then the codec: that
+sentence's audio (a WAV file) to codes and back over gRPC (Encode + GetModelInfo, Decode) and
+over HTTP (POST /v1/audio/codes, /v1/audio/decode).
 
     python benchmarks/http_gateway.py [--tts tts] [--rounds 5]
 
 Reported: time to the first audio byte and to the last, medians over ``--rounds``, each row's
-ratio against gRPC's SynthesizeStream measured in the same run (same text, voice and seed).
+ratio against gRPC's SynthesizeStream measured in the same run (same text, voice and seed); the
+codec's calls (5x the rounds) against gRPC's.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from codec import audio  # noqa: E402
 from load import SENTENCE, start_server  # noqa: E402
 from serve.gen.speech.v1 import speech_pb2 as pb  # noqa: E402
 from serve.gen.speech.v1 import speech_pb2_grpc as pb_grpc  # noqa: E402
@@ -51,6 +55,39 @@ def over_http(port: int, body: dict) -> tuple[float, float, int]:
     return first, time.perf_counter() - start, len(data)
 
 
+def post(port: int, path: str, data: bytes, kind: str) -> bytes:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    conn.request("POST", path, data, {"Content-Type": kind})
+    resp = conn.getresponse()
+    body = resp.read()
+    assert resp.status == 200, body
+    conn.close()
+    return body
+
+
+def timed(fn) -> tuple[float, object]:
+    start = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - start, out
+
+
+def codec_ways(channel, port: int, wav_file: bytes) -> dict:
+    """Encode (answered as a .codes file's worth: codes and the model's info) and Decode (16-bit)."""
+    codec = pb_grpc.CodecStub(channel)
+    codes = codec.Encode(pb.EncodeRequest(audio=pb.Audio(data=wav_file))).codes
+    codes_file = post(port, "/v1/audio/codes", wav_file, "audio/wav")
+
+    def grpc_encode():
+        answer = codec.Encode(pb.EncodeRequest(audio=pb.Audio(data=wav_file)))
+        return codec.GetModelInfo(pb.GetModelInfoRequest(model=answer.codes.model))
+
+    return {"gRPC Encode + GetModelInfo": grpc_encode,
+            "HTTP /v1/audio/codes": lambda: post(port, "/v1/audio/codes", wav_file, "audio/wav"),
+            "gRPC Decode (LINEAR_PCM)": lambda: codec.Decode(pb.DecodeRequest(codes=codes, encoding=pb.LINEAR_PCM)),
+            "HTTP /v1/audio/decode?format=pcm": lambda: post(port, "/v1/audio/decode?format=pcm", codes_file,
+                                                             "application/octet-stream")}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--tts", default="tts")
@@ -71,6 +108,10 @@ def main() -> None:
             for way in ways.values():
                 way()  # warm
             rows = {name: [way() for _ in range(args.rounds)] for name, way in ways.items()}
+            pcm = b"".join(a.audio for a in stub.SynthesizeStream(request))
+            wav_file = audio.to_file_bytes(audio.from_pcm16(pcm), 24000, "WAV")
+            codec_rows = {name: [timed(way)[0] for _ in range(5 * args.rounds + 1)][1:]  # quick: 5x rounds; the first warms
+                          for name, way in codec_ways(channel, port, wav_file).items()}
     finally:
         proc.terminate()
         proc.wait(30)
@@ -81,6 +122,13 @@ def main() -> None:
     for name, runs in rows.items():
         first, last = statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
         print(f"| {name} | {first:.3f} | {last:.3f} | {runs[0][2]} | {first / base:.2f}x |")
+    print(f"\nthe codec, that sentence's {len(pcm) / 48000:.1f} s of audio ({len(wav_file)} bytes of WAV)\n")
+    print("| way | s | vs gRPC |")
+    print("|---|---|---|")
+    names = list(codec_rows)  # each HTTP way follows its gRPC baseline
+    for i, name in enumerate(names):
+        baseline = statistics.median(codec_rows[names[i - i % 2]])
+        print(f"| {name} | {statistics.median(codec_rows[name]):.4f} | {statistics.median(codec_rows[name]) / baseline:.2f}x |")
 
 
 if __name__ == "__main__":

@@ -28,6 +28,14 @@ class _QuietHandler(WSGIRequestHandler):
 
     timeout = IDLE_S
 
+    def setup(self) -> None:
+        """As http.server's, with Nagle off: an answer's headers and body go out as separate writes,
+        and its last small segment otherwise waits for the client's delayed ACK (benchmarks/
+        http_gateway.py, a 4 s decode: 41-43 ms against gRPC's 24 ms in 2 runs of 3 before, 33-35
+        against 29-32 ms after)."""
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
