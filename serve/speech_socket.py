@@ -26,6 +26,7 @@ from typing import Callable
 
 import grpc
 
+from codec.errors import CodecError
 from serve import websocket as ws_proto
 from serve.gen.speech.v1 import speech_pb2 as pb
 from serve.http_gateway import HttpError, error_body, rpc_failure, speech_request
@@ -145,14 +146,20 @@ class TextStreamSocket:
                     self.ws.send(json.dumps({"type": "words", "words": [
                         {"word": w.word, "start_s": round(w.start_s, 3), "end_s": round(w.end_s, 3),
                          "sentence": w.sentence} for w in answer.words]}))
-            usage = self.usage(self.model, "".join(self.said), samples / rate) if self.usage and rate else {}
-            self.ws.send(json.dumps({"type": "done", "usage": usage}))
+            self.ws.send(json.dumps({"type": "done", "usage": self._usage(samples / rate if rate else 0.0)}))
             self.ws.close(ws_proto.NORMAL)
         except grpc.RpcError as err:
             if not self.ws.done.is_set():
                 self._fail(*rpc_failure(err))
         except ConnectionError:
             self.call.cancel()  # the client left
+
+    def _usage(self, seconds: float) -> dict:
+        """The done message's usage; {} where it cannot be counted (the socket still ends as it should)."""
+        try:
+            return self.usage(self.model, "".join(self.said), seconds) if self.usage and seconds else {}
+        except CodecError:
+            return {}
 
     def _no_options(self) -> None:
         if self.call is None and not self.ws.done.is_set():

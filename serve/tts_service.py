@@ -32,7 +32,7 @@ from tts.respell import load_dictionary, parse_dictionary, respell
 from tts.sampling import SamplingConfig
 from tts.synthesize import Synthesizer, VoicePrompt, text_plan
 from tts.ssml import Say, is_ssml, parse_ssml
-from tts.text import InvalidText, normalize
+from tts.text import InvalidText, normalize, split_long_text
 from tts.text_stream import SentenceBuffer
 from tts.time_stretch import MAX_FACTOR, MIN_FACTOR  # as speaking rates too: 0.5x to 2x
 from tts.verify import load_verifier
@@ -92,8 +92,9 @@ class TtsRegistry:
         """OpenAI's usage figures for an answer: the text tokens the model read (respelled and
         normalized, SSML's markup left out) and the audio tokens (codec frames) of ``seconds``."""
         synth = self.get(model).synth
-        read = sum(len(synth.tokenizer.encode(respell(piece.text, self.dictionary)))
-                   for piece in text_plan(text) if isinstance(piece, Say))
+        said = [respell(piece.text, self.dictionary) for piece in text_plan(text) if isinstance(piece, Say)]
+        # cut again: a respelling may grow a piece past what one normalization takes (tts.text.MAX_CHARS)
+        read = sum(len(synth.tokenizer.encode(part)) for piece in said for part in split_long_text(piece))
         wrote = round(seconds * synth.model.cfg.codec_frame_rate)
         return {"input_tokens": read, "output_tokens": wrote, "total_tokens": read + wrote}
 

@@ -597,6 +597,16 @@ def test_the_openai_sdk_speaks_to_the_gateway(gateway):
     assert [m.id for m in client.models.list()] == ["tts"]
 
 
+def test_usage_counts_a_text_its_respelling_grew(server):
+    """The usage of a text the server's dictionary respells past one normalization's 2000
+    characters: the tokens of every part, not an error at the end of an answer."""
+    registry = server.server.tts_registry
+    tokens = len(registry.default.synth.tokenizer.encode("a quiet bridge " * 120))
+    usage = registry.usage("tts", "zyzzyva " * 240, 2.0)  # 1920 characters, 3360 respelled
+    assert abs(usage["input_tokens"] - 2 * tokens) <= 4  # the parts' cuts may join other tokens
+    assert (usage["output_tokens"], usage["total_tokens"]) == (200, usage["input_tokens"] + 200)
+
+
 def test_a_long_texts_whole_audio_comes_in_one_answer(gateway):
     """Synthesize's one message past gRPC's 4 MB default (44 s of float32 audio): the gateway's
     channel (mp3/opus/flac are made from it) and the clients' take what the server sends."""
