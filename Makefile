@@ -78,10 +78,11 @@ proto: setup
 	$(BIN)/python proto/generate.py
 
 # The main command: set up, then serve the bundled codecs (and TTS) on 127.0.0.1:50051 (gRPC),
-# speech over HTTP on :8000 (POST /v1/audio/speech) and metrics on :9100.
+# over HTTP on :8000 (POST /v1/audio/speech, /v1/audio/codes, /v1/audio/decode; the text-stream
+# WebSocket /v1/audio/speech/stream-input) and metrics on :9100.
 serve: setup onnx
-	$(BIN)/speech-server --codec hificodec --extra-codec distilcodec --metrics-port 9100 \
-		$(if $(wildcard models/tts/config.json),--tts tts --http-port 8000) \
+	$(BIN)/speech-server --codec hificodec --extra-codec distilcodec --metrics-port 9100 --http-port 8000 \
+		$(if $(wildcard models/tts/config.json),--tts tts) \
 		$(if $(wildcard models/asr_verifier/config.json),--tts-verifier asr_verifier --voice-prompt-seconds 3)
 
 # The wheels a bare GPU lease lacks, for recipes/lease/*.sh (carried as .whl, ignored by git).
