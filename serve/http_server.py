@@ -22,6 +22,37 @@ class _ThreadingServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True
 
 
+class _ContinueOnRead:
+    """A request body whose client sent ``Expect: 100-continue`` (curl does for uploads over
+    1 MB), with the "100 Continue" it waits for sent on the first read: without one it waited a
+    second before sending, and an app that refuses from the headers alone (413) never asks."""
+
+    def __init__(self, rfile, wfile) -> None:
+        self._rfile, self._wfile, self._asked = rfile, wfile, False
+
+    def _ask(self) -> None:
+        if not self._asked:
+            self._asked = True
+            self._wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self._wfile.flush()
+
+    def read(self, *args: Any) -> bytes:
+        self._ask()
+        return self._rfile.read(*args)
+
+    def readline(self, *args: Any) -> bytes:
+        self._ask()
+        return self._rfile.readline(*args)
+
+    def readlines(self, *args: Any) -> list[bytes]:
+        self._ask()
+        return self._rfile.readlines(*args)
+
+    def __iter__(self):
+        self._ask()
+        return iter(self._rfile)
+
+
 class _QuietHandler(WSGIRequestHandler):
     """One request: no access log line, and a client that stalls (the handshake included) is
     dropped after IDLE_S."""
@@ -40,10 +71,13 @@ class _QuietHandler(WSGIRequestHandler):
         pass
 
     def parse_request(self) -> bool:
-        """As http.server's; a WebSocket upgrade is then served here, on this connection's thread,
-        by the app's ``websocket`` (WSGI has no way to hand a connection over)."""
+        """As http.server's (which answers ``Expect: 100-continue`` only when it speaks HTTP/1.1:
+        here the body's first read does); a WebSocket upgrade is then served here, on this
+        connection's thread, by the app's ``websocket`` (WSGI has no way to hand a connection over)."""
         if not super().parse_request():
             return False
+        if self.headers.get("Expect", "").lower() == "100-continue" and self.request_version >= "HTTP/1.1":
+            self.rfile = _ContinueOnRead(self.rfile, self.wfile)  # what wsgiref hands the app as wsgi.input
         websocket = getattr(self.server.get_app(), "websocket", None)
         if websocket is None or self.headers.get("Upgrade", "").lower() != "websocket":
             return True

@@ -581,6 +581,26 @@ def test_http_body_limits(gateway):
     answer = raw_http(gateway, post + b"Transfer-Encoding: chunked\r\n\r\n10\r\n{\"input\": \"Hi.\"}\r\n0\r\n\r\n")
     assert answer.startswith(b"HTTP/1.0 411 Length Required") and b"send the body with a Content-Length" in answer
     assert http(gateway, "/v1/audio/speech", b"{}", content_type="text/plain")[0] == 415
+    answer = raw_http(gateway, post + b"Expect: 100-continue\r\nContent-Length: 2000000\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.0 413")  # refused without asking for the body
+
+
+def test_a_client_expecting_100_continue_is_answered_at_once(gateway):
+    """curl sends "Expect: 100-continue" with uploads over 1 MB and waits up to 1 s for it: the
+    body's first read answers it."""
+    import socket
+
+    body = json.dumps({"model": "tts", "input": "Hi.", "response_format": "pcm", "seed": 3}).encode()
+    with socket.create_connection(("127.0.0.1", gateway.server.http_port), timeout=30) as conn:
+        conn.sendall(b"POST /v1/audio/speech HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer t0k\r\nContent-Type: "
+                     b"application/json\r\nExpect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(body))
+        conn.settimeout(0.5)  # curl's own wait is 1 s
+        assert conn.recv(64) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        conn.settimeout(30)
+        conn.sendall(body)
+        answer = b"".join(iter(lambda: conn.recv(65536), b""))
+    assert answer.startswith(b"HTTP/1.0 200 OK") and answer.split(b"\r\n\r\n", 1)[1] == http(
+        gateway, "/v1/audio/speech", json.loads(body))[2]
 
 
 def test_the_openai_sdk_speaks_to_the_gateway(gateway):
