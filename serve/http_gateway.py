@@ -56,7 +56,6 @@ REASONS = {200: "OK", 204: "No Content", 400: "Bad Request", 401: "Unauthorized"
            405: "Method Not Allowed", 411: "Length Required", 413: "Content Too Large", 415: "Unsupported Media Type",
            426: "Upgrade Required", 429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable",
            504: "Gateway Timeout"}
-KINDS = {401: "authentication_error", 403: "permission_error", 404: "not_found_error"}  # others: invalid_request_error
 TEXT_STREAM = "/v1/audio/speech/stream-input"  # a WebSocket (serve.speech_socket)
 
 
@@ -66,6 +65,13 @@ class HttpError(Exception):
     def __init__(self, status: int, message: str, kind: str = "invalid_request_error") -> None:
         super().__init__(message)
         self.status, self.kind = status, kind
+
+
+def check_token(token: str) -> None:
+    """A token gRPC metadata can carry (it would refuse another with a traceback); whether it is
+    the right one is the gRPC server's to say."""
+    if not token.isascii() or not token.isprintable():
+        raise HttpError(401, "missing or wrong bearer token", "authentication_error")
 
 
 def speech_request(body: dict[str, Any]) -> tuple[pb.SynthesizeSpeechRequest, str, bool]:
@@ -142,8 +148,7 @@ class Gateway:
         try:
             if route[0] == "OPTIONS" and route[1] in ENDPOINTS:  # a browser asking before a cross-origin call
                 return self._preflight(environ.get("HTTP_ORIGIN", ""), start_response)
-            if not token.isascii() or not token.isprintable():  # gRPC metadata would refuse it with a traceback
-                raise HttpError(401, "missing or wrong bearer token", "authentication_error")
+            check_token(token)
             if route == ("POST", "/v1/audio/speech"):
                 return self._speech(_json_body(environ), metadata, start_response)
             if route == ("POST", "/v1/audio/codes"):
@@ -179,30 +184,34 @@ class Gateway:
 
         path, origin = urlsplit(handler.path).path, handler.headers.get("Origin", "")
         token = handler.headers.get("Authorization", "")
-        if path != TEXT_STREAM:
-            problem = 404, f"no WebSocket at {path!r} (text streams: {TEXT_STREAM})"
-        elif origin and not self._allowed(origin):
-            problem = 403, f"origin {origin!r} may not open this socket from a browser (--http-cors)"
-        elif not token.isascii() or not token.isprintable():
-            problem = 401, "missing or wrong bearer token"
-        else:
-            problem = ws_proto.handshake_problem(handler.command, handler.headers)
-        if self.metrics is not None:
-            self.metrics.http.labels(path if path in ENDPOINTS else "other", str(problem[0] if problem else 101)).inc()
-        if problem:
-            status, message = problem
-            ws_proto.refuse(handler, status, REASONS[status], error_body(message, KINDS.get(status, "invalid_request_error")))
+        try:
+            if path != TEXT_STREAM:
+                raise HttpError(404, f"no WebSocket at {path!r} (text streams: {TEXT_STREAM})", "not_found_error")
+            if origin and not self._allowed(origin):
+                raise HttpError(403, f"origin {origin!r} may not open this socket from a browser (--http-cors)",
+                                "permission_error")
+            check_token(token)
+            if problem := ws_proto.handshake_problem(handler.command, handler.headers):
+                raise HttpError(*problem)
+        except HttpError as err:
+            self._count(path, err.status)
+            ws_proto.refuse(handler, err.status, REASONS[err.status], error_body(str(err), err.kind))
             return
+        self._count(path, 101)
         TextStreamSocket(self.tts, ws_proto.accept(handler), token, self.usage).run()
 
+    def _count(self, path: str, status: int | str) -> None:
+        """One answer in the metrics, by path (unknown paths as one, "other") and status."""
+        if self.metrics is not None:
+            self.metrics.http.labels(path if path in ENDPOINTS else "other", str(status)).inc()
+
     def _counted(self, path: str, start_response: Callable) -> Callable:
-        """``start_response`` that counts the answer's status (unknown paths as one, "other")."""
+        """``start_response`` that counts the answer's status."""
         if self.metrics is None:
             return start_response
-        label = path if path in ENDPOINTS else "other"
 
         def counting(status: str, *rest) -> Callable:
-            self.metrics.http.labels(label, status.split()[0]).inc()
+            self._count(path, status.split()[0])
             return start_response(status, *rest)
         return counting
 

@@ -29,7 +29,7 @@ import grpc
 from codec.errors import CodecError
 from serve import websocket as ws_proto
 from serve.gen.speech.v1 import speech_pb2 as pb
-from serve.http_gateway import HttpError, error_body, rpc_failure, speech_request
+from serve.http_gateway import HttpError, check_token, error_body, rpc_failure, speech_request
 from serve.wire import SAMPLE_BYTES
 
 PATH = "/v1/audio/speech/stream-input"
@@ -101,8 +101,7 @@ class TextStreamSocket:
     def _open(self, body: dict) -> None:
         request, fmt, token = stream_options(body)
         token = f"Bearer {token}" if token else self.token
-        if not token.isascii() or not token.isprintable():
-            raise HttpError(401, "missing or wrong bearer token", "authentication_error")
+        check_token(token)
         self.model, self.fmt = request.model, fmt
         self.said.append(request.text)
         self.call = self.tts.SynthesizeTextStream(self._messages(request), metadata=[("authorization", token)] if token

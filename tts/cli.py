@@ -222,8 +222,7 @@ def _say_as_it_comes(synth, said: dict[str, str], voice, sampling, args: argpars
         if not going_on.said:
             raise InvalidText("stdin had nothing to say (no letters or numbers)")
     if timer is not None:
-        going_on.finish()
-        _write_words(args.word_times, timer.so_far())
+        _write_words(args.word_times, timer.finish())
     return samples / synth.sample_rate, first or 0.0
 
 
