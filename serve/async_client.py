@@ -16,6 +16,7 @@ from typing import AsyncIterable, AsyncIterator, Iterable
 import grpc
 import numpy as np
 
+from serve.barge_in import Interrupt, Interrupts
 from serve.client import DEFAULT_SERVER, bearer, decode_request, encode_request, open_channel, synthesis_request
 from serve.gen.speech.v1 import speech_pb2 as pb
 from serve.gen.speech.v1 import speech_pb2_grpc as pb_grpc
@@ -56,22 +57,28 @@ class AsyncSpeechClient:
         async for resp in self._call(self.tts.SynthesizeStream, synthesis_request(text, chunk_ms=chunk_ms, **options)):
             yield np.frombuffer(resp.audio, "<f4").copy(), resp.sample_rate_hz
 
-    async def synthesize_text_stream(self, texts: AsyncIterable[str] | Iterable[str], chunk_ms: int = 0,
-                                     words: list | None = None, **options) -> AsyncIterator[tuple[np.ndarray, int]]:
+    async def synthesize_text_stream(self, texts: AsyncIterable[str | Interrupt] | Iterable[str | Interrupt],
+                                     chunk_ms: int = 0, words: list | None = None,
+                                     **options) -> AsyncIterator[tuple[np.ndarray, int]]:
         """Audio chunks of text sent as it comes (``texts``: a language model's tokens, async or
         not): each sentence is spoken once the next one begins, the rest when ``texts`` ends.
-        ``words``: a list that each sentence's ``WordTime``s are appended to as they come."""
+        ``words``: a list that each sentence's ``WordTime``s are appended to as they come.
+        ``INTERRUPT`` among the texts stops what is being said (``serve.barge_in``)."""
+        interrupts = Interrupts()
+
         async def requests() -> AsyncIterator[pb.SynthesizeTextStreamRequest]:
             yield pb.SynthesizeTextStreamRequest(config=synthesis_request("", chunk_ms=chunk_ms,
                                                                           word_times=words is not None, **options))
             if isinstance(texts, AsyncIterable):
                 async for text in texts:
-                    yield pb.SynthesizeTextStreamRequest(text=text)
+                    yield interrupts.request(text)
             else:
                 for text in texts:
-                    yield pb.SynthesizeTextStreamRequest(text=text)
+                    yield interrupts.request(text)
 
         async for resp in self._call(self.tts.SynthesizeTextStream, requests()):
+            if not interrupts.wanted(resp):
+                continue
             if words is not None:
                 words.extend(resp.words)
             yield np.frombuffer(resp.audio, "<f4").copy(), resp.sample_rate_hz

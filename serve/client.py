@@ -21,6 +21,7 @@ import grpc
 import numpy as np
 
 from serve import wire
+from serve.barge_in import Interrupt, Interrupts
 from serve.tls import read_certificates
 from serve.gen.speech.v1 import speech_pb2 as pb
 from serve.gen.speech.v1 import speech_pb2_grpc as pb_grpc
@@ -112,18 +113,24 @@ class SpeechClient:
                 words.extend(resp.words)
             yield np.frombuffer(resp.audio, "<f4").copy(), resp.sample_rate_hz
 
-    def synthesize_text_stream(self, texts: Iterable[str], chunk_ms: int = 0, words: list | None = None,
+    def synthesize_text_stream(self, texts: Iterable[str | Interrupt], chunk_ms: int = 0, words: list | None = None,
                                **options) -> Iterator[tuple[np.ndarray, int]]:
         """Audio chunks (float32, rate) of text sent as it comes (``texts``: a language model's
         tokens, say): each sentence is spoken once the next one begins, the rest when ``texts`` ends.
-        ``words``: a list that each sentence's ``WordTime``s are appended to as they come."""
+        ``words``: a list that each sentence's ``WordTime``s are appended to as they come.
+        ``INTERRUPT`` among the texts stops what is being said (``serve.barge_in``): no audio of
+        it comes after, and the texts that follow are read as a new stream."""
+        interrupts = Interrupts()
+
         def requests() -> Iterator[pb.SynthesizeTextStreamRequest]:
             yield pb.SynthesizeTextStreamRequest(config=synthesis_request("", chunk_ms=chunk_ms,
                                                                           word_times=words is not None, **options))
             for text in texts:
-                yield pb.SynthesizeTextStreamRequest(text=text)
+                yield interrupts.request(text)
 
         for resp in self._call(self.tts.SynthesizeTextStream, requests()):
+            if not interrupts.wanted(resp):
+                continue
             if words is not None:
                 words.extend(resp.words)
             yield np.frombuffer(resp.audio, "<f4").copy(), resp.sample_rate_hz

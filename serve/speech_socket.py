@@ -10,6 +10,12 @@ The client sends text messages, JSON:
   2. then the text as it comes: ``{"text": "...", "flush": false}``, any slice; ``flush`` reads
      the text so far now, sentence end or not;
   3. ``{"end": true}`` once the text is all sent.
+A voice agent whose listener starts talking sends ``{"interrupt": true}`` (with the next text, if
+any): what is being said stops, the text not yet read is dropped, and the server answers
+``{"type": "interrupted"}``; no audio of the old text comes after it, and the text that follows
+is read as a new socket would read it (word times from 0 again). An answer may end with
+``flush`` rather than ``end`` so that it can still be cut short; ``end`` closes the socket once
+all is said.
 The server answers ``{"type": "start", "sample_rate", "format"}``, then the audio as binary
 messages as each sentence is read (with ``word_times``, each sentence's words follow as
 ``{"type": "words", "words": [{word, start_s, end_s, sentence}]}`` once found), then ``{"type": "done", "usage"}`` and closes (1000); or
@@ -28,6 +34,7 @@ import grpc
 
 from codec.errors import CodecError
 from serve import websocket as ws_proto
+from serve.barge_in import Interrupts
 from serve.gen.speech.v1 import speech_pb2 as pb
 from serve.http_gateway import HttpError, check_token, error_body, rpc_failure, speech_request
 from serve.wire import SAMPLE_BYTES
@@ -36,7 +43,7 @@ PATH = "/v1/audio/speech/stream-input"
 FORMATS = {"pcm": pb.LINEAR_PCM, "mulaw": pb.MULAW, "alaw": pb.ALAW}
 OPTIONS = {"model", "voice", "response_format", "sample_rate", "speed", "seed", "temperature", "token", "text",
            "word_times"}
-LATER = {"text", "flush", "end"}
+LATER = {"text", "flush", "end", "interrupt"}
 FIRST_MESSAGE_S = 10.0  # the options must come this soon after the socket opens
 
 
@@ -65,6 +72,7 @@ class TextStreamSocket:
     def __init__(self, tts, ws: ws_proto.WebSocket, token: str, usage: Callable[[str, str, float], dict] | None) -> None:
         self.tts, self.ws, self.token, self.usage = tts, ws, token, usage
         self.call = None
+        self.interrupts = Interrupts()
         self.requests: queue.Queue = queue.Queue()  # the call's messages after its config; None ends them
         self.said: list[str] = []
         self.ended = False
@@ -112,15 +120,17 @@ class TextStreamSocket:
         unknown = sorted(set(body) - LATER)
         if unknown:
             raise HttpError(400, f"unknown field{'s' * (len(unknown) > 1)} {', '.join(unknown)} (after the options a "
-                                 "message reads text, flush, end)")
-        text, flush, end = body.get("text", ""), body.get("flush", False), body.get("end", False)
-        if not isinstance(text, str) or not isinstance(flush, bool) or not isinstance(end, bool):
-            raise HttpError(400, "text must be a string, flush and end true or false")
+                                 "message reads text, flush, end, interrupt)")
+        text, flush, end, cut = (body.get("text", ""), body.get("flush", False), body.get("end", False),
+                                 body.get("interrupt", False))
+        if not isinstance(text, str) or not all(isinstance(flag, bool) for flag in (flush, end, cut)):
+            raise HttpError(400, "text must be a string, flush, end and interrupt true or false")
         if self.ended:
-            raise HttpError(400, "the text has ended ({\"end\": true} came before)")
-        if text or flush:
+            raise HttpError(400, "the text has ended ({\"end\": true} came before; an answer that may be interrupted "
+                                 "ends with flush)")
+        if text or flush or cut:
             self.said.append(text)
-            self.requests.put(pb.SynthesizeTextStreamRequest(text=text, flush=flush))
+            self.requests.put(self.interrupts.ask(pb.SynthesizeTextStreamRequest(text=text, flush=flush, interrupt=cut)))
         if end:
             self.ended = True
             self.requests.put(None)
@@ -138,6 +148,10 @@ class TextStreamSocket:
                 if rate is None:
                     rate = answer.sample_rate_hz
                     self.ws.send(json.dumps({"type": "start", "sample_rate": rate, "format": self.fmt}))
+                if not self.interrupts.wanted(answer):  # made before an interrupt, or its mark
+                    if answer.interrupted:
+                        self.ws.send(json.dumps({"type": "interrupted"}))
+                    continue
                 samples += len(answer.audio) // width
                 if answer.audio:
                     self.ws.send(answer.audio)

@@ -40,7 +40,8 @@ from tts.word_times import TimedReading, WordTime, WordTimer, word_times
 
 DEFAULT_LANGUAGE = "en-US"
 LATER_CHUNK_FRAMES = 25  # 0.5 s at 50 Hz once audio is flowing
-PIECES_AHEAD = 16  # a text stream's pieces cut and waiting to be read; its client waits beyond that
+UNSAID_CHARS = 20_000  # a text stream's text cut and waiting to be read (~20 min of speech); its client waits beyond
+INTERRUPTED = object()  # a text stream's mark, in place of the text an interrupt dropped
 
 
 @dataclass
@@ -214,37 +215,50 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
             start, first, seconds, chars = time.perf_counter(), None, 0.0, 0
             req = await opening(requests, "SynthesizeTextStream", "config (a SynthesizeSpeechRequest)")
             entry, said, voice, sampling = self._options(req)
-            out = _AudioOut(entry, req)
-            stop = threading.Event()
-            going_on = TimedReading(entry.synth.continuation(voice, sampling, LATER_CHUNK_FRAMES, out.first_frames,
-                                                             stop.is_set, req.speaking_rate or 1.0),
-                                    WordTimer(entry.synth.sample_rate, entry.synth.verifier.recognizer) if req.word_times
-                                    else None)
             text = _TextReader(requests, self.cfg.text_stream_idle_seconds)
+            now = self._reading(entry, req, voice, sampling, text.cut)
+            warm = now.going_on.going_on.decoder.fork()  # each reading after an interrupt starts from here
             reader = asyncio.create_task(text.run(req.text))
             try:
-                while (piece := await text.pieces.get()) is not None:
+                while (piece := await text.take()) is not None:
                     if isinstance(piece, Exception):
                         raise piece
+                    if piece is INTERRUPTED:  # what follows is read as a new stream would read it
+                        yield pb.SynthesizeSpeechResponse(interrupted=True, encoding=now.out.encoding,
+                                                          sample_rate_hz=now.out.rate)
+                        now = self._reading(entry, req, voice, sampling, text.cut, warm.fork())
+                        continue
                     piece = normalize_piece(respell(piece, said))
                     chars, text.speaking = chars + len(piece), True
-                    async with contextlib.aclosing(self._pooled(lambda: going_on.say(piece), stop)) as made:  # noqa: B023
+                    async with contextlib.aclosing(self._pooled(lambda: now.going_on.say(piece), now.cut)) as made:  # noqa: B023
                         async for chunk, words in made:
+                            if now.cut.is_set():
+                                break  # interrupted: the rest of this piece is not wanted
                             seconds += len(chunk) / entry.synth.sample_rate
                             if seconds > self.cfg.max_audio_seconds:
                                 raise CodecError(f"stream exceeds {self.cfg.max_audio_seconds:g} s of audio")
                             first = first or time.perf_counter() - start
-                            yield out.chunk(chunk, words=[_word_proto(w) for w in words])
+                            yield now.out.chunk(chunk, words=[_word_proto(w) for w in words])
                     text.speaking = False
             finally:
                 reader.cancel()
             if not chars:
                 raise InvalidText("the stream's text has nothing to say (no letters or numbers)")
-            words = await submit(self.pool, going_on.finish, metrics=self.metrics)
-            if (tail := out.tail([_word_proto(w) for w in words])) is not None:
+            words = await submit(self.pool, now.going_on.finish, metrics=self.metrics)
+            if (tail := now.out.tail([_word_proto(w) for w in words])) is not None:
                 yield tail
             log_request("SynthesizeTextStream", start, seconds, self.metrics, model=entry.name, chars=chars,
                         first_audio_s=first or 0.0)
+
+    @staticmethod
+    def _reading(entry: TtsEntry, req: pb.SynthesizeSpeechRequest, voice: VoicePrompt | None, sampling: SamplingConfig,
+                 cut: threading.Event, decoder=None) -> _Reading:
+        """A text stream's reading: the whole stream's, or what follows an interrupt (which sets ``cut``)."""
+        out = _AudioOut(entry, req)
+        going_on = entry.synth.continuation(voice, sampling, LATER_CHUNK_FRAMES, out.first_frames, cut.is_set,
+                                            req.speaking_rate or 1.0, decoder=decoder)
+        timer = WordTimer(entry.synth.sample_rate, entry.synth.verifier.recognizer) if req.word_times else None
+        return _Reading(out, TimedReading(going_on, timer), cut)
 
     async def _pooled(self, produce: Callable[[], Iterator], stop: threading.Event) -> AsyncIterator:
         """What ``produce()`` yields, made on the inference pool and handed over as it comes. A
@@ -302,16 +316,33 @@ class _AudioOut:
         return message if message.audio or words else None
 
 
+@dataclass
+class _Reading:
+    """What a text stream's audio is made by until the next interrupt: its output (resampler,
+    format), its continuation (decoder, sentences said, word times), and the flag that stops it."""
+
+    out: _AudioOut
+    going_on: TimedReading
+    cut: threading.Event
+
+
 class _TextReader:
     """A SynthesizeTextStream's text, cut into pieces as sentences complete (``tts.text_stream``),
-    onto ``pieces``; then None (the client half-closed) or the error that ends the stream. Among
+    for ``take``; then None (the client half-closed) or the error that ends the stream. Among
     those: ``idle_seconds`` with no message and nothing being said (``speaking``, which the RPC
-    sets and clears), so a client gone quiet frees its stream slot. ``pieces`` is bounded: a
-    client that writes faster than the speech is read waits (gRPC flow control)."""
+    sets and clears), so a client gone quiet frees its stream slot.
+
+    Messages are read as they come, whatever is still to be said, so an ``interrupt`` acts at
+    once: it sets ``cut`` (the reading in progress stops), drops the text not yet read, and puts
+    INTERRUPTED in its place. A client that writes more than UNSAID_CHARS ahead of the speech
+    waits (gRPC flow control), its interrupt with it."""
 
     def __init__(self, requests: AsyncIterator[pb.SynthesizeTextStreamRequest], idle_seconds: float) -> None:
         self.requests, self.idle_seconds = requests, idle_seconds
-        self.pieces: asyncio.Queue = asyncio.Queue(maxsize=PIECES_AHEAD)
+        self.pieces: asyncio.Queue = asyncio.Queue()  # bounded by ``unsaid``
+        self.unsaid = 0  # characters in ``pieces``
+        self.cut = threading.Event()  # set by an interrupt; the next reading gets a new one
+        self._room = asyncio.Event()
         self._speaking, self._quiet_since = False, time.monotonic()
 
     @property
@@ -322,21 +353,45 @@ class _TextReader:
     def speaking(self, now: bool) -> None:
         self._speaking, self._quiet_since = now, time.monotonic()  # the idle clock starts when the speech stops
 
+    async def take(self) -> str | object | Exception | None:
+        """The next piece, INTERRUPTED, the error that ends the stream, or None at its end."""
+        piece = await self.pieces.get()
+        if isinstance(piece, str):
+            self.unsaid -= len(piece)
+            self._room.set()
+        return piece
+
     async def run(self, text: str) -> None:
         buffer = SentenceBuffer()
         try:
-            for piece in buffer.push(text):
-                await self.pieces.put(piece)
+            await self._put(buffer.push(text))
             while (message := await self._next()) is not None:
                 if message.HasField("config"):
                     raise CodecError("the config may only come first")
-                for piece in buffer.push(message.text) + (buffer.finish() if message.flush else []):
-                    await self.pieces.put(piece)
-            for piece in buffer.finish():
-                await self.pieces.put(piece)
-            await self.pieces.put(None)
+                if message.interrupt:
+                    buffer = SentenceBuffer()
+                    self._interrupt()
+                await self._put(buffer.push(message.text) + (buffer.finish() if message.flush else []))
+            await self._put(buffer.finish())
+            self.pieces.put_nowait(None)
         except Exception as err:  # handed to the RPC, which maps it to a status
-            await self.pieces.put(err)
+            self.pieces.put_nowait(err)
+
+    async def _put(self, pieces: list[str]) -> None:
+        for piece in pieces:
+            self.pieces.put_nowait(piece)
+            self.unsaid += len(piece)
+        while self.unsaid > UNSAID_CHARS:
+            self._room.clear()
+            await self._room.wait()
+
+    def _interrupt(self) -> None:
+        self.cut.set()
+        self.cut = threading.Event()
+        waiting = [self.pieces.get_nowait() for _ in range(self.pieces.qsize())]
+        for item in [item for item in waiting if item is INTERRUPTED] + [INTERRUPTED]:  # each interrupt is answered
+            self.pieces.put_nowait(item)
+        self.unsaid = 0
 
     async def _next(self) -> pb.SynthesizeTextStreamRequest | None:
         """The client's next message (None once it half-closes). The read is never cancelled for

@@ -767,6 +767,105 @@ def test_a_text_stream_tells_each_sentences_words_as_it_goes(stub):
                                np.concatenate([np.frombuffer(a.audio, "<f4") for a in streamed]), atol=1e-5)
 
 
+LONG_ANSWER = "Hello there. The old mill by the river is quiet. " * 3  # the interrupt comes with its first audio
+
+
+def test_an_interrupted_text_stream_goes_on_with_the_next_text(stub):
+    """Barge-in: an interrupt cuts off what is being said (the audio before the mark is the long
+    answer's own, cut short) and the next text is read as a new stream reads it: the same audio,
+    words numbered and timed from 0."""
+    import threading
+
+    heard = threading.Event()
+
+    def messages():
+        yield pb.SynthesizeTextStreamRequest(config=request(text="", word_times=True))
+        yield pb.SynthesizeTextStreamRequest(text=LONG_ANSWER)
+        assert heard.wait(60), "no audio before the interrupt"
+        yield pb.SynthesizeTextStreamRequest(interrupt=True, text="A quiet bridge. The end.")
+
+    answers = []
+    for answer in stub.SynthesizeTextStream(messages()):
+        answers.append(answer)
+        heard.set()
+    marks = [i for i, answer in enumerate(answers) if answer.interrupted]
+    assert len(marks) == 1 and not answers[marks[0]].audio and answers[marks[0]].sample_rate_hz == SR
+    before, after = answers[:marks[0]], answers[marks[0] + 1:]
+    fresh = list(stub.SynthesizeTextStream(iter([pb.SynthesizeTextStreamRequest(config=request(
+        text="A quiet bridge. The end.", word_times=True))])))
+    np.testing.assert_allclose(np.concatenate([np.frombuffer(a.audio, "<f4") for a in after]),
+                               np.concatenate([np.frombuffer(a.audio, "<f4") for a in fresh]), atol=1e-5)
+    assert [(w.word, w.sentence, round(w.start_s, 3)) for a in after for w in a.words] == [
+        (w.word, w.sentence, round(w.start_s, 3)) for a in fresh for w in a.words]
+    said = np.concatenate([np.frombuffer(a.audio, "<f4") for a in before])
+    whole = np.concatenate(text_stream(stub, [LONG_ANSWER]))
+    assert 0 < len(said) < len(whole) / 2  # cut off early
+    np.testing.assert_allclose(said, whole[:len(said)], atol=1e-5)
+
+
+def test_an_interrupt_with_nothing_said_is_answered_too(stub):
+    """Every interrupt gets its mark, said over or not (a client counts on it), in order."""
+    answers = list(stub.SynthesizeTextStream(iter([
+        pb.SynthesizeTextStreamRequest(config=request(text="")), pb.SynthesizeTextStreamRequest(interrupt=True),
+        pb.SynthesizeTextStreamRequest(interrupt=True, text="Hello there.")])))
+    assert [a.interrupted for a in answers[:2]] == [True, True] and not any(a.interrupted for a in answers[2:])
+    np.testing.assert_allclose(np.concatenate([np.frombuffer(a.audio, "<f4") for a in answers[2:]]),
+                               np.concatenate(text_stream(stub, ["Hello there."])), atol=1e-5)
+
+
+def test_the_clients_drop_what_an_interrupt_cut_off(server):
+    """SpeechClient and AsyncSpeechClient: INTERRUPT among the texts; what comes back is the long
+    answer cut short, then the next text as a stream of its own, none of the old after the cut."""
+    import asyncio
+    import threading
+
+    from serve.async_client import AsyncSpeechClient
+    from serve.barge_in import INTERRUPT
+    from serve.client import SpeechClient
+
+    def check(chunks: list, whole: np.ndarray, fresh: np.ndarray) -> None:
+        got = np.concatenate(chunks)
+        cut = len(got) - len(fresh)
+        assert 0 < cut < len(whole) / 2
+        np.testing.assert_allclose(got[:cut], whole[:cut], atol=1e-5)
+        np.testing.assert_allclose(got[cut:], fresh, atol=1e-5)
+
+    with SpeechClient(server.target) as client:
+        whole = np.concatenate([c for c, _ in client.synthesize_text_stream([LONG_ANSWER], seed=3, temperature=0.9)])
+        fresh = np.concatenate([c for c, _ in client.synthesize_text_stream(["A quiet bridge."], seed=3, temperature=0.9)])
+        heard = threading.Event()
+
+        def texts():
+            yield LONG_ANSWER
+            assert heard.wait(60)
+            yield INTERRUPT
+            yield "A quiet bridge."
+
+        chunks = []
+        for chunk, _ in client.synthesize_text_stream(texts(), seed=3, temperature=0.9):
+            chunks.append(chunk)
+            heard.set()
+        check(chunks, whole, fresh)
+
+    async def main() -> list:
+        heard = asyncio.Event()
+
+        async def texts():
+            yield LONG_ANSWER
+            await asyncio.wait_for(heard.wait(), 60)
+            yield INTERRUPT
+            yield "A quiet bridge."
+
+        async with AsyncSpeechClient(server.target) as client:
+            got = []
+            async for chunk, _ in client.synthesize_text_stream(texts(), seed=3, temperature=0.9):
+                got.append(chunk)
+                heard.set()
+            return got
+
+    check(asyncio.run(main()), whole, fresh)
+
+
 @pytest.mark.parametrize("first, later, needle", [
     (pb.SynthesizeTextStreamRequest(text="Hi."), [], "the first SynthesizeTextStream message must carry a config"),
     (None, [pb.SynthesizeTextStreamRequest(config=request())], "the config may only come first"),
@@ -887,6 +986,20 @@ def test_a_websocket_sends_each_sentences_words(gateway):
     assert code == 1000 and len(said) >= 2 and got.index(said[0]) < max(i for i, m in enumerate(got) if isinstance(m, bytes))
 
 
+def test_a_websocket_answer_can_be_interrupted(gateway):
+    """{"interrupt": true}: the long answer stops (its audio so far is its own), "interrupted"
+    comes, and the next text is said as a new socket says it; then done and a normal close."""
+    options = {"model": "tts", "voice": "narrator", "seed": 3, "temperature": 0.9}
+    got, code = over_socket(gateway, [{**options, "text": LONG_ANSWER}],
+                            until_audio=[{"interrupt": True, "text": "A quiet bridge."}, {"end": True}])
+    fresh, fresh_code = over_socket(gateway, [{**options, "text": "A quiet bridge."}, {"end": True}])
+    whole, _ = over_socket(gateway, [{**options, "text": LONG_ANSWER}, {"end": True}])
+    mark = got.index(json.dumps({"type": "interrupted"}))
+    pcm = [b"".join(m for m in part if isinstance(m, bytes)) for part in (got[:mark], got[mark:], fresh, whole)]
+    assert code == fresh_code == 1000 and pcm[1] == pcm[2] and socket_events(got)[-1]["type"] == "done"
+    assert 0 < len(pcm[0]) < len(pcm[3]) / 2 and pcm[3].startswith(pcm[0])
+
+
 @pytest.mark.parametrize("messages, headers, kind, needle, code", [
     ([{"model": "tts", "text": "Hi."}, {"end": True}], {}, "authentication_error", "missing or wrong bearer token", 1008),
     ([{"voice": "alloy"}], None, "not_found_error", "voice 'alloy' not found", 1008),
@@ -896,6 +1009,8 @@ def test_a_websocket_sends_each_sentences_words(gateway):
     ([b"\x00\x01"], None, "invalid_request_error", "send JSON text messages", 1008),
     ([{}, {"text": "Hi.", "speed": 2}], None, "invalid_request_error", "unknown field speed", 1008),
     ([{}, {"end": True}, {"text": "Hi."}], None, "invalid_request_error", "the text has ended", 1008),
+    ([{}, {"text": "Hi."}, {"end": True}, {"interrupt": True}], None, "invalid_request_error", "ends with flush", 1008),
+    ([{}, {"interrupt": "yes"}], None, "invalid_request_error", "interrupt true or false", 1008),
     ([{}, {"text": "* * *"}, {"end": True}], None, "invalid_request_error", "nothing to say", 1008),
     ([{}, {"text": "Hello there. A qu"}], None, "timeout_error", "no text came for 1 s", 1011),  # --text-stream-idle 1
 ])

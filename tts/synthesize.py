@@ -194,11 +194,13 @@ class Synthesizer:
     def continuation(self, voice: VoicePrompt | None = None, sampling: SamplingConfig | None = None,
                      chunk_frames: int = 10, first_chunk_frames: int | None = None,
                      should_stop: Callable[[], bool] | None = None, speaking_rate: float = 1.0,
-                     said: list[Spoken] | None = None) -> Continuation:
-        """One request read a piece at a time, the pieces given as they come (``Continuation``)."""
+                     said: list[Spoken] | None = None, decoder=None) -> Continuation:
+        """One request read a piece at a time, the pieces given as they come (``Continuation``).
+        ``decoder``: the codec decoder stream to go on from (default: a fresh one warmed by the
+        voice; a fork of one saves warming it again)."""
         self._check_rate(speaking_rate)
         return Continuation(self, voice, sampling or SamplingConfig(), chunk_frames, first_chunk_frames, should_stop,
-                            speaking_rate, [] if said is None else said)
+                            speaking_rate, [] if said is None else said, decoder)
 
     def _stream_text(self, text: str, voice: VoicePrompt | None, sampling: SamplingConfig | None, chunk_frames: int,
                      first_chunk_frames: int | None, should_stop: Callable[[], bool] | None,
@@ -419,10 +421,11 @@ class Continuation:
 
     def __init__(self, synth: Synthesizer, voice: VoicePrompt | None, sampling: SamplingConfig, chunk_frames: int,
                  first_chunk_frames: int | None, should_stop: Callable[[], bool] | None, speaking_rate: float,
-                 said: list[Spoken]) -> None:
+                 said: list[Spoken], decoder=None) -> None:
         self.synth, self.voice, self.sampling, self.speaking_rate = synth, voice, sampling, speaking_rate
         self.chunk_frames, self.first_chunk_frames, self.should_stop = chunk_frames, first_chunk_frames, should_stop
-        self.decoder, self.said, self.sentences = synth._decoder(voice), said, 0
+        self.decoder = synth._decoder(voice) if decoder is None else decoder
+        self.said, self.sentences = said, 0
 
     def say(self, text: str, rate: float = 1.0, volume_db: float = 0.0) -> Iterator[np.ndarray]:
         """The audio of one piece of plain text (at ``rate`` times the request's speaking rate)."""

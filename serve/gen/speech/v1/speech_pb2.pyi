@@ -219,26 +219,30 @@ class SynthesizeSpeechRequest(_message.Message):
     def __init__(self, text: _Optional[str] = ..., language_code: _Optional[str] = ..., encoding: _Optional[_Union[AudioEncoding, str]] = ..., sample_rate_hz: _Optional[int] = ..., voice_name: _Optional[str] = ..., zero_shot_data: _Optional[_Union[ZeroShotData, _Mapping]] = ..., temperature: _Optional[float] = ..., top_p: _Optional[float] = ..., top_k: _Optional[int] = ..., seed: _Optional[int] = ..., speaking_rate: _Optional[float] = ..., chunk_ms: _Optional[int] = ..., model: _Optional[str] = ..., cfg_scale: _Optional[float] = ..., best_of: _Optional[int] = ..., word_times: _Optional[bool] = ..., custom_dictionary: _Optional[str] = ...) -> None: ...
 
 class SynthesizeTextStreamRequest(_message.Message):
-    __slots__ = ("config", "text", "flush")
+    __slots__ = ("config", "text", "flush", "interrupt")
     CONFIG_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     FLUSH_FIELD_NUMBER: _ClassVar[int]
+    INTERRUPT_FIELD_NUMBER: _ClassVar[int]
     config: SynthesizeSpeechRequest
     text: str
     flush: bool
-    def __init__(self, config: _Optional[_Union[SynthesizeSpeechRequest, _Mapping]] = ..., text: _Optional[str] = ..., flush: _Optional[bool] = ...) -> None: ...
+    interrupt: bool
+    def __init__(self, config: _Optional[_Union[SynthesizeSpeechRequest, _Mapping]] = ..., text: _Optional[str] = ..., flush: _Optional[bool] = ..., interrupt: _Optional[bool] = ...) -> None: ...
 
 class SynthesizeSpeechResponse(_message.Message):
-    __slots__ = ("audio", "encoding", "sample_rate_hz", "words")
+    __slots__ = ("audio", "encoding", "sample_rate_hz", "words", "interrupted")
     AUDIO_FIELD_NUMBER: _ClassVar[int]
     ENCODING_FIELD_NUMBER: _ClassVar[int]
     SAMPLE_RATE_HZ_FIELD_NUMBER: _ClassVar[int]
     WORDS_FIELD_NUMBER: _ClassVar[int]
+    INTERRUPTED_FIELD_NUMBER: _ClassVar[int]
     audio: bytes
     encoding: AudioEncoding
     sample_rate_hz: int
     words: _containers.RepeatedCompositeFieldContainer[WordTime]
-    def __init__(self, audio: _Optional[bytes] = ..., encoding: _Optional[_Union[AudioEncoding, str]] = ..., sample_rate_hz: _Optional[int] = ..., words: _Optional[_Iterable[_Union[WordTime, _Mapping]]] = ...) -> None: ...
+    interrupted: bool
+    def __init__(self, audio: _Optional[bytes] = ..., encoding: _Optional[_Union[AudioEncoding, str]] = ..., sample_rate_hz: _Optional[int] = ..., words: _Optional[_Iterable[_Union[WordTime, _Mapping]]] = ..., interrupted: _Optional[bool] = ...) -> None: ...
 
 class WordTime(_message.Message):
     __slots__ = ("word", "start_s", "end_s", "sentence", "aligned")

@@ -1,0 +1,164 @@
+"""Barge-in: a voice agent's listener talks over the answer, the agent stops it and says the
+next one. Two ways, on a real speech-server process with the bundled TTS:
+
+- interrupt: ``{"interrupt": true}`` / ``interrupt=True`` on the open text stream, with the next text;
+- baseline: cancel the stream and open a new SynthesizeTextStream with the next text (what a
+  client had to do before there was an interrupt).
+
+    python benchmarks/barge_in.py [--tts tts] [--after 1.0] [--rounds 5]
+
+The long answer is sent whole (a language model writing faster than speech); ``--after``
+seconds after its first audio the agent cuts in. Reported, medians over ``--rounds``: time from
+the cut to the mark (interrupt only), to the next answer's first audio, and how much of the old
+answer's audio arrived after the cut (gRPC's and the socket's own buffering; the clients drop it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import queue
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+import grpc
+from websockets.sync.client import connect
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from load import start_server  # noqa: E402
+from serve.gen.speech.v1 import speech_pb2 as pb  # noqa: E402
+from serve.gen.speech.v1 import speech_pb2_grpc as pb_grpc  # noqa: E402
+
+ANSWER = ("The old mill stood by the river for a hundred years. Every spring the water rose and turned its wheel. "
+          "The miller's children played on the bank and counted the boats. One morning a stranger came to the door. "
+          "He asked for bread and a place to rest. ") * 3
+NEXT = "Sorry, go on. What did you want to ask?"
+
+
+def interrupt_grpc(stub, options: dict, after: float) -> tuple[float, float, float]:
+    """(cut -> mark, cut -> next first audio, old audio s after the cut) on one stream."""
+    cut_now, cut_at = threading.Event(), []
+
+    def messages():
+        yield pb.SynthesizeTextStreamRequest(config=pb.SynthesizeSpeechRequest(**options))
+        yield pb.SynthesizeTextStreamRequest(text=ANSWER)
+        cut_now.wait()
+        cut_at.append(time.perf_counter())
+        yield pb.SynthesizeTextStreamRequest(interrupt=True, text=NEXT, flush=True)
+
+    first, mark, late, next_first = None, None, 0.0, None
+    call = stub.SynthesizeTextStream(messages())
+    for answer in call:
+        now = time.perf_counter()
+        if first is None and answer.audio:
+            first = now
+            threading.Timer(after, cut_now.set).start()
+        if answer.interrupted:
+            mark = now
+        elif mark is None and cut_at:
+            late += len(answer.audio) / 4 / answer.sample_rate_hz
+        elif mark is not None and answer.audio:
+            next_first = now
+            call.cancel()
+            break
+    return mark - cut_at[0], next_first - cut_at[0], late
+
+
+def cancel_and_reopen(stub, options: dict, after: float) -> tuple[float, float, float]:
+    call = stub.SynthesizeTextStream(iter([pb.SynthesizeTextStreamRequest(config=pb.SynthesizeSpeechRequest(
+        text=ANSWER, **options))]))
+    cut_at = []
+
+    def cut() -> None:
+        cut_at.append(time.perf_counter())
+        call.cancel()
+
+    timer = None
+    try:
+        for answer in call:
+            if answer.audio and timer is None:
+                timer = threading.Timer(after, cut)
+                timer.start()
+    except grpc.RpcError as err:
+        if err.code() != grpc.StatusCode.CANCELLED:
+            raise
+    for _ in range(100):  # the server frees the old stream's slot as the cancel reaches it
+        try:
+            for answer in stub.SynthesizeTextStream(iter([pb.SynthesizeTextStreamRequest(
+                    config=pb.SynthesizeSpeechRequest(text=NEXT, **options))])):
+                if answer.audio:
+                    return float("nan"), time.perf_counter() - cut_at[0], 0.0
+        except grpc.RpcError as err:
+            if err.code() != grpc.StatusCode.RESOURCE_EXHAUSTED:
+                raise
+            time.sleep(0.01)
+    raise SystemExit("no slot after the cancel")
+
+
+def interrupt_socket(url: str, options: dict, after: float) -> tuple[float, float, float]:
+    messages: queue.Queue = queue.Queue()
+    with connect(url, open_timeout=30) as ws:
+        def listen() -> None:
+            for message in ws:
+                messages.put((time.perf_counter(), message))
+        threading.Thread(target=listen, daemon=True).start()
+        ws.send(json.dumps({"voice": options["voice_name"], "seed": options["seed"], "text": ANSWER}))
+        while not isinstance(messages.get(timeout=60)[1], bytes):
+            pass
+        time.sleep(after)  # the answer's audio goes on arriving meanwhile
+        cut, mark, late = time.perf_counter(), None, 0.0
+        ws.send(json.dumps({"interrupt": True, "text": NEXT, "flush": True}))
+        while True:
+            now, message = messages.get(timeout=60)
+            if now < cut:
+                continue
+            if message == json.dumps({"type": "interrupted"}):
+                mark = now
+            elif isinstance(message, bytes) and mark is None:
+                late += len(message) / 2 / 24000
+            elif isinstance(message, bytes):
+                return mark - cut, now - cut, late
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--tts", default="tts")
+    p.add_argument("--after", type=float, default=1.0, help="seconds of the answer's audio before the cut")
+    p.add_argument("--rounds", type=int, default=5)
+    args = p.parse_args()
+    proc, target, _ = start_server("distilcodec", 4, ["--tts", args.tts, "--http-port", "0"])
+    url = f"ws://{proc.serving['http']}/v1/audio/speech/stream-input"
+    try:
+        with grpc.insecure_channel(target) as channel:
+            stub = pb_grpc.TextToSpeechStub(channel)
+            voice = stub.ListVoices(pb.ListVoicesRequest()).voices[0].name
+            options = dict(voice_name=voice, seed=1, encoding=pb.FLOAT32_PCM)
+            ways = (("cancel, open a new SynthesizeTextStream", lambda: cancel_and_reopen(stub, options, args.after)),
+                    ("interrupt on the SynthesizeTextStream", lambda: interrupt_grpc(stub, options, args.after)),
+                    ("interrupt on the WebSocket", lambda: interrupt_socket(url, options, args.after)))
+            for _, way in ways:
+                way()  # warm every path
+            rows = {name: [way() for _ in range(args.rounds)] for name, way in ways}
+            print(f"answer {len(ANSWER)} characters sent at once, cut {args.after:g} s into its audio, voice {voice}, "
+                  f"medians of {args.rounds}\n")
+            print("| way | cut -> mark ms | cut -> next answer's first audio ms | old audio after the cut s | "
+                  "first audio ratio |")
+            print("|---|---|---|---|---|")
+            base = statistics.median(r[1] for r in rows[ways[0][0]])
+            for name, runs in rows.items():
+                mark, heard, late = (statistics.median(r[i] for r in runs) for i in range(3))
+                mark_ms = "-" if mark != mark else f"{1000 * mark:.0f}"
+                print(f"| {name} | {mark_ms} | {1000 * heard:.0f} | {late:.2f} | {base / heard:.2f}x |")
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+if __name__ == "__main__":
+    main()
