@@ -803,6 +803,31 @@ def test_an_interrupted_text_stream_goes_on_with_the_next_text(stub):
     np.testing.assert_allclose(said, whole[:len(said)], atol=1e-5)
 
 
+def test_an_interrupt_is_read_at_once_behind_a_long_queue(stub):
+    """Forty sentences (a piece each, as a language model's tokens bring them) wait to be read
+    when the interrupt comes: it is read at once, not after the queue, so the speech stops
+    within the first sentences."""
+    import threading
+
+    heard = threading.Event()
+
+    def messages():
+        yield pb.SynthesizeTextStreamRequest(config=request(text=""))
+        for _ in range(40):
+            yield pb.SynthesizeTextStreamRequest(text="Hello there. ")
+        assert heard.wait(60), "no audio before the interrupt"
+        yield pb.SynthesizeTextStreamRequest(interrupt=True)
+
+    answers = []
+    for answer in stub.SynthesizeTextStream(messages()):
+        answers.append(answer)
+        heard.set()
+    mark = [a.interrupted for a in answers].index(True)
+    said = sum(len(a.audio) for a in answers[:mark]) // 4
+    two = len(np.concatenate(text_stream(stub, ["Hello there. Hello there."])))
+    assert 0 < said < 4 * two, f"{said / two * 2:.1f} sentences said before the interrupt was read"
+
+
 def test_an_interrupt_with_nothing_said_is_answered_too(stub):
     """Every interrupt gets its mark, said over or not (a client counts on it), in order."""
     answers = list(stub.SynthesizeTextStream(iter([
