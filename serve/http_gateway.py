@@ -28,6 +28,7 @@ from codec import audio, container
 from codec.errors import InvalidAudio, InvalidCodesFile
 from serve import websocket as ws_proto
 from serve import wire
+from serve.http_server import AnswerCut
 from serve.gen.speech.v1 import speech_pb2 as pb
 from serve.gen.speech.v1 import speech_pb2_grpc as pb_grpc
 from tts.time_stretch import MAX_FACTOR, MIN_FACTOR  # the speaking rates the server takes
@@ -336,12 +337,13 @@ def _audio_chunks(call, first: pb.SynthesizeSpeechResponse, fmt: str) -> Iterato
 
 
 def _cut_short(chunks: Iterator[bytes]) -> Iterator[bytes]:
-    """Raw audio: a failure once the status line is out ends the answer short, as a cut connection would."""
+    """Raw audio: a failure once the status line is out leaves the answer incomplete (its chunked
+    body never ends; an HTTP/1.0 client's connection just closes)."""
     with contextlib.closing(chunks):
         try:
             yield from chunks
-        except grpc.RpcError:
-            return
+        except grpc.RpcError as err:
+            raise AnswerCut(rpc_failure(err)[1]["error"]["message"]) from None
 
 
 def _event(payload: dict) -> bytes:

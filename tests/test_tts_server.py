@@ -572,17 +572,58 @@ def raw_http(gateway, head: bytes) -> bytes:
         return b"".join(iter(lambda: conn.recv(4096), b""))
 
 
+def dechunk(body: bytes) -> bytes:
+    """A chunked body's data (RFC 9112 7.1); fails on one that never ends."""
+    data = []
+    while True:
+        size, body = body.split(b"\r\n", 1)
+        if int(size, 16) == 0:
+            assert body == b"\r\n", "no end after the last chunk"
+            return b"".join(data)
+        data.append(body[:int(size, 16)])
+        assert body[int(size, 16):int(size, 16) + 2] == b"\r\n"
+        body = body[int(size, 16) + 2:]
+
+
 def test_http_body_limits(gateway):
     """Refused from the headers alone, before any body is read (a client still sending it may see
     its connection closed: the answer is already there)."""
     post = b"POST /v1/audio/speech HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
-    answer = raw_http(gateway, post + b"Content-Length: 2000000\r\n\r\n")
-    assert answer.startswith(b"HTTP/1.0 413 Content Too Large") and b"at most 1048576 per request" in answer
+    answer = raw_http(gateway, post + b"Content-Length: 2000000\r\n\r\n")  # closed after: the body is unread
+    assert answer.startswith(b"HTTP/1.1 413 Content Too Large") and b"at most 1048576 per request" in answer
+    assert b"\r\nConnection: close\r\n" in answer
     answer = raw_http(gateway, post + b"Transfer-Encoding: chunked\r\n\r\n10\r\n{\"input\": \"Hi.\"}\r\n0\r\n\r\n")
-    assert answer.startswith(b"HTTP/1.0 411 Length Required") and b"send the body with a Content-Length" in answer
+    assert answer.startswith(b"HTTP/1.1 411 Length Required") and b"send the body with a Content-Length" in answer
     assert http(gateway, "/v1/audio/speech", b"{}", content_type="text/plain")[0] == 415
     answer = raw_http(gateway, post + b"Expect: 100-continue\r\nContent-Length: 2000000\r\n\r\n")
-    assert answer.startswith(b"HTTP/1.0 413")  # refused without asking for the body
+    assert answer.startswith(b"HTTP/1.1 413")  # refused without asking for the body
+
+
+def test_one_http_connection_carries_many_requests(gateway):
+    """HTTP/1.1 keep-alive: requests one after another on one connection, an audio stream among
+    them chunked, an error among them; an HTTP/1.0 client's stream ends with its connection."""
+    from http.client import HTTPConnection
+
+    headers = {"Authorization": "Bearer t0k", "Content-Type": "application/json"}
+    speech = {"model": "tts", "input": "Hi.", "response_format": "pcm", "seed": 3}
+    conn = HTTPConnection("127.0.0.1", gateway.server.http_port, timeout=60)
+    answers, sockets = [], set()
+    for method, path, body in (("GET", "/healthz", None), ("POST", "/v1/audio/speech", speech),
+                               ("GET", "/v1/nowhere", None), ("POST", "/v1/audio/speech", {**speech, "response_format": "flac"}),
+                               ("GET", "/v1/models", None)):
+        conn.request(method, path, body=json.dumps(body) if body else None, headers=headers)
+        resp = conn.getresponse()
+        answers.append((resp.status, resp.headers.get("Transfer-Encoding"), resp.headers.get("Connection"), resp.read()))
+        sockets.add(id(conn.sock))
+    conn.close()
+    assert [a[:3] for a in answers] == [(200, None, None), (200, "chunked", None), (404, None, None), (200, None, None),
+                                        (200, None, None)]
+    assert len(sockets) == 1 and answers[1][3] == http(gateway, "/v1/audio/speech", speech)[2]
+    body = json.dumps(speech).encode()
+    answer = raw_http(gateway, b"POST /v1/audio/speech HTTP/1.0\r\nAuthorization: Bearer t0k\r\nContent-Type: "
+                               b"application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+    head, pcm = answer.split(b"\r\n\r\n", 1)
+    assert b"\r\nConnection: close" in head and b"Transfer-Encoding" not in head and pcm == answers[1][3]
 
 
 def test_a_client_expecting_100_continue_is_answered_at_once(gateway):
@@ -593,13 +634,14 @@ def test_a_client_expecting_100_continue_is_answered_at_once(gateway):
     body = json.dumps({"model": "tts", "input": "Hi.", "response_format": "pcm", "seed": 3}).encode()
     with socket.create_connection(("127.0.0.1", gateway.server.http_port), timeout=30) as conn:
         conn.sendall(b"POST /v1/audio/speech HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer t0k\r\nContent-Type: "
-                     b"application/json\r\nExpect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(body))
+                     b"application/json\r\nExpect: 100-continue\r\nConnection: close\r\nContent-Length: %d\r\n\r\n"
+                     % len(body))
         conn.settimeout(0.5)  # curl's own wait is 1 s
         assert conn.recv(64) == b"HTTP/1.1 100 Continue\r\n\r\n"
         conn.settimeout(30)
         conn.sendall(body)
         answer = b"".join(iter(lambda: conn.recv(65536), b""))
-    assert answer.startswith(b"HTTP/1.0 200 OK") and answer.split(b"\r\n\r\n", 1)[1] == http(
+    assert answer.startswith(b"HTTP/1.1 200 OK") and dechunk(answer.split(b"\r\n\r\n", 1)[1]) == http(
         gateway, "/v1/audio/speech", json.loads(body))[2]
 
 
@@ -698,7 +740,7 @@ def test_an_http_client_that_leaves_cancels_its_synthesis(gateway):
     with socket.create_connection(("127.0.0.1", gateway.server.http_port)) as conn:
         conn.sendall(b"POST /v1/audio/speech HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer t0k\r\nContent-Type: "
                      b"application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
-        assert conn.recv(4096).startswith(b"HTTP/1.0 200 OK")
+        assert conn.recv(4096).startswith(b"HTTP/1.1 200 OK")
     deadline = time.monotonic() + 30
     while (metrics("grpc_server_handled_total", labels) or 0) == before and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -1082,20 +1124,25 @@ def test_a_websocket_client_that_leaves_cancels_its_synthesis(gateway):
 
 def test_a_server_stopping_mid_answer_ends_the_events_with_an_error(server):
     """stream_format "sse": once events have gone out, a failure (here the server stopping, its
-    grace over) is an error event, not a silent end; the raw pcm stream just ends short."""
+    grace over) is an error event, not a silent end; the raw pcm stream's chunked body never
+    ends, so the client knows it is cut short (HTTP/1.0's close looked like a whole answer)."""
     import threading
+    from http.client import IncompleteRead
     from urllib.request import Request, urlopen
 
     cfg = server.server.cfg
     running = RunningServer(ServerConfig(port=0, codec=cfg.codec, tts=cfg.tts, http_port=0))
-    body = json.dumps({"model": "tts", "input": "Hello there. " * 150, "response_format": "pcm", "stream_format": "sse"})
-    req = Request(f"http://127.0.0.1:{running.server.http_port}/v1/audio/speech", data=body.encode(),
-                  headers={"Content-Type": "application/json"})
+    body = {"model": "tts", "input": "Hello there. " * 150, "response_format": "pcm"}
+    req, raw = (Request(f"http://127.0.0.1:{running.server.http_port}/v1/audio/speech", data=json.dumps(b).encode(),
+                        headers={"Content-Type": "application/json"}) for b in ({**body, "stream_format": "sse"}, body))
     stopping = threading.Thread(target=running.stop)
-    with urlopen(req, timeout=60) as resp:
+    with urlopen(req, timeout=60) as resp, urlopen(raw, timeout=60) as pcm:
         first = json.loads(resp.readline().decode()[len("data: "):])
+        assert pcm.headers["Transfer-Encoding"] == "chunked" and len(pcm.read(4000)) == 4000
         stopping.start()  # grace 1 s: far less than 150 sentences take
         events = [first] + sse_events(resp.read())
+        with pytest.raises(IncompleteRead):
+            pcm.read()
     stopping.join(60)
     assert [e["type"] for e in events[:-1]] == ["speech.audio.delta"] * (len(events) - 1)
     assert events[-1]["type"] == "error" and events[-1]["error"]["code"] in ("CANCELLED", "UNAVAILABLE")
