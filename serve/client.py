@@ -105,8 +105,8 @@ class SpeechClient:
     def synthesize_stream(self, text: str, chunk_ms: int = 0, words: list | None = None,
                           **options) -> Iterator[tuple[np.ndarray, int]]:
         """Audio chunks (float32, rate) as the server generates them; the first one is small.
-        ``words``: a list that each word's ``WordTime`` is appended to (they come with the last
-        chunk; the server needs --tts-verifier)."""
+        ``words``: a list that each word's ``WordTime`` is appended to (each sentence's come with
+        the audio after it; the server needs --tts-verifier)."""
         request = synthesis_request(text, chunk_ms=chunk_ms, word_times=words is not None, **options)
         for resp in self._call(self.tts.SynthesizeStream, request):
             if words is not None:

@@ -57,7 +57,9 @@ REASONS = {200: "OK", 204: "No Content", 400: "Bad Request", 401: "Unauthorized"
            405: "Method Not Allowed", 411: "Length Required", 413: "Content Too Large", 415: "Unsupported Media Type",
            426: "Upgrade Required", 429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable",
            504: "Gateway Timeout"}
-TEXT_STREAM = "/v1/audio/speech/stream-input"  # a WebSocket (serve.speech_socket)
+TEXT_STREAM = "/v1/audio/speech/stream-input"  # WebSockets: the text stream (serve.speech_socket),
+CODES_STREAM, DECODE_STREAM = "/v1/audio/codes/stream", "/v1/audio/decode/stream"  # the codec's (serve.codec_socket)
+SOCKETS = (TEXT_STREAM, CODES_STREAM, DECODE_STREAM)
 
 
 class HttpError(Exception):
@@ -117,7 +119,7 @@ def wav_header(sample_rate: int) -> bytes:
 
 
 ENDPOINTS = {"/v1/audio/speech": "POST", "/v1/models": "GET", "/v1/audio/voices": "GET", "/healthz": "GET",
-             TEXT_STREAM: "GET", "/v1/audio/codes": "POST", "/v1/audio/decode": "POST"}
+             "/v1/audio/codes": "POST", "/v1/audio/decode": "POST", **{path: "GET" for path in SOCKETS}}
 
 
 class Gateway:
@@ -168,8 +170,8 @@ class Gateway:
                 serving = status == health_pb2.HealthCheckResponse.SERVING
                 return _json(start_response, 200 if serving else 503,
                              {"status": health_pb2.HealthCheckResponse.ServingStatus.Name(status)})
-            if route[1] == TEXT_STREAM:
-                raise HttpError(426, f"{TEXT_STREAM} is a WebSocket (send Upgrade: websocket)")
+            if route[1] in SOCKETS:
+                raise HttpError(426, f"{route[1]} is a WebSocket (send Upgrade: websocket)")
             if route[1] in ENDPOINTS:
                 raise HttpError(405, f"{route[1]} takes {ENDPOINTS[route[1]]}, not {route[0]}")
             raise HttpError(404, f"no such endpoint {route[1]!r} (this server has {', '.join(ENDPOINTS)})", "not_found_error")
@@ -179,15 +181,16 @@ class Gateway:
             return _rpc_error(start_response, err)
 
     def websocket(self, handler) -> None:
-        """A WebSocket upgrade (``serve.http_server`` hands its connection over): the text stream
-        socket, once the path, the page's origin (browsers send one) and the handshake are right."""
+        """A WebSocket upgrade (``serve.http_server`` hands its connection over): the text stream's
+        or the codec's, once the path, the page's origin (browsers send one) and the handshake are right."""
+        from serve.codec_socket import CodecStreamSocket
         from serve.speech_socket import TextStreamSocket
 
         path, origin = urlsplit(handler.path).path, handler.headers.get("Origin", "")
         token = handler.headers.get("Authorization", "")
         try:
-            if path != TEXT_STREAM:
-                raise HttpError(404, f"no WebSocket at {path!r} (text streams: {TEXT_STREAM})", "not_found_error")
+            if path not in SOCKETS:
+                raise HttpError(404, f"no WebSocket at {path!r} (this server has {', '.join(SOCKETS)})", "not_found_error")
             if origin and not self._allowed(origin):
                 raise HttpError(403, f"origin {origin!r} may not open this socket from a browser (--http-cors)",
                                 "permission_error")
@@ -199,7 +202,10 @@ class Gateway:
             ws_proto.refuse(handler, err.status, REASONS[err.status], error_body(str(err), err.kind))
             return
         self._count(path, 101)
-        TextStreamSocket(self.tts, ws_proto.accept(handler), token, self.usage).run()
+        ws = ws_proto.accept(handler)
+        session = (TextStreamSocket(self.tts, ws, token, self.usage) if path == TEXT_STREAM
+                   else CodecStreamSocket(self.codec, ws, token, encode=path == CODES_STREAM))
+        session.run()
 
     def _count(self, path: str, status: int | str) -> None:
         """One answer in the metrics, by path (unknown paths as one, "other") and status."""

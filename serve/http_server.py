@@ -150,8 +150,9 @@ class _QuietHandler(WSGIRequestHandler):
     def handle(self) -> None:
         self.close_connection = True
         self._one()
-        while not self.close_connection:
+        while not self.close_connection and not getattr(self.server, "stopped", False):
             self._one()
+        self.rfile = self.stream  # for ``finish``, which closes it
 
     def _one(self) -> None:
         """One request and its answer (wsgiref's ``handle`` serves one per connection)."""
@@ -161,8 +162,8 @@ class _QuietHandler(WSGIRequestHandler):
         except OSError:  # idle too long between requests (a timeout), or gone
             self.raw_requestline = b""
         self.close_connection = True
-        if not self.raw_requestline:
-            return
+        if not self.raw_requestline or getattr(self.server, "stopped", False):
+            return  # gone; or a kept connection's request to a stopped server: closed unanswered (clients retry)
         if len(self.raw_requestline) > 65536:
             self.requestline = self.request_version = self.command = ""
             self.send_error(414)
@@ -215,6 +216,12 @@ def serve_wsgi(app: Callable, host: str, port: int, cert: str | None, key: str |
     return server
 
 
-def stop(server: WSGIServer) -> None:
+def stop_accepting(server: WSGIServer) -> None:
+    """No new connection, and no further request on those kept open; answers under way go on."""
+    server.stopped = True
     server.shutdown()
+
+
+def stop(server: WSGIServer) -> None:
+    stop_accepting(server)
     server.server_close()

@@ -35,7 +35,7 @@ from codec.identity import codes_mismatch
 from codec.pretrained import DEFAULT_CODEC
 from codec.typed_config import ConfigError, coerce_fields
 from serve import wire
-from serve.http_server import serve_wsgi
+from serve.http_server import serve_wsgi, stop_accepting
 from serve.metrics import ServerMetrics
 from serve.rpc import ModelNotFound, StreamSlots, bearer_check, log_request, opening, reshaped, streaming, submit, unary
 from serve.tls import server_key_pair
@@ -420,7 +420,7 @@ class SpeechServer:
         """Refuse new work (health NOT_SERVING), let in-flight RPCs finish within ``grace``."""
         await self.health.enter_graceful_shutdown()
         if self._http is not None:  # no new HTTP requests; those in flight finish with their gRPC calls
-            await asyncio.to_thread(self._http.shutdown)
+            await asyncio.to_thread(stop_accepting, self._http)
         if self.server is not None:
             await self.server.stop(self.cfg.grace_seconds if grace is None else grace)
         if self._http is not None:

@@ -186,25 +186,30 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
             stop, seconds, marks = threading.Event(), 0.0, []
             timer = WordTimer(entry.synth.sample_rate, entry.synth.verifier.recognizer) if req.word_times else None
 
-            def produce() -> Iterator[np.ndarray | list]:
+            def produce() -> Iterator[tuple[np.ndarray | None, list[WordTime]]]:
+                """Each chunk with the words found since the chunk before it: a sentence's words once
+                the next has played past the margin, found after the chunk went out (not before it)."""
+                new, sent = [], 0
                 for chunk in entry.synth.stream(text, voice, sampling, LATER_CHUNK_FRAMES, out.first_frames, stop.is_set,
                                                 req.speaking_rate or 1.0, sentences=marks if req.word_times else None):
-                    yield chunk
-                    if timer is not None:  # each sentence's words found once it is played
+                    yield chunk, new
+                    if timer is not None:
                         timer.push(chunk, marks)
-                if timer is not None and not stop.is_set():  # the words once all audio is out
-                    yield [_word_proto(w) for w in timer.finish()]
+                        found = timer.so_far()
+                        new, sent = found[sent:], len(found)
+                if timer is not None and not stop.is_set():  # the rest once all audio is out
+                    yield None, new + timer.finish()[sent:]
 
-            words: list = []
+            last: list = []
             async with contextlib.aclosing(self._pooled(produce, stop)) as made:
-                async for item in made:
-                    if isinstance(item, list):  # the word times, after the last audio: sent with the tail
-                        words = item
+                async for chunk, words in made:
+                    if chunk is None:  # the last words: sent with the tail
+                        last = [_word_proto(w) for w in words]
                         continue
-                    seconds += len(item) / entry.synth.sample_rate
+                    seconds += len(chunk) / entry.synth.sample_rate
                     first = first or time.perf_counter() - start
-                    yield out.chunk(item)
-            if (tail := out.tail(words)) is not None:
+                    yield out.chunk(chunk, words=[_word_proto(w) for w in words])
+            if (tail := out.tail(last)) is not None:
                 yield tail
             log_request("SynthesizeStream", start, seconds, self.metrics, model=entry.name, chars=len(text),
                         first_audio_s=first or 0.0)

@@ -274,7 +274,9 @@ def test_client_cli_streams_files_as_the_unary_calls_do(server, speech, tmp_path
 
 def test_the_codec_over_http(model_dir, speech, tmp_path):
     """--http-port on a codec-only server: POST /v1/audio/codes answers the .codes file
-    speech-client writes (byte for byte), /v1/audio/decode its audio; speech is not served."""
+    speech-client writes (byte for byte), /v1/audio/decode its audio; speech is not served. A
+    connection kept open takes no request once the server has stopped."""
+    from http.client import HTTPConnection, RemoteDisconnected
     from urllib.error import HTTPError
     from urllib.request import Request, urlopen
 
@@ -323,6 +325,82 @@ def test_the_codec_over_http(model_dir, speech, tmp_path):
             assert got == code and needle in json.loads(body)["error"]["message"], (path, got, body)
         with urlopen(f"http://127.0.0.1:{running.server.http_port}/healthz", timeout=10) as health:
             assert json.loads(health.read()) == {"status": "SERVING"}
+        kept = HTTPConnection("127.0.0.1", running.server.http_port, timeout=10)
+        kept.request("GET", "/healthz")
+        assert json.loads(kept.getresponse().read()) == {"status": "SERVING"}
+    finally:
+        running.stop()
+    with pytest.raises((RemoteDisconnected, ConnectionError)):  # not an answer from a server that has stopped
+        kept.request("GET", "/healthz")
+        kept.getresponse()
+
+
+def test_the_codec_streams_over_websockets(model_dir, speech):
+    """A browser's way into EncodeStream / DecodeStream: the audio in binary messages of any
+    length gives the gRPC stream's codes for the same chunks (frame-major uint16), and codes in
+    messages of any whole number of frames give its audio; errors are a message then a close."""
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    running = RunningServer(ServerConfig(port=0, codec=str(model_dir), http_port=0))
+
+    def over(path: str, messages: list) -> tuple[list, list, int]:
+        """(JSON messages, binary messages, close code) of a socket sent ``messages``."""
+        got = []
+        with connect(f"ws://127.0.0.1:{running.server.http_port}{path}", open_timeout=30) as ws:
+            for message in messages:
+                ws.send(json.dumps(message) if isinstance(message, dict) else message)
+            try:
+                while True:
+                    got.append(ws.recv(timeout=60))
+            except ConnectionClosed:
+                pass
+        return [json.loads(m) for m in got if isinstance(m, str)], [m for m in got if isinstance(m, bytes)], ws.close_code
+
+    try:
+        pcm = audio.to_pcm16(speech)
+        chunks = [pcm[i:i + 3002] for i in range(0, len(pcm), 3002)]
+        events, codes_out, code = over("/v1/audio/codes/stream", [{}, *chunks, {"end": True}])
+        with grpc.insecure_channel(running.target) as channel:
+            stub = pb_grpc.CodecStub(channel)
+            answers = stub.EncodeStream(iter([pb.EncodeStreamRequest(config=pb.StreamingConfig()),
+                                              *(pb.EncodeStreamRequest(audio_content=c) for c in chunks)]))
+            expected = np.concatenate([wire.codes_from_proto(a.codes)[0] for a in answers], axis=1)
+            info = stub.GetModelInfo(pb.GetModelInfoRequest())
+            frames = np.frombuffer(b"".join(codes_out), "<u2").reshape(-1, expected.shape[0])
+            assert code == 1000 and np.array_equal(frames.T, expected) and len(codes_out) > 1
+            assert events == [{"type": "start", "model": info.name, "sample_rate": SR, "frame_rate": info.frame_rate_hz,
+                               "codebooks": expected.shape[0], "codebook_sizes": list(info.codebook_sizes),
+                               "dtype": "uint16", "weights_hash": info.weights_hash, "codes_hash": info.codes_hash},
+                              {"type": "done", "frames": expected.shape[1]}]
+            pieces = [np.ascontiguousarray(frames[i:i + 7]).tobytes() for i in range(0, len(frames), 7)]
+            events, audio_out, code = over("/v1/audio/decode/stream", [{"codes_hash": info.codes_hash}, *pieces,
+                                                                       {"end": True}])
+            played = b"".join(a.audio.data for a in stub.DecodeStream(iter(
+                [pb.DecodeStreamRequest(config=pb.StreamingConfig())]
+                + [pb.DecodeStreamRequest(codes=wire.codes_to_proto(frames[i:i + 7].T, "", "")) for i in range(0, len(frames), 7)])))
+        assert code == 1000 and b"".join(audio_out) == played and len(audio_out) > 1
+        assert events == [{"type": "start", "model": info.name, "sample_rate": SR, "format": "pcm",
+                           "codebooks": expected.shape[0], "dtype": "uint16"}, {"type": "done", "samples": len(played) // 2}]
+        events, low, _ = over("/v1/audio/codes/stream", [{"bandwidth_kbps": info.bitrate_kbps / 2}, pcm, {"end": True}])
+        fewer = events[0]["codebooks"]
+        assert 0 < fewer < expected.shape[0] and len(b"".join(low)) == 2 * fewer * expected.shape[1]
+        events, audio_out, code = over("/v1/audio/decode/stream", [{"codebooks": fewer}, b"".join(low), {"end": True}])
+        assert code == 1000 and events[-1]["samples"] == len(played) // 2
+        for path, messages, needle, closed in (
+                ("/v1/audio/decode/stream", [{}, b"\x00\x01\x02"], "not a whole number of frames", 1008),
+                ("/v1/audio/decode/stream", [{"codes_hash": "0" * 16}, {"end": True}], "codes were", 1008),
+                ("/v1/audio/codes/stream", [{"format": "mp3"}], "format must be one of pcm", 1008),
+                ("/v1/audio/codes/stream", [{"sample_rate": "fast"}], "sample_rate must be a number", 1008),
+                ("/v1/audio/codes/stream", [{"pitch": 1}], "unknown option pitch", 1008),
+                ("/v1/audio/codes/stream", [b"\x00\x00"], "send the options first", 1008),
+                ("/v1/audio/codes/stream", [{}, {"stop": True}], "unknown field stop", 1008),
+                ("/v1/audio/codes/stream", [{}, b"\x00\x01\x02", {"end": True}], "not a whole number", 1008),
+                ("/v1/audio/codes/stream", [{"model": "nope"}], "nope", 1008),
+                ("/v1/audio/decode/stream", [{"codebooks": 99}], "codebooks must be 1 to", 1008)):
+            events, _, closed_with = over(path, messages)
+            assert events[-1]["type"] == "error" and needle in events[-1]["error"]["message"], (messages, events)
+            assert closed_with == closed
     finally:
         running.stop()
 

@@ -112,8 +112,9 @@ def test_later_sentences_go_on_as_the_server_is_told(server, unpaced, stub):
 
 
 def test_word_times_come_with_the_audio(server, unpaced, stub):
-    """word_times: Synthesize answers with each word and when it is said; a stream sends them in
-    its last message; a server without a recognizer refuses the request."""
+    """word_times: Synthesize answers with each word and when it is said; a stream sends each
+    sentence's words with the audio after it (the first mid-stream), the same words and times;
+    a server without a recognizer refuses the request."""
     text = "Hello there. The old mill by the river."
     whole = stub.Synthesize(request(text=text, word_times=True))
     duration = len(np.frombuffer(whole.audio, "<f4")) / SR
@@ -123,8 +124,11 @@ def test_word_times_come_with_the_audio(server, unpaced, stub):
     assert 0 <= whole.words[0].start_s and whole.words[-1].end_s <= duration + 1e-3
     assert not stub.Synthesize(request(text=text)).words  # only when asked
     streamed = list(stub.SynthesizeStream(request(text=text, word_times=True)))
-    assert all(not r.words for r in streamed[:-1]) and [(w.word, w.sentence) for w in streamed[-1].words] == said
-    assert [round(w.start_s, 2) for w in streamed[-1].words] == pytest.approx([round(w.start_s, 2) for w in whole.words], abs=0.02)
+    words = [w for r in streamed for w in r.words]
+    assert [(w.word, w.sentence) for w in words] == said
+    assert [round(w.start_s, 2) for w in words] == pytest.approx([round(w.start_s, 2) for w in whole.words], abs=0.02)
+    first = next(i for i, r in enumerate(streamed) if r.words)
+    assert {w.sentence for w in streamed[first].words} == {0} and first < len(streamed) - 1 and streamed[first].audio
     with grpc.insecure_channel(unpaced.target) as channel:
         plain = pb_grpc.TextToSpeechStub(channel)
         for call in (plain.Synthesize, lambda r: list(plain.SynthesizeStream(r))):
@@ -799,10 +803,10 @@ def test_a_text_stream_tells_each_sentences_words_as_it_goes(stub):
     config = pb.SynthesizeTextStreamRequest(config=request(text="", word_times=True))
     answers = list(stub.SynthesizeTextStream(iter([config] + [pb.SynthesizeTextStreamRequest(text=piece) for piece in
                                                               ("Hello th", "ere. The old", " mill by the river.")])))
-    words = [w for answer in answers for w in answer.words]
-    assert [(w.word, w.sentence) for w in words] == [(w.word, w.sentence) for w in streamed[-1].words]
+    words, whole = [w for answer in answers for w in answer.words], [w for answer in streamed for w in answer.words]
+    assert [(w.word, w.sentence) for w in words] == [(w.word, w.sentence) for w in whole]
     assert [t for w in words for t in (w.start_s, w.end_s)] == pytest.approx(
-        [t for w in streamed[-1].words for t in (w.start_s, w.end_s)], abs=1e-3)
+        [t for w in whole for t in (w.start_s, w.end_s)], abs=1e-3)
     first = next(i for i, answer in enumerate(answers) if answer.words)
     assert {w.sentence for w in answers[first].words} == {0} and first < len(answers) - 1  # sentence 0's, mid-stream
     np.testing.assert_allclose(np.concatenate([np.frombuffer(a.audio, "<f4") for a in answers]),
