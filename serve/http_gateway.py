@@ -25,7 +25,7 @@ import numpy as np
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from codec import audio, container
-from codec.errors import InvalidAudio, InvalidCodesFile
+from codec.errors import CodecError, InvalidAudio, InvalidCodesFile
 from serve import websocket as ws_proto
 from serve import wire
 from serve.http_server import AnswerCut
@@ -325,8 +325,7 @@ class Gateway:
                 yield _event({"type": "error", **rpc_failure(err)[1]})
                 return
         seconds = seconds if seconds is not None else sent / 2 / rate  # streamed as 16-bit samples
-        usage = self.usage(request.model, request.text, seconds) if self.usage else {}
-        yield _event({"type": "speech.audio.done", "usage": usage})
+        yield _event({"type": "speech.audio.done", "usage": counted(self.usage, request.model, request.text, seconds)})
 
 
 def _audio_chunks(call, first: pb.SynthesizeSpeechResponse, fmt: str) -> Iterator[bytes]:
@@ -408,6 +407,15 @@ def _json(start_response: Callable, status: int, payload: dict) -> Iterator[byte
     start_response(f"{status} {REASONS[status]}", [("Content-Type", "application/json"),
                                                      ("Content-Length", str(len(data)))])
     return iter([data])
+
+
+def counted(usage: Callable[[str, str, float], dict] | None, model: str, text: str, seconds: float) -> dict:
+    """An answer's usage (token counts), or {} where there is none to count (no counter, no audio,
+    text the model cannot read): the answer still ends as it should."""
+    try:
+        return usage(model, text, seconds) if usage and seconds else {}
+    except CodecError:
+        return {}
 
 
 def error_body(message: str, kind: str, code: str | None = None) -> dict:

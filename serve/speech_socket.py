@@ -29,11 +29,10 @@ import json
 import queue
 from typing import Callable
 
-from codec.errors import CodecError
 from serve import websocket as ws_proto
 from serve.barge_in import Interrupts
 from serve.gen.speech.v1 import speech_pb2 as pb
-from serve.http_gateway import HttpError, speech_request
+from serve.http_gateway import HttpError, counted, speech_request
 from serve.socket_session import SocketSession, refuse_unknown
 from serve.wire import SAMPLE_BYTES
 
@@ -124,12 +123,6 @@ class TextStreamSocket(SocketSession):
                 self.ws.send(json.dumps({"type": "words", "words": [
                     {"word": w.word, "start_s": round(w.start_s, 3), "end_s": round(w.end_s, 3),
                      "sentence": w.sentence} for w in answer.words]}))
-        self.ws.send(json.dumps({"type": "done", "usage": self._usage(samples / rate if rate else 0.0)}))
+        usage = counted(self.usage, self.model, "".join(self.said), samples / rate if rate else 0.0)
+        self.ws.send(json.dumps({"type": "done", "usage": usage}))
         self.ws.close(ws_proto.NORMAL)
-
-    def _usage(self, seconds: float) -> dict:
-        """The done message's usage; {} where it cannot be counted (the socket still ends as it should)."""
-        try:
-            return self.usage(self.model, "".join(self.said), seconds) if self.usage and seconds else {}
-        except CodecError:
-            return {}

@@ -628,6 +628,12 @@ def test_one_http_connection_carries_many_requests(gateway):
                                b"application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
     head, pcm = answer.split(b"\r\n\r\n", 1)
     assert b"\r\nConnection: close" in head and b"Transfer-Encoding" not in head and pcm == answers[1][3]
+    answer = raw_http(gateway, b"POST /v1/audio/speech HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer t0k\r\n"  # pipelined
+                               b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+                      + b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+    first, rest = answer.split(b"\r\n0\r\n\r\n", 1)  # the stream's last chunk, then the next answer
+    assert dechunk(first.split(b"\r\n\r\n", 1)[1] + b"\r\n0\r\n\r\n") == pcm
+    assert rest.startswith(b"HTTP/1.1 200 OK") and rest.endswith(b'{"status": "SERVING"}')
 
 
 def test_a_client_expecting_100_continue_is_answered_at_once(gateway):
