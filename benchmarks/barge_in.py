@@ -31,13 +31,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from load import start_server  # noqa: E402
+from text_stream import ANSWER as ONE_ANSWER, speech_server  # noqa: E402
 from serve.gen.speech.v1 import speech_pb2 as pb  # noqa: E402
-from serve.gen.speech.v1 import speech_pb2_grpc as pb_grpc  # noqa: E402
 
-ANSWER = ("The old mill stood by the river for a hundred years. Every spring the water rose and turned its wheel. "
-          "The miller's children played on the bank and counted the boats. One morning a stranger came to the door. "
-          "He asked for bread and a place to rest. ") * 3
+ANSWER = (ONE_ANSWER + " ") * 3  # a long answer (744 characters)
 NEXT = "Sorry, go on. What did you want to ask?"
 
 
@@ -132,32 +129,23 @@ def main() -> None:
     p.add_argument("--after", type=float, default=1.0, help="seconds of the answer's audio before the cut")
     p.add_argument("--rounds", type=int, default=5)
     args = p.parse_args()
-    proc, target, _ = start_server("distilcodec", 4, ["--tts", args.tts, "--http-port", "0"])
-    url = f"ws://{proc.serving['http']}/v1/audio/speech/stream-input"
-    try:
-        with grpc.insecure_channel(target) as channel:
-            stub = pb_grpc.TextToSpeechStub(channel)
-            voice = stub.ListVoices(pb.ListVoicesRequest()).voices[0].name
-            options = dict(voice_name=voice, seed=1, encoding=pb.FLOAT32_PCM)
-            ways = (("cancel, open a new SynthesizeTextStream", lambda: cancel_and_reopen(stub, options, args.after)),
-                    ("interrupt on the SynthesizeTextStream", lambda: interrupt_grpc(stub, options, args.after)),
-                    ("interrupt on the WebSocket", lambda: interrupt_socket(url, options, args.after)))
-            for _, way in ways:
-                way()  # warm every path
-            rows = {name: [way() for _ in range(args.rounds)] for name, way in ways}
-            print(f"answer {len(ANSWER)} characters sent at once, cut {args.after:g} s into its audio, voice {voice}, "
-                  f"medians of {args.rounds}\n")
-            print("| way | cut -> mark ms | cut -> next answer's first audio ms | old audio after the cut s | "
-                  "first audio ratio |")
-            print("|---|---|---|---|---|")
-            base = statistics.median(r[1] for r in rows[ways[0][0]])
-            for name, runs in rows.items():
-                mark, heard, late = (statistics.median(r[i] for r in runs) for i in range(3))
-                mark_ms = "-" if mark != mark else f"{1000 * mark:.0f}"
-                print(f"| {name} | {mark_ms} | {1000 * heard:.0f} | {late:.2f} | {base / heard:.2f}x |")
-    finally:
-        proc.terminate()
-        proc.wait(30)
+    with speech_server(args.tts) as (stub, url, options):
+        ways = (("cancel, open a new SynthesizeTextStream", lambda: cancel_and_reopen(stub, options, args.after)),
+                ("interrupt on the SynthesizeTextStream", lambda: interrupt_grpc(stub, options, args.after)),
+                ("interrupt on the WebSocket", lambda: interrupt_socket(url, options, args.after)))
+        for _, way in ways:
+            way()  # warm every path
+        rows = {name: [way() for _ in range(args.rounds)] for name, way in ways}
+    print(f"answer {len(ANSWER)} characters sent at once, cut {args.after:g} s into its audio, voice "
+          f"{options['voice_name']}, medians of {args.rounds}\n")
+    print("| way | cut -> mark ms | cut -> next answer's first audio ms | old audio after the cut s | "
+          "first audio ratio |")
+    print("|---|---|---|---|---|")
+    base = statistics.median(r[1] for r in rows[ways[0][0]])
+    for name, runs in rows.items():
+        mark, heard, late = (statistics.median(r[i] for r in runs) for i in range(3))
+        mark_ms = "-" if mark != mark else f"{1000 * mark:.0f}"
+        print(f"| {name} | {mark_ms} | {1000 * heard:.0f} | {late:.2f} | {base / heard:.2f}x |")
 
 
 if __name__ == "__main__":

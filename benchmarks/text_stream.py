@@ -14,6 +14,7 @@ ratio against the baseline measured in the same run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import re
@@ -22,6 +23,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Iterator
 
 import grpc
 from websockets.sync.client import connect
@@ -90,6 +92,22 @@ def over_websocket(url: str, _stub, text: str, cps: float, options: dict) -> tup
     return heard[0], time.perf_counter() - start
 
 
+@contextlib.contextmanager
+def speech_server(tts: str) -> Iterator[tuple[pb_grpc.TextToSpeechStub, str, dict]]:
+    """A speech-server process with ``tts`` and the HTTP port: its TTS stub, its text socket's
+    URL, and request options (its first voice, a fixed seed, float32 audio)."""
+    proc, target, _ = start_server("distilcodec", 4, ["--tts", tts, "--http-port", "0"])
+    try:
+        with grpc.insecure_channel(target) as channel:
+            stub = pb_grpc.TextToSpeechStub(channel)
+            voice = stub.ListVoices(pb.ListVoicesRequest()).voices[0].name
+            yield (stub, f"ws://{proc.serving['http']}/v1/audio/speech/stream-input",
+                   dict(voice_name=voice, seed=1, encoding=pb.FLOAT32_PCM))
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--tts", default="tts")
@@ -98,31 +116,23 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3)
     args = p.parse_args()
     text = " ".join(re.split(r"(?<=\.) ", ANSWER)[: args.sentences])
-    proc, target, _ = start_server("distilcodec", 4, ["--tts", args.tts, "--http-port", "0"])
-    url = f"ws://{proc.serving['http']}/v1/audio/speech/stream-input"
-    try:
-        with grpc.insecure_channel(target) as channel:
-            stub = pb_grpc.TextToSpeechStub(channel)
-            voice = stub.ListVoices(pb.ListVoicesRequest()).voices[0].name
-            options = dict(voice_name=voice, seed=1, encoding=pb.FLOAT32_PCM)
-            websocket = functools.partial(over_websocket, url)
-            as_it_comes(stub, "Ready.", 1e6, options)  # warm the paths
-            websocket(stub, "Ready.", 1e6, options)
-            print(f"{len(text)} characters, {args.sentences} sentences, voice {voice}, medians of {args.rounds}\n")
-            print("| text pace (chars/s) | way | first audio s | last audio s | first audio ratio |")
-            print("|---|---|---|---|---|")
-            for cps in args.chars_per_second:
-                rows = {name: [way(stub, text, cps, options) for _ in range(args.rounds)]
-                        for name, way in (("whole answer, then SynthesizeStream", whole_then_stream),
-                                          ("SynthesizeTextStream", as_it_comes),
-                                          ("WebSocket stream-input", websocket))}
-                base = statistics.median(f for f, _ in rows["whole answer, then SynthesizeStream"])
-                for name, runs in rows.items():
-                    first, last = statistics.median(f for f, _ in runs), statistics.median(t for _, t in runs)
-                    print(f"| {cps:g} | {name} | {first:.2f} | {last:.2f} | {base / first:.2f}x |")
-    finally:
-        proc.terminate()
-        proc.wait(30)
+    with speech_server(args.tts) as (stub, url, options):
+        websocket = functools.partial(over_websocket, url)
+        as_it_comes(stub, "Ready.", 1e6, options)  # warm the paths
+        websocket(stub, "Ready.", 1e6, options)
+        print(f"{len(text)} characters, {args.sentences} sentences, voice {options['voice_name']}, "
+              f"medians of {args.rounds}\n")
+        print("| text pace (chars/s) | way | first audio s | last audio s | first audio ratio |")
+        print("|---|---|---|---|---|")
+        for cps in args.chars_per_second:
+            rows = {name: [way(stub, text, cps, options) for _ in range(args.rounds)]
+                    for name, way in (("whole answer, then SynthesizeStream", whole_then_stream),
+                                      ("SynthesizeTextStream", as_it_comes),
+                                      ("WebSocket stream-input", websocket))}
+            base = statistics.median(f for f, _ in rows["whole answer, then SynthesizeStream"])
+            for name, runs in rows.items():
+                first, last = statistics.median(f for f, _ in runs), statistics.median(t for _, t in runs)
+                print(f"| {cps:g} | {name} | {first:.2f} | {last:.2f} | {base / first:.2f}x |")
 
 
 if __name__ == "__main__":
