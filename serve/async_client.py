@@ -16,7 +16,7 @@ from typing import AsyncIterable, AsyncIterator, Iterable
 import grpc
 import numpy as np
 
-from serve.barge_in import Interrupt, Interrupts
+from serve.turns import Interrupts, Turn
 from serve.client import DEFAULT_SERVER, bearer, decode_request, encode_request, open_channel, synthesis_request
 from serve.gen.speech.v1 import speech_pb2 as pb
 from serve.gen.speech.v1 import speech_pb2_grpc as pb_grpc
@@ -57,13 +57,13 @@ class AsyncSpeechClient:
         async for resp in self._call(self.tts.SynthesizeStream, synthesis_request(text, chunk_ms=chunk_ms, **options)):
             yield np.frombuffer(resp.audio, "<f4").copy(), resp.sample_rate_hz
 
-    async def synthesize_text_stream(self, texts: AsyncIterable[str | Interrupt] | Iterable[str | Interrupt],
+    async def synthesize_text_stream(self, texts: AsyncIterable[str | Turn] | Iterable[str | Turn],
                                      chunk_ms: int = 0, words: list | None = None,
                                      **options) -> AsyncIterator[tuple[np.ndarray, int]]:
         """Audio chunks of text sent as it comes (``texts``: a language model's tokens, async or
         not): each sentence is spoken once the next one begins, the rest when ``texts`` ends.
         ``words``: a list that each sentence's ``WordTime``s are appended to as they come.
-        ``INTERRUPT`` among the texts stops what is being said (``serve.barge_in``)."""
+        ``serve.turns.FLUSH`` / ``INTERRUPT`` among the texts end a turn / cut it short."""
         interrupts = Interrupts()
 
         async def requests() -> AsyncIterator[pb.SynthesizeTextStreamRequest]:

@@ -21,7 +21,7 @@ import grpc
 import numpy as np
 
 from serve import wire
-from serve.barge_in import Interrupt, Interrupts
+from serve.turns import Interrupts, Turn
 from serve.tls import read_certificates
 from serve.gen.speech.v1 import speech_pb2 as pb
 from serve.gen.speech.v1 import speech_pb2_grpc as pb_grpc
@@ -113,13 +113,14 @@ class SpeechClient:
                 words.extend(resp.words)
             yield np.frombuffer(resp.audio, "<f4").copy(), resp.sample_rate_hz
 
-    def synthesize_text_stream(self, texts: Iterable[str | Interrupt], chunk_ms: int = 0, words: list | None = None,
+    def synthesize_text_stream(self, texts: Iterable[str | Turn], chunk_ms: int = 0, words: list | None = None,
                                **options) -> Iterator[tuple[np.ndarray, int]]:
         """Audio chunks (float32, rate) of text sent as it comes (``texts``: a language model's
         tokens, say): each sentence is spoken once the next one begins, the rest when ``texts`` ends.
         ``words``: a list that each sentence's ``WordTime``s are appended to as they come.
-        ``INTERRUPT`` among the texts stops what is being said (``serve.barge_in``): no audio of
-        it comes after, and the texts that follow are read as a new stream."""
+        ``serve.turns.FLUSH`` among the texts ends a turn (its text read now, sentence end or not);
+        ``INTERRUPT`` stops what is being said: no audio of it comes after, and the texts that
+        follow are read as a new stream."""
         interrupts = Interrupts()
 
         def requests() -> Iterator[pb.SynthesizeTextStreamRequest]:

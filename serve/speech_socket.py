@@ -8,7 +8,8 @@ The client sends text messages, JSON:
      ``alaw``), ``sample_rate``, ``speed``, ``seed``, ``temperature``; ``token`` (the bearer
      token, for browsers, which cannot set headers); ``text`` (the first text, if any);
   2. then the text as it comes: ``{"text": "...", "flush": false}``, any slice; ``flush`` reads
-     the text so far now, sentence end or not;
+     the text so far now, sentence end or not (a turn is over), and is answered
+     ``{"type": "flushed"}`` once that turn's audio (and words) are all sent;
   3. ``{"end": true}`` once the text is all sent.
 A voice agent whose listener starts talking sends ``{"interrupt": true}`` (with the next text, if
 any): what is being said stops, the text not yet read is dropped, and the server answers
@@ -30,7 +31,7 @@ import queue
 from typing import Callable
 
 from serve import websocket as ws_proto
-from serve.barge_in import Interrupts
+from serve.turns import Interrupts
 from serve.gen.speech.v1 import speech_pb2 as pb
 from serve.http_gateway import HttpError, counted, speech_request
 from serve.socket_session import SocketSession, refuse_unknown
@@ -123,6 +124,8 @@ class TextStreamSocket(SocketSession):
                 self.ws.send(json.dumps({"type": "words", "words": [
                     {"word": w.word, "start_s": round(w.start_s, 3), "end_s": round(w.end_s, 3),
                      "sentence": w.sentence} for w in answer.words]}))
+            if answer.flushed:
+                self.ws.send(json.dumps({"type": "flushed"}))
         usage = counted(self.usage, self.model, "".join(self.said), samples / rate if rate else 0.0)
         self.ws.send(json.dumps({"type": "done", "usage": usage}))
         self.ws.close(ws_proto.NORMAL)

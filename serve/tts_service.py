@@ -30,7 +30,7 @@ from serve.rpc import IdleTimeout, ModelNotFound, Overloaded, log_request, openi
 from tts.pretrained import bundled_voices, find_tts_dir, load_tts
 from tts.respell import load_dictionary, parse_dictionary, respell
 from tts.sampling import SamplingConfig
-from tts.synthesize import Synthesizer, VoicePrompt, text_plan
+from tts.synthesize import Continuation, Synthesizer, VoicePrompt, text_plan
 from tts.ssml import Say, is_ssml, parse_ssml
 from tts.text import InvalidText, normalize, split_long_text
 from tts.text_stream import SentenceBuffer
@@ -42,6 +42,7 @@ DEFAULT_LANGUAGE = "en-US"
 LATER_CHUNK_FRAMES = 25  # 0.5 s at 50 Hz once audio is flowing
 UNSAID_CHARS = 20_000  # a text stream's text cut and waiting to be read (~20 min of speech); its client waits beyond
 INTERRUPTED = object()  # a text stream's mark, in place of the text an interrupt dropped
+FLUSHED = object()  # a text stream's mark after a turn's text (a flush)
 
 
 @dataclass
@@ -222,7 +223,7 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
             entry, said, voice, sampling = self._options(req)
             text = _TextReader(requests, self.cfg.text_stream_idle_seconds)
             now = self._reading(entry, req, voice, sampling, text.cut)
-            warm = now.going_on.going_on.decoder.fork()  # each reading after an interrupt starts from here
+            warm = now.continuation.decoder.fork()  # each reading after an interrupt starts from here
             reader = asyncio.create_task(text.run(req.text))
             try:
                 while (piece := await text.take()) is not None:
@@ -232,6 +233,9 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
                         yield pb.SynthesizeSpeechResponse(interrupted=True, encoding=now.out.encoding,
                                                           sample_rate_hz=now.out.rate)
                         now = self._reading(entry, req, voice, sampling, text.cut, warm.fork())
+                        continue
+                    if piece is FLUSHED:  # the turn is all said: its last samples and words, the mark
+                        yield await self._turn_over(now, entry, req)
                         continue
                     piece = normalize_piece(respell(piece, said))
                     chars, text.speaking = chars + len(piece), True
@@ -255,6 +259,18 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
             log_request("SynthesizeTextStream", start, seconds, self.metrics, model=entry.name, chars=chars,
                         first_audio_s=first or 0.0)
 
+    async def _turn_over(self, now: _Reading, entry: TtsEntry, req: pb.SynthesizeSpeechRequest) -> pb.SynthesizeSpeechResponse:
+        """The ``flushed`` mark, with what the turn still held back: the words of its last
+        sentences and the resampler's last samples (the next turn gets a fresh resampler, and a
+        first chunk as small as the stream's first)."""
+        words = await submit(self.pool, now.going_on.finish, metrics=self.metrics)
+        mark = now.out.tail([_word_proto(w) for w in words]) or pb.SynthesizeSpeechResponse(
+            encoding=now.out.encoding, sample_rate_hz=now.out.rate)
+        mark.flushed = True
+        now.out = _AudioOut(entry, req)
+        now.continuation.first_chunk_frames = now.out.first_frames
+        return mark
+
     @staticmethod
     def _reading(entry: TtsEntry, req: pb.SynthesizeSpeechRequest, voice: VoicePrompt | None, sampling: SamplingConfig,
                  cut: threading.Event, decoder=None) -> _Reading:
@@ -263,7 +279,7 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
         going_on = entry.synth.continuation(voice, sampling, LATER_CHUNK_FRAMES, out.first_frames, cut.is_set,
                                             req.speaking_rate or 1.0, decoder=decoder)
         timer = WordTimer(entry.synth.sample_rate, entry.synth.verifier.recognizer) if req.word_times else None
-        return _Reading(out, TimedReading(going_on, timer), cut)
+        return _Reading(out, TimedReading(going_on, timer), going_on, cut)
 
     async def _pooled(self, produce: Callable[[], Iterator], stop: threading.Event) -> AsyncIterator:
         """What ``produce()`` yields, made on the inference pool and handed over as it comes. A
@@ -328,6 +344,7 @@ class _Reading:
 
     out: _AudioOut
     going_on: TimedReading
+    continuation: Continuation  # what ``going_on`` reads with
     cut: threading.Event
 
 
@@ -338,8 +355,9 @@ class _TextReader:
     sets and clears), so a client gone quiet frees its stream slot.
 
     Messages are read as they come, whatever is still to be said, so an ``interrupt`` acts at
-    once: it sets ``cut`` (the reading in progress stops), drops the text not yet read, and puts
-    INTERRUPTED in its place. A client that writes more than UNSAID_CHARS ahead of the speech
+    once: it sets ``cut`` (the reading in progress stops), drops the text not yet read (and the
+    FLUSHED marks of its turns), and puts INTERRUPTED in its place. A flush puts FLUSHED after
+    its turn's text. A client that writes more than UNSAID_CHARS ahead of the speech
     waits (gRPC flow control), its interrupt with it."""
 
     def __init__(self, requests: AsyncIterator[pb.SynthesizeTextStreamRequest], idle_seconds: float) -> None:
@@ -359,7 +377,7 @@ class _TextReader:
         self._speaking, self._quiet_since = now, time.monotonic()  # the idle clock starts when the speech stops
 
     async def take(self) -> str | object | Exception | None:
-        """The next piece, INTERRUPTED, the error that ends the stream, or None at its end."""
+        """The next piece, INTERRUPTED or FLUSHED, the error that ends the stream, or None at its end."""
         piece = await self.pieces.get()
         if isinstance(piece, str):
             self.unsaid -= len(piece)
@@ -377,6 +395,8 @@ class _TextReader:
                     buffer = SentenceBuffer()
                     self._interrupt()
                 await self._put(buffer.push(message.text) + (buffer.finish() if message.flush else []))
+                if message.flush:
+                    self.pieces.put_nowait(FLUSHED)
             await self._put(buffer.finish())
             self.pieces.put_nowait(None)
         except Exception as err:  # handed to the RPC, which maps it to a status

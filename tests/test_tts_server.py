@@ -855,6 +855,39 @@ def test_an_interrupted_text_stream_goes_on_with_the_next_text(stub):
     np.testing.assert_allclose(said, whole[:len(said)], atol=1e-5)
 
 
+@pytest.mark.parametrize("encoding, rate", [(pb.FLOAT32_PCM, 0), (pb.MULAW, 8000)])
+def test_each_flushed_turn_is_marked_once_all_said(stub, encoding, rate):
+    """A flush ends a turn: a message with ``flushed`` follows once its audio (the resampler's
+    last samples included) and its words are all out, so a voice agent knows it has finished
+    speaking; the next turn's audio then follows, on the same stream."""
+    import threading
+
+    said = threading.Event()
+    config = dict(text="", word_times=True, encoding=encoding, sample_rate_hz=rate)
+
+    def messages():
+        yield pb.SynthesizeTextStreamRequest(config=request(**config))
+        yield pb.SynthesizeTextStreamRequest(text="Hello there. The old mill", flush=True)
+        assert said.wait(60), "no flushed mark"
+        yield pb.SynthesizeTextStreamRequest(text="A quiet bridge.", flush=True)
+
+    answers = []
+    for answer in stub.SynthesizeTextStream(messages()):
+        answers.append(answer)
+        if answer.flushed:
+            said.set()
+    marks = [i for i, a in enumerate(answers) if a.flushed]
+    assert len(marks) == 2 and marks[1] == len(answers) - 1
+    first = list(stub.SynthesizeTextStream(iter([pb.SynthesizeTextStreamRequest(config=request(
+        **{**config, "text": "Hello there. The old mill"}))])))
+    turn = answers[:marks[0] + 1]
+    assert b"".join(a.audio for a in turn) == b"".join(a.audio for a in first)
+    assert [(w.word, w.sentence) for a in turn for w in a.words] == [(w.word, w.sentence) for a in first for w in a.words]
+    assert [w.word for w in answers[marks[0]].words] == ["The", "old", "mill"]  # the turn's last sentence, at its mark
+    assert [w.word for a in answers[marks[0] + 1:] for w in a.words] == ["A", "quiet", "bridge."]
+    assert any(a.audio for a in answers[marks[0] + 1:])
+
+
 def test_an_interrupt_is_read_at_once_behind_a_long_queue(stub):
     """Forty sentences (a piece each, as a language model's tokens bring them) wait to be read
     when the interrupt comes: it is read at once, not after the queue, so the speech stops
@@ -890,15 +923,16 @@ def test_an_interrupt_with_nothing_said_is_answered_too(stub):
                                np.concatenate(text_stream(stub, ["Hello there."])), atol=1e-5)
 
 
-def test_the_clients_drop_what_an_interrupt_cut_off(server):
+def test_the_clients_drop_what_an_interrupt_cut_off(server, stub):
     """SpeechClient and AsyncSpeechClient: INTERRUPT among the texts; what comes back is the long
-    answer cut short, then the next text as a stream of its own, none of the old after the cut."""
+    answer cut short, then the next text as a stream of its own, none of the old after the cut.
+    FLUSH reads the text so far as a turn of its own."""
     import asyncio
     import threading
 
     from serve.async_client import AsyncSpeechClient
-    from serve.barge_in import INTERRUPT
     from serve.client import SpeechClient
+    from serve.turns import FLUSH, INTERRUPT
 
     def check(chunks: list, whole: np.ndarray, fresh: np.ndarray) -> None:
         got = np.concatenate(chunks)
@@ -908,6 +942,10 @@ def test_the_clients_drop_what_an_interrupt_cut_off(server):
         np.testing.assert_allclose(got[cut:], fresh, atol=1e-5)
 
     with SpeechClient(server.target) as client:
+        turns = [c for c, _ in client.synthesize_text_stream(["Hello there. A quiet bridge", FLUSH, "The end."], seed=3,
+                                                             temperature=0.9)]
+        np.testing.assert_allclose(np.concatenate(turns), np.concatenate(text_stream(
+            stub, [("Hello there. A quiet bridge", True), "The end."])), atol=1e-5)
         whole = np.concatenate([c for c, _ in client.synthesize_text_stream([LONG_ANSWER], seed=3, temperature=0.9)])
         fresh = np.concatenate([c for c, _ in client.synthesize_text_stream(["A quiet bridge."], seed=3, temperature=0.9)])
         heard = threading.Event()
@@ -1061,6 +1099,20 @@ def test_a_websocket_sends_each_sentences_words(gateway):
     said = [m for m in got if isinstance(m, str) and json.loads(m)["type"] == "words"]
     assert [(w["word"], w["sentence"], w["start_s"]) for m in said for w in json.loads(m)["words"]] == expected
     assert code == 1000 and len(said) >= 2 and got.index(said[0]) < max(i for i, m in enumerate(got) if isinstance(m, bytes))
+
+
+def test_a_websocket_turn_is_flushed(gateway):
+    """{"flush": true} is answered {"type": "flushed"} after the turn's audio; the socket stays
+    for the next turn."""
+    options = {"model": "tts", "voice": "narrator", "seed": 3, "temperature": 0.9}
+    got, code = over_socket(gateway, [{**options, "text": "Hello there."}, {"flush": True}],
+                            until_audio=[{"text": "A quiet bridge.", "flush": True}, {"end": True}])
+    events = [e["type"] for e in socket_events(got)]
+    assert code == 1000 and events == ["start", "flushed", "flushed", "done"]
+    mark = got.index(json.dumps({"type": "flushed"}))
+    alone, _ = over_socket(gateway, [{**options, "text": "Hello there."}, {"end": True}])
+    assert b"".join(m for m in got[:mark] if isinstance(m, bytes)) == b"".join(m for m in alone if isinstance(m, bytes))
+    assert any(isinstance(m, bytes) for m in got[mark:])
 
 
 def test_a_websocket_answer_can_be_interrupted(gateway):

@@ -434,7 +434,7 @@ class Continuation:
                                            self.chunk_frames, self.first_chunk_frames, self.should_stop,
                                            rate * self.speaking_rate, self.decoder, self.said):
             yield wav if gain == 1 else np.clip(wav * gain, -1.0, 1.0)
-        self.first_chunk_frames = None  # only the request's first chunk is small
+        self.first_chunk_frames = None  # only the first chunk is small (a text stream sets it again for a new turn)
         self.sentences += len(split_sentences(normalize(text)))  # the next piece's draws go on from here
 
     def pause(self, seconds: float) -> np.ndarray:

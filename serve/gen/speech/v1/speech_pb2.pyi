@@ -231,18 +231,20 @@ class SynthesizeTextStreamRequest(_message.Message):
     def __init__(self, config: _Optional[_Union[SynthesizeSpeechRequest, _Mapping]] = ..., text: _Optional[str] = ..., flush: _Optional[bool] = ..., interrupt: _Optional[bool] = ...) -> None: ...
 
 class SynthesizeSpeechResponse(_message.Message):
-    __slots__ = ("audio", "encoding", "sample_rate_hz", "words", "interrupted")
+    __slots__ = ("audio", "encoding", "sample_rate_hz", "words", "interrupted", "flushed")
     AUDIO_FIELD_NUMBER: _ClassVar[int]
     ENCODING_FIELD_NUMBER: _ClassVar[int]
     SAMPLE_RATE_HZ_FIELD_NUMBER: _ClassVar[int]
     WORDS_FIELD_NUMBER: _ClassVar[int]
     INTERRUPTED_FIELD_NUMBER: _ClassVar[int]
+    FLUSHED_FIELD_NUMBER: _ClassVar[int]
     audio: bytes
     encoding: AudioEncoding
     sample_rate_hz: int
     words: _containers.RepeatedCompositeFieldContainer[WordTime]
     interrupted: bool
-    def __init__(self, audio: _Optional[bytes] = ..., encoding: _Optional[_Union[AudioEncoding, str]] = ..., sample_rate_hz: _Optional[int] = ..., words: _Optional[_Iterable[_Union[WordTime, _Mapping]]] = ..., interrupted: _Optional[bool] = ...) -> None: ...
+    flushed: bool
+    def __init__(self, audio: _Optional[bytes] = ..., encoding: _Optional[_Union[AudioEncoding, str]] = ..., sample_rate_hz: _Optional[int] = ..., words: _Optional[_Iterable[_Union[WordTime, _Mapping]]] = ..., interrupted: _Optional[bool] = ..., flushed: _Optional[bool] = ...) -> None: ...
 
 class WordTime(_message.Message):
     __slots__ = ("word", "start_s", "end_s", "sentence", "aligned")

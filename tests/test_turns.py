@@ -1,6 +1,6 @@
-"""serve.barge_in: what a client keeps of a text stream's answers around its interrupts."""
+"""serve.turns: what a client keeps of a text stream's answers around its interrupts."""
 
-from serve.barge_in import INTERRUPT, Interrupts
+from serve.turns import FLUSH, INTERRUPT, Interrupts
 from serve.gen.speech.v1 import speech_pb2 as pb
 
 
@@ -28,5 +28,6 @@ def test_audio_between_an_interrupt_and_its_mark_is_dropped():
 
 def test_a_plain_message_is_not_counted():
     interrupts = Interrupts()
+    assert interrupts.request(FLUSH) == pb.SynthesizeTextStreamRequest(flush=True)
     interrupts.ask(pb.SynthesizeTextStreamRequest(text="Hi.", flush=True))
     assert interrupts.asked == 0 and interrupts.wanted(audio(b"a"))
