@@ -123,6 +123,34 @@ def interrupt_socket(url: str, options: dict, after: float) -> tuple[float, floa
                 return mark - cut, now - cut, late
 
 
+def next_turn(stub, options: dict, same_stream: bool) -> float:
+    """Seconds from sending a second answer to its first audio: on the stream whose first
+    answer was flushed and said (``same_stream``), or on a stream of its own."""
+    if not same_stream:
+        start = time.perf_counter()
+        for answer in stub.SynthesizeTextStream(iter([pb.SynthesizeTextStreamRequest(config=pb.SynthesizeSpeechRequest(
+                text=NEXT, **options))])):
+            if answer.audio:
+                return time.perf_counter() - start
+    said, sent = threading.Event(), []
+
+    def messages():
+        yield pb.SynthesizeTextStreamRequest(config=pb.SynthesizeSpeechRequest(text="Hello there.", **options))
+        yield pb.SynthesizeTextStreamRequest(flush=True)
+        said.wait()
+        sent.append(time.perf_counter())
+        yield pb.SynthesizeTextStreamRequest(text=NEXT, flush=True)
+
+    call = stub.SynthesizeTextStream(messages())
+    for answer in call:
+        if answer.flushed:
+            said.set()
+        elif sent and answer.audio:
+            call.cancel()
+            return time.perf_counter() - sent[0]
+    raise SystemExit("no second turn")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--tts", default="tts")
@@ -136,6 +164,8 @@ def main() -> None:
         for _, way in ways:
             way()  # warm every path
         rows = {name: [way() for _ in range(args.rounds)] for name, way in ways}
+        turns = {name: [next_turn(stub, options, same) for _ in range(args.rounds)]
+                 for name, same in (("a new SynthesizeTextStream", False), ("the next turn, after a flush", True))}
     print(f"answer {len(ANSWER)} characters sent at once, cut {args.after:g} s into its audio, voice "
           f"{options['voice_name']}, medians of {args.rounds}\n")
     print("| way | cut -> mark ms | cut -> next answer's first audio ms | old audio after the cut s | "
@@ -146,6 +176,12 @@ def main() -> None:
         mark, heard, late = (statistics.median(r[i] for r in runs) for i in range(3))
         mark_ms = "-" if mark != mark else f"{1000 * mark:.0f}"
         print(f"| {name} | {mark_ms} | {1000 * heard:.0f} | {late:.2f} | {base / heard:.2f}x |")
+    print(f"\nthe next answer ({len(NEXT)} characters) once the first is said, medians of {args.rounds}\n")
+    print("| way | first audio ms | ratio |")
+    print("|---|---|---|")
+    base = statistics.median(turns["a new SynthesizeTextStream"])
+    for name, runs in turns.items():
+        print(f"| {name} | {1000 * statistics.median(runs):.0f} | {base / statistics.median(runs):.2f}x |")
 
 
 if __name__ == "__main__":

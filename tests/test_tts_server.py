@@ -885,7 +885,8 @@ def test_each_flushed_turn_is_marked_once_all_said(stub, encoding, rate):
     assert [(w.word, w.sentence) for a in turn for w in a.words] == [(w.word, w.sentence) for a in first for w in a.words]
     assert [w.word for w in answers[marks[0]].words] == ["The", "old", "mill"]  # the turn's last sentence, at its mark
     assert [w.word for a in answers[marks[0] + 1:] for w in a.words] == ["A", "quiet", "bridge."]
-    assert any(a.audio for a in answers[marks[0] + 1:])
+    sizes = [len(next(a.audio for a in part if a.audio)) for part in (answers, answers[marks[0] + 1:])]
+    assert sizes[1] <= 2 * sizes[0]  # the next turn's first chunk is small, as the stream's first (25 frames before)
 
 
 def test_an_interrupt_is_read_at_once_behind_a_long_queue(stub):
