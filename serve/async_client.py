@@ -16,10 +16,10 @@ from typing import AsyncIterable, AsyncIterator, Iterable
 import grpc
 import numpy as np
 
-from serve.turns import Interrupts, Turn
 from serve.client import DEFAULT_SERVER, bearer, decode_request, encode_request, open_channel, synthesis_request
 from serve.gen.speech.v1 import speech_pb2 as pb
 from serve.gen.speech.v1 import speech_pb2_grpc as pb_grpc
+from serve.turns import Interrupts, Turn
 
 
 class AsyncSpeechClient:

@@ -21,10 +21,10 @@ import grpc
 import numpy as np
 
 from serve import wire
-from serve.turns import Interrupts, Turn
-from serve.tls import read_certificates
 from serve.gen.speech.v1 import speech_pb2 as pb
 from serve.gen.speech.v1 import speech_pb2_grpc as pb_grpc
+from serve.tls import read_certificates
+from serve.turns import Interrupts, Turn
 
 DEFAULT_SERVER = "127.0.0.1:50051"
 

@@ -34,7 +34,6 @@ from serve.http_gateway import HttpError
 from serve.socket_session import SocketSession, refuse_unknown
 from serve.wire import SAMPLE_BYTES
 
-ENCODE_PATH, DECODE_PATH = "/v1/audio/codes/stream", "/v1/audio/decode/stream"
 FORMATS = {"pcm": pb.LINEAR_PCM, "float32": pb.FLOAT32_PCM, "mulaw": pb.MULAW, "alaw": pb.ALAW}
 ENCODE_OPTIONS = {"model", "format", "sample_rate", "channels", "bandwidth_kbps", "token"}
 DECODE_OPTIONS = {"model", "format", "sample_rate", "codebooks", "codes_hash", "weights_hash", "token"}

@@ -28,9 +28,9 @@ from codec import audio, container
 from codec.errors import CodecError, InvalidAudio, InvalidCodesFile
 from serve import websocket as ws_proto
 from serve import wire
-from serve.http_server import AnswerCut
 from serve.gen.speech.v1 import speech_pb2 as pb
 from serve.gen.speech.v1 import speech_pb2_grpc as pb_grpc
+from serve.http_server import AnswerCut
 from tts.time_stretch import MAX_FACTOR, MIN_FACTOR  # the speaking rates the server takes
 
 MAX_BODY = 1 << 20  # a request's JSON; the text itself is limited by the synthesizer (tts.text.MAX_CHARS)

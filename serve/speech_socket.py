@@ -31,13 +31,12 @@ import queue
 from typing import Callable
 
 from serve import websocket as ws_proto
-from serve.turns import Interrupts
 from serve.gen.speech.v1 import speech_pb2 as pb
 from serve.http_gateway import HttpError, counted, speech_request
 from serve.socket_session import SocketSession, refuse_unknown
+from serve.turns import Interrupts
 from serve.wire import SAMPLE_BYTES
 
-PATH = "/v1/audio/speech/stream-input"
 FORMATS = {"pcm": pb.LINEAR_PCM, "mulaw": pb.MULAW, "alaw": pb.ALAW}
 OPTIONS = {"model", "voice", "response_format", "sample_rate", "speed", "seed", "temperature", "token", "text",
            "word_times"}
