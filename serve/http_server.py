@@ -95,6 +95,8 @@ class _Answer(ServerHandler):
                 handler.close_connection = True
         if handler.close_connection:
             self.headers["Connection"] = "close"
+        else:  # how long the connection waits for the next request (clients that read it close first)
+            self.headers["Keep-Alive"] = f"timeout={IDLE_S:g}"
 
     def write(self, data: bytes) -> None:
         """As wsgiref's, a chunked body's blocks framed."""

@@ -618,6 +618,7 @@ def test_one_http_connection_carries_many_requests(gateway):
         conn.request(method, path, body=json.dumps(body) if body else None, headers=headers)
         resp = conn.getresponse()
         answers.append((resp.status, resp.headers.get("Transfer-Encoding"), resp.headers.get("Connection"), resp.read()))
+        assert resp.headers["Keep-Alive"] == "timeout=10"
         sockets.add(id(conn.sock))
     conn.close()
     assert [a[:3] for a in answers] == [(200, None, None), (200, "chunked", None), (404, None, None), (200, None, None),
