@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import itertools
 import json
 import struct
 from typing import Any, Callable, Iterator
@@ -37,7 +38,7 @@ MAX_BODY = 1 << 20  # a request's JSON; the text itself is limited by the synthe
 CONTENT_TYPES = {"mp3": "audio/mpeg", "opus": "audio/ogg", "flac": "audio/flac", "wav": "audio/wav", "pcm": "audio/pcm"}
 FILE_FORMATS = {"mp3": "MP3", "opus": "OGG", "flac": "FLAC"}  # whole files, made once the audio is all there
 FIELDS = {"model", "input", "voice", "response_format", "speed", "stream_format", "instructions",  # OpenAI's
-          "seed", "temperature", "sample_rate", "best_of"}  # this server's own
+          "seed", "temperature", "sample_rate", "best_of", "word_times"}  # this server's own
 HTTP_STATUS = {
     grpc.StatusCode.INVALID_ARGUMENT: (400, "invalid_request_error"),
     grpc.StatusCode.FAILED_PRECONDITION: (400, "invalid_request_error"),
@@ -100,13 +101,17 @@ def speech_request(body: dict[str, Any]) -> tuple[pb.SynthesizeSpeechRequest, st
         if name in body and (not isinstance(body[name], kind) or isinstance(body[name], bool)):
             what = {str: "text", int: "an integer"}.get(kind, "a number")
             raise HttpError(400, f"{name} must be {what}, got {body[name]!r}")
+    if not isinstance(body.get("word_times", False), bool):
+        raise HttpError(400, f"word_times must be true or false, got {body['word_times']!r}")
+    if body.get("word_times") and body.get("stream_format") != "sse":
+        raise HttpError(400, 'word_times come as events: ask for them with "stream_format": "sse"')
     speed = body.get("speed", 1.0)
     if not MIN_FACTOR <= speed <= MAX_FACTOR:  # said here in the HTTP field's name, not the gRPC one's
         raise HttpError(400, f"speed must be {MIN_FACTOR:g} to {MAX_FACTOR:g} (1 = as the model speaks), got {speed:g}")
     request = pb.SynthesizeSpeechRequest(
         text=text, model=body.get("model", ""), voice_name=body.get("voice", ""), speaking_rate=speed,
         seed=body.get("seed", 0), temperature=body.get("temperature", 0.0), best_of=body.get("best_of", 0),
-        sample_rate_hz=body.get("sample_rate", 0),
+        sample_rate_hz=body.get("sample_rate", 0), word_times=body.get("word_times", False),
         encoding=pb.LINEAR_PCM if fmt in ("pcm", "wav") else pb.FLOAT32_PCM)
     return request, fmt, body.get("stream_format") == "sse"
 
@@ -246,8 +251,10 @@ class Gateway:
 
     def _speech(self, body: dict, metadata: list, start_response: Callable) -> Iterator[bytes]:
         request, fmt, sse = speech_request(body)
+        words: list = []  # with word_times: each sentence's, as they come
         if fmt in FILE_FORMATS:
             answer = self.tts.Synthesize(request, metadata=metadata)
+            words.extend(answer.words)
             wav = np.frombuffer(answer.audio, "<f4")
             try:
                 data = audio.to_file_bytes(wav, answer.sample_rate_hz, FILE_FORMATS[fmt])
@@ -262,10 +269,10 @@ class Gateway:
                 first = next(call)  # a refused request fails here, before the status line: an HTTP error, not a cut stream
             except StopIteration:
                 first = pb.SynthesizeSpeechResponse(sample_rate_hz=request.sample_rate_hz)
-            chunks, seconds = _audio_chunks(call, first, fmt), None
+            chunks, seconds = _audio_chunks(call, first, fmt, words), None
         if sse:
             start_response("200 OK", [("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache")])
-            return self._events(chunks, request, fmt, first.sample_rate_hz, seconds)
+            return self._events(chunks, words, request, fmt, first.sample_rate_hz, seconds)
         headers = [("Content-Length", str(len(data)))] if fmt in FILE_FORMATS else []
         start_response("200 OK", [("Content-Type", CONTENT_TYPES[fmt]), *headers])
         return _cut_short(chunks)
@@ -311,16 +318,22 @@ class Gateway:
                                   ("X-Sample-Rate", str(answer.audio.sample_rate_hz))])
         return iter([data])
 
-    def _events(self, chunks: Iterator[bytes], request: pb.SynthesizeSpeechRequest, fmt: str, rate: int,
+    def _events(self, chunks: Iterator[bytes], words: list, request: pb.SynthesizeSpeechRequest, fmt: str, rate: int,
                 seconds: float | None) -> Iterator[bytes]:
-        """The audio as OpenAI's server-sent events; a failure after the first is an ``error`` event.
-        ``seconds``: the audio's length, None for a stream (counted here)."""
-        sent = -len(wav_header(rate)) if fmt == "wav" else 0
+        """The audio as OpenAI's server-sent events, each sentence's words (``words``, filled as the
+        chunks come) as a ``speech.words`` event after the audio they came with; a failure after
+        the first event is an ``error`` event. ``seconds``: the audio's length, None for a stream
+        (counted here)."""
+        sent, told = -len(wav_header(rate)) if fmt == "wav" else 0, 0
         with contextlib.closing(chunks):
             try:
                 for chunk in chunks:
                     sent += len(chunk)
-                    yield _event({"type": "speech.audio.delta", "audio": base64.b64encode(chunk).decode()})
+                    if chunk:
+                        yield _event({"type": "speech.audio.delta", "audio": base64.b64encode(chunk).decode()})
+                    if len(words) > told:
+                        yield _event({"type": "speech.words", "words": word_dicts(words[told:])})
+                        told = len(words)
             except grpc.RpcError as err:
                 yield _event({"type": "error", **rpc_failure(err)[1]})
                 return
@@ -328,17 +341,23 @@ class Gateway:
         yield _event({"type": "speech.audio.done", "usage": counted(self.usage, request.model, request.text, seconds)})
 
 
-def _audio_chunks(call, first: pb.SynthesizeSpeechResponse, fmt: str) -> Iterator[bytes]:
-    """The stream's audio as it comes (a WAV header first for ``wav``); closing it, or a client
-    that leaves, cancels the synthesis."""
+def _audio_chunks(call, first: pb.SynthesizeSpeechResponse, fmt: str, words: list) -> Iterator[bytes]:
+    """The stream's audio as it comes (a WAV header first for ``wav``), its word times onto
+    ``words``; closing it, or a client that leaves, cancels the synthesis."""
     try:
         if fmt == "wav":
             yield wav_header(first.sample_rate_hz)
-        yield first.audio
-        for answer in call:
+        for answer in itertools.chain([first], call):
+            words.extend(answer.words)
             yield answer.audio
     finally:
         call.cancel()
+
+
+def word_dicts(words) -> list[dict]:
+    """``WordTime`` messages as JSON (the SSE ``speech.words`` events, the socket's ``words`` messages)."""
+    return [{"word": w.word, "start_s": round(w.start_s, 3), "end_s": round(w.end_s, 3), "sentence": w.sentence}
+            for w in words]
 
 
 def _cut_short(chunks: Iterator[bytes]) -> Iterator[bytes]:

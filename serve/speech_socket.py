@@ -32,7 +32,7 @@ from typing import Callable
 
 from serve import websocket as ws_proto
 from serve.gen.speech.v1 import speech_pb2 as pb
-from serve.http_gateway import HttpError, counted, speech_request
+from serve.http_gateway import HttpError, counted, speech_request, word_dicts
 from serve.socket_session import SocketSession, refuse_unknown
 from serve.turns import Interrupts
 from serve.wire import SAMPLE_BYTES
@@ -120,9 +120,7 @@ class TextStreamSocket(SocketSession):
             if answer.audio:
                 self.ws.send(answer.audio)
             if answer.words:
-                self.ws.send(json.dumps({"type": "words", "words": [
-                    {"word": w.word, "start_s": round(w.start_s, 3), "end_s": round(w.end_s, 3),
-                     "sentence": w.sentence} for w in answer.words]}))
+                self.ws.send(json.dumps({"type": "words", "words": word_dicts(answer.words)}))
             if answer.flushed:
                 self.ws.send(json.dumps({"type": "flushed"}))
         usage = counted(self.usage, self.model, "".join(self.said), samples / rate if rate else 0.0)

@@ -550,6 +550,8 @@ def test_http_speech_is_the_grpc_answer_in_openais_shape(gateway):
     ("/v1/audio/speech", {"model": "tts", "input": "Hi.", "stream_format": "ws"}, "t0k", 400, "invalid_request_error",
      "stream_format must be 'audio' or 'sse', got 'ws'"),
     ("/v1/audio/speech", {"model": "tts", "input": 5}, "t0k", 400, "invalid_request_error", "input must be the text"),
+    ("/v1/audio/speech", {"model": "tts", "input": "Hi.", "word_times": True}, "t0k", 400, "invalid_request_error",
+     'word_times come as events: ask for them with "stream_format": "sse"'),
     ("/v1/audio/speech", {"model": "tts", "input": "Hi.", "seed": 1.5}, "t0k", 400, "invalid_request_error",
      "seed must be an integer, got 1.5"),
     ("/v1/audio/speech", {"model": "tts", "input": "Hi.", "speed": "fast"}, "t0k", 400, "invalid_request_error",
@@ -737,6 +739,28 @@ def test_http_speech_as_openais_server_sent_events(gateway):
             extra_body={"seed": 3, "temperature": 0.9}) as answer:
         lines = [line for line in answer.iter_lines() if line.startswith("data: ")]
     assert b"".join(base64.b64decode(json.loads(line[6:]).get("audio", "")) for line in lines) == pcm
+
+
+def test_http_server_sent_events_carry_each_sentences_words(gateway):
+    """word_times with stream_format "sse": each sentence's words as a speech.words event after
+    the audio they came with (the first before the audio ends), as SynthesizeStream sends them;
+    a file format's come with its one delta, as Synthesize's."""
+    text = "Hello there. The old mill by the river."
+    said = dict(model="tts", input=text, voice="narrator", seed=3, temperature=0.9, stream_format="sse", word_times=True)
+    with grpc.insecure_channel(gateway.target) as channel:
+        stub, token = pb_grpc.TextToSpeechStub(channel), [("authorization", "Bearer t0k")]
+        streamed = [(w.word, w.sentence, round(w.start_s, 3)) for a in stub.SynthesizeStream(request(
+            text=text, voice_name="narrator", word_times=True, encoding=pb.LINEAR_PCM), metadata=token) for w in a.words]
+        whole = [(w.word, w.sentence, round(w.start_s, 3)) for w in stub.Synthesize(request(
+            text=text, voice_name="narrator", word_times=True), metadata=token).words]
+    events = sse_events(http(gateway, "/v1/audio/speech", {**said, "response_format": "pcm"})[2])
+    kinds = [e["type"] for e in events]
+    assert [(w["word"], w["sentence"], w["start_s"]) for e in events if e["type"] == "speech.words"
+            for w in e["words"]] == streamed
+    assert kinds.index("speech.words") < len(kinds) - 1 - kinds[::-1].index("speech.audio.delta") and kinds[-1] == "speech.audio.done"
+    events = sse_events(http(gateway, "/v1/audio/speech", {**said, "response_format": "flac"})[2])
+    assert [e["type"] for e in events] == ["speech.audio.delta", "speech.words", "speech.audio.done"]
+    assert [(w["word"], w["sentence"], w["start_s"]) for w in events[1]["words"]] == whole
 
 
 def test_an_http_client_that_leaves_cancels_its_synthesis(gateway):
