@@ -389,6 +389,7 @@ def test_the_codec_streams_over_websockets(model_dir, speech):
         assert code == 1000 and events[-1]["samples"] == len(played) // 2
         for path, messages, needle, closed in (
                 ("/v1/audio/decode/stream", [{}, b"\x00\x01\x02"], "not a whole number of frames", 1008),
+                ("/v1/audio/decode/stream", [{}, b"\xff\xff" * expected.shape[0], {"end": True}], "codes out of range", 1008),
                 ("/v1/audio/decode/stream", [{"codes_hash": "0" * 16}, {"end": True}], "codes were", 1008),
                 ("/v1/audio/codes/stream", [{"format": "mp3"}], "format must be one of pcm", 1008),
                 ("/v1/audio/codes/stream", [{"sample_rate": "fast"}], "sample_rate must be a number", 1008),
