@@ -16,7 +16,6 @@ import argparse
 import http.client
 import ssl
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,14 +28,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from load import start_server  # noqa: E402
-
-
-def self_signed(directory: Path) -> tuple[Path, Path]:
-    cert, key = directory / "server.crt", directory / "server.key"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-                    "-addext", "subjectAltName=DNS:localhost", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True)
-    return cert, key
+from tests.conftest import self_signed  # noqa: E402 (the tests' own, made by openssl)
 
 
 def per_request(connect, calls: list[tuple[str, str, bytes | None, dict]], keep: bool) -> float:

@@ -29,6 +29,7 @@ import queue
 import numpy as np
 
 from serve import websocket as ws_proto
+from serve import wire
 from serve.gen.speech.v1 import speech_pb2 as pb
 from serve.http_gateway import HttpError
 from serve.socket_session import SocketSession, refuse_unknown
@@ -106,9 +107,7 @@ class CodecStreamSocket(SocketSession):
         if len(data) % frame:
             raise HttpError(400, f"{len(data)} bytes is not a whole number of frames ({self.codebooks} codes of "
                                  f"{self.dtype.itemsize} bytes each)")
-        codes = np.frombuffer(data, self.dtype).reshape(-1, self.codebooks).T
-        return pb.Codes(model=self.info.name, num_codebooks=self.codebooks, num_frames=codes.shape[1],
-                        values=codes.astype(np.int32).reshape(-1).tolist())
+        return wire.codes_to_proto(np.frombuffer(data, self.dtype).reshape(-1, self.codebooks).T, self.info.name, "")
 
     def closing(self) -> None:
         self.requests.put(None)
@@ -124,10 +123,8 @@ class CodecStreamSocket(SocketSession):
             if i == 0:
                 self.ws.send(json.dumps(self._start(answer)))
             if self.encode and answer.codes.num_frames:
-                codes = answer.codes
-                frames = np.asarray(codes.values, np.int64).reshape(codes.num_codebooks, codes.num_frames)
-                self.ws.send(np.ascontiguousarray(frames.T, self.dtype).tobytes())
-                count += codes.num_frames
+                self.ws.send(np.ascontiguousarray(wire.codes_from_proto(answer.codes)[0].T, self.dtype).tobytes())
+                count += answer.codes.num_frames
             elif not self.encode and answer.audio.data:
                 self.ws.send(answer.audio.data)
                 count += len(answer.audio.data) // SAMPLE_BYTES[FORMATS[self.format]]

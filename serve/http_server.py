@@ -49,20 +49,18 @@ class _Body:
             self._wfile.flush()
 
     def read(self, size: int = -1) -> bytes:
-        size = self.unread if size is None or size < 0 else min(size, self.unread)
-        if size <= 0:
-            return b""
-        self._ask()
-        data = self._rfile.read(size)
-        self.unread -= len(data)
-        return data
+        return self._take(self._rfile.read, size)
 
     def readline(self, size: int = -1) -> bytes:
+        return self._take(self._rfile.readline, size)
+
+    def _take(self, reader: Callable[[int], bytes], size: int | None) -> bytes:
+        """``reader``'s bytes, never past the body's end."""
         size = self.unread if size is None or size < 0 else min(size, self.unread)
         if size <= 0:
             return b""
         self._ask()
-        data = self._rfile.readline(size)
+        data = reader(size)
         self.unread -= len(data)
         return data
 
@@ -187,9 +185,9 @@ class _QuietHandler(WSGIRequestHandler):
         connection over)."""
         if not super().parse_request():
             return False
-        raw = self.headers.get("Content-Length")
-        length = int(raw) if raw and raw.isdigit() else 0
-        if "Transfer-Encoding" in self.headers or self.command == "HEAD" or (raw is not None and not raw.isdigit()):
+        raw = self.headers.get("Content-Length", "0")
+        length = int(raw) if raw.isdigit() else 0
+        if "Transfer-Encoding" in self.headers or self.command == "HEAD" or not raw.isdigit():
             self.close_connection = True  # a body this server does not frame, or none to a HEAD's answer
         websocket = getattr(self.server.get_app(), "websocket", None)
         if websocket is None or self.headers.get("Upgrade", "").lower() != "websocket":

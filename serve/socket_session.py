@@ -64,9 +64,8 @@ class SocketSession(ABC):
         """The socket is over: end the call's input."""
 
     def metadata(self, token: str) -> list[tuple[str, str]]:
-        """The call's metadata: the options' ``token``, else the handshake's Authorization header (checked)."""
-        if not isinstance(token, str):
-            raise HttpError(400, "token must be a string")
+        """The call's metadata: the options' ``token`` (a string, checked with the options), else the
+        handshake's Authorization header; refused unless the server's."""
         token = f"Bearer {token}" if token else self.token
         check_token(token)
         return [("authorization", token)] if token else []
