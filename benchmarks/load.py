@@ -1,11 +1,15 @@
 """Load test: N concurrent streaming clients against a real speech-server process.
 
     python benchmarks/load.py [--model hificodec] [--clients 1 2 4 8 16] [--seconds 8]
-    python benchmarks/load.py --synthesize [--tts tts] [--int8] [--clients 1 2 4]
+    python benchmarks/load.py --synthesize [--tts tts] [--int8] [--clients 1 2 4] [--step-rows 1 32]
 
 Codec mode: each client streams the codes of ``--seconds`` of audio in ``--chunk-ms`` chunks
 (DecodeStream) as fast as the server answers. ``--synthesize``: each client asks for one
-sentence through SynthesizeStream (same text, a different seed per client). Both record time
+sentence through SynthesizeStream (same text, a different seed per client), once for each
+``--step-rows`` (speech-server --tts-step-rows: 1 runs each request's generation alone on a
+worker, more stacks concurrent requests' decode steps into one model call); the table adds the
+audio made per second of wall time, its ratio to the first setting's at the same level, and how
+many answers are the first setting's bytes exactly. Both record time
 to first audio and the stream's real-time factor (wall / audio); a level stays real-time
 when the p95 stream RTF is below 1. The server runs in its own process with default
 settings, as ``make serve`` starts it, plus ``--metrics-port``: each level also reports what the
@@ -15,6 +19,7 @@ server saw, how long its inference calls waited for a free worker (speech_infere
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import subprocess
@@ -80,13 +85,15 @@ def one_stream(stub, codes: np.ndarray, chunk: int, seconds: float, out: list) -
 
 def one_synthesis(stub, seed: int, chunk_ms: float, out: list) -> None:
     req = pb.SynthesizeSpeechRequest(text=SENTENCE, encoding=pb.FLOAT32_PCM, seed=seed, chunk_ms=int(chunk_ms))
-    start, first, samples, rate = time.perf_counter(), None, 0, 1
+    start, first, samples, rate, digest = time.perf_counter(), None, 0, 1, hashlib.sha256()
     try:
         for resp in stub.SynthesizeStream(req, timeout=300):
             if first is None and resp.audio:
                 first = time.perf_counter() - start
             samples, rate = samples + len(resp.audio) // 4, resp.sample_rate_hz
-        out.append((first, (time.perf_counter() - start) / max(samples / rate, 1e-9), None))
+            digest.update(resp.audio)
+        out.append((first, (time.perf_counter() - start) / max(samples / rate, 1e-9), None, (seed, digest.hexdigest()),
+                    samples / rate))
     except grpc.RpcError as err:
         out.append((None, None, err.code().name))
 
@@ -96,19 +103,22 @@ def run_level(target: str, metrics_url: str, n: int, job) -> dict:
     own figure: how long its inference calls waited for a worker meanwhile."""
     results: list = []
     waited = queue_wait(metrics_url)
+    start = time.perf_counter()
     with grpc.insecure_channel(target) as channel:
         threads = [threading.Thread(target=job(channel, results, i)) for i in range(n)]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
+    wall = time.perf_counter() - start
     total, calls, long = (b - a for a, b in zip(waited, queue_wait(metrics_url)))
     ok = [r for r in results if r[2] is None] or [(float("nan"), float("nan"), None)]
     ttfa = np.array([r[0] for r in ok]) * 1000
     rtf = np.array([r[1] for r in ok])
     return {"n": n, "ttfa50": np.percentile(ttfa, 50), "ttfa95": np.percentile(ttfa, 95), "rtf50": np.percentile(rtf, 50),
             "rtf95": np.percentile(rtf, 95), "errors": sum(r[2] is not None for r in results),
-            "wait_ms": 1000 * total / max(calls, 1), "waited": long / max(calls, 1)}
+            "wait_ms": 1000 * total / max(calls, 1), "waited": long / max(calls, 1),
+            "answers": dict(r[3] for r in ok if len(r) > 3), "audio_per_s": sum(r[4] for r in ok if len(r) > 4) / wall}
 
 
 def main() -> None:
@@ -120,13 +130,14 @@ def main() -> None:
     p.add_argument("--synthesize", action="store_true", help="load SynthesizeStream instead of DecodeStream")
     p.add_argument("--tts", default="tts", help="TTS model for --synthesize")
     p.add_argument("--int8", action="store_true", help="serve the int8 TTS graph (speech-server --tts-int8)")
+    p.add_argument("--step-rows", nargs="+", type=int, default=[1, 32],
+                   help="--synthesize: a server with each speech-server --tts-step-rows, the first the baseline")
     args = p.parse_args()
-    tts = (["--tts", args.tts] + (["--tts-int8"] if args.int8 else [])) if args.synthesize else []
-    proc, target, metrics_url = start_server(args.model, max(args.clients), [*tts, "--metrics-port", "0"])
+    if args.synthesize:
+        synthesize_levels(args)
+        return
+    proc, target, metrics_url = start_server(args.model, max(args.clients), ["--metrics-port", "0"])
     try:
-        if args.synthesize:
-            synthesize_levels(target, metrics_url, args)
-            return
         with grpc.insecure_channel(target) as channel:
             stub = pb_grpc.CodecStub(channel)
             info = stub.GetModelInfo(pb.GetModelInfoRequest(), wait_for_ready=True, timeout=60)
@@ -147,19 +158,36 @@ def main() -> None:
     print_table(rows)
 
 
-def synthesize_levels(target: str, metrics_url: str, args) -> None:
-    with grpc.insecure_channel(target) as channel:
-        stub = pb_grpc.TextToSpeechStub(channel)
-        models = list(stub.ListModels(pb.ListModelsRequest(), wait_for_ready=True, timeout=120).models)
-        list(stub.SynthesizeStream(pb.SynthesizeSpeechRequest(text="Warm up.", seed=0), timeout=300))
+def synthesize_levels(args) -> None:
+    tts = ["--tts", args.tts, "--metrics-port", "0"] + (["--tts-int8"] if args.int8 else [])
+    tables = {}
+    for step_rows in args.step_rows:
+        proc, target, metrics_url = start_server(args.model, max(args.clients), [*tts, "--tts-step-rows", str(step_rows)])
+        try:
+            with grpc.insecure_channel(target) as channel:
+                stub = pb_grpc.TextToSpeechStub(channel)
+                models = list(stub.ListModels(pb.ListModelsRequest(), wait_for_ready=True, timeout=120).models)
+                list(stub.SynthesizeStream(pb.SynthesizeSpeechRequest(text="Warm up.", seed=0), timeout=300))
 
-    def job(channel, results, i):
-        return lambda: one_synthesis(pb_grpc.TextToSpeechStub(channel), i, args.chunk_ms, results)
+            def job(channel, results, i):
+                return lambda: one_synthesis(pb_grpc.TextToSpeechStub(channel), i, args.chunk_ms, results)
 
-    rows = [run_level(target, metrics_url, n, job) for n in args.clients]
-    print(f"TTS {', '.join(models)}{' (int8)' if args.int8 else ''}: SynthesizeStream of one {len(SENTENCE)}-character sentence, first chunk "
-          f"{args.chunk_ms:g} ms, {os.cpu_count()} CPUs")
-    print_table(rows)
+            tables[step_rows] = [run_level(target, metrics_url, n, job) for n in args.clients]
+        finally:
+            proc.terminate()
+            proc.wait(30)
+    print(f"TTS {', '.join(models)}{' (int8)' if args.int8 else ''}: SynthesizeStream of one {len(SENTENCE)}-character "
+          f"sentence, first chunk {args.chunk_ms:g} ms, {os.cpu_count()} CPUs")
+    print("| step rows | clients | first audio p50 ms | p95 ms | stream RTF p50 | p95 | real-time | audio s per s "
+          "| vs first | same audio as first | server: queue wait mean ms |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    base = tables[args.step_rows[0]]
+    for step_rows, rows in tables.items():
+        for r, b in zip(rows, base):
+            same = sum(r["answers"].get(seed) == digest for seed, digest in b["answers"].items())
+            print(f"| {step_rows} | {r['n']} | {r['ttfa50']:.1f} | {r['ttfa95']:.1f} | {r['rtf50']:.3f} | {r['rtf95']:.3f} | "
+                  f"{'yes' if r['rtf95'] < 1 and not r['errors'] else 'no'} | {r['audio_per_s']:.2f} | "
+                  f"{r['audio_per_s'] / b['audio_per_s']:.2f}x | {same} of {len(b['answers'])} | {r['wait_ms']:.2f} |")
 
 
 def print_table(rows: list[dict]) -> None:

@@ -78,6 +78,10 @@ class ServerConfig:
     # a request's sentences generated together, as one batch (context "voice" only): the whole
     # answer sooner (1.5x at 4 sentences on 2 CPUs), the first audio later (README "Sentences together")
     tts_batch: int = 1
+    # concurrent requests' decode steps run as one model call of up to this many rows
+    # (serve.step_batcher: continuous batching, ONNX Runtime backend); 1: each request's alone,
+    # its whole generation on an inference worker as before
+    tts_step_rows: int = 32
     # a pronunciation dictionary file (tts.respell; Riva's custom_dictionary format) applied to
     # every request's text; a request's own custom_dictionary adds to it and overrides it
     tts_dictionary: str | None = None
@@ -122,7 +126,7 @@ class ServerConfig:
             raise ConfigError(f"port, metrics_port and http_port must differ, got {', '.join(map(str, taken))}")
         if self.http_cors and self.http_port is None:
             raise ConfigError("--http-cors lets pages call the HTTP gateway: it needs --http-port")
-        low = [name for name in ("workers", "max_streams", "max_message_mb", "max_best_of") if getattr(self, name) < 1]
+        low = [name for name in ("workers", "max_streams", "max_message_mb", "max_best_of", "tts_step_rows") if getattr(self, name) < 1]
         low += ["threads"] if self.threads is not None and self.threads < 1 else []
         if low:
             raise ConfigError(f"{', '.join(low)} must be at least 1")
@@ -332,9 +336,13 @@ class SpeechServer:
 
             self.tts_registry = TtsRegistry(cfg.tts, self.registry, cfg.backend, cfg.threads, cfg.tts_int8,
                                             cfg.tts_verifier, cfg.voice_prompt_seconds, cfg.voice_prompt_pace,
-                                            cfg.sentence_context, cfg.tts_batch, cfg.tts_dictionary)
+                                            cfg.sentence_context, cfg.tts_batch, cfg.tts_dictionary, cfg.tts_step_rows)
             self.tts_registry.warm()
         self.pool = ThreadPoolExecutor(max_workers=cfg.workers, thread_name_prefix="infer")
+        # batched steps: a generation waits on the batcher, not on a worker, so each gets a thread
+        # (the streams are bounded by max_streams; unary requests beyond wait here)
+        self.tts_pool = (ThreadPoolExecutor(max_workers=cfg.max_streams + cfg.workers, thread_name_prefix="tts")
+                         if self.tts_registry is not None and self.tts_registry.batchers else None)
         self.health = health.aio.HealthServicer()
         self.metrics = self._metrics() if cfg.metrics_port is not None else None  # nothing collected unless served
         self.server: grpc.aio.Server | None = None
@@ -344,6 +352,8 @@ class SpeechServer:
     def _metrics(self) -> ServerMetrics:
         metrics = ServerMetrics()
         metrics.workers.set(self.cfg.workers)
+        for batcher in self.tts_registry.batchers if self.tts_registry else []:
+            batcher.waited, batcher.batched = metrics.queue_wait.observe, metrics.tts_step_requests.observe
         for name in self.registry.names():
             metrics.model("codec", name, self.registry.get(name).weights_hash())
         for name, entry in (self.tts_registry.entries if self.tts_registry else {}).items():
@@ -367,7 +377,8 @@ class SpeechServer:
         if self.tts_registry is not None:
             from serve.tts_service import TextToSpeechService
 
-            tts = TextToSpeechService(self.tts_registry, self.cfg, self.pool, self.codec_service.slots, self.metrics)
+            tts = TextToSpeechService(self.tts_registry, self.cfg, self.pool, self.codec_service.slots, self.metrics,
+                                      self.tts_pool)
             pb_grpc.add_TextToSpeechServicer_to_server(tts, self.server)
             served.append(TTS_SERVICE)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
@@ -428,6 +439,10 @@ class SpeechServer:
             self._gateway.close()
             shutil.rmtree(self._socket_dir, ignore_errors=True)
         self.pool.shutdown(wait=False, cancel_futures=True)
+        if self.tts_pool is not None:
+            self.tts_pool.shutdown(wait=False, cancel_futures=True)
+        if self.tts_registry is not None:
+            self.tts_registry.close()
         if self.metrics is not None:
             self.metrics.close()
         log.info(json.dumps({"event": "stopped"}))
@@ -489,6 +504,9 @@ def parse_args(argv: list[str] | None) -> ServerConfig:
     p.add_argument("--tts-batch", type=int, default=d.tts_batch, metavar="N",
                    help="a request's sentences generated N at a time as one batch (whole answers sooner, "
                         "first audio later; --sentence-context voice only)")
+    p.add_argument("--tts-step-rows", type=int, default=d.tts_step_rows, metavar="N",
+                   help="concurrent requests' decode steps run as one model call of up to N rows (continuous "
+                        "batching, ONNX Runtime; 1: each request alone)")
     p.add_argument("--tts-dictionary", metavar="FILE",
                    help="pronunciations for every request: a word, two spaces (or a tab), how to say it, one per line "
                         "(Riva's custom_dictionary format; a request's own entries override these)")

@@ -39,6 +39,20 @@ class OnnxTts:
     def stepper(self) -> "OnnxStepper":
         return OnnxStepper(self)
 
+    def empty_past(self, rows: int) -> list[np.ndarray]:
+        """A cache of one dummy slot per layer (K and V), hidden by the mask: the graph's past needs a length."""
+        shape = (rows, self.cfg.n_kv_heads, 1, self.cfg.head_dim)
+        return [np.zeros(shape, np.float32) for _ in range(2 * self.cfg.n_layers)]
+
+    def run(self, ids: np.ndarray, positions: np.ndarray, mask: np.ndarray,
+            past: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """One call of the graph: (last position's logits [B, V], the cache with ``ids`` added).
+        ``mask`` covers the cache and ``ids`` ([B, len(past) + L])."""
+        feeds = {"input_ids": ids.astype(np.int64), "position_ids": positions.astype(np.int64), "attention_mask": mask}
+        feeds.update({f"past_{kind}_{i // 2}": t for i, (kind, t) in enumerate(zip(("key", "value") * self.cfg.n_layers, past))})
+        logits, *present = self.session.run(None, feeds)
+        return logits[:, -1], present
+
 
 class OnnxStepper:
     """Holds one generation's K/V cache; starts from a one-slot dummy past hidden by the mask."""
@@ -48,15 +62,14 @@ class OnnxStepper:
         self.past: list[np.ndarray] | None = None
 
     def step(self, ids: np.ndarray, positions: np.ndarray, key_mask: np.ndarray) -> np.ndarray:
-        cfg = self.tts.cfg
         if self.past is None:
-            shape = (ids.shape[0], cfg.n_kv_heads, 1, cfg.head_dim)
-            self.past = [np.zeros(shape, np.float32) for _ in range(2 * cfg.n_layers)]
+            self.past = self.tts.empty_past(ids.shape[0])
         mask = np.concatenate([np.zeros((ids.shape[0], 1), bool), key_mask], axis=1)  # the dummy slot
-        feeds = {"input_ids": ids.astype(np.int64), "position_ids": positions.astype(np.int64), "attention_mask": mask}
-        feeds.update({f"past_{kind}_{i // 2}": t for i, (kind, t) in enumerate(zip(("key", "value") * cfg.n_layers, self.past))})
-        logits, *self.past = self.tts.session.run(None, feeds)
-        return logits[:, -1]
+        logits, self.past = self._run(ids, positions, mask)
+        return logits
+
+    def _run(self, ids: np.ndarray, positions: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+        return self.tts.run(ids, positions, mask, self.past)
 
     def reorder(self, rows: np.ndarray) -> None:
         """Row i of the cache becomes a copy of row ``rows[i]`` (``tts.decoding.Decoding.reorder``)."""

@@ -1,7 +1,8 @@
 """``speech.v1.TextToSpeech`` on the ONNX engines: Synthesize, SynthesizeStream,
 SynthesizeTextStream (text coming as it is written), voices.
 
-Generation runs in the worker pool and hands audio chunks to the RPC through a queue; the
+Generation runs in the worker pool (or, with batched steps, a thread of its own whose model
+calls go through the model's ``serve.step_batcher.StepBatcher``) and hands audio chunks to the RPC through a queue; the
 first chunk is small (``chunk_ms``, default 80 ms) and later chunks grow, so first audio
 comes early without paying per-chunk overhead for the whole utterance. A cancelled stream
 sets a flag the generation loop polls every step, so it stops at once and frees its slot.
@@ -26,6 +27,8 @@ from codec.errors import CodecError
 from serve import wire
 from serve.gen.speech.v1 import speech_pb2 as pb
 from serve.gen.speech.v1 import speech_pb2_grpc as pb_grpc
+from serve.step_batcher import StepBatcher
+from serve.tts_runtime import OnnxTts
 from serve.rpc import IdleTimeout, ModelNotFound, Overloaded, log_request, opening, streaming, submit, unary
 from tts.pretrained import bundled_voices, find_tts_dir, load_tts
 from tts.respell import load_dictionary, parse_dictionary, respell
@@ -57,8 +60,10 @@ class TtsRegistry:
 
     def __init__(self, specs: list[str], codec_registry, backend: str = "auto", threads: int | None = None,
                  int8: bool = False, verifier: str | None = None, voice_seconds: float | None = None,
-                 pace: bool = False, context: str = "voice", batch: int = 1, dictionary: str | None = None) -> None:
+                 pace: bool = False, context: str = "voice", batch: int = 1, dictionary: str | None = None,
+                 step_rows: int = 1) -> None:
         self.entries: dict[str, TtsEntry] = {}
+        self.batchers: list[StepBatcher] = []  # one per ONNX model with step_rows > 1 (serve.step_batcher)
         self.dictionary = load_dictionary(dictionary) if dictionary else {}  # tts.respell, for every request
         respell("", self.dictionary)  # its pattern compiled once, before the first request
         # longer zero-shot prompts are cut to their first words (tts.voice_trim); the model's own
@@ -69,6 +74,9 @@ class TtsRegistry:
         for spec in specs:
             directory = find_tts_dir(spec)
             model, tokenizer = load_tts(spec, backend, threads, int8)
+            if isinstance(model, OnnxTts) and step_rows > 1:
+                model = StepBatcher(model, max_rows=step_rows)
+                self.batchers.append(model)
             codec = codec_registry.engines.get(model.cfg.codec)
             synth = Synthesizer(model, tokenizer, codec=codec, codec_spec=model.cfg.codec, backend=backend,
                                 verifier=self.verifier, context=context, batch=batch)
@@ -100,6 +108,10 @@ class TtsRegistry:
         wrote = round(seconds * synth.model.cfg.codec_frame_rate)
         return {"input_tokens": read, "output_tokens": wrote, "total_tokens": read + wrote}
 
+    def close(self) -> None:
+        for batcher in self.batchers:
+            batcher.close()
+
     def warm(self) -> None:
         for entry in self.entries.values():
             for _ in entry.synth.stream("Ready.", sampling=SamplingConfig(max_frames=2)):
@@ -107,8 +119,9 @@ class TtsRegistry:
 
 
 class TextToSpeechService(pb_grpc.TextToSpeechServicer):
-    def __init__(self, registry: TtsRegistry, cfg, pool, slots, metrics) -> None:
+    def __init__(self, registry: TtsRegistry, cfg, pool, slots, metrics, generating=None) -> None:
         self.registry, self.cfg, self.pool, self.slots, self.metrics = registry, cfg, pool, slots, metrics
+        self.generating = generating or pool  # where generation loops run (their own threads when steps are batched)
 
     def _prepare(self, req: pb.SynthesizeSpeechRequest) -> tuple[TtsEntry, str, VoicePrompt | None, SamplingConfig]:
         """A request's model, its text as read (respelled and checked), voice and sampling."""
@@ -167,10 +180,10 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
         start = time.perf_counter()
         entry, text, voice, sampling = self._prepare(req)
         if req.word_times:
-            wav, words = await submit(self.pool, _with_word_times, entry.synth, text, voice, sampling,
+            wav, words = await submit(self.generating, _with_word_times, entry.synth, text, voice, sampling,
                                       req.speaking_rate or 1.0, metrics=self.metrics)
         else:
-            wav, words = await submit(self.pool, entry.synth.synthesize, text, voice, sampling, req.speaking_rate or 1.0,
+            wav, words = await submit(self.generating, entry.synth.synthesize, text, voice, sampling, req.speaking_rate or 1.0,
                                       metrics=self.metrics), []
         log_request("Synthesize", start, len(wav) / entry.synth.sample_rate, self.metrics, model=entry.name,
                     chars=len(text))
@@ -295,7 +308,7 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
                 loop.call_soon_threadsafe(queue.put_nowait, err)
             loop.call_soon_threadsafe(queue.put_nowait, None)
 
-        worker = submit(self.pool, run, metrics=self.metrics)
+        worker = submit(self.generating, run, metrics=self.metrics)
         try:
             while (item := await queue.get()) is not None:
                 if isinstance(item, Exception):

@@ -6,6 +6,7 @@ import asyncio
 import io
 import json
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -156,12 +157,39 @@ def test_a_batching_server_reads_greedy_text_as_one_at_a_time(unpaced):
     np.testing.assert_allclose(said[0], said[1], atol=1e-5)
 
 
+def test_concurrent_requests_share_model_calls(server):
+    """Two streams at once: their decode steps run as shared model calls (serve.step_batcher),
+    and each answer is whole (its own length, as alone: the tiny model's codes end where they end)."""
+    metrics = server.server.metrics.registry.get_sample_value
+    shared = lambda: (metrics("speech_tts_step_requests_count", {}) or 0.0) - (  # noqa: E731
+        metrics("speech_tts_step_requests_bucket", {"le": "1.0"}) or 0.0)
+    before = shared()
+    text = "The old mill by the river, and a quiet bridge. " * 2
+    alone = [stub_call(server, text, seed) for seed in (5, 6)]
+    answers: list = [None, None]
+    threads = [threading.Thread(target=lambda i=i: answers.__setitem__(i, stub_call(server, text, 5 + i))) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert shared() - before >= 20  # steps of both requests ran as one call
+    for ours, theirs in zip(answers, alone):
+        assert len(ours) > 0.5 * SR and abs(len(ours) - len(theirs)) <= 0.2 * len(theirs)
+
+
+def stub_call(server, text: str, seed: int) -> np.ndarray:
+    with grpc.insecure_channel(server.target) as channel:
+        stub = pb_grpc.TextToSpeechStub(channel)
+        return np.concatenate([np.frombuffer(r.audio, "<f4") for r in stub.SynthesizeStream(request(text=text, seed=seed))])
+
+
 def test_stream_equals_unary_and_starts_small(server, stub):
     metrics = server.server.metrics.registry.get_sample_value
     before = {rpc: metrics("speech_audio_seconds_total", {"rpc": rpc, "model": "tts"}) or 0.0
               for rpc in ("Synthesize", "SynthesizeStream")}
     chars = metrics("speech_text_characters_total", {"model": "tts"}) or 0.0
     jobs = metrics("speech_inference_queue_seconds_count", {}) or 0.0
+    batches = metrics("speech_tts_step_requests_count", {}) or 0.0
     unary = stub.Synthesize(request())
     assert unary.sample_rate_hz == SR and unary.encoding == pb.FLOAT32_PCM
     chunks = [np.frombuffer(r.audio, "<f4") for r in stub.SynthesizeStream(request(chunk_ms=40))]
@@ -172,7 +200,9 @@ def test_stream_equals_unary_and_starts_small(server, stub):
         assert metrics("speech_audio_seconds_total", {"rpc": rpc, "model": "tts"}) - before[rpc] == pytest.approx(seconds)
     assert metrics("speech_text_characters_total", {"model": "tts"}) - chars == 2 * len("Hello there.")
     assert metrics("speech_first_response_seconds_count", {"rpc": "SynthesizeStream"}) >= 1
-    assert metrics("speech_inference_queue_seconds_count", {}) - jobs == 2  # each request one job on the pool
+    # each request a generation thread, and each of its decode steps a call of the step batcher
+    steps = metrics("speech_tts_step_requests_count", {}) - batches
+    assert steps >= seconds * 100 and metrics("speech_inference_queue_seconds_count", {}) - jobs > 2 + steps
     voiced = np.frombuffer(stub.Synthesize(request(voice_name="narrator")).audio, "<f4")
     assert not np.array_equal(voiced[: len(chunks[0])], chunks[0])
     guided = stub.Synthesize(request(cfg_scale=3.0)).audio  # a second, textless row steers the codes
@@ -458,7 +488,7 @@ def test_int8_graph_is_served_on_request(server, tmp_path, capsys):
             resp = pb_grpc.TextToSpeechStub(channel).Synthesize(request())
             with pytest.raises(grpc.RpcError) as info:  # this server has no --tts-verifier
                 pb_grpc.TextToSpeechStub(channel).Synthesize(request(best_of=2))
-        assert len(resp.audio) > 0 and running.server.tts_registry.default.synth.model.graph.name == "tts.int8.onnx"
+        assert len(resp.audio) > 0 and running.server.tts_registry.default.synth.model.tts.graph.name == "tts.int8.onnx"
         assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "--tts-verifier" in info.value.details()
     finally:
         running.stop()

@@ -1,0 +1,194 @@
+"""Concurrent generations' decode steps run as one ONNX Runtime call (continuous batching).
+
+A TTS request's decode step is a one-token call for two rows (its text and guidance's textless
+row) that reads every weight of the model: stacked with other requests' steps the weights are
+read once, and 4 requests' steps cost about 2x one request's on 2 CPU cores, not 4x (README
+"TTS service load"). Each generation loop (``tts.decoding``) stays in its own thread, as
+before; its stepper hands each step to the model's ``StepBatcher`` and waits for its rows.
+
+A round: once a call is waiting, the batcher waits up to ``window_s`` for the generations it
+answered last round (they are sampling their next token; a lone stream never waits), then runs
+the waiting one-token steps together (up to ``max_rows`` rows, oldest first) and then one
+waiting prompt (a prefill: many tokens, run alone), so a new request delays the others by one
+call. Caches differ in length: each is left-padded with masked slots to the longest, and each
+stepper keeps its own rows of the result, padding cut off. A row's logits in a batch equal its
+own call's within ~1e-5 (the attention's sums are grouped differently), not bit for bit.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import weakref
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from codec.errors import CodecError
+from serve.tts_runtime import OnnxStepper, OnnxTts
+
+WINDOW_S = 0.006  # a generation samples its next token in ~0.2 ms, and decodes a chunk of audio now and then
+MAX_ROWS = 32
+
+
+@dataclass(eq=False)
+class _Call:
+    """One stepper's step, waiting for its batch."""
+
+    ids: np.ndarray
+    positions: np.ndarray
+    mask: np.ndarray
+    past: list[np.ndarray] | None
+    stepper: "BatchedStepper | None"
+    sent: float = field(default_factory=time.perf_counter)
+    done: threading.Event = field(default_factory=threading.Event)
+    logits: np.ndarray | None = None
+    present: list[np.ndarray] | None = None
+    error: BaseException | None = None
+
+    @property
+    def rows(self) -> int:
+        return self.ids.shape[0]
+
+    @property
+    def one_token(self) -> bool:
+        return self.ids.shape[1] == 1
+
+
+class StepBatcher:
+    """Stands in for an ``OnnxTts`` (``cfg``, ``weights_hash``, ``stepper()``): its steppers'
+    steps run together. ``waited(seconds)`` is told each call's wait for its batch;
+    ``batched(requests)`` each one-token batch's size. ``close()`` stops it."""
+
+    def __init__(self, tts: OnnxTts, max_rows: int = MAX_ROWS, window_s: float = WINDOW_S) -> None:
+        self.tts, self.cfg, self.weights_hash = tts, tts.cfg, tts.weights_hash
+        self.max_rows, self.window_s = max_rows, window_s
+        self.waited: Callable[[float], None] | None = None
+        self.batched: Callable[[int], None] | None = None
+        self.sizes: Counter[int] = Counter()  # one-token batches by how many steppers they held
+        self._lock = threading.Condition()
+        self._waiting: list[_Call] = []
+        self._answered: set[int] = set()  # steppers (ids) answered last round, not back yet
+        self._closed = False
+        self._thread = threading.Thread(target=self._serve, name="tts-steps", daemon=True)
+        self._thread.start()
+
+    def stepper(self) -> "BatchedStepper":
+        stepper = BatchedStepper(self)
+        weakref.finalize(stepper, self._gone, id(stepper))  # a finished generation is not waited for
+        return stepper
+
+    def _gone(self, key: int) -> None:
+        with self._lock:
+            self._answered.discard(key)
+            self._lock.notify_all()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._lock.notify_all()
+        self._thread.join()
+
+    def call(self, call: _Call) -> None:
+        """Queue ``call`` and wait until its batch has run (its error raised here)."""
+        with self._lock:
+            if self._closed:
+                raise CodecError("the TTS model is shut down")
+            self._waiting.append(call)
+            self._answered.discard(id(call.stepper))
+            self._lock.notify_all()
+        call.done.wait()
+        if call.error is not None:
+            raise call.error
+
+    def _serve(self) -> None:
+        while (round_ := self._next_round()) is not None:
+            for calls in round_:
+                self._run(calls)
+
+    def _next_round(self) -> list[list[_Call]] | None:
+        """The calls to run next (one-token steps together, then one prompt); None once closed."""
+        with self._lock:
+            while not self._waiting and not self._closed:
+                self._lock.wait()
+            if self._closed:
+                for call in self._waiting:
+                    call.error = CodecError("the TTS model is shut down")
+                    call.done.set()
+                return None
+            deadline = time.monotonic() + self.window_s
+            while self._answered and self._steps_rows() < self.max_rows and (left := deadline - time.monotonic()) > 0:
+                self._lock.wait(left)
+            self._answered.clear()  # who did not come back in time is not waited for next round
+            steps, rows = [], 0
+            for call in (c for c in self._waiting if c.one_token):
+                if steps and rows + call.rows > self.max_rows:
+                    break
+                steps.append(call)
+                rows += call.rows
+            prompt = next(([c] for c in self._waiting if not c.one_token), [])
+            self._waiting = [c for c in self._waiting if c not in steps and c not in prompt]
+        return [calls for calls in (steps, prompt) if calls]
+
+    def _steps_rows(self) -> int:
+        return sum(c.rows for c in self._waiting if c.one_token)
+
+    def _run(self, calls: list[_Call]) -> None:
+        now = time.perf_counter()
+        if self.waited is not None:
+            for call in calls:
+                self.waited(now - call.sent)
+        if calls[0].one_token:
+            self.sizes[len(calls)] += 1
+            if self.batched is not None:
+                self.batched(len(calls))
+        try:
+            logits, present = self.tts.run(*stack(calls))
+            start = 0
+            for call in calls:
+                cut = present[0].shape[2] - call.past[0].shape[2] - call.ids.shape[1]  # its padding
+                call.logits = logits[start : start + call.rows]
+                call.present = [t[start : start + call.rows, :, cut:] for t in present]
+                start += call.rows
+        except Exception as err:  # every caller of the batch gets it
+            for call in calls:
+                call.error = err
+        with self._lock:
+            for call in calls:
+                self._answered.add(id(call.stepper))
+                call.stepper = call.past = None  # nothing here keeps a finished generation alive
+                call.done.set()
+
+
+def stack(calls: list[_Call]) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
+    """Calls -> one call's (ids, positions, mask, past): caches left-padded with masked slots."""
+    if len(calls) == 1:
+        c = calls[0]
+        return c.ids, c.positions, c.mask, c.past
+    width = max(c.past[0].shape[2] for c in calls)
+    rows = sum(c.rows for c in calls)
+    mask = np.zeros((rows, width + calls[0].ids.shape[1]), bool)
+    past = [np.zeros((rows, *t.shape[1:2], width, t.shape[3]), t.dtype) for t in calls[0].past]
+    start = 0
+    for c in calls:
+        end, pad = start + c.rows, width - c.past[0].shape[2]
+        mask[start:end, pad:] = c.mask
+        for out, t in zip(past, c.past):
+            out[start:end, :, pad:] = t
+        start = end
+    return (np.concatenate([c.ids for c in calls]), np.concatenate([c.positions for c in calls]), mask, past)
+
+
+class BatchedStepper(OnnxStepper):
+    """A generation's stepper whose calls go through the batcher (its cache is its own)."""
+
+    def __init__(self, batcher: StepBatcher) -> None:
+        super().__init__(batcher.tts)
+        self.batcher = batcher
+
+    def _run(self, ids: np.ndarray, positions: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+        call = _Call(ids.astype(np.int64), positions.astype(np.int64), mask, self.past, self)
+        self.batcher.call(call)
+        return call.logits, call.present
