@@ -149,7 +149,8 @@ class Gateway:
         self.channel.close()
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterator[bytes]:
-        route = (environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""))
+        method = environ["REQUEST_METHOD"]  # HEAD is answered as GET (serve.http_server sends no body)
+        route = ("GET" if method == "HEAD" else method, environ.get("PATH_INFO", ""))
         token = environ.get("HTTP_AUTHORIZATION", "")
         metadata = [("authorization", token)] if token else []
         start_response = self._counted(route[1], self._cors(environ.get("HTTP_ORIGIN", ""), start_response))

@@ -4,8 +4,9 @@ Each connection shakes hands (TLS) and is served on a thread of its own, and is 
 IDLE_S of silence: one stalled client never holds up another (prometheus_client's own server
 shakes hands on its accepting thread, where one silent client stops every scrape). It speaks
 HTTP/1.1 (wsgiref's server answers one HTTP/1.0 request per connection): a connection carries
-request after request, a body of unknown length (an audio stream) is chunked, and an answer that
-fails once begun is left incomplete (``AnswerCut``). A request to upgrade to a WebSocket goes to
+request after request, a body of unknown length (an audio stream) is chunked, an answer that
+fails once begun is left incomplete (``AnswerCut``), and a HEAD request gets a GET's headers
+without its body. A request to upgrade to a WebSocket goes to
 the app's ``websocket(handler)``, where it has one.
 """
 
@@ -74,8 +75,8 @@ class _Body:
 class _Answer(ServerHandler):
     """One answer on a connection that may carry more (HTTP/1.1 keep-alive): a body of known
     length goes as it is, one of unknown length (a stream) chunked to an HTTP/1.1 client, and
-    ends the connection for an HTTP/1.0 one. A failure once the answer has begun closes the
-    connection with the answer incomplete."""
+    ends the connection for an HTTP/1.0 one; to a HEAD request, the headers alone. A failure once
+    the answer has begun closes the connection with the answer incomplete."""
 
     http_version = "1.1"
     chunked = False
@@ -105,6 +106,8 @@ class _Answer(ServerHandler):
             self.send_headers()
         else:
             self.bytes_sent += len(data)
+        if self.request_handler.command == "HEAD":
+            return  # the headers a GET gets (its Content-Length too), and no body
         if not self.chunked:
             self._write(data)
         elif data:
@@ -113,7 +116,7 @@ class _Answer(ServerHandler):
 
     def finish_content(self) -> None:
         super().finish_content()
-        if self.chunked:
+        if self.chunked and self.request_handler.command != "HEAD":
             self._write(b"0\r\n\r\n")
             self._flush()
 
@@ -130,7 +133,7 @@ class _QuietHandler(WSGIRequestHandler):
     """One connection, one request after another (HTTP/1.1 keep-alive): no access log line, and a
     client that stalls (the handshake included) or leaves its connection unused is dropped after
     IDLE_S. A connection ends after an answer it cannot carry another request past: an HTTP/1.0
-    client's, one whose request body was not all read, a chunked or HEAD request's, a failure."""
+    client's, one whose request body was not all read, a chunked request's, a failure."""
 
     timeout = IDLE_S
     protocol_version = "HTTP/1.1"
@@ -187,8 +190,8 @@ class _QuietHandler(WSGIRequestHandler):
             return False
         raw = self.headers.get("Content-Length", "0")
         length = int(raw) if raw.isdigit() else 0
-        if "Transfer-Encoding" in self.headers or self.command == "HEAD" or not raw.isdigit():
-            self.close_connection = True  # a body this server does not frame, or none to a HEAD's answer
+        if "Transfer-Encoding" in self.headers or not raw.isdigit():
+            self.close_connection = True  # a body this server does not frame
         websocket = getattr(self.server.get_app(), "websocket", None)
         if websocket is None or self.headers.get("Upgrade", "").lower() != "websocket":
             expect = self.headers.get("Expect", "").lower() == "100-continue" and self.request_version >= "HTTP/1.1"

@@ -327,7 +327,13 @@ def test_the_codec_over_http(model_dir, speech, tmp_path):
             assert json.loads(health.read()) == {"status": "SERVING"}
         kept = HTTPConnection("127.0.0.1", running.server.http_port, timeout=10)
         kept.request("GET", "/healthz")
-        assert json.loads(kept.getresponse().read()) == {"status": "SERVING"}
+        body = kept.getresponse().read()
+        assert json.loads(body) == {"status": "SERVING"}
+        kept.request("HEAD", "/healthz")  # a GET's headers, no body: the connection then carries the next request
+        head = kept.getresponse()
+        assert (head.status, head.headers["Content-Length"], head.read()) == (200, str(len(body)), b"")
+        kept.request("GET", "/healthz")
+        assert kept.getresponse().read() == body
     finally:
         running.stop()
     with pytest.raises((RemoteDisconnected, ConnectionError)):  # not an answer from a server that has stopped
