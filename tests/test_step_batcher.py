@@ -90,6 +90,7 @@ def test_batched_steps_compute_what_each_computes_alone(exported, max_rows, most
         assert len(ours) == len(theirs)
         np.testing.assert_allclose(np.array(ours), np.array(theirs), rtol=0, atol=1e-4)
     assert max(batcher.sizes) == most  # four requests' steps ran as one call (or as many as max_rows holds)
+    assert batcher.reused > 10  # rounds of the same requests took the round before's output as their cache
 
 
 def generate(stepper, prompt: list, frames: int, sampling: SamplingConfig) -> list:
