@@ -44,7 +44,7 @@ class _Call:
     past: list[np.ndarray] | None
     stepper: "BatchedStepper | None"
     sent: float = field(default_factory=time.perf_counter)
-    done: threading.Event = field(default_factory=threading.Event)
+    done: bool = False
     logits: np.ndarray | None = None
     present: list[np.ndarray] | None = None
     error: BaseException | None = None
@@ -60,8 +60,11 @@ class _Call:
 
 class StepBatcher:
     """Stands in for an ``OnnxTts`` (``cfg``, ``weights_hash``, ``stepper()``): its steppers'
-    steps run together. ``waited(seconds)`` is told each call's wait for its batch;
-    ``batched(requests)`` each one-token batch's size. ``close()`` stops it."""
+    steps run together. No thread of its own: a caller that finds no round under way leads
+    rounds until its own call is answered, then hands over to a caller still waiting (a lone
+    stream runs its own calls, with no thread to thread hop a step). ``waited(seconds)`` is told
+    each call's wait for its batch; ``batched(requests)`` each one-token batch's size.
+    ``close()`` refuses calls from then on."""
 
     def __init__(self, tts: OnnxTts, max_rows: int = MAX_ROWS, window_s: float = WINDOW_S) -> None:
         self.tts, self.cfg, self.weights_hash = tts, tts.cfg, tts.weights_hash
@@ -73,13 +76,11 @@ class StepBatcher:
         self._lock = threading.Condition()
         self._waiting: list[_Call] = []
         self._answered: set[int] = set()  # steppers (ids) answered last round, not back yet
-        self._closed = False
+        self._closed = self._leading = False
         # the last one-token batch's output, and each of its steppers' first cache view with its row:
         # a round of the same steppers takes that output as its cache as it is (``_stacked``)
         self._last: list[np.ndarray] = []
         self._last_rows: list[tuple[np.ndarray, int]] = []
-        self._thread = threading.Thread(target=self._serve, name="tts-steps", daemon=True)
-        self._thread.start()
 
     def stepper(self) -> "BatchedStepper":
         stepper = BatchedStepper(self)
@@ -95,35 +96,42 @@ class StepBatcher:
         with self._lock:
             self._closed = True
             self._lock.notify_all()
-        self._thread.join()
 
     def call(self, call: _Call) -> None:
-        """Queue ``call`` and wait until its batch has run (its error raised here)."""
+        """Queue ``call`` and wait until its batch has run (its error raised here), leading
+        rounds meanwhile if no other caller does."""
         with self._lock:
             if self._closed:
                 raise CodecError("the TTS model is shut down")
             self._waiting.append(call)
             self._answered.discard(id(call.stepper))
             self._lock.notify_all()
-        call.done.wait()
+            while self._leading and not call.done:
+                self._lock.wait()
+            lead = not call.done
+            self._leading = self._leading or lead
+        if lead:
+            try:
+                while not call.done and (round_ := self._next_round()):
+                    for calls in round_:
+                        self._run(calls)
+            finally:
+                with self._lock:
+                    self._leading = False
+                    self._lock.notify_all()  # a caller still waiting leads next
         if call.error is not None:
             raise call.error
 
-    def _serve(self) -> None:
-        while (round_ := self._next_round()) is not None:
-            for calls in round_:
-                self._run(calls)
-
-    def _next_round(self) -> list[list[_Call]] | None:
-        """The calls to run next (one-token steps together, then one prompt); None once closed."""
+    def _next_round(self) -> list[list[_Call]]:
+        """The calls to run next (one-token steps together, then one prompt); none once closed
+        (every waiting call is then refused)."""
         with self._lock:
-            while not self._waiting and not self._closed:
-                self._lock.wait()
             if self._closed:
                 for call in self._waiting:
-                    call.error = CodecError("the TTS model is shut down")
-                    call.done.set()
-                return None
+                    call.error, call.done = CodecError("the TTS model is shut down"), True
+                self._waiting = []
+                self._lock.notify_all()
+                return []
             deadline = time.monotonic() + self.window_s
             while self._answered and self._steps_rows() < self.max_rows and (left := deadline - time.monotonic()) > 0:
                 self._lock.wait(left)
@@ -169,7 +177,8 @@ class StepBatcher:
             for call in calls:
                 self._answered.add(id(call.stepper))
                 call.stepper = call.past = None  # nothing here keeps a finished generation alive
-                call.done.set()
+                call.done = True
+            self._lock.notify_all()
 
 
     def _stacked(self, calls: list[_Call]) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:

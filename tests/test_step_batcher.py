@@ -4,6 +4,7 @@ saying what it says alone."""
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -90,7 +91,8 @@ def test_batched_steps_compute_what_each_computes_alone(exported, max_rows, most
         assert len(ours) == len(theirs)
         np.testing.assert_allclose(np.array(ours), np.array(theirs), rtol=0, atol=1e-4)
     assert max(batcher.sizes) == most  # four requests' steps ran as one call (or as many as max_rows holds)
-    assert batcher.reused > 10  # rounds of the same requests took the round before's output as their cache
+    if most == 4:  # rounds of the same requests took the round before's output as their cache
+        assert batcher.reused > 10
 
 
 def generate(stepper, prompt: list, frames: int, sampling: SamplingConfig) -> list:
@@ -138,6 +140,8 @@ def test_a_finished_generation_is_not_waited_for(exported):
         a, others = batcher.stepper(), [batcher.stepper()]
         prompt(a)
         started = in_thread(lambda: prompt(others[0]))  # waits for a's next step: both run in one round
+        while not batcher._waiting:  # queued before a's step
+            time.sleep(0.001)
         one_token(a, 3)
         started.join(timeout=60)
         assert not started.is_alive()
