@@ -7,7 +7,8 @@ Codec mode: each client streams the codes of ``--seconds`` of audio in ``--chunk
 (DecodeStream) as fast as the server answers. ``--synthesize``: each client asks for one
 sentence through SynthesizeStream (same text, a different seed per client), once for each
 ``--step-rows`` (speech-server --tts-step-rows: 1 runs each request's generation alone on a
-worker, more stacks concurrent requests' decode steps into one model call); the table adds the
+worker, more stacks concurrent requests' decode steps into one model call; the settings take
+turns level by level); the table adds the
 audio made per second of wall time, its ratio to the first setting's at the same level, and how
 many answers are the first setting's bytes exactly. Both record time
 to first audio and the stream's real-time factor (wall / audio); a level stays real-time
@@ -159,21 +160,29 @@ def main() -> None:
 
 
 def synthesize_levels(args) -> None:
+    """A server per ``--step-rows`` setting, all up at once (idle but for the one being loaded):
+    each level runs on one, then the next, so the machine's drift over a run (it slows) falls on
+    every setting alike instead of on the last one."""
     tts = ["--tts", args.tts, "--metrics-port", "0"] + (["--tts-int8"] if args.int8 else [])
-    tables = {}
-    for step_rows in args.step_rows:
-        proc, target, metrics_url = start_server(args.model, max(args.clients), [*tts, "--tts-step-rows", str(step_rows)])
-        try:
+    servers = {}
+    try:
+        for step_rows in args.step_rows:
+            proc, target, metrics_url = start_server(args.model, max(args.clients), [*tts, "--tts-step-rows", str(step_rows)])
+            servers[step_rows] = proc, target, metrics_url
             with grpc.insecure_channel(target) as channel:
                 stub = pb_grpc.TextToSpeechStub(channel)
                 models = list(stub.ListModels(pb.ListModelsRequest(), wait_for_ready=True, timeout=120).models)
                 list(stub.SynthesizeStream(pb.SynthesizeSpeechRequest(text="Warm up.", seed=0), timeout=300))
 
-            def job(channel, results, i):
-                return lambda: one_synthesis(pb_grpc.TextToSpeechStub(channel), i, args.chunk_ms, results)
+        def job(channel, results, i):
+            return lambda: one_synthesis(pb_grpc.TextToSpeechStub(channel), i, args.chunk_ms, results)
 
-            tables[step_rows] = [run_level(target, metrics_url, n, job) for n in args.clients]
-        finally:
+        tables = {step_rows: [] for step_rows in args.step_rows}
+        for n in args.clients:
+            for step_rows, (_, target, metrics_url) in servers.items():
+                tables[step_rows].append(run_level(target, metrics_url, n, job))
+    finally:
+        for proc, _, _ in servers.values():
             proc.terminate()
             proc.wait(30)
     print(f"TTS {', '.join(models)}{' (int8)' if args.int8 else ''}: SynthesizeStream of one {len(SENTENCE)}-character "

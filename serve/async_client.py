@@ -11,7 +11,7 @@ channel; audio comes back as float32 numpy arrays.
 
 from __future__ import annotations
 
-from typing import AsyncIterable, AsyncIterator, Iterable
+from typing import Any, AsyncIterable, AsyncIterator, Callable, Iterable
 
 import grpc
 import numpy as np
@@ -59,11 +59,13 @@ class AsyncSpeechClient:
 
     async def synthesize_text_stream(self, texts: AsyncIterable[str | Turn] | Iterable[str | Turn],
                                      chunk_ms: int = 0, words: list | None = None,
+                                     flushed: Callable[[], Any] | None = None,
                                      **options) -> AsyncIterator[tuple[np.ndarray, int]]:
         """Audio chunks of text sent as it comes (``texts``: a language model's tokens, async or
         not): each sentence is spoken once the next one begins, the rest when ``texts`` ends.
         ``words``: a list that each sentence's ``WordTime``s are appended to as they come.
-        ``serve.turns.FLUSH`` / ``INTERRUPT`` among the texts end a turn / cut it short."""
+        ``serve.turns.FLUSH`` / ``INTERRUPT`` among the texts end a turn / cut it short;
+        ``flushed()`` is called once a flushed turn is all out (after its last chunk)."""
         interrupts = Interrupts()
 
         async def requests() -> AsyncIterator[pb.SynthesizeTextStreamRequest]:
@@ -82,6 +84,8 @@ class AsyncSpeechClient:
             if words is not None:
                 words.extend(resp.words)
             yield np.frombuffer(resp.audio, "<f4").copy(), resp.sample_rate_hz
+            if resp.flushed and flushed is not None:
+                flushed()
 
     async def encode(self, wav: np.ndarray, sample_rate: int, model: str = "", bandwidth_kbps: float = 0.0) -> pb.Codes:
         return (await self._call(self.codec.Encode, encode_request(wav, sample_rate, model, bandwidth_kbps))).codes

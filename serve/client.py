@@ -15,7 +15,7 @@ import argparse
 import itertools
 import sys
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import grpc
 import numpy as np
@@ -114,13 +114,14 @@ class SpeechClient:
             yield np.frombuffer(resp.audio, "<f4").copy(), resp.sample_rate_hz
 
     def synthesize_text_stream(self, texts: Iterable[str | Turn], chunk_ms: int = 0, words: list | None = None,
-                               **options) -> Iterator[tuple[np.ndarray, int]]:
+                               flushed: Callable[[], Any] | None = None, **options) -> Iterator[tuple[np.ndarray, int]]:
         """Audio chunks (float32, rate) of text sent as it comes (``texts``: a language model's
         tokens, say): each sentence is spoken once the next one begins, the rest when ``texts`` ends.
         ``words``: a list that each sentence's ``WordTime``s are appended to as they come.
         ``serve.turns.FLUSH`` among the texts ends a turn (its text read now, sentence end or not);
         ``INTERRUPT`` stops what is being said: no audio of it comes after, and the texts that
-        follow are read as a new stream."""
+        follow are read as a new stream. ``flushed()`` is called once a FLUSH's turn is all out
+        (after its last chunk): a voice agent's cue that it has finished speaking."""
         interrupts = Interrupts()
 
         def requests() -> Iterator[pb.SynthesizeTextStreamRequest]:
@@ -135,6 +136,8 @@ class SpeechClient:
             if words is not None:
                 words.extend(resp.words)
             yield np.frombuffer(resp.audio, "<f4").copy(), resp.sample_rate_hz
+            if resp.flushed and flushed is not None:
+                flushed()
 
 
 def open_channel(module, target: str, tls_ca: bytes | None):

@@ -998,10 +998,15 @@ def test_the_clients_drop_what_an_interrupt_cut_off(server, stub):
         np.testing.assert_allclose(got[cut:], fresh, atol=1e-5)
 
     with SpeechClient(server.target) as client:
-        turns = [c for c, _ in client.synthesize_text_stream(["Hello there. A quiet bridge", FLUSH, "The end."], seed=3,
-                                                             temperature=0.9)]
+        turns, marks = [], []  # flushed() is called once the turn's audio is all out: after its last chunk
+        for chunk, _ in client.synthesize_text_stream(["Hello there. A quiet bridge", FLUSH, "The end."], seed=3,
+                                                      temperature=0.9, flushed=lambda: marks.append(len(turns))):
+            turns.append(chunk)
         np.testing.assert_allclose(np.concatenate(turns), np.concatenate(text_stream(
             stub, [("Hello there. A quiet bridge", True), "The end."])), atol=1e-5)
+        first = np.concatenate([c for c, _ in client.synthesize_text_stream(["Hello there. A quiet bridge"], seed=3,
+                                                                            temperature=0.9)])
+        assert len(marks) == 1 and len(np.concatenate(turns[: marks[0]])) == len(first)
         whole = np.concatenate([c for c, _ in client.synthesize_text_stream([LONG_ANSWER], seed=3, temperature=0.9)])
         fresh = np.concatenate([c for c, _ in client.synthesize_text_stream(["A quiet bridge."], seed=3, temperature=0.9)])
         heard = threading.Event()
@@ -1032,9 +1037,15 @@ def test_the_clients_drop_what_an_interrupt_cut_off(server, stub):
             async for chunk, _ in client.synthesize_text_stream(texts(), seed=3, temperature=0.9):
                 got.append(chunk)
                 heard.set()
-            return got
+            said, flushed_at = [], []
+            async for chunk, _ in client.synthesize_text_stream(["Hello there. A quiet bridge", FLUSH, "The end."], seed=3,
+                                                                temperature=0.9, flushed=lambda: flushed_at.append(len(said))):
+                said.append(chunk)
+            return got, said, flushed_at
 
-    check(asyncio.run(main()), whole, fresh)
+    got, said, flushed_at = asyncio.run(main())
+    check(got, whole, fresh)
+    assert flushed_at == marks and np.array_equal(np.concatenate(said), np.concatenate(turns))
 
 
 @pytest.mark.parametrize("first, later, needle", [
