@@ -8,10 +8,9 @@ Codec mode: each client streams the codes of ``--seconds`` of audio in ``--chunk
 sentence through SynthesizeStream (same text, a different seed per client), once for each
 ``--step-rows`` (speech-server --tts-step-rows: 1 runs each request's generation alone on a
 worker, more stacks concurrent requests' decode steps into one model call; the settings take
-turns level by level); the table adds the
-audio made per second of wall time, its ratio to the first setting's at the same level, and how
-many answers are the first setting's bytes exactly. Both record time
-to first audio and the stream's real-time factor (wall / audio); a level stays real-time
+turns level by level); the table adds the audio made per second of wall time, its ratio to the
+first setting's at the same level, and how many answers are the first setting's bytes exactly.
+Both record time to first audio and the stream's real-time factor (wall / audio); a level stays real-time
 when the p95 stream RTF is below 1. The server runs in its own process with default
 settings, as ``make serve`` starts it, plus ``--metrics-port``: each level also reports what the
 server saw, how long its inference calls waited for a free worker (speech_inference_queue_seconds).

@@ -126,7 +126,8 @@ class ServerConfig:
             raise ConfigError(f"port, metrics_port and http_port must differ, got {', '.join(map(str, taken))}")
         if self.http_cors and self.http_port is None:
             raise ConfigError("--http-cors lets pages call the HTTP gateway: it needs --http-port")
-        low = [name for name in ("workers", "max_streams", "max_message_mb", "max_best_of", "tts_step_rows") if getattr(self, name) < 1]
+        low = [name for name in ("workers", "max_streams", "max_message_mb", "max_best_of", "tts_step_rows")
+               if getattr(self, name) < 1]
         low += ["threads"] if self.threads is not None and self.threads < 1 else []
         if low:
             raise ConfigError(f"{', '.join(low)} must be at least 1")

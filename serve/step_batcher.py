@@ -3,7 +3,7 @@
 A TTS request's decode step is a one-token call for two rows (its text and guidance's textless
 row) that reads every weight of the model: stacked with other requests' steps the weights are
 read once, and 4 requests' steps cost about 2x one request's on 2 CPU cores, not 4x (README
-"TTS service load"). Each generation loop (``tts.decoding``) stays in its own thread, as
+"TTS service load, concurrent requests batched"). Each generation loop (``tts.decoding``) stays in its own thread, as
 before; its stepper hands each step to the model's ``StepBatcher`` and waits for its rows.
 
 A round: once a call is waiting, the batcher waits up to ``window_s`` for the generations it
@@ -12,8 +12,8 @@ the waiting one-token steps together (up to ``max_rows`` rows, oldest first) and
 waiting prompt (a prefill: many tokens, run alone), so a new request delays the others by one
 call. Caches differ in length: each is left-padded with masked slots to the longest, and each
 stepper keeps its own rows of the result, padding cut off; a round of the same requests as the
-last takes the last output as its cache as it is, with no copy. A row's logits in a batch equal its
-own call's within ~1e-5 (the attention's sums are grouped differently), not bit for bit.
+last takes the last output as its cache as it is, with no copy. A row's logits in a batch equal
+its own call's within ~1e-5 (the attention's sums are grouped differently), not bit for bit.
 """
 
 from __future__ import annotations
@@ -194,7 +194,8 @@ class StepBatcher:
         return stack(calls)
 
 
-def stack(calls: list[_Call], past: list[np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
+def stack(calls: list[_Call], past: list[np.ndarray] | None = None
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
     """Calls -> one call's (ids, positions, mask, past): caches left-padded with masked slots
     (``past``: the calls' caches stacked so already, in their order)."""
     if len(calls) == 1:

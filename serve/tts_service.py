@@ -1,9 +1,9 @@
 """``speech.v1.TextToSpeech`` on the ONNX engines: Synthesize, SynthesizeStream,
 SynthesizeTextStream (text coming as it is written), voices.
 
-Generation runs in the worker pool (or, with batched steps, a thread of its own whose model
-calls go through the model's ``serve.step_batcher.StepBatcher``) and hands audio chunks to the RPC through a queue; the
-first chunk is small (``chunk_ms``, default 80 ms) and later chunks grow, so first audio
+Generation runs in the worker pool (with batched steps, in a thread of its own whose model
+calls go through the model's ``serve.step_batcher.StepBatcher``) and hands audio chunks to the
+RPC through a queue; the first chunk is small (``chunk_ms``, default 80 ms) and later chunks grow, so first audio
 comes early without paying per-chunk overhead for the whole utterance. A cancelled stream
 sets a flag the generation loop polls every step, so it stops at once and frees its slot.
 Bundled prompt voices live in ``<tts model>/voices/NAME.wav`` + ``NAME.txt``; their codes are
@@ -27,9 +27,9 @@ from codec.errors import CodecError
 from serve import wire
 from serve.gen.speech.v1 import speech_pb2 as pb
 from serve.gen.speech.v1 import speech_pb2_grpc as pb_grpc
+from serve.rpc import IdleTimeout, ModelNotFound, Overloaded, log_request, opening, streaming, submit, unary
 from serve.step_batcher import StepBatcher
 from serve.tts_runtime import OnnxTts
-from serve.rpc import IdleTimeout, ModelNotFound, Overloaded, log_request, opening, streaming, submit, unary
 from tts.pretrained import bundled_voices, find_tts_dir, load_tts
 from tts.respell import load_dictionary, parse_dictionary, respell
 from tts.sampling import SamplingConfig
@@ -183,8 +183,8 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
             wav, words = await submit(self.generating, _with_word_times, entry.synth, text, voice, sampling,
                                       req.speaking_rate or 1.0, metrics=self.metrics)
         else:
-            wav, words = await submit(self.generating, entry.synth.synthesize, text, voice, sampling, req.speaking_rate or 1.0,
-                                      metrics=self.metrics), []
+            wav, words = await submit(self.generating, entry.synth.synthesize, text, voice, sampling,
+                                      req.speaking_rate or 1.0, metrics=self.metrics), []
         log_request("Synthesize", start, len(wav) / entry.synth.sample_rate, self.metrics, model=entry.name,
                     chars=len(text))
         out = self._encode_out(wav, entry, req)

@@ -200,7 +200,8 @@ def test_stream_equals_unary_and_starts_small(server, stub):
         assert metrics("speech_audio_seconds_total", {"rpc": rpc, "model": "tts"}) - before[rpc] == pytest.approx(seconds)
     assert metrics("speech_text_characters_total", {"model": "tts"}) - chars == 2 * len("Hello there.")
     assert metrics("speech_first_response_seconds_count", {"rpc": "SynthesizeStream"}) >= 1
-    # each request a generation thread, and each of its decode steps a call of the step batcher
+    # each request a generation thread, and each of its decode steps (a frame of the tiny codec's 100
+    # a second) a call of the step batcher
     steps = metrics("speech_tts_step_requests_count", {}) - batches
     assert steps >= seconds * 100 and metrics("speech_inference_queue_seconds_count", {}) - jobs > 2 + steps
     voiced = np.frombuffer(stub.Synthesize(request(voice_name="narrator")).audio, "<f4")
