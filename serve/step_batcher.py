@@ -30,7 +30,7 @@ import numpy as np
 from codec.errors import CodecError
 from serve.tts_runtime import OnnxStepper, OnnxTts
 
-WINDOW_S = 0.006  # a generation samples its next token in ~0.2 ms, and decodes a chunk of audio now and then
+WINDOW_S = 0.02  # a generation comes back ~0.2 ms after its answer, but 5-20 ms when it decodes a chunk of audio
 MAX_ROWS = 32
 
 
