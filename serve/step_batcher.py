@@ -8,9 +8,9 @@ before; its stepper hands each step to the model's ``StepBatcher`` and waits for
 
 A round: once a call is waiting, the batcher waits up to ``window_s`` for the generations it
 answered last round (they are sampling their next token; a lone stream never waits), then runs
-the waiting one-token steps together (up to ``max_rows`` rows, oldest first) and then one
-waiting prompt (a prefill: many tokens, run alone), so a new request delays the others by one
-call. Caches differ in length: each is left-padded with masked slots to the longest, and each
+the waiting one-token steps together (up to ``max_rows`` rows, oldest first) and then the
+waiting prompts (prefills: many tokens) together, their ids left-padded with masked tokens to
+the longest, so new requests delay the others by one call. Caches differ in length: each is left-padded with masked slots to the longest, and each
 stepper keeps its own rows of the result, padding cut off; a round of the same requests as the
 last takes the last output as its cache as it is, with no copy. A row's logits in a batch equal
 its own call's within ~1e-5 (the attention's sums are grouped differently), not bit for bit.
@@ -57,6 +57,11 @@ class _Call:
     def one_token(self) -> bool:
         return self.ids.shape[1] == 1
 
+    @property
+    def first(self) -> bool:
+        """A generation's first call (its prompt): the cache is the dummy slot alone."""
+        return self.past[0].shape[2] == 1
+
 
 class StepBatcher:
     """Stands in for an ``OnnxTts`` (``cfg``, ``weights_hash``, ``stepper()``): its steppers'
@@ -72,6 +77,7 @@ class StepBatcher:
         self.waited: Callable[[float], None] | None = None
         self.batched: Callable[[int], None] | None = None
         self.sizes: Counter[int] = Counter()  # one-token batches by how many steppers they held
+        self.prompt_sizes: Counter[int] = Counter()  # prompt batches likewise
         self.reused = 0  # batches whose cache was the batch before's output, not a copy
         self._lock = threading.Condition()
         self._waiting: list[_Call] = []
@@ -142,9 +148,14 @@ class StepBatcher:
                     break
                 steps.append(call)
                 rows += call.rows
-            prompt = next(([c] for c in self._waiting if not c.one_token), [])
-            self._waiting = [c for c in self._waiting if c not in steps and c not in prompt]
-        return [calls for calls in (steps, prompt) if calls]
+            prompts, rows = [], 0  # generations' first calls together (their ids left-padded), others alone
+            for call in (c for c in self._waiting if not c.one_token):
+                if prompts and (rows + call.rows > self.max_rows or not (call.first and prompts[0].first)):
+                    break
+                prompts.append(call)
+                rows += call.rows
+            self._waiting = [c for c in self._waiting if c not in steps and c not in prompts]
+        return [calls for calls in (steps, prompts) if calls]
 
     def _steps_rows(self) -> int:
         return sum(c.rows for c in self._waiting if c.one_token)
@@ -158,6 +169,8 @@ class StepBatcher:
             self.sizes[len(calls)] += 1
             if self.batched is not None:
                 self.batched(len(calls))
+        else:
+            self.prompt_sizes[len(calls)] += 1
         try:
             logits, present = self.tts.run(*self._stacked(calls))
             rows, start = [], 0
@@ -196,24 +209,31 @@ class StepBatcher:
 
 def stack(calls: list[_Call], past: list[np.ndarray] | None = None
           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
-    """Calls -> one call's (ids, positions, mask, past): caches left-padded with masked slots
-    (``past``: the calls' caches stacked so already, in their order)."""
+    """Calls -> one call's (ids, positions, mask, past): caches left-padded with masked slots,
+    and prompts of other lengths (first calls: the cache a dummy slot) with masked tokens, so a
+    row's cache comes back as its own past and ids with masked slots before them (``past``: the
+    calls' caches stacked so already, in their order)."""
     if len(calls) == 1:
         c = calls[0]
         return c.ids, c.positions, c.mask, c.past
     width = past[0].shape[2] if past is not None else max(c.past[0].shape[2] for c in calls)
-    rows = sum(c.rows for c in calls)
-    mask = np.zeros((rows, width + calls[0].ids.shape[1]), bool)
+    length, rows = max(c.ids.shape[1] for c in calls), sum(c.rows for c in calls)
+    ids = np.zeros((rows, length, *calls[0].ids.shape[2:]), np.int64)
+    positions = np.zeros((rows, length), np.int64)
+    mask = np.zeros((rows, width + length), bool)
     stacked = past or [np.zeros((rows, *t.shape[1:2], width, t.shape[3]), t.dtype) for t in calls[0].past]
     start = 0
     for c in calls:
-        end, pad = start + c.rows, width - c.past[0].shape[2]
-        mask[start:end, pad:] = c.mask
+        end, own, short = start + c.rows, c.past[0].shape[2], length - c.ids.shape[1]
+        if short and not c.first:
+            raise ValueError("only first calls take padded ids: their padding is cut off with the dummy slot")
+        ids[start:end, short:], positions[start:end, short:] = c.ids, c.positions
+        mask[start:end, width - own : width], mask[start:end, width + short :] = c.mask[:, :own], c.mask[:, own:]
         if past is None:
             for out, t in zip(stacked, c.past):
-                out[start:end, :, pad:] = t
+                out[start:end, :, width - own :] = t
         start = end
-    return (np.concatenate([c.ids for c in calls]), np.concatenate([c.positions for c in calls]), mask, stacked)
+    return ids, positions, mask, stacked
 
 
 class BatchedStepper(OnnxStepper):

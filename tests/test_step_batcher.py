@@ -153,6 +153,31 @@ def test_a_finished_generation_is_not_waited_for(exported):
         batcher.close()
 
 
+def test_prompts_that_wait_together_run_as_one_call(exported):
+    """New generations' prompts of other lengths, queued while a round waits, run as one call
+    (ids left-padded with masked tokens) and go on as they would alone."""
+    model, tts = exported
+    jobs = [(prompt, tokens[:3]) for prompt, tokens in forced_jobs(model)[:3]]
+    alone = [forced(tts.stepper(), *job) for job in jobs]
+    batcher = StepBatcher(tts, window_s=60.0)
+    out: list = [None] * len(jobs)
+    try:
+        a = batcher.stepper()
+        prompt(a)  # answered: the next round waits for a's next step
+        threads = [in_thread(lambda i=i: out.__setitem__(i, forced(batcher.stepper(), *jobs[i]))) for i in range(3)]
+        while len(batcher._waiting) < 3:
+            time.sleep(0.001)
+        one_token(a, 3)  # the round: a's step, then the three prompts
+        a = None  # a's generation is over
+        for thread in threads:
+            thread.join(timeout=60)
+    finally:
+        batcher.close()
+    assert batcher.prompt_sizes[3] == 1 and [len(o) for o in out] == [4, 4, 4]
+    for ours, theirs in zip(out, alone):
+        np.testing.assert_allclose(np.array(ours), np.array(theirs), rtol=0, atol=1e-4)
+
+
 def test_a_failed_call_fails_its_callers_and_the_batcher_goes_on(exported):
     _, tts = exported
     batcher = StepBatcher(tts)
