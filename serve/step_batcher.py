@@ -10,9 +10,10 @@ A round: once a call is waiting, the batcher waits up to ``window_s`` for the ge
 answered last round (they are sampling their next token; a lone stream never waits), then runs
 the waiting one-token steps together (up to ``max_rows`` rows, oldest first) and then the
 waiting prompts (prefills: many tokens) together, their ids left-padded with masked tokens to
-the longest, so new requests delay the others by one call. Caches differ in length: each is left-padded with masked slots to the longest, and each
-stepper keeps its own rows of the result, padding cut off; a round of the same requests as the
-last takes the last output as its cache as it is, with no copy. A row's logits in a batch equal
+the longest, so new requests delay the others by one call. Caches differ in length: each is
+left-padded with masked slots to the longest, and each stepper keeps its own rows of the
+result, padding cut off; a round of the same requests as the last takes the last output as its
+cache as it is, with no copy. A row's logits in a batch equal
 its own call's within ~1e-5 (the attention's sums are grouped differently), not bit for bit.
 """
 
