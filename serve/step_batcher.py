@@ -130,8 +130,8 @@ class StepBatcher:
             raise call.error
 
     def _next_round(self) -> list[list[_Call]]:
-        """The calls to run next (one-token steps together, then one prompt); none once closed
-        (every waiting call is then refused)."""
+        """The calls to run next (the one-token steps together, then the waiting prompts together);
+        none once closed (every waiting call is then refused)."""
         with self._lock:
             if self._closed:
                 for call in self._waiting:
@@ -143,20 +143,22 @@ class StepBatcher:
             while self._answered and self._steps_rows() < self.max_rows and (left := deadline - time.monotonic()) > 0:
                 self._lock.wait(left)
             self._answered.clear()  # who did not come back in time is not waited for next round
-            steps, rows = [], 0
-            for call in (c for c in self._waiting if c.one_token):
-                if steps and rows + call.rows > self.max_rows:
-                    break
-                steps.append(call)
-                rows += call.rows
-            prompts, rows = [], 0  # generations' first calls together (their ids left-padded), others alone
-            for call in (c for c in self._waiting if not c.one_token):
-                if prompts and (rows + call.rows > self.max_rows or not (call.first and prompts[0].first)):
-                    break
-                prompts.append(call)
-                rows += call.rows
+            steps = self._take([c for c in self._waiting if c.one_token])
+            # prompts: generations' first calls together (their ids left-padded); any other alone
+            prompts = self._take([c for c in self._waiting if not c.one_token], lambda c, head: c.first and head.first)
             self._waiting = [c for c in self._waiting if c not in steps and c not in prompts]
         return [calls for calls in (steps, prompts) if calls]
+
+    def _take(self, calls: list[_Call], fits: Callable[[_Call, _Call], bool] = lambda c, head: True) -> list[_Call]:
+        """The oldest of ``calls`` that go in one call: up to ``max_rows`` rows (the first always),
+        each one that ``fits(call, first)``."""
+        taken, rows = [], 0
+        for call in calls:
+            if taken and (rows + call.rows > self.max_rows or not fits(call, taken[0])):
+                break
+            taken.append(call)
+            rows += call.rows
+        return taken
 
     def _steps_rows(self) -> int:
         return sum(c.rows for c in self._waiting if c.one_token)
