@@ -1,5 +1,5 @@
 """What the HTTP gateway costs: one sentence asked for over gRPC (SynthesizeStream, Synthesize)
-and over HTTP (POST /v1/audio/speech as pcm, streamed, and as wav/mp3/opus files), on a real
+and over HTTP (POST /v1/audio/speech as pcm, wav, mp3 and opus, streamed, and a flac file), on a real
 speech-server process with the bundled TTS, one request at a time; then the codec: that
 sentence's audio (a WAV file) to codes and back over gRPC (Encode + GetModelInfo, Decode) and
 over HTTP (POST /v1/audio/codes, /v1/audio/decode).

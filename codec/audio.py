@@ -212,10 +212,127 @@ _FILE_KINDS = {"WAV": ("PCM_16", None), "FLAC": ("PCM_16", None), "OGG": ("OPUS"
 def to_file_bytes(wav: np.ndarray, sample_rate: int, fmt: str = "WAV") -> bytes:
     """A complete audio file in memory (network answers): WAV and FLAC as 16-bit PCM, OGG as Opus,
     MP3 as MPEG layer III."""
+    subtype = _file_subtype(fmt, sample_rate)
+    buf = io.BytesIO()
+    sf.write(buf, _prepare(wav, subtype), sample_rate, subtype=subtype, format=fmt)
+    return buf.getvalue()
+
+
+def _file_subtype(fmt: str, sample_rate: int) -> str:
     subtype, rates = _FILE_KINDS[fmt]
     if rates and sample_rate not in rates:
         name = "OGG (Opus)" if fmt == "OGG" else fmt
         raise InvalidAudio(f"{name} audio can be {', '.join(map(str, rates))} Hz, not {sample_rate}")
-    buf = io.BytesIO()
-    sf.write(buf, _prepare(wav, subtype), sample_rate, subtype=subtype, format=fmt)
-    return buf.getvalue()
+    return subtype
+
+
+STREAMED_FORMATS = ("MP3", "OGG")
+STREAMED_MP3_LEVEL = 0.6  # libsndfile's compression level: 64 kbit/s constant at 24 kHz
+OGG_PAGE_MS = 50.0  # an Ogg page goes out once it holds this much audio (libsndfile's least; its default: 1 s)
+_SFC_SET_OGG_PAGE_LATENCY_MS = 0x1302  # sndfile.h
+
+
+class StreamedFile:
+    """An MP3 or Ogg Opus file made as its audio comes, for answers that go out while the audio
+    is still being made: ``push(wav)`` gives the file's next bytes (maybe none yet: encoders fill
+    whole frames and Ogg pages first), ``close()`` the rest. The MP3 is constant-bitrate, so a
+    reader finds its length from its size: the encoder's gapless tag, which it writes into the
+    file's first frame at close, has gone out by then as an empty frame, and is left out (a reader
+    so keeps the encoder's delay, ~50 ms at 24 kHz, as with any MP3 stream). FLAC is not made so:
+    its header would keep "unknown" for the length, which python-soundfile cannot read to the end."""
+
+    def __init__(self, sample_rate: int, fmt: str) -> None:
+        if fmt not in STREAMED_FORMATS:
+            raise ValueError(f"{fmt} is not made as a stream (one of {', '.join(STREAMED_FORMATS)})")
+        subtype = _file_subtype(fmt, sample_rate)
+        self._subtype, self._mp3 = subtype, fmt == "MP3"
+        self._out = _Tail()
+        mp3 = {"bitrate_mode": "CONSTANT", "compression_level": STREAMED_MP3_LEVEL} if self._mp3 else {}
+        self._file = sf.SoundFile(self._out, "w", sample_rate, 1, subtype=subtype, format=fmt, **mp3)
+        if fmt == "OGG":
+            _ogg_page_latency(self._file, OGG_PAGE_MS)
+        self._head = b""  # an MP3's bytes until its first frame is whole (the tag's frame, dropped)
+
+    def push(self, wav: np.ndarray) -> bytes:
+        if len(wav):
+            self._file.write(_prepare(wav, self._subtype))
+        return self._taken()
+
+    def close(self) -> bytes:
+        self._file.close()
+        return self._taken() + (self._head or b"")  # an MP3 too short for a whole frame keeps what it has
+
+    def _taken(self) -> bytes:
+        data = self._out.take()
+        if not self._mp3 or self._head is None:
+            return data
+        self._head += data
+        if len(self._head) < 4 or len(self._head) < (length := _mp3_frame_length(self._head)):
+            return b""
+        head, self._head = self._head, None
+        return head[length:] if not any(head[4:length]) else head  # the tag's frame: a header, then zeros
+
+
+def _ogg_page_latency(file: sf.SoundFile, ms: float) -> None:
+    """libsndfile's SFC_SET_OGG_PAGE_LATENCY_MS, through python-soundfile's cffi handles (it has
+    no call of its own for it); were it refused, pages would just come later."""
+    value = sf._ffi.new("double*", ms)
+    sf._snd.sf_command(file._file, _SFC_SET_OGG_PAGE_LATENCY_MS, value, sf._ffi.sizeof("double"))
+
+
+_MP3_KBPS = {True: (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320),  # MPEG-1 layer III
+             False: (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160)}  # MPEG-2 and 2.5
+_MP3_RATES = {3: (44100, 48000, 32000), 2: (22050, 24000, 16000), 0: (11025, 12000, 8000)}
+
+
+def _mp3_frame_length(header: bytes) -> int:
+    """Bytes of the layer III frame whose 4-byte header starts ``header``."""
+    version = (header[1] >> 3) & 3  # 3: MPEG-1, 2: MPEG-2, 0: MPEG-2.5
+    kbps = _MP3_KBPS[version == 3][header[2] >> 4]
+    rate = _MP3_RATES[version][(header[2] >> 2) & 3]
+    return (144 if version == 3 else 72) * kbps * 1000 // rate + ((header[2] >> 1) & 1)
+
+
+class _Tail(io.RawIOBase):
+    """A seekable file in memory that hands out (``take``) what was written since the last
+    hand-out; what is later written behind that point (a header filled in at close) is dropped."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.data, self.base, self.pos = bytearray(), 0, 0
+
+    def writable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        return 0  # the writers never read back what they wrote
+
+    def write(self, data) -> int:
+        view = memoryview(data).cast("B")
+        n, at = len(view), self.pos - self.base
+        if at < 0:  # behind what went out
+            view, at = view[min(n, -at):], 0
+        if at > len(self.data):
+            self.data.extend(bytes(at - len(self.data)))
+        self.data[at : at + len(view)] = view
+        self.pos += n
+        return n
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        self.pos = offset + (0, self.pos, self.base + len(self.data))[whence]
+        return self.pos
+
+    def tell(self) -> int:
+        return self.pos
+
+    def take(self) -> bytes:
+        out = bytes(self.data)
+        self.base += len(out)
+        self.data.clear()
+        return out

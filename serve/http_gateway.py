@@ -4,9 +4,10 @@ codec (``/v1/audio/codes``, ``/v1/audio/decode``) and a text-stream WebSocket on
 
 Each HTTP request becomes the gRPC call a client would make, sent over a private Unix socket
 to this same server: the same checks, limits, bearer token, metrics and status codes (mapped to
-HTTP statuses), nothing implemented twice. ``pcm`` and ``wav`` stream as the audio is made (a
-WAV header of unknown length first, as OpenAI's does); ``mp3``, ``opus`` (Ogg) and ``flac`` come
-whole. With ``"stream_format": "sse"`` the same bytes come as server-sent events, OpenAI's
+HTTP statuses), nothing implemented twice. ``pcm``, ``wav``, ``mp3`` and ``opus`` (Ogg) stream
+as the audio is made (a WAV header of unknown length first, as OpenAI's does; ``codec.audio.
+StreamedFile`` for the encoded ones); ``flac`` comes whole, its header with the length and MD5.
+With ``"stream_format": "sse"`` the same bytes come as server-sent events, OpenAI's
 ``speech.audio.delta`` (base64 audio) then ``speech.audio.done`` (usage), for pages reading them
 with ``fetch``. Errors are OpenAI's JSON shape: ``{"error": {"message", "type", "code"}}``.
 """
@@ -18,6 +19,7 @@ import contextlib
 import itertools
 import json
 import struct
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 from urllib.parse import parse_qs, urlsplit
 
@@ -36,7 +38,8 @@ from tts.time_stretch import MAX_FACTOR, MIN_FACTOR  # the speaking rates the se
 
 MAX_BODY = 1 << 20  # a request's JSON; the text itself is limited by the synthesizer (tts.text.MAX_CHARS)
 CONTENT_TYPES = {"mp3": "audio/mpeg", "opus": "audio/ogg", "flac": "audio/flac", "wav": "audio/wav", "pcm": "audio/pcm"}
-FILE_FORMATS = {"mp3": "MP3", "opus": "OGG", "flac": "FLAC"}  # whole files, made once the audio is all there
+FILE_FORMATS = {"mp3": "MP3", "opus": "OGG", "flac": "FLAC"}  # encoded: libsndfile's names
+WHOLE_FORMATS = {"flac"}  # made once the audio is all there
 FIELDS = {"model", "input", "voice", "response_format", "speed", "stream_format", "instructions",  # OpenAI's
           "seed", "temperature", "sample_rate", "best_of", "word_times"}  # this server's own
 HTTP_STATUS = {
@@ -252,29 +255,32 @@ class Gateway:
 
     def _speech(self, body: dict, metadata: list, start_response: Callable) -> Iterator[bytes]:
         request, fmt, sse = speech_request(body)
-        words: list = []  # with word_times: each sentence's, as they come
-        if fmt in FILE_FORMATS:
+        made = _Made()
+        if fmt in WHOLE_FORMATS:
             answer = self.tts.Synthesize(request, metadata=metadata)
-            words.extend(answer.words)
+            made.words.extend(answer.words)
             wav = np.frombuffer(answer.audio, "<f4")
-            try:
-                data = audio.to_file_bytes(wav, answer.sample_rate_hz, FILE_FORMATS[fmt])
-            except InvalidAudio as err:  # e.g. Opus at 22050 Hz
-                raise HttpError(400, str(err)) from None
+            data = _in_container(lambda: audio.to_file_bytes(wav, answer.sample_rate_hz, FILE_FORMATS[fmt]))
             chunks = (part for part in (data,))  # a generator, closed as a stream's is
-            first = pb.SynthesizeSpeechResponse(sample_rate_hz=answer.sample_rate_hz)
-            seconds = len(wav) / answer.sample_rate_hz
+            first, made.samples = pb.SynthesizeSpeechResponse(sample_rate_hz=answer.sample_rate_hz), len(wav)
         else:
             call = self.tts.SynthesizeStream(request, metadata=metadata)
             try:
                 first = next(call)  # a refused request fails here, before the status line: an HTTP error, not a cut stream
             except StopIteration:
                 first = pb.SynthesizeSpeechResponse(sample_rate_hz=request.sample_rate_hz)
-            chunks, seconds = _audio_chunks(call, first, fmt, words), None
+            encoder = None
+            if fmt in FILE_FORMATS:
+                try:
+                    encoder = _in_container(lambda: audio.StreamedFile(first.sample_rate_hz, FILE_FORMATS[fmt]))
+                except HttpError:
+                    call.cancel()
+                    raise
+            chunks = _audio_chunks(call, first, fmt, made, encoder)
         if sse:
             start_response("200 OK", [("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache")])
-            return self._events(chunks, words, request, fmt, first.sample_rate_hz, seconds)
-        headers = [("Content-Length", str(len(data)))] if fmt in FILE_FORMATS else []
+            return self._events(chunks, made, request, first.sample_rate_hz)
+        headers = [("Content-Length", str(len(data)))] if fmt in WHOLE_FORMATS else []
         start_response("200 OK", [("Content-Type", CONTENT_TYPES[fmt]), *headers])
         return _cut_short(chunks)
 
@@ -319,38 +325,62 @@ class Gateway:
                                   ("X-Sample-Rate", str(answer.audio.sample_rate_hz))])
         return iter([data])
 
-    def _events(self, chunks: Iterator[bytes], words: list, request: pb.SynthesizeSpeechRequest, fmt: str, rate: int,
-                seconds: float | None) -> Iterator[bytes]:
-        """The audio as OpenAI's server-sent events, each sentence's words (``words``, filled as the
-        chunks come) as a ``speech.words`` event after the audio they came with; a failure after
-        the first event is an ``error`` event. ``seconds``: the audio's length, None for a stream
-        (counted here)."""
-        sent, told = -len(wav_header(rate)) if fmt == "wav" else 0, 0
+    def _events(self, chunks: Iterator[bytes], made: "_Made", request: pb.SynthesizeSpeechRequest,
+                rate: int) -> Iterator[bytes]:
+        """The audio as OpenAI's server-sent events, each sentence's words (``made.words``, filled
+        as the chunks come) as a ``speech.words`` event after the audio they came with; a failure
+        after the first event is an ``error`` event."""
+        told = 0
         with contextlib.closing(chunks):
             try:
                 for chunk in chunks:
-                    sent += len(chunk)
                     if chunk:
                         yield _event({"type": "speech.audio.delta", "audio": base64.b64encode(chunk).decode()})
-                    if len(words) > told:
-                        yield _event({"type": "speech.words", "words": word_dicts(words[told:])})
-                        told = len(words)
+                    if len(made.words) > told:
+                        yield _event({"type": "speech.words", "words": word_dicts(made.words[told:])})
+                        told = len(made.words)
             except grpc.RpcError as err:
                 yield _event({"type": "error", **rpc_failure(err)[1]})
                 return
-        seconds = seconds if seconds is not None else sent / 2 / rate  # streamed as 16-bit samples
+        seconds = made.samples / rate
         yield _event({"type": "speech.audio.done", "usage": counted(self.usage, request.model, request.text, seconds)})
 
 
-def _audio_chunks(call, first: pb.SynthesizeSpeechResponse, fmt: str, words: list) -> Iterator[bytes]:
-    """The stream's audio as it comes (a WAV header first for ``wav``), its word times onto
-    ``words``; closing it, or a client that leaves, cancels the synthesis."""
+@dataclass
+class _Made:
+    """What an answer's audio has held so far: its word times and samples (for the usage)."""
+
+    words: list = field(default_factory=list)
+    samples: int = 0
+
+
+def _in_container(make: Callable[[], Any]) -> Any:
+    """``make()``, a rate the container cannot carry (Opus at 22050 Hz) answered with an HTTP 400."""
+    try:
+        return make()
+    except InvalidAudio as err:
+        raise HttpError(400, str(err)) from None
+
+
+def _audio_chunks(call, first: pb.SynthesizeSpeechResponse, fmt: str, made: _Made,
+                  encoder: "audio.StreamedFile | None" = None) -> Iterator[bytes]:
+    """The stream's audio as it comes (a WAV header first for ``wav``; through ``encoder`` for
+    an encoded file), its word times and length onto ``made``; closing it, or a client that
+    leaves, cancels the synthesis."""
     try:
         if fmt == "wav":
             yield wav_header(first.sample_rate_hz)
         for answer in itertools.chain([first], call):
-            words.extend(answer.words)
-            yield answer.audio
+            made.words.extend(answer.words)
+            if encoder is None:  # 16-bit samples
+                made.samples += len(answer.audio) // 2
+                yield answer.audio
+            else:
+                wav = np.frombuffer(answer.audio, "<f4")
+                made.samples += len(wav)
+                yield encoder.push(wav)
+        if encoder is not None:
+            yield encoder.close()
     finally:
         call.cancel()
 

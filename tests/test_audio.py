@@ -165,3 +165,30 @@ def test_file_bytes_flac_is_lossless_ogg_is_opus():
     assert len(y) == len(x) and abs(peak_hz(y, 24000) - 700) < 5
     with pytest.raises(InvalidAudio, match="OGG \\(Opus\\) audio can be 8000, 12000, 16000, 24000, 48000 Hz, not 22050"):
         audio.to_file_bytes(x, 22050, "OGG")
+
+
+def test_streamed_files_come_as_the_audio_does_and_read_whole():
+    """MP3 and Ogg Opus made chunk by chunk: bytes before the audio ends, and the bytes read back
+    whole by libsndfile (the MP3 with no empty tag frame in front, which a constant-bitrate reader
+    would count as audio; delayed by the encoder's ~50 ms), the Opus as the whole file's audio."""
+    x = np.concatenate([sine(300, 24000, 1.6), 0.3 * sine(900, 24000, 1.7)])
+    x += 0.05 * np.random.default_rng(0).standard_normal(len(x)).astype(np.float32)  # one lag aligns it
+    for fmt in ("MP3", "OGG"):
+        stream = audio.StreamedFile(24000, fmt)
+        parts = [stream.push(x[i : i + 4800]) for i in range(0, len(x), 4800)]
+        parts.append(stream.close())
+        data = b"".join(parts)
+        assert sum(1 for p in parts[:-1] if p) >= 3  # pages and frames go out as they fill
+        y = audio.decode_bytes(data, 24000)
+        if fmt == "OGG":  # the first 0.2 s go out in pages of their own, after the two header pages
+            assert parts[0].count(b"OggS") >= 3 and data[:4] == b"OggS" and y.tolist() == audio.decode_bytes(audio.to_file_bytes(x, 24000, "OGG"), 24000).tolist()
+            continue
+        frame = audio._mp3_frame_length(data)
+        assert data[:2] == b"\xff\xf3" and any(data[4:frame]) and len(data) % frame == 0  # constant bitrate, no tag frame
+        lag = max(range(2000), key=lambda d: float(np.dot(y[d : d + 24000], x[:24000])))
+        error = y[lag : lag + len(x)] - x
+        assert 1000 < lag < 1200 and len(y) - len(x) < lag + 1152 and 10 * np.log10(np.sum(x**2) / np.sum(error**2)) > 20
+    with pytest.raises(ValueError, match="FLAC is not made as a stream"):
+        audio.StreamedFile(24000, "FLAC")
+    with pytest.raises(InvalidAudio, match="not 22050"):
+        audio.StreamedFile(22050, "OGG")

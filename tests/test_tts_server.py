@@ -523,8 +523,9 @@ def http(gateway, path: str, body: dict | bytes | None = None, token: str | None
 
 
 def test_http_speech_is_the_grpc_answer_in_openais_shape(gateway):
-    """POST /v1/audio/speech: pcm and wav stream what SynthesizeStream says, flac/mp3/opus are
-    files of what Synthesize says; the token, the models and voices, and health as over gRPC."""
+    """POST /v1/audio/speech: pcm and wav stream what SynthesizeStream says, mp3 and opus too,
+    encoded as it comes (chunk by chunk), flac is a file of what Synthesize says; the token, the
+    models and voices, and health as over gRPC."""
     said = dict(model="tts", input="Hello there.", voice="narrator", seed=3, temperature=0.9)
     metrics = gateway.server.metrics.registry.get_sample_value
     labels = {"grpc_type": "server_stream", "grpc_service": "speech.v1.TextToSpeech", "grpc_method": "SynthesizeStream",
@@ -544,16 +545,25 @@ def test_http_speech_is_the_grpc_answer_in_openais_shape(gateway):
     assert audio.to_pcm16(audio.decode_bytes(wav, SR)) == pcm  # a header of unknown length reads to the end
     _, headers, flac = http(gateway, "/v1/audio/speech", {**said, "response_format": "flac"})
     assert headers["Content-Type"] == "audio/flac" and audio.to_pcm16(audio.decode_bytes(flac, SR)) == audio.to_pcm16(whole)
+    assert headers["Content-Length"] == str(len(flac))
     for fmt, kind, magic in (("mp3", "audio/mpeg", b"\xff"), ("opus", "audio/ogg", b"OggS")):
         _, headers, data = http(gateway, "/v1/audio/speech", {**said, "response_format": fmt})
-        assert headers["Content-Type"] == kind and data.startswith(magic)
-        assert abs(len(audio.decode_bytes(data, SR)) - len(whole)) <= 1152  # at most an MP3 frame of padding
+        assert headers["Content-Type"] == kind and data.startswith(magic) and "Content-Length" not in headers
+        encoded = audio.StreamedFile(SR, {"mp3": "MP3", "opus": "OGG"}[fmt])
+        alone = encoded.push(whole) + encoded.close()  # the stream's audio is Synthesize's
+        assert (data == alone) if fmt == "mp3" else audio.decode_bytes(data, SR).tolist() == audio.decode_bytes(alone, SR).tolist()
+    asked_mp3 = json.dumps({**said, "response_format": "mp3"}).encode()
+    answer = raw_http(gateway, b"POST /v1/audio/speech HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer t0k\r\nConnection: close\r\n"
+                      b"Content-Type: application/json\r\n"
+                      b"Content-Length: %d\r\n\r\n%s" % (len(asked_mp3), asked_mp3))
+    head, body = answer.split(b"\r\n\r\n", 1)
+    assert b"Transfer-Encoding: chunked" in head and len(chunks_of(body)) >= 3  # as the stream's messages come
     status, _, body = http(gateway, "/v1/models")
     assert status == 200 and json.loads(body)["data"] == [{"id": "tts", "object": "model", "owned_by": "speechcodec"}]
     assert json.loads(http(gateway, "/v1/audio/voices")[2]) == {"voices": ["narrator"]}
     assert http(gateway, "/healthz", token=None)[:1] == (200,)
-    assert metrics("grpc_server_handled_total", labels) - streams == 3  # the gRPC stream above, pcm and wav
-    assert metrics("speech_http_requests_total", {"path": "/v1/audio/speech", "code": "200"}) - answered == 5
+    assert metrics("grpc_server_handled_total", labels) - streams == 6  # the gRPC stream above, pcm, wav, mp3 (twice), opus
+    assert metrics("speech_http_requests_total", {"path": "/v1/audio/speech", "code": "200"}) - answered == 6
     http(gateway, "/v1/audio/speech", {"input": "Hi.", "pitch": 1})  # refused before any gRPC call: counted here
     http(gateway, "/nowhere")
     assert metrics("speech_http_requests_total", {"path": "/v1/audio/speech", "code": "400"}) >= 1
@@ -611,12 +621,17 @@ def raw_http(gateway, head: bytes) -> bytes:
 
 def dechunk(body: bytes) -> bytes:
     """A chunked body's data (RFC 9112 7.1); fails on one that never ends."""
+    return b"".join(chunks_of(body))
+
+
+def chunks_of(body: bytes) -> list[bytes]:
+    """A chunked body's chunks, as the server wrote them."""
     data = []
     while True:
         size, body = body.split(b"\r\n", 1)
         if int(size, 16) == 0:
             assert body == b"\r\n", "no end after the last chunk"
-            return b"".join(data)
+            return data
         data.append(body[:int(size, 16)])
         assert body[int(size, 16):int(size, 16) + 2] == b"\r\n"
         body = body[int(size, 16) + 2:]
@@ -762,6 +777,10 @@ def test_http_speech_as_openais_server_sent_events(gateway):
     flac = http(gateway, "/v1/audio/speech", {**said, "response_format": "flac"})[2]
     events = sse_events(http(gateway, "/v1/audio/speech", {**said, "response_format": "flac", "stream_format": "sse"})[2])
     assert [base64.b64decode(e["audio"]) for e in events[:-1]] == [flac] and events[-1]["usage"]["output_tokens"] == wrote
+    mp3 = http(gateway, "/v1/audio/speech", {**said, "response_format": "mp3"})[2]
+    events = sse_events(http(gateway, "/v1/audio/speech", {**said, "response_format": "mp3", "stream_format": "sse"})[2])
+    assert len(events) > 3 and b"".join(base64.b64decode(e["audio"]) for e in events[:-1]) == mp3
+    assert events[-1]["usage"]["output_tokens"] == wrote
     wav = sse_events(http(gateway, "/v1/audio/speech", {**said, "response_format": "wav", "stream_format": "sse"})[2])
     assert b"".join(base64.b64decode(e["audio"]) for e in wav[:-1])[44:] == pcm and wav[-1]["usage"]["output_tokens"] == wrote
     client = openai.OpenAI(base_url=f"http://127.0.0.1:{gateway.server.http_port}/v1", api_key="t0k", max_retries=0)
