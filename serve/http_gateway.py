@@ -15,6 +15,7 @@ with ``fetch``. Errors are OpenAI's JSON shape: ``{"error": {"message", "type", 
 from __future__ import annotations
 
 import base64
+import binascii
 import contextlib
 import itertools
 import json
@@ -33,15 +34,17 @@ from serve import websocket as ws_proto
 from serve import wire
 from serve.gen.speech.v1 import speech_pb2 as pb
 from serve.gen.speech.v1 import speech_pb2_grpc as pb_grpc
-from serve.http_server import AnswerCut
+from serve.http_server import IDLE_S, AnswerCut
 from tts.time_stretch import MAX_FACTOR, MIN_FACTOR  # the speaking rates the server takes
 
-MAX_BODY = 1 << 20  # a request's JSON; the text itself is limited by the synthesizer (tts.text.MAX_CHARS)
+# a request's JSON, with room for a voice recording in base64 (the server takes up to 30 s of it:
+# 1.9 MB as 24 kHz 16-bit WAV); the text itself is limited by the synthesizer (tts.text.MAX_CHARS)
+MAX_BODY = 4 << 20
 CONTENT_TYPES = {"mp3": "audio/mpeg", "opus": "audio/ogg", "flac": "audio/flac", "wav": "audio/wav", "pcm": "audio/pcm"}
 FILE_FORMATS = {"mp3": "MP3", "opus": "OGG", "flac": "FLAC"}  # encoded: libsndfile's names
 WHOLE_FORMATS = {"flac"}  # made once the audio is all there
 FIELDS = {"model", "input", "voice", "response_format", "speed", "stream_format", "instructions",  # OpenAI's
-          "seed", "temperature", "sample_rate", "best_of", "word_times"}  # this server's own
+          "seed", "temperature", "sample_rate", "best_of", "word_times", "voice_audio", "voice_text"}  # this server's own
 HTTP_STATUS = {
     grpc.StatusCode.INVALID_ARGUMENT: (400, "invalid_request_error"),
     grpc.StatusCode.FAILED_PRECONDITION: (400, "invalid_request_error"),
@@ -82,9 +85,10 @@ def check_token(token: str) -> None:
 
 
 def speech_request(body: dict[str, Any]) -> tuple[pb.SynthesizeSpeechRequest, str, bool]:
-    """An OpenAI speech request (plus ``seed``, ``temperature``, ``sample_rate``, ``best_of``) as the
-    gRPC request it becomes, its response format, and whether it is answered as server-sent
-    events. Unknown fields are refused, not ignored."""
+    """An OpenAI speech request (plus ``seed``, ``temperature``, ``sample_rate``, ``best_of``, and a
+    voice to speak like: ``voice_audio`` + ``voice_text``) as the gRPC request it becomes, its
+    response format, and whether it is answered as server-sent events. Unknown fields are refused,
+    not ignored."""
     unknown = sorted(set(body) - FIELDS)
     if unknown:
         raise HttpError(400, f"unknown field{'s' * (len(unknown) > 1)} {', '.join(unknown)} (this server reads "
@@ -99,7 +103,7 @@ def speech_request(body: dict[str, Any]) -> tuple[pb.SynthesizeSpeechRequest, st
     if body.get("instructions"):
         raise HttpError(400, "instructions are not supported: this model has no way to act on them")
     fields = {"model": str, "voice": str, "speed": (int, float), "seed": int, "temperature": (int, float),
-              "sample_rate": int, "best_of": int}
+              "sample_rate": int, "best_of": int, "voice_audio": str, "voice_text": str}
     for name, kind in fields.items():
         if name in body and (not isinstance(body[name], kind) or isinstance(body[name], bool)):
             what = {str: "text", int: "an integer"}.get(kind, "a number")
@@ -116,7 +120,24 @@ def speech_request(body: dict[str, Any]) -> tuple[pb.SynthesizeSpeechRequest, st
         seed=body.get("seed", 0), temperature=body.get("temperature", 0.0), best_of=body.get("best_of", 0),
         sample_rate_hz=body.get("sample_rate", 0), word_times=body.get("word_times", False),
         encoding=pb.LINEAR_PCM if fmt in ("pcm", "wav") else pb.FLOAT32_PCM)
+    if "voice_audio" in body or "voice_text" in body:
+        request.zero_shot_data.CopyFrom(_zero_shot(body))
     return request, fmt, body.get("stream_format") == "sse"
+
+
+def _zero_shot(body: dict) -> pb.ZeroShotData:
+    """``voice_audio`` (an audio file, base64) and ``voice_text`` (what it says): a voice to speak
+    like, as gRPC's ``zero_shot_data`` (Riva's) carries it."""
+    if "voice_audio" not in body or "voice_text" not in body:
+        raise HttpError(400, "a voice to speak like needs voice_audio (an audio file, base64) and voice_text "
+                             "(what it says); send both")
+    if body.get("voice"):
+        raise HttpError(400, f"voice {body['voice']!r} and voice_audio both say whose voice: send one")
+    try:
+        recording = base64.b64decode(body["voice_audio"], validate=True)
+    except binascii.Error:
+        raise HttpError(400, "voice_audio must be an audio file (WAV, FLAC, Ogg, MP3) in base64") from None
+    return pb.ZeroShotData(audio_prompt=recording, transcript=body["voice_text"])
 
 
 def wav_header(sample_rate: int) -> bytes:
@@ -419,7 +440,13 @@ def _body(environ: dict, limit: int) -> bytes:
         raise HttpError(400, "Content-Length must be a number") from None
     if length > limit:
         raise HttpError(413, f"the body is {length} bytes; at most {limit} per request")
-    return environ["wsgi.input"].read(length)
+    try:
+        data = environ["wsgi.input"].read(length)
+    except OSError:  # a timeout: the client stopped sending
+        raise HttpError(408, f"the body stopped coming (Content-Length {length}; nothing for {IDLE_S:g} s)") from None
+    if len(data) < length:
+        raise HttpError(400, f"the body ended after {len(data)} of its {length} bytes (Content-Length)")
+    return data
 
 
 def _json_body(environ: dict) -> dict:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
 import json
 import sys
@@ -597,6 +598,16 @@ def test_http_speech_is_the_grpc_answer_in_openais_shape(gateway):
      "seed must be an integer, got 1.5"),
     ("/v1/audio/speech", {"model": "tts", "input": "Hi.", "speed": "fast"}, "t0k", 400, "invalid_request_error",
      "speed must be a number, got 'fast'"),
+    ("/v1/audio/speech", {"model": "tts", "input": "Hi.", "voice_audio": "UklGRg=="}, "t0k", 400,
+     "invalid_request_error", "needs voice_audio (an audio file, base64) and voice_text (what it says); send both"),
+    ("/v1/audio/speech", {"model": "tts", "input": "Hi.", "voice": "narrator", "voice_audio": "UklGRg==", "voice_text": "Hi."},
+     "t0k", 400, "invalid_request_error", "voice 'narrator' and voice_audio both say whose voice: send one"),
+    ("/v1/audio/speech", {"model": "tts", "input": "Hi.", "voice_audio": "a wav!", "voice_text": "Hi."}, "t0k", 400,
+     "invalid_request_error", "voice_audio must be an audio file (WAV, FLAC, Ogg, MP3) in base64"),
+    ("/v1/audio/speech", {"model": "tts", "input": "Hi.", "voice_audio": "UklGRg==", "voice_text": "Hi."}, "t0k", 400,
+     "invalid_request_error", "not a readable audio file"),
+    ("/v1/audio/speech", {"model": "tts", "input": "Hi.", "voice_audio": ["UklGRg=="], "voice_text": "Hi."}, "t0k", 400,
+     "invalid_request_error", "voice_audio must be text"),
     ("/v1/models", None, "t\u00f6k", 401, "authentication_error", "missing or wrong bearer token"),
     ("/v1/audio/speech", b"{not json", "t0k", 400, "invalid_request_error", "the body is not JSON"),
     ("/v1/audio/speech", b"[1]", "t0k", 400, "invalid_request_error", "the body must be a JSON object"),
@@ -637,17 +648,51 @@ def chunks_of(body: bytes) -> list[bytes]:
         body = body[int(size, 16) + 2:]
 
 
+def test_http_speaks_like_a_recording_sent_with_the_request(gateway):
+    """voice_audio (a file, base64) + voice_text: gRPC's zero_shot_data, so the same audio as a
+    gRPC client that sends that recording; its transcript is needed, as over gRPC."""
+    prompt = audio.to_file_bytes((0.1 * np.random.default_rng(0).standard_normal(SR)).astype(np.float32), SR)
+    with grpc.insecure_channel(gateway.target) as channel:
+        stub = pb_grpc.TextToSpeechStub(channel)
+        streamed = b"".join(r.audio for r in stub.SynthesizeStream(request(encoding=pb.LINEAR_PCM, zero_shot_data=pb.ZeroShotData(
+            audio_prompt=prompt, transcript="hello there")), metadata=[("authorization", "Bearer t0k")]))
+        plain = b"".join(r.audio for r in stub.SynthesizeStream(request(encoding=pb.LINEAR_PCM),
+                                                                metadata=[("authorization", "Bearer t0k")]))
+    said = {"model": "tts", "input": request().text, "seed": request().seed, "temperature": request().temperature,
+            "response_format": "pcm", "voice_audio": base64.b64encode(prompt).decode()}
+    status, _, pcm = http(gateway, "/v1/audio/speech", {**said, "voice_text": "hello there"})
+    assert status == 200 and pcm == streamed != plain
+    import openai
+
+    client = openai.OpenAI(base_url=f"http://127.0.0.1:{gateway.server.http_port}/v1", api_key="t0k", max_retries=0)
+    answer = client.audio.speech.create(model="tts", voice="", input=said["input"], response_format="pcm", extra_body={
+        "seed": said["seed"], "temperature": said["temperature"], "voice_audio": said["voice_audio"], "voice_text": "hello there"})
+    assert answer.content == streamed  # as the README shows it
+    got, code = over_socket(gateway, [{"model": "tts", "seed": said["seed"], "temperature": said["temperature"], "text": said["input"],
+                                       "voice_audio": said["voice_audio"], "voice_text": "hello there"}, {"end": True}])
+    assert code == 1000 and b"".join(m for m in got if isinstance(m, bytes)) == streamed  # the text socket's options too
+    status, _, body = http(gateway, "/v1/audio/speech", {**said, "voice_text": " "})
+    assert status == 400 and "a voice prompt needs the transcript of its audio" in json.loads(body)["error"]["message"]
+
+
 def test_http_body_limits(gateway):
     """Refused from the headers alone, before any body is read (a client still sending it may see
     its connection closed: the answer is already there)."""
     post = b"POST /v1/audio/speech HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
-    answer = raw_http(gateway, post + b"Content-Length: 2000000\r\n\r\n")  # closed after: the body is unread
-    assert answer.startswith(b"HTTP/1.1 413 Content Too Large") and b"at most 1048576 per request" in answer
+    answer = raw_http(gateway, post + b"Content-Length: 5000000\r\n\r\n")  # closed after: the body is unread
+    assert answer.startswith(b"HTTP/1.1 413 Content Too Large") and b"at most 4194304 per request" in answer
     assert b"\r\nConnection: close\r\n" in answer
     answer = raw_http(gateway, post + b"Transfer-Encoding: chunked\r\n\r\n10\r\n{\"input\": \"Hi.\"}\r\n0\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 411 Length Required") and b"send the body with a Content-Length" in answer
     assert http(gateway, "/v1/audio/speech", b"{}", content_type="text/plain")[0] == 415
-    answer = raw_http(gateway, post + b"Expect: 100-continue\r\nContent-Length: 2000000\r\n\r\n")
+    import socket
+
+    with socket.create_connection(("127.0.0.1", gateway.server.http_port)) as conn:  # a body cut short
+        conn.sendall(post + b"Authorization: Bearer t0k\r\nContent-Length: 100\r\n\r\n{\"input\": ")
+        conn.shutdown(socket.SHUT_WR)
+        answer = b"".join(iter(lambda: conn.recv(4096), b""))
+    assert answer.startswith(b"HTTP/1.1 400 Bad Request") and b"the body ended after 10 of its 100 bytes" in answer
+    answer = raw_http(gateway, post + b"Expect: 100-continue\r\nContent-Length: 5000000\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 413")  # refused without asking for the body
 
 
@@ -761,7 +806,6 @@ def sse_events(data: bytes) -> list[dict]:
 def test_http_speech_as_openais_server_sent_events(gateway):
     """stream_format "sse": the same audio as base64 deltas (a stream in several, a file in one),
     then done with the usage: the text tokens read and the codec frames written."""
-    import base64
 
     import openai
     said = dict(model="tts", input="Hello there.", voice="narrator", seed=3, temperature=0.9)
