@@ -113,9 +113,12 @@ class TtsRegistry:
             batcher.close()
 
     def warm(self) -> None:
+        """A word said before the first request, in each prompt voice too: the model's first calls
+        and each voice's decoder stream (``Synthesizer._decoder``) are ready."""
         for entry in self.entries.values():
-            for _ in entry.synth.stream("Ready.", sampling=SamplingConfig(max_frames=2)):
-                pass
+            for voice in (None, *entry.voices.values()):
+                for _ in entry.synth.stream("Ready.", voice, sampling=SamplingConfig(max_frames=2)):
+                    pass
 
 
 class TextToSpeechService(pb_grpc.TextToSpeechServicer):

@@ -61,6 +61,26 @@ def test_voice_prompt_changes_and_seeds_reproduce(synth):
     assert not np.array_equal(a, synth.synthesize("Hello there.", None, sampling))
 
 
+def test_a_voice_warms_a_decoder_once(synth, monkeypatch):
+    """The decoder stream a voice prompt warmed is kept (the last WARMED_VOICES) and forked: a
+    request in that voice decodes its prompt no more, and sounds as with a stream warmed afresh."""
+    from tts import synthesize
+
+    sampling = SamplingConfig(seed=1, max_frames=20)
+    voices = [synth.voice_from_audio((0.1 * np.random.default_rng(seed).standard_normal(synth.sample_rate)).astype(np.float32),
+                                     "A quiet bridge.") for seed in range(3)]
+    monkeypatch.setattr(synthesize, "WARMED_VOICES", 2)
+    synth._warmed.clear()
+    fresh = synth.synthesize("Hello there.", voices[0], sampling)
+    (kept,) = synth._warmed.values()
+    assert np.array_equal(synth.synthesize("Hello there.", voices[0], sampling), fresh)  # from the kept stream
+    assert np.abs(np.concatenate(list(synth.stream("Hello there.", voices[0], sampling))) - fresh).max() < 1e-5
+    assert list(synth._warmed.values()) == [kept]
+    for voice in voices[1:]:
+        synth.synthesize("Hello there.", voice, sampling)
+    assert len(synth._warmed) == 2 and kept not in synth._warmed.values()  # the oldest goes
+
+
 def test_later_sentences_continue_the_previous_one(synth, monkeypatch):
     """With ``context='previous'`` the second sentence's prompt is the first's text and generated
     frames; the first is drawn as without; streamed equals offline; where that leaves the
