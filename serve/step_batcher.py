@@ -246,7 +246,8 @@ class BatchedStepper(OnnxStepper):
         super().__init__(batcher.tts)
         self.batcher = batcher
 
-    def _run(self, ids: np.ndarray, positions: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
-        call = _Call(ids.astype(np.int64), positions.astype(np.int64), mask, self.past, self)
+    def _run(self, ids: np.ndarray, positions: np.ndarray, mask: np.ndarray,
+             past: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+        call = _Call(ids.astype(np.int64), positions.astype(np.int64), mask, past, self)
         self.batcher.call(call)
         return call.logits, call.present

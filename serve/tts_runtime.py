@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +19,10 @@ import onnxruntime as ort
 from codec.errors import CodecError
 from serve.runtime import session_options
 from tts.config import TtsConfig
+from tts.sequence import text_span
 
 GRAPH, INT8_GRAPH = "tts.onnx", "tts.int8.onnx"
+KEPT_ROWS = 32  # textless prompt rows' prefills kept (``OnnxTts.keep_row``), ~1 MB each for a 3 s voice
 
 
 class OnnxTts:
@@ -32,12 +36,29 @@ class OnnxTts:
         self.cfg = TtsConfig.from_dict(meta["config"])
         self.weights_hash = meta.get("weights_hash", "")
         self.session = ort.InferenceSession(str(graph), session_options(threads), providers=["CPUExecutionProvider"])
+        self._kept: OrderedDict[bytes, tuple[np.ndarray, list[np.ndarray]]] = OrderedDict()
+        self._kept_lock = threading.Lock()
         props = self.session.get_modelmeta().custom_metadata_map
         if props.get("weights_hash", self.weights_hash) != self.weights_hash:
             raise CodecError(f"{graph}: exported from other weights than {self.model_dir}/model.safetensors; re-export")
 
     def stepper(self) -> "OnnxStepper":
         return OnnxStepper(self)
+
+    def kept_row(self, key: bytes) -> tuple[np.ndarray, list[np.ndarray]] | None:
+        with self._kept_lock:
+            hit = self._kept.get(key)
+            if hit is not None:
+                self._kept.move_to_end(key)
+            return hit
+
+    def keep_row(self, key: bytes, logits: np.ndarray, present: list[np.ndarray]) -> None:
+        """A textless prompt row's prefill (its last logits, its cache), for the next request that
+        sends the same row (``OnnxStepper``); the last ``KEPT_ROWS`` are kept."""
+        with self._kept_lock:
+            self._kept[key] = (logits, present)
+            while len(self._kept) > KEPT_ROWS:
+                self._kept.popitem(last=False)
 
     def empty_past(self, rows: int) -> list[np.ndarray]:
         """A cache of one dummy slot per layer (K and V), hidden by the mask: the graph's past needs a length."""
@@ -55,7 +76,12 @@ class OnnxTts:
 
 
 class OnnxStepper:
-    """Holds one generation's K/V cache; starts from a one-slot dummy past hidden by the mask."""
+    """Holds one generation's K/V cache; starts from a one-slot dummy past hidden by the mask.
+
+    The prompt's rows are prefilled at their own lengths, not padded to the longest: guidance's
+    textless rows (``tts.sequence.without_text``: the markers and the voice prompt's codes) are
+    much shorter than the rows with text, and are the same for every request in a voice, so the
+    model keeps their prefill (``OnnxTts.keep_row``) and a later request takes it as it is."""
 
     def __init__(self, tts: OnnxTts) -> None:
         self.tts = tts
@@ -63,15 +89,51 @@ class OnnxStepper:
 
     def step(self, ids: np.ndarray, positions: np.ndarray, key_mask: np.ndarray) -> np.ndarray:
         if self.past is None:
-            self.past = self.tts.empty_past(ids.shape[0])
+            return self._prefill(ids, positions, key_mask)
         mask = np.concatenate([np.zeros((ids.shape[0], 1), bool), key_mask], axis=1)  # the dummy slot
-        logits, self.past = self._run(ids, positions, mask)
+        logits, self.past = self._run(ids, positions, mask, self.past)
         return logits
 
-    def _run(self, ids: np.ndarray, positions: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
-        return self.tts.run(ids, positions, mask, self.past)
+    def _prefill(self, ids: np.ndarray, positions: np.ndarray, key_mask: np.ndarray) -> np.ndarray:
+        """The first call: rows with text together, textless ones together or kept, each group at
+        its own longest; the caches then left-padded with masked slots to the prompt's width."""
+        rows, width = ids.shape[0], ids.shape[1]
+        keys = [self._textless_key(ids[r][key_mask[r]]) for r in range(rows)]
+        done = {r: hit for r, key in enumerate(keys) if key is not None and (hit := self.tts.kept_row(key)) is not None}
+        for group in ([r for r in range(rows) if r not in done and keys[r] is None],
+                      [r for r in range(rows) if r not in done and keys[r] is not None]):
+            if not group:
+                continue
+            cut = width - int(key_mask[group].sum(1).max())  # the group's common padding
+            mask = np.concatenate([np.zeros((len(group), 1), bool), key_mask[group, cut:]], axis=1)
+            logits, present = self._run(ids[group, cut:], positions[group, cut:], mask, self.tts.empty_past(len(group)))
+            for i, r in enumerate(group):
+                done[r] = (logits[i : i + 1], [t[i : i + 1] for t in present])
+                if keys[r] is not None:
+                    self.tts.keep_row(keys[r], *done[r])
+        self.past = [np.concatenate([_left_padded(done[r][1][k], 1 + width) for r in range(rows)])
+                     for k in range(len(done[0][1]))]
+        return np.concatenate([done[r][0] for r in range(rows)])
+
+    def _textless_key(self, row: np.ndarray) -> bytes | None:
+        """The row's ids as a key when it holds no text (guidance's textless row), else None."""
+        try:
+            opened, closed = text_span(self.tts.cfg, row)
+        except ValueError:  # not a prompt's layout: nothing to know it by
+            return None
+        return row.tobytes() if closed == opened + 1 else None
+
+    def _run(self, ids: np.ndarray, positions: np.ndarray, mask: np.ndarray,
+             past: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+        return self.tts.run(ids, positions, mask, past)
 
     def reorder(self, rows: np.ndarray) -> None:
         """Row i of the cache becomes a copy of row ``rows[i]`` (``tts.decoding.Decoding.reorder``)."""
         if self.past is not None:
             self.past = [t[rows] for t in self.past]
+
+
+def _left_padded(cache: np.ndarray, length: int) -> np.ndarray:
+    """A cache [B, H, n, D] with zero slots before it to ``length`` (the mask hides them)."""
+    short = length - cache.shape[2]
+    return cache if short == 0 else np.concatenate([np.zeros((*cache.shape[:2], short, cache.shape[3]), cache.dtype), cache], 2)

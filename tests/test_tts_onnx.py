@@ -15,10 +15,11 @@ from codec.onnx_export import export_codec
 from codec.pretrained import load_codec
 from serve.tts_runtime import OnnxTts
 from tts.config import load_preset
-from tts.decoding import decode_loop
+from tts.decoding import decode_loop, left_pad
 from tts.generate import SamplingConfig, build_prompt, generate
 from tts.model import TtsModel
 from tts.onnx_export import export_tts
+from tts.sequence import without_text
 from tts.text import TextTokenizer, train_tokenizer
 
 
@@ -77,6 +78,43 @@ def test_prefill_returns_the_last_positions_logits_only(exported):
         full, _ = model(torch.from_numpy(ids))
     assert logits.shape == (1, 1, cfg.vocab_size) and present[0].shape[2] == length + 1
     np.testing.assert_allclose(logits[0, 0], full[0, -1].numpy(), atol=1e-4)
+
+
+def test_prompt_rows_prefill_at_their_own_lengths_and_textless_rows_are_kept(exported):
+    """Guidance's textless row (markers and voice codes) is shorter than the row with text: each
+    is prefilled at its own length and the caches left-padded to the prompt's width, so the
+    prompt's logits and every step's after it are those of the one padded call; a later request
+    with the same textless row takes its kept prefill and runs the text row alone."""
+    model, directory = exported
+    tts, cfg = OnnxTts(directory, threads=1), model.cfg
+    prompt = np.array(build_prompt(model, [9, 10, 11, 12, 13, 14], [4], prompt_codes=[1, 2, 3]))
+    ids, key_mask = left_pad([prompt[:, None], without_text(cfg, prompt)[:, None]], np.array([cfg.special("<pad>")]))
+    ids, positions = ids[..., 0], np.maximum(key_mask.cumsum(1) - 1, 0)
+    tokens = cfg.codebook_offset(0) + np.array([5, 6, 7])
+    padded = tts.run  # the reference: the whole prompt as one padded call, then the steps
+    shapes = []
+    tts.run = lambda ids, *rest: shapes.append(ids.shape) or padded(ids, *rest)
+
+    def steps(step) -> list[np.ndarray]:
+        out, mask = [step(ids, positions, key_mask)], key_mask
+        for i, token in enumerate(tokens):
+            mask = np.concatenate([mask, np.ones((2, 1), bool)], 1)
+            out.append(step(np.full((2, 1), token), positions[:, -1:] + 1 + i, mask))
+        return out
+
+    past = [tts.empty_past(2)]
+
+    def one_call(ids, positions, key_mask):
+        logits, past[0] = padded(ids, positions, np.concatenate([np.zeros((2, 1), bool), key_mask], 1), past[0])
+        return logits
+
+    reference = steps(one_call)
+    first, again = steps(tts.stepper().step), steps(tts.stepper().step)
+    for got in (first, again):
+        np.testing.assert_allclose(np.stack(got), np.stack(reference), atol=1e-5)
+    assert key_mask[1].sum() < len(prompt)  # the textless row is the shorter
+    assert shapes[:2] == [(1, len(prompt)), (1, key_mask[1].sum())] and shapes[5] == (1, len(prompt))
+    assert shapes[2:5] == shapes[6:] == [(2, 1)] * 3  # the second request: the text row alone, then the steps
 
 
 def test_grouped_query_attention_equals_repeated_kv():
