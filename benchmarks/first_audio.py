@@ -41,7 +41,7 @@ def first_chunk(synth, voice, before: bool, afresh: bool) -> float:
     OnnxStepper._prefill = padded_prefill if before else ROWS_PREFILL
     if before or afresh:
         synth._warmed.clear()
-        synth.model.tts._kept.clear()
+        synth.model.tts.kept_rows.clear()
     start = time.perf_counter()
     chunks = synth.stream(TEXT, voice, SamplingConfig(seed=1), 25, 4)  # as SynthesizeStream asks (80 ms first)
     next(chunks)

@@ -263,6 +263,8 @@ class StreamedFile:
         return self._taken() + (self._head or b"")  # an MP3 too short for a whole frame keeps what it has
 
     def _taken(self) -> bytes:
+        """What the encoder wrote since; an MP3's first frame held until whole, and dropped if it
+        is the tag's empty frame."""
         data = self._out.take()
         if not self._mp3 or self._head is None:
             return data

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
-from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -19,10 +17,11 @@ import onnxruntime as ort
 from codec.errors import CodecError
 from serve.runtime import session_options
 from tts.config import TtsConfig
+from tts.lru import Lru
 from tts.sequence import text_span
 
 GRAPH, INT8_GRAPH = "tts.onnx", "tts.int8.onnx"
-KEPT_ROWS = 32  # textless prompt rows' prefills kept (``OnnxTts.keep_row``), ~1 MB each for a 3 s voice
+KEPT_ROWS = 32  # textless prompt rows' prefills kept (``OnnxTts.kept_rows``), ~1 MB each for a 3 s voice
 
 
 class OnnxTts:
@@ -36,29 +35,15 @@ class OnnxTts:
         self.cfg = TtsConfig.from_dict(meta["config"])
         self.weights_hash = meta.get("weights_hash", "")
         self.session = ort.InferenceSession(str(graph), session_options(threads), providers=["CPUExecutionProvider"])
-        self._kept: OrderedDict[bytes, tuple[np.ndarray, list[np.ndarray]]] = OrderedDict()
-        self._kept_lock = threading.Lock()
+        # textless prompt rows' prefills (their last logits, their cache), for the next request
+        # that sends the same row (``OnnxStepper._prefill``)
+        self.kept_rows: Lru[tuple[np.ndarray, list[np.ndarray]]] = Lru(KEPT_ROWS)
         props = self.session.get_modelmeta().custom_metadata_map
         if props.get("weights_hash", self.weights_hash) != self.weights_hash:
             raise CodecError(f"{graph}: exported from other weights than {self.model_dir}/model.safetensors; re-export")
 
     def stepper(self) -> "OnnxStepper":
         return OnnxStepper(self)
-
-    def kept_row(self, key: bytes) -> tuple[np.ndarray, list[np.ndarray]] | None:
-        with self._kept_lock:
-            hit = self._kept.get(key)
-            if hit is not None:
-                self._kept.move_to_end(key)
-            return hit
-
-    def keep_row(self, key: bytes, logits: np.ndarray, present: list[np.ndarray]) -> None:
-        """A textless prompt row's prefill (its last logits, its cache), for the next request that
-        sends the same row (``OnnxStepper``); the last ``KEPT_ROWS`` are kept."""
-        with self._kept_lock:
-            self._kept[key] = (logits, present)
-            while len(self._kept) > KEPT_ROWS:
-                self._kept.popitem(last=False)
 
     def empty_past(self, rows: int) -> list[np.ndarray]:
         """A cache of one dummy slot per layer (K and V), hidden by the mask: the graph's past needs a length."""
@@ -81,7 +66,7 @@ class OnnxStepper:
     The prompt's rows are prefilled at their own lengths, not padded to the longest: guidance's
     textless rows (``tts.sequence.without_text``: the markers and the voice prompt's codes) are
     much shorter than the rows with text, and are the same for every request in a voice, so the
-    model keeps their prefill (``OnnxTts.keep_row``) and a later request takes it as it is."""
+    model keeps their prefill (``OnnxTts.kept_rows``) and a later request takes it as it is."""
 
     def __init__(self, tts: OnnxTts) -> None:
         self.tts = tts
@@ -99,7 +84,7 @@ class OnnxStepper:
         its own longest; the caches then left-padded with masked slots to the prompt's width."""
         rows, width = ids.shape[0], ids.shape[1]
         keys = [self._textless_key(ids[r][key_mask[r]]) for r in range(rows)]
-        done = {r: hit for r, key in enumerate(keys) if key is not None and (hit := self.tts.kept_row(key)) is not None}
+        done = {r: hit for r, key in enumerate(keys) if key is not None and (hit := self.tts.kept_rows.get(key)) is not None}
         for group in ([r for r in range(rows) if r not in done and keys[r] is None],
                       [r for r in range(rows) if r not in done and keys[r] is not None]):
             if not group:
@@ -110,7 +95,7 @@ class OnnxStepper:
             for i, r in enumerate(group):
                 done[r] = (logits[i : i + 1], [t[i : i + 1] for t in present])
                 if keys[r] is not None:
-                    self.tts.keep_row(keys[r], *done[r])
+                    self.tts.kept_rows.put(keys[r], done[r])
         self.past = [np.concatenate([_left_padded(done[r][1][k], 1 + width) for r in range(rows)])
                      for k in range(len(done[0][1]))]
         return np.concatenate([done[r][0] for r in range(rows)])

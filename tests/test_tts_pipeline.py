@@ -64,12 +64,10 @@ def test_voice_prompt_changes_and_seeds_reproduce(synth):
 def test_a_voice_warms_a_decoder_once(synth, monkeypatch):
     """The decoder stream a voice prompt warmed is kept (the last WARMED_VOICES) and forked: a
     request in that voice decodes its prompt no more, and sounds as with a stream warmed afresh."""
-    from tts import synthesize
-
     sampling = SamplingConfig(seed=1, max_frames=20)
     voices = [synth.voice_from_audio((0.1 * np.random.default_rng(seed).standard_normal(synth.sample_rate)).astype(np.float32),
                                      "A quiet bridge.") for seed in range(3)]
-    monkeypatch.setattr(synthesize, "WARMED_VOICES", 2)
+    monkeypatch.setattr(synth._warmed, "size", 2)
     synth._warmed.clear()
     fresh = synth.synthesize("Hello there.", voices[0], sampling)
     (kept,) = synth._warmed.values()
@@ -423,3 +421,17 @@ def test_sample_tokens_keeps_a_seeded_share(tmp_path):
         assert bad.returncode == 1 and "Traceback" not in bad.stderr and needle in bad.stderr.strip().splitlines()[-1]
     assert not (tmp_path / "x.safetensors").exists()
 
+
+
+def test_the_last_used_values_are_kept():
+    """tts.lru: a value got or put moves to the back; past ``size`` the front one goes."""
+    from tts.lru import Lru
+
+    kept = Lru(2)
+    kept.put("a", 1)
+    kept.put("b", 2)
+    assert kept.get("a") == 1 and kept.get("z") is None
+    kept.put("c", 3)  # "b" was the least recently used
+    assert kept.values() == [1, 3] and len(kept) == 2
+    kept.put("a", 4)
+    assert kept.values() == [3, 4]

@@ -9,8 +9,6 @@ concatenated chunks equal the offline result for the same seed.
 from __future__ import annotations
 
 import sys
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from typing import Callable, Iterator, NamedTuple
 
@@ -19,6 +17,7 @@ import numpy as np
 from codec.identity import speaks_codes
 
 from .decoding import Decoding, decode_loop
+from .lru import Lru
 from .sampling import RowGroups, SamplingConfig, max_frames_for, min_frames_for
 from .search import search
 from .sequence import build_prompt, codes_to_frames, frames_to_codes
@@ -110,8 +109,7 @@ class Synthesizer:
             raise ValueError(f"context must be one of {', '.join(CONTEXTS)}, got {context!r}")
         check_batch(batch, context)
         self.model, self.tokenizer, self.verifier, self.context, self.batch = model, tokenizer, verifier, context, batch
-        self._warmed: OrderedDict[bytes, object] = OrderedDict()  # voice codes -> decoder stream they warmed
-        self._warmed_lock = threading.Lock()
+        self._warmed: Lru = Lru(WARMED_VOICES)  # voice codes -> the decoder stream they warmed
         self.codec = codec or load_codec_engine(codec_spec or model.cfg.codec, backend)
         cfg = model.cfg
         if self.codec.n_codebooks != cfg.n_codebooks or set(self.codec.codebook_sizes) != {cfg.codebook_size}:
@@ -407,24 +405,17 @@ class Synthesizer:
 
     def _decoder(self, voice: VoicePrompt | None):
         """A codec decoder stream warmed by the voice prompt's codes (their audio dropped) so that
-        the voice continues smoothly: a fork of the stream warmed by the same codes before, if
-        it is among the last ``WARMED_VOICES`` (decoding a 3 s prompt is ~30 ms of a first
-        chunk's ~230; a step never changes a state in place, so forks share it)."""
+        the voice continues smoothly: a fork of the stream the same codes warmed before, if it
+        is among the last ``WARMED_VOICES`` (decoding a 3 s prompt is ~30 ms of a voiced first
+        chunk; a step never changes a state in place, so forks share it)."""
         if not (voice and voice.codes):
             return self.codec.stream(1).decoder
         codes = self._codes(voice.codes)
-        key = codes.tobytes()
-        with self._warmed_lock:
-            warm = self._warmed.get(key)
-            if warm is not None:
-                self._warmed.move_to_end(key)
-                return warm.fork()
-        warm = self.codec.stream(1).decoder
-        warm.push(codes)
-        with self._warmed_lock:
-            self._warmed[key] = warm
-            while len(self._warmed) > WARMED_VOICES:
-                self._warmed.popitem(last=False)
+        warm = self._warmed.get(codes.tobytes())
+        if warm is None:
+            warm = self.codec.stream(1).decoder
+            warm.push(codes)
+            self._warmed.put(codes.tobytes(), warm)
         return warm.fork()
 
     def _codes(self, frames: list) -> np.ndarray:
