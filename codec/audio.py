@@ -238,7 +238,7 @@ class StreamedFile:
     whole frames and Ogg pages first), ``close()`` the rest. The MP3 is constant-bitrate, so a
     reader finds its length from its size: the encoder's gapless tag, which it writes into the
     file's first frame at close, has gone out by then as an empty frame, and is left out (a reader
-    so keeps the encoder's delay, ~50 ms at 24 kHz, as with any MP3 stream). FLAC is not made so:
+    so keeps the encoder's delay, ~46 ms at 24 kHz, as with any MP3 stream). FLAC is not made so:
     its header would keep "unknown" for the length, which python-soundfile cannot read to the end."""
 
     def __init__(self, sample_rate: int, fmt: str) -> None:
@@ -259,6 +259,8 @@ class StreamedFile:
         return self._taken()
 
     def close(self) -> bytes:
+        if self._file.closed:
+            return b""
         self._file.close()
         return self._taken() + (self._head or b"")  # an MP3 too short for a whole frame keeps what it has
 

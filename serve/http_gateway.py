@@ -404,6 +404,8 @@ def _audio_chunks(call, first: pb.SynthesizeSpeechResponse, fmt: str, made: _Mad
             yield encoder.close()
     finally:
         call.cancel()
+        if encoder is not None:
+            encoder.close()  # a client that left: the encoder's file is let go
 
 
 def word_dicts(words) -> list[dict]:

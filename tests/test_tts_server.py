@@ -677,7 +677,8 @@ def test_http_speaks_like_a_recording_sent_with_the_request(gateway):
 
 def test_http_body_limits(gateway):
     """Refused from the headers alone, before any body is read (a client still sending it may see
-    its connection closed: the answer is already there)."""
+    its connection closed: the answer is already there); a body that ends short of its
+    Content-Length is refused, not read as the whole."""
     post = b"POST /v1/audio/speech HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
     answer = raw_http(gateway, post + b"Content-Length: 5000000\r\n\r\n")  # closed after: the body is unread
     assert answer.startswith(b"HTTP/1.1 413 Content Too Large") and b"at most 4194304 per request" in answer
@@ -806,7 +807,6 @@ def sse_events(data: bytes) -> list[dict]:
 def test_http_speech_as_openais_server_sent_events(gateway):
     """stream_format "sse": the same audio as base64 deltas (a stream in several, a file in one),
     then done with the usage: the text tokens read and the codec frames written."""
-
     import openai
     said = dict(model="tts", input="Hello there.", voice="narrator", seed=3, temperature=0.9)
     pcm = http(gateway, "/v1/audio/speech", {**said, "response_format": "pcm"})[2]
