@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -30,6 +31,7 @@ from serve.gen.speech.v1 import speech_pb2_grpc as pb_grpc
 from serve.rpc import IdleTimeout, ModelNotFound, Overloaded, log_request, opening, streaming, submit, unary
 from serve.step_batcher import StepBatcher
 from serve.tts_runtime import OnnxTts
+from tts.lru import Lru
 from tts.pretrained import bundled_voices, find_tts_dir, load_tts
 from tts.respell import load_dictionary, parse_dictionary, respell
 from tts.sampling import SamplingConfig
@@ -46,6 +48,7 @@ LATER_CHUNK_FRAMES = 25  # 0.5 s at 50 Hz once audio is flowing
 UNSAID_CHARS = 20_000  # a text stream's text cut and waiting to be read (~20 min of speech); its client waits beyond
 INTERRUPTED = object()  # a text stream's mark, in place of the text an interrupt dropped
 FLUSHED = object()  # a text stream's mark after a turn's text (a flush)
+ZERO_SHOT_VOICES = 32  # requests' own recordings kept as made voice prompts (``TtsRegistry.zero_shot``)
 
 
 @dataclass
@@ -70,6 +73,7 @@ class TtsRegistry:
         # voices are read whole: it trained on those speakers, and they read better whole (README)
         self.voice_seconds = voice_seconds
         self.pace = pace  # zero-shot prompts are stretched to the model's training pace (tts.voice_pace)
+        self.zero_shot_voices: Lru[VoicePrompt] = Lru(ZERO_SHOT_VOICES)  # requests' recordings, made
         self.verifier = load_verifier(verifier, backend, threads) if verifier and specs else None
         for spec in specs:
             directory = find_tts_dir(spec)
@@ -97,6 +101,20 @@ class TtsRegistry:
         if name not in self.entries:
             raise ModelNotFound(f"TTS model {name!r} is not loaded (have: {', '.join(self.entries)})")
         return self.entries[name]
+
+    def zero_shot(self, entry: TtsEntry, z: pb.ZeroShotData, transcript: str) -> VoicePrompt:
+        """A request's own recording as a voice prompt (cut, paced, encoded), or the one made from
+        the same recording and transcript by one of the last ``ZERO_SHOT_VOICES`` requests: a
+        client that clones a voice sends its recording with every request (20-70 ms to make)."""
+        key = (entry.name, hashlib.sha256(z.audio_prompt).digest(), z.encoding, z.sample_rate_hz, transcript)
+        voice = self.zero_shot_voices.get(key)
+        if voice is None:
+            wav = wire.audio_from_proto(pb.Audio(data=z.audio_prompt, encoding=z.encoding, sample_rate_hz=z.sample_rate_hz),
+                                        entry.synth.sample_rate, max_seconds=30.0)
+            pace = entry.synth.model.cfg.chars_per_second if self.pace else None
+            voice = entry.synth.voice_from_audio(wav, transcript, self.voice_seconds, pace=pace)
+            self.zero_shot_voices.put(key, voice)
+        return voice
 
     def usage(self, model: str, text: str, seconds: float) -> dict[str, int]:
         """OpenAI's usage figures for an answer: the text tokens the model read (respelled and
@@ -151,11 +169,7 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
                 if req.custom_dictionary else self.registry.dictionary)
         voice = None
         if req.HasField("zero_shot_data") and req.zero_shot_data.audio_prompt:
-            z = req.zero_shot_data
-            wav = wire.audio_from_proto(pb.Audio(data=z.audio_prompt, encoding=z.encoding, sample_rate_hz=z.sample_rate_hz),
-                                        entry.synth.sample_rate, max_seconds=30.0)
-            pace = entry.synth.model.cfg.chars_per_second if self.registry.pace else None
-            voice = entry.synth.voice_from_audio(wav, respell(z.transcript, said), self.registry.voice_seconds, pace=pace)
+            voice = self.registry.zero_shot(entry, req.zero_shot_data, respell(req.zero_shot_data.transcript, said))
         elif req.voice_name:
             if req.voice_name not in entry.voices:
                 raise ModelNotFound(f"voice {req.voice_name!r} not found (have: {', '.join(entry.voices) or 'none'})")

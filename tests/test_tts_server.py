@@ -650,8 +650,11 @@ def chunks_of(body: bytes) -> list[bytes]:
 
 def test_http_speaks_like_a_recording_sent_with_the_request(gateway):
     """voice_audio (a file, base64) + voice_text: gRPC's zero_shot_data, so the same audio as a
-    gRPC client that sends that recording; its transcript is needed, as over gRPC."""
-    prompt = audio.to_file_bytes((0.1 * np.random.default_rng(0).standard_normal(SR)).astype(np.float32), SR)
+    gRPC client that sends that recording; its transcript is needed, as over gRPC. The voice
+    prompt made of it is kept: the requests after the first make none."""
+    prompt = audio.to_file_bytes((0.1 * np.random.default_rng(5).standard_normal(SR)).astype(np.float32), SR)
+    made = gateway.server.tts_registry.zero_shot_voices
+    before = len(made)
     with grpc.insecure_channel(gateway.target) as channel:
         stub = pb_grpc.TextToSpeechStub(channel)
         streamed = b"".join(r.audio for r in stub.SynthesizeStream(request(encoding=pb.LINEAR_PCM, zero_shot_data=pb.ZeroShotData(
@@ -673,6 +676,7 @@ def test_http_speaks_like_a_recording_sent_with_the_request(gateway):
     assert code == 1000 and b"".join(m for m in got if isinstance(m, bytes)) == streamed  # the text socket's options too
     status, _, body = http(gateway, "/v1/audio/speech", {**said, "voice_text": " "})
     assert status == 400 and "a voice prompt needs the transcript of its audio" in json.loads(body)["error"]["message"]
+    assert len(made) == before + 1  # four requests in that voice, one prompt made
 
 
 def test_http_body_limits(gateway):
