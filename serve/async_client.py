@@ -16,7 +16,8 @@ from typing import Any, AsyncIterable, AsyncIterator, Callable, Iterable
 import grpc
 import numpy as np
 
-from serve.client import DEFAULT_SERVER, bearer, decode_request, encode_request, open_channel, synthesis_request
+from serve.client import (DEFAULT_SERVER, bearer, decode_request, encode_request, open_channel, synthesis_request,
+                          voice_request)
 from serve.gen.speech.v1 import speech_pb2 as pb
 from serve.gen.speech.v1 import speech_pb2_grpc as pb_grpc
 from serve.turns import Interrupts, Turn
@@ -46,6 +47,13 @@ class AsyncSpeechClient:
 
     async def voices(self) -> list[str]:
         return [v.name for v in (await self._call(self.tts.ListVoices, pb.ListVoicesRequest())).voices]
+
+    async def create_voice(self, name: str, recording, transcript: str, **options) -> pb.Voice:
+        """Keep a voice of one's own (``serve.client.voice_request``), said after as ``voice=name``."""
+        return await self._call(self.tts.CreateVoice, voice_request(name, recording, transcript, **options))
+
+    async def delete_voice(self, name: str, model: str = "") -> None:
+        await self._call(self.tts.DeleteVoice, pb.DeleteVoiceRequest(name=name, model=model))
 
     async def synthesize(self, text: str, **options) -> tuple[np.ndarray, int]:
         """Whole utterance (float32, rate). Options: see ``serve.client.synthesis_request``."""

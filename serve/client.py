@@ -92,6 +92,15 @@ class SpeechClient:
     def voices(self) -> list[str]:
         return [v.name for v in self._call(self.tts.ListVoices, pb.ListVoicesRequest()).voices]
 
+    def create_voice(self, name: str, recording: Path, transcript: str, description: str = "", model: str = "",
+                     replace: bool = False) -> pb.Voice:
+        """Keep a voice of one's own on the server (a recording file and what it says), said
+        after as ``voice=name``."""
+        return self._call(self.tts.CreateVoice, voice_request(name, recording, transcript, description, model, replace))
+
+    def delete_voice(self, name: str, model: str = "") -> None:
+        self._call(self.tts.DeleteVoice, pb.DeleteVoiceRequest(name=name, model=model))
+
     def synthesize(self, text: str, **options) -> tuple[np.ndarray, int]:
         """Whole utterance (float32, rate). Options: see ``synthesis_request``."""
         resp = self._call(self.tts.Synthesize, synthesis_request(text, **options))
@@ -180,6 +189,14 @@ def synthesis_request(text: str, voice: str = "", voice_audio: Path | None = Non
                                       word_times=word_times, best_of=best_of, custom_dictionary=custom_dictionary)
 
 
+def voice_request(name: str, recording: Path, transcript: str, description: str = "", model: str = "",
+                  replace: bool = False) -> pb.CreateVoiceRequest:
+    """A voice of one's own: a recording file (any the server reads) and what it says."""
+    return pb.CreateVoiceRequest(name=name, recording=pb.ZeroShotData(
+        audio_prompt=Path(recording).read_bytes(), encoding=pb.WAV, transcript=transcript),
+        model=model, description=description, replace=replace)
+
+
 def _codes_file_write(path: Path, codes: pb.Codes, info: pb.ModelInfo) -> None:
     from codec import container
 
@@ -240,6 +257,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     syn.add_argument("--word-times", type=Path, metavar="FILE.json",
                      help="also write when each word is said (the server needs --tts-verifier)")
     sub.add_parser("voices", help="list the server's voices")
+    add = sub.add_parser("add-voice", help="keep a voice of your own on the server: a recording and what it says")
+    add.add_argument("name")
+    add.add_argument("recording", type=Path, help="an audio file, up to 30 s")
+    add.add_argument("--text", required=True, help="what the recording says")
+    add.add_argument("--description", default="")
+    add.add_argument("--model", default="")
+    add.add_argument("--replace", action="store_true", help="replace your voice of that name")
+    delete = sub.add_parser("delete-voice", help="delete a voice added with add-voice")
+    delete.add_argument("name")
+    delete.add_argument("--model", default="")
     sub.add_parser("info", help="model info")
     args = p.parse_args(argv)
     from codec import audio
@@ -253,6 +280,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(client.model_info())
             elif args.command == "voices":
                 print("\n".join(client.voices()))
+            elif args.command == "add-voice":
+                made = client.create_voice(args.name, args.recording, args.text, args.description, args.model, args.replace)
+                print(f"voice {made.name!r} kept for model {made.model!r}: say with --voice {made.name}")
+            elif args.command == "delete-voice":
+                client.delete_voice(args.name, args.model)
             elif args.command == "synthesize":
                 _synthesize(client, args)
             elif args.command == "encode":

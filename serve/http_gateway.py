@@ -52,6 +52,7 @@ HTTP_STATUS = {
     grpc.StatusCode.UNAUTHENTICATED: (401, "authentication_error"),
     grpc.StatusCode.PERMISSION_DENIED: (403, "permission_error"),
     grpc.StatusCode.NOT_FOUND: (404, "not_found_error"),
+    grpc.StatusCode.ALREADY_EXISTS: (409, "conflict_error"),
     grpc.StatusCode.RESOURCE_EXHAUSTED: (429, "rate_limit_error"),
     grpc.StatusCode.UNAVAILABLE: (503, "server_error"),
     grpc.StatusCode.DEADLINE_EXCEEDED: (504, "timeout_error"),
@@ -60,8 +61,8 @@ HTTP_STATUS = {
 DECODED = {"wav": (pb.WAV, "audio/wav"), "flac": (pb.FLAC, "audio/flac"), "ogg": (pb.OGG, "audio/ogg"),
            "pcm": (pb.LINEAR_PCM, "audio/pcm"), "mulaw": (pb.MULAW, "audio/PCMU"), "alaw": (pb.ALAW, "audio/PCMA")}
 CODES_TYPE = "application/octet-stream"  # a .codes file (codec.container), as codec-cli writes it
-REASONS = {200: "OK", 204: "No Content", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-           405: "Method Not Allowed", 411: "Length Required", 413: "Content Too Large", 415: "Unsupported Media Type",
+REASONS = {200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+           405: "Method Not Allowed", 411: "Length Required", 409: "Conflict", 413: "Content Too Large", 415: "Unsupported Media Type",
            426: "Upgrade Required", 429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable",
            504: "Gateway Timeout"}
 TEXT_STREAM = "/v1/audio/speech/stream-input"  # WebSockets: the text stream (serve.speech_socket),
@@ -133,11 +134,38 @@ def _zero_shot(body: dict) -> pb.ZeroShotData:
                              "(what it says); send both")
     if body.get("voice"):
         raise HttpError(400, f"voice {body['voice']!r} and voice_audio both say whose voice: send one")
+    return pb.ZeroShotData(audio_prompt=_base64_audio(body["voice_audio"], "voice_audio"), transcript=body["voice_text"])
+
+
+def _base64_audio(text: str, field: str) -> bytes:
     try:
-        recording = base64.b64decode(body["voice_audio"], validate=True)
+        return base64.b64decode(text, validate=True)
     except binascii.Error:
-        raise HttpError(400, "voice_audio must be an audio file (WAV, FLAC, Ogg, MP3) in base64") from None
-    return pb.ZeroShotData(audio_prompt=recording, transcript=body["voice_text"])
+        raise HttpError(400, f"{field} must be an audio file (WAV, FLAC, Ogg, MP3) in base64") from None
+
+
+def voice_request(body: dict[str, Any]) -> pb.CreateVoiceRequest:
+    """``POST /v1/audio/voices``: a voice's ``name``, its recording (``audio``: a file, base64) and
+    what is said in it (``text``); ``description``, ``model`` and ``replace`` if wanted."""
+    unknown = sorted(set(body) - set(VOICE_FIELDS))
+    if unknown:
+        raise HttpError(400, f"unknown field{'s' * (len(unknown) > 1)} {', '.join(unknown)} (a voice has "
+                             f"{', '.join(VOICE_FIELDS)})")
+    missing = [name for name in ("name", "audio", "text") if name not in body]
+    if missing:
+        raise HttpError(400, f"a voice needs {', '.join(missing)}: its name, its recording (an audio file, base64) "
+                             "and what is said in it")
+    for name, kind in VOICE_FIELDS.items():
+        if name in body and not isinstance(body[name], kind):
+            raise HttpError(400, f"{name} must be {'true or false' if kind is bool else 'text'}, got {body[name]!r}")
+    recording = pb.ZeroShotData(audio_prompt=_base64_audio(body["audio"], "audio"), transcript=body["text"])
+    return pb.CreateVoiceRequest(name=body["name"], recording=recording, model=body.get("model", ""),
+                                 description=body.get("description", ""), replace=body.get("replace", False))
+
+
+def voice_json(voice: pb.Voice) -> dict:
+    return {"object": "voice", "name": voice.name, "model": voice.model, "description": voice.description,
+            "custom": voice.custom}
 
 
 def wav_header(sample_rate: int) -> bytes:
@@ -147,8 +175,16 @@ def wav_header(sample_rate: int) -> bytes:
     return b"RIFF" + struct.pack("<I", 0xFFFFFFFF) + b"WAVE" + b"fmt " + fmt + b"data" + struct.pack("<I", 0xFFFFFFFF)
 
 
-ENDPOINTS = {"/v1/audio/speech": "POST", "/v1/models": "GET", "/v1/audio/voices": "GET", "/healthz": "GET",
-             "/v1/audio/codes": "POST", "/v1/audio/decode": "POST", **{path: "GET" for path in SOCKETS}}
+VOICE = "/v1/audio/voices/{name}"  # a custom voice, to delete
+ENDPOINTS = {"/v1/audio/speech": "POST", "/v1/models": "GET", "/v1/audio/voices": "GET, POST", VOICE: "DELETE",
+             "/healthz": "GET", "/v1/audio/codes": "POST", "/v1/audio/decode": "POST", **{path: "GET" for path in SOCKETS}}
+VOICE_FIELDS = {"name": str, "audio": str, "text": str, "description": str, "model": str, "replace": bool}
+
+
+def endpoint(path: str) -> str:
+    """The endpoint a path is (a voice's path is ``VOICE``), as ENDPOINTS names it."""
+    prefix = VOICE.removesuffix("{name}")
+    return VOICE if path.startswith(prefix) and len(path) > len(prefix) else path
 
 
 class Gateway:
@@ -179,7 +215,7 @@ class Gateway:
         metadata = [("authorization", token)] if token else []
         start_response = self._counted(route[1], self._cors(environ.get("HTTP_ORIGIN", ""), start_response))
         try:
-            if route[0] == "OPTIONS" and route[1] in ENDPOINTS:  # a browser asking before a cross-origin call
+            if route[0] == "OPTIONS" and endpoint(route[1]) in ENDPOINTS:  # a browser asking before a cross-origin call
                 return self._preflight(environ.get("HTTP_ORIGIN", ""), start_response)
             check_token(token)
             if route == ("POST", "/v1/audio/speech"):
@@ -192,9 +228,18 @@ class Gateway:
                 models = self.tts.ListModels(pb.ListModelsRequest(), metadata=metadata).models
                 return _json(start_response, 200, {"object": "list", "data": [
                     {"id": name, "object": "model", "owned_by": "speechcodec"} for name in models]})
-            if route == ("GET", "/v1/audio/voices"):
+            if route == ("GET", "/v1/audio/voices"):  # names (as before), and each voice as an object
                 voices = self.tts.ListVoices(pb.ListVoicesRequest(), metadata=metadata).voices
-                return _json(start_response, 200, {"voices": [v.name for v in voices]})
+                return _json(start_response, 200, {"voices": [v.name for v in voices],
+                                                   "data": [voice_json(v) for v in voices]})
+            if route == ("POST", "/v1/audio/voices"):
+                made = self.tts.CreateVoice(voice_request(_json_body(environ)), metadata=metadata)
+                return _json(start_response, 201, voice_json(made))
+            if route[0] == "DELETE" and endpoint(route[1]) == VOICE:
+                name = route[1].removeprefix(VOICE.removesuffix("{name}"))  # wsgiref unquoted it
+                model = _query(environ, {"model": str}).get("model", "")
+                self.tts.DeleteVoice(pb.DeleteVoiceRequest(name=name, model=model), metadata=metadata)
+                return _json(start_response, 200, {"object": "voice.deleted", "name": name, "deleted": True})
             if route == ("GET", "/healthz"):
                 status = self.health.Check(health_pb2.HealthCheckRequest(service="")).status  # the whole server
                 serving = status == health_pb2.HealthCheckResponse.SERVING
@@ -202,8 +247,8 @@ class Gateway:
                              {"status": health_pb2.HealthCheckResponse.ServingStatus.Name(status)})
             if route[1] in SOCKETS:
                 raise HttpError(426, f"{route[1]} is a WebSocket (send Upgrade: websocket)")
-            if route[1] in ENDPOINTS:
-                raise HttpError(405, f"{route[1]} takes {ENDPOINTS[route[1]]}, not {route[0]}")
+            if endpoint(route[1]) in ENDPOINTS:
+                raise HttpError(405, f"{route[1]} takes {ENDPOINTS[endpoint(route[1])]}, not {route[0]}")
             raise HttpError(404, f"no such endpoint {route[1]!r} (this server has {', '.join(ENDPOINTS)})", "not_found_error")
         except HttpError as err:
             return _error(start_response, err.status, str(err), err.kind)
@@ -240,7 +285,7 @@ class Gateway:
     def _count(self, path: str, status: int | str) -> None:
         """One answer in the metrics, by path (unknown paths as one, "other") and status."""
         if self.metrics is not None:
-            self.metrics.http.labels(path if path in ENDPOINTS else "other", str(status)).inc()
+            self.metrics.http.labels(endpoint(path) if endpoint(path) in ENDPOINTS else "other", str(status)).inc()
 
     def _counted(self, path: str, start_response: Callable) -> Callable:
         """``start_response`` that counts the answer's status."""
@@ -269,7 +314,7 @@ class Gateway:
         if not self._allowed(origin):
             raise HttpError(403, f"origin {origin or '(none)'!r} may not call this server from a browser (--http-cors)",
                             "permission_error")
-        start_response("204 No Content", [("Access-Control-Allow-Methods", "GET, POST, OPTIONS"),
+        start_response("204 No Content", [("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS"),
                                           ("Access-Control-Allow-Headers", "Authorization, Content-Type"),
                                           ("Access-Control-Max-Age", "600")])
         return iter([])

@@ -27,6 +27,10 @@ class Overloaded(Exception):
     pass
 
 
+class AlreadyExists(CodecError):
+    """A name that is taken (a custom voice): ALREADY_EXISTS."""
+
+
 class IdleTimeout(Exception):
     """A stream whose client went quiet for too long (DEADLINE_EXCEEDED): its slot is freed."""
 
@@ -58,6 +62,8 @@ def reshaped(handler: grpc.RpcMethodHandler, fn: Callable) -> grpc.RpcMethodHand
 def status_for(err: BaseException) -> grpc.StatusCode:
     if isinstance(err, ModelNotFound):
         return grpc.StatusCode.NOT_FOUND
+    if isinstance(err, AlreadyExists):
+        return grpc.StatusCode.ALREADY_EXISTS
     if isinstance(err, Overloaded):
         return grpc.StatusCode.RESOURCE_EXHAUSTED
     if isinstance(err, IdleTimeout):

@@ -85,6 +85,10 @@ class ServerConfig:
     # a pronunciation dictionary file (tts.respell; Riva's custom_dictionary format) applied to
     # every request's text; a request's own custom_dictionary adds to it and overrides it
     tts_dictionary: str | None = None
+    # where clients' own voices (CreateVoice; POST /v1/audio/voices) are kept: they outlive a
+    # restart, and server processes sharing the folder share them (serve.voice_store). None: in memory
+    voice_dir: str | None = None
+    max_voices: int = 100  # custom voices kept (each up to 30 s of recording: 2.9 MB as float WAV)
     backend: str = "auto"
     threads: int | None = None  # per inference call
     workers: int = 2  # concurrent inference calls
@@ -126,7 +130,7 @@ class ServerConfig:
             raise ConfigError(f"port, metrics_port and http_port must differ, got {', '.join(map(str, taken))}")
         if self.http_cors and self.http_port is None:
             raise ConfigError("--http-cors lets pages call the HTTP gateway: it needs --http-port")
-        low = [name for name in ("workers", "max_streams", "max_message_mb", "max_best_of", "tts_step_rows")
+        low = [name for name in ("workers", "max_streams", "max_message_mb", "max_best_of", "tts_step_rows", "max_voices")
                if getattr(self, name) < 1]
         low += ["threads"] if self.threads is not None and self.threads < 1 else []
         if low:
@@ -143,6 +147,8 @@ class ServerConfig:
             raise ConfigError(str(err)) from None
         if self.tts_dictionary and not self.tts:
             raise ConfigError("--tts-dictionary respells TTS requests: it needs --tts")
+        if self.voice_dir and not self.tts:
+            raise ConfigError("--voice-dir keeps voices for TTS: it needs --tts")
         if self.tts_search_seconds is not None and self.tts_search_seconds < 0:
             raise ConfigError(f"tts_search_seconds must be >= 0, got {self.tts_search_seconds}")
         if self.tts_verifier and not self.tts:  # it would be loaded for nothing and best_of still refused
@@ -337,7 +343,8 @@ class SpeechServer:
 
             self.tts_registry = TtsRegistry(cfg.tts, self.registry, cfg.backend, cfg.threads, cfg.tts_int8,
                                             cfg.tts_verifier, cfg.voice_prompt_seconds, cfg.voice_prompt_pace,
-                                            cfg.sentence_context, cfg.tts_batch, cfg.tts_dictionary, cfg.tts_step_rows)
+                                            cfg.sentence_context, cfg.tts_batch, cfg.tts_dictionary, cfg.tts_step_rows,
+                                            cfg.voice_dir, cfg.max_voices)
             self.tts_registry.warm()
         self.pool = ThreadPoolExecutor(max_workers=cfg.workers, thread_name_prefix="infer")
         # batched steps: a generation waits on the batcher, not on a worker, so each gets a thread
@@ -511,6 +518,9 @@ def parse_args(argv: list[str] | None) -> ServerConfig:
     p.add_argument("--tts-dictionary", metavar="FILE",
                    help="pronunciations for every request: a word, two spaces (or a tab), how to say it, one per line "
                         "(Riva's custom_dictionary format; a request's own entries override these)")
+    p.add_argument("--voice-dir", metavar="DIR", help="keep clients' own voices (CreateVoice) here: they outlive a "
+                                                      "restart and are shared by servers using the same folder")
+    p.add_argument("--max-voices", type=int, default=d.max_voices, help="most custom voices kept")
     p.add_argument("--backend", choices=("auto", "onnx", "torch"), default=d.backend)
     p.add_argument("--threads", type=int, help="threads per inference call")
     p.add_argument("--workers", type=int, default=d.workers, help="concurrent inference calls")

@@ -28,9 +28,10 @@ from codec.errors import CodecError
 from serve import wire
 from serve.gen.speech.v1 import speech_pb2 as pb
 from serve.gen.speech.v1 import speech_pb2_grpc as pb_grpc
-from serve.rpc import IdleTimeout, ModelNotFound, Overloaded, log_request, opening, streaming, submit, unary
+from serve.rpc import AlreadyExists, IdleTimeout, ModelNotFound, Overloaded, log_request, opening, streaming, submit, unary
 from serve.step_batcher import StepBatcher
 from serve.tts_runtime import OnnxTts
+from serve.voice_store import CustomVoice, VoiceStore, check_name
 from tts.lru import Lru
 from tts.pretrained import bundled_voices, find_tts_dir, load_tts
 from tts.respell import load_dictionary, parse_dictionary, respell
@@ -64,7 +65,7 @@ class TtsRegistry:
     def __init__(self, specs: list[str], codec_registry, backend: str = "auto", threads: int | None = None,
                  int8: bool = False, verifier: str | None = None, voice_seconds: float | None = None,
                  pace: bool = False, context: str = "voice", batch: int = 1, dictionary: str | None = None,
-                 step_rows: int = 1) -> None:
+                 step_rows: int = 1, voice_dir: str | None = None, max_voices: int = 100) -> None:
         self.entries: dict[str, TtsEntry] = {}
         self.batchers: list[StepBatcher] = []  # one per ONNX model with step_rows > 1 (serve.step_batcher)
         self.dictionary = load_dictionary(dictionary) if dictionary else {}  # tts.respell, for every request
@@ -87,6 +88,10 @@ class TtsRegistry:
             name = directory.name if directory.name not in ("model", "") else model.cfg.name
             self.entries[name] = TtsEntry(name, synth, self._voices(directory, synth))
         self.default = next(iter(self.entries.values())) if self.entries else None
+        # clients' own voices (CreateVoice), kept in voice_dir where there is one
+        self.custom = VoiceStore(Path(voice_dir) if voice_dir else None, max_voices,
+                                 lambda model, wav, transcript: self._made(self.entries[model], wav, transcript),
+                                 {name: entry.synth.sample_rate for name, entry in self.entries.items()})
 
     @staticmethod
     def _voices(directory: Path, synth: Synthesizer) -> dict[str, VoicePrompt]:
@@ -109,12 +114,41 @@ class TtsRegistry:
         key = (entry.name, hashlib.sha256(z.audio_prompt).digest(), z.encoding, z.sample_rate_hz, transcript)
         voice = self.zero_shot_voices.get(key)
         if voice is None:
-            wav = wire.audio_from_proto(pb.Audio(data=z.audio_prompt, encoding=z.encoding, sample_rate_hz=z.sample_rate_hz),
-                                        entry.synth.sample_rate, max_seconds=30.0)
-            pace = entry.synth.model.cfg.chars_per_second if self.pace else None
-            voice = entry.synth.voice_from_audio(wav, transcript, self.voice_seconds, pace=pace)
+            voice = self._made(entry, recording(entry, z), transcript)
             self.zero_shot_voices.put(key, voice)
         return voice
+
+    def _made(self, entry: TtsEntry, wav: np.ndarray, transcript: str) -> VoicePrompt:
+        """A recording not of the model's own voices as its prompt: cut (``voice_seconds``) and paced."""
+        pace = entry.synth.model.cfg.chars_per_second if self.pace else None
+        return entry.synth.voice_from_audio(wav, transcript, self.voice_seconds, pace=pace)
+
+    def voice(self, entry: TtsEntry, name: str) -> VoicePrompt:
+        """A named voice: one of the model's own, or a client's (``custom``)."""
+        if name in entry.voices:
+            return entry.voices[name]
+        if (custom := self.custom.get(entry.name, name)) is not None:
+            return custom.prompt
+        have = [*entry.voices, *self.custom.names(entry.name)]
+        raise ModelNotFound(f"voice {name!r} not found (have: {', '.join(have) or 'none'})")
+
+    def create_voice(self, entry: TtsEntry, req: pb.CreateVoiceRequest) -> CustomVoice:
+        """A client's voice made from its recording, kept, and said a word in (its first request
+        starts as fast as the model's own voices do, ``warm``)."""
+        check_name(req.name)
+        if req.name in entry.voices:
+            raise AlreadyExists(f"{req.name!r} is one of the model's own voices: choose another name")
+        if not req.recording.audio_prompt:
+            raise CodecError("a voice needs its recording (recording.audio_prompt) and what is said in it (transcript)")
+        voice = self.custom.add(entry.name, req.name, recording(entry, req.recording), req.recording.transcript,
+                                req.description, req.replace)
+        self._say_a_word(entry, voice.prompt)
+        return voice
+
+    def delete_voice(self, entry: TtsEntry, name: str) -> None:
+        if name in entry.voices:
+            raise CodecError(f"{name!r} is one of the model's own voices; only custom voices (CreateVoice) are deleted")
+        self.custom.delete(entry.name, name)
 
     def usage(self, model: str, text: str, seconds: float) -> dict[str, int]:
         """OpenAI's usage figures for an answer: the text tokens the model read (respelled and
@@ -135,8 +169,12 @@ class TtsRegistry:
         and each voice's decoder stream (``Synthesizer._decoder``) are ready."""
         for entry in self.entries.values():
             for voice in (None, *entry.voices.values()):
-                for _ in entry.synth.stream("Ready.", voice, sampling=SamplingConfig(max_frames=2)):
-                    pass
+                self._say_a_word(entry, voice)
+
+    @staticmethod
+    def _say_a_word(entry: TtsEntry, voice: VoicePrompt | None) -> None:
+        for _ in entry.synth.stream("Ready.", voice, sampling=SamplingConfig(max_frames=2)):
+            pass
 
 
 class TextToSpeechService(pb_grpc.TextToSpeechServicer):
@@ -171,9 +209,7 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
         if req.HasField("zero_shot_data") and req.zero_shot_data.audio_prompt:
             voice = self.registry.zero_shot(entry, req.zero_shot_data, respell(req.zero_shot_data.transcript, said))
         elif req.voice_name:
-            if req.voice_name not in entry.voices:
-                raise ModelNotFound(f"voice {req.voice_name!r} not found (have: {', '.join(entry.voices) or 'none'})")
-            voice = entry.voices[req.voice_name]
+            voice = self.registry.voice(entry, req.voice_name)
             voice = replace(voice, transcript=respell(voice.transcript, said)) if said else voice
         best_of = max(1, req.best_of)
         if best_of > 1 and entry.synth.verifier is None:
@@ -338,9 +374,27 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
             await asyncio.shield(worker)
 
     async def ListVoices(self, req, context):
-        voices = [pb.Voice(name=v, language_code=DEFAULT_LANGUAGE, description=f"{e.name}: prompt voice")
-                  for e in self.registry.entries.values() for v in e.voices]
+        voices = []
+        for entry in self.registry.entries.values():
+            voices += [pb.Voice(name=v, language_code=DEFAULT_LANGUAGE, description=f"{entry.name}: prompt voice",
+                                model=entry.name) for v in entry.voices]
+            voices += [pb.Voice(name=name, language_code=DEFAULT_LANGUAGE, description=about, model=entry.name, custom=True)
+                       for name, about in self.registry.custom.descriptions(entry.name).items()]
         return pb.ListVoicesResponse(voices=voices)
+
+    @unary
+    async def CreateVoice(self, req, context):
+        start, entry = time.perf_counter(), self.registry.get(req.model)
+        voice = await submit(self.generating, self.registry.create_voice, entry, req, metrics=self.metrics)
+        log_request("CreateVoice", start, metrics=self.metrics, model=entry.name)
+        return pb.Voice(name=voice.name, language_code=DEFAULT_LANGUAGE, description=voice.description,
+                        model=voice.model, custom=True)
+
+    @unary
+    async def DeleteVoice(self, req, context):
+        entry = self.registry.get(req.model)
+        await submit(self.pool, self.registry.delete_voice, entry, req.name, metrics=self.metrics)
+        return pb.DeleteVoiceResponse()
 
     async def ListModels(self, req, context):
         return pb.ListModelsResponse(models=list(self.registry.entries))
@@ -480,6 +534,14 @@ def _with_word_times(synth, text: str, voice, sampling: SamplingConfig, speaking
     chunks = list(synth.stream(text, voice, sampling, 1 << 30, speaking_rate=speaking_rate, sentences=marks))
     wav = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
     return wav, [_word_proto(w) for w in word_times(wav, synth.sample_rate, marks, synth.verifier.recognizer)]
+
+
+def recording(entry: TtsEntry, z: pb.ZeroShotData) -> np.ndarray:
+    """A voice recording sent by a client, at the model's rate (at most 30 s)."""
+    return wire.audio_from_proto(pb.Audio(data=z.audio_prompt, encoding=z.encoding, sample_rate_hz=z.sample_rate_hz),
+                                 entry.synth.sample_rate, max_seconds=30.0)
+
+
 
 
 def _word_proto(w: WordTime) -> pb.WordTime:

@@ -69,10 +69,17 @@ def server(tmp_path_factory, asr_dir):
 
 
 @pytest.fixture(scope="module")
-def unpaced(server):
+def voice_dir(tmp_path_factory) -> Path:
+    """Where the gateway and the unpaced server keep clients' voices: one folder, shared as
+    server processes on one port (--reuse-port) share it."""
+    return tmp_path_factory.mktemp("voices")
+
+
+@pytest.fixture(scope="module")
+def unpaced(server, voice_dir):
     """The same models, zero-shot prompts read at their own pace (the default)."""
     cfg = server.server.cfg
-    running = RunningServer(ServerConfig(port=0, codec=cfg.codec, tts=cfg.tts))
+    running = RunningServer(ServerConfig(port=0, codec=cfg.codec, tts=cfg.tts, voice_dir=str(voice_dir)))
     yield running
     running.stop()
 
@@ -391,6 +398,16 @@ def test_python_client_and_cli(server, stub, tmp_path, monkeypatch, capsys):
                  "--speaking-rate", "0.5"]) == 0
     assert abs(soundfile.info(slow).frames - 2 * soundfile.info(out).frames) <= 2
     assert main(["--server", server.target, "synthesize", "x", "-o", str(out), "--voice", "nobody"]) == 1
+    assert main(["--server", server.target, "add-voice", "mine", str(ref), "--text", "hello there"]) == 0  # kept: in memory
+    assert "say with --voice mine" in capsys.readouterr().out
+    mine, sent = tmp_path / "mine.wav", tmp_path / "sent.wav"
+    assert main(["--server", server.target, "synthesize", "A quiet bridge.", "-o", str(mine), "--voice", "mine"]) == 0
+    assert main(["--server", server.target, "synthesize", "A quiet bridge.", "-o", str(sent), "--voice-audio", str(ref),
+                 "--voice-text", "hello there"]) == 0
+    assert mine.read_bytes() == sent.read_bytes()
+    assert main(["--server", server.target, "delete-voice", "mine"]) == 0
+    assert main(["--server", server.target, "delete-voice", "mine"]) == 1
+    assert "error: NOT_FOUND: custom voice 'mine' not found" in capsys.readouterr().err
     piped, typed = tmp_path / "piped.wav", tmp_path / "typed.wav"  # text (here SSML) from stdin
     doc = '<speak>Hello there.<break time="100ms"/></speak>'
     assert main(["--server", server.target, "synthesize", doc, "-o", str(typed)]) == 0
@@ -497,12 +514,12 @@ def test_int8_graph_is_served_on_request(server, tmp_path, capsys):
 
 
 @pytest.fixture(scope="module")
-def gateway(server):
+def gateway(server, voice_dir):
     """The same models behind a bearer token, with speech over HTTP too (--http-port)."""
     cfg = server.server.cfg
     running = RunningServer(ServerConfig(port=0, codec=cfg.codec, tts=cfg.tts, http_port=0, auth_token="t0k", metrics_port=0,
                                          text_stream_idle_seconds=1.0, http_cors=["https://app.example"],
-                                         tts_verifier=cfg.tts_verifier))
+                                         tts_verifier=cfg.tts_verifier, voice_dir=str(voice_dir), max_voices=2))
     yield running
     running.stop()
 
@@ -561,7 +578,8 @@ def test_http_speech_is_the_grpc_answer_in_openais_shape(gateway):
     assert b"Transfer-Encoding: chunked" in head and len(chunks_of(body)) >= 3  # as the stream's messages come
     status, _, body = http(gateway, "/v1/models")
     assert status == 200 and json.loads(body)["data"] == [{"id": "tts", "object": "model", "owned_by": "speechcodec"}]
-    assert json.loads(http(gateway, "/v1/audio/voices")[2]) == {"voices": ["narrator"]}
+    assert json.loads(http(gateway, "/v1/audio/voices")[2]) == {"voices": ["narrator"], "data": [
+        {"object": "voice", "name": "narrator", "model": "tts", "description": "tts: prompt voice", "custom": False}]}
     assert http(gateway, "/healthz", token=None)[:1] == (200,)
     assert metrics("grpc_server_handled_total", labels) - streams == 6  # the gRPC stream above, pcm, wav, mp3 (twice), opus
     assert metrics("speech_http_requests_total", {"path": "/v1/audio/speech", "code": "200"}) - answered == 6
@@ -677,6 +695,81 @@ def test_http_speaks_like_a_recording_sent_with_the_request(gateway):
     status, _, body = http(gateway, "/v1/audio/speech", {**said, "voice_text": " "})
     assert status == 400 and "a voice prompt needs the transcript of its audio" in json.loads(body)["error"]["message"]
     assert len(made) == before + 1  # four requests in that voice, one prompt made
+
+
+def test_a_voice_of_ones_own_is_kept_under_a_name(gateway, unpaced, voice_dir):
+    """CreateVoice keeps a recording under a name: said as voice_name, it is that recording sent
+    with the request; a server sharing --voice-dir has it too (and loses it when it is deleted);
+    over HTTP too (POST, GET, DELETE /v1/audio/voices); refusals in one line."""
+    auth = [("authorization", "Bearer t0k")]
+    recording = audio.to_file_bytes((0.1 * np.random.default_rng(7).standard_normal(SR)).astype(np.float32), SR)
+    sent = pb.ZeroShotData(audio_prompt=recording, transcript="hello there")
+
+    def said(target: str, **kw) -> bytes:
+        with grpc.insecure_channel(target) as channel:
+            stub = pb_grpc.TextToSpeechStub(channel)
+            return b"".join(r.audio for r in stub.SynthesizeStream(request(encoding=pb.LINEAR_PCM, **kw), metadata=auth))
+
+    with grpc.insecure_channel(gateway.target) as channel:
+        stub = pb_grpc.TextToSpeechStub(channel)
+        made = stub.CreateVoice(pb.CreateVoiceRequest(name="mine", recording=sent, description="my voice"), metadata=auth)
+        assert (made.name, made.model, made.description, made.custom) == ("mine", "tts", "my voice", True)
+        synth, kept = gateway.server.tts_registry.entries["tts"].synth, gateway.server.tts_registry.custom
+        assert synth._warmed.get(synth._codes(kept.get("tts", "mine").prompt.codes).tobytes())  # said a word in: warm
+        listed = {v.name: v for v in stub.ListVoices(pb.ListVoicesRequest(), metadata=auth).voices}
+        assert listed["mine"].custom and not listed["narrator"].custom and listed["narrator"].model == "tts"
+        for kw, code, needle in [
+                (dict(name="mine", recording=sent), grpc.StatusCode.ALREADY_EXISTS, "already exists"),
+                (dict(name="narrator", recording=sent), grpc.StatusCode.ALREADY_EXISTS, "one of the model's own voices"),
+                (dict(name="../up", recording=sent), grpc.StatusCode.INVALID_ARGUMENT, "letters, digits"),
+                (dict(name="mute", recording=pb.ZeroShotData(audio_prompt=recording)), grpc.StatusCode.INVALID_ARGUMENT,
+                 "transcript"),
+                (dict(name="other", recording=sent, model="nope"), grpc.StatusCode.NOT_FOUND, "'nope' is not loaded")]:
+            with pytest.raises(grpc.RpcError) as info:
+                stub.CreateVoice(pb.CreateVoiceRequest(**kw), metadata=auth)
+            assert info.value.code() == code and needle in info.value.details(), (kw, info.value.details())
+    assert [p.name for p in (voice_dir / "tts").iterdir()] == ["mine"]  # nothing of the refused ones
+    by_name = said(gateway.target, voice_name="mine")
+    assert by_name == said(gateway.target, zero_shot_data=sent) != said(gateway.target)
+    assert said(unpaced.target, voice_name="mine") == by_name  # the other server reads it from the folder
+
+    status, _, body = http(gateway, "/v1/audio/voices", {"name": "yours", "audio": base64.b64encode(recording).decode(),
+                                                         "text": "a quiet bridge"})
+    assert status == 201 and json.loads(body) == {"object": "voice", "name": "yours", "model": "tts", "description": "",
+                                                  "custom": True}
+    status, _, body = http(gateway, "/v1/audio/voices")
+    assert status == 200 and json.loads(body)["voices"] == ["narrator", "mine", "yours"]
+    assert [v["custom"] for v in json.loads(body)["data"]] == [False, True, True]
+    speech = {"model": "tts", "input": request().text, "seed": request().seed, "temperature": request().temperature,
+              "response_format": "pcm"}
+    status, _, pcm = http(gateway, "/v1/audio/speech", {**speech, "voice": "yours"})
+    assert status == 200 and pcm == said(gateway.target, zero_shot_data=pb.ZeroShotData(
+        audio_prompt=recording, transcript="a quiet bridge"))
+    for body, status_, needle in [({"name": "third", "audio": base64.b64encode(recording).decode(), "text": "hi"}, 429,
+                                   "at most 2 custom voices"),
+                                  ({"name": "yours", "audio": base64.b64encode(recording).decode(), "text": "hi"}, 409,
+                                   "already exists"),
+                                  ({"name": "x", "audio": "%%%", "text": "hi"}, 400, "audio must be an audio file"),
+                                  ({"name": "x", "text": "hi"}, 400, "a voice needs audio"),
+                                  ({"name": "x", "audio": "", "text": "hi", "age": 3}, 400, "unknown field age")]:
+        status, _, answer = http(gateway, "/v1/audio/voices", body)
+        assert status == status_ and needle in json.loads(answer)["error"]["message"], answer
+    status, _, body = http(gateway, "/v1/audio/voices/mine", method="DELETE")
+    assert status == 200 and json.loads(body) == {"object": "voice.deleted", "name": "mine", "deleted": True}
+    for target in (gateway.target, unpaced.target):  # gone for both servers
+        with pytest.raises(grpc.RpcError) as info:
+            said(target, voice_name="mine")
+        assert info.value.code() == grpc.StatusCode.NOT_FOUND and "voice 'mine' not found (have: narrator, yours)" in \
+            info.value.details()
+    status, _, body = http(gateway, "/v1/audio/voices/mine", method="DELETE")
+    assert status == 404 and "custom voice 'mine' not found" in json.loads(body)["error"]["message"]
+    status, _, body = http(gateway, "/v1/audio/voices/narrator", method="DELETE")
+    assert status == 400 and "only custom voices" in json.loads(body)["error"]["message"]
+    with grpc.insecure_channel(unpaced.target) as channel:  # replaced by one server, the other says the new one
+        pb_grpc.TextToSpeechStub(channel).CreateVoice(pb.CreateVoiceRequest(name="yours", recording=sent, replace=True))
+    assert said(gateway.target, voice_name="yours") == by_name
+    assert sorted(p.name for p in (voice_dir / "tts").iterdir()) == ["yours"]  # no leftovers
+    http(gateway, "/v1/audio/voices/yours", method="DELETE")
 
 
 def test_http_body_limits(gateway):
@@ -1400,17 +1493,20 @@ def test_a_text_stream_is_not_idle_while_its_text_is_said(gateway):
     assert 0.8 < closed - last < 3, f"closed {closed - last:.2f} s after the speech: the clock ran while it was said"
 
 
-def test_the_async_client_speaks_as_the_blocking_one(server):
+def test_the_async_client_speaks_as_the_blocking_one(server, tmp_path):
     """AsyncSpeechClient on an event loop: the same answers, text streams from async generators,
-    two at once on one channel."""
+    two at once on one channel, a voice of one's own kept and deleted."""
     import asyncio
 
     from serve.async_client import AsyncSpeechClient
     from serve.client import SpeechClient
 
     text = "Hello there. A quiet bridge."
+    ref = tmp_path / "ref.wav"
+    audio.save(ref, (0.1 * np.random.default_rng(2).standard_normal(SR // 2)).astype(np.float32), SR)
     with SpeechClient(server.target) as blocking:
         whole, rate = blocking.synthesize(text, seed=3, temperature=0.9)
+        like_ref, _ = blocking.synthesize(text, voice_audio=ref, voice_text="hello there", seed=3, temperature=0.9)
         codes = blocking.encode(whole, rate)
         decoded, _ = blocking.decode(codes)
 
@@ -1432,6 +1528,10 @@ def test_the_async_client_speaks_as_the_blocking_one(server):
             words: list = []
             _ = [c async for c, _ in client.synthesize_text_stream(tokens(2), words=words, seed=3, temperature=0.9)]
             again, _ = await client.decode(await client.encode(whole, rate))
+            assert (await client.create_voice("async", ref, "hello there")).custom
+            voiced, _ = await client.synthesize(text, voice="async", seed=3, temperature=0.9)
+            await client.delete_voice("async")
+            np.testing.assert_array_equal(voiced, like_ref)
             return wav, got_rate, streamed, together, again, words
 
     wav, got_rate, streamed, together, again, words = asyncio.run(main())

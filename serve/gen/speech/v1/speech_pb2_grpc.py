@@ -304,6 +304,16 @@ class TextToSpeechStub:
                 request_serializer=speech_dot_v1_dot_speech__pb2.ListVoicesRequest.SerializeToString,
                 response_deserializer=speech_dot_v1_dot_speech__pb2.ListVoicesResponse.FromString,
                 _registered_method=True)
+        self.CreateVoice = channel.unary_unary(
+                '/speech.v1.TextToSpeech/CreateVoice',
+                request_serializer=speech_dot_v1_dot_speech__pb2.CreateVoiceRequest.SerializeToString,
+                response_deserializer=speech_dot_v1_dot_speech__pb2.Voice.FromString,
+                _registered_method=True)
+        self.DeleteVoice = channel.unary_unary(
+                '/speech.v1.TextToSpeech/DeleteVoice',
+                request_serializer=speech_dot_v1_dot_speech__pb2.DeleteVoiceRequest.SerializeToString,
+                response_deserializer=speech_dot_v1_dot_speech__pb2.DeleteVoiceResponse.FromString,
+                _registered_method=True)
         self.ListModels = channel.unary_unary(
                 '/speech.v1.TextToSpeech/ListModels',
                 request_serializer=speech_dot_v1_dot_speech__pb2.ListModelsRequest.SerializeToString,
@@ -343,6 +353,22 @@ class TextToSpeechServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateVoice(self, request, context):
+        """A voice of the client's own: a recording and its transcript kept under a name, then used as
+        voice_name like the model's own voices (the recording is not sent again). Kept in the
+        server's --voice-dir, where there is one (it outlives a restart, and server processes that
+        share the folder share the voice); in memory otherwise.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteVoice(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListModels(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -371,6 +397,16 @@ def add_TextToSpeechServicer_to_server(servicer, server):
                     servicer.ListVoices,
                     request_deserializer=speech_dot_v1_dot_speech__pb2.ListVoicesRequest.FromString,
                     response_serializer=speech_dot_v1_dot_speech__pb2.ListVoicesResponse.SerializeToString,
+            ),
+            'CreateVoice': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateVoice,
+                    request_deserializer=speech_dot_v1_dot_speech__pb2.CreateVoiceRequest.FromString,
+                    response_serializer=speech_dot_v1_dot_speech__pb2.Voice.SerializeToString,
+            ),
+            'DeleteVoice': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteVoice,
+                    request_deserializer=speech_dot_v1_dot_speech__pb2.DeleteVoiceRequest.FromString,
+                    response_serializer=speech_dot_v1_dot_speech__pb2.DeleteVoiceResponse.SerializeToString,
             ),
             'ListModels': grpc.unary_unary_rpc_method_handler(
                     servicer.ListModels,
@@ -487,6 +523,60 @@ class TextToSpeech:
             '/speech.v1.TextToSpeech/ListVoices',
             speech_dot_v1_dot_speech__pb2.ListVoicesRequest.SerializeToString,
             speech_dot_v1_dot_speech__pb2.ListVoicesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateVoice(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/speech.v1.TextToSpeech/CreateVoice',
+            speech_dot_v1_dot_speech__pb2.CreateVoiceRequest.SerializeToString,
+            speech_dot_v1_dot_speech__pb2.Voice.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteVoice(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/speech.v1.TextToSpeech/DeleteVoice',
+            speech_dot_v1_dot_speech__pb2.DeleteVoiceRequest.SerializeToString,
+            speech_dot_v1_dot_speech__pb2.DeleteVoiceResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,173 @@
+"""Voices of the clients' own (``CreateVoice``, ``POST /v1/audio/voices``): a recording and its
+transcript kept under a name, then said as ``voice_name`` like the model's own voices, so a
+client that clones a voice sends its recording once, not with every request.
+
+With a folder (``--voice-dir``) a voice is ``DIR/<model>/<name>/`` holding ``recording.wav``
+(float, at the model's rate: the prompt made again after a restart is the same) and
+``voice.json`` (transcript, description). It is written under a dotted name and renamed into
+place, and taken away by a rename to a dotted name first, so a voice is there whole or not at
+all, even for a server killed mid-write; dotted leftovers are swept at start. Server processes
+that share the folder (``--reuse-port``) share the voices: a name not in memory is looked for
+on disk, and one in memory whose folder changed (deleted, or replaced by another process) is
+read again; a request pays one ``stat`` for that. Without a folder, voices live in memory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from codec import audio as audio_io
+from serve.rpc import AlreadyExists, ModelNotFound, Overloaded
+from tts.synthesize import VoicePrompt
+
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+RECORDING, META = "recording.wav", "voice.json"
+
+
+@dataclass(frozen=True)
+class CustomVoice:
+    name: str
+    model: str
+    transcript: str
+    description: str
+    prompt: VoicePrompt
+    stamp: tuple[int, int] = (0, 0)  # its folder's (inode, ctime) when read; a new folder differs
+
+
+def check_name(name: str) -> None:
+    if not NAME.fullmatch(name):
+        raise ValueError(f"voice name {name!r} must be 1 to 64 letters, digits, '_', '-' or '.', starting with a "
+                         "letter or digit")
+
+
+class VoiceStore:
+    """The custom voices of every model: ``make(model, wav, transcript)`` turns a recording into
+    its prompt (``TtsRegistry``: cut and paced as a request's own recording is); ``rates`` is each
+    model's sample rate, ``limit`` the most voices kept (all models together)."""
+
+    def __init__(self, directory: Path | None, limit: int, make: Callable[[str, np.ndarray, str], VoicePrompt],
+                 rates: dict[str, int]) -> None:
+        self.directory, self.limit, self.make, self.rates = directory, limit, make, rates
+        self.voices: dict[tuple[str, str], CustomVoice] = {}
+        self.lock = threading.Lock()  # one add or delete at a time in this process
+        if directory is not None:
+            directory.mkdir(parents=True, exist_ok=True)
+            for leftover in directory.glob("*/.*"):  # a write or delete cut short
+                shutil.rmtree(leftover, ignore_errors=True)
+
+    def get(self, model: str, name: str) -> CustomVoice | None:
+        """The voice, read from the folder when it is new here or changed there; None if there is none."""
+        held = self.voices.get((model, name))
+        if self.directory is None or not NAME.fullmatch(name):
+            return held
+        folder = self._folder(model, name)
+        try:
+            stamp = _stamp(folder)
+            if held is None or held.stamp != stamp:
+                held = self._read(model, name, folder, stamp)
+        except FileNotFoundError:  # not there, or taken away while it was read
+            self.voices.pop((model, name), None)
+            return None
+        return held
+
+    def names(self, model: str) -> list[str]:
+        if self.directory is None:
+            return sorted(name for m, name in self.voices if m == model)
+        folder = self.directory / model
+        return sorted(p.name for p in folder.iterdir() if NAME.fullmatch(p.name)) if folder.is_dir() else []
+
+    def descriptions(self, model: str) -> dict[str, str]:
+        """Each voice's description, by name: read from its ``voice.json`` (no prompt is made)."""
+        if self.directory is None:
+            return {name: self.voices[(model, name)].description for name in self.names(model)}
+        found = {}
+        for name in self.names(model):
+            try:
+                found[name] = json.loads((self._folder(model, name) / META).read_text()).get("description", "")
+            except FileNotFoundError:  # deleted meanwhile
+                pass
+        return found
+
+    def count(self) -> int:
+        if self.directory is None:
+            return len(self.voices)
+        return sum(len(self.names(model.name)) for model in self.directory.iterdir() if model.is_dir())
+
+    def add(self, model: str, name: str, wav: np.ndarray, transcript: str, description: str = "",
+            replace: bool = False) -> CustomVoice:
+        """Keep a new voice (its prompt is made first: a recording that makes none stores nothing)."""
+        check_name(name)
+        prompt = self.make(model, wav, transcript)
+        with self.lock:
+            taken = self.get(model, name) is not None
+            if taken and not replace:
+                raise AlreadyExists(f"voice {name!r} already exists (send replace to replace it)")
+            if not taken and self.count() >= self.limit:
+                raise Overloaded(f"this server keeps at most {self.limit} custom voices (--max-voices); delete one first")
+            voice = CustomVoice(name, model, transcript, description, prompt)
+            if self.directory is not None:
+                voice = self._write(voice, wav, replace=taken)
+            self.voices[(model, name)] = voice
+            return voice
+
+    def delete(self, model: str, name: str) -> None:
+        with self.lock:
+            if self.get(model, name) is None:
+                raise ModelNotFound(f"custom voice {name!r} not found (have: {', '.join(self.names(model)) or 'none'})")
+            if self.directory is not None:
+                _remove(self._folder(model, name))
+            self.voices.pop((model, name), None)
+
+    def _folder(self, model: str, name: str) -> Path:
+        return self.directory / model / name
+
+    def _read(self, model: str, name: str, folder: Path, stamp: tuple[int, int]) -> CustomVoice:
+        meta = json.loads((folder / META).read_text())
+        wav = audio_io.load(folder / RECORDING, self.rates[model])
+        voice = CustomVoice(name, model, meta["transcript"], meta.get("description", ""),
+                            self.make(model, wav, meta["transcript"]), stamp)
+        self.voices[(model, name)] = voice
+        return voice
+
+    def _write(self, voice: CustomVoice, wav: np.ndarray, replace: bool) -> CustomVoice:
+        """The voice's folder, written aside and renamed into place (over the old one's, with ``replace``)."""
+        folder = self._folder(voice.model, voice.name)
+        fresh = folder.with_name(f".new-{voice.name}-{secrets.token_hex(4)}")
+        fresh.mkdir(parents=True)
+        try:
+            audio_io.save(fresh / RECORDING, wav, self.rates[voice.model], subtype="FLOAT")
+            (fresh / META).write_text(json.dumps({"transcript": voice.transcript, "description": voice.description}))
+            if replace:
+                _remove(folder)
+            try:
+                os.rename(fresh, folder)
+            except OSError:  # another process made it first
+                raise AlreadyExists(f"voice {voice.name!r} already exists (send replace to replace it)") from None
+        finally:
+            shutil.rmtree(fresh, ignore_errors=True)
+        return CustomVoice(voice.name, voice.model, voice.transcript, voice.description, voice.prompt, _stamp(folder))
+
+
+def _stamp(folder: Path) -> tuple[int, int]:
+    st = os.stat(folder)
+    return st.st_ino, st.st_ctime_ns
+
+
+def _remove(folder: Path) -> None:
+    """Take a voice's folder away at once (a rename), then delete its files."""
+    gone = folder.with_name(f".old-{folder.name}-{secrets.token_hex(4)}")
+    try:
+        os.rename(folder, gone)
+    except FileNotFoundError:
+        return
+    shutil.rmtree(gone, ignore_errors=True)

@@ -1,0 +1,96 @@
+"""serve.voice_store: clients' voices kept in a folder, shared by the servers that use it, whole
+or not at all. The prompt maker here records what it was given (the server's makes codec codes,
+tests/test_tts_server.py); the files, renames and refusals are the store's own."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from serve.rpc import AlreadyExists, ModelNotFound, Overloaded
+from serve.voice_store import VoiceStore
+from tts.synthesize import VoicePrompt
+
+SR = 24000
+
+
+class Maker:
+    """A prompt per recording: its samples, kept as given (what a restart must give again)."""
+
+    def __init__(self) -> None:
+        self.made: list[np.ndarray] = []
+
+    def __call__(self, model: str, wav: np.ndarray, transcript: str) -> VoicePrompt:
+        if not transcript.strip():
+            raise ValueError("a voice prompt needs the transcript of its audio")
+        self.made.append(wav)
+        return VoicePrompt(codes=[wav.tobytes()], transcript=transcript)
+
+
+def store(folder, limit: int = 3) -> tuple[VoiceStore, Maker]:
+    maker = Maker()
+    return VoiceStore(folder, limit, maker, {"tts": SR}), maker
+
+
+def noise(seed: int) -> np.ndarray:
+    return (0.1 * np.random.default_rng(seed).standard_normal(SR // 2)).astype(np.float32)
+
+
+def test_voices_outlive_the_store_and_are_shared_through_the_folder(tmp_path):
+    one, _ = store(tmp_path)
+    other, made = store(tmp_path)  # another server process on the same folder
+    one.add("tts", "mine", noise(0), "hello there", "my voice")
+    assert other.descriptions("tts") == {"mine": "my voice"} and not made.made  # listed without making its prompt
+    got = other.get("tts", "mine")
+    assert (got.transcript, got.description) == ("hello there", "my voice")
+    np.testing.assert_array_equal(made.made[-1], noise(0))  # read back as it was sent: the same prompt
+    assert other.get("tts", "mine") is got and len(made.made) == 1  # read once, then from memory
+    one.add("tts", "mine", noise(1), "a quiet bridge", replace=True)
+    assert other.get("tts", "mine").transcript == "a quiet bridge"  # replaced there: read again here
+    np.testing.assert_array_equal(made.made[-1], noise(1))
+    one.delete("tts", "mine")
+    assert other.get("tts", "mine") is None and other.names("tts") == []
+    restarted, _ = store(tmp_path)
+    restarted.add("tts", "yours", noise(2), "hi")
+    assert store(tmp_path)[0].get("tts", "yours").transcript == "hi" and sorted(p.name for p in tmp_path.iterdir()) == ["tts"]
+
+
+def test_refusals_keep_nothing(tmp_path):
+    kept, _ = store(tmp_path, limit=2)
+    kept.add("tts", "a", noise(0), "hi")
+    with pytest.raises(AlreadyExists, match="'a' already exists"):
+        kept.add("tts", "a", noise(1), "hi")
+    with pytest.raises(ValueError, match="transcript"):  # the prompt is made before anything is written
+        kept.add("tts", "b", noise(1), " ")
+    for bad in ("", ".hidden", "../a", "a/b", "x" * 65):
+        with pytest.raises(ValueError, match="letters, digits"):
+            kept.add("tts", bad, noise(1), "hi")
+    kept.add("tts", "b", noise(1), "hi")
+    with pytest.raises(Overloaded, match="at most 2 custom voices"):
+        store(tmp_path, limit=2)[0].add("tts", "c", noise(2), "hi")  # counted from the folder: all processes'
+    kept.add("tts", "b", noise(3), "hey", replace=True)  # a replacement is not one more
+    with pytest.raises(ModelNotFound, match=r"custom voice 'c' not found \(have: a, b\)"):
+        kept.delete("tts", "c")
+    assert sorted(p.name for p in (tmp_path / "tts").iterdir()) == ["a", "b"]
+
+
+def test_a_write_cut_short_leaves_no_voice(tmp_path):
+    """A server killed while writing (or deleting) leaves a dotted folder: no voice, swept at start."""
+    kept, _ = store(tmp_path)
+    kept.add("tts", "a", noise(0), "hi")
+    half = tmp_path / "tts" / ".new-b-0000"
+    half.mkdir()
+    (half / "recording.wav").write_bytes(b"RIFF")
+    assert kept.names("tts") == ["a"] and kept.get("tts", ".new-b-0000") is None
+    store(tmp_path)
+    assert sorted(p.name for p in (tmp_path / "tts").iterdir()) == ["a"]
+
+
+def test_without_a_folder_voices_live_in_memory():
+    kept, made = store(None, limit=1)
+    kept.add("tts", "a", noise(0), "hi", "about a")
+    assert kept.get("tts", "a").transcript == "hi" and kept.descriptions("tts") == {"a": "about a"} and len(made.made) == 1
+    with pytest.raises(Overloaded):
+        kept.add("tts", "b", noise(1), "hi")
+    kept.delete("tts", "a")
+    assert kept.get("tts", "a") is None
