@@ -83,7 +83,7 @@ proto: setup
 # WebSocket /v1/audio/speech/stream-input) and metrics on :9100.
 serve: setup onnx
 	$(BIN)/speech-server --codec hificodec --extra-codec distilcodec --metrics-port 9100 --http-port 8000 \
-		$(if $(wildcard models/tts/config.json),--tts tts) \
+		$(if $(wildcard models/tts/config.json),--tts tts --voice-dir exp/voices) \
 		$(if $(wildcard models/asr_verifier/config.json),--tts-verifier asr_verifier --voice-prompt-seconds 3)
 
 # The wheels a bare GPU lease lacks, for recipes/lease/*.sh (carried as .whl, ignored by git).
