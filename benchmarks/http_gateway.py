@@ -2,7 +2,9 @@
 and over HTTP (POST /v1/audio/speech as pcm, wav, mp3 and opus, streamed, and a flac file), on a real
 speech-server process with the bundled TTS, one request at a time; then the codec: that
 sentence's audio (a WAV file) to codes and back over gRPC (Encode + GetModelInfo, Decode) and
-over HTTP (POST /v1/audio/codes, /v1/audio/decode).
+over HTTP (POST /v1/audio/codes, /v1/audio/decode). And a voice of one's own (the longest bundled
+voice's recording, as a client's): its recording sent with each request (``voice_audio``), and
+kept once by ``POST /v1/audio/voices`` then named (``voice``).
 
     python benchmarks/http_gateway.py [--tts tts] [--rounds 5]
 
@@ -14,6 +16,7 @@ codec's calls (5x the rounds) against gRPC's.
 from __future__ import annotations
 
 import argparse
+import base64
 import http.client
 import json
 import statistics
@@ -31,6 +34,7 @@ from codec import audio  # noqa: E402
 from load import SENTENCE, start_server  # noqa: E402
 from serve.gen.speech.v1 import speech_pb2 as pb  # noqa: E402
 from serve.gen.speech.v1 import speech_pb2_grpc as pb_grpc  # noqa: E402
+from tts.pretrained import find_tts_dir  # noqa: E402
 
 
 def over_grpc(stub, request: pb.SynthesizeSpeechRequest, stream: bool) -> tuple[float, float, int]:
@@ -42,17 +46,30 @@ def over_grpc(stub, request: pb.SynthesizeSpeechRequest, stream: bool) -> tuple[
     return first, time.perf_counter() - start, size
 
 
-def over_http(port: int, body: dict) -> tuple[float, float, int]:
+def over_http(port: int, body: dict, path: str = "/v1/audio/speech") -> tuple[float, float, int]:
     start = time.perf_counter()
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-    conn.request("POST", "/v1/audio/speech", json.dumps(body), {"Content-Type": "application/json"})
+    conn.request("POST", path, json.dumps(body), {"Content-Type": "application/json"})
     resp = conn.getresponse()
-    assert resp.status == 200, resp.read()
+    assert resp.status in (200, 201), resp.read()
     data = resp.read(1)
     first = time.perf_counter() - start
     data += resp.read()
     conn.close()
     return first, time.perf_counter() - start, len(data)
+
+
+def own_voice(port: int, tts: str, voices: list[str], body: dict) -> dict:
+    """The longest bundled voice's recording as a client's own: sent with each request, or kept
+    once (POST /v1/audio/voices, as ``mine``) and named; each way's request size too."""
+    folder = find_tts_dir(tts) / "voices"
+    name = max(voices, key=lambda v: (folder / f"{v}.wav").stat().st_size)
+    sent = {**body, "voice": "", "response_format": "pcm", "voice_text": (folder / f"{name}.txt").read_text().strip(),
+            "voice_audio": base64.b64encode((folder / f"{name}.wav").read_bytes()).decode()}
+    over_http(port, {"name": "mine", "audio": sent["voice_audio"], "text": sent["voice_text"]}, "/v1/audio/voices")
+    named = {**body, "voice": "mine", "response_format": "pcm"}
+    return {f"HTTP pcm, {name}.wav sent ({len(json.dumps(sent))} B request)": lambda: over_http(port, sent),
+            f"HTTP pcm, {name}.wav kept, named ({len(json.dumps(named))} B request)": lambda: over_http(port, named)}
 
 
 def post(port: int, path: str, data: bytes, kind: str) -> bytes:
@@ -97,14 +114,16 @@ def main() -> None:
     try:
         with grpc.insecure_channel(target) as channel:
             stub = pb_grpc.TextToSpeechStub(channel)
-            voice = stub.ListVoices(pb.ListVoicesRequest()).voices[0].name
+            voices = [v.name for v in stub.ListVoices(pb.ListVoicesRequest()).voices]
+            voice = voices[0]
             port = int(proc.serving["http"].rsplit(":", 1)[1])
             request = pb.SynthesizeSpeechRequest(text=SENTENCE, voice_name=voice, seed=1, encoding=pb.LINEAR_PCM)
             body = {"model": "", "input": SENTENCE, "voice": voice, "seed": 1}
             ways = {"gRPC SynthesizeStream (LINEAR_PCM)": lambda: over_grpc(stub, request, True),
                     "gRPC Synthesize (LINEAR_PCM)": lambda: over_grpc(stub, request, False),
                     **{f"HTTP {fmt}": (lambda fmt=fmt: over_http(port, {**body, "response_format": fmt}))
-                       for fmt in ("pcm", "wav", "mp3", "opus", "flac")}}
+                       for fmt in ("pcm", "wav", "mp3", "opus", "flac")},
+                    **own_voice(port, args.tts, voices, body)}
             for way in ways.values():
                 way()  # warm
             rows = {name: [way() for _ in range(args.rounds)] for name, way in ways.items()}
