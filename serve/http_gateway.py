@@ -61,10 +61,10 @@ HTTP_STATUS = {
 DECODED = {"wav": (pb.WAV, "audio/wav"), "flac": (pb.FLAC, "audio/flac"), "ogg": (pb.OGG, "audio/ogg"),
            "pcm": (pb.LINEAR_PCM, "audio/pcm"), "mulaw": (pb.MULAW, "audio/PCMU"), "alaw": (pb.ALAW, "audio/PCMA")}
 CODES_TYPE = "application/octet-stream"  # a .codes file (codec.container), as codec-cli writes it
-REASONS = {200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-           405: "Method Not Allowed", 411: "Length Required", 409: "Conflict", 413: "Content Too Large", 415: "Unsupported Media Type",
-           426: "Upgrade Required", 429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable",
-           504: "Gateway Timeout"}
+REASONS = {200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
+           404: "Not Found", 405: "Method Not Allowed", 409: "Conflict", 411: "Length Required", 413: "Content Too Large",
+           415: "Unsupported Media Type", 426: "Upgrade Required", 429: "Too Many Requests", 500: "Internal Server Error",
+           503: "Service Unavailable", 504: "Gateway Timeout"}
 TEXT_STREAM = "/v1/audio/speech/stream-input"  # WebSockets: the text stream (serve.speech_socket),
 CODES_STREAM, DECODE_STREAM = "/v1/audio/codes/stream", "/v1/audio/decode/stream"  # the codec's (serve.codec_socket)
 SOCKETS = (TEXT_STREAM, CODES_STREAM, DECODE_STREAM)

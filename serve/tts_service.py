@@ -542,7 +542,5 @@ def recording(entry: TtsEntry, z: pb.ZeroShotData) -> np.ndarray:
                                  entry.synth.sample_rate, max_seconds=30.0)
 
 
-
-
 def _word_proto(w: WordTime) -> pb.WordTime:
     return pb.WordTime(word=w.word, start_s=w.start, end_s=w.end, sentence=w.sentence, aligned=w.aligned)
