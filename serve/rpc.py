@@ -31,6 +31,10 @@ class AlreadyExists(CodecError):
     """A name that is taken (a custom voice): ALREADY_EXISTS."""
 
 
+class Unwritable(Exception):
+    """What the server could not write (its disk full or read-only): INTERNAL, said in one line."""
+
+
 class IdleTimeout(Exception):
     """A stream whose client went quiet for too long (DEADLINE_EXCEEDED): its slot is freed."""
 
@@ -68,6 +72,8 @@ def status_for(err: BaseException) -> grpc.StatusCode:
         return grpc.StatusCode.RESOURCE_EXHAUSTED
     if isinstance(err, IdleTimeout):
         return grpc.StatusCode.DEADLINE_EXCEEDED
+    if isinstance(err, Unwritable):
+        return grpc.StatusCode.INTERNAL
     if isinstance(err, (CodecError, ValueError)):
         return grpc.StatusCode.INVALID_ARGUMENT
     return grpc.StatusCode.INTERNAL
@@ -125,7 +131,7 @@ def unary(handler: Callable) -> Callable:
     async def wrapper(self, request, context):
         try:
             return await handler(self, request, context)
-        except (CodecError, ValueError, Overloaded, IdleTimeout) as err:
+        except (CodecError, ValueError, Overloaded, IdleTimeout, Unwritable) as err:
             await context.abort(status_for(err), str(err))
 
     wrapper.__name__ = handler.__name__
@@ -139,7 +145,7 @@ def streaming(handler: Callable) -> Callable:
         try:
             async for item in handler(self, request, context):
                 yield item
-        except (CodecError, ValueError, Overloaded, IdleTimeout) as err:
+        except (CodecError, ValueError, Overloaded, IdleTimeout, Unwritable) as err:
             await context.abort(status_for(err), str(err))
 
     wrapper.__name__ = handler.__name__

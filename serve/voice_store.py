@@ -27,7 +27,8 @@ from typing import Callable
 import numpy as np
 
 from codec import audio as audio_io
-from serve.rpc import AlreadyExists, ModelNotFound, Overloaded
+from codec.errors import CodecError, describe
+from serve.rpc import AlreadyExists, ModelNotFound, Overloaded, Unwritable
 from tts.synthesize import VoicePrompt
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -75,7 +76,7 @@ class VoiceStore:
             stamp = _stamp(folder)
             if held is None or held.stamp != stamp:
                 held = self._read(model, name, folder, stamp)
-        except FileNotFoundError:  # not there, or taken away while it was read
+        except (FileNotFoundError, NotADirectoryError):  # not there, or taken away while it was read
             self.voices.pop((model, name), None)
             return None
         return held
@@ -143,16 +144,17 @@ class VoiceStore:
         """The voice's folder, written aside and renamed into place (over the old one's, with ``replace``)."""
         folder = self._folder(voice.model, voice.name)
         fresh = folder.with_name(f".new-{voice.name}-{secrets.token_hex(4)}")
-        fresh.mkdir(parents=True)
         try:
-            audio_io.save(fresh / RECORDING, wav, self.rates[voice.model], subtype="FLOAT")
+            fresh.mkdir(parents=True)
             (fresh / META).write_text(json.dumps({"transcript": voice.transcript, "description": voice.description}))
+            audio_io.save(fresh / RECORDING, wav, self.rates[voice.model], subtype="FLOAT")
             if replace:
                 _remove(folder)
-            try:
-                os.rename(fresh, folder)
-            except OSError:  # another process made it first
+            os.rename(fresh, folder)
+        except (OSError, CodecError) as err:  # CodecError: the recording could not be written
+            if folder.is_dir() and not replace:  # another process made it first
                 raise AlreadyExists(f"voice {voice.name!r} already exists (send replace to replace it)") from None
+            raise Unwritable(f"could not keep voice {voice.name!r} in {folder.parent}: {describe(err)}") from None
         finally:
             shutil.rmtree(fresh, ignore_errors=True)
         return CustomVoice(voice.name, voice.model, voice.transcript, voice.description, voice.prompt, _stamp(folder))
@@ -170,4 +172,6 @@ def _remove(folder: Path) -> None:
         os.rename(folder, gone)
     except FileNotFoundError:
         return
+    except OSError as err:
+        raise Unwritable(f"could not delete voice {folder.name!r} in {folder.parent}: {describe(err)}") from None
     shutil.rmtree(gone, ignore_errors=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from serve.rpc import AlreadyExists, ModelNotFound, Overloaded
+from serve.rpc import AlreadyExists, ModelNotFound, Overloaded, Unwritable
 from serve.voice_store import VoiceStore
 from tts.synthesize import VoicePrompt
 
@@ -84,6 +84,14 @@ def test_a_write_cut_short_leaves_no_voice(tmp_path):
     assert kept.names("tts") == ["a"] and kept.get("tts", ".new-b-0000") is None
     store(tmp_path)
     assert sorted(p.name for p in (tmp_path / "tts").iterdir()) == ["a"]
+
+
+def test_a_folder_it_cannot_write_is_said_in_one_line(tmp_path):
+    kept, _ = store(tmp_path)
+    (tmp_path / "tts").write_text("not a folder")  # as a full or read-only disk refuses (root writes past modes)
+    with pytest.raises(Unwritable, match=r"could not keep voice 'a' in .*tts: .*Not a directory"):
+        kept.add("tts", "a", noise(0), "hi")
+    assert kept.get("tts", "a") is None and kept.names("tts") == []
 
 
 def test_without_a_folder_voices_live_in_memory():
