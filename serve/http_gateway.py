@@ -21,6 +21,8 @@ import itertools
 import json
 import struct
 from dataclasses import dataclass, field
+from email import policy as email_policy
+from email.parser import BytesParser
 from typing import Any, Callable, Iterator
 from urllib.parse import parse_qs, urlsplit
 
@@ -145,8 +147,9 @@ def _base64_audio(text: str, field: str) -> bytes:
 
 
 def voice_request(body: dict[str, Any]) -> pb.CreateVoiceRequest:
-    """``POST /v1/audio/voices``: a voice's ``name``, its recording (``audio``: a file, base64) and
-    what is said in it (``text``); ``description``, ``model`` and ``replace`` if wanted."""
+    """``POST /v1/audio/voices``: a voice's ``name``, its recording (``audio``: a file, base64 in
+    JSON, its bytes in a form) and what is said in it (``text``); ``description``, ``model`` and
+    ``replace`` if wanted."""
     unknown = sorted(set(body) - set(VOICE_FIELDS))
     if unknown:
         raise HttpError(400, f"unknown field{'s' * (len(unknown) > 1)} {', '.join(unknown)} (a voice has "
@@ -156,9 +159,10 @@ def voice_request(body: dict[str, Any]) -> pb.CreateVoiceRequest:
         raise HttpError(400, f"a voice needs {', '.join(missing)}: its name, its recording (an audio file, base64) "
                              "and what is said in it")
     for name, kind in VOICE_FIELDS.items():
-        if name in body and not isinstance(body[name], kind):
+        if name in body and not isinstance(body[name], (kind, bytes) if name == "audio" else kind):
             raise HttpError(400, f"{name} must be {'true or false' if kind is bool else 'text'}, got {body[name]!r}")
-    recording = pb.ZeroShotData(audio_prompt=_base64_audio(body["audio"], "audio"), transcript=body["text"])
+    audio_file = body["audio"] if isinstance(body["audio"], bytes) else _base64_audio(body["audio"], "audio")
+    recording = pb.ZeroShotData(audio_prompt=audio_file, transcript=body["text"])
     return pb.CreateVoiceRequest(name=body["name"], recording=recording, model=body.get("model", ""),
                                  description=body.get("description", ""), replace=body.get("replace", False))
 
@@ -232,8 +236,10 @@ class Gateway:
                 voices = self.tts.ListVoices(pb.ListVoicesRequest(), metadata=metadata).voices
                 return _json(start_response, 200, {"voices": [v.name for v in voices],
                                                    "data": [voice_json(v) for v in voices]})
-            if route == ("POST", "/v1/audio/voices"):
-                made = self.tts.CreateVoice(voice_request(_json_body(environ)), metadata=metadata)
+            if route == ("POST", "/v1/audio/voices"):  # JSON, or a form with the recording as a file
+                form = _content_type(environ) == "multipart/form-data"
+                body = _form_body(environ, self.max_upload, ("replace",)) if form else _json_body(environ)
+                made = self.tts.CreateVoice(voice_request(body), metadata=metadata)
                 return _json(start_response, 201, voice_json(made))
             if route[0] == "DELETE" and endpoint(route[1]) == VOICE:
                 name = route[1].removeprefix(VOICE.removesuffix("{name}"))  # wsgiref unquoted it
@@ -494,6 +500,29 @@ def _body(environ: dict, limit: int) -> bytes:
     if len(data) < length:
         raise HttpError(400, f"the body ended after {len(data)} of its {length} bytes (Content-Length)")
     return data
+
+
+def _form_body(environ: dict, limit: int, booleans: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A ``multipart/form-data`` body (``curl -F``): its fields as text, its files as bytes; the
+    ``booleans`` as JSON's (``true``/``false``: a form has no other way to say them)."""
+    head = f"Content-Type: {environ.get('CONTENT_TYPE', '')}\r\n\r\n".encode("latin-1", "replace")
+    form = BytesParser(policy=email_policy.HTTP).parsebytes(head + _body(environ, limit))
+    if not form.is_multipart() or form.defects:
+        raise HttpError(400, "the body is not a multipart form (send it as curl -F does)")
+    fields: dict[str, Any] = {}
+    for part in form.iter_parts():
+        name, data = part.get_param("name", header="content-disposition"), part.get_payload(decode=True) or b""
+        if not name or name in fields:
+            raise HttpError(400, f"each form field needs a name, once; got {name!r}" + (" twice" if name else ""))
+        if part.get_filename() is not None:
+            fields[name] = data
+            continue
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise HttpError(400, f"form field {name} is not UTF-8 text") from None
+        fields[name] = {"true": True, "false": False}.get(text, text) if name in booleans else text
+    return fields
 
 
 def _json_body(environ: dict) -> dict:

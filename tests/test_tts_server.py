@@ -765,11 +765,20 @@ def test_a_voice_of_ones_own_is_kept_under_a_name(gateway, unpaced, voice_dir):
     assert status == 404 and "custom voice 'mine' not found" in json.loads(body)["error"]["message"]
     status, _, body = http(gateway, "/v1/audio/voices/narrator", method="DELETE")
     assert status == 400 and "only custom voices" in json.loads(body)["error"]["message"]
+    import requests
+
+    url, token = f"http://127.0.0.1:{gateway.server.http_port}/v1/audio/voices", {"Authorization": "Bearer t0k"}
+    form = requests.post(url, headers=token, data={"name": "mine", "text": "hello there", "replace": "false"},
+                         files={"audio": ("mine.wav", recording, "audio/wav")}, timeout=60)  # as curl -F sends it
+    assert form.status_code == 201 and form.json()["name"] == "mine" and said(gateway.target, voice_name="mine") == by_name
+    form = requests.post(url, headers=token, data={"name": "x"}, files={"audio": ("x.wav", recording)}, timeout=60)
+    assert form.status_code == 400 and "a voice needs text" in form.json()["error"]["message"]
     with grpc.insecure_channel(unpaced.target) as channel:  # replaced by one server, the other says the new one
         pb_grpc.TextToSpeechStub(channel).CreateVoice(pb.CreateVoiceRequest(name="yours", recording=sent, replace=True))
     assert said(gateway.target, voice_name="yours") == by_name
-    assert sorted(p.name for p in (voice_dir / "tts").iterdir()) == ["yours"]  # no leftovers
-    http(gateway, "/v1/audio/voices/yours", method="DELETE")
+    assert sorted(p.name for p in (voice_dir / "tts").iterdir()) == ["mine", "yours"]  # no leftovers
+    for name in ("mine", "yours"):
+        http(gateway, f"/v1/audio/voices/{name}", method="DELETE")
 
 
 def test_http_body_limits(gateway):
