@@ -238,6 +238,9 @@ class Gateway:
                                                    "data": [voice_json(v) for v in voices]})
             if route == ("POST", "/v1/audio/voices"):  # JSON, or a form with the recording as a file
                 form = _content_type(environ) == "multipart/form-data"
+                if not form and _content_type(environ) not in ("application/json", ""):
+                    raise HttpError(415, "send the voice as JSON or as a multipart form (curl -F), got "
+                                         f"{_content_type(environ)!r}")
                 body = _form_body(environ, self.max_upload, ("replace",)) if form else _json_body(environ)
                 made = self.tts.CreateVoice(voice_request(body), metadata=metadata)
                 return _json(start_response, 201, voice_json(made))

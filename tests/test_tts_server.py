@@ -773,6 +773,8 @@ def test_a_voice_of_ones_own_is_kept_under_a_name(gateway, unpaced, voice_dir):
     assert form.status_code == 201 and form.json()["name"] == "mine" and said(gateway.target, voice_name="mine") == by_name
     form = requests.post(url, headers=token, data={"name": "x"}, files={"audio": ("x.wav", recording)}, timeout=60)
     assert form.status_code == 400 and "a voice needs text" in form.json()["error"]["message"]
+    status, _, body = http(gateway, "/v1/audio/voices", recording, content_type="audio/wav")
+    assert status == 415 and "as JSON or as a multipart form" in json.loads(body)["error"]["message"]
     with grpc.insecure_channel(unpaced.target) as channel:  # replaced by one server, the other says the new one
         pb_grpc.TextToSpeechStub(channel).CreateVoice(pb.CreateVoiceRequest(name="yours", recording=sent, replace=True))
     assert said(gateway.target, voice_name="yours") == by_name
