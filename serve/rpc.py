@@ -31,6 +31,10 @@ class AlreadyExists(CodecError):
     """A name that is taken (a custom voice): ALREADY_EXISTS."""
 
 
+class Raced(Exception):
+    """Another server changed the same thing at the same time, again and again: ABORTED (retry)."""
+
+
 class Unwritable(Exception):
     """What the server could not write (its disk full or read-only): INTERNAL, said in one line."""
 
@@ -74,6 +78,8 @@ def status_for(err: BaseException) -> grpc.StatusCode:
         return grpc.StatusCode.DEADLINE_EXCEEDED
     if isinstance(err, Unwritable):
         return grpc.StatusCode.INTERNAL
+    if isinstance(err, Raced):
+        return grpc.StatusCode.ABORTED
     if isinstance(err, (CodecError, ValueError)):
         return grpc.StatusCode.INVALID_ARGUMENT
     return grpc.StatusCode.INTERNAL
@@ -131,7 +137,7 @@ def unary(handler: Callable) -> Callable:
     async def wrapper(self, request, context):
         try:
             return await handler(self, request, context)
-        except (CodecError, ValueError, Overloaded, IdleTimeout, Unwritable) as err:
+        except (CodecError, ValueError, Overloaded, IdleTimeout, Unwritable, Raced) as err:
             await context.abort(status_for(err), str(err))
 
     wrapper.__name__ = handler.__name__
@@ -145,7 +151,7 @@ def streaming(handler: Callable) -> Callable:
         try:
             async for item in handler(self, request, context):
                 yield item
-        except (CodecError, ValueError, Overloaded, IdleTimeout, Unwritable) as err:
+        except (CodecError, ValueError, Overloaded, IdleTimeout, Unwritable, Raced) as err:
             await context.abort(status_for(err), str(err))
 
     wrapper.__name__ = handler.__name__

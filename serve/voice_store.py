@@ -14,6 +14,7 @@ read again; a request pays one ``stat`` for that. Without a folder, voices live 
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -28,11 +29,12 @@ import numpy as np
 
 from codec import audio as audio_io
 from codec.errors import CodecError, describe
-from serve.rpc import AlreadyExists, ModelNotFound, Overloaded, Unwritable
+from serve.rpc import AlreadyExists, ModelNotFound, Overloaded, Raced, Unwritable
 from tts.synthesize import VoicePrompt
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 RECORDING, META = "recording.wav", "voice.json"
+RETRIES = 3  # reads and writes raced by another process's change of the same voice
 
 
 @dataclass(frozen=True)
@@ -67,19 +69,24 @@ class VoiceStore:
                 shutil.rmtree(leftover, ignore_errors=True)
 
     def get(self, model: str, name: str) -> CustomVoice | None:
-        """The voice, read from the folder when it is new here or changed there; None if there is none."""
+        """The voice, read from the folder when it is new here or changed there; None if there is
+        none. Another process may replace or delete it while it is read: then it is read again."""
         held = self.voices.get((model, name))
         if self.directory is None or not NAME.fullmatch(name):
             return held
         folder = self._folder(model, name)
-        try:
-            stamp = _stamp(folder)
-            if held is None or held.stamp != stamp:
-                held = self._read(model, name, folder, stamp)
-        except (FileNotFoundError, NotADirectoryError):  # not there, or taken away while it was read
-            self.voices.pop((model, name), None)
-            return None
-        return held
+        for _ in range(RETRIES):
+            if (stamp := _stamp(folder)) is None:
+                self.voices.pop((model, name), None)
+                return None
+            if held is not None and held.stamp == stamp:
+                return held
+            try:
+                return self._read(model, name, folder, stamp)
+            except (OSError, CodecError):
+                if _stamp(folder) == stamp:  # unchanged: a broken voice, not one changing
+                    raise
+        raise Raced(f"voice {name!r} kept changing while it was read (another server replacing it); retry")
 
     def names(self, model: str) -> list[str]:
         if self.directory is None:
@@ -117,7 +124,7 @@ class VoiceStore:
                 raise Overloaded(f"this server keeps at most {self.limit} custom voices (--max-voices); delete one first")
             voice = CustomVoice(name, model, transcript, description, prompt)
             if self.directory is not None:
-                voice = self._write(voice, wav, replace=taken)
+                voice = self._write(voice, wav, replace)
             self.voices[(model, name)] = voice
             return voice
 
@@ -148,20 +155,36 @@ class VoiceStore:
             fresh.mkdir(parents=True)
             (fresh / META).write_text(json.dumps({"transcript": voice.transcript, "description": voice.description}))
             audio_io.save(fresh / RECORDING, wav, self.rates[voice.model], subtype="FLOAT")
-            if replace:
-                _remove(folder)
-            os.rename(fresh, folder)
+            for _ in range(RETRIES):
+                if replace:
+                    _remove(folder)
+                try:
+                    os.rename(fresh, folder)
+                    break
+                except OSError as err:
+                    if err.errno not in (errno.ENOTEMPTY, errno.EEXIST):  # not another process's voice there
+                        raise
+                    if not replace and folder.is_dir():  # another process made it first (else: gone again)
+                        raise AlreadyExists(f"voice {voice.name!r} already exists (send replace to replace it)") from None
+            else:  # another process's came back each time
+                raise Raced(f"voice {voice.name!r} kept being made by another server meanwhile; retry")
+        except (AlreadyExists, Raced):
+            raise
         except (OSError, CodecError) as err:  # CodecError: the recording could not be written
-            if folder.is_dir() and not replace:  # another process made it first
-                raise AlreadyExists(f"voice {voice.name!r} already exists (send replace to replace it)") from None
             raise Unwritable(f"could not keep voice {voice.name!r} in {folder.parent}: {describe(err)}") from None
         finally:
             shutil.rmtree(fresh, ignore_errors=True)
-        return CustomVoice(voice.name, voice.model, voice.transcript, voice.description, voice.prompt, _stamp(folder))
+        # deleted by another process already: (0, 0), which no folder has, so the next ``get`` looks
+        stamp = _stamp(folder) or (0, 0)
+        return CustomVoice(voice.name, voice.model, voice.transcript, voice.description, voice.prompt, stamp)
 
 
-def _stamp(folder: Path) -> tuple[int, int]:
-    st = os.stat(folder)
+def _stamp(folder: Path) -> tuple[int, int] | None:
+    """The folder's (inode, ctime): a folder written anew differs. None when there is none."""
+    try:
+        st = os.stat(folder)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
     return st.st_ino, st.st_ctime_ns
 
 
