@@ -50,6 +50,28 @@ def speech(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def exported_codec(tmp_path_factory):
+    """preset -> (torch codec, its directory: save_pretrained + ONNX graphs), made once per test
+    process (an export takes 15-30 s; presets are seeded, so every test saw the same weights
+    before). Read only: a test that changes a model works on a copy."""
+    from codec.onnx_export import export_codec
+    from codec.pretrained import load_codec
+
+    cache: dict = {}
+
+    def get(preset: str):
+        if preset not in cache:
+            codec = load_codec(preset)
+            directory = tmp_path_factory.mktemp(preset)
+            codec.save_pretrained(directory)
+            export_codec(codec, directory)
+            cache[preset] = (codec, directory)
+        return cache[preset]
+
+    return get
+
+
+@pytest.fixture(scope="session")
 def asr_dir(tmp_path_factory) -> Path:
     """The bundled recognizer (a trained one) in a directory of its own, with its ONNX graph:
     a best-of-N verifier for tiny TTS models."""

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from codec import audio, container, files
-from codec.onnx_export import GRAPHS, OPSET, export_codec
+from codec.onnx_export import GRAPHS, OPSET
 from codec.pretrained import load_codec, models_dir
 from serve.runtime import OnnxCodec
 
@@ -34,21 +34,10 @@ def speech(tmp_path_factory) -> np.ndarray:
     return (0.3 * np.sin(2 * np.pi * (100 + 200 * t) * t) + 0.01 * rng.standard_normal(t.size)).astype(np.float32)
 
 
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    """preset -> (torch codec, model dir with save_pretrained + ONNX graphs); exported once."""
-    cache: dict = {}
-
-    def get(preset: str):
-        if preset not in cache:
-            codec = load_codec(preset)
-            directory = tmp_path_factory.mktemp(preset)
-            codec.save_pretrained(directory)
-            export_codec(codec, directory)
-            cache[preset] = (codec, directory)
-        return cache[preset]
-
-    return get
+@pytest.fixture
+def exported(exported_codec):
+    """preset -> (torch codec, model dir with save_pretrained + ONNX graphs), shared (conftest)."""
+    return exported_codec
 
 
 @pytest.mark.parametrize("preset", FAST + SLOW)

@@ -25,8 +25,6 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from codec import audio, g711
-from codec.onnx_export import export_codec
-from codec.pretrained import load_codec
 from serve import wire
 from serve.client import SpeechClient
 from serve.gen.speech.v1 import speech_pb2 as pb
@@ -44,12 +42,8 @@ SR = 24000
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:
-    directory = tmp_path_factory.mktemp("hificodec-tiny")
-    codec = load_codec("hificodec-tiny")
-    codec.save_pretrained(directory)
-    export_codec(codec, directory)
-    return directory
+def model_dir(exported_codec) -> Path:
+    return exported_codec("hificodec-tiny")[1]
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,6 @@ import onnx
 import pytest
 import torch
 
-from codec.onnx_export import export_codec
-from codec.pretrained import load_codec
 from serve.tts_runtime import OnnxTts
 from tts.config import load_preset
 from tts.decoding import decode_loop, left_pad
@@ -140,12 +138,9 @@ def test_int8_graph_runs_and_stays_close(exported):
     assert np.abs(a - b).max() < 0.1 * np.abs(a).max()  # weight-only quantization error, bounded
 
 
-def test_onnx_synthesis_imports_no_torch(exported, tmp_path):
+def test_onnx_synthesis_imports_no_torch(exported, exported_codec):
     _, directory = exported
-    codec_dir = tmp_path / "codec"
-    codec = load_codec("distilcodec-tiny")
-    codec.save_pretrained(codec_dir)
-    export_codec(codec, codec_dir)
+    codec_dir = exported_codec("distilcodec-tiny")[1]
     code = (
         "import sys\n"
         "from serve.runtime import OnnxCodec\n"

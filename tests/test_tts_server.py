@@ -17,8 +17,6 @@ import pytest
 import torch
 
 from codec import audio, g711
-from codec.onnx_export import export_codec
-from codec.pretrained import load_codec
 from serve import wire
 from serve.gen.speech.v1 import speech_pb2 as pb
 from serve.gen.speech.v1 import speech_pb2_grpc as pb_grpc
@@ -41,12 +39,9 @@ NARRATOR_SECONDS = 5  # the model's voice: longer than the server's voice_prompt
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, asr_dir):
+def server(tmp_path_factory, asr_dir, exported_codec):
     root = tmp_path_factory.mktemp("tts-server")
-    codec_dir = root / "distilcodec-tiny"
-    codec = load_codec("distilcodec-tiny")
-    codec.save_pretrained(codec_dir)
-    export_codec(codec, codec_dir)
+    codec_dir = exported_codec("distilcodec-tiny")[1]
     torch.manual_seed(0)
     tts_dir = root / "tts"
     model = TtsModel(load_preset("tiny", codec=str(codec_dir), codec_frame_rate=100.0)).eval()
