@@ -182,9 +182,9 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
         self.registry, self.cfg, self.pool, self.slots, self.metrics = registry, cfg, pool, slots, metrics
         self.generating = generating or pool  # where generation loops run (their own threads when steps are batched)
 
-    def _prepare(self, req: pb.SynthesizeSpeechRequest) -> tuple[TtsEntry, str, VoicePrompt | None, SamplingConfig]:
+    async def _prepare(self, req: pb.SynthesizeSpeechRequest) -> tuple[TtsEntry, str, VoicePrompt | None, SamplingConfig]:
         """A request's model, its text as read (respelled and checked), voice and sampling."""
-        entry, said, voice, sampling = self._options(req)
+        entry, said, voice, sampling = await self._options(req)
         text = respell(req.text, said)
         # empty, junk-only and over-long text, or bad SSML, is refused in one line before anything plays
         if is_ssml(text):
@@ -193,7 +193,7 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
             text = normalize(text)
         return entry, text, voice, sampling
 
-    def _options(self, req: pb.SynthesizeSpeechRequest) -> tuple[TtsEntry, dict, VoicePrompt | None, SamplingConfig]:
+    async def _options(self, req: pb.SynthesizeSpeechRequest) -> tuple[TtsEntry, dict, VoicePrompt | None, SamplingConfig]:
         """Everything of a request but its text: model, pronunciations, voice, sampling (checked)."""
         entry = self.registry.get(req.model)
         if req.language_code and not req.language_code.lower().startswith("en"):
@@ -205,12 +205,7 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
         # its words the way the dictionary spells them, and the model reads both as one sequence
         said = ({**self.registry.dictionary, **parse_dictionary(req.custom_dictionary, "custom_dictionary")}
                 if req.custom_dictionary else self.registry.dictionary)
-        voice = None
-        if req.HasField("zero_shot_data") and req.zero_shot_data.audio_prompt:
-            voice = self.registry.zero_shot(entry, req.zero_shot_data, respell(req.zero_shot_data.transcript, said))
-        elif req.voice_name:
-            voice = self.registry.voice(entry, req.voice_name)
-            voice = replace(voice, transcript=respell(voice.transcript, said)) if said else voice
+        voice = await self._voice(entry, req, said)
         best_of = max(1, req.best_of)
         if best_of > 1 and entry.synth.verifier is None:
             raise CodecError("best_of > 1 needs a verifier: start the server with --tts-verifier (e.g. asr_verifier)")
@@ -224,6 +219,19 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
                                   search_seconds=self.cfg.tts_search_seconds if best_of > 1 else 0.0)
         return entry, said, voice, sampling
 
+    async def _voice(self, entry: TtsEntry, req: pb.SynthesizeSpeechRequest, said: dict) -> VoicePrompt | None:
+        """The request's voice: one of the model's own at once; a recording sent with the request or
+        a client's voice on the inference pool, as making its prompt (and reading it from
+        --voice-dir) takes 20-450 ms that would hold up every other stream on the event loop."""
+        if req.HasField("zero_shot_data") and req.zero_shot_data.audio_prompt:
+            return await submit(self.pool, self.registry.zero_shot, entry, req.zero_shot_data,
+                                respell(req.zero_shot_data.transcript, said), metrics=self.metrics)
+        if not req.voice_name:
+            return None
+        voice = (entry.voices.get(req.voice_name)
+                 or await submit(self.pool, self.registry.voice, entry, req.voice_name, metrics=self.metrics))
+        return replace(voice, transcript=respell(voice.transcript, said)) if said else voice
+
     def _encode_out(self, wav: np.ndarray, entry: TtsEntry, req: pb.SynthesizeSpeechRequest) -> pb.SynthesizeSpeechResponse:
         out = wire.audio_to_proto(wav, entry.synth.sample_rate, req.encoding, req.sample_rate_hz)
         return pb.SynthesizeSpeechResponse(audio=out.data, encoding=out.encoding, sample_rate_hz=out.sample_rate_hz)
@@ -231,7 +239,7 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
     @unary
     async def Synthesize(self, req, context):
         start = time.perf_counter()
-        entry, text, voice, sampling = self._prepare(req)
+        entry, text, voice, sampling = await self._prepare(req)
         if req.word_times:
             wav, words = await submit(self.generating, _with_word_times, entry.synth, text, voice, sampling,
                                       req.speaking_rate or 1.0, metrics=self.metrics)
@@ -248,7 +256,7 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
     async def SynthesizeStream(self, req, context):
         with self.slots.hold():
             start, first = time.perf_counter(), None
-            entry, text, voice, sampling = self._prepare(req)
+            entry, text, voice, sampling = await self._prepare(req)
             out = _AudioOut(entry, req)
             stop, seconds, marks = threading.Event(), 0.0, []
             timer = WordTimer(entry.synth.sample_rate, entry.synth.verifier.recognizer) if req.word_times else None
@@ -286,7 +294,7 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
         with self.slots.hold():
             start, first, seconds, chars = time.perf_counter(), None, 0.0, 0
             req = await opening(requests, "SynthesizeTextStream", "config (a SynthesizeSpeechRequest)")
-            entry, said, voice, sampling = self._options(req)
+            entry, said, voice, sampling = await self._options(req)
             text = _TextReader(requests, self.cfg.text_stream_idle_seconds)
             now = self._reading(entry, req, voice, sampling, text.cut)
             warm = now.continuation.decoder.fork()  # each reading after an interrupt starts from here

@@ -230,6 +230,22 @@ def test_zero_shot_and_output_rate(stub):
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "whole files go by unary calls" in info.value.details()
 
 
+def test_a_recording_is_made_into_a_prompt_off_the_event_loop(server, stub, monkeypatch):
+    """A recording sent with a request becomes a prompt on the inference pool: 20-450 ms (5-27 s
+    recordings) that on the event loop would hold up every other stream's audio."""
+    registry, threads = server.server.tts_registry, []
+    made = registry._made
+
+    def spy(*args):
+        threads.append(threading.current_thread())
+        return made(*args)
+
+    monkeypatch.setattr(registry, "_made", spy)
+    prompt = audio.to_file_bytes((0.1 * np.random.default_rng(11).standard_normal(SR)).astype(np.float32), SR)
+    stub.Synthesize(request(zero_shot_data=pb.ZeroShotData(audio_prompt=prompt, transcript="hello there")))
+    assert len(threads) == 1 and threads[0] is not server.thread and threads[0].name.startswith("infer")
+
+
 def test_a_long_zero_shot_prompt_keeps_its_first_words(server, stub, speech):
     """The server's --voice-prompt-seconds 4 cuts a 6.8 s prompt (SENTENCE twice) after its first
     sentence: the result is the one a client gets by sending that sentence's audio alone."""
