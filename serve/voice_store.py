@@ -6,7 +6,7 @@ With a folder (``--voice-dir``) a voice is ``DIR/<model>/<name>/`` holding ``rec
 (float, at the model's rate: the prompt made again after a restart is the same) and
 ``voice.json`` (transcript, description). It is written under a dotted name and renamed into
 place, and taken away by a rename to a dotted name first, so a voice is there whole or not at
-all, even for a server killed mid-write; dotted leftovers are swept at start. Server processes
+all, even for a server killed mid-write; dotted leftovers over a minute old are swept at start. Server processes
 that share the folder (``--reuse-port``) share the voices: a name not in memory is looked for
 on disk, and one in memory whose folder changed (deleted, or replaced by another process) is
 read again; a request pays one ``stat`` for that. Without a folder, voices live in memory.
@@ -14,6 +14,7 @@ read again; a request pays one ``stat`` for that. Without a folder, voices live 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -21,6 +22,7 @@ import re
 import secrets
 import shutil
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -35,6 +37,7 @@ from tts.synthesize import VoicePrompt
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 RECORDING, META = "recording.wav", "voice.json"
 RETRIES = 3  # reads and writes raced by another process's change of the same voice
+LEFTOVER_S = 60.0  # a dotted folder this old is a write or delete that was cut short
 
 
 @dataclass(frozen=True)
@@ -65,8 +68,10 @@ class VoiceStore:
         self.lock = threading.Lock()  # one add or delete at a time in this process
         if directory is not None:
             directory.mkdir(parents=True, exist_ok=True)
-            for leftover in directory.glob("*/.*"):  # a write or delete cut short
-                shutil.rmtree(leftover, ignore_errors=True)
+            for leftover in directory.glob("*/.*"):  # a write or delete cut short (not one under way elsewhere)
+                with contextlib.suppress(FileNotFoundError):
+                    if time.time() - leftover.stat().st_mtime > LEFTOVER_S:
+                        shutil.rmtree(leftover, ignore_errors=True)
 
     def get(self, model: str, name: str) -> CustomVoice | None:
         """The voice, read from the folder when it is new here or changed there; None if there is
@@ -92,7 +97,7 @@ class VoiceStore:
         if self.directory is None:
             return sorted(name for m, name in self.voices if m == model)
         folder = self.directory / model
-        return sorted(p.name for p in folder.iterdir() if NAME.fullmatch(p.name)) if folder.is_dir() else []
+        return sorted(p.name for p in folder.iterdir() if NAME.fullmatch(p.name) and p.is_dir()) if folder.is_dir() else []
 
     def descriptions(self, model: str) -> dict[str, str]:
         """Each voice's description, by name: read from its ``voice.json`` (no prompt is made)."""

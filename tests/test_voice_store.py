@@ -75,15 +75,22 @@ def test_refusals_keep_nothing(tmp_path):
 
 
 def test_a_write_cut_short_leaves_no_voice(tmp_path):
-    """A server killed while writing (or deleting) leaves a dotted folder: no voice, swept at start."""
+    """A server killed while writing (or deleting) leaves a dotted folder: no voice, swept at the
+    next start once a minute old (a younger one may be another server's write under way)."""
+    import os
+    import time
+
     kept, _ = store(tmp_path)
     kept.add("tts", "a", noise(0), "hi")
-    half = tmp_path / "tts" / ".new-b-0000"
-    half.mkdir()
-    (half / "recording.wav").write_bytes(b"RIFF")
+    half, busy = tmp_path / "tts" / ".new-b-0000", tmp_path / "tts" / ".new-c-0000"
+    for folder in (half, busy):
+        folder.mkdir()
+        (folder / "recording.wav").write_bytes(b"RIFF")
+    os.utime(half, (time.time() - 120, time.time() - 120))
+    (tmp_path / "tts" / "notes.txt").write_text("not a voice")  # a file someone left: not listed
     assert kept.names("tts") == ["a"] and kept.get("tts", ".new-b-0000") is None
     store(tmp_path)
-    assert sorted(p.name for p in (tmp_path / "tts").iterdir()) == ["a"]
+    assert sorted(p.name for p in (tmp_path / "tts").iterdir()) == [".new-c-0000", "a", "notes.txt"]
 
 
 def test_a_folder_it_cannot_write_is_said_in_one_line(tmp_path):
