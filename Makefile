@@ -72,6 +72,7 @@ bench: setup onnx
 	$(if $(wildcard models/asr_verifier/config.json),$(BIN)/python benchmarks/voice_trim.py)
 	$(if $(wildcard models/tts/config.json),$(BIN)/python benchmarks/time_stretch.py)
 	$(if $(wildcard models/asr_verifier/config.json),$(BIN)/python benchmarks/first_audio.py)
+	$(if $(wildcard models/asr_verifier/config.json),$(BIN)/python benchmarks/prefill.py)
 	$(if $(wildcard models/asr/config.json),$(BIN)/python benchmarks/tts_batch.py)
 
 # Python gRPC stubs from proto/ (committed; tests fail when they drift from the proto).

@@ -81,12 +81,15 @@ class OnnxStepper:
 
     def _prefill(self, ids: np.ndarray, positions: np.ndarray, key_mask: np.ndarray) -> np.ndarray:
         """The first call: rows with text together, textless ones together or kept, each group at
-        its own longest; the caches then left-padded with masked slots to the prompt's width."""
+        its own longest, and a row the same as one before it (best-of's candidates: one prompt,
+        B times) taken from that one, not run again; the caches then left-padded with masked
+        slots to the prompt's width."""
         rows, width = ids.shape[0], ids.shape[1]
         keys = [self._textless_key(ids[r][key_mask[r]]) for r in range(rows)]
         done = {r: hit for r, key in enumerate(keys) if key is not None and (hit := self.tts.kept_rows.get(key)) is not None}
-        for group in ([r for r in range(rows) if r not in done and keys[r] is None],
-                      [r for r in range(rows) if r not in done and keys[r] is not None]):
+        first = _first_alike(ids, positions, key_mask)  # row -> the first row equal to it
+        for group in ([r for r in range(rows) if r not in done and keys[r] is None and first[r] == r],
+                      [r for r in range(rows) if r not in done and keys[r] is not None and first[r] == r]):
             if not group:
                 continue
             cut = width - int(key_mask[group].sum(1).max())  # the group's common padding
@@ -96,6 +99,8 @@ class OnnxStepper:
                 done[r] = (logits[i : i + 1], [t[i : i + 1] for t in present])
                 if keys[r] is not None:
                     self.tts.kept_rows.put(keys[r], done[r])
+        for r in range(rows):
+            done.setdefault(r, done[first[r]])
         self.past = [np.concatenate([_left_padded(done[r][1][k], 1 + width) for r in range(rows)])
                      for k in range(len(done[0][1]))]
         return np.concatenate([done[r][0] for r in range(rows)])
@@ -116,6 +121,13 @@ class OnnxStepper:
         """Row i of the cache becomes a copy of row ``rows[i]`` (``tts.decoding.Decoding.reorder``)."""
         if self.past is not None:
             self.past = [t[rows] for t in self.past]
+
+
+def _first_alike(ids: np.ndarray, positions: np.ndarray, key_mask: np.ndarray) -> list[int]:
+    """For each row, the first row with the same ids, positions and mask (itself if none before)."""
+    seen: dict[bytes, int] = {}
+    return [seen.setdefault(ids[r].tobytes() + positions[r].tobytes() + key_mask[r].tobytes(), r)
+            for r in range(ids.shape[0])]
 
 
 def _left_padded(cache: np.ndarray, length: int) -> np.ndarray:

@@ -115,6 +115,29 @@ def test_prompt_rows_prefill_at_their_own_lengths_and_textless_rows_are_kept(exp
     assert shapes[2:5] == shapes[6:] == [(2, 1)] * 3  # the second request: the text row alone, then the steps
 
 
+def test_a_prompts_repeated_rows_are_prefilled_once(exported):
+    """Best of B prompts the same rows B times: each distinct row is run once (the text row, the
+    textless row) and its cache given to its copies; the logits, and the steps after, are those
+    of every row run."""
+    model, directory = exported
+    tts, cfg = OnnxTts(directory, threads=1), model.cfg
+    prompt = np.array(build_prompt(model, [9, 10, 11, 12], [4], prompt_codes=[1, 2]))
+    rows = [prompt[:, None], without_text(cfg, prompt)[:, None]] * 2
+    ids, key_mask = left_pad(rows, np.array([cfg.special("<pad>")]))
+    ids, positions = ids[..., 0], np.maximum(key_mask.cumsum(1) - 1, 0)
+    past = tts.empty_past(4)
+    reference, _ = tts.run(ids, positions, np.concatenate([np.zeros((4, 1), bool), key_mask], 1), past)
+    shapes, run = [], tts.run
+    tts.run = lambda ids, *rest: shapes.append(ids.shape) or run(ids, *rest)
+    stepper = tts.stepper()
+    np.testing.assert_allclose(stepper.step(ids, positions, key_mask), reference, atol=1e-5)
+    assert shapes == [(1, len(prompt)), (1, key_mask[1].sum())]  # two rows run, not four
+    token = np.full((4, 1), cfg.codebook_offset(0) + 5)
+    mask = np.concatenate([key_mask, np.ones((4, 1), bool)], 1)
+    logits = stepper.step(token, positions[:, -1:] + 1, mask)
+    np.testing.assert_allclose(logits[2:], logits[:2], atol=1e-6)  # the copies go on as their rows
+
+
 def test_grouped_query_attention_equals_repeated_kv():
     from tts.model import grouped_attention
 
