@@ -157,8 +157,8 @@ def voice_request(body: dict[str, Any]) -> pb.CreateVoiceRequest:
                              f"{', '.join(VOICE_FIELDS)})")
     missing = [name for name in ("name", "audio", "text") if name not in body]
     if missing:
-        raise HttpError(400, f"a voice needs {', '.join(missing)}: its name, its recording (an audio file, base64) "
-                             "and what is said in it")
+        raise HttpError(400, f"a voice needs {', '.join(missing)}: its name, its recording (an audio file; base64 in "
+                             "JSON) and what is said in it")
     for name, kind in VOICE_FIELDS.items():
         if name in body and not isinstance(body[name], (kind, bytes) if name == "audio" else kind):
             raise HttpError(400, f"{name} must be {'true or false' if kind is bool else 'text'}, got {body[name]!r}")

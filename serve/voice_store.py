@@ -6,10 +6,12 @@ With a folder (``--voice-dir``) a voice is ``DIR/<model>/<name>/`` holding ``rec
 (float, at the model's rate: the prompt made again after a restart is the same) and
 ``voice.json`` (transcript, description). It is written under a dotted name and renamed into
 place, and taken away by a rename to a dotted name first, so a voice is there whole or not at
-all, even for a server killed mid-write; dotted leftovers over a minute old are swept at start. Server processes
-that share the folder (``--reuse-port``) share the voices: a name not in memory is looked for
-on disk, and one in memory whose folder changed (deleted, or replaced by another process) is
-read again; a request pays one ``stat`` for that. Without a folder, voices live in memory.
+all, even for a server killed mid-write; dotted leftovers over a minute old are swept at start.
+Server processes that share the folder (``--reuse-port``) share the voices: a name not in
+memory is looked for on disk, and one in memory whose folder changed (deleted, or replaced by
+another process) is read again; a request pays one ``stat`` for that. Voices made, replaced
+and deleted by several processes at once stay whole (reads and renames retried, ``Raced``
+after ``RETRIES``). Without a folder, voices live in memory.
 """
 
 from __future__ import annotations

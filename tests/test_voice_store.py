@@ -4,10 +4,14 @@ tests/test_tts_server.py); the files, renames and refusals are the store's own."
 
 from __future__ import annotations
 
+import os
+import threading
+import time
+
 import numpy as np
 import pytest
 
-from serve.rpc import AlreadyExists, ModelNotFound, Overloaded, Unwritable
+from serve.rpc import AlreadyExists, ModelNotFound, Overloaded, Raced, Unwritable
 from serve.voice_store import VoiceStore
 from tts.synthesize import VoicePrompt
 
@@ -77,9 +81,6 @@ def test_refusals_keep_nothing(tmp_path):
 def test_a_write_cut_short_leaves_no_voice(tmp_path):
     """A server killed while writing (or deleting) leaves a dotted folder: no voice, swept at the
     next start once a minute old (a younger one may be another server's write under way)."""
-    import os
-    import time
-
     kept, _ = store(tmp_path)
     kept.add("tts", "a", noise(0), "hi")
     half, busy = tmp_path / "tts" / ".new-b-0000", tmp_path / "tts" / ".new-c-0000"
@@ -94,6 +95,7 @@ def test_a_write_cut_short_leaves_no_voice(tmp_path):
 
 
 def test_a_folder_it_cannot_write_is_said_in_one_line(tmp_path):
+    """A voice the disk will not take: Unwritable (INTERNAL) naming the folder; nothing kept."""
     kept, _ = store(tmp_path)
     (tmp_path / "tts").write_text("not a folder")  # as a full or read-only disk refuses (root writes past modes)
     with pytest.raises(Unwritable, match=r"could not keep voice 'a' in .*tts: .*Not a directory"):
@@ -117,10 +119,6 @@ def test_servers_racing_on_one_voice_never_break_it(tmp_path):
     is refused as taken, gone, or raced (retry); never a half-read voice or an OS error, and
     nothing is left behind. Interleavings vary run to run; each has ended so for a correct store
     (the first version of this store failed every run of this test: 25-42 errors)."""
-    import threading
-
-    from serve.rpc import Raced
-
     stores, failures = [store(tmp_path, limit=50)[0] for _ in range(4)], []
 
     def work(seed: int) -> None:
