@@ -23,7 +23,7 @@ from serve.tts_service import TtsRegistry  # noqa: E402
 from tts.sampling import SamplingConfig  # noqa: E402
 
 TEXT = "The quiet river carried seven small boats past the old mill before noon."
-PREFILL, FIRST_ALIKE = runtime.OnnxStepper._prefill, runtime._first_alike
+PREFILL, FIRST_ALIKE = runtime.OnnxStepper._prefill, runtime.first_alike
 
 
 def every_row(ids, positions, key_mask) -> list[int]:
@@ -40,13 +40,13 @@ def prefill_seconds(entry, voice, best_of: int, before: bool) -> float:
         took.append(time.perf_counter() - start)
         return out
 
-    runtime.OnnxStepper._prefill, runtime._first_alike = timed, every_row if before else FIRST_ALIKE
+    runtime.OnnxStepper._prefill, runtime.first_alike = timed, every_row if before else FIRST_ALIKE
     entry.synth.model.kept_rows.clear()
     try:
         for _ in entry.synth.stream(TEXT, voice, SamplingConfig(seed=1, best_of=best_of, max_frames=2)):
             pass
     finally:
-        runtime.OnnxStepper._prefill, runtime._first_alike = PREFILL, FIRST_ALIKE
+        runtime.OnnxStepper._prefill, runtime.first_alike = PREFILL, FIRST_ALIKE
     return took[0]
 
 

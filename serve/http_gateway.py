@@ -97,6 +97,10 @@ def speech_request(body: dict[str, Any]) -> tuple[pb.SynthesizeSpeechRequest, st
     if unknown:
         raise HttpError(400, f"unknown field{'s' * (len(unknown) > 1)} {', '.join(unknown)} (this server reads "
                              f"{', '.join(sorted(FIELDS))})")
+    if isinstance(body.get("voice"), dict):  # OpenAI's custom voice object: {"id": "NAME"}
+        if set(body["voice"]) != {"id"} or not isinstance(body["voice"]["id"], str):
+            raise HttpError(400, f'voice must be a name or {{"id": NAME}} (a custom voice), got {body["voice"]!r}')
+        body = {**body, "voice": body["voice"]["id"]}
     text, fmt = body.get("input"), body.get("response_format", "mp3")
     if not isinstance(text, str):
         raise HttpError(400, "input must be the text to say (a string)")
@@ -151,6 +155,8 @@ def voice_request(body: dict[str, Any]) -> pb.CreateVoiceRequest:
     """``POST /v1/audio/voices``: a voice's ``name``, its recording (``audio``: a file, base64 in
     JSON, its bytes in a form) and what is said in it (``text``); ``description``, ``model`` and
     ``replace`` if wanted."""
+    if "audio_sample" in body and "audio" not in body:  # OpenAI's name for the recording
+        body = {**{k: v for k, v in body.items() if k != "audio_sample"}, "audio": body["audio_sample"]}
     unknown = sorted(set(body) - set(VOICE_FIELDS))
     if unknown:
         raise HttpError(400, f"unknown field{'s' * (len(unknown) > 1)} {', '.join(unknown)} (a voice has "
@@ -169,8 +175,9 @@ def voice_request(body: dict[str, Any]) -> pb.CreateVoiceRequest:
 
 
 def voice_json(voice: pb.Voice) -> dict:
-    return {"object": "voice", "name": voice.name, "model": voice.model, "description": voice.description,
-            "custom": voice.custom}
+    """A voice as OpenAI's voice object (``id``: what a speech request's ``voice`` names), and ours."""
+    return {"object": "audio.voice", "id": voice.name, "name": voice.name, "model": voice.model,
+            "description": voice.description, "custom": voice.custom}
 
 
 def wav_header(sample_rate: int) -> bytes:
@@ -249,7 +256,7 @@ class Gateway:
                 name = route[1].removeprefix(VOICE.removesuffix("{name}"))  # wsgiref unquoted it
                 model = _query(environ, {"model": str}).get("model", "")
                 self.tts.DeleteVoice(pb.DeleteVoiceRequest(name=name, model=model), metadata=metadata)
-                return _json(start_response, 200, {"object": "voice.deleted", "name": name, "deleted": True})
+                return _json(start_response, 200, {"object": "audio.voice.deleted", "id": name, "deleted": True})
             if route == ("GET", "/healthz"):
                 status = self.health.Check(health_pb2.HealthCheckRequest(service="")).status  # the whole server
                 serving = status == health_pb2.HealthCheckResponse.SERVING

@@ -17,6 +17,7 @@ import onnxruntime as ort
 from codec.errors import CodecError
 from serve.runtime import session_options
 from tts.config import TtsConfig
+from tts.decoding import first_alike
 from tts.lru import Lru
 from tts.sequence import text_span
 
@@ -87,7 +88,7 @@ class OnnxStepper:
         rows, width = ids.shape[0], ids.shape[1]
         keys = [self._textless_key(ids[r][key_mask[r]]) for r in range(rows)]
         done = {r: hit for r, key in enumerate(keys) if key is not None and (hit := self.tts.kept_rows.get(key)) is not None}
-        first = _first_alike(ids, positions, key_mask)  # row -> the first row equal to it
+        first = first_alike(ids, positions, key_mask)  # row -> the first row equal to it
         for group in ([r for r in range(rows) if r not in done and keys[r] is None and first[r] == r],
                       [r for r in range(rows) if r not in done and keys[r] is not None and first[r] == r]):
             if not group:
@@ -121,13 +122,6 @@ class OnnxStepper:
         """Row i of the cache becomes a copy of row ``rows[i]`` (``tts.decoding.Decoding.reorder``)."""
         if self.past is not None:
             self.past = [t[rows] for t in self.past]
-
-
-def _first_alike(ids: np.ndarray, positions: np.ndarray, key_mask: np.ndarray) -> list[int]:
-    """For each row, the first row with the same ids, positions and mask (itself if none before)."""
-    seen: dict[bytes, int] = {}
-    return [seen.setdefault(ids[r].tobytes() + positions[r].tobytes() + key_mask[r].tobytes(), r)
-            for r in range(ids.shape[0])]
 
 
 def _left_padded(cache: np.ndarray, length: int) -> np.ndarray:

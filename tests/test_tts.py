@@ -208,6 +208,25 @@ def test_greedy_kv_cache_generation_equals_recompute(model):
     assert cached == generate(model, prompts[:1], [60], greedy) + generate(model, prompts[1:], [45], greedy)
 
 
+def test_a_prompts_repeated_rows_run_once_with_the_same_logits(model, monkeypatch):
+    """Best of N repeats the prompt's rows: the cached stepper runs each distinct row once and
+    copies its cache; logits and the steps after equal running every row (the recompute)."""
+    from tts.decoding import left_pad
+    from tts.generate import TorchStepper
+
+    prompt = np.array(build_prompt(model, [10, 11], [12], prompt_codes=[3, 4, 5]))
+    ids, key_mask = left_pad([prompt[:, None], prompt[:-2, None]] * 2, np.array([model.cfg.special("<pad>")]))
+    ids, positions = ids[..., 0], np.maximum(key_mask.cumsum(1) - 1, 0)
+    rows, forward = [], model.forward
+    monkeypatch.setattr(model, "forward", lambda ids, *a, **k: rows.append(ids.shape[0]) or forward(ids, *a, **k))
+    cached, every = TorchStepper(model), TorchStepper(model, use_cache=False)
+    np.testing.assert_allclose(cached.step(ids, positions, key_mask), every.step(ids, positions, key_mask), atol=1e-5)
+    assert rows == [2, 4]  # two distinct rows run with the cache, four without
+    token, mask = np.full((4, 1), model.cfg.codebook_offset(0) + 5), np.concatenate([key_mask, np.ones((4, 1), bool)], 1)
+    np.testing.assert_allclose(cached.step(token, positions[:, -1:] + 1, mask), every.step(token, positions[:, -1:] + 1, mask),
+                               atol=1e-5)
+
+
 def test_classifier_free_guidance_mixes_the_text_and_textless_logits(model):
     """cfg_scale s samples from u + s (c - u): c from the prompt, u from the same prompt without
     its text, both fed the chosen codes. Checked step by step against two full forwards, for a

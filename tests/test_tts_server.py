@@ -590,7 +590,8 @@ def test_http_speech_is_the_grpc_answer_in_openais_shape(gateway):
     status, _, body = http(gateway, "/v1/models")
     assert status == 200 and json.loads(body)["data"] == [{"id": "tts", "object": "model", "owned_by": "speechcodec"}]
     assert json.loads(http(gateway, "/v1/audio/voices")[2]) == {"voices": ["narrator"], "data": [
-        {"object": "voice", "name": "narrator", "model": "tts", "description": "tts: prompt voice", "custom": False}]}
+        {"object": "audio.voice", "id": "narrator", "name": "narrator", "model": "tts", "description": "tts: prompt voice",
+         "custom": False}]}
     assert http(gateway, "/healthz", token=None)[:1] == (200,)
     assert metrics("grpc_server_handled_total", labels) - streams == 6  # the gRPC stream above, pcm, wav, mp3 (twice), opus
     assert metrics("speech_http_requests_total", {"path": "/v1/audio/speech", "code": "200"}) - answered == 6
@@ -746,8 +747,8 @@ def test_a_voice_of_ones_own_is_kept_under_a_name(gateway, unpaced, voice_dir):
 
     status, _, body = http(gateway, "/v1/audio/voices", {"name": "yours", "audio": base64.b64encode(recording).decode(),
                                                          "text": "a quiet bridge"})
-    assert status == 201 and json.loads(body) == {"object": "voice", "name": "yours", "model": "tts", "description": "",
-                                                  "custom": True}
+    assert status == 201 and json.loads(body) == {"object": "audio.voice", "id": "yours", "name": "yours", "model": "tts",
+                                                  "description": "", "custom": True}
     status, _, body = http(gateway, "/v1/audio/voices")
     assert status == 200 and json.loads(body)["voices"] == ["narrator", "mine", "yours"]
     assert [v["custom"] for v in json.loads(body)["data"]] == [False, True, True]
@@ -756,6 +757,13 @@ def test_a_voice_of_ones_own_is_kept_under_a_name(gateway, unpaced, voice_dir):
     status, _, pcm = http(gateway, "/v1/audio/speech", {**speech, "voice": "yours"})
     assert status == 200 and pcm == said(gateway.target, zero_shot_data=pb.ZeroShotData(
         audio_prompt=recording, transcript="a quiet bridge"))
+    import openai  # OpenAI's custom voice object, {"id": ...}, names it too
+
+    client = openai.OpenAI(base_url=f"http://127.0.0.1:{gateway.server.http_port}/v1", api_key="t0k", max_retries=0)
+    assert client.audio.speech.create(model="tts", voice={"id": "yours"}, input=speech["input"], response_format="pcm",
+                                      extra_body={"seed": speech["seed"], "temperature": speech["temperature"]}).content == pcm
+    status, _, body = http(gateway, "/v1/audio/speech", {**speech, "voice": {"name": "yours"}})
+    assert status == 400 and 'voice must be a name or {"id": NAME}' in json.loads(body)["error"]["message"]
     for body, status_, needle in [({"name": "third", "audio": base64.b64encode(recording).decode(), "text": "hi"}, 429,
                                    "at most 2 custom voices"),
                                   ({"name": "yours", "audio": base64.b64encode(recording).decode(), "text": "hi"}, 409,
@@ -766,7 +774,7 @@ def test_a_voice_of_ones_own_is_kept_under_a_name(gateway, unpaced, voice_dir):
         status, _, answer = http(gateway, "/v1/audio/voices", body)
         assert status == status_ and needle in json.loads(answer)["error"]["message"], answer
     status, _, body = http(gateway, "/v1/audio/voices/mine", method="DELETE")
-    assert status == 200 and json.loads(body) == {"object": "voice.deleted", "name": "mine", "deleted": True}
+    assert status == 200 and json.loads(body) == {"object": "audio.voice.deleted", "id": "mine", "deleted": True}
     for target in (gateway.target, unpaced.target):  # gone for both servers
         with pytest.raises(grpc.RpcError) as info:
             said(target, voice_name="mine")
@@ -780,7 +788,7 @@ def test_a_voice_of_ones_own_is_kept_under_a_name(gateway, unpaced, voice_dir):
 
     url, token = f"http://127.0.0.1:{gateway.server.http_port}/v1/audio/voices", {"Authorization": "Bearer t0k"}
     form = requests.post(url, headers=token, data={"name": "mine", "text": "hello there", "replace": "false"},
-                         files={"audio": ("mine.wav", recording, "audio/wav")}, timeout=60)  # as curl -F sends it
+                         files={"audio_sample": ("mine.wav", recording, "audio/wav")}, timeout=60)  # OpenAI's name, as curl -F
     assert form.status_code == 201 and form.json()["name"] == "mine" and said(gateway.target, voice_name="mine") == by_name
     form = requests.post(url, headers=token, data={"name": "x"}, files={"audio": ("x.wav", recording)}, timeout=60)
     assert form.status_code == 400 and "a voice needs text" in form.json()["error"]["message"]

@@ -20,6 +20,14 @@ from .delay import complete_frames, revert_delay
 from .sequence import EMPTY, codes_to_frames, without_text
 
 
+def first_alike(ids: np.ndarray, positions: np.ndarray, key_mask: np.ndarray) -> list[int]:
+    """For each row, the first row with the same ids, positions and mask (itself if none before):
+    best of N prompts the same rows N times, and a stepper prefills each distinct row once."""
+    seen: dict[bytes, int] = {}
+    return [seen.setdefault(ids[r].tobytes() + positions[r].tobytes() + key_mask[r].tobytes(), r)
+            for r in range(ids.shape[0])]
+
+
 class Stepper(Protocol):
     def step(self, ids: np.ndarray, positions: np.ndarray, key_mask: np.ndarray) -> np.ndarray: ...
 

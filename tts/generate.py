@@ -13,7 +13,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from .decoding import decode_loop
+from .decoding import decode_loop, first_alike
 from .model import TtsModel
 from .sampling import SamplingConfig, max_frames_for
 from .sequence import build_prompt
@@ -35,7 +35,14 @@ class TorchStepper:
     def step(self, ids: np.ndarray, positions: np.ndarray, key_mask: np.ndarray) -> np.ndarray:
         device = self.model.embed.weight.device  # numpy in and out; the model may sit on a GPU
         ids_t, pos_t, mask_t = (torch.from_numpy(np.ascontiguousarray(a)).to(device) for a in (ids, positions, key_mask))
-        if self.use_cache:
+        first = first_alike(ids, positions, key_mask) if self.use_cache and self.past is None else []
+        distinct = sorted(set(first))
+        if len(distinct) < len(first):  # a prompt repeating rows (best of N): each distinct row once
+            logits, past = self.model(ids_t[distinct], pos_t[distinct], None, mask_t[distinct], last_only=True)
+            rows = torch.tensor([distinct.index(f) for f in first], device=device)
+            logits, self.past = logits.index_select(0, rows), [(k.index_select(0, rows), v.index_select(0, rows))
+                                                                for k, v in past]
+        elif self.use_cache:
             logits, self.past = self.model(ids_t, pos_t, self.past, mask_t, last_only=True)
         else:
             self.ids = ids_t if self.ids is None else torch.cat([self.ids, ids_t], 1)
