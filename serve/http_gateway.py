@@ -23,6 +23,7 @@ import struct
 from dataclasses import dataclass, field
 from email import policy as email_policy
 from email.parser import BytesParser
+from http import HTTPStatus
 from typing import Any, Callable, Iterator
 from urllib.parse import parse_qs, urlsplit
 
@@ -65,9 +66,9 @@ DECODED = {"wav": (pb.WAV, "audio/wav"), "flac": (pb.FLAC, "audio/flac"), "ogg":
            "pcm": (pb.LINEAR_PCM, "audio/pcm"), "mulaw": (pb.MULAW, "audio/PCMU"), "alaw": (pb.ALAW, "audio/PCMA")}
 CODES_TYPE = "application/octet-stream"  # a .codes file (codec.container), as codec-cli writes it
 REASONS = {200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
-           404: "Not Found", 405: "Method Not Allowed", 409: "Conflict", 411: "Length Required", 413: "Content Too Large",
-           415: "Unsupported Media Type", 426: "Upgrade Required", 429: "Too Many Requests", 500: "Internal Server Error",
-           503: "Service Unavailable", 504: "Gateway Timeout"}
+           404: "Not Found", 405: "Method Not Allowed", 408: "Request Timeout", 409: "Conflict", 411: "Length Required",
+           413: "Content Too Large", 415: "Unsupported Media Type", 426: "Upgrade Required", 429: "Too Many Requests",
+           500: "Internal Server Error", 503: "Service Unavailable", 504: "Gateway Timeout"}
 TEXT_STREAM = "/v1/audio/speech/stream-input"  # WebSockets: the text stream (serve.speech_socket),
 CODES_STREAM, DECODE_STREAM = "/v1/audio/codes/stream", "/v1/audio/decode/stream"  # the codec's (serve.codec_socket)
 SOCKETS = (TEXT_STREAM, CODES_STREAM, DECODE_STREAM)
@@ -291,7 +292,7 @@ class Gateway:
                 raise HttpError(*problem)
         except HttpError as err:
             self._count(path, err.status)
-            ws_proto.refuse(handler, err.status, REASONS[err.status], error_body(str(err), err.kind))
+            ws_proto.refuse(handler, err.status, reason(err.status), error_body(str(err), err.kind))
             return
         self._count(path, 101)
         ws = ws_proto.accept(handler)
@@ -566,9 +567,14 @@ def _query(environ: dict, kinds: dict[str, type]) -> dict[str, Any]:
     return out
 
 
+def reason(status: int) -> str:
+    """A status's reason phrase (RFC 9110's names; any other code the standard library's)."""
+    return REASONS.get(status) or HTTPStatus(status).phrase
+
+
 def _json(start_response: Callable, status: int, payload: dict) -> Iterator[bytes]:
     data = json.dumps(payload).encode()
-    start_response(f"{status} {REASONS[status]}", [("Content-Type", "application/json"),
+    start_response(f"{status} {reason(status)}", [("Content-Type", "application/json"),
                                                      ("Content-Length", str(len(data)))])
     return iter([data])
 

@@ -824,6 +824,24 @@ def test_http_body_limits(gateway):
     assert answer.startswith(b"HTTP/1.1 413")  # refused without asking for the body
 
 
+def test_a_body_that_stops_coming_is_a_408(gateway, monkeypatch):
+    """A client that sends part of its body and then nothing is answered 408 once the idle
+    timeout passes (10 s; 1 s here), not left holding its connection."""
+    import socket
+
+    from serve import http_gateway, http_server
+
+    monkeypatch.setattr(http_server._QuietHandler, "timeout", 1.0)
+    monkeypatch.setattr(http_gateway, "IDLE_S", 1.0)
+    post = b"POST /v1/audio/speech HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+    with socket.create_connection(("127.0.0.1", gateway.server.http_port)) as conn:
+        conn.sendall(post + b"Authorization: Bearer t0k\r\nContent-Length: 100\r\n\r\n{\"input\": ")
+        conn.settimeout(30)
+        answer = b"".join(iter(lambda: conn.recv(4096), b""))
+    assert answer.startswith(b"HTTP/1.1 408 Request Timeout"), answer[:200]
+    assert b"the body stopped coming (Content-Length 100; nothing for 1 s)" in answer
+
+
 def test_one_http_connection_carries_many_requests(gateway):
     """HTTP/1.1 keep-alive: requests one after another on one connection, an audio stream among
     them chunked, an error among them; an HTTP/1.0 client's stream ends with its connection."""
