@@ -124,7 +124,7 @@ class VoiceStore:
         check_name(name)
         prompt = self.make(model, wav, transcript)
         with self.lock:
-            taken = self.get(model, name) is not None
+            taken = self._exists(model, name)
             if taken and not replace:
                 raise AlreadyExists(f"voice {name!r} already exists (send replace to replace it)")
             if not taken and self.count() >= self.limit:
@@ -137,11 +137,18 @@ class VoiceStore:
 
     def delete(self, model: str, name: str) -> None:
         with self.lock:
-            if self.get(model, name) is None:
+            if not self._exists(model, name):
                 raise ModelNotFound(f"custom voice {name!r} not found (have: {', '.join(self.names(model)) or 'none'})")
             if self.directory is not None:
                 _remove(self._folder(model, name))
             self.voices.pop((model, name), None)
+
+    def _exists(self, model: str, name: str) -> bool:
+        """Whether the voice is kept: a ``stat`` with a folder (``get`` would read another
+        process's voice and make its prompt, 20-450 ms, only to replace or delete it)."""
+        if self.directory is None:
+            return (model, name) in self.voices
+        return NAME.fullmatch(name) is not None and _stamp(self._folder(model, name)) is not None
 
     def _folder(self, model: str, name: str) -> Path:
         return self.directory / model / name
