@@ -1,10 +1,12 @@
 """Load test: N concurrent streaming clients against a real speech-server process.
 
-    python benchmarks/load.py [--model hificodec] [--clients 1 2 4 8 16] [--seconds 8]
+    python benchmarks/load.py [--model hificodec] [--clients 1 2 4 8 16] [--seconds 8] [--codec-step-rows 1 32]
     python benchmarks/load.py --synthesize [--tts tts] [--int8] [--clients 1 2 4] [--step-rows 1 32]
 
 Codec mode: each client streams the codes of ``--seconds`` of audio in ``--chunk-ms`` chunks
-(DecodeStream) as fast as the server answers. ``--synthesize``: each client asks for one
+(DecodeStream) as fast as the server answers, once for each ``--codec-step-rows`` (speech-server
+--codec-step-rows: 1 runs each stream's step calls alone, more stacks concurrent streams' calls
+into one; the table adds each level's stream RTF over the first setting's). ``--synthesize``: each client asks for one
 sentence through SynthesizeStream (same text, a different seed per client), once for each
 ``--step-rows`` (speech-server --tts-step-rows: 1 runs each request's generation alone on a
 worker, more stacks concurrent requests' decode steps into one model call; the settings take
@@ -132,58 +134,77 @@ def main() -> None:
     p.add_argument("--int8", action="store_true", help="serve the int8 TTS graph (speech-server --tts-int8)")
     p.add_argument("--step-rows", nargs="+", type=int, default=[1, 32],
                    help="--synthesize: a server with each speech-server --tts-step-rows, the first the baseline")
+    p.add_argument("--codec-step-rows", nargs="+", type=int, default=[1, 32],
+                   help="a server with each speech-server --codec-step-rows, the first the baseline")
     args = p.parse_args()
     if args.synthesize:
         synthesize_levels(args)
-        return
-    proc, target, metrics_url = start_server(args.model, max(args.clients), ["--metrics-port", "0"])
-    try:
-        with grpc.insecure_channel(target) as channel:
-            stub = pb_grpc.CodecStub(channel)
-            info = stub.GetModelInfo(pb.GetModelInfoRequest(), wait_for_ready=True, timeout=60)
-            rng = np.random.default_rng(0)
-            wav = (0.1 * rng.standard_normal(int(args.seconds * info.sample_rate_hz))).astype("<f4")
-            audio = pb.Audio(data=wav.tobytes(), encoding=pb.FLOAT32_PCM, sample_rate_hz=info.sample_rate_hz)
-            codes = wire.codes_from_proto(stub.Encode(pb.EncodeRequest(audio=audio)).codes)[0]
-        chunk = max(1, round(args.chunk_ms / 1000 * info.frame_rate_hz))
-
-        def job(channel, results, i):
-            return lambda: one_stream(pb_grpc.CodecStub(channel), codes, chunk, args.seconds, results)
-
-        rows = [run_level(target, metrics_url, n, job) for n in args.clients]
-    finally:
-        proc.terminate()
-        proc.wait(30)
-    print(f"model {info.name} ({info.backend}), {args.seconds:g} s streams in {args.chunk_ms:g} ms chunks, {os.cpu_count()} CPUs")
-    print_table(rows)
+    else:
+        codec_levels(args)
 
 
-def synthesize_levels(args) -> None:
-    """A server per ``--step-rows`` setting, all up at once (idle but for the one being loaded):
-    each level runs on one, then the next, so the machine's drift over a run (it slows) falls on
-    every setting alike instead of on the last one."""
-    tts = ["--tts", args.tts, "--metrics-port", "0"] + (["--tts-int8"] if args.int8 else [])
+def on_servers(args, settings: dict[int, list[str]], warm, job) -> dict[int, list[dict]]:
+    """A server per setting (its extra flags), all up at once (idle but for the one being
+    loaded): each level runs on one, then the next, so the machine's drift over a run (it slows)
+    falls on every setting alike instead of on the last one. ``warm(channel)`` readies each."""
     servers = {}
     try:
-        for step_rows in args.step_rows:
-            proc, target, metrics_url = start_server(args.model, max(args.clients), [*tts, "--tts-step-rows", str(step_rows)])
-            servers[step_rows] = proc, target, metrics_url
+        for setting, extra in settings.items():
+            proc, target, metrics_url = start_server(args.model, max(args.clients), ["--metrics-port", "0", *extra])
+            servers[setting] = proc, target, metrics_url
             with grpc.insecure_channel(target) as channel:
-                stub = pb_grpc.TextToSpeechStub(channel)
-                models = list(stub.ListModels(pb.ListModelsRequest(), wait_for_ready=True, timeout=120).models)
-                list(stub.SynthesizeStream(pb.SynthesizeSpeechRequest(text="Warm up.", seed=0), timeout=300))
-
-        def job(channel, results, i):
-            return lambda: one_synthesis(pb_grpc.TextToSpeechStub(channel), i, args.chunk_ms, results)
-
-        tables = {step_rows: [] for step_rows in args.step_rows}
+                warm(channel)
+        tables = {setting: [] for setting in settings}
         for n in args.clients:
-            for step_rows, (_, target, metrics_url) in servers.items():
-                tables[step_rows].append(run_level(target, metrics_url, n, job))
+            for setting, (_, target, metrics_url) in servers.items():
+                tables[setting].append(run_level(target, metrics_url, n, job))
     finally:
         for proc, _, _ in servers.values():
             proc.terminate()
             proc.wait(30)
+    return tables
+
+
+def codec_levels(args) -> None:
+    found = {}
+
+    def warm(channel) -> None:
+        stub = pb_grpc.CodecStub(channel)
+        info = found["info"] = stub.GetModelInfo(pb.GetModelInfoRequest(), wait_for_ready=True, timeout=60)
+        if "codes" not in found:
+            rng = np.random.default_rng(0)
+            wav = (0.1 * rng.standard_normal(int(args.seconds * info.sample_rate_hz))).astype("<f4")
+            audio = pb.Audio(data=wav.tobytes(), encoding=pb.FLOAT32_PCM, sample_rate_hz=info.sample_rate_hz)
+            found["codes"] = wire.codes_from_proto(stub.Encode(pb.EncodeRequest(audio=audio)).codes)[0]
+
+    def job(channel, results, i):
+        chunk = max(1, round(args.chunk_ms / 1000 * found["info"].frame_rate_hz))
+        return lambda: one_stream(pb_grpc.CodecStub(channel), found["codes"], chunk, args.seconds, results)
+
+    tables = on_servers(args, {rows: ["--codec-step-rows", str(rows)] for rows in args.codec_step_rows}, warm, job)
+    info = found["info"]
+    print(f"model {info.name} ({info.backend}), {args.seconds:g} s streams in {args.chunk_ms:g} ms chunks, {os.cpu_count()} CPUs")
+    base = tables[args.codec_step_rows[0]]
+    for rows, table in tables.items():
+        print(f"\ncodec step rows {rows}" + ("" if table is base else " (stream RTF p50 vs the first setting's)"))
+        print_table(table, base if table is not base else None)
+
+
+def synthesize_levels(args) -> None:
+    """Levels on a server per ``--step-rows`` setting, taking turns (``on_servers``)."""
+    tts = ["--tts", args.tts] + (["--tts-int8"] if args.int8 else [])
+    found = {}
+
+    def warm(channel) -> None:
+        stub = pb_grpc.TextToSpeechStub(channel)
+        found["models"] = list(stub.ListModels(pb.ListModelsRequest(), wait_for_ready=True, timeout=120).models)
+        list(stub.SynthesizeStream(pb.SynthesizeSpeechRequest(text="Warm up.", seed=0), timeout=300))
+
+    def job(channel, results, i):
+        return lambda: one_synthesis(pb_grpc.TextToSpeechStub(channel), i, args.chunk_ms, results)
+
+    tables = on_servers(args, {rows: [*tts, "--tts-step-rows", str(rows)] for rows in args.step_rows}, warm, job)
+    models = found["models"]
     print(f"TTS {', '.join(models)}{' (int8)' if args.int8 else ''}: SynthesizeStream of one {len(SENTENCE)}-character "
           f"sentence, first chunk {args.chunk_ms:g} ms, {os.cpu_count()} CPUs")
     print("| step rows | clients | first audio p50 ms | p95 ms | stream RTF p50 | p95 | real-time | audio s per s "
@@ -198,13 +219,15 @@ def synthesize_levels(args) -> None:
                   f"{r['audio_per_s'] / b['audio_per_s']:.2f}x | {same} of {len(b['answers'])} | {r['wait_ms']:.2f} |")
 
 
-def print_table(rows: list[dict]) -> None:
+def print_table(rows: list[dict], base: list[dict] | None = None) -> None:
+    ratio = base is not None
     print("| clients | first audio p50 ms | p95 ms | stream RTF p50 | p95 | errors | real-time "
-          "| server: queue wait mean ms | calls waiting > 10 ms |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for r in rows:
+          "| server: queue wait mean ms | calls waiting > 10 ms |" + (" RTF p50 vs first |" if ratio else ""))
+    print("|---|---|---|---|---|---|---|---|---|" + ("---|" if ratio else ""))
+    for k, r in enumerate(rows):
         print(f"| {r['n']} | {r['ttfa50']:.1f} | {r['ttfa95']:.1f} | {r['rtf50']:.3f} | {r['rtf95']:.3f} | {r['errors']} | "
-              f"{'yes' if r['rtf95'] < 1 and not r['errors'] else 'no'} | {r['wait_ms']:.2f} | {100 * r['waited']:.1f}% |")
+              f"{'yes' if r['rtf95'] < 1 and not r['errors'] else 'no'} | {r['wait_ms']:.2f} | {100 * r['waited']:.1f}% |"
+              + (f" {r['rtf50'] / base[k]['rtf50']:.2f}x |" if ratio else ""))
     realtime = [r["n"] for r in rows if r["rtf95"] < 1 and not r["errors"]]
     print(f"largest real-time level: {max(realtime) if realtime else 0} concurrent streams")
 

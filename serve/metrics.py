@@ -46,12 +46,15 @@ class ServerMetrics:
                                "(codes for EncodeStream, audio otherwise).", ("rpc",), buckets=LATENCY_BUCKETS, registry=r)
         self.chars = Counter("speech_text_characters_total", "Characters of text synthesized.", ("model",), registry=r)
         self.queue_wait = Histogram("speech_inference_queue_seconds", "Time an inference call waited for a free "
-                                    "worker (--workers), or a batched TTS step for its batch: the server is "
-                                    "saturated when it grows.",
+                                    "worker (--workers), or a batched TTS or codec stream step for its batch: "
+                                    "the server is saturated when it grows.",
                                     buckets=(0.001, *LATENCY_BUCKETS), registry=r)
         self.tts_step_requests = Histogram("speech_tts_step_requests", "TTS requests whose decode steps ran as one "
                                            "model call (--tts-step-rows): how well concurrent requests batch.",
                                            buckets=(1, 2, 3, 4, 6, 8, 12, 16, 24, 32), registry=r)
+        self.codec_step_streams = Histogram("speech_codec_step_streams", "Codec streams whose step calls ran as "
+                                            "one model call (--codec-step-rows): how well concurrent streams batch.",
+                                            buckets=(1, 2, 3, 4, 6, 8, 12, 16, 24, 32), registry=r)
         self.workers = Gauge("speech_inference_workers", "Inference calls run at once (--workers).", registry=r)
         self.streams = Gauge("speech_streams_active", "Streaming RPCs in progress.", registry=r)
         self.stream_limit = Gauge("speech_streams_limit", "Streaming RPCs allowed at once (--max-streams).", registry=r)

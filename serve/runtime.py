@@ -162,7 +162,14 @@ def _as_batch(wav: np.ndarray) -> np.ndarray:
 
 
 class OnnxEncoderStream:
-    """Audio chunks [B, n] -> codes of every whole frame; equals offline ``encode``."""
+    """Audio chunks [B, n] -> codes of every whole frame; equals offline ``encode``.
+
+    A push is two halves around one ``encoder_step`` call, so a server can stack several
+    streams' calls into one (``serve.codec_batcher``): ``ready`` (the audio of the whole frames,
+    the rest kept; None when there are none) and ``took`` (the call's answer: the new state
+    kept, the codes returned)."""
+
+    which = "encoder"
 
     def __init__(self, codec: OnnxCodec, batch: int, n_q: int | None = None) -> None:
         self.codec, self.n_q = codec, n_q or codec.n_codebooks
@@ -171,6 +178,13 @@ class OnnxEncoderStream:
         self.n_samples = 0
 
     def push(self, wav: np.ndarray) -> np.ndarray:
+        return self._run(self.ready(wav))
+
+    def flush(self) -> np.ndarray:
+        """Pad the tail exactly as offline ``encode`` does; the stream ends."""
+        return self._run(self.ready_tail())
+
+    def ready(self, wav: np.ndarray) -> np.ndarray | None:
         wav = _as_batch(wav)
         if wav.shape[0] != self.pending.shape[0]:
             raise ValueError(f"expected wav [{self.pending.shape[0]}, n], got {wav.shape}")
@@ -178,38 +192,51 @@ class OnnxEncoderStream:
         buf = np.concatenate([self.pending, wav], axis=1)
         whole = buf.shape[1] // self.codec.hop * self.codec.hop
         self.pending = buf[:, whole:]
-        return self._encode(buf[:, :whole])
+        return np.ascontiguousarray(buf[:, :whole]) if whole else None
 
-    def flush(self) -> np.ndarray:
-        """Pad the tail exactly as offline ``encode`` does; the stream ends."""
+    def ready_tail(self) -> np.ndarray | None:
+        """The rest, padded with zeros to whole frames as offline ``encode`` pads."""
         total = self.codec.n_frames(self.n_samples) * self.codec.hop
         done = self.n_samples - self.pending.shape[1]
         tail = np.zeros((self.pending.shape[0], total - done), np.float32)
         tail[:, : self.pending.shape[1]] = self.pending
         self.pending = self.pending[:, :0]
-        return self._encode(tail)
+        return tail if tail.shape[1] else None
 
-    def _encode(self, wav: np.ndarray) -> np.ndarray:
-        if wav.shape[1] == 0:
-            return np.zeros((wav.shape[0], self.n_q, 0), np.int64)
-        codes, self.state = self.codec.step("encoder", np.ascontiguousarray(wav), self.state)
+    def took(self, answer: tuple[np.ndarray, list[np.ndarray]] | None) -> np.ndarray:
+        if answer is None:
+            return np.zeros((self.pending.shape[0], self.n_q, 0), np.int64)
+        codes, self.state = answer
         return codes[:, : self.n_q]
+
+    def _run(self, wav: np.ndarray | None) -> np.ndarray:
+        return self.took(None if wav is None else self.codec.step("encoder", wav, self.state))
 
 
 class OnnxDecoderStream:
-    """Codes [B, Q, f] -> audio chunks; the concatenation equals offline ``decode``."""
+    """Codes [B, Q, f] -> audio chunks; the concatenation equals offline ``decode``. Pushes in
+    two halves as ``OnnxEncoderStream``'s: ``ready`` (the codes checked) and ``took``."""
+
+    which = "decoder"
 
     def __init__(self, codec: OnnxCodec, batch: int) -> None:
-        self.codec = codec
+        self.codec, self.batch = codec, batch
         self.state = codec.initial_state("decoder", batch)
         self.to_skip = codec.cfg.delay_samples
 
     def push(self, codes: np.ndarray) -> np.ndarray:
+        codes = self.ready(codes)
+        return self.took(None if codes is None else self.codec.step("decoder", codes, self.state))
+
+    def ready(self, codes: np.ndarray) -> np.ndarray | None:
         codes = np.ascontiguousarray(codes, dtype=np.int64)
         self.codec.check_codes(codes)
-        if codes.shape[2] == 0:
-            return np.zeros((codes.shape[0], 0), np.float32)
-        wav, self.state = self.codec.step("decoder", codes, self.state)
+        return codes if codes.shape[2] else None
+
+    def took(self, answer: tuple[np.ndarray, list[np.ndarray]] | None) -> np.ndarray:
+        if answer is None:
+            return np.zeros((self.batch, 0), np.float32)
+        wav, self.state = answer
         skip = min(self.to_skip, wav.shape[1])
         self.to_skip -= skip
         return wav[:, skip:]

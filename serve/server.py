@@ -35,11 +35,15 @@ from codec.identity import codes_mismatch
 from codec.pretrained import DEFAULT_CODEC
 from codec.typed_config import ConfigError, coerce_fields
 from serve import wire
+from serve.codec_batcher import CodecStepBatcher
+from serve.codec_batcher import flush as batched_flush
+from serve.codec_batcher import push as batched_push
 from serve.http_server import serve_wsgi, stop_accepting
 from serve.metrics import ServerMetrics
 from serve.rpc import ModelNotFound, StreamSlots, bearer_check, log_request, opening, reshaped, streaming, submit, unary
 from serve.tls import server_key_pair
 from serve.engine import load_codec_engine
+from serve.runtime import OnnxCodec
 from serve.gen.speech.v1 import speech_pb2 as pb
 from serve.gen.speech.v1 import speech_pb2_grpc as pb_grpc
 from tts.synthesize import CONTEXTS, check_batch
@@ -82,6 +86,10 @@ class ServerConfig:
     # (serve.step_batcher: continuous batching, ONNX Runtime backend); 1: each request's alone,
     # its whole generation on an inference worker as before
     tts_step_rows: int = 32
+    # concurrent codec streams' step calls (EncodeStream, DecodeStream, their WebSockets) run as
+    # one call of up to this many streams (serve.codec_batcher, ONNX Runtime backend; each row's
+    # answer is its stream's alone, bit for bit); 1: each stream's calls alone
+    codec_step_rows: int = 32
     # a pronunciation dictionary file (tts.respell; Riva's custom_dictionary format) applied to
     # every request's text; a request's own custom_dictionary adds to it and overrides it
     tts_dictionary: str | None = None
@@ -130,7 +138,8 @@ class ServerConfig:
             raise ConfigError(f"port, metrics_port and http_port must differ, got {', '.join(map(str, taken))}")
         if self.http_cors and self.http_port is None:
             raise ConfigError("--http-cors lets pages call the HTTP gateway: it needs --http-port")
-        low = [name for name in ("workers", "max_streams", "max_message_mb", "max_best_of", "tts_step_rows", "max_voices")
+        low = [name for name in ("workers", "max_streams", "max_message_mb", "max_best_of", "tts_step_rows",
+                                 "codec_step_rows", "max_voices")
                if getattr(self, name) < 1]
         low += ["threads"] if self.threads is not None and self.threads < 1 else []
         if low:
@@ -196,6 +205,21 @@ class CodecService(pb_grpc.CodecServicer):
         self.slots = StreamSlots(cfg.max_streams)
         if metrics is not None:
             metrics.watch_streams(self.slots)
+        self.batchers = {id(e): self._batcher(e) for e in registry.engines.values()
+                         if cfg.codec_step_rows > 1 and isinstance(e, OnnxCodec)}
+
+    def _batcher(self, engine: OnnxCodec) -> CodecStepBatcher:
+        batcher = CodecStepBatcher(engine, lambda fn: submit(self.pool, fn), self.cfg.codec_step_rows, self.cfg.workers)
+        if self.metrics is not None:
+            batcher.waited, batcher.batched = self.metrics.queue_wait.observe, self.metrics.codec_step_streams.observe
+        return batcher
+
+    async def _push(self, engine, part, x: np.ndarray) -> np.ndarray:
+        """One chunk through a stream's encoder or decoder: batched with other streams' when the
+        engine's calls are (ONNX Runtime), else alone on the pool."""
+        if (batcher := self.batchers.get(id(engine))) is not None:
+            return await batched_push(part, x, batcher)
+        return await self._run(part.push, x)
 
     async def _run(self, fn: Callable, *args: Any):
         return await submit(self.pool, fn, *args, metrics=self.metrics)
@@ -249,13 +273,14 @@ class CodecService(pb_grpc.CodecServicer):
                 seconds += len(chunk) / rate
                 if seconds > self.cfg.max_audio_seconds:
                     raise CodecError(f"stream exceeds {self.cfg.max_audio_seconds:g} s of audio")
-                codes = await self._run(stream.encoder.push, resample(chunk)[None])
+                codes = await self._push(engine, stream.encoder, resample(chunk)[None])
                 first_out = first_out or time.perf_counter()
                 yield out(codes)
                 if req.end_of_stream:
                     break
             tail = resample(np.zeros(0, np.float32), last=True)
-            codes = await self._run(lambda: np.concatenate([stream.encoder.push(tail[None]), stream.encoder.flush()], axis=2))
+            codes = await self._push(engine, stream.encoder, tail[None])
+            codes = np.concatenate([codes, await self._flush(engine, stream.encoder)], axis=2)
             yield out(codes)
             log_request("EncodeStream", start, seconds, self.metrics, model=engine.name,
                         first_response_s=(first_out or time.perf_counter()) - start)
@@ -275,7 +300,7 @@ class CodecService(pb_grpc.CodecServicer):
                 if req.HasField("config"):
                     raise CodecError("StreamingConfig may only come first")
                 codes = wire.codes_from_proto(req.codes)
-                wav = await self._run(stream.decoder.push, codes)
+                wav = await self._push(engine, stream.decoder, codes)
                 samples += wav.shape[1]
                 if samples / engine.sample_rate > self.cfg.max_audio_seconds:
                     raise CodecError(f"stream exceeds {self.cfg.max_audio_seconds:g} s of audio")
@@ -284,6 +309,11 @@ class CodecService(pb_grpc.CodecServicer):
             yield self._audio_chunk(resample(np.zeros(0, np.float32), last=True), encoding, rate)
             log_request("DecodeStream", start, samples / engine.sample_rate, self.metrics, model=engine.name,
                         first_audio_s=(first_out or time.perf_counter()) - start)
+
+    async def _flush(self, engine, encoder) -> np.ndarray:
+        if (batcher := self.batchers.get(id(engine))) is not None:
+            return await batched_flush(encoder, batcher)
+        return await self._run(encoder.flush)
 
     @staticmethod
     def _audio_chunk(wav: np.ndarray, encoding: int, rate: int) -> pb.DecodeStreamResponse:
@@ -515,6 +545,9 @@ def parse_args(argv: list[str] | None) -> ServerConfig:
     p.add_argument("--tts-step-rows", type=int, default=d.tts_step_rows, metavar="N",
                    help="concurrent requests' decode steps run as one model call of up to N rows (continuous "
                         "batching, ONNX Runtime; 1: each request alone)")
+    p.add_argument("--codec-step-rows", type=int, default=d.codec_step_rows, metavar="N",
+                   help="concurrent codec streams' step calls run as one model call of up to N streams (ONNX "
+                        "Runtime; 1: each stream alone)")
     p.add_argument("--tts-dictionary", metavar="FILE",
                    help="pronunciations for every request: a word, two spaces (or a tab), how to say it, one per line "
                         "(Riva's custom_dictionary format; a request's own entries override these)")

@@ -181,6 +181,52 @@ def test_streaming_equals_unary(stub, speech):
                                                                 for r in stub.DecodeStream(dec_requests()))
 
 
+def test_concurrent_streams_batch_and_each_gets_its_own_answer(model_dir, speech):
+    """Streams' step calls stacked into one call (serve.codec_batcher): every stream's codes and
+    audio are, byte for byte, what it got alone; some calls held several streams (one worker, so
+    they queue), none more than --codec-step-rows; a stream of another chunk length runs apart."""
+    rng = np.random.default_rng(1)
+    clips = [np.roll(speech, 1700 * i) * (0.5 + 0.05 * i) for i in range(10)]
+    chunk = {i: 1920 if i < 9 else 1000 for i in range(10)}  # 80 ms (4 frames) but one stream
+
+    def encode(stub, i):
+        def requests():
+            yield pb.EncodeStreamRequest(config=pb.StreamingConfig(encoding=pb.FLOAT32_PCM, sample_rate_hz=SR))
+            for k in range(0, len(clips[i]), chunk[i]):
+                yield pb.EncodeStreamRequest(audio_content=clips[i][k : k + chunk[i]].astype("<f4").tobytes())
+        return b"".join(r.codes.SerializeToString() for r in stub.EncodeStream(requests()))
+
+    def decode(stub, i, codes):
+        def requests():
+            yield pb.DecodeStreamRequest(config=pb.StreamingConfig(encoding=pb.FLOAT32_PCM))
+            for k in range(0, codes.shape[1], 4 if i < 9 else 3):
+                yield pb.DecodeStreamRequest(codes=wire.codes_to_proto(codes[:, k : k + 4 if i < 9 else k + 3], "", ""))
+        return b"".join(r.audio.data for r in stub.DecodeStream(requests()))
+
+    running = RunningServer(ServerConfig(port=0, codec=str(model_dir), max_streams=12, workers=1, codec_step_rows=4))
+    try:
+        with grpc.insecure_channel(running.target) as channel:
+            stub = pb_grpc.CodecStub(channel)
+            codes = [wire.codes_from_proto(stub.Encode(pb.EncodeRequest(audio=float_audio(c))).codes)[0] for c in clips]
+            alone = [(encode(stub, i), decode(stub, i, codes[i])) for i in range(len(clips))]
+            batcher = next(iter(running.server.codec_service.batchers.values()))
+            assert set(batcher.sizes) == {1}  # one stream at a time: each call alone
+            together: dict[int, tuple[bytes, bytes]] = {}
+
+            def client(i):
+                together[i] = encode(stub, i), decode(stub, i, codes[i])
+
+            threads = [threading.Thread(target=client, args=(i,)) for i in rng.permutation(len(clips))]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+    finally:
+        running.stop()
+    assert [together[i] for i in range(len(clips))] == alone
+    assert max(batcher.sizes) == 4 and sum(n * k for n, k in batcher.sizes.items() if n > 1) > len(clips)
+
+
 def test_bad_inputs_get_clear_status(stub, speech):
     bad = grpc.StatusCode.INVALID_ARGUMENT
     assert "empty" in assert_status(bad, stub.Encode, pb.EncodeRequest(audio=pb.Audio()))
@@ -492,6 +538,7 @@ def test_metrics_count_every_rpc_by_status_with_audio_and_streams(model_dir, spe
     assert (m[("speech_streams_active",)], m[("speech_streams_limit",)]) == (0, 3)
     # one inference call for the good Encode and one per code chunk decoded, each timed from its wait for a worker
     assert m[("speech_inference_queue_seconds_count",)] == 1 + len(requests[1:]) and m[("speech_inference_workers",)] == 2
+    assert m[("speech_codec_step_streams_count",)] == len(requests[1:])  # the chunks' step calls, each alone here
     digest = OnnxCodec(model_dir).weights_hash()
     assert m[("speech_model_info", ("kind", "codec"), ("name", "hificodec-tiny"), ("weights_hash", digest))] == 1
 
@@ -569,6 +616,7 @@ def test_sigterm_drains_in_flight_stream(model_dir, speech, tmp_path):
     ({"tts_verifier": "asr_verifier"}, "it needs --tts"),
     ({"tts_dictionary": "say.txt"}, "--tts-dictionary respells TTS requests: it needs --tts"),
     ({"max_best_of": 0}, "max_best_of must be at least 1"),
+    ({"codec_step_rows": 0}, "codec_step_rows must be at least 1"),
     ({"tts_search_seconds": -1}, "tts_search_seconds must be >= 0"),
     ({"tts": ["tts"], "voice_prompt_seconds": 3.0}, "it needs --tts-verifier"),  # nothing would find the words
     ({"tts": ["tts"], "tts_verifier": "asr_verifier", "voice_prompt_seconds": 0}, "voice_prompt_seconds must be > 0"),
@@ -596,6 +644,7 @@ def test_server_flags_reach_the_config():
     assert parse_args(["--metrics-port", "9100"]).metrics_port == 9100 and parse_args([]).metrics_port is None
     assert parse_args(["--tts", "tts", "--http-port", "8080"]).http_port == 8080 and parse_args([]).http_port is None
     assert parse_args(["--text-stream-idle", "30"]).text_stream_idle_seconds == 30.0
+    assert parse_args(["--codec-step-rows", "1"]).codec_step_rows == 1 and parse_args([]).codec_step_rows == 32
 
 
 def run_server(args: list[str]) -> subprocess.CompletedProcess:
