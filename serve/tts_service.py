@@ -382,6 +382,10 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
             await asyncio.shield(worker)
 
     async def ListVoices(self, req, context):
+        # custom voices' descriptions are files (--voice-dir): read off the event loop
+        return await asyncio.get_running_loop().run_in_executor(None, self._voices)
+
+    def _voices(self) -> pb.ListVoicesResponse:
         voices = []
         for entry in self.registry.entries.values():
             voices += [pb.Voice(name=v, language_code=DEFAULT_LANGUAGE, description=f"{entry.name}: prompt voice",

@@ -232,7 +232,8 @@ def test_zero_shot_and_output_rate(stub):
 
 def test_a_recording_is_made_into_a_prompt_off_the_event_loop(server, stub, monkeypatch):
     """A recording sent with a request becomes a prompt on the inference pool: 20-450 ms (5-27 s
-    recordings) that on the event loop would hold up every other stream's audio."""
+    recordings) that on the event loop would hold up every other stream's audio. ListVoices reads
+    custom voices' files off the loop likewise."""
     registry, threads = server.server.tts_registry, []
     made = registry._made
 
@@ -244,6 +245,11 @@ def test_a_recording_is_made_into_a_prompt_off_the_event_loop(server, stub, monk
     prompt = audio.to_file_bytes((0.1 * np.random.default_rng(11).standard_normal(SR)).astype(np.float32), SR)
     stub.Synthesize(request(zero_shot_data=pb.ZeroShotData(audio_prompt=prompt, transcript="hello there")))
     assert len(threads) == 1 and threads[0] is not server.thread and threads[0].name.startswith("infer")
+    described = registry.custom.descriptions  # custom voices' descriptions are files: read off the loop too
+    monkeypatch.setattr(registry.custom, "descriptions", lambda model: threads.append(threading.current_thread())
+                        or described(model))
+    assert stub.ListVoices(pb.ListVoicesRequest()).voices
+    assert len(threads) == 2 and threads[1] is not server.thread
 
 
 def test_a_long_zero_shot_prompt_keeps_its_first_words(server, stub, speech):
