@@ -83,6 +83,16 @@ from tts.text import InvalidText, TextTokenizer, normalize, split_sentences, tra
      "the I T desk. The C E O's of Nasa's rivals. F B I, C I A, N S A."),
     ("THE U.S. ARMY at 5 PM, on an MP3 and in World War II.", "The U S army at five p m, on an M P three and in World "
      "War two."),
+    # years a month, quarter or "year" names; ratios; emergency numbers; addresses, degrees, titles
+    ("In May 2021, by Dec. 1999, Q3 2024 and in the year 1066; May 1,000 people", "In May twenty twenty one, by december "
+     "nineteen ninety nine, Q three twenty twenty four and in the year ten sixty six; May one thousand people"),
+    ("A 3:2 ratio on 16:9 screens at 10:30.", "A three to two ratio on sixteen to nine screens at ten thirty."),
+    ("Call 911 or dial 999; a 911 dispatcher; a Porsche 911.", "Call nine one one or dial nine nine nine; a nine one one "
+     "dispatcher; a Porsche nine hundred and eleven."),
+    ("Mail john.doe@example.com or first_last+x@my-site.co.uk.", "Mail john dot doe at example dot com or first underscore "
+     "last plus x at my dash site dot co dot uk."),
+    ("Apt. 5B on Fifth Ave. near Sunset Blvd. Then 20-25°C. She has a Ph.D.", "apartment five B on Fifth avenue near "
+     "Sunset boulevard. Then twenty to twenty five degrees celsius. She has a P H D."),
 ])
 def test_normalize_cases(raw, spoken):
     assert normalize(raw) == spoken

@@ -233,7 +233,7 @@ RULES: list[Rule] = [
     Rule(re.compile(r"\b(\d+(?:st|nd|rd|th)?) St\.(?=\s+[A-Z])"), lambda m: f"{m.group(1)} street."),  # never a saint
     Rule(re.compile(r"\b(" + _STREET + r") St(?:\.(?=\s+[a-z]|\s*[,;:!?])|\b(?!\.))"), lambda m: f"{m.group(1)} street",
          digits=False),
-    Rule(re.compile(r"\b(" + _MONTHS + r")\.? (\d{1,2})(?:st|nd|rd|th)?\b(?:,? (\d{4})\b)?"), _month_date),
+    Rule(re.compile(r"\b(" + _MONTHS + r")\.? (\d{1,2})(?:st|nd|rd|th)?\b(?![,.]\d)(?:,? (\d{4})\b)?"), _month_date),
     # the day first: "1st Jan. 1900", "5th May", "5 May 2020" (not "5 May" alone: "5 may be")
     Rule(re.compile(r"(?<![\w.])(\d{1,2})(?:st|nd|rd|th) (" + _MONTHS + r")\b\.?(?:,? (\d{4})\b)?"), _day_month),
     Rule(re.compile(r"(?<![\w.])(\d{1,2}) (" + _MONTHS + r")\b\.?,? (\d{4})\b"), _day_month),
@@ -255,6 +255,8 @@ RULES: list[Rule] = [
     Rule(re.compile(r"([$£€]) ?(\d[\d,]*(?:\.\d+)?) ?(" + "|".join(SCALES) + r")\b"), _money_scaled),
     Rule(re.compile(r"(?<![\w.:$£€])(\d[\d,]*(?:\.\d+)?) ?(" + _UNITS + r")(?![\w/])"), _measure),
     Rule(re.compile(r"(?<![\w/:$£€])(?:(\d+) )?(\d+)/(\d+)(?![\w/])"), _fraction),
+    # what no number was next to: "20-25°C" (the range read first), "a 5° turn"
+    Rule(re.compile(r"° ?([CF])\b"), lambda m: f" degrees {UNITS['°' + m.group(1)][1].split()[1]} ", digits=False),
     Rule(re.compile(r"°"), lambda m: " degrees ", digits=False),
     Rule(re.compile(r"(?<=[A-Za-z])/(?=[A-Za-z])"), lambda m: " ", digits=False),  # "and/or", "A/B" (after units, addresses)
 ]

@@ -20,7 +20,7 @@ from codec.errors import CodecError
 
 from .capitals import RULES as CAPITALS_RULES
 from .numbers import digits_words, number_words, ordinal_words, year_words
-from .semiotic import CURRENCY, RULES as SEMIOTIC_RULES, SENTENCE_END, Rule, date_words, kept_period
+from .semiotic import CURRENCY, MONTH_WRITTEN, RULES as SEMIOTIC_RULES, SENTENCE_END, Rule, date_words, kept_period
 
 MAX_CHARS = 2000
 TOKENIZER_FILE = "tokenizer.json"
@@ -36,13 +36,23 @@ ABBREVIATIONS = {
     "sgt": "sergeant", "rev": "reverend", "vs": "versus", "etc": "et cetera", "approx": "approximately",
     "vol": "volume", "mt": "mount", "ft": "feet", "jan": "january", "feb": "february", "mar": "march",
     "apr": "april", "aug": "august", "sept": "september", "sep": "september", "oct": "october",
-    "nov": "november", "dec": "december",
+    "nov": "november", "dec": "december", "apt": "apartment", "ave": "avenue", "blvd": "boulevard",
 }
 PUNCT_MAP = {"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'", "\u2014": ", ", "\u2013": ", ",
              "\u2026": "...", "\u00a0": " ", "&": " and ", "%": " percent", "+": " plus ", "=": " equals ",
              "@": " at ", "#": " number "}
+_EMAIL_SAID = {".": " dot ", "_": " underscore ", "-": " dash ", "+": " plus ", "@": " at "}
+
+
+def _email(m: re.Match) -> str:
+    """'john.doe@example.com' -> 'john dot doe at example dot com'."""
+    return re.sub(r"[._+@-]", lambda s: _EMAIL_SAID[s.group(0)], m.group(0))
+
+
 # symbols that mean something else next to what they touch, read before PUNCT_MAP's general readings
 _BEFORE_SYMBOLS = [
+    (re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}\b"), _email),  # every symbol of an address said
+    (re.compile(r"\bPh\.? ?D\.?(?!\w)" + SENTENCE_END), lambda m: "P H D" + kept_period(m)),
     (re.compile(r"(?<=\d) ?[\u2013\u2014] ?(?=\d)"), "-"),  # "5–10": a range, not a pause
     (re.compile(r"\b([A-G])#(?!\w)"), r"\1 sharp"),  # "C#", "F#"
     (re.compile(r"\bUS\$"), "$"),
@@ -51,7 +61,7 @@ _BEFORE_SYMBOLS = [
 BEFORE_NUMBERS = {"no": "number", "nos": "numbers", "p": "page", "pp": "pages", "fig": "figure", "figs": "figures",
                   "ch": "chapter", "chap": "chapter", "sec": "section", "eq": "equation", "c": "circa", "ca": "circa"}
 # abbreviations that lead into what follows (titles, "vs."): never a sentence's end
-LEADING = {"mr", "mrs", "ms", "dr", "st", "prof", "capt", "gen", "lt", "col", "sgt", "rev", "mt", "vs"}
+LEADING = {"mr", "mrs", "ms", "dr", "st", "prof", "capt", "gen", "lt", "col", "sgt", "rev", "mt", "vs", "apt"}
 _ABBR_RE = re.compile(r"\b(" + "|".join(ABBREVIATIONS) + r")\." + SENTENCE_END, re.IGNORECASE)
 _ABBR_END_RE = re.compile(r"\b(?:" + "|".join(LEADING) + r")\.$", re.IGNORECASE)  # "Mr." ends no sentence
 _CURRENCY_RE = re.compile(r"([$£€])\s?(\d[\d,]*)(?:\.(\d{1,2}))?\b")
@@ -61,6 +71,15 @@ _DATE_RE = re.compile(r"\b(\d{1,2})/(\d{1,2})/(\d{4})\b")
 _DECIMAL_RE = re.compile(r"\b(\d+)\.(\d+)\b")
 _NUMBER_RE = re.compile(r"\b\d{1,3}(?:,\d{3})+\b|\b\d+\b")
 _YEAR_CONTEXT_RE = re.compile(r"\b(in|since|of|from|by|until|year|circa)\s+(1[1-9]\d\d|20\d\d)\b", re.IGNORECASE)
+# a year by what names it: a month ("May 2021", "Dec. 1999"), a quarter or half ("Q3 2024", "H1 2025"),
+# a fiscal year, "the year 1066" (1000-2099)
+_YEAR_NAMED_RE = re.compile(r"\b((?-i:" + "|".join(sorted(MONTH_WRITTEN, key=len, reverse=True)) + r")\.?,?|Q[1-4]|H[12]|FY|year)"
+                            r"\s+(1\d{3}|20\d\d)\b(?!,\d)", re.IGNORECASE)
+# a ratio is no time: "3:2", "16:9", "1:100" (times, "10:30", are read before)
+_RATIO_RE = re.compile(r"(?<![\w:.])(\d+):(\d+)(?![\w:])")
+# emergency numbers are dialled digit by digit: "call 911", "dial 999", "a 911 dispatcher"
+_EMERGENCY_RE = re.compile(r"\b(?:(call(?:ed|ing|s)?|dial(?:l?ed|l?ing|s)?|ring|phone|text) (911|999|112)"
+                           r"|(911)(?= (?:calls?|operators?|dispatch(?:ers?)?|centers?|centres?|lines?)\b))\b", re.IGNORECASE)
 
 
 def normalize(text: str) -> str:
@@ -146,12 +165,15 @@ _RULES: list[Rule] = [
     Rule(re.compile(r"\b(" + "|".join(BEFORE_NUMBERS) + r")\. ?(?=\d)", re.IGNORECASE),
          lambda m: BEFORE_NUMBERS[m.group(1).lower()] + " "),
     *SEMIOTIC_RULES,  # measures, telephones, fractions, month dates, addresses: before the number rules
+    Rule(_YEAR_NAMED_RE, lambda m: f"{m.group(1)} {year_words(int(m.group(2)))}"),  # before "Dec." is spelled out
     Rule(_ABBR_RE, _abbreviation, digits=False),
     Rule(_CURRENCY_RE, _currency),
     Rule(_DATE_RE, _date),
     Rule(_TIME_RE, _time),
+    Rule(_RATIO_RE, lambda m: f"{m.group(1)} to {m.group(2)}"),
     Rule(_ORDINAL_RE, lambda m: ordinal_words(int(m.group(1)))),
     Rule(_YEAR_CONTEXT_RE, lambda m: f"{m.group(1)} {year_words(int(m.group(2)))}"),
+    Rule(_EMERGENCY_RE, lambda m: " ".join(filter(None, (m.group(1), digits_words(m.group(2) or m.group(3)))))),
     Rule(re.compile(r"(?<![\w])-(?=\d)"), lambda m: "minus "),
     Rule(re.compile(r"(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])"), lambda m: " "),  # "A4", "3D", "MP3": the number apart
     Rule(_DECIMAL_RE, lambda m: f"{number_words(int(m.group(1)))} point {digits_words(m.group(2))}"),
