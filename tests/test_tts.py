@@ -93,6 +93,12 @@ from tts.text import InvalidText, TextTokenizer, normalize, split_sentences, tra
      "last plus x at my dash site dot co dot uk."),
     ("Apt. 5B on Fifth Ave. near Sunset Blvd. Then 20-25°C. She has a Ph.D.", "apartment five B on Fifth avenue near "
      "Sunset boulevard. Then twenty to twenty five degrees celsius. She has a P H D."),
+    ("On 2023-01-15 and 15.01.2023 it was -3.5\u00b0C, \u22122 at night, for 10 mins; 35 yrs old.", "On january fifteenth, "
+     "twenty twenty three and fifteenth of january, twenty twenty three it was minus three point five degrees celsius, "
+     "minus two at night, for ten minutes; thirty five years old."),
+    ("99\u00a2, \u00a5500, \u20b9100.50; ~50 people, <5 items, >90%; 1080p; WWII; #tbt and #1", "ninety nine cents, five "
+     "hundred yen, one hundred rupees and fifty paise; about fifty people, less than five items, more than ninety percent; "
+     "ten eighty p; World War two; tbt and number one"),
 ])
 def test_normalize_cases(raw, spoken):
     assert normalize(raw) == spoken

@@ -30,12 +30,15 @@ UNITS = {
     "kHz": ("kilohertz", "kilohertz"), "MHz": ("megahertz", "megahertz"), "GHz": ("gigahertz", "gigahertz"),
     "KB": ("kilobyte", "kilobytes"), "kB": ("kilobyte", "kilobytes"), "MB": ("megabyte", "megabytes"),
     "GB": ("gigabyte", "gigabytes"), "TB": ("terabyte", "terabytes"), "ms": ("millisecond", "milliseconds"),
-    "min": ("minute", "minutes"), "hr": ("hour", "hours"), "hrs": ("hour", "hours"),
+    "min": ("minute", "minutes"), "mins": ("minute", "minutes"), "secs": ("second", "seconds"),
+    "hr": ("hour", "hours"), "hrs": ("hour", "hours"), "yr": ("year", "years"), "yrs": ("year", "years"),
     "°C": ("degree celsius", "degrees celsius"), "°F": ("degree fahrenheit", "degrees fahrenheit"),
     "°": ("degree", "degrees"), "USD": ("dollar", "dollars"), "EUR": ("euro", "euros"), "GBP": ("pound", "pounds"),
 }
 CURRENCY = {"$": ("dollar", "dollars", "cent", "cents"), "£": ("pound", "pounds", "penny", "pence"),
-            "€": ("euro", "euros", "cent", "cents")}
+            "€": ("euro", "euros", "cent", "cents"), "¥": ("yen", "yen", "sen", "sen"),
+            "₹": ("rupee", "rupees", "paisa", "paise")}
+MONEY = "".join(CURRENCY)  # the signs, for character classes
 SCALES = {"thousand": "thousand", "k": "thousand", "K": "thousand", "million": "million", "m": "million",
           "M": "million", "billion": "billion", "bn": "billion", "B": "billion", "trillion": "trillion"}
 FRACTION_NAMES = {2: ("half", "halves"), 4: ("quarter", "quarters")}
@@ -237,6 +240,11 @@ RULES: list[Rule] = [
     # the day first: "1st Jan. 1900", "5th May", "5 May 2020" (not "5 May" alone: "5 may be")
     Rule(re.compile(r"(?<![\w.])(\d{1,2})(?:st|nd|rd|th) (" + _MONTHS + r")\b\.?(?:,? (\d{4})\b)?"), _day_month),
     Rule(re.compile(r"(?<![\w.])(\d{1,2}) (" + _MONTHS + r")\b\.?,? (\d{4})\b"), _day_month),
+    # numeric dates with the year whole: ISO "2023-01-15", and the day first with dots "15.01.2023"
+    Rule(re.compile(r"(?<![\w.-])(1\d{3}|20\d\d)-(0?[1-9]|1[0-2])-(0?[1-9]|[12]\d|3[01])(?![\w-])"),
+         lambda m: date_words(int(m.group(2)), int(m.group(3)), int(m.group(1))) or m.group(0)),
+    Rule(re.compile(r"(?<![\w.])(0?[1-9]|[12]\d|3[01])\.(0?[1-9]|1[0-2])\.(1\d{3}|20\d\d)(?!\w|\.\d)"),
+         lambda m: f"{ordinal_words(int(m.group(1)))} of {MONTHS[int(m.group(2)) - 1].lower()}, {year_words(int(m.group(3)))}"),
     # roman numerals where a book puts them: "Chapter IV", "Part II", "World War I"; "Henry VIII" ("I" alone
     # after a name is the pronoun: "Then I")
     Rule(re.compile(r"\b(" + _NUMBERED + r") ((?-i:[IVXLCDM]+))\b", re.IGNORECASE), _numbered, digits=False),
@@ -247,14 +255,19 @@ RULES: list[Rule] = [
     # "+1 555 123 4567", and "555-1234" (a local exchange never starts with 0 or 1: "100-1000" is a range)
     Rule(re.compile(r"(?<![\w-])(?:(?:(?:plus )?1[ .-])?(?:\(\d{3}\) ?\d{3}[ .-]|\d{3}([.-])\d{3}\1)\d{4}|plus 1 \d{3} \d{3} \d{4}"
                     r"|[2-9]\d\d-\d{4})(?![\w-])"), _telephone),
-    Rule(re.compile(r"(?<![\w.:$£€'])'?(\d0|\d{2}[0-9]0)s\b"), _decade),
-    Rule(re.compile(r"(?<![\w.:$£€-])(\d+)-(\d+)(?![\w:-])"), _range),
+    Rule(re.compile(r"(?<![\w.:" + MONEY + r"'])'?(\d0|\d{2}[0-9]0)s\b"), _decade),
+    Rule(re.compile(r"(?<![\w.:" + MONEY + r"-])(\d+)-(\d+)(?![\w:-])"), _range),
     Rule(re.compile(r"(?<![\w.:])\d+(?:\.\d+){2,}(?![\w.])"), _dotted),
     Rule(re.compile(r"(?<![\w:.])(1[0-2]|[1-9]) ?(am|pm|a\.m\.|p\.m\.)(?!\w)" + SENTENCE_END, re.IGNORECASE), _hour),
     Rule(re.compile(r"(?<![\w.])(\d)'(\d{1,2})\"(?!\w)"), _feet_inches),
-    Rule(re.compile(r"([$£€]) ?(\d[\d,]*(?:\.\d+)?) ?(" + "|".join(SCALES) + r")\b"), _money_scaled),
-    Rule(re.compile(r"(?<![\w.:$£€])(\d[\d,]*(?:\.\d+)?) ?(" + _UNITS + r")(?![\w/])"), _measure),
-    Rule(re.compile(r"(?<![\w/:$£€])(?:(\d+) )?(\d+)/(\d+)(?![\w/])"), _fraction),
+    Rule(re.compile(r"(?<![\w.])(\d[\d,]*) ?¢"), lambda m: f"{_amount(m.group(1))} {'cent' if m.group(1) == '1' else 'cents'}"),
+    # video lines in pairs of digits, as said: "1080p" -> "ten eighty p", "720p", "4K" stays "four K"
+    Rule(re.compile(r"\b(480|576|720|1080|1440|2160|4320)([pi])\b"),
+         lambda m: f"{' '.join(number_words(int(p)) for p in (m.group(1)[:-2], m.group(1)[-2:]))} {m.group(2)}"),
+    Rule(re.compile(r"\bWW(II|I)\b"), lambda m: f"World War {'two' if m.group(1) == 'II' else 'one'}", digits=False),
+    Rule(re.compile("([" + MONEY + r"]) ?(\d[\d,]*(?:\.\d+)?) ?(" + "|".join(SCALES) + r")\b"), _money_scaled),
+    Rule(re.compile(r"(?<![\w.:" + MONEY + r"])(\d[\d,]*(?:\.\d+)?) ?(" + _UNITS + r")(?![\w/])"), _measure),
+    Rule(re.compile(r"(?<![\w/:" + MONEY + r"])(?:(\d+) )?(\d+)/(\d+)(?![\w/])"), _fraction),
     # what no number was next to: "20-25°C" (the range read first), "a 5° turn"
     Rule(re.compile(r"° ?([CF])\b"), lambda m: f" degrees {UNITS['°' + m.group(1)][1].split()[1]} ", digits=False),
     Rule(re.compile(r"°"), lambda m: " degrees ", digits=False),

@@ -20,7 +20,7 @@ from codec.errors import CodecError
 
 from .capitals import RULES as CAPITALS_RULES
 from .numbers import digits_words, number_words, ordinal_words, year_words
-from .semiotic import CURRENCY, MONTH_WRITTEN, RULES as SEMIOTIC_RULES, SENTENCE_END, Rule, date_words, kept_period
+from .semiotic import CURRENCY, MONEY, MONTH_WRITTEN, RULES as SEMIOTIC_RULES, SENTENCE_END, Rule, date_words, kept_period
 
 MAX_CHARS = 2000
 TOKENIZER_FILE = "tokenizer.json"
@@ -56,6 +56,9 @@ _BEFORE_SYMBOLS = [
     (re.compile(r"(?<=\d) ?[\u2013\u2014] ?(?=\d)"), "-"),  # "5–10": a range, not a pause
     (re.compile(r"\b([A-G])#(?!\w)"), r"\1 sharp"),  # "C#", "F#"
     (re.compile(r"\bUS\$"), "$"),
+    (re.compile(r"\u2212(?=\d)"), "-"),  # the minus sign
+    (re.compile(r"(?<![\w~<>])([~<>]) ?(?=[\d$£€¥₹])"), lambda m: {"~": "about ", "<": "less than ", ">": "more than "}[m.group(1)]),
+    (re.compile(r"(?<![\w#])#(?=[A-Za-z])"), ""),  # a hashtag is its word ("#1" is number one)
 ]
 
 BEFORE_NUMBERS = {"no": "number", "nos": "numbers", "p": "page", "pp": "pages", "fig": "figure", "figs": "figures",
@@ -64,7 +67,7 @@ BEFORE_NUMBERS = {"no": "number", "nos": "numbers", "p": "page", "pp": "pages", 
 LEADING = {"mr", "mrs", "ms", "dr", "st", "prof", "capt", "gen", "lt", "col", "sgt", "rev", "mt", "vs", "apt"}
 _ABBR_RE = re.compile(r"\b(" + "|".join(ABBREVIATIONS) + r")\." + SENTENCE_END, re.IGNORECASE)
 _ABBR_END_RE = re.compile(r"\b(?:" + "|".join(LEADING) + r")\.$", re.IGNORECASE)  # "Mr." ends no sentence
-_CURRENCY_RE = re.compile(r"([$£€])\s?(\d[\d,]*)(?:\.(\d{1,2}))?\b")
+_CURRENCY_RE = re.compile("([" + MONEY + r"])\s?(\d[\d,]*)(?:\.(\d{1,2}))?\b")
 _ORDINAL_RE = re.compile(r"\b(\d+)(st|nd|rd|th)\b", re.IGNORECASE)
 _TIME_RE = re.compile(r"\b(\d{1,2}):(\d{2})(?:\s*(am|pm|a\.m\.|p\.m\.)(?!\w)" + SENTENCE_END + ")?", re.IGNORECASE)
 _DATE_RE = re.compile(r"\b(\d{1,2})/(\d{1,2})/(\d{4})\b")
@@ -119,7 +122,7 @@ def _clean_unicode(text: str) -> str:
         cat = unicodedata.category(ch)
         if cat[0] == "C" and ch not in "\n\t":
             continue  # control, format, unassigned, private use
-        if cat[0] == "S" and ch not in "$£€°":
+        if cat[0] == "S" and ch not in MONEY + "¢°":
             kept.append(" ")  # emoji and other symbols are not spoken
             continue
         kept.append(ch)
@@ -164,6 +167,7 @@ _RULES: list[Rule] = [
     # before a number only: "No. 5", "p. 45", "Fig. 3", "c. 1850" ("He said no." is a word)
     Rule(re.compile(r"\b(" + "|".join(BEFORE_NUMBERS) + r")\. ?(?=\d)", re.IGNORECASE),
          lambda m: BEFORE_NUMBERS[m.group(1).lower()] + " "),
+    Rule(re.compile(r"(?<![\w-])-(?=\d)"), lambda m: "minus "),  # before the measures: "-3.5°C"
     *SEMIOTIC_RULES,  # measures, telephones, fractions, month dates, addresses: before the number rules
     Rule(_YEAR_NAMED_RE, lambda m: f"{m.group(1)} {year_words(int(m.group(2)))}"),  # before "Dec." is spelled out
     Rule(_ABBR_RE, _abbreviation, digits=False),
@@ -174,7 +178,6 @@ _RULES: list[Rule] = [
     Rule(_ORDINAL_RE, lambda m: ordinal_words(int(m.group(1)))),
     Rule(_YEAR_CONTEXT_RE, lambda m: f"{m.group(1)} {year_words(int(m.group(2)))}"),
     Rule(_EMERGENCY_RE, lambda m: " ".join(filter(None, (m.group(1), digits_words(m.group(2) or m.group(3)))))),
-    Rule(re.compile(r"(?<![\w])-(?=\d)"), lambda m: "minus "),
     Rule(re.compile(r"(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])"), lambda m: " "),  # "A4", "3D", "MP3": the number apart
     Rule(_DECIMAL_RE, lambda m: f"{number_words(int(m.group(1)))} point {digits_words(m.group(2))}"),
     Rule(_NUMBER_RE, _number),
