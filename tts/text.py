@@ -41,6 +41,7 @@ ABBREVIATIONS = {
 PUNCT_MAP = {"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'", "\u2014": ", ", "\u2013": ", ",
              "\u2026": "...", "\u00a0": " ", "&": " and ", "%": " percent", "+": " plus ", "=": " equals ",
              "@": " at ", "#": " number "}
+_COMPARED = {"~": "about ", "<": "less than ", ">": "more than "}  # before a number
 _EMAIL_SAID = {".": " dot ", "_": " underscore ", "-": " dash ", "+": " plus ", "@": " at "}
 
 
@@ -57,7 +58,7 @@ _BEFORE_SYMBOLS = [
     (re.compile(r"\b([A-G])#(?!\w)"), r"\1 sharp"),  # "C#", "F#"
     (re.compile(r"\bUS\$"), "$"),
     (re.compile(r"\u2212(?=\d)"), "-"),  # the minus sign
-    (re.compile(r"(?<![\w~<>])([~<>]) ?(?=[\d$£€¥₹])"), lambda m: {"~": "about ", "<": "less than ", ">": "more than "}[m.group(1)]),
+    (re.compile(r"(?<![\w~<>])([~<>]) ?(?=[\d" + MONEY + "])"), lambda m: _COMPARED[m.group(1)]),
     (re.compile(r"(?<![\w#])#(?=[A-Za-z])"), ""),  # a hashtag is its word ("#1" is number one)
 ]
 
