@@ -17,7 +17,7 @@ from tts.model import TtsModel, attention_mask
 from tts.numbers import number_words, ordinal_words, year_words
 from tts.data import drop_text, lm_loss, training_sequence
 from tts.sequence import IGNORE, build_prompt, without_text
-from tts.text import InvalidText, TextTokenizer, normalize, split_sentences, train_tokenizer
+from tts.text import InvalidText, TextTokenizer, normalize, split_long_text, split_sentences, train_tokenizer
 
 
 @pytest.mark.parametrize("raw, spoken", [
@@ -99,9 +99,17 @@ from tts.text import InvalidText, TextTokenizer, normalize, split_sentences, tra
     ("99\u00a2, \u00a5500, \u20b9100.50; ~50 people, <5 items, >90%; 1080p; WWII; #tbt and #1", "ninety nine cents, five "
      "hundred yen, one hundred rupees and fifty paise; about fifty people, less than five items, more than ninety percent; "
      "ten eighty p; World War two; tbt and number one"),
+    # a chat model's Markdown (tts.markdown): its words, none of its markup
+    ("## Steps\n**Mix** the _flour_ -- then see [the docs](https://x.io/docs). :)\n- one_two\n* Bake 3 * 4 min\n1. Wait",
+     "Steps. Mix the flour, then see the docs. one two. Bake three times four minutes. one, Wait."),
 ])
 def test_normalize_cases(raw, spoken):
     assert normalize(raw) == spoken
+
+
+def test_markdown_lines_are_read_before_a_paragraph_is_joined():
+    """Long form joins a paragraph's lines: a heading and list items stay sentences of their own."""
+    assert split_long_text("# Title\n- one\n- two\n\nPlain line\nwrapped here.") == ["Title. one. two.", "Plain line wrapped here."]
 
 
 def test_cli_prints_what_the_model_will_read(tmp_path):

@@ -20,6 +20,8 @@ TEXTS = [
     "The U.S. economy grew 2.5% in 2020. Mr. and Mrs. Jones live on Main St. Then he left. \"Really?\" she asked.",
     "World War I. Then peace came at 5 a.m. Monday. Call 555-1234 now... ok. Chapter IV. The end",
     "The FBI met NASA. I AM SO ANGRY. CIA. NO WAY! GO AWAY, THE CEO IS HERE. Stop IT now.",  # capitals, shouting
+    # a chat model's Markdown (tts.markdown)
+    "## Steps\nFirst, **mix** the flour. Then:\n- Bake it *well*.\n- Wait -- a while.\n1. See [the docs](https://x.io/a). Done :)",
 ]
 
 

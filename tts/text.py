@@ -19,6 +19,7 @@ from typing import Iterable
 from codec.errors import CodecError
 
 from .capitals import RULES as CAPITALS_RULES
+from .markdown import plain
 from .numbers import digits_words, number_words, ordinal_words, year_words
 from .semiotic import CURRENCY, MONEY, MONTH_WRITTEN, RULES as SEMIOTIC_RULES, SENTENCE_END, Rule, date_words, kept_period
 
@@ -50,16 +51,17 @@ def _email(m: re.Match) -> str:
     return re.sub(r"[._+@-]", lambda s: _EMAIL_SAID[s.group(0)], m.group(0))
 
 
-# symbols that mean something else next to what they touch, read before PUNCT_MAP's general readings
+# symbols that mean something else next to what they touch, read before PUNCT_MAP's general
+# readings; each is looked for only in text with one of its characters (most text has none)
 _BEFORE_SYMBOLS = [
-    (re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}\b"), _email),  # every symbol of an address said
-    (re.compile(r"\bPh\.? ?D\.?(?!\w)" + SENTENCE_END), lambda m: "P H D" + kept_period(m)),
-    (re.compile(r"(?<=\d) ?[\u2013\u2014] ?(?=\d)"), "-"),  # "5–10": a range, not a pause
-    (re.compile(r"\b([A-G])#(?!\w)"), r"\1 sharp"),  # "C#", "F#"
-    (re.compile(r"\bUS\$"), "$"),
-    (re.compile(r"\u2212(?=\d)"), "-"),  # the minus sign
-    (re.compile(r"(?<![\w~<>])([~<>]) ?(?=[\d" + MONEY + "])"), lambda m: _COMPARED[m.group(1)]),
-    (re.compile(r"(?<![\w#])#(?=[A-Za-z])"), ""),  # a hashtag is its word ("#1" is number one)
+    ("@", re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}\b"), _email),  # every symbol of an address said
+    ("P", re.compile(r"\bPh\.? ?D\.?(?!\w)" + SENTENCE_END), lambda m: "P H D" + kept_period(m)),
+    ("\u2013\u2014", re.compile(r"(?<=\d) ?[\u2013\u2014] ?(?=\d)"), "-"),  # "5–10": a range, not a pause
+    ("#", re.compile(r"\b([A-G])#(?!\w)"), r"\1 sharp"),  # "C#", "F#"
+    ("$", re.compile(r"\bUS\$"), "$"),
+    ("\u2212", re.compile(r"\u2212(?=\d)"), "-"),  # the minus sign
+    ("~<>", re.compile(r"(?<![\w~<>])([~<>]) ?(?=[\d" + MONEY + "])"), lambda m: _COMPARED[m.group(1)]),
+    ("#", re.compile(r"(?<![\w#])#(?=[A-Za-z])"), ""),  # a hashtag is its word ("#1" is number one)
 ]
 
 BEFORE_NUMBERS = {"no": "number", "nos": "numbers", "p": "page", "pp": "pages", "fig": "figure", "figs": "figures",
@@ -114,9 +116,10 @@ def _normalize_cached(text: str) -> str:
 
 def _clean_unicode(text: str) -> str:
     """NFKC, typographic punctuation to ASCII, control and unassigned characters dropped."""
-    text = unicodedata.normalize("NFKC", text)
-    for pattern, said in _BEFORE_SYMBOLS:
-        text = pattern.sub(said, text)
+    text = plain(unicodedata.normalize("NFKC", text))  # a chat model's Markdown (tts.markdown)
+    for chars, pattern, said in _BEFORE_SYMBOLS:
+        if any(ch in text for ch in chars):
+            text = pattern.sub(said, text)
     text = "".join(PUNCT_MAP.get(ch, ch) for ch in text)
     kept = []
     for ch in text:
@@ -216,7 +219,7 @@ def split_long_text(text: str, max_chars: int = MAX_CHARS) -> list[str]:
     Paragraphs with nothing to say ("* * *") are left out."""
     pieces: list[str] = []
     for paragraph in re.split(r"\n\s*\n", text):
-        rest = " ".join(paragraph.split())
+        rest = " ".join(plain(paragraph).split())  # Markdown's lines read before they are joined
         while len(rest) > max_chars:
             window = rest[: max_chars + 1]
             ends = [m.end() for m in re.finditer(r"[.!?][\"')\]]*\s", window) if not _ABBR_END_RE.search(window, 0, m.start() + 1)]

@@ -15,6 +15,7 @@ import codecs
 import re
 from typing import Iterator, TextIO
 
+from .markdown import in_marked_line, marked_line_ends
 from .text import MAX_CHARS, InvalidText, _normalize_cached, split_sentences
 
 MAX_PENDING = 8 * MAX_CHARS  # text waiting to be cut: a stream carries text as it comes, not books at once
@@ -58,7 +59,9 @@ class SentenceBuffer:
         """The longest head of the text (within a piece's length) whose sentences are those the
         text so far has there, if any."""
         window = self.text[:MAX_CHARS]
-        cuts = [m.end() for m in _CUT_RE.finditer(window)]
+        # a sentence's end, not inside a Markdown heading or list item; or such a line's end
+        cuts = sorted({m.end() for m in _CUT_RE.finditer(window) if not in_marked_line(window, m.end())}
+                      | set(marked_line_ends(window)))
         whole = _sentences(window) if cuts else None
         for cut in reversed(cuts if whole else []):
             head = _sentences(window[:cut])
