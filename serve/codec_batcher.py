@@ -81,7 +81,7 @@ class CodecStepBatcher:
             rows = [c.x.shape[0] for c in batch]
             x = batch[0].x if len(batch) == 1 else np.concatenate([c.x for c in batch])
             state = batch[0].state if len(batch) == 1 else [np.concatenate(s) for s in zip(*(c.state for c in batch))]
-            out, new = await self.run(lambda: self._started(batch) or self.codec.step(batch[0].which, x, state))
+            out, new = await self.run(lambda: self._call(batch, x, state))
             start = 0
             for call, n in zip(batch, rows):
                 if not call.answer.done():
@@ -95,12 +95,13 @@ class CodecStepBatcher:
             self._in_flight -= 1
             self._launch()
 
-    def _started(self, batch: list[_Call]) -> None:
-        """On the worker, as the call starts: each stream's wait for it."""
+    def _call(self, batch: list[_Call], x: np.ndarray, state: list[np.ndarray]) -> Answer:
+        """On the worker: the stacked call, each stream's wait for it told first."""
         if self.waited is not None:
             now = time.perf_counter()
             for call in batch:
                 self.waited(now - call.sent)
+        return self.codec.step(batch[0].which, x, state)
 
 
 async def push(part, x: np.ndarray, batcher: CodecStepBatcher) -> np.ndarray:
