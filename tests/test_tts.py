@@ -102,6 +102,8 @@ from tts.text import InvalidText, TextTokenizer, normalize, split_long_text, spl
     # a chat model's Markdown (tts.markdown): its words, none of its markup
     ("## Steps\n**Mix** the _flour_ -- then see [the docs](https://x.io/docs). :)\n- one_two\n* Bake 3 * 4 min\n1. Wait",
      "Steps. Mix the flour, then see the docs. one two. Bake three times four minutes. one, Wait."),
+    ("AT&T's R&D at 3 p.m. EST, 9:00 to 17:00. It is 10 p.m. Let us go", "A T and T's R and D at three p m E S T, nine o'clock "
+     "to seventeen hundred. It is ten p m. Let us go"),
 ])
 def test_normalize_cases(raw, spoken):
     assert normalize(raw) == spoken

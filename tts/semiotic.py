@@ -50,6 +50,9 @@ DOMAINS = "com org net edu gov io ai dev info co uk us ca de fr".split()
 # after a form that ends in a period ("p.m.", "etc."): a sentence's end follows (the text's end, or a
 # capital); ``kept_period`` puts the period back there, so the sentence still ends
 SENTENCE_END = r"(?=(\s*$|\s+(?-i:[A-Z]))?)"
+# after a time: a time zone goes on with it ("3 p.m. EST"), any other capital starts a sentence
+ZONES = r"(?:[ECMP][SD]T|GMT|UTC|CEST|CET|BST|IST|AEST|AEDT|JST|HST|AKST|AKDT)\b"
+TIME_END = r"(?=(\s*$|\s+(?!" + ZONES + r")(?-i:[A-Z]))?)"
 
 
 def kept_period(m: re.Match) -> str:
@@ -258,7 +261,7 @@ RULES: list[Rule] = [
     Rule(re.compile(r"(?<![\w.:" + MONEY + r"'])'?(\d0|\d{2}[0-9]0)s\b"), _decade),
     Rule(re.compile(r"(?<![\w.:" + MONEY + r"-])(\d+)-(\d+)(?![\w:-])"), _range),
     Rule(re.compile(r"(?<![\w.:])\d+(?:\.\d+){2,}(?![\w.])"), _dotted),
-    Rule(re.compile(r"(?<![\w:.])(1[0-2]|[1-9]) ?(am|pm|a\.m\.|p\.m\.)(?!\w)" + SENTENCE_END, re.IGNORECASE), _hour),
+    Rule(re.compile(r"(?<![\w:.])(1[0-2]|[1-9]) ?(am|pm|a\.m\.|p\.m\.)(?!\w)" + TIME_END, re.IGNORECASE), _hour),
     Rule(re.compile(r"(?<![\w.])(\d)'(\d{1,2})\"(?!\w)"), _feet_inches),
     Rule(re.compile(r"(?<![\w.])(\d[\d,]*) ?¢"), lambda m: f"{_amount(m.group(1))} {'cent' if m.group(1) == '1' else 'cents'}"),
     # video lines in pairs of digits, as said: "1080p" -> "ten eighty p", "720p", "4K" stays "four K"

@@ -21,7 +21,8 @@ from codec.errors import CodecError
 from .capitals import RULES as CAPITALS_RULES
 from .markdown import plain
 from .numbers import digits_words, number_words, ordinal_words, year_words
-from .semiotic import CURRENCY, MONEY, MONTH_WRITTEN, RULES as SEMIOTIC_RULES, SENTENCE_END, Rule, date_words, kept_period
+from .semiotic import (CURRENCY, MONEY, MONTH_WRITTEN, RULES as SEMIOTIC_RULES, SENTENCE_END, TIME_END, Rule, date_words,
+                       kept_period)
 
 MAX_CHARS = 2000
 TOKENIZER_FILE = "tokenizer.json"
@@ -62,6 +63,8 @@ _BEFORE_SYMBOLS = [
     ("\u2212", re.compile(r"\u2212(?=\d)"), "-"),  # the minus sign
     ("~<>", re.compile(r"(?<![\w~<>])([~<>]) ?(?=[\d" + MONEY + "])"), lambda m: _COMPARED[m.group(1)]),
     ("#", re.compile(r"(?<![\w#])#(?=[A-Za-z])"), ""),  # a hashtag is its word ("#1" is number one)
+    # letters joined by "&" are spelled: "AT&T" is "A T and T" ("AT" alone may be the word)
+    ("&", re.compile(r"\b([A-Z]{1,3})&([A-Z]{1,3})\b"), lambda m: f"{' '.join(m.group(1))} and {' '.join(m.group(2))}"),
 ]
 
 BEFORE_NUMBERS = {"no": "number", "nos": "numbers", "p": "page", "pp": "pages", "fig": "figure", "figs": "figures",
@@ -72,7 +75,7 @@ _ABBR_RE = re.compile(r"\b(" + "|".join(ABBREVIATIONS) + r")\." + SENTENCE_END, 
 _ABBR_END_RE = re.compile(r"\b(?:" + "|".join(LEADING) + r")\.$", re.IGNORECASE)  # "Mr." ends no sentence
 _CURRENCY_RE = re.compile("([" + MONEY + r"])\s?(\d[\d,]*)(?:\.(\d{1,2}))?\b")
 _ORDINAL_RE = re.compile(r"\b(\d+)(st|nd|rd|th)\b", re.IGNORECASE)
-_TIME_RE = re.compile(r"\b(\d{1,2}):(\d{2})(?:\s*(am|pm|a\.m\.|p\.m\.)(?!\w)" + SENTENCE_END + ")?", re.IGNORECASE)
+_TIME_RE = re.compile(r"\b(\d{1,2}):(\d{2})(?:\s*(am|pm|a\.m\.|p\.m\.)(?!\w)" + TIME_END + ")?", re.IGNORECASE)
 _DATE_RE = re.compile(r"\b(\d{1,2})/(\d{1,2})/(\d{4})\b")
 _DECIMAL_RE = re.compile(r"\b(\d+)\.(\d+)\b")
 _NUMBER_RE = re.compile(r"\b\d{1,3}(?:,\d{3})+\b|\b\d+\b")
@@ -147,7 +150,8 @@ def _time(m: re.Match) -> str:
     h, mins, suffix = int(m.group(1)), int(m.group(2)), (m.group(3) or "").lower().replace(".", "")
     if h > 24 or mins > 59:
         return m.group(0)
-    spoken = number_words(h) + (" o'clock" if mins == 0 and not suffix else "" if mins == 0 else
+    on_the_hour = " hundred" if h > 12 or (h == 0 and not suffix) else " o'clock"  # 17:00 is "seventeen hundred"
+    spoken = number_words(h) + (on_the_hour if mins == 0 and not suffix else "" if mins == 0 else
                                 " oh " + number_words(mins) if mins < 10 else " " + number_words(mins))
     return spoken + (" " + " ".join(suffix) if suffix else "") + kept_period(m)
 
