@@ -102,6 +102,7 @@ from tts.text import InvalidText, TextTokenizer, normalize, split_long_text, spl
     # a chat model's Markdown (tts.markdown): its words, none of its markup
     ("## Steps\n**Mix** the _flour_ -- then see [the docs](https://x.io/docs). :)\n- one_two\n* Bake 3 * 4 min\n1. Wait",
      "Steps. Mix the flour, then see the docs. one two. Bake three times four minutes. one, Wait."),
+    ("| Name | Age |\n|:--|--:|\n| Ann | 5 |\n\n***\nSee [1] and the note[^2].", "Name, Age. Ann, five. See and the note."),
     ("AT&T's R&D at 3 p.m. EST, 9:00 to 17:00. It is 10 p.m. Let us go", "A T and T's R and D at three p m E S T, nine o'clock "
      "to seventeen hundred. It is ten p m. Let us go"),
 ])

@@ -22,6 +22,7 @@ TEXTS = [
     "The FBI met NASA. I AM SO ANGRY. CIA. NO WAY! GO AWAY, THE CEO IS HERE. Stop IT now.",  # capitals, shouting
     # a chat model's Markdown (tts.markdown)
     "## Steps\nFirst, **mix** the flour. Then:\n- Bake it *well*.\n- Wait -- a while.\n1. See [the docs](https://x.io/a). Done :)",
+    "| Name | Age. |\n|---|---|\n| Ann. | 5 |\n| Bo | 7. |\n\nThat is all. See [1]. Bye.",
 ]
 
 

@@ -14,12 +14,16 @@ from __future__ import annotations
 import re
 
 _FENCE = re.compile(r"(?m)^[ \t]*(```|~~~)[^\n]*$")
+_RULE = re.compile(r"(?m)^[ \t]*([-*_])(?:[ \t]*\1){2,}[ \t]*$")  # a horizontal rule: ---, ***
+_TABLE_GAP = re.compile(r"(?m)^[ \t]*\|?(?:[ \t]*:?-+:?[ \t]*\|)+[ \t]*(?::?-+:?)?[ \t]*$")  # |---|:--:|
+_TABLE_ROW = re.compile(r"(?m)^[ \t]*\|(.+)\|[ \t]*$")  # a row: its cells, a sentence
+_CITATION = re.compile(r"\[\^?\d{1,3}\]")  # [1], [^2]: a reference, not read
 _LINK = re.compile(r"!?\[([^\]\n]+)\]\([^)\s]*(?:\s+\"[^\"]*\")?\)")
 # headings and list items are sentences of their own (a full stop added where one has no end):
 # a heading's or bullet's mark is left out, a numbered item's number is read ("1. Mix" -> "1, Mix.")
 _MARKED_LINE = re.compile(r"(?m)^[ \t]*(?:#{1,6}|[-*+\u2022])[ \t]+(.+?)[ \t]*#*[ \t]*$")
 _NUMBERED_LINE = re.compile(r"(?m)^[ \t]*(\d{1,3})[.)][ \t]+(.+?)[ \t]*$")
-_LINE_MARK = re.compile(r"[ \t]*(?:#{1,6}|[-*+\u2022]|\d{1,3}[.)])[ \t]")  # at a line's start
+_LINE_MARK = re.compile(r"[ \t]*(?:(?:#{1,6}|[-*+\u2022]|\d{1,3}[.)])[ \t]|\|)")  # at a line's start
 _EMPHASIS = [
     re.compile(r"(\*\*|__|~~)(?=\S)(.+?)(?<=\S)\1"),  # **bold**, __bold__, ~~struck~~
     re.compile(r"(?<![\w*])(\*)(?=[^\s*])([^*\n]+?)(?<=[^\s*])\*(?![\w*])"),  # *italic*
@@ -30,7 +34,7 @@ _DASHES = re.compile(r"[ \t]*--+[ \t]*")  # "Wait -- what?": a pause, as an em d
 _EMOTICON = re.compile(r"(?<![\w:;])[:;]-?[()DP](?![\w)(])")
 # what is left: snake_case -> "snake case" (not in an e-mail address), a stray star or backtick
 _LEFT = re.compile(r"(\S+@\S+)|(?<=\w)_(?=\w)|[*`]")
-_MARKUP = re.compile(r"[*_#\[`~\u2022\u00d7\n]|--|[:;]-?[()DP]")  # text without any is read as it is
+_MARKUP = re.compile(r"[*_#\[`~|\u2022\u00d7\n]|--|[:;]-?[()DP]")  # text without any is read as it is
 
 
 def plain(text: str) -> str:
@@ -38,6 +42,10 @@ def plain(text: str) -> str:
     if not _MARKUP.search(text) and not _LINE_MARK.match(text):
         return text
     text = _FENCE.sub("", text)
+    text = _RULE.sub("", text)
+    text = _TABLE_GAP.sub("", text)
+    text = _TABLE_ROW.sub(lambda m: _ended_text(", ".join(c.strip() for c in m.group(1).split("|") if c.strip())), text)
+    text = _CITATION.sub("", text)
     text = _LINK.sub(r"\1", text)
     text = _MARKED_LINE.sub(_ended, text)
     text = _NUMBERED_LINE.sub(lambda m: f"{m.group(1)}, {_ended(m, 2)}", text)
@@ -51,12 +59,15 @@ def plain(text: str) -> str:
 
 def _ended(m: re.Match, group: int = 1) -> str:
     """A heading's or item's words, ended as a sentence."""
-    said = m.group(group)
-    return said if said[-1] in ".!?:;," else said + "."
+    return _ended_text(m.group(group))
+
+
+def _ended_text(said: str) -> str:
+    return said if not said or said[-1] in ".!?:;," else said + "."
 
 
 def in_marked_line(text: str, pos: int) -> bool:
-    """Whether ``pos`` is inside (not at the start of) a heading or list item of ``text``: its
+    """Whether ``pos`` is inside (not at the start of) a heading, list item or table row of ``text``: its
     line is read as a whole (``plain`` ends it as a sentence), so text streamed in pieces is cut
     only at such a line's end (``tts.text_stream``)."""
     start = text.rfind("\n", 0, pos) + 1
@@ -64,5 +75,5 @@ def in_marked_line(text: str, pos: int) -> bool:
 
 
 def marked_line_ends(text: str) -> list[int]:
-    """Where each heading or list item of ``text`` ends (after its newline), where more follows."""
+    """Where each heading, list item or table row of ``text`` ends (after its newline), where more follows."""
     return [m.end() for m in re.finditer(r"(?m)^" + _LINE_MARK.pattern + r".*\n(?=\s*\S)", text)]
