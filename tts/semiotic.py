@@ -33,12 +33,13 @@ UNITS = {
     "min": ("minute", "minutes"), "mins": ("minute", "minutes"), "secs": ("second", "seconds"),
     "hr": ("hour", "hours"), "hrs": ("hour", "hours"), "yr": ("year", "years"), "yrs": ("year", "years"),
     "°C": ("degree celsius", "degrees celsius"), "°F": ("degree fahrenheit", "degrees fahrenheit"),
-    "°": ("degree", "degrees"), "USD": ("dollar", "dollars"), "EUR": ("euro", "euros"), "GBP": ("pound", "pounds"),
+    "°": ("degree", "degrees"),
 }
 CURRENCY = {"$": ("dollar", "dollars", "cent", "cents"), "£": ("pound", "pounds", "penny", "pence"),
             "€": ("euro", "euros", "cent", "cents"), "¥": ("yen", "yen", "sen", "sen"),
             "₹": ("rupee", "rupees", "paisa", "paise")}
 MONEY = "".join(CURRENCY)  # the signs, for character classes
+CURRENCY_CODES = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "INR": "₹"}  # "50 USD" is read as "$50"
 SCALES = {"thousand": "thousand", "k": "thousand", "K": "thousand", "million": "million", "m": "million",
           "M": "million", "billion": "billion", "bn": "billion", "B": "billion", "trillion": "trillion"}
 FRACTION_NAMES = {2: ("half", "halves"), 4: ("quarter", "quarters")}
@@ -183,6 +184,30 @@ def _feet_inches(m: re.Match) -> str:
     return f"{number_words(feet)} {'foot' if feet == 1 else 'feet'} {number_words(inches)} {'inch' if inches == 1 else 'inches'}"
 
 
+def _money_range(m: re.Match) -> str:
+    """'$5-10' -> 'five to ten dollars'."""
+    return f"{_amount(m.group(2))} to {_amount(m.group(3))} {CURRENCY[m.group(1)][1]}"
+
+
+def _coded_money(m: re.Match) -> str:
+    """'USD 50', '20.50 EUR' -> '$50', '€20.50', for tts.text's currency reading (cents and all)."""
+    code = m.group(1) or m.group(4)
+    return CURRENCY_CODES[code] + (m.group(2) or m.group(3))
+
+
+def _hours_range(m: re.Match) -> str:
+    """'10am-2pm' -> 'ten a m to two p m'."""
+    said = [f"{number_words(int(h))} {' '.join(x.lower().replace('.', ''))}" for h, x in (m.group(1, 2), m.group(3, 4))]
+    return " to ".join(said) + kept_period(m)
+
+
+def _international(m: re.Match) -> str:
+    """'+44 20 7946 0958' ('+' is 'plus' by now) -> 'plus four four, two zero, seven nine four six, ...'
+    (7 digits at least: '+5 10 20' are numbers)."""
+    groups = re.findall(r"\d+", m.group(0))
+    return "plus " + ", ".join(map(digits_words, groups)) if sum(map(len, groups)) >= 7 else m.group(0)
+
+
 def _range(m: re.Match) -> str:
     """'10-20' -> 'ten to twenty' (and a score, '3-2'); '1990-1995' as years."""
     low, high = int(m.group(1)), int(m.group(2))
@@ -258,6 +283,13 @@ RULES: list[Rule] = [
     # "+1 555 123 4567", and "555-1234" (a local exchange never starts with 0 or 1: "100-1000" is a range)
     Rule(re.compile(r"(?<![\w-])(?:(?:(?:plus )?1[ .-])?(?:\(\d{3}\) ?\d{3}[ .-]|\d{3}([.-])\d{3}\1)\d{4}|plus 1 \d{3} \d{3} \d{4}"
                     r"|[2-9]\d\d-\d{4})(?![\w-])"), _telephone),
+    # other countries' numbers: a country code and groups of digits ("+44 20 7946 0958", "+49-30-1234567")
+    Rule(re.compile(r"(?<![\w-])plus \d{1,3}(?:[ .-]\(?\d{1,8}\)?){1,5}(?![\w-])"), _international),
+    Rule(re.compile("([" + MONEY + r"])(\d[\d,]*) ?[-\u2013] ?\1?(\d[\d,]*)\b(?!\.\d)"), _money_range),
+    Rule(re.compile(r"\b(" + "|".join(CURRENCY_CODES) + r") ?(\d[\d,]*(?:\.\d{1,2})?)\b(?!\.\d)|(?<![\w.])(\d[\d,]*(?:\.\d{1,2})?) ?("
+                    + "|".join(CURRENCY_CODES) + r")\b"), _coded_money),
+    Rule(re.compile(r"(?<![\w:.])(1[0-2]|[1-9]) ?(am|pm|a\.m\.|p\.m\.) ?[-\u2013] ?(1[0-2]|[1-9]) ?(am|pm|a\.m\.|p\.m\.)(?!\w)"
+                    + TIME_END, re.IGNORECASE), _hours_range),
     Rule(re.compile(r"(?<![\w.:" + MONEY + r"'])'?(\d0|\d{2}[0-9]0)s\b"), _decade),
     Rule(re.compile(r"(?<![\w.:" + MONEY + r"-])(\d+)-(\d+)(?![\w:-])"), _range),
     Rule(re.compile(r"(?<![\w.:])\d+(?:\.\d+){2,}(?![\w.])"), _dotted),

@@ -57,7 +57,9 @@ def _email(m: re.Match) -> str:
 _BEFORE_SYMBOLS = [
     ("@", re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}\b"), _email),  # every symbol of an address said
     ("P", re.compile(r"\bPh\.? ?D\.?(?!\w)" + SENTENCE_END), lambda m: "P H D" + kept_period(m)),
-    ("\u2013\u2014", re.compile(r"(?<=\d) ?[\u2013\u2014] ?(?=\d)"), "-"),  # "5–10": a range, not a pause
+    # "5–10", "9 a.m. – 5 p.m.": a range, not a pause
+    ("\u2013\u2014", re.compile(r"(?<=\d) ?[\u2013\u2014] ?(?=\d)"), "-"),
+    ("\u2013\u2014", re.compile(r"(?:(?<=[ap]m)|(?<=[ap]\.m\.)) ?[\u2013\u2014] ?(?=\d)", re.IGNORECASE), " - "),
     ("#", re.compile(r"\b([A-G])#(?!\w)"), r"\1 sharp"),  # "C#", "F#"
     ("$", re.compile(r"\bUS\$"), "$"),
     ("\u2212", re.compile(r"\u2212(?=\d)"), "-"),  # the minus sign
@@ -68,13 +70,14 @@ _BEFORE_SYMBOLS = [
 ]
 
 BEFORE_NUMBERS = {"no": "number", "nos": "numbers", "p": "page", "pp": "pages", "fig": "figure", "figs": "figures",
-                  "ch": "chapter", "chap": "chapter", "sec": "section", "eq": "equation", "c": "circa", "ca": "circa"}
+                  "ch": "chapter", "chap": "chapter", "sec": "section", "eq": "equation", "c": "circa", "ca": "circa",
+                  "ext": "extension"}
 # abbreviations that lead into what follows (titles, "vs."): never a sentence's end
 LEADING = {"mr", "mrs", "ms", "dr", "st", "prof", "capt", "gen", "lt", "col", "sgt", "rev", "mt", "vs", "apt"}
 _ABBR_RE = re.compile(r"\b(" + "|".join(ABBREVIATIONS) + r")\." + SENTENCE_END, re.IGNORECASE)
 _ABBR_END_RE = re.compile(r"\b(?:" + "|".join(LEADING) + r")\.$", re.IGNORECASE)  # "Mr." ends no sentence
 _CURRENCY_RE = re.compile("([" + MONEY + r"])\s?(\d[\d,]*)(?:\.(\d{1,2}))?\b")
-_ORDINAL_RE = re.compile(r"\b(\d+)(st|nd|rd|th)\b", re.IGNORECASE)
+_ORDINAL_RE = re.compile(r"\b(\d{1,3}(?:,\d{3})+|\d+)(st|nd|rd|th)\b", re.IGNORECASE)
 _TIME_RE = re.compile(r"\b(\d{1,2}):(\d{2})(?:\s*(am|pm|a\.m\.|p\.m\.)(?!\w)" + TIME_END + ")?", re.IGNORECASE)
 _DATE_RE = re.compile(r"\b(\d{1,2})/(\d{1,2})/(\d{4})\b")
 _DECIMAL_RE = re.compile(r"\b(\d+)\.(\d+)\b")
@@ -183,7 +186,7 @@ _RULES: list[Rule] = [
     Rule(_DATE_RE, _date),
     Rule(_TIME_RE, _time),
     Rule(_RATIO_RE, lambda m: f"{m.group(1)} to {m.group(2)}"),
-    Rule(_ORDINAL_RE, lambda m: ordinal_words(int(m.group(1)))),
+    Rule(_ORDINAL_RE, lambda m: ordinal_words(int(m.group(1).replace(",", "")))),
     Rule(_YEAR_CONTEXT_RE, lambda m: f"{m.group(1)} {year_words(int(m.group(2)))}"),
     Rule(_EMERGENCY_RE, lambda m: " ".join(filter(None, (m.group(1), digits_words(m.group(2) or m.group(3)))))),
     Rule(re.compile(r"(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])"), lambda m: " "),  # "A4", "3D", "MP3": the number apart
