@@ -106,6 +106,10 @@ from tts.text import InvalidText, TextTokenizer, normalize, split_long_text, spl
     ("Call +44 20 7946 0958, ext. 204: USD 50, 20.50 EUR, $5-10 or the 1,000,000th, open 9 a.m. \u2013 5 p.m.", "Call plus "
      "four four, two zero, seven nine four six, zero nine five eight, extension two hundred and four: fifty dollars, twenty "
      "euros and fifty cents, five to ten dollars or the one millionth, open nine a m to five p m."),
+    ("A $1.2T budget for 7.8B people, Apt. 5B; bake 25-30 min at 20-25\u00b0C, in 2h 30m, with 1/4 tsp and 2 tbsp; between "
+     "1990 and 2000, A vs B", "A one point two trillion dollars budget for seven point eight billion people, apartment five B; "
+     "bake twenty five to thirty minutes at twenty to twenty five degrees celsius, in two hours thirty minutes, with one "
+     "quarter teaspoon and two tablespoons; between nineteen ninety and two thousand, A versus B"),
     ("AT&T's R&D at 3 p.m. EST, 9:00 to 17:00. It is 10 p.m. Let us go", "A T and T's R and D at three p m E S T, nine o'clock "
      "to seventeen hundred. It is ten p m. Let us go"),
 ])

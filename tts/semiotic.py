@@ -32,6 +32,7 @@ UNITS = {
     "GB": ("gigabyte", "gigabytes"), "TB": ("terabyte", "terabytes"), "ms": ("millisecond", "milliseconds"),
     "min": ("minute", "minutes"), "mins": ("minute", "minutes"), "secs": ("second", "seconds"),
     "hr": ("hour", "hours"), "hrs": ("hour", "hours"), "yr": ("year", "years"), "yrs": ("year", "years"),
+    "tsp": ("teaspoon", "teaspoons"), "tbsp": ("tablespoon", "tablespoons"),
     "°C": ("degree celsius", "degrees celsius"), "°F": ("degree fahrenheit", "degrees fahrenheit"),
     "°": ("degree", "degrees"),
 }
@@ -41,7 +42,8 @@ CURRENCY = {"$": ("dollar", "dollars", "cent", "cents"), "£": ("pound", "pounds
 MONEY = "".join(CURRENCY)  # the signs, for character classes
 CURRENCY_CODES = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "INR": "₹"}  # "50 USD" is read as "$50"
 SCALES = {"thousand": "thousand", "k": "thousand", "K": "thousand", "million": "million", "m": "million",
-          "M": "million", "billion": "billion", "bn": "billion", "B": "billion", "trillion": "trillion"}
+          "M": "million", "billion": "billion", "bn": "billion", "B": "billion", "trillion": "trillion", "tn": "trillion",
+          "T": "trillion"}
 FRACTION_NAMES = {2: ("half", "halves"), 4: ("quarter", "quarters")}
 # denominators read as fractions (proper ones only); "9/11", "24/7" or "50/50" are read as their numbers
 FRACTION_DENOMINATORS = (2, 3, 4, 5, 6, 8, 10, 16, 32, 64, 100)
@@ -74,6 +76,9 @@ def _money_scaled(m: re.Match) -> str:
 
 def _measure(m: re.Match) -> str:
     one, many = UNITS[m.group(2)]
+    if "/" in m.group(1):  # "1/4 tsp" -> "one quarter teaspoon"
+        numerator, denominator = map(int, m.group(1).split("/"))
+        return f"{fraction_words(numerator, denominator)} {one if numerator < denominator else many}"
     return f"{_amount(m.group(1))} {one if m.group(1) == '1' else many}"
 
 
@@ -208,6 +213,11 @@ def _international(m: re.Match) -> str:
     return "plus " + ", ".join(map(digits_words, groups)) if sum(map(len, groups)) >= 7 else m.group(0)
 
 
+def _measure_range(m: re.Match) -> str:
+    """'25-30 min' -> 'twenty five to thirty minutes'."""
+    return f"{_amount(m.group(1))} to {_amount(m.group(2))} {UNITS[m.group(3)][1]}"
+
+
 def _range(m: re.Match) -> str:
     """'10-20' -> 'ten to twenty' (and a score, '3-2'); '1990-1995' as years."""
     low, high = int(m.group(1)), int(m.group(2))
@@ -291,7 +301,15 @@ RULES: list[Rule] = [
     Rule(re.compile(r"(?<![\w:.])(1[0-2]|[1-9]) ?(am|pm|a\.m\.|p\.m\.) ?[-\u2013] ?(1[0-2]|[1-9]) ?(am|pm|a\.m\.|p\.m\.)(?!\w)"
                     + TIME_END, re.IGNORECASE), _hours_range),
     Rule(re.compile(r"(?<![\w.:" + MONEY + r"'])'?(\d0|\d{2}[0-9]0)s\b"), _decade),
+    Rule(re.compile(r"(?<![\w.:" + MONEY + r"-])(\d[\d,]*(?:\.\d+)?) ?[-\u2013] ?(\d[\d,]*(?:\.\d+)?) ?(" + _UNITS
+                    + r")(?![\w/])"), _measure_range),
     Rule(re.compile(r"(?<![\w.:" + MONEY + r"-])(\d+)-(\d+)(?![\w:-])"), _range),
+    # a duration in hours and minutes: "2h 30m", "1h30min" ("30m" alone is metres)
+    Rule(re.compile(r"(?<![\w.])(\d+) ?h ?(\d+) ?m(?:in)?\b"),
+         lambda m: f"{_amount(m.group(1))} {'hour' if m.group(1) == '1' else 'hours'} {_amount(m.group(2))} "
+                   f"{'minute' if m.group(2) == '1' else 'minutes'}"),
+    # a decimal amount with a scale letter: "7.8B people" ("5B" alone may be a flat, "3M" a company)
+    Rule(re.compile(r"(?<![\w." + MONEY + r"])(\d+\.\d+) ?([KMBT])\b"), lambda m: f"{_amount(m.group(1))} {SCALES[m.group(2)]}"),
     Rule(re.compile(r"(?<![\w.:])\d+(?:\.\d+){2,}(?![\w.])"), _dotted),
     Rule(re.compile(r"(?<![\w:.])(1[0-2]|[1-9]) ?(am|pm|a\.m\.|p\.m\.)(?!\w)" + TIME_END, re.IGNORECASE), _hour),
     Rule(re.compile(r"(?<![\w.])(\d)'(\d{1,2})\"(?!\w)"), _feet_inches),
@@ -301,7 +319,7 @@ RULES: list[Rule] = [
          lambda m: f"{' '.join(number_words(int(p)) for p in (m.group(1)[:-2], m.group(1)[-2:]))} {m.group(2)}"),
     Rule(re.compile(r"\bWW(II|I)\b"), lambda m: f"World War {'two' if m.group(1) == 'II' else 'one'}", digits=False),
     Rule(re.compile("([" + MONEY + r"]) ?(\d[\d,]*(?:\.\d+)?) ?(" + "|".join(SCALES) + r")\b"), _money_scaled),
-    Rule(re.compile(r"(?<![\w.:" + MONEY + r"])(\d[\d,]*(?:\.\d+)?) ?(" + _UNITS + r")(?![\w/])"), _measure),
+    Rule(re.compile(r"(?<![\w.:/" + MONEY + r"])(\d+/\d+|\d[\d,]*(?:\.\d+)?) ?(" + _UNITS + r")(?![\w/])"), _measure),
     Rule(re.compile(r"(?<![\w/:" + MONEY + r"])(?:(\d+) )?(\d+)/(\d+)(?![\w/])"), _fraction),
     # what no number was next to: "20-25°C" (the range read first), "a 5° turn"
     Rule(re.compile(r"° ?([CF])\b"), lambda m: f" degrees {UNITS['°' + m.group(1)][1].split()[1]} ", digits=False),

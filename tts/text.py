@@ -82,7 +82,9 @@ _TIME_RE = re.compile(r"\b(\d{1,2}):(\d{2})(?:\s*(am|pm|a\.m\.|p\.m\.)(?!\w)" + 
 _DATE_RE = re.compile(r"\b(\d{1,2})/(\d{1,2})/(\d{4})\b")
 _DECIMAL_RE = re.compile(r"\b(\d+)\.(\d+)\b")
 _NUMBER_RE = re.compile(r"\b\d{1,3}(?:,\d{3})+\b|\b\d+\b")
-_YEAR_CONTEXT_RE = re.compile(r"\b(in|since|of|from|by|until|year|circa)\s+(1[1-9]\d\d|20\d\d)\b", re.IGNORECASE)
+_YEAR_CONTEXT_RE = re.compile(r"\b(in|since|of|from|by|until|till|during|year|circa)\s+(1[1-9]\d\d|20\d\d)\b",
+                              re.IGNORECASE)
+_YEARS_BETWEEN_RE = re.compile(r"\b(between)\s+(1[1-9]\d\d|20\d\d) and (1[1-9]\d\d|20\d\d)\b", re.IGNORECASE)
 # a year by what names it: a month ("May 2021", "Dec. 1999"), a quarter or half ("Q3 2024", "H1 2025"),
 # a fiscal year, "the year 1066" (1000-2099)
 _YEAR_NAMED_RE = re.compile(r"\b((?-i:" + "|".join(sorted(MONTH_WRITTEN, key=len, reverse=True)) + r")\.?,?|Q[1-4]|H[12]|FY|year)"
@@ -182,11 +184,13 @@ _RULES: list[Rule] = [
     *SEMIOTIC_RULES,  # measures, telephones, fractions, month dates, addresses: before the number rules
     Rule(_YEAR_NAMED_RE, lambda m: f"{m.group(1)} {year_words(int(m.group(2)))}"),  # before "Dec." is spelled out
     Rule(_ABBR_RE, _abbreviation, digits=False),
+    Rule(re.compile(r"\bvs\b(?!\.)"), lambda m: "versus", digits=False),  # "A vs B" (with its period: an abbreviation)
     Rule(_CURRENCY_RE, _currency),
     Rule(_DATE_RE, _date),
     Rule(_TIME_RE, _time),
     Rule(_RATIO_RE, lambda m: f"{m.group(1)} to {m.group(2)}"),
     Rule(_ORDINAL_RE, lambda m: ordinal_words(int(m.group(1).replace(",", "")))),
+    Rule(_YEARS_BETWEEN_RE, lambda m: f"{m.group(1)} {year_words(int(m.group(2)))} and {year_words(int(m.group(3)))}"),
     Rule(_YEAR_CONTEXT_RE, lambda m: f"{m.group(1)} {year_words(int(m.group(2)))}"),
     Rule(_EMERGENCY_RE, lambda m: " ".join(filter(None, (m.group(1), digits_words(m.group(2) or m.group(3)))))),
     Rule(re.compile(r"(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])"), lambda m: " "),  # "A4", "3D", "MP3": the number apart
