@@ -24,6 +24,7 @@ _LINK = re.compile(r"!?\[([^\]\n]+)\]\([^)\s]*(?:\s+\"[^\"]*\")?\)")
 _MARKED_LINE = re.compile(r"(?m)^[ \t]*(?:#{1,6}|[-*+\u2022])[ \t]+(.+?)[ \t]*#*[ \t]*$")
 _NUMBERED_LINE = re.compile(r"(?m)^[ \t]*(\d{1,3})[.)][ \t]+(.+?)[ \t]*$")
 _LINE_MARK = re.compile(r"[ \t]*(?:(?:#{1,6}|[-*+\u2022]|\d{1,3}[.)])[ \t]|\|)")  # at a line's start
+_MARKED_LINE_END = re.compile(r"(?m)^" + _LINE_MARK.pattern + r".*\n(?=\s*\S)")
 _EMPHASIS = [
     re.compile(r"(\*\*|__|~~)(?=\S)(.+?)(?<=\S)\1"),  # **bold**, __bold__, ~~struck~~
     re.compile(r"(?<![\w*])(\*)(?=[^\s*])([^*\n]+?)(?<=[^\s*])\*(?![\w*])"),  # *italic*
@@ -76,4 +77,4 @@ def in_marked_line(text: str, pos: int) -> bool:
 
 def marked_line_ends(text: str) -> list[int]:
     """Where each heading, list item or table row of ``text`` ends (after its newline), where more follows."""
-    return [m.end() for m in re.finditer(r"(?m)^" + _LINE_MARK.pattern + r".*\n(?=\s*\S)", text)]
+    return [m.end() for m in _MARKED_LINE_END.finditer(text)]

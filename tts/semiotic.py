@@ -180,7 +180,11 @@ def _decade(m: re.Match) -> str:
 
 def _hour(m: re.Match) -> str:
     """'9am' -> 'nine a m' (a time with minutes is tts.text's)."""
-    return f"{number_words(int(m.group(1)))} {' '.join(m.group(2).lower().replace('.', ''))}" + kept_period(m)
+    return _hour_words(m.group(1), m.group(2)) + kept_period(m)
+
+
+def _hour_words(hour: str, suffix: str) -> str:
+    return f"{number_words(int(hour))} {' '.join(suffix.lower().replace('.', ''))}"
 
 
 def _feet_inches(m: re.Match) -> str:
@@ -202,8 +206,7 @@ def _coded_money(m: re.Match) -> str:
 
 def _hours_range(m: re.Match) -> str:
     """'10am-2pm' -> 'ten a m to two p m'."""
-    said = [f"{number_words(int(h))} {' '.join(x.lower().replace('.', ''))}" for h, x in (m.group(1, 2), m.group(3, 4))]
-    return " to ".join(said) + kept_period(m)
+    return f"{_hour_words(m.group(1), m.group(2))} to {_hour_words(m.group(3), m.group(4))}" + kept_period(m)
 
 
 def _international(m: re.Match) -> str:

@@ -82,7 +82,7 @@ _TIME_RE = re.compile(r"\b(\d{1,2}):(\d{2})(?:\s*(am|pm|a\.m\.|p\.m\.)(?!\w)" + 
 _DATE_RE = re.compile(r"\b(\d{1,2})/(\d{1,2})/(\d{4})\b")
 _DECIMAL_RE = re.compile(r"\b(\d+)\.(\d+)\b")
 _NUMBER_RE = re.compile(r"\b\d{1,3}(?:,\d{3})+\b|\b\d+\b")
-_YEAR_CONTEXT_RE = re.compile(r"\b(in|since|of|from|by|until|till|during|year|circa)\s+(1[1-9]\d\d|20\d\d)\b",
+_YEAR_CONTEXT_RE = re.compile(r"\b(in|since|of|from|by|until|till|during|circa)\s+(1[1-9]\d\d|20\d\d)\b",
                               re.IGNORECASE)
 _YEARS_BETWEEN_RE = re.compile(r"\b(between)\s+(1[1-9]\d\d|20\d\d) and (1[1-9]\d\d|20\d\d)\b", re.IGNORECASE)
 # a year by what names it: a month ("May 2021", "Dec. 1999"), a quarter or half ("Q3 2024", "H1 2025"),

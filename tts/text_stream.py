@@ -59,7 +59,7 @@ class SentenceBuffer:
         """The longest head of the text (within a piece's length) whose sentences are those the
         text so far has there, if any."""
         window = self.text[:MAX_CHARS]
-        # a sentence's end, not inside a Markdown heading or list item; or such a line's end
+        # a sentence's end, not inside a Markdown heading, list item or table row; or such a line's end
         cuts = sorted({m.end() for m in _CUT_RE.finditer(window) if not in_marked_line(window, m.end())}
                       | set(marked_line_ends(window)))
         whole = _sentences(window) if cuts else None
