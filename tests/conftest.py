@@ -49,11 +49,24 @@ def speech(tmp_path_factory) -> Path:
     return path
 
 
+def shared_dir(tmp_path_factory, worker_id: str, name: str) -> Path:
+    """A directory every test process of this run sees (``make test``'s xdist workers share the
+    run's base temp directory); this process's own one when pytest runs without workers."""
+    if worker_id == "master":
+        return tmp_path_factory.mktemp(name)
+    directory = tmp_path_factory.getbasetemp().parent / f"shared-{name}"
+    directory.mkdir(exist_ok=True)
+    return directory
+
+
 @pytest.fixture(scope="session")
-def exported_codec(tmp_path_factory):
-    """preset -> (torch codec, its directory: save_pretrained + ONNX graphs), made once per test
-    process (an export takes 15-30 s; presets are seeded, so every test saw the same weights
-    before). Read only: a test that changes a model works on a copy."""
+def exported_codec(tmp_path_factory, worker_id):
+    """preset -> (torch codec, its directory: save_pretrained + ONNX graphs), exported once per
+    test run: the first worker to ask exports it while the others wait (an export takes 15-40 s;
+    presets are seeded, so every process builds the same weights). Read only: a test that
+    changes a model works on a copy."""
+    from filelock import FileLock
+
     from codec.onnx_export import export_codec
     from codec.pretrained import load_codec
 
@@ -62,11 +75,49 @@ def exported_codec(tmp_path_factory):
     def get(preset: str):
         if preset not in cache:
             codec = load_codec(preset)
-            directory = tmp_path_factory.mktemp(preset)
-            codec.save_pretrained(directory)
-            export_codec(codec, directory)
+            directory = shared_dir(tmp_path_factory, worker_id, preset)
+            with FileLock(str(directory) + ".lock"):
+                if not (directory / "exported").is_file():
+                    codec.save_pretrained(directory)
+                    export_codec(codec, directory)
+                    (directory / "exported").touch()
+            assert load_codec(str(directory)).weights_hash() == codec.weights_hash(), "another process built other weights"
             cache[preset] = (codec, directory)
         return cache[preset]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def exported_tts(tmp_path_factory, worker_id):
+    """preset overrides -> (untrained tiny TtsModel seeded 0, its directory: save_pretrained, a
+    BPE tokenizer, tts.onnx and tts.int8.onnx), exported once per test run as ``exported_codec``
+    is. Read only."""
+    from filelock import FileLock
+
+    from tts.config import load_preset
+    from tts.model import TtsModel
+    from tts.onnx_export import export_tts
+    from tts.text import TextTokenizer, train_tokenizer
+
+    cache: dict = {}
+
+    def get(**preset):
+        key = tuple(sorted(preset.items()))
+        if key not in cache:
+            torch.manual_seed(0)
+            model = TtsModel(load_preset("tiny", **preset)).eval()
+            directory = shared_dir(tmp_path_factory, worker_id, "tts-" + "-".join(f"{k}={v}" for k, v in key))
+            with FileLock(str(directory) + ".lock"):
+                if not (directory / "exported").is_file():
+                    model.save_pretrained(directory)
+                    TextTokenizer(train_tokenizer(["a quiet bridge", "the old mill by the river"], 300)).save(
+                        directory / "tokenizer.json")
+                    export_tts(model, directory, quantize_int8=True)
+                    (directory / "exported").touch()
+            assert TtsModel.from_pretrained(directory).weights_hash() == model.weights_hash()
+            cache[key] = (model, directory)
+        return cache[key]
 
     return get
 

@@ -8,29 +8,19 @@ import time
 
 import numpy as np
 import pytest
-import torch
 
 from codec.errors import CodecError
 from serve.step_batcher import StepBatcher
 from serve.tts_runtime import OnnxTts
-from tts.config import load_preset
 from tts.decoding import decode_loop
 from tts.generate import SamplingConfig, build_prompt
 from tts.model import TtsModel
-from tts.onnx_export import export_tts
-
-
-def exported_model(directory, **preset) -> tuple[TtsModel, OnnxTts]:
-    torch.manual_seed(0)
-    model = TtsModel(load_preset("tiny", **preset)).eval()
-    model.save_pretrained(directory)
-    export_tts(model, directory)
-    return model, OnnxTts(directory, threads=1)
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    return exported_model(tmp_path_factory.mktemp("tts"), codec="distilcodec-tiny")
+def exported(exported_tts) -> tuple[TtsModel, OnnxTts]:
+    model, directory = exported_tts(codec="distilcodec-tiny")
+    return model, OnnxTts(directory, threads=1)
 
 
 def requests(model: TtsModel) -> list[tuple[list, int, SamplingConfig]]:
@@ -102,10 +92,11 @@ def generate(stepper, prompt: list, frames: int, sampling: SamplingConfig) -> li
     return out
 
 
-def test_sampled_generations_batched_say_what_they_say_alone(tmp_path):
+def test_sampled_generations_batched_say_what_they_say_alone(exported_tts):
     """Delay-pattern steps ([B, 1, Q] ids) stack too. Sampled tokens equal: a near-tie a rounding
     difference flips is rare (README), and these requests have none."""
-    model, tts = exported_model(tmp_path, n_codebooks=3, codebook_size=64)
+    model, directory = exported_tts(n_codebooks=3, codebook_size=64)
+    tts = OnnxTts(directory, threads=1)
     jobs = requests(model)
     alone = [generate(tts.stepper(), *job) for job in jobs]
     batcher = StepBatcher(tts, window_s=1.0)

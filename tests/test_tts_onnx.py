@@ -12,24 +12,14 @@ import pytest
 import torch
 
 from serve.tts_runtime import OnnxTts
-from tts.config import load_preset
 from tts.decoding import decode_loop, left_pad
 from tts.generate import SamplingConfig, build_prompt, generate
-from tts.model import TtsModel
-from tts.onnx_export import export_tts
 from tts.sequence import without_text
-from tts.text import TextTokenizer, train_tokenizer
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    torch.manual_seed(0)
-    model = TtsModel(load_preset("tiny", codec="distilcodec-tiny")).eval()
-    directory = tmp_path_factory.mktemp("tts")
-    model.save_pretrained(directory)
-    TextTokenizer(train_tokenizer(["a quiet bridge", "the old mill by the river"], 300)).save(directory / "tokenizer.json")
-    export_tts(model, directory, quantize_int8=True)
-    return model, directory
+def exported(exported_tts):
+    return exported_tts(codec="distilcodec-tiny")
 
 
 def run_onnx(tts: OnnxTts, prompts, frames, sampling):
@@ -192,13 +182,10 @@ def test_cli_export_onnx(exported, tmp_path):
     assert (target / "tts.onnx").is_file() and not (target / "tts.int8.onnx").exists()
 
 
-def test_multi_codebook_graph_matches_torch(tmp_path):
+def test_multi_codebook_graph_matches_torch(exported_tts):
     """Delay-pattern rows [B, L, Q] go through the same graph interface; tokens equal torch's."""
-    torch.manual_seed(0)
-    model = TtsModel(load_preset("tiny", n_codebooks=3, codebook_size=64)).eval()
-    model.save_pretrained(tmp_path)
-    export_tts(model, tmp_path)
-    tts = OnnxTts(tmp_path, threads=1)
+    model, directory = exported_tts(n_codebooks=3, codebook_size=64)
+    tts = OnnxTts(directory, threads=1)
     prompts = [build_prompt(model, [5, 6, 7]), build_prompt(model, [9, 10], [4], prompt_codes=[[1, 2, 3], [4, 5, 6]])]
     sampled = SamplingConfig(seed=5)
     out = run_onnx(tts, prompts, [40, 30], sampled)
