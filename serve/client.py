@@ -106,20 +106,28 @@ class SpeechClient:
         resp = self._call(self.tts.Synthesize, synthesis_request(text, **options))
         return np.frombuffer(resp.audio, "<f4").copy(), resp.sample_rate_hz
 
-    def synthesize_words(self, text: str, **options) -> tuple[np.ndarray, int, list[pb.WordTime]]:
-        """``synthesize`` and when each word is said (the server needs --tts-verifier)."""
+    def synthesize_words(self, text: str, timepoints: list | None = None,
+                         **options) -> tuple[np.ndarray, int, list[pb.WordTime]]:
+        """``synthesize`` and when each word is said (the server needs --tts-verifier);
+        ``timepoints``: a list that each SSML mark's ``Timepoint`` is appended to."""
         resp = self._call(self.tts.Synthesize, synthesis_request(text, word_times=True, **options))
+        if timepoints is not None:
+            timepoints.extend(resp.timepoints)
         return np.frombuffer(resp.audio, "<f4").copy(), resp.sample_rate_hz, list(resp.words)
 
     def synthesize_stream(self, text: str, chunk_ms: int = 0, words: list | None = None,
-                          **options) -> Iterator[tuple[np.ndarray, int]]:
+                          timepoints: list | None = None, **options) -> Iterator[tuple[np.ndarray, int]]:
         """Audio chunks (float32, rate) as the server generates them; the first one is small.
         ``words``: a list that each word's ``WordTime`` is appended to (each sentence's come with
-        the audio after it; the server needs --tts-verifier)."""
-        request = synthesis_request(text, chunk_ms=chunk_ms, word_times=words is not None, **options)
+        the audio after it; the server needs --tts-verifier); ``timepoints``: likewise each SSML
+        mark's ``Timepoint`` (asks for the word times too)."""
+        timed = words is not None or timepoints is not None
+        request = synthesis_request(text, chunk_ms=chunk_ms, word_times=timed, **options)
         for resp in self._call(self.tts.SynthesizeStream, request):
             if words is not None:
                 words.extend(resp.words)
+            if timepoints is not None:
+                timepoints.extend(resp.timepoints)
             yield np.frombuffer(resp.audio, "<f4").copy(), resp.sample_rate_hz
 
     def synthesize_text_stream(self, texts: Iterable[str | Turn], chunk_ms: int = 0, words: list | None = None,
@@ -255,7 +263,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     syn.add_argument("--dictionary", type=Path, metavar="FILE",
                      help="pronunciations sent with the request: a word, two spaces, how to say it, one per line")
     syn.add_argument("--word-times", type=Path, metavar="FILE.json",
-                     help="also write when each word is said (the server needs --tts-verifier)")
+                     help="also write when each word is said and each SSML <mark> is reached (the server needs "
+                          "--tts-verifier)")
     sub.add_parser("voices", help="list the server's voices")
     add = sub.add_parser("add-voice", help="keep a voice of your own on the server: a recording and what it says")
     add.add_argument("name")
@@ -389,10 +398,12 @@ def _say_as_it_comes(client: SpeechClient, options: dict, args: argparse.Namespa
         _write_words(args.word_times, words)
 
 
-def _write_words(path: str, words: list) -> None:
+def _write_words(path: str, words: list, timepoints: list = ()) -> None:
+    from tts.mark_times import MarkTime
     from tts.word_times import WordTime, write_json
 
-    write_json(path, [WordTime(w.word, w.start_s, w.end_s, w.sentence, w.aligned) for w in words])
+    write_json(path, [WordTime(w.word, w.start_s, w.end_s, w.sentence, w.aligned) for w in words],
+               [MarkTime(t.mark_name, t.time_s) for t in timepoints])
 
 
 def _say(client: SpeechClient, text: str, options: dict, args: argparse.Namespace, dst: Path) -> None:
@@ -402,20 +413,22 @@ def _say(client: SpeechClient, text: str, options: dict, args: argparse.Namespac
     from codec import audio
 
     words: list | None = [] if args.word_times else None
+    timepoints: list = []
     if args.word_times and not args.stream:
-        wav, rate, words = client.synthesize_words(text, **options)
+        wav, rate, words = client.synthesize_words(text, timepoints, **options)
     elif not args.stream:
         wav, rate = client.synthesize(text, **options)
     else:
         start, chunks, rate = time.perf_counter(), [], 0
-        for chunk, rate in client.synthesize_stream(text, words=words, **options):
+        for chunk, rate in client.synthesize_stream(text, words=words, timepoints=timepoints if words is not None else None,
+                                                    **options):
             if not chunks:
                 print(f"first audio after {1000 * (time.perf_counter() - start):.0f} ms", file=sys.stderr)
             chunks.append(chunk)
         wav = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
     audio.save(dst, wav, rate)
     if words is not None:
-        _write_words(args.word_times, words)
+        _write_words(args.word_times, words, timepoints)
 
 
 if __name__ == "__main__":

@@ -343,6 +343,7 @@ class Gateway:
         if fmt in WHOLE_FORMATS:
             answer = self.tts.Synthesize(request, metadata=metadata)
             made.words.extend(answer.words)
+            made.timepoints.extend(answer.timepoints)
             wav = np.frombuffer(answer.audio, "<f4")
             data = _in_container(lambda: audio.to_file_bytes(wav, answer.sample_rate_hz, FILE_FORMATS[fmt]))
             chunks = (part for part in (data,))  # a generator, closed as a stream's is
@@ -412,9 +413,9 @@ class Gateway:
     def _events(self, chunks: Iterator[bytes], made: "_Made", request: pb.SynthesizeSpeechRequest,
                 rate: int) -> Iterator[bytes]:
         """The audio as OpenAI's server-sent events, each sentence's words (``made.words``, filled
-        as the chunks come) as a ``speech.words`` event after the audio they came with; a failure
-        after the first event is an ``error`` event."""
-        told = 0
+        as the chunks come) as a ``speech.words`` event after the audio they came with, SSML marks
+        likewise as ``speech.marks``; a failure after the first event is an ``error`` event."""
+        told = marked = 0
         with contextlib.closing(chunks):
             try:
                 for chunk in chunks:
@@ -423,6 +424,10 @@ class Gateway:
                     if len(made.words) > told:
                         yield _event({"type": "speech.words", "words": word_dicts(made.words[told:])})
                         told = len(made.words)
+                    if len(made.timepoints) > marked:
+                        marks = [{"mark": m.mark_name, "time_s": round(m.time_s, 3)} for m in made.timepoints[marked:]]
+                        yield _event({"type": "speech.marks", "marks": marks})
+                        marked = len(made.timepoints)
             except grpc.RpcError as err:
                 yield _event({"type": "error", **rpc_failure(err)[1]})
                 return
@@ -432,9 +437,11 @@ class Gateway:
 
 @dataclass
 class _Made:
-    """What an answer's audio has held so far: its word times and samples (for the usage)."""
+    """What an answer's audio has held so far: its word times, SSML marks' times and samples
+    (for the usage)."""
 
     words: list = field(default_factory=list)
+    timepoints: list = field(default_factory=list)
     samples: int = 0
 
 
@@ -456,6 +463,7 @@ def _audio_chunks(call, first: pb.SynthesizeSpeechResponse, fmt: str, made: _Mad
             yield wav_header(first.sample_rate_hz)
         for answer in itertools.chain([first], call):
             made.words.extend(answer.words)
+            made.timepoints.extend(answer.timepoints)
             if encoder is None:  # 16-bit samples
                 made.samples += len(answer.audio) // 2
                 yield answer.audio

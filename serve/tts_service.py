@@ -42,6 +42,7 @@ from tts.text import InvalidText, normalize, split_long_text
 from tts.text_stream import SentenceBuffer
 from tts.time_stretch import MAX_FACTOR, MIN_FACTOR  # as speaking rates too: 0.5x to 2x
 from tts.verify import load_verifier
+from tts.mark_times import MarkTime, MarkTimer, mark_times
 from tts.word_times import TimedReading, WordTime, WordTimer, word_times
 
 DEFAULT_LANGUAGE = "en-US"
@@ -241,15 +242,16 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
         start = time.perf_counter()
         entry, text, voice, sampling = await self._prepare(req)
         if req.word_times:
-            wav, words = await submit(self.generating, _with_word_times, entry.synth, text, voice, sampling,
-                                      req.speaking_rate or 1.0, metrics=self.metrics)
+            wav, words, timepoints = await submit(self.generating, _with_word_times, entry.synth, text, voice, sampling,
+                                                  req.speaking_rate or 1.0, metrics=self.metrics)
         else:
-            wav, words = await submit(self.generating, entry.synth.synthesize, text, voice, sampling,
-                                      req.speaking_rate or 1.0, metrics=self.metrics), []
+            wav, words, timepoints = await submit(self.generating, entry.synth.synthesize, text, voice, sampling,
+                                                  req.speaking_rate or 1.0, metrics=self.metrics), [], []
         log_request("Synthesize", start, len(wav) / entry.synth.sample_rate, self.metrics, model=entry.name,
                     chars=len(text))
         out = self._encode_out(wav, entry, req)
         out.words.extend(words)
+        out.timepoints.extend(timepoints)
         return out
 
     @streaming
@@ -258,33 +260,37 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
             start, first = time.perf_counter(), None
             entry, text, voice, sampling = await self._prepare(req)
             out = _AudioOut(entry, req)
-            stop, seconds, marks = threading.Event(), 0.0, []
+            stop, seconds, sentences, marks = threading.Event(), 0.0, [], []
             timer = WordTimer(entry.synth.sample_rate, entry.synth.verifier.recognizer) if req.word_times else None
+            marked = MarkTimer(entry.synth.sample_rate, marks)
 
-            def produce() -> Iterator[tuple[np.ndarray | None, list[WordTime]]]:
-                """Each chunk with the words found since the chunk before it: a sentence's words once
-                the next has played past the margin, found after the chunk went out (not before it)."""
-                new, sent = [], 0
+            def produce() -> Iterator[tuple[np.ndarray | None, list[WordTime], list[MarkTime]]]:
+                """Each chunk with the words and marks found since the chunk before it: a sentence's
+                words once the next has played past the margin, found after the chunk went out (not
+                before it); a mark once its time is known."""
+                new, sent, played, due = [], 0, 0, []
                 for chunk in entry.synth.stream(text, voice, sampling, LATER_CHUNK_FRAMES, out.first_frames, stop.is_set,
-                                                req.speaking_rate or 1.0, sentences=marks if req.word_times else None):
-                    yield chunk, new
+                                                req.speaking_rate or 1.0, sentences=sentences if timer else None,
+                                                marks=marks):
+                    yield chunk, new, due
                     if timer is not None:
-                        timer.push(chunk, marks)
-                        found = timer.so_far()
-                        new, sent = found[sent:], len(found)
+                        timer.push(chunk, sentences)
+                        found, played = timer.so_far(), played + len(chunk)
+                        new, sent, due = found[sent:], len(found), marked.due(played, found)
                 if timer is not None and not stop.is_set():  # the rest once all audio is out
-                    yield None, new + timer.finish()[sent:]
+                    found = timer.finish()
+                    yield None, new + found[sent:], due + marked.due(played, found, finished=True)
 
-            last: list = []
+            last: tuple = ([], [])
             async with contextlib.aclosing(self._pooled(produce, stop)) as made:
-                async for chunk, words in made:
+                async for chunk, words, due in made:
                     if chunk is None:  # the last words: sent with the tail
-                        last = [_word_proto(w) for w in words]
+                        last = ([_word_proto(w) for w in words], [_timepoint(m) for m in due])
                         continue
                     seconds += len(chunk) / entry.synth.sample_rate
                     first = first or time.perf_counter() - start
-                    yield out.chunk(chunk, words=[_word_proto(w) for w in words])
-            if (tail := out.tail(last)) is not None:
+                    yield out.chunk(chunk, words=[_word_proto(w) for w in words], timepoints=[_timepoint(m) for m in due])
+            if (tail := out.tail(*last)) is not None:
                 yield tail
             log_request("SynthesizeStream", start, seconds, self.metrics, model=entry.name, chars=len(text),
                         first_audio_s=first or 0.0)
@@ -423,14 +429,16 @@ class _AudioOut:
         self.encoding = wire.stream_encoding(req.encoding)
         self.resample = audio_io.StreamResampler(entry.synth.sample_rate, self.rate)
 
-    def chunk(self, wav: np.ndarray, last: bool = False, words: list | None = None) -> pb.SynthesizeSpeechResponse:
+    def chunk(self, wav: np.ndarray, last: bool = False, words: list | None = None,
+              timepoints: list | None = None) -> pb.SynthesizeSpeechResponse:
         return pb.SynthesizeSpeechResponse(audio=wire.float_to_bytes(self.resample(wav, last=last), self.encoding),
-                                           encoding=self.encoding, sample_rate_hz=self.rate, words=words or [])
+                                           encoding=self.encoding, sample_rate_hz=self.rate, words=words or [],
+                                           timepoints=timepoints or [])
 
-    def tail(self, words: list | None = None) -> pb.SynthesizeSpeechResponse | None:
-        """The resampler's last samples (and the word times), if there are any."""
-        message = self.chunk(np.zeros(0, np.float32), last=True, words=words)
-        return message if message.audio or words else None
+    def tail(self, words: list | None = None, timepoints: list | None = None) -> pb.SynthesizeSpeechResponse | None:
+        """The resampler's last samples (and the word times and marks), if there are any."""
+        message = self.chunk(np.zeros(0, np.float32), last=True, words=words, timepoints=timepoints)
+        return message if message.audio or words or timepoints else None
 
 
 @dataclass
@@ -540,12 +548,18 @@ def normalize_piece(text: str) -> str:
     return normalize(text)
 
 
-def _with_word_times(synth, text: str, voice, sampling: SamplingConfig, speaking_rate: float) -> tuple[np.ndarray, list]:
-    """A whole utterance and when each of its words is said (one inference job)."""
+def _with_word_times(synth, text: str, voice, sampling: SamplingConfig,
+                     speaking_rate: float) -> tuple[np.ndarray, list[pb.WordTime], list[pb.Timepoint]]:
+    """A whole utterance, when each of its words is said and when its marks are reached (one
+    inference job)."""
+    sentences: list = []
     marks: list = []
-    chunks = list(synth.stream(text, voice, sampling, 1 << 30, speaking_rate=speaking_rate, sentences=marks))
+    chunks = list(synth.stream(text, voice, sampling, 1 << 30, speaking_rate=speaking_rate, sentences=sentences,
+                               marks=marks))
     wav = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
-    return wav, [_word_proto(w) for w in word_times(wav, synth.sample_rate, marks, synth.verifier.recognizer)]
+    words = word_times(wav, synth.sample_rate, sentences, synth.verifier.recognizer)
+    return (wav, [_word_proto(w) for w in words],
+            [_timepoint(m) for m in mark_times(synth.sample_rate, marks, len(wav), words)])
 
 
 def recording(entry: TtsEntry, z: pb.ZeroShotData) -> np.ndarray:
@@ -556,3 +570,7 @@ def recording(entry: TtsEntry, z: pb.ZeroShotData) -> np.ndarray:
 
 def _word_proto(w: WordTime) -> pb.WordTime:
     return pb.WordTime(word=w.word, start_s=w.start, end_s=w.end, sentence=w.sentence, aligned=w.aligned)
+
+
+def _timepoint(m: MarkTime) -> pb.Timepoint:
+    return pb.Timepoint(mark_name=m.name, time_s=m.time)

@@ -276,11 +276,13 @@ def _cli_reads_text_and_files(tmp_path: Path, model_dir: Path, out: Path, runs: 
     assert proc.returncode == 1 and proc.stderr.strip().endswith("entry 1 ('Yo hello') needs a word, then a tab or two "
                                                                  "spaces, then how to say it"), proc.stderr
     timed, times = tmp_path / "timed.wav", tmp_path / "words.json"  # and when each word is said: the same audio
-    proc = _run("-m", "tts.cli", "synthesize", "Hello, 2 birds. Hi.", "-o", str(timed), "--model", str(model_dir),
-                "--seed", "0", "--word-times", str(times), "--verifier", str(asr_dir))
-    assert proc.returncode == 0 and "4 word times" in proc.stderr, proc.stderr
-    assert timed.read_bytes() == runs["voice"].read_bytes()
+    proc = _run("-m", "tts.cli", "synthesize", '<speak>Hello, 2 <mark name="m"/>birds. Hi.</speak>', "-o", str(timed),
+                "--model", str(model_dir), "--seed", "0", "--word-times", str(times), "--verifier", str(asr_dir))
+    assert proc.returncode == 0 and "4 word times and 1 marks" in proc.stderr, proc.stderr
+    assert timed.read_bytes() == runs["voice"].read_bytes()  # the SSML says what the text does; its mark adds nothing
     words = json.loads(times.read_text())
+    mark = words.pop(2)  # before the word it stands before
+    assert mark == {"mark": "m", "time": words[2]["start"]}
     assert [(w["word"], w["sentence"]) for w in words] == [("Hello,", 0), ("two", 0), ("birds.", 0), ("Hi.", 1)]
     assert all(a["start"] <= b["start"] for a, b in zip(words, words[1:]))
     assert 0 <= words[0]["start"] and words[-1]["end"] <= len(audio.load(timed, 24000)) / 24000 + 0.01

@@ -142,6 +142,26 @@ def test_word_times_come_with_the_audio(server, unpaced, stub):
             assert "word_times needs a recognizer" in info.value.details()
 
 
+def test_ssml_marks_are_timed_with_the_words(server, stub):
+    """word_times on SSML: each <mark> as a timepoint, in order; one between pieces where the audio
+    before it ends (the break's start), one inside text when the word after it begins (after a
+    last word: when it ends); a stream sends the same ones once known; asked for with the words."""
+    doc = ('<speak><mark name="start"/>Hello <mark name="mid"/>there.<break time="300ms"/><mark name="after"/>'
+           'The old mill.<mark name="end"/></speak>')
+    whole = stub.Synthesize(request(text=doc, word_times=True))
+    wav, words = np.frombuffer(whole.audio, "<f4"), whole.words
+    marks = [(t.mark_name, round(t.time_s, 4)) for t in whole.timepoints]
+    assert [w.word for w in words] == ["Hello", "there.", "The", "old", "mill."]
+    assert marks == [("start", 0.0), ("mid", round(words[1].start_s, 4)), ("after", marks[2][1]), ("end", round(len(wav) / SR, 4))]
+    after = round(marks[2][1] * SR)
+    assert not wav[after - int(0.3 * SR) : after].any() and wav[after : after + 480].any()  # just after the break
+    streamed = list(stub.SynthesizeStream(request(text=doc, word_times=True)))
+    assert [(t.mark_name, round(t.time_s, 4)) for r in streamed for t in r.timepoints][:3] == marks[:3]
+    assert [t.mark_name for r in streamed for t in r.timepoints] == ["start", "mid", "after", "end"]
+    assert streamed[-1].timepoints[-1].time_s == pytest.approx(len(wav) / SR, abs=0.03)  # the stream's own audio
+    assert not stub.Synthesize(request(text=doc)).timepoints  # only when asked
+
+
 def test_a_batching_server_reads_greedy_text_as_one_at_a_time(unpaced):
     """--tts-batch 2: a request's sentences are generated two at a time; with no draw involved
     (top_k 1) the speech is what one at a time says."""
@@ -477,9 +497,11 @@ def test_python_client_and_cli(server, stub, tmp_path, monkeypatch, capsys):
     assert set(words[0]) == {"word", "start", "end", "sentence", "aligned"}
     assert words[-1]["end"] <= soundfile.info(out).duration + 1e-3
     streamed = tmp_path / "streamed.json"  # the same through SynthesizeStream: the words come with its last message
-    assert main(["--server", server.target, "synthesize", "Hello there. A quiet bridge.", "-o", str(out),
-                 "--word-times", str(streamed), "--stream"]) == 0
-    assert [w["word"] for w in json.loads(streamed.read_text())] == [w["word"] for w in words]
+    assert main(["--server", server.target, "synthesize", '<speak>Hello there. <mark name="m"/>A quiet bridge.</speak>',
+                 "-o", str(out), "--word-times", str(streamed), "--stream"]) == 0
+    timed = json.loads(streamed.read_text())  # an SSML mark among the words, where it stands
+    assert [w.get("word", w.get("mark")) for w in timed] == ["Hello", "there.", "m", "A", "quiet", "bridge."]
+    assert timed[2]["time"] == timed[3]["start"] and set(timed[2]) == {"mark", "time"}
     monkeypatch.setattr("sys.stdin", io.StringIO("Hello there. A quiet bridge."))  # as it comes: each sentence's words
     came_times = tmp_path / "came.json"
     assert main(["--server", server.target, "synthesize", "-", "-o", str(came), "--as-it-comes",
@@ -988,24 +1010,30 @@ def test_http_speech_as_openais_server_sent_events(gateway):
 
 def test_http_server_sent_events_carry_each_sentences_words(gateway):
     """word_times with stream_format "sse": each sentence's words as a speech.words event after
-    the audio they came with (the first before the audio ends), as SynthesizeStream sends them;
-    a file format's come with its one delta, as Synthesize's."""
-    text = "Hello there. The old mill by the river."
+    the audio they came with (the first before the audio ends), as SynthesizeStream sends them,
+    and SSML marks' times as speech.marks events; a file format's come with its one delta, as
+    Synthesize's."""
+    text = '<speak>Hello there. <mark name="m"/>The old mill by the river.</speak>'
     said = dict(model="tts", input=text, voice="narrator", seed=3, temperature=0.9, stream_format="sse", word_times=True)
     with grpc.insecure_channel(gateway.target) as channel:
         stub, token = pb_grpc.TextToSpeechStub(channel), [("authorization", "Bearer t0k")]
-        streamed = [(w.word, w.sentence, round(w.start_s, 3)) for a in stub.SynthesizeStream(request(
-            text=text, voice_name="narrator", word_times=True, encoding=pb.LINEAR_PCM), metadata=token) for w in a.words]
-        whole = [(w.word, w.sentence, round(w.start_s, 3)) for w in stub.Synthesize(request(
-            text=text, voice_name="narrator", word_times=True), metadata=token).words]
+        answers = list(stub.SynthesizeStream(request(text=text, voice_name="narrator", word_times=True,
+                                                     encoding=pb.LINEAR_PCM), metadata=token))
+        streamed = [(w.word, w.sentence, round(w.start_s, 3)) for a in answers for w in a.words]
+        marked = [{"mark": t.mark_name, "time_s": round(t.time_s, 3)} for a in answers for t in a.timepoints]
+        whole = stub.Synthesize(request(text=text, voice_name="narrator", word_times=True), metadata=token)
+    assert [m["mark"] for m in marked] == ["m"]
     events = sse_events(http(gateway, "/v1/audio/speech", {**said, "response_format": "pcm"})[2])
     kinds = [e["type"] for e in events]
     assert [(w["word"], w["sentence"], w["start_s"]) for e in events if e["type"] == "speech.words"
             for w in e["words"]] == streamed
+    assert [m for e in events if e["type"] == "speech.marks" for m in e["marks"]] == marked
     assert kinds.index("speech.words") < len(kinds) - 1 - kinds[::-1].index("speech.audio.delta") and kinds[-1] == "speech.audio.done"
     events = sse_events(http(gateway, "/v1/audio/speech", {**said, "response_format": "flac"})[2])
-    assert [e["type"] for e in events] == ["speech.audio.delta", "speech.words", "speech.audio.done"]
-    assert [(w["word"], w["sentence"], w["start_s"]) for w in events[1]["words"]] == whole
+    assert [e["type"] for e in events] == ["speech.audio.delta", "speech.words", "speech.marks", "speech.audio.done"]
+    assert [(w["word"], w["sentence"], w["start_s"]) for w in events[1]["words"]] == [
+        (w.word, w.sentence, round(w.start_s, 3)) for w in whole.words]
+    assert events[2]["marks"] == [{"mark": t.mark_name, "time_s": round(t.time_s, 3)} for t in whole.timepoints]
 
 
 def test_an_http_client_that_leaves_cancels_its_synthesis(gateway):

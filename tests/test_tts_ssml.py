@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 
 from tts.sampling import SamplingConfig
-from tts.ssml import Pause, Say, is_ssml, parse_ssml
+from tts.mark_times import MarkAt, MarkTimer, marks_in_text
+from tts.ssml import Mark, Pause, Say, is_ssml, parse_ssml
 from tts.synthesize import Synthesizer
 from tts.text import InvalidText, normalize
+from tts.word_times import WordTime
 
 from tiny_tts import tiny_synthesizer
 
@@ -30,6 +32,37 @@ def test_plan_of_a_document():
     assert nested == [Say("a", 0.75), Say("b", 1.5, 6.0)]  # nested prosody multiplies
     assert parse_ssml('<speak><say-as interpret-as="digits">4 0 7</say-as> x</speak>') == [Say("4 0 7 x")]
     assert is_ssml("  <speak>x</speak>") and not is_ssml("speak <b>") and not is_ssml(None)
+
+
+def test_marks_are_places_in_the_plan():
+    """A mark between pieces or pauses is a plan item; one inside text that reads as one piece
+    stays a place in it (the text is not cut there: no seam), before the word after it (a
+    full stop after a mark goes with the word before, as after any tag); its place among the
+    words as read is counted on its text normalized."""
+    plan = parse_ssml('<speak><mark name="start"/>It costs $5 <mark name="price"/>today<mark name="dot"/>. '
+                      '<mark name="next"/>Then more.<break time="1s"/><mark name="after pause"/><prosody rate="slow">'
+                      'Slow <mark name="in slow"/>words</prosody><mark name="end"/></speak>')
+    assert plan == [Mark("start"), Say("It costs $5 today. Then more.", marks=((12, "price"), (19, "dot"), (19, "next"))),
+                    Pause(1.0), Mark("after pause"), Say("Slow words", 0.75, marks=((5, "in slow"),)), Mark("end")]
+    assert [(m.name, m.sentence, m.word) for m in marks_in_text(plan[1], 4)] == [
+        ("price", 4, 4), ("dot", 5, 0), ("next", 5, 0)]  # "it costs five dollars | today. || Then more."
+    assert [(m.sentence, m.word) for m in marks_in_text(Say("One. Two three", marks=((14, "x"),)), 0)] == [(1, 2)]
+    for doc, needle in (('<speak>x<mark/></speak>', "needs a name attribute"), ('<speak>x<mark name=" "/></speak>', "is empty")):
+        with pytest.raises(InvalidText, match=needle):
+            parse_ssml(doc)
+
+
+def test_a_mark_is_told_once_its_time_is_known_and_in_order():
+    """A mark between pieces is due once the audio passed it; one inside text once its
+    sentence's words are found; a later mark waits for an earlier one."""
+    marks = [MarkAt("a", 100), MarkAt("b", None, 0, 1), MarkAt("c", None, 0, 2), MarkAt("d", 500)]
+    timer = MarkTimer(100, marks)
+    assert [(m.name, m.time) for m in timer.due(200, [])] == [("a", 1.0)]
+    assert timer.due(600, []) == []  # d has passed, but b and c come before it
+    words = [WordTime("Hello", 2.0, 2.5, 0), WordTime("there.", 2.6, 3.0, 0)]
+    assert [(m.name, m.time) for m in timer.due(600, words)] == [("b", 2.6), ("c", 3.0), ("d", 5.0)]
+    late = MarkTimer(100, [MarkAt("e", None, 1, 0), MarkAt("f", 50)])  # a sentence with no words found: at the end
+    assert [(m.name, m.time) for m in late.due(700, words, finished=True)] == [("e", 7.0), ("f", 0.5)]
 
 
 @pytest.mark.parametrize("say_as, spoken", [
@@ -112,6 +145,22 @@ def test_a_plan_reads_as_its_pieces_with_silence_between(synth):
         synth.speak(doc)
     with pytest.raises(ValueError, match="speaking_rate must be"):  # 1.5 in the document x 1.5 asked
         synth.synthesize(doc, sampling=sampling, speaking_rate=1.5)
+
+
+def test_marks_change_nothing_heard_and_fall_where_they_stand(synth):
+    """A document read with marks is the same audio as without them; a mark between pieces is
+    at the sample where the audio before it ends, one inside text before its word."""
+    sampling = SamplingConfig(seed=2, max_frames=30)
+    doc = ('<speak><mark name="a"/>Hello <mark name="b"/>there.<break time="250ms"/><mark name="c"/>'
+           '<prosody rate="1.5">A quiet bridge.</prosody><mark name="d"/></speak>')
+    unmarked = '<speak>Hello there.<break time="250ms"/><prosody rate="1.5">A quiet bridge.</prosody></speak>'
+    plain = np.concatenate(list(synth.stream(unmarked, sampling=sampling)))
+    sentences, marks = [], []
+    got = np.concatenate(list(synth.stream(doc, sampling=sampling, sentences=sentences, marks=marks)))
+    np.testing.assert_array_equal(got, plain)
+    first = sentences[1][1] - synth.sample_rate // 4  # where "Hello there." ends and the break begins
+    assert marks == [MarkAt("a", 0), MarkAt("b", None, 0, 1), MarkAt("c", sentences[1][1]), MarkAt("d", len(got))]
+    assert first > 0 and not got[first:sentences[1][1]].any()
 
 
 def test_a_piece_goes_on_from_the_last_sentence_before_it(synth):

@@ -161,30 +161,32 @@ def _say(synth, text: str, voice, sampling, args: argparse.Namespace, dst: Path)
     PCM16 on stdout), with its word times if asked: (seconds of audio, time to first audio)."""
     from codec import audio
 
+    from .mark_times import mark_times
     from .word_times import WordTimer
 
     start, first, samples = time.perf_counter(), None, 0
-    marks = [] if args.word_times else None
+    sentences, marks = ([], []) if args.word_times else (None, None)
     timer = WordTimer(synth.sample_rate, synth.verifier.recognizer) if args.word_times else None
     with contextlib.ExitStack() as stack:
         write = _write_stdout if str(dst) == "-" else stack.enter_context(audio.writer(dst, synth.sample_rate))
         for chunk in synth.stream(text, voice, sampling, chunk_frames=args.chunk_frames if args.stream else 1 << 30,
-                                  speaking_rate=args.speaking_rate, long_form=True, sentences=marks):
+                                  speaking_rate=args.speaking_rate, long_form=True, sentences=sentences, marks=marks):
             first = first or time.perf_counter() - start
             write(chunk)
             samples += len(chunk)
             if timer is not None:  # each sentence's words found once it is played, its audio then let go
-                timer.push(chunk, marks)
+                timer.push(chunk, sentences)
     if timer is not None:
-        _write_words(args.word_times, timer.finish())
+        words = timer.finish()
+        _write_words(args.word_times, words, mark_times(synth.sample_rate, marks, samples, words))
     return samples / synth.sample_rate, first or 0.0
 
 
-def _write_words(path: str, words: list) -> None:
+def _write_words(path: str, words: list, marks: list = ()) -> None:
     from .word_times import write_json
 
-    write_json(path, words)
-    print(f"tts-cli: {len(words)} word times -> {path}", file=sys.stderr)
+    write_json(path, words, marks)
+    print(f"tts-cli: {len(words)} word times{f' and {len(marks)} marks' if marks else ''} -> {path}", file=sys.stderr)
 
 
 def _say_as_it_comes(synth, said: dict[str, str], voice, sampling, args: argparse.Namespace,
@@ -229,7 +231,8 @@ def _say_as_it_comes(synth, said: dict[str, str], voice, sampling, args: argpars
 def cmd_normalize(args: argparse.Namespace) -> None:
     """What the model will read: each sentence as normalized (numbers, dates, measures... in
     words, pronunciations applied), one per line, and SSML's pauses and prosody; no model loads."""
-    from .ssml import Pause
+    from .mark_times import marks_in_text
+    from .ssml import Mark, Pause
     from .synthesize import text_plan
     from .text import normalize, split_sentences
 
@@ -242,10 +245,17 @@ def cmd_normalize(args: argparse.Namespace) -> None:
         if isinstance(item, Pause):
             print(f"[pause {item.seconds:.2f} s]")
             continue
+        if isinstance(item, Mark):
+            print(f"[mark {item.name}]")
+            continue
         prosody = "".join([f" rate {item.rate:g}" if item.rate != 1 else "",
                            f" {item.volume_db:+g} dB" if item.volume_db else ""])
-        for sentence in split_sentences(normalize(item.text)):
-            print(sentence + (f"\t[{prosody.strip()}]" if prosody else ""))
+        marks = marks_in_text(item, 0)
+        for k, sentence in enumerate(split_sentences(normalize(item.text))):
+            words = sentence.split()
+            for m in reversed([m for m in marks if m.sentence == k]):  # from the last: the places before hold
+                words.insert(m.word, f"[mark {m.name}]")
+            print(" ".join(words) + (f"\t[{prosody.strip()}]" if prosody else ""))
 
 
 def cmd_voices(args: argparse.Namespace) -> None:
@@ -369,7 +379,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--batch", type=int, default=1, metavar="N",
                    help="sentences generated together, as one batch (faster for long text; --context voice only)")
     s.add_argument("--word-times", type=Path, metavar="FILE.json",
-                   help="also write when each word is said (captions; found by --verifier's recognizer)")
+                   help="also write when each word is said (captions; found by --verifier's recognizer) and each "
+                        "SSML <mark> is reached")
     s.add_argument("--stream", action="store_true", help="decode and emit audio every --chunk-frames frames")
     s.add_argument("--as-it-comes", action="store_true",
                    help="with - : read stdin's text as it arrives (a language model's answer piped in), each sentence "

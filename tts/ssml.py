@@ -7,15 +7,16 @@ pitch is refused: the model has no control over it and resampling would change t
 ``<sub alias="...">``; ``<say-as interpret-as="characters"|"spell-out"|"verbatim"|"digits"|
 "cardinal"|"ordinal"|"telephone"|"date" (format="mdy", "dmy", "ymd", ...)|"fraction"|"time"|
 "unit">``; ``<p>`` and ``<s>`` (a sentence each, a pause after a paragraph); ``<emphasis>``
-(read as plain text). Anything else is refused by name, as is a DOCTYPE or entity declaration
-(no entity expansion reaches the parser).
+(read as plain text); ``<mark name="...">`` (a point whose time in the audio is reported:
+Google's timepoints, Polly's SSML speech marks; ``tts.mark_times``). Anything else is refused by
+name, as is a DOCTYPE or entity declaration (no entity expansion reaches the parser).
 """
 
 from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .numbers import year_words
 from .semiotic import date_words, fraction_words, telephone_words
@@ -37,11 +38,13 @@ DATE_FORMATS = ("mdy", "dmy", "ymd", "md", "dm", "ym", "my", "y")
 
 @dataclass(frozen=True)
 class Say:
-    """Text read at ``rate`` times the model's pace, ``volume_db`` louder (or softer)."""
+    """Text read at ``rate`` times the model's pace, ``volume_db`` louder (or softer); ``marks``:
+    (character of ``text`` the mark stands before, its name) for marks inside the text."""
 
     text: str
     rate: float = 1.0
     volume_db: float = 0.0
+    marks: tuple[tuple[int, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -49,11 +52,18 @@ class Pause:
     seconds: float
 
 
+@dataclass(frozen=True)
+class Mark:
+    """An SSML ``<mark>`` between things said or pauses: reached where the audio before it ends."""
+
+    name: str
+
+
 def is_ssml(text: str) -> bool:
     return isinstance(text, str) and text.lstrip().startswith("<speak")
 
 
-def parse_ssml(text: str) -> list[Say | Pause]:
+def parse_ssml(text: str) -> list[Say | Pause | Mark]:
     """The plan of an SSML document; ``InvalidText`` with one readable line for anything wrong."""
     if len(text) > MAX_SSML_CHARS:
         raise InvalidText(f"SSML is {len(text)} characters; at most {MAX_SSML_CHARS} per request")
@@ -65,7 +75,7 @@ def parse_ssml(text: str) -> list[Say | Pause]:
         raise InvalidText(f"SSML is not well-formed XML: {err}") from None
     if _tag(root) != "speak":
         raise InvalidText(f"SSML must have <speak> as its root, not <{_tag(root)}>")
-    plan: list[Say | Pause] = []
+    plan: list[Say | Pause | Mark] = []
     _walk(root, 1.0, 0.0, plan, 1)
     plan = _merged(plan)
     paused = sum(item.seconds for item in plan if isinstance(item, Pause))
@@ -85,10 +95,12 @@ def _tag(element: ET.Element) -> str:
 
 def _add(plan: list, text: str | None, rate: float, volume: float) -> None:
     text = " ".join((text or "").split())
+    said = [i for i, item in enumerate(plan) if not isinstance(item, Mark)]  # a mark stays where it is
+    last = plan[said[-1]] if said else None
     if any(ch.isalnum() for ch in text):
         plan.append(Say(text, rate, volume))
-    elif text and plan and isinstance(plan[-1], Say) and (plan[-1].rate, plan[-1].volume_db) == (rate, volume):
-        plan[-1] = Say(plan[-1].text + text, rate, volume)  # punctuation after a tag belongs to what came before
+    elif text and isinstance(last, Say) and (last.rate, last.volume_db) == (rate, volume):
+        plan[said[-1]] = replace(last, text=last.text + text)  # punctuation after a tag belongs to what came before
 
 
 def _walk(element: ET.Element, rate: float, volume: float, plan: list, depth: int) -> None:
@@ -98,6 +110,12 @@ def _walk(element: ET.Element, rate: float, volume: float, plan: list, depth: in
     tag = _tag(element)
     if tag == "break":
         plan.append(Pause(_break_seconds(element)))
+        return
+    if tag == "mark":
+        name = _required(element, "name")  # marks are as many as MAX_SSML_CHARS holds
+        if not name.strip():
+            raise InvalidText("SSML <mark name> is empty: give each mark a name")
+        plan.append(Mark(name))
         return
     if tag == "prosody":
         rate, volume = _prosody(element, rate, volume)
@@ -111,7 +129,7 @@ def _walk(element: ET.Element, rate: float, volume: float, plan: list, depth: in
         if tag == "phoneme":  # the model reads letters: a respelling is how to steer it
             raise InvalidText("SSML <phoneme> is not supported: the model reads letters, not phonemes; respell the word "
                               "with <sub alias=\"...\"> or a pronunciation dictionary (custom_dictionary)")
-        raise InvalidText(f"SSML tag <{tag}> is not supported (speak, break, prosody, sub, say-as, p, s, emphasis)")
+        raise InvalidText(f"SSML tag <{tag}> is not supported (speak, break, prosody, sub, say-as, p, s, emphasis, mark)")
     _add(plan, element.text, rate, volume)
     for child in element:
         _walk(child, rate, volume, plan, depth + 1)
@@ -125,8 +143,7 @@ def _walk(element: ET.Element, rate: float, volume: float, plan: list, depth: in
 def _end_sentence(plan: list) -> None:
     """Close the last thing said with a full stop unless it has its own punctuation."""
     if plan and isinstance(plan[-1], Say) and plan[-1].text[-1] not in ".!?;:":
-        last = plan[-1]
-        plan[-1] = Say(last.text + ".", last.rate, last.volume_db)
+        plan[-1] = replace(plan[-1], text=plan[-1].text + ".")
 
 
 def _required(element: ET.Element, name: str) -> str:
@@ -229,16 +246,25 @@ def _date(text: str, form: str) -> str:
     return date_words(value["m"], value.get("d"), value.get("y")) or _bad("date", text)
 
 
-def _merged(plan: list[Say | Pause]) -> list[Say | Pause]:
-    """Adjacent text under the same prosody read as one piece (one generation, no seam);
-    adjacent pauses summed."""
-    out: list[Say | Pause] = []
+def _merged(plan: list[Say | Pause | Mark]) -> list[Say | Pause | Mark]:
+    """Adjacent text under the same prosody read as one piece (one generation, no seam), the
+    marks between its parts kept as places in its text; adjacent pauses summed."""
+    out: list[Say | Pause | Mark] = []
     for item in plan:
-        last = out[-1] if out else None
-        if isinstance(item, Say) and isinstance(last, Say) and (last.rate, last.volume_db) == (item.rate, item.volume_db):
-            out[-1] = Say(f"{last.text} {item.text}", item.rate, item.volume_db)
-        elif isinstance(item, Pause) and isinstance(last, Pause):
-            out[-1] = Pause(last.seconds + item.seconds)
+        if isinstance(item, Say):
+            names: list[str] = []
+            while out and isinstance(out[-1], Mark):  # marks since the last thing said or paused
+                names.insert(0, out.pop().name)
+            last = out[-1] if out else None
+            if isinstance(last, Say) and (last.rate, last.volume_db) == (item.rate, item.volume_db):
+                at = len(last.text) + 1
+                out[-1] = Say(f"{last.text} {item.text}", item.rate, item.volume_db,
+                              last.marks + tuple((at, n) for n in names) + tuple((at + c, n) for c, n in item.marks))
+                continue
+            out.extend(Mark(n) for n in names)
+            out.append(item)
+        elif isinstance(item, Pause) and out and isinstance(out[-1], Pause):
+            out[-1] = Pause(out[-1].seconds + item.seconds)
         elif not (isinstance(item, Pause) and item.seconds == 0):
             out.append(item)
     return out

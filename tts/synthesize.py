@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field, replace
-from typing import Callable, Iterator, NamedTuple
+from typing import Callable, Iterable, Iterator, NamedTuple
 
 import numpy as np
 
@@ -21,7 +21,7 @@ from .lru import Lru
 from .sampling import RowGroups, SamplingConfig, max_frames_for, min_frames_for
 from .search import search
 from .sequence import build_prompt, codes_to_frames, frames_to_codes
-from .ssml import Pause, Say, is_ssml, parse_ssml
+from .ssml import Mark, Pause, Say, is_ssml, parse_ssml
 from .text import InvalidText, TextTokenizer, normalize, split_long_text, split_sentences
 from .time_stretch import MAX_FACTOR, MIN_FACTOR, TimeStretcher
 
@@ -66,7 +66,7 @@ DEFAULT_CHARS_PER_SECOND = 15.0  # English read aloud, for a model that did not 
 WARMED_VOICES = 64  # decoder streams kept warmed by a voice prompt (``Synthesizer._decoder``), ~43 KB each
 
 
-def text_plan(text: str) -> list[Say | Pause]:
+def text_plan(text: str) -> list[Say | Pause | Mark]:
     """Text as the pieces read in turn: an SSML document's plan, or plain text's paragraphs
     (long form, ``tts.text.split_long_text``)."""
     if is_ssml(text):
@@ -149,7 +149,8 @@ class Synthesizer:
     def stream(self, text: str, voice: VoicePrompt | None = None, sampling: SamplingConfig | None = None,
                chunk_frames: int = 10, first_chunk_frames: int | None = None,
                should_stop: Callable[[], bool] | None = None, speaking_rate: float = 1.0,
-               long_form: bool = False, sentences: list[tuple[str, int]] | None = None) -> Iterator[np.ndarray]:
+               long_form: bool = False, sentences: list[tuple[str, int]] | None = None,
+               marks: list | None = None) -> Iterator[np.ndarray]:
         """Audio chunks (float32) as codes are generated, sentence after sentence.
 
         The first chunk of the request may be smaller (``first_chunk_frames``) for a quick start.
@@ -161,12 +162,15 @@ class Synthesizer:
         chapter; ``tts.text.split_long_text``) is read paragraph by paragraph the same way, with
         a progress bar, and sounds as one request of the same sentences would. ``sentences``:
         a list to which (sentence as read, sample of the output where its audio begins) is
-        appended as each sentence starts (``tts.word_times`` finds its words there)."""
+        appended as each sentence starts (``tts.word_times`` finds its words there). ``marks``: a
+        list to which SSML's marks (``tts.mark_times.MarkAt``) are appended before the audio
+        after them is made."""
         said: list[Spoken] = []
         if is_ssml(text) or long_form:
             plan = text_plan(text)  # paragraphs get a progress bar
             chunks = self._stream_plan(plan, voice, sampling, chunk_frames, first_chunk_frames, should_stop,
-                                       speaking_rate, not is_ssml(text) and len(plan) > 1, said)
+                                       speaking_rate, not is_ssml(text) and len(plan) > 1, said,
+                                       [] if marks is None else marks)
         else:
             chunks = self._stream_text(text, voice, sampling, chunk_frames, first_chunk_frames, should_stop,
                                        speaking_rate, said=said)
@@ -177,22 +181,33 @@ class Synthesizer:
             yield chunk
             played += len(chunk)
 
-    def _stream_plan(self, plan: list[Say | Pause], voice: VoicePrompt | None, sampling: SamplingConfig | None,
+    def _stream_plan(self, plan: list[Say | Pause | Mark], voice: VoicePrompt | None, sampling: SamplingConfig | None,
                      chunk_frames: int, first_chunk_frames: int | None, should_stop: Callable[[], bool] | None,
-                     speaking_rate: float, progress: bool, said: list[Spoken]) -> Iterator[np.ndarray]:
-        """Pieces read in turn as one ``Continuation`` (``said`` collects their sentences)."""
+                     speaking_rate: float, progress: bool, said: list[Spoken], marks: list) -> Iterator[np.ndarray]:
+        """Pieces read in turn as one ``Continuation`` (``said`` collects their sentences, ``marks``
+        the marks)."""
         from tqdm import tqdm
 
-        for rate in {speaking_rate} | {item.rate * speaking_rate for item in plan if not isinstance(item, Pause)}:
+        from .mark_times import MarkAt, marks_in_text
+
+        for rate in {speaking_rate} | {item.rate * speaking_rate for item in plan if isinstance(item, Say)}:
             self._check_rate(rate)  # a bad rate is refused before anything plays
         going_on = self.continuation(voice, sampling, chunk_frames, first_chunk_frames, should_stop, speaking_rate, said)
+        played = 0
         for item in tqdm(plan, desc="paragraphs", unit="", disable=not progress, file=sys.stderr):
             if should_stop is not None and should_stop():
                 return
+            if isinstance(item, Mark):
+                marks.append(MarkAt(item.name, played))
+                continue
             if isinstance(item, Pause):
-                yield going_on.pause(item.seconds)
+                chunks: Iterable[np.ndarray] = [going_on.pause(item.seconds)]
             else:
-                yield from going_on.say(item.text, item.rate, item.volume_db)
+                marks.extend(marks_in_text(item, len(said)))
+                chunks = going_on.say(item.text, item.rate, item.volume_db)
+            for chunk in chunks:
+                played += len(chunk)
+                yield chunk
 
     def continuation(self, voice: VoicePrompt | None = None, sampling: SamplingConfig | None = None,
                      chunk_frames: int = 10, first_chunk_frames: int | None = None,

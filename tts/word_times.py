@@ -144,10 +144,14 @@ def _sentence(wav: np.ndarray, sample_rate: int, text: str, recognizer, offset: 
             for i, token in enumerate(tokens) if (owner == i).any()]
 
 
-def write_json(path, words: list[WordTime]) -> None:
-    """One JSON object per word, a word a line (``tts-cli`` and ``speech-client --word-times``)."""
+def write_json(path, words: list[WordTime], marks: list = ()) -> None:
+    """One JSON object per word, a word a line (``tts-cli`` and ``speech-client --word-times``);
+    SSML marks (``tts.mark_times.MarkTime``: {"mark", "time"}) among them in time order, as
+    Polly's speech marks mix words and marks."""
     import json
 
     from codec.atomic import atomic_write_text
 
-    atomic_write_text(path, "[\n" + ",\n".join(json.dumps(w.to_dict()) for w in words) + "\n]\n")
+    timed = sorted([(m.time, 0, m.to_dict()) for m in marks] + [(w.start, 1, w.to_dict()) for w in words],
+                   key=lambda item: item[:2])  # a mark before the word it stands before
+    atomic_write_text(path, "[\n" + ",\n".join(json.dumps(item[2]) for item in timed) + "\n]\n")

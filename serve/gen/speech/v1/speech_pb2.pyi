@@ -231,20 +231,30 @@ class SynthesizeTextStreamRequest(_message.Message):
     def __init__(self, config: _Optional[_Union[SynthesizeSpeechRequest, _Mapping]] = ..., text: _Optional[str] = ..., flush: _Optional[bool] = ..., interrupt: _Optional[bool] = ...) -> None: ...
 
 class SynthesizeSpeechResponse(_message.Message):
-    __slots__ = ("audio", "encoding", "sample_rate_hz", "words", "interrupted", "flushed")
+    __slots__ = ("audio", "encoding", "sample_rate_hz", "words", "interrupted", "flushed", "timepoints")
     AUDIO_FIELD_NUMBER: _ClassVar[int]
     ENCODING_FIELD_NUMBER: _ClassVar[int]
     SAMPLE_RATE_HZ_FIELD_NUMBER: _ClassVar[int]
     WORDS_FIELD_NUMBER: _ClassVar[int]
     INTERRUPTED_FIELD_NUMBER: _ClassVar[int]
     FLUSHED_FIELD_NUMBER: _ClassVar[int]
+    TIMEPOINTS_FIELD_NUMBER: _ClassVar[int]
     audio: bytes
     encoding: AudioEncoding
     sample_rate_hz: int
     words: _containers.RepeatedCompositeFieldContainer[WordTime]
     interrupted: bool
     flushed: bool
-    def __init__(self, audio: _Optional[bytes] = ..., encoding: _Optional[_Union[AudioEncoding, str]] = ..., sample_rate_hz: _Optional[int] = ..., words: _Optional[_Iterable[_Union[WordTime, _Mapping]]] = ..., interrupted: _Optional[bool] = ..., flushed: _Optional[bool] = ...) -> None: ...
+    timepoints: _containers.RepeatedCompositeFieldContainer[Timepoint]
+    def __init__(self, audio: _Optional[bytes] = ..., encoding: _Optional[_Union[AudioEncoding, str]] = ..., sample_rate_hz: _Optional[int] = ..., words: _Optional[_Iterable[_Union[WordTime, _Mapping]]] = ..., interrupted: _Optional[bool] = ..., flushed: _Optional[bool] = ..., timepoints: _Optional[_Iterable[_Union[Timepoint, _Mapping]]] = ...) -> None: ...
+
+class Timepoint(_message.Message):
+    __slots__ = ("mark_name", "time_s")
+    MARK_NAME_FIELD_NUMBER: _ClassVar[int]
+    TIME_S_FIELD_NUMBER: _ClassVar[int]
+    mark_name: str
+    time_s: float
+    def __init__(self, mark_name: _Optional[str] = ..., time_s: _Optional[float] = ...) -> None: ...
 
 class WordTime(_message.Message):
     __slots__ = ("word", "start_s", "end_s", "sentence", "aligned")
