@@ -183,16 +183,20 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
         self.registry, self.cfg, self.pool, self.slots, self.metrics = registry, cfg, pool, slots, metrics
         self.generating = generating or pool  # where generation loops run (their own threads when steps are batched)
 
-    async def _prepare(self, req: pb.SynthesizeSpeechRequest) -> tuple[TtsEntry, str, VoicePrompt | None, SamplingConfig]:
-        """A request's model, its text as read (respelled and checked), voice and sampling."""
+    async def _prepare(self, req: pb.SynthesizeSpeechRequest) -> tuple[TtsEntry, str, VoicePrompt | None, SamplingConfig,
+                                                                      dict[str, VoicePrompt]]:
+        """A request's model, its text as read (respelled and checked), voice, sampling and the
+        voices its SSML names (``<voice name>``)."""
         entry, said, voice, sampling = await self._options(req)
         text = respell(req.text, said)
         # empty, junk-only and over-long text, or bad SSML, is refused in one line before anything plays
+        voices = {}
         if is_ssml(text):
-            parse_ssml(text)
+            for name in dict.fromkeys(item.voice for item in parse_ssml(text) if isinstance(item, Say) and item.voice):
+                voices[name] = await self._named_voice(entry, name, said)
         else:
             text = normalize(text)
-        return entry, text, voice, sampling
+        return entry, text, voice, sampling, voices
 
     async def _options(self, req: pb.SynthesizeSpeechRequest) -> tuple[TtsEntry, dict, VoicePrompt | None, SamplingConfig]:
         """Everything of a request but its text: model, pronunciations, voice, sampling (checked)."""
@@ -227,10 +231,10 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
         if req.HasField("zero_shot_data") and req.zero_shot_data.audio_prompt:
             return await submit(self.pool, self.registry.zero_shot, entry, req.zero_shot_data,
                                 respell(req.zero_shot_data.transcript, said), metrics=self.metrics)
-        if not req.voice_name:
-            return None
-        voice = (entry.voices.get(req.voice_name)
-                 or await submit(self.pool, self.registry.voice, entry, req.voice_name, metrics=self.metrics))
+        return await self._named_voice(entry, req.voice_name, said) if req.voice_name else None
+
+    async def _named_voice(self, entry: TtsEntry, name: str, said: dict) -> VoicePrompt:
+        voice = entry.voices.get(name) or await submit(self.pool, self.registry.voice, entry, name, metrics=self.metrics)
         return replace(voice, transcript=respell(voice.transcript, said)) if said else voice
 
     def _encode_out(self, wav: np.ndarray, entry: TtsEntry, req: pb.SynthesizeSpeechRequest) -> pb.SynthesizeSpeechResponse:
@@ -240,13 +244,13 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
     @unary
     async def Synthesize(self, req, context):
         start = time.perf_counter()
-        entry, text, voice, sampling = await self._prepare(req)
+        entry, text, voice, sampling, voices = await self._prepare(req)
         if req.word_times:
             wav, words, timepoints = await submit(self.generating, _with_word_times, entry.synth, text, voice, sampling,
-                                                  req.speaking_rate or 1.0, metrics=self.metrics)
+                                                  req.speaking_rate or 1.0, voices, metrics=self.metrics)
         else:
             wav, words, timepoints = await submit(self.generating, entry.synth.synthesize, text, voice, sampling,
-                                                  req.speaking_rate or 1.0, metrics=self.metrics), [], []
+                                                  req.speaking_rate or 1.0, voices, metrics=self.metrics), [], []
         log_request("Synthesize", start, len(wav) / entry.synth.sample_rate, self.metrics, model=entry.name,
                     chars=len(text))
         out = self._encode_out(wav, entry, req)
@@ -258,7 +262,7 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
     async def SynthesizeStream(self, req, context):
         with self.slots.hold():
             start, first = time.perf_counter(), None
-            entry, text, voice, sampling = await self._prepare(req)
+            entry, text, voice, sampling, voices = await self._prepare(req)
             out = _AudioOut(entry, req)
             stop, seconds, sentences, marks = threading.Event(), 0.0, [], []
             timer = WordTimer(entry.synth.sample_rate, entry.synth.verifier.recognizer) if req.word_times else None
@@ -271,7 +275,7 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
                 new, sent, played, due = [], 0, 0, []
                 for chunk in entry.synth.stream(text, voice, sampling, LATER_CHUNK_FRAMES, out.first_frames, stop.is_set,
                                                 req.speaking_rate or 1.0, sentences=sentences if timer else None,
-                                                marks=marks):
+                                                marks=marks, voices=voices):
                     yield chunk, new, due
                     if timer is not None:
                         timer.push(chunk, sentences)
@@ -548,14 +552,14 @@ def normalize_piece(text: str) -> str:
     return normalize(text)
 
 
-def _with_word_times(synth, text: str, voice, sampling: SamplingConfig,
-                     speaking_rate: float) -> tuple[np.ndarray, list[pb.WordTime], list[pb.Timepoint]]:
+def _with_word_times(synth, text: str, voice, sampling: SamplingConfig, speaking_rate: float,
+                     voices: dict) -> tuple[np.ndarray, list[pb.WordTime], list[pb.Timepoint]]:
     """A whole utterance, when each of its words is said and when its marks are reached (one
     inference job)."""
     sentences: list = []
     marks: list = []
     chunks = list(synth.stream(text, voice, sampling, 1 << 30, speaking_rate=speaking_rate, sentences=sentences,
-                               marks=marks))
+                               marks=marks, voices=voices))
     wav = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
     words = word_times(wav, synth.sample_rate, sentences, synth.verifier.recognizer)
     return (wav, [_word_proto(w) for w in words],

@@ -368,6 +368,7 @@ def _cli_voice_prompts(tmp_path: Path, model_dir: Path, chars_per_second: float,
      "--voice-seconds must be >= 0"),
     (["synthesize", "hi", "-o", "x.wav", "--speaking-rate", "3"], "--speaking-rate must be 0.5 to 2"),
     (["synthesize", "<speak>hi <audio/></speak>", "-o", "x.wav"], "SSML tag <audio> is not supported"),
+    (["synthesize", '<speak><voice name="nobody">hi</voice></speak>', "-o", "x.wav"], "the model has no voice of that name"),
     (["synthesize", "hi", "-o", "x.wav", "--voice-pace", "fast"], "--voice-pace must be 'model' or characters per second"),
     (["synthesize", "hi", "-o", "x.wav", "--voice-pace", "-3"], "--voice-pace must be >= 0"),
 ])

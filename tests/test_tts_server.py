@@ -322,6 +322,14 @@ def test_ssml_requests(stub):
     chunks = [np.frombuffer(r.audio, "<f4") for r in stub.SynthesizeStream(request(text=doc, chunk_ms=40))]
     np.testing.assert_allclose(np.concatenate(chunks), unary, atol=1e-5)
     assert np.count_nonzero(unary == 0) >= 0.2 * SR  # the break is silence
+    # <voice name>: the model's own voice (or a custom one) for its text, as a request in that voice reads it
+    voiced = np.frombuffer(stub.Synthesize(request(text='<speak><voice name="narrator">Hello there.</voice></speak>')).audio, "<f4")
+    np.testing.assert_allclose(voiced, np.frombuffer(stub.Synthesize(request(text="Hello there.", voice_name="narrator")).audio,
+                                                     "<f4"), atol=1e-5)
+    for call in (stub.Synthesize, lambda r: list(stub.SynthesizeStream(r))):
+        with pytest.raises(grpc.RpcError) as info:
+            call(request(text='<speak>Hi. <voice name="nobody">Ho.</voice></speak>'))
+        assert info.value.code() == grpc.StatusCode.NOT_FOUND and "voice 'nobody' not found" in info.value.details()
 
 
 @pytest.mark.parametrize("kw, code, needle", [

@@ -11,7 +11,7 @@ import pytest
 from tts.sampling import SamplingConfig
 from tts.mark_times import MarkAt, MarkTimer, marks_in_text
 from tts.ssml import Mark, Pause, Say, is_ssml, parse_ssml
-from tts.synthesize import Synthesizer
+from tts.synthesize import Synthesizer, VoicePrompt
 from tts.text import InvalidText, normalize
 from tts.word_times import WordTime
 
@@ -63,6 +63,19 @@ def test_a_mark_is_told_once_its_time_is_known_and_in_order():
     assert [(m.name, m.time) for m in timer.due(600, words)] == [("b", 2.6), ("c", 3.0), ("d", 5.0)]
     late = MarkTimer(100, [MarkAt("e", None, 1, 0), MarkAt("f", 50)])  # a sentence with no words found: at the end
     assert [(m.name, m.time) for m in late.due(700, words, finished=True)] == [("e", 7.0), ("f", 0.5)]
+
+
+def test_voices_are_pieces_of_their_own():
+    """<voice name>: its text read in that voice (names checked by the reader); text in one voice
+    is still one piece, text in two is two."""
+    plan = parse_ssml('<speak>Hi. <voice name="ann">Hello <prosody volume="loud">you</prosody> there.</voice> '
+                      '<voice name="ann">Again.</voice> Bye.</speak>')
+    assert plan == [Say("Hi."), Say("Hello", voice="ann"), Say("you", volume_db=6.0, voice="ann"),
+                    Say("there. Again.", voice="ann"), Say("Bye.")]
+    for doc, needle in (('<speak><voice gender="female">x</voice></speak>', "<voice gender> is not supported"),
+                        ('<speak><voice name=" ">x</voice></speak>', "<voice name> is empty")):
+        with pytest.raises(InvalidText, match=needle):
+            parse_ssml(doc)
 
 
 @pytest.mark.parametrize("say_as, spoken", [
@@ -161,6 +174,24 @@ def test_marks_change_nothing_heard_and_fall_where_they_stand(synth):
     first = sentences[1][1] - synth.sample_rate // 4  # where "Hello there." ends and the break begins
     assert marks == [MarkAt("a", 0), MarkAt("b", None, 0, 1), MarkAt("c", sentences[1][1]), MarkAt("d", len(got))]
     assert first > 0 and not got[first:sentences[1][1]].any()
+
+
+@pytest.mark.parametrize("context", ["voice", "previous"])
+def test_a_piece_in_another_voice_is_read_as_that_voice_reads_it(synth, context):
+    """A piece in another voice starts where a request in that voice starts (a decoder stream
+    warmed by it, a prompt of it, not the other speaker's last sentence), its draws numbered
+    on; the voice after it likewise; an unknown name is refused before anything plays."""
+    reader = Synthesizer(synth.model, synth.tokenizer, codec=synth.codec, context=context)
+    ann = VoicePrompt(np.random.default_rng(1).integers(0, 256, 20).tolist(), "A quiet bridge.")
+    sampling = SamplingConfig(seed=2, max_frames=30)
+    doc = '<speak>Hello there. <voice name="ann">A quiet bridge.</voice> Hello.</speak>'
+    got = np.concatenate(list(reader.stream(doc, sampling=sampling, voices={"ann": ann})))
+    alone = [reader.stream("Hello there.", sampling=sampling),
+             reader.stream("A quiet bridge.", ann, replace(sampling, seed=3)),
+             reader.stream("Hello.", sampling=replace(sampling, seed=4))]
+    np.testing.assert_array_equal(got, np.concatenate([np.concatenate(list(chunks)) for chunks in alone]))
+    with pytest.raises(InvalidText, match="no voice of that name"):
+        next(reader.stream(doc, sampling=sampling))
 
 
 def test_a_piece_goes_on_from_the_last_sentence_before_it(synth):

@@ -134,8 +134,10 @@ def cmd_synthesize(args: argparse.Namespace) -> None:
     jobs = utterance_lines(text, args.out_dir, said) if args.out_dir else [(args.output, text)]  # before a model loads
     if args.resume and not (jobs := unwritten(jobs, args.out_dir)):
         return
+    named = _named_voices(args, [respell(line, said) for _, line in jobs])  # SSML's <voice name>s, before a model loads
     if said:  # the texts (not the ids; as they are read), and the voice prompt's transcript: its audio says them so
         source = source and (source[0], respell(source[1], said), source[2])
+        named = {name: (wav, respell(transcript, said), own) for name, (wav, transcript, own) in named.items()}
     sampling = SamplingConfig(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
                               greedy=args.greedy, cfg_scale=args.cfg_scale, best_of=args.best_of,
                               search_seconds=args.search_seconds, search_beams=args.search_beams)
@@ -144,19 +146,37 @@ def cmd_synthesize(args: argparse.Namespace) -> None:
     if args.best_of > 1 or args.word_times:  # word times: the verifier's recognizer finds the words
         synth.verifier = load_verifier(args.verifier, args.backend, args.threads)
     voice = _voice_prompt(args, synth, source)
+    voices = {name: _voice_prompt(args, synth, named_source) for name, named_source in named.items()}
     start, seconds, firsts = time.perf_counter(), 0.0, []
     for dst, line in tqdm(jobs, desc="synthesize", unit="line", disable=len(jobs) < 2, file=sys.stderr):
         if args.as_it_comes:  # the text comes from stdin, piece by piece
             length, first = _say_as_it_comes(synth, said, voice, sampling, args, dst)
         else:
-            length, first = _say(synth, respell(line, said), voice, sampling, args, dst)
+            length, first = _say(synth, respell(line, said), voice, sampling, args, dst, voices)
         seconds, firsts = seconds + length, firsts + [first]
     lines = f" in {len(jobs)} files under {args.out_dir}" if args.out_dir else ""
     print(f"{seconds:.2f} s of audio{lines}, first audio after {firsts[0]:.3f} s, real-time factor "
           f"{(time.perf_counter() - start) / max(seconds, 1e-9):.3f}", file=sys.stderr)
 
 
-def _say(synth, text: str, voice, sampling, args: argparse.Namespace, dst: Path) -> tuple[float, float]:
+def _named_voices(args: argparse.Namespace, texts: list[str]) -> dict[str, tuple[Path, str, bool]]:
+    """The model's voices that SSML texts name (``<voice name>``), as ``_voice_source`` gives them."""
+    from .ssml import Say, is_ssml, parse_ssml
+
+    names = dict.fromkeys(item.voice for text in texts if is_ssml(text) for item in parse_ssml(text)
+                          if isinstance(item, Say) and item.voice)
+    if not names:
+        return {}
+    voices = bundled_voices(find_tts_dir(args.model))
+    for name in names:
+        if name not in voices:
+            raise CodecError(f"SSML <voice name={name!r}>: the model has no voice of that name "
+                             f"(have: {', '.join(voices) or 'none'}; tts-cli voices)")
+    return {name: (*voices[name], True) for name in names}
+
+
+def _say(synth, text: str, voice, sampling, args: argparse.Namespace, dst: Path,
+         voices: dict | None = None) -> tuple[float, float]:
     """One text into ``dst`` (written as the audio comes, appearing only when complete; - is raw
     PCM16 on stdout), with its word times if asked: (seconds of audio, time to first audio)."""
     from codec import audio
@@ -170,7 +190,8 @@ def _say(synth, text: str, voice, sampling, args: argparse.Namespace, dst: Path)
     with contextlib.ExitStack() as stack:
         write = _write_stdout if str(dst) == "-" else stack.enter_context(audio.writer(dst, synth.sample_rate))
         for chunk in synth.stream(text, voice, sampling, chunk_frames=args.chunk_frames if args.stream else 1 << 30,
-                                  speaking_rate=args.speaking_rate, long_form=True, sentences=sentences, marks=marks):
+                                  speaking_rate=args.speaking_rate, long_form=True, sentences=sentences, marks=marks,
+                                  voices=voices):
             first = first or time.perf_counter() - start
             write(chunk)
             samples += len(chunk)

@@ -7,7 +7,8 @@ pitch is refused: the model has no control over it and resampling would change t
 ``<sub alias="...">``; ``<say-as interpret-as="characters"|"spell-out"|"verbatim"|"digits"|
 "cardinal"|"ordinal"|"telephone"|"date" (format="mdy", "dmy", "ymd", ...)|"fraction"|"time"|
 "unit">``; ``<p>`` and ``<s>`` (a sentence each, a pause after a paragraph); ``<emphasis>``
-(read as plain text); ``<mark name="...">`` (a point whose time in the audio is reported:
+(read as plain text); ``<voice name="...">`` (its text read in that voice: one of the
+model's own or a custom one; a dialogue); ``<mark name="...">`` (a point whose time in the audio is reported:
 Google's timepoints, Polly's SSML speech marks; ``tts.mark_times``). Anything else is refused by
 name, as is a DOCTYPE or entity declaration (no entity expansion reaches the parser).
 """
@@ -38,13 +39,19 @@ DATE_FORMATS = ("mdy", "dmy", "ymd", "md", "dm", "ym", "my", "y")
 
 @dataclass(frozen=True)
 class Say:
-    """Text read at ``rate`` times the model's pace, ``volume_db`` louder (or softer); ``marks``:
-    (character of ``text`` the mark stands before, its name) for marks inside the text."""
+    """Text read at ``rate`` times the model's pace, ``volume_db`` louder (or softer), in the
+    voice named ``voice`` (None: the request's); ``marks``: (character of ``text`` the mark
+    stands before, its name) for marks inside the text."""
 
     text: str
     rate: float = 1.0
     volume_db: float = 0.0
     marks: tuple[tuple[int, str], ...] = ()
+    voice: str | None = None
+
+    def reads_as(self, other: "Say") -> bool:
+        """Read the same way (one piece if side by side)."""
+        return (self.rate, self.volume_db, self.voice) == (other.rate, other.volume_db, other.voice)
 
 
 @dataclass(frozen=True)
@@ -76,7 +83,7 @@ def parse_ssml(text: str) -> list[Say | Pause | Mark]:
     if _tag(root) != "speak":
         raise InvalidText(f"SSML must have <speak> as its root, not <{_tag(root)}>")
     plan: list[Say | Pause | Mark] = []
-    _walk(root, 1.0, 0.0, plan, 1)
+    _walk(root, Say(""), plan, 1)
     plan = _merged(plan)
     paused = sum(item.seconds for item in plan if isinstance(item, Pause))
     if paused > MAX_PAUSES_S:
@@ -93,18 +100,20 @@ def _tag(element: ET.Element) -> str:
     return element.tag.rsplit("}", 1)[-1]  # a namespaced <speak xmlns=...> is still speak
 
 
-def _add(plan: list, text: str | None, rate: float, volume: float) -> None:
+def _add(plan: list, text: str | None, how: Say) -> None:
+    """``text`` read as ``how`` (a Say without text: the prosody and voice in force)."""
     text = " ".join((text or "").split())
     said = [i for i, item in enumerate(plan) if not isinstance(item, Mark)]  # a mark stays where it is
     last = plan[said[-1]] if said else None
     if any(ch.isalnum() for ch in text):
-        plan.append(Say(text, rate, volume))
-    elif text and isinstance(last, Say) and (last.rate, last.volume_db) == (rate, volume):
+        plan.append(replace(how, text=text))
+    elif text and isinstance(last, Say) and last.reads_as(how):
         plan[said[-1]] = replace(last, text=last.text + text)  # punctuation after a tag belongs to what came before
 
 
-def _walk(element: ET.Element, rate: float, volume: float, plan: list, depth: int) -> None:
-    """Append ``element``'s content (not its tail) to ``plan`` under the inherited prosody."""
+def _walk(element: ET.Element, how: Say, plan: list, depth: int) -> None:
+    """Append ``element``'s content (not its tail) to ``plan`` under the inherited prosody and
+    voice (``how``)."""
     if depth > MAX_DEPTH:
         raise InvalidText(f"SSML nests more than {MAX_DEPTH} elements deep")
     tag = _tag(element)
@@ -118,22 +127,26 @@ def _walk(element: ET.Element, rate: float, volume: float, plan: list, depth: in
         plan.append(Mark(name))
         return
     if tag == "prosody":
-        rate, volume = _prosody(element, rate, volume)
+        rate, volume = _prosody(element, how.rate, how.volume_db)
+        how = replace(how, rate=rate, volume_db=volume)
+    elif tag == "voice":
+        how = replace(how, voice=_voice(element))
     elif tag == "sub":
-        _add(plan, _required(element, "alias"), rate, volume)
+        _add(plan, _required(element, "alias"), how)
         return
     elif tag == "say-as":
-        _add(plan, _say_as(element), rate, volume)
+        _add(plan, _say_as(element), how)
         return
     elif tag not in ("speak", "p", "s", "emphasis"):
         if tag == "phoneme":  # the model reads letters: a respelling is how to steer it
             raise InvalidText("SSML <phoneme> is not supported: the model reads letters, not phonemes; respell the word "
                               "with <sub alias=\"...\"> or a pronunciation dictionary (custom_dictionary)")
-        raise InvalidText(f"SSML tag <{tag}> is not supported (speak, break, prosody, sub, say-as, p, s, emphasis, mark)")
-    _add(plan, element.text, rate, volume)
+        raise InvalidText(f"SSML tag <{tag}> is not supported (speak, break, prosody, sub, say-as, p, s, emphasis, mark, "
+                          "voice)")
+    _add(plan, element.text, how)
     for child in element:
-        _walk(child, rate, volume, plan, depth + 1)
-        _add(plan, child.tail, rate, volume)
+        _walk(child, how, plan, depth + 1)
+        _add(plan, child.tail, how)
     if tag == "s" or tag == "p":
         _end_sentence(plan)
     if tag == "p":
@@ -144,6 +157,18 @@ def _end_sentence(plan: list) -> None:
     """Close the last thing said with a full stop unless it has its own punctuation."""
     if plan and isinstance(plan[-1], Say) and plan[-1].text[-1] not in ".!?;:":
         plan[-1] = replace(plan[-1], text=plan[-1].text + ".")
+
+
+def _voice(element: ET.Element) -> str:
+    """A ``<voice>``'s name: one of the model's voices or a custom one (the reader checks)."""
+    others = sorted(set(element.attrib) - {"name"})
+    if others:
+        raise InvalidText(f"SSML <voice {others[0]}> is not supported: name the voice (<voice name=\"...\">), one "
+                          "of the model's own or a custom one")
+    name = _required(element, "name").strip()
+    if not name:
+        raise InvalidText("SSML <voice name> is empty")
+    return name
 
 
 def _required(element: ET.Element, name: str) -> str:
@@ -256,10 +281,10 @@ def _merged(plan: list[Say | Pause | Mark]) -> list[Say | Pause | Mark]:
             while out and isinstance(out[-1], Mark):  # marks since the last thing said or paused
                 names.insert(0, out.pop().name)
             last = out[-1] if out else None
-            if isinstance(last, Say) and (last.rate, last.volume_db) == (item.rate, item.volume_db):
+            if isinstance(last, Say) and last.reads_as(item):
                 at = len(last.text) + 1
-                out[-1] = Say(f"{last.text} {item.text}", item.rate, item.volume_db,
-                              last.marks + tuple((at, n) for n in names) + tuple((at + c, n) for c, n in item.marks))
+                out[-1] = replace(item, text=f"{last.text} {item.text}",
+                                  marks=last.marks + tuple((at, n) for n in names) + tuple((at + c, n) for c, n in item.marks))
                 continue
             out.extend(Mark(n) for n in names)
             out.append(item)

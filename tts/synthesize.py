@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field, replace
-from typing import Callable, Iterable, Iterator, NamedTuple
+from typing import Callable, Iterable, Iterator, Mapping, NamedTuple
 
 import numpy as np
 
@@ -150,7 +150,7 @@ class Synthesizer:
                chunk_frames: int = 10, first_chunk_frames: int | None = None,
                should_stop: Callable[[], bool] | None = None, speaking_rate: float = 1.0,
                long_form: bool = False, sentences: list[tuple[str, int]] | None = None,
-               marks: list | None = None) -> Iterator[np.ndarray]:
+               marks: list | None = None, voices: Mapping[str, VoicePrompt | None] | None = None) -> Iterator[np.ndarray]:
         """Audio chunks (float32) as codes are generated, sentence after sentence.
 
         The first chunk of the request may be smaller (``first_chunk_frames``) for a quick start.
@@ -164,13 +164,15 @@ class Synthesizer:
         a list to which (sentence as read, sample of the output where its audio begins) is
         appended as each sentence starts (``tts.word_times`` finds its words there). ``marks``: a
         list to which SSML's marks (``tts.mark_times.MarkAt``) are appended before the audio
-        after them is made."""
+        after them is made. ``voices``: the prompts of the voices SSML's ``<voice name>`` names
+        (a piece in another voice starts a decoder stream warmed by it and does not go on from
+        the sentence before it)."""
         said: list[Spoken] = []
         if is_ssml(text) or long_form:
             plan = text_plan(text)  # paragraphs get a progress bar
             chunks = self._stream_plan(plan, voice, sampling, chunk_frames, first_chunk_frames, should_stop,
                                        speaking_rate, not is_ssml(text) and len(plan) > 1, said,
-                                       [] if marks is None else marks)
+                                       [] if marks is None else marks, voices or {})
         else:
             chunks = self._stream_text(text, voice, sampling, chunk_frames, first_chunk_frames, should_stop,
                                        speaking_rate, said=said)
@@ -183,15 +185,19 @@ class Synthesizer:
 
     def _stream_plan(self, plan: list[Say | Pause | Mark], voice: VoicePrompt | None, sampling: SamplingConfig | None,
                      chunk_frames: int, first_chunk_frames: int | None, should_stop: Callable[[], bool] | None,
-                     speaking_rate: float, progress: bool, said: list[Spoken], marks: list) -> Iterator[np.ndarray]:
+                     speaking_rate: float, progress: bool, said: list[Spoken], marks: list,
+                     voices: Mapping[str, VoicePrompt | None]) -> Iterator[np.ndarray]:
         """Pieces read in turn as one ``Continuation`` (``said`` collects their sentences, ``marks``
-        the marks)."""
+        the marks), each in its voice (``voices``; the request's ``voice`` where it names none)."""
         from tqdm import tqdm
 
         from .mark_times import MarkAt, marks_in_text
 
-        for rate in {speaking_rate} | {item.rate * speaking_rate for item in plan if isinstance(item, Say)}:
-            self._check_rate(rate)  # a bad rate is refused before anything plays
+        for item in plan:  # a bad rate or an unknown voice is refused before anything plays
+            if isinstance(item, Say):
+                self._check_rate(item.rate * speaking_rate)
+                if item.voice is not None and item.voice not in voices:
+                    raise InvalidText(f"SSML <voice name={item.voice!r}>: no voice of that name")
         going_on = self.continuation(voice, sampling, chunk_frames, first_chunk_frames, should_stop, speaking_rate, said)
         played = 0
         for item in tqdm(plan, desc="paragraphs", unit="", disable=not progress, file=sys.stderr):
@@ -204,6 +210,7 @@ class Synthesizer:
                 chunks: Iterable[np.ndarray] = [going_on.pause(item.seconds)]
             else:
                 marks.extend(marks_in_text(item, len(said)))
+                going_on.speak_as(voice if item.voice is None else voices[item.voice])
                 chunks = going_on.say(item.text, item.rate, item.volume_db)
             for chunk in chunks:
                 played += len(chunk)
@@ -222,14 +229,16 @@ class Synthesizer:
 
     def _stream_text(self, text: str, voice: VoicePrompt | None, sampling: SamplingConfig | None, chunk_frames: int,
                      first_chunk_frames: int | None, should_stop: Callable[[], bool] | None,
-                     speaking_rate: float, decoder=None, said: list[Spoken] | None = None) -> Iterator[np.ndarray]:
+                     speaking_rate: float, decoder=None, said: list[Spoken] | None = None,
+                     go_on: bool = True) -> Iterator[np.ndarray]:
         """``said``: the request's sentences so far (SSML pieces before this one), which this
-        piece's sentences are appended to and its first may continue (``context``)."""
+        piece's sentences are appended to and its first may continue (``context``; not when
+        ``go_on`` is False: the sentence before was in another voice)."""
         stretcher = self._stretcher(speaking_rate)
         decoder = self._decoder(voice) if decoder is None else decoder
         said = [] if said is None else said
         for spoken, frames in self._generate(text, voice, sampling, chunk_frames, first_chunk_frames, should_stop,
-                                             said[-1] if said else None):
+                                             said[-1] if said and go_on else None):
             if not said or said[-1] is not spoken:
                 said.append(spoken)
             wav = decoder.push(self._codes(frames))[0]
@@ -259,9 +268,10 @@ class Synthesizer:
         return wav if stretcher is None else np.concatenate([stretcher.push(wav), stretcher.flush()])
 
     def synthesize(self, text: str, voice: VoicePrompt | None = None, sampling: SamplingConfig | None = None,
-                   speaking_rate: float = 1.0) -> np.ndarray:
+                   speaking_rate: float = 1.0, voices: Mapping[str, VoicePrompt | None] | None = None) -> np.ndarray:
         if is_ssml(text):
-            chunks = list(self.stream(text, voice, sampling, chunk_frames=1 << 30, speaking_rate=speaking_rate))
+            chunks = list(self.stream(text, voice, sampling, chunk_frames=1 << 30, speaking_rate=speaking_rate,
+                                      voices=voices))
             return np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
         return self.render(self.speak(text, voice, sampling), voice, speaking_rate)
 
@@ -450,15 +460,22 @@ class Continuation:
         self.synth, self.voice, self.sampling, self.speaking_rate = synth, voice, sampling, speaking_rate
         self.chunk_frames, self.first_chunk_frames, self.should_stop = chunk_frames, first_chunk_frames, should_stop
         self.decoder = synth._decoder(voice) if decoder is None else decoder
-        self.said, self.sentences = said, 0
+        self.said, self.sentences, self.new_voice = said, 0, False
+
+    def speak_as(self, voice: VoicePrompt | None) -> None:
+        """The pieces after this one in ``voice``: a decoder stream warmed by it, and the next
+        sentence starts from the voice, not from the sentence before (another speaker's)."""
+        if voice is not self.voice:
+            self.voice, self.decoder, self.new_voice = voice, self.synth._decoder(voice), True
 
     def say(self, text: str, rate: float = 1.0, volume_db: float = 0.0) -> Iterator[np.ndarray]:
         """The audio of one piece of plain text (at ``rate`` times the request's speaking rate)."""
         gain = np.float32(10 ** (volume_db / 20))
         for wav in self.synth._stream_text(text, self.voice, nth_sentence(self.sampling, self.sentences),
                                            self.chunk_frames, self.first_chunk_frames, self.should_stop,
-                                           rate * self.speaking_rate, self.decoder, self.said):
+                                           rate * self.speaking_rate, self.decoder, self.said, not self.new_voice):
             yield wav if gain == 1 else np.clip(wav * gain, -1.0, 1.0)
+        self.new_voice = False
         self.first_chunk_frames = None  # only the first chunk is small (a text stream sets it again for a new turn)
         self.sentences += len(split_sentences(normalize(text)))  # the next piece's draws go on from here
 
