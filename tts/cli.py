@@ -251,7 +251,8 @@ def _say_as_it_comes(synth, said: dict[str, str], voice, sampling, args: argpars
 
 def cmd_normalize(args: argparse.Namespace) -> None:
     """What the model will read: each sentence as normalized (numbers, dates, measures... in
-    words, pronunciations applied), one per line, and SSML's pauses and prosody; no model loads."""
+    words, pronunciations applied), one per line, and SSML's pauses, prosody, voices and
+    marks; no model loads."""
     from .mark_times import marks_in_text
     from .ssml import Mark, Pause
     from .synthesize import text_plan
@@ -270,7 +271,8 @@ def cmd_normalize(args: argparse.Namespace) -> None:
             print(f"[mark {item.name}]")
             continue
         prosody = "".join([f" rate {item.rate:g}" if item.rate != 1 else "",
-                           f" {item.volume_db:+g} dB" if item.volume_db else ""])
+                           f" {item.volume_db:+g} dB" if item.volume_db else "",
+                           f" voice {item.voice}" if item.voice else ""])
         marks = marks_in_text(item, 0)
         for k, sentence in enumerate(split_sentences(normalize(item.text))):
             words = sentence.split()
