@@ -112,6 +112,13 @@ from tts.text import InvalidText, TextTokenizer, normalize, split_long_text, spl
      "quarter teaspoon and two tablespoons; between nineteen ninety and two thousand, A versus B"),
     ("AT&T's R&D at 3 p.m. EST, 9:00 to 17:00. It is 10 p.m. Let us go", "A T and T's R and D at three p m E S T, nine o'clock "
      "to seventeen hundred. It is ten p m. Let us go"),
+    ("Sr. Engineer Ann, son of John Smith Sr. Then the Dept. of Energy, open Mon–Fri 2-3pm, rated 4.5/5 under "
+     "Section 4(b) from 2020 to 2023.", "senior Engineer Ann, son of John Smith senior. Then the department of Energy, "
+     "open Monday to Friday two to three p m, rated four point five out of five under Section four b from twenty twenty "
+     "to twenty twenty three."),
+    ("Your PIN is 0042, code: 583920; Boston, MA 02139-4307 or call 1-800-FLOWERS. Sun-dried, from 1990 until 1995.",
+     "Your pin is zero zero four two, code: five eight three nine two zero; Boston, M A zero two one three nine, four three "
+     "zero seven or call one eight hundred flowers. Sun-dried, from nineteen ninety until nineteen ninety five."),
 ])
 def test_normalize_cases(raw, spoken):
     assert normalize(raw) == spoken

@@ -205,8 +205,9 @@ def _coded_money(m: re.Match) -> str:
 
 
 def _hours_range(m: re.Match) -> str:
-    """'10am-2pm' -> 'ten a m to two p m'."""
-    return f"{_hour_words(m.group(1), m.group(2))} to {_hour_words(m.group(3), m.group(4))}" + kept_period(m)
+    """'10am-2pm' -> 'ten a m to two p m'; '2-3pm' -> 'two to three p m'."""
+    first = _hour_words(m.group(1), m.group(2)) if m.group(2) else number_words(int(m.group(1)))
+    return f"{first} to {_hour_words(m.group(3), m.group(4))}" + kept_period(m)
 
 
 def _international(m: re.Match) -> str:
@@ -301,7 +302,7 @@ RULES: list[Rule] = [
     Rule(re.compile("([" + MONEY + r"])(\d[\d,]*) ?[-\u2013] ?\1?(\d[\d,]*)\b(?!\.\d)"), _money_range),
     Rule(re.compile(r"\b(" + "|".join(CURRENCY_CODES) + r") ?(\d[\d,]*(?:\.\d{1,2})?)\b(?!\.\d)|(?<![\w.])(\d[\d,]*(?:\.\d{1,2})?) ?("
                     + "|".join(CURRENCY_CODES) + r")\b"), _coded_money),
-    Rule(re.compile(r"(?<![\w:.])(1[0-2]|[1-9]) ?(am|pm|a\.m\.|p\.m\.) ?[-\u2013] ?(1[0-2]|[1-9]) ?(am|pm|a\.m\.|p\.m\.)(?!\w)"
+    Rule(re.compile(r"(?<![\w:.])(1[0-2]|[1-9]) ?(am|pm|a\.m\.|p\.m\.)? ?[-\u2013] ?(1[0-2]|[1-9]) ?(am|pm|a\.m\.|p\.m\.)(?!\w)"
                     + TIME_END, re.IGNORECASE), _hours_range),
     Rule(re.compile(r"(?<![\w.:" + MONEY + r"'])'?(\d0|\d{2}[0-9]0)s\b"), _decade),
     Rule(re.compile(r"(?<![\w.:" + MONEY + r"-])(\d[\d,]*(?:\.\d+)?) ?[-\u2013] ?(\d[\d,]*(?:\.\d+)?) ?(" + _UNITS
@@ -323,7 +324,11 @@ RULES: list[Rule] = [
     Rule(re.compile(r"\bWW(II|I)\b"), lambda m: f"World War {'two' if m.group(1) == 'II' else 'one'}", digits=False),
     Rule(re.compile("([" + MONEY + r"]) ?(\d[\d,]*(?:\.\d+)?) ?(" + "|".join(SCALES) + r")\b"), _money_scaled),
     Rule(re.compile(r"(?<![\w.:/" + MONEY + r"])(\d+/\d+|\d[\d,]*(?:\.\d+)?) ?(" + _UNITS + r")(?![\w/])"), _measure),
+    # a score or rating with a decimal: "4.5/5" -> "four point five out of five"
+    Rule(re.compile(r"(?<![\w/:.," + MONEY + r"])(\d+)\.(\d+)/(\d+)(?![\w/]|[.,]\d)"),
+         lambda m: f"{number_words(int(m.group(1)))} point {digits_words(m.group(2))} out of {number_words(int(m.group(3)))}"),
     Rule(re.compile(r"(?<![\w/:" + MONEY + r"])(?:(\d+) )?(\d+)/(\d+)(?![\w/])"), _fraction),
+    Rule(re.compile(r"(?<=\d)\(([a-z])\)(?!\w)"), lambda m: f" {m.group(1)}"),  # "Section 4(b)": four b
     # what no number was next to: "20-25°C" (the range read first), "a 5° turn"
     Rule(re.compile(r"° ?([CF])\b"), lambda m: f" degrees {UNITS['°' + m.group(1)][1].split()[1]} ", digits=False),
     Rule(re.compile(r"°"), lambda m: " degrees ", digits=False),

@@ -39,7 +39,13 @@ ABBREVIATIONS = {
     "vol": "volume", "mt": "mount", "ft": "feet", "jan": "january", "feb": "february", "mar": "march",
     "apr": "april", "aug": "august", "sept": "september", "sep": "september", "oct": "october",
     "nov": "november", "dec": "december", "apt": "apartment", "ave": "avenue", "blvd": "boulevard",
+    "dept": "department", "depts": "departments", "govt": "government", "univ": "university",
+    "assn": "association", "intl": "international", "natl": "national", "hwy": "highway",
 }
+# weekdays written short, read whole in a range ("Mon-Fri", "Mon–Sat"): alone, "Sun" or "Wed" may be words
+WEEKDAYS = {"mon": "Monday", "tue": "Tuesday", "tues": "Tuesday", "wed": "Wednesday", "thu": "Thursday",
+            "thur": "Thursday", "thurs": "Thursday", "fri": "Friday", "sat": "Saturday", "sun": "Sunday"}
+_WEEKDAY = r"(" + "|".join(sorted(WEEKDAYS, key=len, reverse=True)) + r"|(?:mon|tues|wednes|thurs|fri|satur|sun)day)\.?"
 PUNCT_MAP = {"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'", "\u2014": ", ", "\u2013": ", ",
              "\u2026": "...", "\u00a0": " ", "&": " and ", "%": " percent", "+": " plus ", "=": " equals ",
              "@": " at ", "#": " number "}
@@ -67,14 +73,21 @@ _BEFORE_SYMBOLS = [
     ("#", re.compile(r"(?<![\w#])#(?=[A-Za-z])"), ""),  # a hashtag is its word ("#1" is number one)
     # letters joined by "&" are spelled: "AT&T" is "A T and T" ("AT" alone may be the word)
     ("&", re.compile(r"\b([A-Z]{1,3})&([A-Z]{1,3})\b"), lambda m: f"{' '.join(m.group(1))} and {' '.join(m.group(2))}"),
+    ("-\u2013\u2014", re.compile(r"\b" + _WEEKDAY + r" ?[-\u2013\u2014] ?" + _WEEKDAY + r"(?!\w)" + SENTENCE_END, re.IGNORECASE),
+     lambda m: f"{_weekday(m.group(1))} to {_weekday(m.group(2))}" + kept_period(m)),  # "Mon-Fri": Monday to Friday
 ]
+
+
+def _weekday(day: str) -> str:
+    return WEEKDAYS.get(day.lower(), day.capitalize())
 
 BEFORE_NUMBERS = {"no": "number", "nos": "numbers", "p": "page", "pp": "pages", "fig": "figure", "figs": "figures",
                   "ch": "chapter", "chap": "chapter", "sec": "section", "eq": "equation", "c": "circa", "ca": "circa",
                   "ext": "extension"}
 # abbreviations that lead into what follows (titles, "vs."): never a sentence's end
 LEADING = {"mr", "mrs", "ms", "dr", "st", "prof", "capt", "gen", "lt", "col", "sgt", "rev", "mt", "vs", "apt"}
-_ABBR_RE = re.compile(r"\b(" + "|".join(ABBREVIATIONS) + r")\." + SENTENCE_END, re.IGNORECASE)
+# the lookahead turns away most places at once: a word of letters and a period follows
+_ABBR_RE = re.compile(r"\b(?=[a-z]{2,6}\.)(" + "|".join(ABBREVIATIONS) + r")\." + SENTENCE_END, re.IGNORECASE)
 _ABBR_END_RE = re.compile(r"\b(?:" + "|".join(LEADING) + r")\.$", re.IGNORECASE)  # "Mr." ends no sentence
 _CURRENCY_RE = re.compile("([" + MONEY + r"])\s?(\d[\d,]*)(?:\.(\d{1,2}))?\b")
 _ORDINAL_RE = re.compile(r"\b(\d{1,3}(?:,\d{3})+|\d+)(st|nd|rd|th)\b", re.IGNORECASE)
@@ -84,7 +97,21 @@ _DECIMAL_RE = re.compile(r"\b(\d+)\.(\d+)\b")
 _NUMBER_RE = re.compile(r"\b\d{1,3}(?:,\d{3})+\b|\b\d+\b")
 _YEAR_CONTEXT_RE = re.compile(r"\b(in|since|of|from|by|until|till|during|circa)\s+(1[1-9]\d\d|20\d\d)\b",
                               re.IGNORECASE)
-_YEARS_BETWEEN_RE = re.compile(r"\b(between)\s+(1[1-9]\d\d|20\d\d) and (1[1-9]\d\d|20\d\d)\b", re.IGNORECASE)
+_YEARS_BETWEEN_RE = re.compile(r"\b(between|from)\s+(1[1-9]\d\d|20\d\d) (and|to|until|till|through) (1[1-9]\d\d|20\d\d)\b"
+                               r"(?![,.]?\d)", re.IGNORECASE)
+# codes read digit by digit: "PIN 1234", "your code is 0042", "area code 415", "ZIP 02139", "CA 94103" (a state's ZIP)
+STATES = set("AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM NY NC ND OH OK "
+             "OR PA RI SC SD TN TX UT VT VA WA WV WI WY".split())
+_CODE_RE = re.compile(r"\b((?:PIN|OTP|passcode|code|ZIP)(?: number)?(?: is|:)? |(?-i:[A-Z]{2}) )(\d{3,8}(?:-\d{4})?)\b"
+                      r"(?![.,]\d)", re.IGNORECASE)
+
+
+def _code(m: re.Match) -> str:
+    """'PIN 1234' -> 'PIN one two three four'; a ZIP code after a state ('TX 76102') likewise."""
+    said = m.group(1)
+    if len(said) == 3 and said[:2] not in STATES:  # two capitals that are no state
+        return m.group(0)
+    return said + ", ".join(digits_words(part) for part in m.group(2).split("-"))
 # a year by what names it: a month ("May 2021", "Dec. 1999"), a quarter or half ("Q3 2024", "H1 2025"),
 # a fiscal year, "the year 1066" (1000-2099)
 _YEAR_NAMED_RE = re.compile(r"\b((?-i:" + "|".join(sorted(MONTH_WRITTEN, key=len, reverse=True)) + r")\.?,?|Q[1-4]|H[12]|FY|year)"
@@ -167,9 +194,11 @@ def _date(m: re.Match) -> str:
 
 def _abbreviation(m: re.Match) -> str:
     """'Mr.' -> 'mister'; 'etc.' -> 'et cetera', and its period stays where it ends a sentence
-    (the text's end, or a capital next); a title's never does ("Mr. Brown")."""
+    (the text's end, or a capital next); a title's never does ("Mr. Brown"), nor does "Sr." or
+    "Jr." before a word unless it follows a name ("Sr. Engineer"; "John Smith Jr. Then...")."""
     key = m.group(1).lower()
-    return ABBREVIATIONS[key] + ("" if key in LEADING else kept_period(m))
+    title = key in LEADING or (key in ("sr", "jr") and not re.search(r"\b[A-Z][a-z]*,? $", m.string[: m.start()]))
+    return ABBREVIATIONS[key] + ("" if title else kept_period(m))
 
 
 def _number(m: re.Match) -> str:
@@ -180,6 +209,10 @@ _RULES: list[Rule] = [
     # before a number only: "No. 5", "p. 45", "Fig. 3", "c. 1850" ("He said no." is a word)
     Rule(re.compile(r"\b(" + "|".join(BEFORE_NUMBERS) + r")\. ?(?=\d)", re.IGNORECASE),
          lambda m: BEFORE_NUMBERS[m.group(1).lower()] + " "),
+    Rule(_CODE_RE, _code),
+    # a toll-free number spelled as a word: "1-800-FLOWERS" is "one eight hundred flowers"
+    Rule(re.compile(r"(?<![\w-])1[-. ]?(8(?:00|88|77|66|55|44|33))[-. ]((?-i:[A-Z]{3,10}))(?![\w-])"),
+         lambda m: f"one {'eight hundred' if m.group(1) == '800' else digits_words(m.group(1))} {m.group(2).lower()}"),
     Rule(re.compile(r"(?<![\w-])-(?=\d)"), lambda m: "minus "),  # before the measures: "-3.5°C"
     *SEMIOTIC_RULES,  # measures, telephones, fractions, month dates, addresses: before the number rules
     Rule(_YEAR_NAMED_RE, lambda m: f"{m.group(1)} {year_words(int(m.group(2)))}"),  # before "Dec." is spelled out
@@ -190,7 +223,7 @@ _RULES: list[Rule] = [
     Rule(_TIME_RE, _time),
     Rule(_RATIO_RE, lambda m: f"{m.group(1)} to {m.group(2)}"),
     Rule(_ORDINAL_RE, lambda m: ordinal_words(int(m.group(1).replace(",", "")))),
-    Rule(_YEARS_BETWEEN_RE, lambda m: f"{m.group(1)} {year_words(int(m.group(2)))} and {year_words(int(m.group(3)))}"),
+    Rule(_YEARS_BETWEEN_RE, lambda m: f"{m.group(1)} {year_words(int(m.group(2)))} {m.group(3)} {year_words(int(m.group(4)))}"),
     Rule(_YEAR_CONTEXT_RE, lambda m: f"{m.group(1)} {year_words(int(m.group(2)))}"),
     Rule(_EMERGENCY_RE, lambda m: " ".join(filter(None, (m.group(1), digits_words(m.group(2) or m.group(3)))))),
     Rule(re.compile(r"(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])"), lambda m: " "),  # "A4", "3D", "MP3": the number apart
