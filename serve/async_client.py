@@ -60,9 +60,18 @@ class AsyncSpeechClient:
         resp = await self._call(self.tts.Synthesize, synthesis_request(text, **options))
         return np.frombuffer(resp.audio, "<f4").copy(), resp.sample_rate_hz
 
-    async def synthesize_stream(self, text: str, chunk_ms: int = 0, **options) -> AsyncIterator[tuple[np.ndarray, int]]:
-        """Audio chunks (float32, rate) as the server generates them; the first one is small."""
-        async for resp in self._call(self.tts.SynthesizeStream, synthesis_request(text, chunk_ms=chunk_ms, **options)):
+    async def synthesize_stream(self, text: str, chunk_ms: int = 0, words: list | None = None,
+                                timepoints: list | None = None, **options) -> AsyncIterator[tuple[np.ndarray, int]]:
+        """Audio chunks (float32, rate) as the server generates them; the first one is small.
+        ``words`` / ``timepoints``: lists that each ``WordTime`` / SSML mark's ``Timepoint`` is
+        appended to as they come (the server needs --tts-verifier)."""
+        request = synthesis_request(text, chunk_ms=chunk_ms, word_times=words is not None or timepoints is not None,
+                                    **options)
+        async for resp in self._call(self.tts.SynthesizeStream, request):
+            if words is not None:
+                words.extend(resp.words)
+            if timepoints is not None:
+                timepoints.extend(resp.timepoints)
             yield np.frombuffer(resp.audio, "<f4").copy(), resp.sample_rate_hz
 
     async def synthesize_text_stream(self, texts: AsyncIterable[str | Turn] | Iterable[str | Turn],

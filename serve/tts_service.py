@@ -33,6 +33,7 @@ from serve.step_batcher import StepBatcher
 from serve.tts_runtime import OnnxTts
 from serve.voice_store import CustomVoice, VoiceStore, check_name
 from tts.lru import Lru
+from tts.mark_times import MarkTime, MarkTimer, mark_times
 from tts.pretrained import bundled_voices, find_tts_dir, load_tts
 from tts.respell import load_dictionary, parse_dictionary, respell
 from tts.sampling import SamplingConfig
@@ -42,7 +43,6 @@ from tts.text import InvalidText, normalize, split_long_text
 from tts.text_stream import SentenceBuffer
 from tts.time_stretch import MAX_FACTOR, MIN_FACTOR  # as speaking rates too: 0.5x to 2x
 from tts.verify import load_verifier
-from tts.mark_times import MarkTime, MarkTimer, mark_times
 from tts.word_times import TimedReading, WordTime, WordTimer, word_times
 
 DEFAULT_LANGUAGE = "en-US"

@@ -1617,6 +1617,11 @@ def test_the_async_client_speaks_as_the_blocking_one(server, tmp_path):
             together = await asyncio.gather(said(0), said(1))
             words: list = []
             _ = [c async for c, _ in client.synthesize_text_stream(tokens(2), words=words, seed=3, temperature=0.9)]
+            marked, marks = [], []  # a stream's word times and SSML marks
+            _ = [c async for c, _ in client.synthesize_stream('<speak>Hello <mark name="m"/>there.</speak>', words=marked,
+                                                              timepoints=marks)]
+            assert [w.word for w in marked] == ["Hello", "there."] and [(t.mark_name, t.time_s) for t in marks] == [
+                ("m", marked[1].start_s)]
             again, _ = await client.decode(await client.encode(whole, rate))
             assert (await client.create_voice("async", ref, "hello there")).custom
             voiced, _ = await client.synthesize(text, voice="async", seed=3, temperature=0.9)
