@@ -8,9 +8,10 @@ pitch is refused: the model has no control over it and resampling would change t
 "cardinal"|"ordinal"|"telephone"|"date" (format="mdy", "dmy", "ymd", ...)|"fraction"|"time"|
 "unit">``; ``<p>`` and ``<s>`` (a sentence each, a pause after a paragraph); ``<emphasis>``
 (read as plain text); ``<voice name="...">`` (its text read in that voice: one of the
-model's own or a custom one; a dialogue); ``<mark name="...">`` (a point whose time in the audio is reported:
-Google's timepoints, Polly's SSML speech marks; ``tts.mark_times``). Anything else is refused by
-name, as is a DOCTYPE or entity declaration (no entity expansion reaches the parser).
+model's own or a custom one; a dialogue); ``<mark name="...">`` (a point whose time in the
+audio is reported: Google's timepoints, Polly's SSML speech marks; ``tts.mark_times``).
+Anything else is refused by name, as is a DOCTYPE or entity declaration (no entity expansion
+reaches the parser).
 """
 
 from __future__ import annotations
@@ -103,12 +104,13 @@ def _tag(element: ET.Element) -> str:
 def _add(plan: list, text: str | None, how: Say) -> None:
     """``text`` read as ``how`` (a Say without text: the prosody and voice in force)."""
     text = " ".join((text or "").split())
-    said = [i for i, item in enumerate(plan) if not isinstance(item, Mark)]  # a mark stays where it is
-    last = plan[said[-1]] if said else None
+    k = len(plan) - 1
+    while k >= 0 and isinstance(plan[k], Mark):  # a mark stays where it is
+        k -= 1
     if any(ch.isalnum() for ch in text):
         plan.append(replace(how, text=text))
-    elif text and isinstance(last, Say) and last.reads_as(how):
-        plan[said[-1]] = replace(last, text=last.text + text)  # punctuation after a tag belongs to what came before
+    elif text and k >= 0 and isinstance(plan[k], Say) and plan[k].reads_as(how):
+        plan[k] = replace(plan[k], text=plan[k].text + text)  # punctuation after a tag belongs to what came before
 
 
 def _walk(element: ET.Element, how: Say, plan: list, depth: int) -> None:
