@@ -47,6 +47,7 @@ def test_marks_are_places_in_the_plan():
     assert [(m.name, m.sentence, m.word) for m in marks_in_text(plan[1], 4)] == [
         ("price", 4, 4), ("dot", 5, 0), ("next", 5, 0)]  # "it costs five dollars | today. || Then more."
     assert [(m.sentence, m.word) for m in marks_in_text(Say("One. Two three", marks=((14, "x"),)), 0)] == [(1, 2)]
+    assert parse_ssml('<speak><s>One<mark name="m"/></s>Two</speak>') == [Say("One. Two", marks=((5, "m"),))]
     for doc, needle in (('<speak>x<mark/></speak>', "needs a name attribute"), ('<speak>x<mark name=" "/></speak>', "is empty")):
         with pytest.raises(InvalidText, match=needle):
             parse_ssml(doc)

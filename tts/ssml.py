@@ -104,9 +104,7 @@ def _tag(element: ET.Element) -> str:
 def _add(plan: list, text: str | None, how: Say) -> None:
     """``text`` read as ``how`` (a Say without text: the prosody and voice in force)."""
     text = " ".join((text or "").split())
-    k = len(plan) - 1
-    while k >= 0 and isinstance(plan[k], Mark):  # a mark stays where it is
-        k -= 1
+    k = _last_said(plan)
     if any(ch.isalnum() for ch in text):
         plan.append(replace(how, text=text))
     elif text and k >= 0 and isinstance(plan[k], Say) and plan[k].reads_as(how):
@@ -155,10 +153,19 @@ def _walk(element: ET.Element, how: Say, plan: list, depth: int) -> None:
         plan.append(Pause(PARAGRAPH_PAUSE_S))
 
 
+def _last_said(plan: list) -> int:
+    """Where in ``plan`` the last thing said or paused is (-1: nowhere): marks after it stay put."""
+    k = len(plan) - 1
+    while k >= 0 and isinstance(plan[k], Mark):
+        k -= 1
+    return k
+
+
 def _end_sentence(plan: list) -> None:
     """Close the last thing said with a full stop unless it has its own punctuation."""
-    if plan and isinstance(plan[-1], Say) and plan[-1].text[-1] not in ".!?;:":
-        plan[-1] = replace(plan[-1], text=plan[-1].text + ".")
+    k = _last_said(plan)
+    if k >= 0 and isinstance(plan[k], Say) and plan[k].text[-1] not in ".!?;:":
+        plan[k] = replace(plan[k], text=plan[k].text + ".")
 
 
 def _voice(element: ET.Element) -> str:
