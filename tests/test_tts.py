@@ -103,6 +103,7 @@ from tts.text import InvalidText, TextTokenizer, normalize, split_long_text, spl
     ("## Steps\n**Mix** the _flour_ -- then see [the docs](https://x.io/docs). :)\n- one_two\n* Bake 3 * 4 min\n1. Wait",
      "Steps. Mix the flour, then see the docs. one two. Bake three times four minutes. one, Wait."),
     ("| Name | Age |\n|:--|--:|\n| Ann | 5 |\n\n***\nSee [1] and the note[^2].", "Name, Age. Ann, five. See and the note."),
+    ("Run it:\n```bash\npip install -e .\n\nmake test\n```\nThen `make serve`.\n~~~\nleft open", "Run it: Then make serve."),
     ("Call +44 20 7946 0958, ext. 204: USD 50, 20.50 EUR, $5-10 or the 1,000,000th, open 9 a.m. \u2013 5 p.m.", "Call plus "
      "four four, two zero, seven nine four six, zero nine five eight, extension two hundred and four: fifty dollars, twenty "
      "euros and fifty cents, five to ten dollars or the one millionth, open nine a m to five p m."),

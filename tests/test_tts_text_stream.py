@@ -23,6 +23,8 @@ TEXTS = [
     # a chat model's Markdown (tts.markdown)
     "## Steps\nFirst, **mix** the flour. Then:\n- Bake it *well*.\n- Wait -- a while.\n1. See [the docs](https://x.io/a). Done :)",
     "| Name | Age. |\n|---|---|\n| Ann. | 5 |\n| Bo | 7. |\n\nThat is all. See [1]. Bye.",
+    # code blocks are not read, however they are cut
+    "Try this:\n```python\nx = 1. Y = 2.\n- print(x)\n```\nIt prints one. Then:\n~~~\nMore. Code.\n~~~\nDone. Bye now. See you.",
 ]
 
 
@@ -55,6 +57,15 @@ def test_a_piece_waits_for_the_text_after_it():
     run_on.push("word " * (MAX_CHARS // 5))
     with pytest.raises(InvalidText, match=f"came without a sentence end; at most {MAX_CHARS}"):
         run_on.push("more")
+
+
+def test_a_long_code_block_is_not_held():
+    """An answer's code block, longer than a piece may be, streams through: it is not read, and
+    what follows it is."""
+    buffer, pieces = SentenceBuffer(), []
+    for part in ["Here:\n``", "`py\n", *["y = compute(x) + 1  # a line of code. More.\n"] * 100, "``", "`\nThat is it. ", "Bye."]:
+        pieces += buffer.push(part)
+    assert [normalize(p) for p in pieces + buffer.finish()] == ["Here: That is it.", "Bye."]
 
 
 def test_a_big_slice_is_cut_into_many_pieces_and_a_flood_is_refused():

@@ -5,8 +5,10 @@ Markdown: ``**bold**``, ``# headings``, ``- bullets``, ``[links](https://...)``,
 The model never met ``*``, ``#``, ``[`` or ``_`` in training (its corpus is plain sentences), so
 they came out as noise or were read as words ("# Heading" as "number Heading"). ``plain``
 keeps what a reader would say: the words of emphasis and links, headings and list items as
-sentences of their own, "3 * 4" as "three times four", and nothing of the markup. Text without
-markup comes back unchanged (the corpus's sentences normalize as before).
+sentences of their own, "3 * 4" as "three times four", and nothing of the markup. A fenced
+code block is for the screen: it is not read (a listener hears the prose around it; its
+symbols read one by one say nothing). Text without markup comes back unchanged (the corpus's
+sentences normalize as before).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ def plain(text: str) -> str:
     """``text`` as it would be read: Markdown's markup left out, its words kept."""
     if not _MARKUP.search(text) and not _LINE_MARK.match(text):
         return text
-    text = _FENCE.sub("", text)
+    text = prose(text)
     text = _RULE.sub("", text)
     text = _TABLE_GAP.sub("", text)
     text = _TABLE_ROW.sub(lambda m: _ended_text(", ".join(c.strip() for c in m.group(1).split("|") if c.strip())), text)
@@ -73,6 +75,38 @@ def in_marked_line(text: str, pos: int) -> bool:
     only at such a line's end (``tts.text_stream``)."""
     start = text.rfind("\n", 0, pos) + 1
     return bool(text[start:pos].strip()) and _LINE_MARK.match(text, start) is not None
+
+
+def in_code_block(text: str, pos: int) -> bool:
+    """Whether ``pos`` is after an opening fence of ``text`` whose block is not closed before it."""
+    return len(_FENCE.findall(text, 0, pos)) % 2 == 1
+
+
+def without_code(text: str) -> str:
+    """``text`` with what ``plain`` leaves unread of its code blocks taken out as it arrives: the
+    closed blocks, and the whole lines so far of one still open (its opening fence and the line
+    now arriving are kept: what comes next is still known to be code). A text stream holds an
+    answer's prose, not its code, which may run longer than a piece may be."""
+    fences = list(_FENCE.finditer(text))
+    if len(fences) % 2 == 0:
+        return prose(text)
+    opening = fences[-1]
+    rest = text[opening.end():]
+    arriving = "\n" + rest[rest.rfind("\n") + 1:] if "\n" in rest else rest
+    return prose(text[:opening.start()]) + text[opening.start():opening.end()] + arriving
+
+
+def prose(text: str) -> str:
+    """``text`` without its fenced code blocks (fences paired in order; one left open runs to the
+    end): what is read of it."""
+    fences = list(_FENCE.finditer(text))
+    if not fences:
+        return text
+    kept, at = [], 0
+    for opening, closing in zip(fences[::2], fences[1::2] + [None]):
+        kept.append(text[at:opening.start()])
+        at = closing.end() if closing is not None else len(text)
+    return "".join(kept) + text[at:]
 
 
 def marked_line_ends(text: str) -> list[int]:

@@ -19,7 +19,7 @@ from typing import Iterable
 from codec.errors import CodecError
 
 from .capitals import RULES as CAPITALS_RULES
-from .markdown import plain
+from .markdown import plain, prose
 from .numbers import digits_words, number_words, ordinal_words, year_words
 from .semiotic import (CURRENCY, MONEY, MONTH_WRITTEN, RULES as SEMIOTIC_RULES, SENTENCE_END, TIME_END, Rule, date_words,
                        kept_period)
@@ -262,7 +262,7 @@ def split_long_text(text: str, max_chars: int = MAX_CHARS) -> list[str]:
     else after the last space.
     Paragraphs with nothing to say ("* * *") are left out."""
     pieces: list[str] = []
-    for paragraph in re.split(r"\n\s*\n", text):
+    for paragraph in re.split(r"\n\s*\n", prose(text)):  # a code block may hold blank lines: left out first
         rest = " ".join(plain(paragraph).split())  # Markdown's lines read before they are joined
         while len(rest) > max_chars:
             window = rest[: max_chars + 1]

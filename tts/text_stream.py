@@ -15,7 +15,7 @@ import codecs
 import re
 from typing import Iterator, TextIO
 
-from .markdown import in_marked_line, marked_line_ends
+from .markdown import in_code_block, in_marked_line, marked_line_ends, without_code
 from .text import MAX_CHARS, InvalidText, _normalize_cached, split_sentences
 
 MAX_PENDING = 8 * MAX_CHARS  # text waiting to be cut: a stream carries text as it comes, not books at once
@@ -38,7 +38,7 @@ class SentenceBuffer:
         self.text = ""
 
     def push(self, text: str) -> list[str]:
-        self.text += text
+        self.text = without_code(self.text + text)  # code blocks are not read: not held either
         if len(self.text) > MAX_PENDING:
             raise InvalidText(f"{len(self.text)} characters wait to be read; send text as it comes (at most "
                               f"{MAX_PENDING} at a time)")
@@ -59,9 +59,11 @@ class SentenceBuffer:
         """The longest head of the text (within a piece's length) whose sentences are those the
         text so far has there, if any."""
         window = self.text[:MAX_CHARS]
-        # a sentence's end, not inside a Markdown heading, list item or table row; or such a line's end
+        # a sentence's end, not inside a Markdown heading, list item or table row; or such a line's end;
+        # none inside a code block still open
         cuts = sorted({m.end() for m in _CUT_RE.finditer(window) if not in_marked_line(window, m.end())}
                       | set(marked_line_ends(window)))
+        cuts = [cut for cut in cuts if not in_code_block(window, cut)]
         whole = _sentences(window) if cuts else None
         for cut in reversed(cuts if whole else []):
             head = _sentences(window[:cut])
