@@ -146,9 +146,10 @@ def test_cli_prints_what_the_model_will_read(tmp_path):
     assert plain.returncode == 0 and plain.stdout.splitlines() == [
         "doctor win paid twelve dollars and fifty cents.", "Call five five five, one two three four!"], plain.stderr
     ssml = run("-", stdin='<speak>Hi <break time="300ms"/><mark name="m1"/><prosody rate="1.5" volume="-6dB">See '
-                          '<mark name="m2"/>p. 4.</prosody><voice name="ann">Yes.</voice></speak>')
+                          '<mark name="m2"/>p. 4.</prosody><voice name="ann">Yes.</voice><say-as interpret-as="expletive">'
+                          'darn</say-as></speak>')
     assert ssml.stdout.splitlines() == ["Hi", "[pause 0.30 s]", "[mark m1]", "See [mark m2] page four.\t[rate 1.5 -6 dB]",
-                                        "Yes.\t[voice ann]"], ssml.stderr
+                                        "Yes.\t[voice ann]", "[bleep 0.28 s]"], ssml.stderr
     bad = run("\U0001F600")
     assert bad.returncode == 1 and bad.stderr.strip() == "tts-cli: error: text has nothing to say (no letters or numbers)"
 

@@ -91,6 +91,9 @@ def test_voices_are_pieces_of_their_own():
     ('interpret-as="time">3:30 pm', "three thirty p m"),
     ('interpret-as="unit">5 kg', "five kilograms"),
     ('interpret-as="verbatim">IBM', "I B M"),
+    ('interpret-as="currency">$42.01', "forty two dollars and one cent"),  # Google's, Polly's, Azure's kinds
+    ('interpret-as="address">12 Main St.', "twelve Main street."),
+    ('interpret-as="name">Ann Lee', "Ann Lee"),
 ])
 def test_say_as_reads_telephones_dates_fractions_times_units(say_as, spoken):
     """What the normalizer then makes of the say-as text: the words spoken."""
@@ -110,7 +113,7 @@ def test_say_as_reads_telephones_dates_fractions_times_units(say_as, spoken):
     ('<speak><prosody volume="max">x</prosody></speak>', "decibels"),
     ('<speak><prosody pitch="+2st">x</prosody></speak>', "no pitch control"),
     ('<speak><sub>x</sub></speak>', "needs a alias attribute"),
-    ('<speak><say-as interpret-as="expletive">1</say-as></speak>', "one of characters"),
+    ('<speak><say-as interpret-as="chemical">1</say-as></speak>', "one of characters"),
     ('<speak><say-as interpret-as="telephone">none</say-as></speak>', "has no digits"),
     ('<speak><say-as interpret-as="date">13/25/2020</say-as></speak>', "cannot read '13/25/2020'"),
     ('<speak><say-as interpret-as="date" format="ydm">2020/1/2</say-as></speak>', "one of mdy, dmy, ymd"),
@@ -193,6 +196,22 @@ def test_a_piece_in_another_voice_is_read_as_that_voice_reads_it(synth, context)
     np.testing.assert_array_equal(got, np.concatenate([np.concatenate(list(chunks)) for chunks in alone]))
     with pytest.raises(InvalidText, match="no voice of that name"):
         next(reader.stream(doc, sampling=sampling))
+
+
+def test_an_expletive_is_a_bleep_as_long_as_the_word(synth):
+    """say-as expletive: a 1 kHz tone in the word's place (0.07 s a letter, 0.25 s at least),
+    never merged with a pause next to it."""
+    assert parse_ssml('<speak>a <say-as interpret-as="expletive">darned</say-as><break time="1s"/>b</speak>') == [
+        Say("a"), Pause(6 * 0.07, bleep=True), Pause(1.0), Say("b")]
+    sentences: list = []
+    got = np.concatenate(list(synth.stream('<speak>Hello there. <say-as interpret-as="expletive">darned</say-as> '
+                                           'A quiet bridge.</speak>', sampling=SamplingConfig(seed=2, max_frames=30),
+                                           sentences=sentences)))
+    end = sentences[1][1]
+    bleep = got[end - round(0.42 * synth.sample_rate) : end]
+    spectrum = np.abs(np.fft.rfft(bleep))
+    assert np.argmax(spectrum) * synth.sample_rate / len(bleep) == pytest.approx(1000, abs=5)
+    assert 0.24 < np.abs(bleep).max() <= 0.25 and abs(bleep[0]) < 1e-3 and abs(bleep[-1]) < 0.01  # faded
 
 
 def test_a_piece_goes_on_from_the_last_sentence_before_it(synth):

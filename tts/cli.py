@@ -265,7 +265,7 @@ def cmd_normalize(args: argparse.Namespace) -> None:
         text = respell(text, load_dictionary(args.dictionary))
     for item in text_plan(text):  # as tts-cli synthesize reads it (long form)
         if isinstance(item, Pause):
-            print(f"[pause {item.seconds:.2f} s]")
+            print(f"[{'bleep' if item.bleep else 'pause'} {item.seconds:.2f} s]")
             continue
         if isinstance(item, Mark):
             print(f"[mark {item.name}]")

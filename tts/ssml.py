@@ -6,7 +6,7 @@ Supported: ``<speak>``; ``<break time="500ms"|"1.5s" strength="none".."x-strong"
 pitch is refused: the model has no control over it and resampling would change the voice);
 ``<sub alias="...">``; ``<say-as interpret-as="characters"|"spell-out"|"verbatim"|"digits"|
 "cardinal"|"ordinal"|"telephone"|"date" (format="mdy", "dmy", "ymd", ...)|"fraction"|"time"|
-"unit">``; ``<p>`` and ``<s>`` (a sentence each, a pause after a paragraph); ``<emphasis>``
+"unit"|"currency"|"address"|"name"|"expletive" (a bleep)>``; ``<p>`` and ``<s>`` (a sentence each, a pause after a paragraph); ``<emphasis>``
 (read as plain text); ``<voice name="...">`` (its text read in that voice: one of the
 model's own or a custom one; a dialogue); ``<mark name="...">`` (a point whose time in the
 audio is reported: Google's timepoints, Polly's SSML speech marks; ``tts.mark_times``).
@@ -34,7 +34,9 @@ STRENGTHS = {"none": 0.0, "x-weak": 0.1, "weak": 0.25, "medium": 0.5, "strong": 
 RATES = {"x-slow": 0.5, "slow": 0.75, "medium": 1.0, "fast": 1.25, "x-fast": 1.75, "default": 1.0}
 VOLUMES = {"silent": -200.0, "x-soft": -12.0, "soft": -6.0, "medium": 0.0, "loud": 6.0, "x-loud": 12.0, "default": 0.0}
 SAY_AS = ("characters", "spell-out", "verbatim", "digits", "cardinal", "number", "ordinal", "telephone", "date",
-          "fraction", "time", "unit")
+          "fraction", "time", "unit", "currency", "address", "name", "expletive")
+BLEEP_HZ = 1000.0  # say-as expletive: a tone as long as the word would take, 0.25-1.5 s
+BLEEP_S_PER_LETTER = 0.07
 DATE_FORMATS = ("mdy", "dmy", "ymd", "md", "dm", "ym", "my", "y")
 
 
@@ -57,7 +59,10 @@ class Say:
 
 @dataclass(frozen=True)
 class Pause:
+    """Silence; with ``bleep``, a tone in place of a word not to be said (say-as expletive)."""
+
     seconds: float
+    bleep: bool = False
 
 
 @dataclass(frozen=True)
@@ -135,6 +140,10 @@ def _walk(element: ET.Element, how: Say, plan: list, depth: int) -> None:
         _add(plan, _required(element, "alias"), how)
         return
     elif tag == "say-as":
+        if element.get("interpret-as") == "expletive":
+            letters = sum(ch.isalnum() for ch in "".join(element.itertext()))
+            plan.append(Pause(min(1.5, max(0.25, BLEEP_S_PER_LETTER * letters)), bleep=True))
+            return
         _add(plan, _say_as(element), how)
         return
     elif tag not in ("speak", "p", "s", "emphasis"):
@@ -260,7 +269,7 @@ def _say_as(element: ET.Element) -> str:
         n = int(text)
         suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
         return f"{n}{suffix}"  # the normalizer reads ordinals out
-    return text  # cardinal / number: the normalizer reads numbers out
+    return text  # cardinal / number / currency / address / name: the normalizer reads them
 
 
 def _bad(kind: str, text: str):
@@ -297,7 +306,7 @@ def _merged(plan: list[Say | Pause | Mark]) -> list[Say | Pause | Mark]:
                 continue
             out.extend(Mark(n) for n in names)
             out.append(item)
-        elif isinstance(item, Pause) and out and isinstance(out[-1], Pause):
+        elif isinstance(item, Pause) and out and isinstance(out[-1], Pause) and not (item.bleep or out[-1].bleep):
             out[-1] = Pause(out[-1].seconds + item.seconds)
         elif not (isinstance(item, Pause) and item.seconds == 0):
             out.append(item)

@@ -21,7 +21,7 @@ from .lru import Lru
 from .sampling import RowGroups, SamplingConfig, max_frames_for, min_frames_for
 from .search import search
 from .sequence import build_prompt, codes_to_frames, frames_to_codes
-from .ssml import Mark, Pause, Say, is_ssml, parse_ssml
+from .ssml import BLEEP_HZ, Mark, Pause, Say, is_ssml, parse_ssml
 from .text import InvalidText, TextTokenizer, normalize, split_long_text, split_sentences
 from .time_stretch import MAX_FACTOR, MIN_FACTOR, TimeStretcher
 
@@ -207,7 +207,7 @@ class Synthesizer:
                 marks.append(MarkAt(item.name, played))
                 continue
             if isinstance(item, Pause):
-                chunks: Iterable[np.ndarray] = [going_on.pause(item.seconds)]
+                chunks: Iterable[np.ndarray] = [going_on.pause(item.seconds, item.bleep)]
             else:
                 marks.extend(marks_in_text(item, len(said)))
                 going_on.speak_as(voice if item.voice is None else voices[item.voice])
@@ -479,8 +479,13 @@ class Continuation:
         self.first_chunk_frames = None  # only the first chunk is small (a text stream sets it again for a new turn)
         self.sentences += len(split_sentences(normalize(text)))  # the next piece's draws go on from here
 
-    def pause(self, seconds: float) -> np.ndarray:
-        return np.zeros(round(seconds * self.synth.sample_rate), np.float32)
+    def pause(self, seconds: float, bleep: bool = False) -> np.ndarray:
+        """Silence, or a bleep (a tone at -12 dBFS, faded in and out over 5 ms)."""
+        n, rate = round(seconds * self.synth.sample_rate), self.synth.sample_rate
+        if not bleep:
+            return np.zeros(n, np.float32)
+        fade = np.minimum(1.0, np.minimum(np.arange(n), np.arange(n)[::-1]) / (0.005 * rate))
+        return (0.25 * fade * np.sin(2 * np.pi * BLEEP_HZ * np.arange(n) / rate)).astype(np.float32)
 
 
 class _Heard:
