@@ -46,6 +46,7 @@ from tts.verify import load_verifier
 from tts.word_times import TimedReading, WordTime, WordTimer, word_times
 
 DEFAULT_LANGUAGE = "en-US"
+MIN_GAIN_DB, MAX_GAIN_DB = -96.0, 16.0  # a request's volume_gain_db, Google's range
 LATER_CHUNK_FRAMES = 25  # 0.5 s at 50 Hz once audio is flowing
 UNSAID_CHARS = 20_000  # a text stream's text cut and waiting to be read (~20 min of speech); its client waits beyond
 INTERRUPTED = object()  # a text stream's mark, in place of the text an interrupt dropped
@@ -206,6 +207,9 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
         if not (req.speaking_rate == 0.0 or MIN_FACTOR <= req.speaking_rate <= MAX_FACTOR):
             raise CodecError(f"speaking_rate must be {MIN_FACTOR:g} to {MAX_FACTOR:g} (1 = as the model speaks; 0 = 1), "
                              f"got {req.speaking_rate:g}")
+        if not MIN_GAIN_DB <= req.volume_gain_db <= MAX_GAIN_DB:
+            raise CodecError(f"volume_gain_db must be {MIN_GAIN_DB:g} to {MAX_GAIN_DB:g} (0 = as the model speaks), "
+                             f"got {req.volume_gain_db:g}")
         # pronunciations apply to the text and to the voice prompt's transcript: the prompt's audio says
         # its words the way the dictionary spells them, and the model reads both as one sequence
         said = ({**self.registry.dictionary, **parse_dictionary(req.custom_dictionary, "custom_dictionary")}
@@ -238,7 +242,7 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
         return replace(voice, transcript=respell(voice.transcript, said)) if said else voice
 
     def _encode_out(self, wav: np.ndarray, entry: TtsEntry, req: pb.SynthesizeSpeechRequest) -> pb.SynthesizeSpeechResponse:
-        out = wire.audio_to_proto(wav, entry.synth.sample_rate, req.encoding, req.sample_rate_hz)
+        out = wire.audio_to_proto(louder(wav, req.volume_gain_db), entry.synth.sample_rate, req.encoding, req.sample_rate_hz)
         return pb.SynthesizeSpeechResponse(audio=out.data, encoding=out.encoding, sample_rate_hz=out.sample_rate_hz)
 
     @unary
@@ -432,10 +436,12 @@ class _AudioOut:
         wire.check_rate(self.rate)
         self.encoding = wire.stream_encoding(req.encoding)
         self.resample = audio_io.StreamResampler(entry.synth.sample_rate, self.rate)
+        self.gain_db = req.volume_gain_db
 
     def chunk(self, wav: np.ndarray, last: bool = False, words: list | None = None,
               timepoints: list | None = None) -> pb.SynthesizeSpeechResponse:
-        return pb.SynthesizeSpeechResponse(audio=wire.float_to_bytes(self.resample(wav, last=last), self.encoding),
+        wav = self.resample(louder(wav, self.gain_db), last=last)
+        return pb.SynthesizeSpeechResponse(audio=wire.float_to_bytes(wav, self.encoding),
                                            encoding=self.encoding, sample_rate_hz=self.rate, words=words or [],
                                            timepoints=timepoints or [])
 
@@ -570,6 +576,11 @@ def recording(entry: TtsEntry, z: pb.ZeroShotData) -> np.ndarray:
     """A voice recording sent by a client, at the model's rate (at most 30 s)."""
     return wire.audio_from_proto(pb.Audio(data=z.audio_prompt, encoding=z.encoding, sample_rate_hz=z.sample_rate_hz),
                                  entry.synth.sample_rate, max_seconds=30.0)
+
+
+def louder(wav: np.ndarray, gain_db: float) -> np.ndarray:
+    """``wav`` ``gain_db`` louder (a request's volume_gain_db), clipped at full scale."""
+    return wav if not gain_db else np.clip(wav * np.float32(10 ** (gain_db / 20)), -1.0, 1.0)
 
 
 def _word_proto(w: WordTime) -> pb.WordTime:

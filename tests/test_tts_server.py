@@ -316,6 +316,19 @@ def test_speaking_rate_plays_faster_streaming_or_not(stub):
     np.testing.assert_allclose(np.concatenate(chunks), fast, atol=1e-5)
 
 
+def test_volume_gain_scales_what_is_said(stub):
+    """volume_gain_db (Google's): the same speech that many dB louder or softer, unary and streamed,
+    clipped at full scale."""
+    plain = np.frombuffer(stub.Synthesize(request(text="Hello there.")).audio, "<f4")
+    softer = np.frombuffer(stub.Synthesize(request(text="Hello there.", volume_gain_db=-6.0)).audio, "<f4")
+    np.testing.assert_allclose(softer, plain * 10 ** (-6 / 20), atol=1e-6)
+    streamed = np.concatenate([np.frombuffer(r.audio, "<f4") for r in stub.SynthesizeStream(
+        request(text="Hello there.", volume_gain_db=-6.0))])
+    np.testing.assert_allclose(streamed, softer, atol=1e-5)
+    loudest = np.frombuffer(stub.Synthesize(request(text="Hello there.", volume_gain_db=16.0)).audio, "<f4")
+    assert np.abs(loudest).max() <= 1.0 and np.allclose(loudest, np.clip(plain * 10 ** (16 / 20), -1, 1), atol=1e-5)
+
+
 def test_ssml_requests(stub):
     doc = '<speak>Hello there.<break time="200ms"/><prosody rate="fast">A quiet bridge.</prosody></speak>'
     unary = np.frombuffer(stub.Synthesize(request(text=doc)).audio, "<f4")
@@ -338,6 +351,7 @@ def test_ssml_requests(stub):
     (dict(text="a" * 2001), grpc.StatusCode.INVALID_ARGUMENT, "at most 2000"),
     (dict(language_code="fr-FR"), grpc.StatusCode.INVALID_ARGUMENT, "English only"),
     (dict(speaking_rate=3.0), grpc.StatusCode.INVALID_ARGUMENT, "speaking_rate must be 0.5 to 2"),
+    (dict(volume_gain_db=20.0), grpc.StatusCode.INVALID_ARGUMENT, "volume_gain_db must be -96 to 16"),
     (dict(text="<speak>Hi <audio/></speak>"), grpc.StatusCode.INVALID_ARGUMENT, "<audio> is not supported"),
     (dict(text='<speak><prosody rate="2">Hi</prosody></speak>', speaking_rate=1.5), grpc.StatusCode.INVALID_ARGUMENT,
      "speaking_rate must be"),
