@@ -133,11 +133,9 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
     --models "$teacher/model" "$final/model" --asr "$exp/asr" --out "$exp/eval/codec.md"
 fi
 if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
-  for src in "$teacher/model" "$final/model"; do
-    # Published under the family name (hificodec, distilcodec): .codes files name it, and
-    # codec-cli decode finds models/<name>/ from that.
-    $PY recipes/libritts/publish.py "$src" "$models"
-  done
+  # Published under the family name (hificodec, distilcodec): .codes files name it, and
+  # codec-cli decode finds models/<name>/ from that.
+  $PY recipes/libritts/publish.py "$teacher/model" "$final/model" "$models"
 fi
 tts=$exp/tts
 # The TTS model names its codec: the bundled name for real runs, the folder for the tiny run.
