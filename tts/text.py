@@ -81,6 +81,7 @@ _BEFORE_SYMBOLS = [
 def _weekday(day: str) -> str:
     return WEEKDAYS.get(day.lower(), day.capitalize())
 
+
 BEFORE_NUMBERS = {"no": "number", "nos": "numbers", "p": "page", "pp": "pages", "fig": "figure", "figs": "figures",
                   "ch": "chapter", "chap": "chapter", "sec": "section", "eq": "equation", "c": "circa", "ca": "circa",
                   "ext": "extension"}
@@ -104,14 +105,6 @@ STATES = set("AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA 
              "OR PA RI SC SD TN TX UT VT VA WA WV WI WY".split())
 _CODE_RE = re.compile(r"\b((?:PIN|OTP|passcode|code|ZIP)(?: number)?(?: is|:)? |(?-i:[A-Z]{2}) )(\d{3,8}(?:-\d{4})?)\b"
                       r"(?![.,]\d)", re.IGNORECASE)
-
-
-def _code(m: re.Match) -> str:
-    """'PIN 1234' -> 'PIN one two three four'; a ZIP code after a state ('TX 76102') likewise."""
-    said = m.group(1)
-    if len(said) == 3 and said[:2] not in STATES:  # two capitals that are no state
-        return m.group(0)
-    return said + ", ".join(digits_words(part) for part in m.group(2).split("-"))
 # a year by what names it: a month ("May 2021", "Dec. 1999"), a quarter or half ("Q3 2024", "H1 2025"),
 # a fiscal year, "the year 1066" (1000-2099)
 _YEAR_NAMED_RE = re.compile(r"\b((?-i:" + "|".join(sorted(MONTH_WRITTEN, key=len, reverse=True)) + r")\.?,?|Q[1-4]|H[12]|FY|year)"
@@ -199,6 +192,14 @@ def _abbreviation(m: re.Match) -> str:
     key = m.group(1).lower()
     title = key in LEADING or (key in ("sr", "jr") and not re.search(r"\b[A-Z][a-z]*,? $", m.string[: m.start()]))
     return ABBREVIATIONS[key] + ("" if title else kept_period(m))
+
+
+def _code(m: re.Match) -> str:
+    """'PIN 1234' -> 'PIN one two three four'; a ZIP code after a state ('TX 76102') likewise."""
+    said = m.group(1)
+    if len(said) == 3 and said[:2] not in STATES:  # two capitals that are no state
+        return m.group(0)
+    return said + ", ".join(digits_words(part) for part in m.group(2).split("-"))
 
 
 def _number(m: re.Match) -> str:
