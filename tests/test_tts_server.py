@@ -676,6 +676,8 @@ def test_http_speech_is_the_grpc_answer_in_openais_shape(gateway):
      'word_times come as events: ask for them with "stream_format": "sse"'),
     ("/v1/audio/speech", {"model": "tts", "input": "Hi.", "seed": 1.5}, "t0k", 400, "invalid_request_error",
      "seed must be an integer, got 1.5"),
+    ("/v1/audio/speech", {"model": "tts", "input": "Hi.", "volume_gain_db": 30}, "t0k", 400, "invalid_request_error",
+     "volume_gain_db must be -96 to 16"),
     ("/v1/audio/speech", {"model": "tts", "input": "Hi.", "speed": "fast"}, "t0k", 400, "invalid_request_error",
      "speed must be a number, got 'fast'"),
     ("/v1/audio/speech", {"model": "tts", "input": "Hi.", "voice_audio": "UklGRg=="}, "t0k", 400,
