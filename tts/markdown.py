@@ -77,6 +77,11 @@ def in_marked_line(text: str, pos: int) -> bool:
     return bool(text[start:pos].strip()) and _LINE_MARK.match(text, start) is not None
 
 
+def has_fence(text: str) -> bool:
+    """Whether ``text`` may hold a code block's fence (most text has none: nothing more to look for)."""
+    return "```" in text or "~~~" in text
+
+
 def in_code_block(text: str, pos: int) -> bool:
     """Whether ``pos`` is after an opening fence of ``text`` whose block is not closed before it."""
     return len(_FENCE.findall(text, 0, pos)) % 2 == 1
@@ -87,7 +92,7 @@ def without_code(text: str) -> str:
     closed blocks, and the whole lines so far of one still open (its opening fence and the line
     now arriving are kept: what comes next is still known to be code). A text stream holds an
     answer's prose, not its code, which may run longer than a piece may be."""
-    fences = list(_FENCE.finditer(text))
+    fences = list(_FENCE.finditer(text)) if has_fence(text) else []
     if len(fences) % 2 == 0:
         return prose(text)
     opening = fences[-1]
@@ -99,7 +104,7 @@ def without_code(text: str) -> str:
 def prose(text: str) -> str:
     """``text`` without its fenced code blocks (fences paired in order; one left open runs to the
     end): what is read of it."""
-    fences = list(_FENCE.finditer(text))
+    fences = list(_FENCE.finditer(text)) if has_fence(text) else []
     if not fences:
         return text
     kept, at = [], 0

@@ -89,6 +89,7 @@ BEFORE_NUMBERS = {"no": "number", "nos": "numbers", "p": "page", "pp": "pages", 
 LEADING = {"mr", "mrs", "ms", "dr", "st", "prof", "capt", "gen", "lt", "col", "sgt", "rev", "mt", "vs", "apt"}
 # the lookahead turns away most places at once: a word of letters and a period follows
 _ABBR_RE = re.compile(r"\b(?=[a-z]{2,6}\.)(" + "|".join(ABBREVIATIONS) + r")\." + SENTENCE_END, re.IGNORECASE)
+_AFTER_NAME_RE = re.compile(r"\b[A-Z][a-z]*,? $")  # "John Smith Jr.": a name's suffix, which may end a sentence
 _ABBR_END_RE = re.compile(r"\b(?:" + "|".join(LEADING) + r")\.$", re.IGNORECASE)  # "Mr." ends no sentence
 _CURRENCY_RE = re.compile("([" + MONEY + r"])\s?(\d[\d,]*)(?:\.(\d{1,2}))?\b")
 _ORDINAL_RE = re.compile(r"\b(\d{1,3}(?:,\d{3})+|\d+)(st|nd|rd|th)\b", re.IGNORECASE)
@@ -190,7 +191,7 @@ def _abbreviation(m: re.Match) -> str:
     (the text's end, or a capital next); a title's never does ("Mr. Brown"), nor does "Sr." or
     "Jr." before a word unless it follows a name ("Sr. Engineer"; "John Smith Jr. Then...")."""
     key = m.group(1).lower()
-    title = key in LEADING or (key in ("sr", "jr") and not re.search(r"\b[A-Z][a-z]*,? $", m.string[: m.start()]))
+    title = key in LEADING or (key in ("sr", "jr") and not _AFTER_NAME_RE.search(m.string, 0, m.start()))
     return ABBREVIATIONS[key] + ("" if title else kept_period(m))
 
 

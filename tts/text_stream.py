@@ -15,7 +15,7 @@ import codecs
 import re
 from typing import Iterator, TextIO
 
-from .markdown import in_code_block, in_marked_line, marked_line_ends, without_code
+from .markdown import has_fence, in_code_block, in_marked_line, marked_line_ends, without_code
 from .text import MAX_CHARS, InvalidText, _normalize_cached, split_sentences
 
 MAX_PENDING = 8 * MAX_CHARS  # text waiting to be cut: a stream carries text as it comes, not books at once
@@ -63,7 +63,8 @@ class SentenceBuffer:
         # none inside a code block still open
         cuts = sorted({m.end() for m in _CUT_RE.finditer(window) if not in_marked_line(window, m.end())}
                       | set(marked_line_ends(window)))
-        cuts = [cut for cut in cuts if not in_code_block(window, cut)]
+        if has_fence(window):  # a push's text is looked at again for fences only where it has some
+            cuts = [cut for cut in cuts if not in_code_block(window, cut)]
         whole = _sentences(window) if cuts else None
         for cut in reversed(cuts if whole else []):
             head = _sentences(window[:cut])
