@@ -175,9 +175,10 @@ def test_marks_change_nothing_heard_and_fall_where_they_stand(synth):
     sentences, marks = [], []
     got = np.concatenate(list(synth.stream(doc, sampling=sampling, sentences=sentences, marks=marks)))
     np.testing.assert_array_equal(got, plain)
-    first = sentences[1][1] - synth.sample_rate // 4  # where "Hello there." ends and the break begins
-    assert marks == [MarkAt("a", 0), MarkAt("b", None, 0, 1), MarkAt("c", sentences[1][1]), MarkAt("d", len(got))]
-    assert first > 0 and not got[first:sentences[1][1]].any()
+    first = sentences[1][1]  # where "Hello there." ends and the break begins
+    assert sentences == [("Hello there.", 0), (None, first), ("A quiet bridge.", first + synth.sample_rate // 4)]
+    assert marks == [MarkAt("a", 0), MarkAt("b", None, 0, 1), MarkAt("c", sentences[2][1]), MarkAt("d", len(got))]
+    assert first > 0 and not got[first:sentences[2][1]].any() and got[first - 100:first].any()
 
 
 @pytest.mark.parametrize("context", ["voice", "previous"])
@@ -207,8 +208,10 @@ def test_an_expletive_is_a_bleep_as_long_as_the_word(synth):
     got = np.concatenate(list(synth.stream('<speak>Hello there. <say-as interpret-as="expletive">darned</say-as> '
                                            'A quiet bridge.</speak>', sampling=SamplingConfig(seed=2, max_frames=30),
                                            sentences=sentences)))
-    end = sentences[1][1]
-    bleep = got[end - round(0.42 * synth.sample_rate) : end]
+    assert [text for text, _ in sentences] == ["Hello there.", None, "A quiet bridge."]  # the bleep is a pause
+    end = sentences[2][1]
+    bleep = got[sentences[1][1] : end]
+    assert len(bleep) == round(0.42 * synth.sample_rate)
     spectrum = np.abs(np.fft.rfft(bleep))
     assert np.argmax(spectrum) * synth.sample_rate / len(bleep) == pytest.approx(1000, abs=5)
     assert 0.24 < np.abs(bleep).max() <= 0.25 and abs(bleep[0]) < 1e-3 and abs(bleep[-1]) < 0.01  # faded

@@ -65,6 +65,27 @@ def test_words_found_as_the_audio_plays_are_those_found_at_the_end(speech, recog
             assert timer.aligned == 3
 
 
+def test_a_sentence_before_a_pause_ends_where_the_pause_begins(speech, recognizer):
+    """A pause's start (None, sample) bounds the sentence before it: its words are found in its
+    own audio only (not in the pause, nor in the next sentence's start: a voice after a break),
+    and as soon as the pause begins, not once the next sentence has played past the margin."""
+    said = audio.load(speech, SR)
+    other = np.ascontiguousarray(said[::-1])  # speech-like, no words of the sentence
+    gap = SR // 20
+    wav = np.concatenate([said, np.zeros(gap, np.float32), other])
+    marks = [(SENTENCE, 0), (None, len(said)), (SENTENCE, len(said) + gap)]
+    whole = word_times(wav, SR, marks, recognizer)
+    first = [w for w in whole if w.sentence == 0]
+    assert len(first) == 9 and first[-1].end <= len(said) / SR + 1e-9
+    timer = WordTimer(SR, recognizer)
+    timer.push(said, marks[:1])
+    assert timer.so_far() == []
+    timer.push(np.zeros(gap, np.float32), marks[:2])
+    assert timer.so_far() == first  # found once the pause began
+    timer.push(other, marks)
+    assert timer.finish() == whole
+
+
 def test_audio_too_short_for_its_words_spreads_them(recognizer):
     words = word_times(np.zeros(SR // 10, np.float32), SR, [("One two three four five six.", 0)], recognizer, margin_s=0)
     assert [w.word for w in words] == ["One", "two", "three", "four", "five", "six."]
@@ -97,4 +118,5 @@ def test_the_synthesizer_marks_where_each_sentence_begins():
     paused: list = []
     doc = '<speak>Hello there.<break time="500ms"/>A quiet bridge. Hello, bridge.</speak>'
     list(synth.stream(doc, sampling=sampling, chunk_frames=4, sentences=paused))
-    assert [m[1] for m in paused] == [0, marks[1][1][1] + SR // 2, marks[1][2][1] + SR // 2]
+    assert paused == [("Hello there.", 0), (None, marks[1][1][1]), ("A quiet bridge.", marks[1][1][1] + SR // 2),
+                      ("Hello, bridge.", marks[1][2][1] + SR // 2)]

@@ -162,33 +162,38 @@ class Synthesizer:
         chapter; ``tts.text.split_long_text``) is read paragraph by paragraph the same way, with
         a progress bar, and sounds as one request of the same sentences would. ``sentences``:
         a list to which (sentence as read, sample of the output where its audio begins) is
-        appended as each sentence starts (``tts.word_times`` finds its words there). ``marks``: a
+        appended as each sentence starts, and (None, sample) where a pause after speech begins
+        (``tts.word_times`` finds each sentence's words between them). ``marks``: a
         list to which SSML's marks (``tts.mark_times.MarkAt``) are appended before the audio
         after them is made. ``voices``: the prompts of the voices SSML's ``<voice name>`` names
         (a piece in another voice starts a decoder stream warmed by it and does not go on from
         the sentence before it)."""
         said: list[Spoken] = []
+        pauses: list[int] = []
         if is_ssml(text) or long_form:
             plan = text_plan(text)  # paragraphs get a progress bar
             chunks = self._stream_plan(plan, voice, sampling, chunk_frames, first_chunk_frames, should_stop,
                                        speaking_rate, not is_ssml(text) and len(plan) > 1, said,
-                                       [] if marks is None else marks, voices or {})
+                                       [] if marks is None else marks, voices or {}, pauses)
         else:
             chunks = self._stream_text(text, voice, sampling, chunk_frames, first_chunk_frames, should_stop,
                                        speaking_rate, said=said)
-        played = 0
+        played = counted = 0
         for chunk in chunks:
             if sentences is not None:  # a sentence joins ``said`` just before its first chunk
-                sentences.extend((spoken.text, played) for spoken in said[len(sentences):])
+                sentences.extend((spoken.text, played) for spoken in said[counted:])
+                sentences.extend((None, at) for at in pauses)
+                counted, pauses[:] = len(said), []
             yield chunk
             played += len(chunk)
 
     def _stream_plan(self, plan: list[Say | Pause | Mark], voice: VoicePrompt | None, sampling: SamplingConfig | None,
                      chunk_frames: int, first_chunk_frames: int | None, should_stop: Callable[[], bool] | None,
                      speaking_rate: float, progress: bool, said: list[Spoken], marks: list,
-                     voices: Mapping[str, VoicePrompt | None]) -> Iterator[np.ndarray]:
+                     voices: Mapping[str, VoicePrompt | None], pauses: list[int]) -> Iterator[np.ndarray]:
         """Pieces read in turn as one ``Continuation`` (``said`` collects their sentences, ``marks``
-        the marks), each in its voice (``voices``; the request's ``voice`` where it names none)."""
+        the marks, ``pauses`` the output sample where each pause after speech begins), each in its
+        voice (``voices``; the request's ``voice`` where it names none)."""
         from tqdm import tqdm
 
         from .mark_times import MarkAt, marks_in_text
@@ -207,6 +212,8 @@ class Synthesizer:
                 marks.append(MarkAt(item.name, played))
                 continue
             if isinstance(item, Pause):
+                if said:
+                    pauses.append(played)
                 chunks: Iterable[np.ndarray] = [going_on.pause(item.seconds, item.bleep)]
             else:
                 marks.extend(marks_in_text(item, len(said)))

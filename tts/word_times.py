@@ -34,9 +34,10 @@ class WordTime:
         return {k: round(v, 3) if isinstance(v, float) else v for k, v in asdict(self).items()}
 
 
-def word_times(wav: np.ndarray, sample_rate: int, sentences: list[tuple[str, int]], recognizer,
+def word_times(wav: np.ndarray, sample_rate: int, sentences: list[tuple[str | None, int]], recognizer,
                margin_s: float = MARGIN_S) -> list[WordTime]:
-    """Every word of ``sentences`` [(sentence, sample where its audio begins)] in ``wav``."""
+    """Every word of ``sentences`` [(sentence, sample where its audio begins); (None, sample where
+    a pause begins)] in ``wav``."""
     timer = WordTimer(sample_rate, recognizer, margin_s)
     timer.push(np.asarray(wav, np.float32), sentences)
     return timer.finish()
@@ -44,24 +45,30 @@ def word_times(wav: np.ndarray, sample_rate: int, sentences: list[tuple[str, int
 
 class WordTimer:
     """``word_times`` as the audio is played, holding only the current sentence's audio: a
-    sentence is aligned once the next one has begun and the margin after its end has come,
-    on exactly the stretch ``word_times`` gives it (the same words, the same times)."""
+    sentence is aligned once what follows it has begun (the next sentence, and the margin after
+    its start; or a pause) on exactly the stretch ``word_times`` gives it (the same words, the
+    same times).
+
+    The marks are (sentence as read, output sample where it begins), and (None, sample) where an
+    SSML pause begins: a sentence's stretch ends there exactly, so its words are neither looked
+    for in the pause nor in the speech after it, and are found as soon as the pause begins."""
 
     def __init__(self, sample_rate: int, recognizer, margin_s: float = MARGIN_S) -> None:
         self.sample_rate, self.recognizer, self.margin = sample_rate, recognizer, int(margin_s * sample_rate)
         self.chunks: list[np.ndarray] = []
         self.start = self.total = 0  # output samples before the chunks held; played in all
-        self.marks: list[tuple[str, int]] = []
+        self.marks: list[tuple[str | None, int]] = []
+        self.at = 0  # index in marks of the next sentence to align (or of a pause before it)
         self.aligned = 0  # sentences whose words are found
         self.found: list[WordTime] = []
 
-    def push(self, chunk: np.ndarray, marks: list[tuple[str, int]]) -> None:
-        """The next played audio and every sentence mark so far (``Synthesizer.stream(sentences=)``)."""
+    def push(self, chunk: np.ndarray, marks: list[tuple[str | None, int]]) -> None:
+        """The next played audio and every mark so far (``Synthesizer.stream(sentences=)``)."""
         self.chunks.append(np.asarray(chunk, np.float32))
         self.total += len(chunk)
         self.marks = marks  # the synthesizer's list, only ever appended to
-        while self.aligned + 1 < len(self.marks) and self.total >= self.marks[self.aligned + 1][1] + self.margin:
-            self._align(self.marks[self.aligned + 1][1] + self.margin)
+        while (end := self._end()) is not None and self.total >= end:
+            self._align(end)
 
     def so_far(self) -> list[WordTime]:
         """The words of the sentences aligned so far, as ``finish`` will give them."""
@@ -69,21 +76,40 @@ class WordTimer:
 
     def finish(self) -> list[WordTime]:
         """Every word, once all audio is played."""
-        while self.aligned < len(self.marks):
-            later = self.marks[self.aligned + 1 :]
-            self._align(min(self.total, later[0][1] + self.margin) if later else self.total)
+        while self._next() < len(self.marks):
+            end = self._end()
+            self._align(self.total if end is None else min(self.total, end))
         return _in_order(self.found)
+
+    def _next(self) -> int:
+        """The index of the next sentence to align, past the pauses before it."""
+        while self.at < len(self.marks) and self.marks[self.at][0] is None:
+            self.at += 1
+        return self.at
+
+    def _end(self) -> int | None:
+        """Where the next sentence's stretch ends, once what follows it is known."""
+        i = self._next() + 1
+        if i >= len(self.marks):
+            return None
+        text, at = self.marks[i]
+        return at if text is None else at + self.margin
+
+    def _begin(self, i: int) -> int:
+        """Where sentence ``marks[i]``'s stretch begins: the margin before it, unless a pause is."""
+        after_pause = i > 0 and self.marks[i - 1][0] is None
+        return self.marks[i][1] if after_pause else max(0, self.marks[i][1] - self.margin)
 
     def _align(self, end: int) -> None:
         """The next sentence's words, in its stretch up to output sample ``end``."""
-        text, begin = self.marks[self.aligned]
-        a = max(0, begin - self.margin)
+        i = self._next()
+        a = self._begin(i)
         wav = np.concatenate(self.chunks) if self.chunks else np.zeros(0, np.float32)
-        self.found += _sentence(wav[a - self.start : end - self.start], self.sample_rate, text, self.recognizer,
-                                a / self.sample_rate, self.aligned)
-        self.aligned += 1
-        keep = max(0, self.marks[self.aligned][1] - self.margin) if self.aligned < len(self.marks) else a
-        self.chunks, self.start = [wav[keep - self.start :]], keep  # from where the next stretch starts
+        self.found += _sentence(wav[a - self.start : end - self.start], self.sample_rate, self.marks[i][0],
+                                self.recognizer, a / self.sample_rate, self.aligned)
+        self.aligned, self.at = self.aligned + 1, i + 1
+        keep = max(0, self.marks[i + 1][1] - self.margin) if i + 1 < len(self.marks) else a
+        self.chunks, self.start = [wav[keep - self.start :]], keep  # from where the next stretch may start
 
 
 class TimedReading:
