@@ -120,6 +120,11 @@ from tts.text import InvalidText, TextTokenizer, normalize, split_long_text, spl
     ("Your PIN is 0042, code: 583920; Boston, MA 02139-4307 or call 1-800-FLOWERS. Sun-dried, from 1990 until 1995.",
      "Your pin is zero zero four two, code: five eight three nine two zero; Boston, M A zero two one three nine, four three "
      "zero seven or call one eight hundred flowers. Sun-dried, from nineteen ninety until nineteen ninety five."),
+    ("Install Python 3.12 or v2.0 on 192.168.0.1 (Ubuntu 22.04); due on 1/15, Mon 12/25, 2023, for 1/15 of us; call "
+     "1-877-KARS4KIDS on Martin Luther King Jr. Day. Go 2.25 miles, cut by 1/3.", "Install Python three point twelve or "
+     "version two point zero on one nine two dot one six eight dot zero dot one (Ubuntu twenty two point zero four); due "
+     "on january fifteenth, Monday december twenty fifth, twenty twenty three, for one fifteenth of us; call one eight "
+     "seven seven kars four kids on Martin Luther King junior Day. Go two point two five miles, cut by one third."),
 ])
 def test_normalize_cases(raw, spoken):
     assert normalize(raw) == spoken

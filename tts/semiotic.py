@@ -47,6 +47,10 @@ SCALES = {"thousand": "thousand", "k": "thousand", "K": "thousand", "million": "
 FRACTION_NAMES = {2: ("half", "halves"), 4: ("quarter", "quarters")}
 # denominators read as fractions (proper ones only); "9/11", "24/7" or "50/50" are read as their numbers
 FRACTION_DENOMINATORS = (2, 3, 4, 5, 6, 8, 10, 16, 32, 64, 100)
+# weekdays written short, read whole in a range ("Mon-Fri", "Mon–Sat"): alone, "Sun" or "Wed" may be words
+WEEKDAYS = {"mon": "Monday", "tue": "Tuesday", "tues": "Tuesday", "wed": "Wednesday", "thu": "Thursday",
+            "thur": "Thursday", "thurs": "Thursday", "fri": "Friday", "sat": "Saturday", "sun": "Sunday"}
+WEEKDAY = r"(?:" + "|".join(sorted(WEEKDAYS, key=len, reverse=True)) + r"|(?:mon|tues|wednes|thurs|fri|satur|sun)day)\.?"
 DOMAINS = "com org net edu gov io ai dev info co uk us ca de fr".split()
 
 
@@ -56,6 +60,11 @@ SENTENCE_END = r"(?=(\s*$|\s+(?-i:[A-Z]))?)"
 # after a time: a time zone goes on with it ("3 p.m. EST"), any other capital starts a sentence
 ZONES = r"(?:[ECMP][SD]T|GMT|UTC|CEST|CET|BST|IST|AEST|AEDT|JST|HST|AKST|AKDT)\b"
 TIME_END = r"(?=(\s*$|\s+(?!" + ZONES + r")(?-i:[A-Z]))?)"
+
+
+def weekday_name(day: str) -> str:
+    """'Mon' or 'mon.' -> 'Monday'."""
+    return WEEKDAYS.get(day.lower().rstrip("."), day.capitalize())
 
 
 def kept_period(m: re.Match) -> str:
@@ -93,8 +102,10 @@ def fraction_words(numerator: int, denominator: int) -> str:
 
 
 def _fraction(m: re.Match) -> str:
+    """'3/4' and '1 1/2'; any denominator (to 100) before 'of': '1/15 of the class'."""
     whole, numerator, denominator = m.group(1), int(m.group(2)), int(m.group(3))
-    if denominator not in FRACTION_DENOMINATORS or not 0 < numerator < denominator:
+    usual = denominator in FRACTION_DENOMINATORS or (denominator <= 100 and m.string.startswith(" of ", m.end()))
+    if not usual or not 0 < numerator < denominator:
         return " ".join(number_words(int(n)) for n in m.groups() if n)
     reading = fraction_words(numerator, denominator)
     return f"{number_words(int(whole))} and {reading}" if whole else reading
@@ -231,8 +242,26 @@ def _range(m: re.Match) -> str:
 
 
 def _dotted(m: re.Match) -> str:
-    """A version or address of three or more dotted numbers: '2.0.1' -> 'two point zero point one'."""
-    return " point ".join(number_words(int(part)) for part in m.group(0).split("."))
+    """Three or more dotted numbers: an IP address digit by digit ('10.0.0.1' -> 'one zero dot
+    zero dot zero dot one'), else a version ('2.0.1' -> 'two point zero point one')."""
+    parts = m.group(0).split(".")
+    if len(parts) == 4 and all(int(p) <= 255 and (p == "0" or p[0] != "0") for p in parts):
+        return " dot ".join(map(digits_words, parts))
+    return version_words(m.group(0))
+
+
+def _numeric_date(m: re.Match) -> str:
+    """'on 1/15' -> 'on january fifteenth'; 'Mon 1/15, 2024' -> 'Monday january fifteenth, twenty
+    twenty four'."""
+    said = m.group(1) if m.group(1).lower() in _DATE_WORDS else weekday_name(m.group(1))
+    year = int(m.group(4)) if m.group(4) else None
+    return f"{said} {date_words(int(m.group(2)), int(m.group(3)), year)}"
+
+
+def version_words(written: str) -> str:
+    """'3.12' -> 'three point twelve', '22.04' -> 'twenty two point zero four': each part a
+    number (a decimal reads 'three point one two'), a leading zero digit by digit."""
+    return " point ".join(digits_words(p) if p[0] == "0" and len(p) > 1 else number_words(int(p)) for p in written.split("."))
 
 
 def _web(m: re.Match) -> str:
@@ -258,6 +287,16 @@ _STARTERS = ("A|An|The|Then|He|She|It|We|They|You|I|But|And|So|Or|If|When|There|
              "Its|Our|Their|My|Your|In|On|At|After|Before|Now|Turn|Go|Take|Walk|Drive")
 _NUMBERED = "chapter|book|part|volume|vol\\.|act|scene|section|canto|psalm|war|appendix|article|phase|stage|level|round"
 _UNITS = "|".join(re.escape(u) for u in sorted(UNITS, key=len, reverse=True))
+# software whose number is a version ("Python 3.10" is "three point ten"); not words a sentence
+# may put before an amount ("Go 2.25 miles")
+_VERSIONED = ("(?-i:Python|Java|Node(?:\\.js)?|iOS|iPadOS|macOS|Android|Windows|Ubuntu|Debian|Fedora|Linux|Kotlin|Ruby|"
+              "Rust|PHP|Perl|Django|Rails|Firefox|Chrome|Safari|Kubernetes|PostgreSQL|MySQL|Redis|React|Angular|"
+              "TypeScript|PyTorch|TensorFlow|CUDA|OpenSSL|Xcode|Docker|Bluetooth|USB|HTTP|TLS|GPT|Llama|Gemini|Qwen)")
+# words after which a month and day written "1/15" is a date, not a fraction ("by" and "from" cut
+# amounts too: "down by 1/3")
+_DATE_WORDS = ("on", "until", "till", "before", "after", "since", "through", "thru", "due", "dated", "effective",
+               "starting", "ending")
+_BEFORE_DATES = "|".join(_DATE_WORDS) + "|" + WEEKDAY
 
 RULES: list[Rule] = [
     Rule(re.compile(r"\b(?:https?://)?(?:[A-Za-z0-9-]+\.)+(?:" + "|".join(DOMAINS) + r")\b(?:/[\w/-]*)?", re.IGNORECASE), _web,
@@ -315,6 +354,9 @@ RULES: list[Rule] = [
     # a decimal amount with a scale letter: "7.8B people" ("5B" alone may be a flat, "3M" a company)
     Rule(re.compile(r"(?<![\w." + MONEY + r"])(\d+\.\d+) ?([KMBT])\b"), lambda m: f"{_amount(m.group(1))} {SCALES[m.group(2)]}"),
     Rule(re.compile(r"(?<![\w.:])\d+(?:\.\d+){2,}(?![\w.])"), _dotted),
+    # a version after a word that names one: "Python 3.12" -> "three point twelve" ("v2.0": version)
+    Rule(re.compile(r"\b(?:((?:version|release|ver\.|" + _VERSIONED + r") )|v(?=\d))(\d+\.\d+)(?![\w.]|\.\d)"),
+         lambda m: f"{m.group(1) or 'version '}{version_words(m.group(2))}"),
     Rule(re.compile(r"(?<![\w:.])(1[0-2]|[1-9]) ?(am|pm|a\.m\.|p\.m\.)(?!\w)" + TIME_END, re.IGNORECASE), _hour),
     Rule(re.compile(r"(?<![\w.])(\d)'(\d{1,2})\"(?!\w)"), _feet_inches),
     Rule(re.compile(r"(?<![\w.])(\d[\d,]*) ?¢"), lambda m: f"{_amount(m.group(1))} {'cent' if m.group(1) == '1' else 'cents'}"),
@@ -327,6 +369,9 @@ RULES: list[Rule] = [
     # a score or rating with a decimal: "4.5/5" -> "four point five out of five"
     Rule(re.compile(r"(?<![\w/:.," + MONEY + r"])(\d+)\.(\d+)/(\d+)(?![\w/]|[.,]\d)"),
          lambda m: f"{number_words(int(m.group(1)))} point {digits_words(m.group(2))} out of {number_words(int(m.group(3)))}"),
+    # a month and day after a word that says a date comes: "due on 1/15" -> "due on january fifteenth"
+    Rule(re.compile(r"\b(" + _BEFORE_DATES + r") (0?[1-9]|1[0-2])/(0?[1-9]|[12]\d|3[01])(?![\w/]|[.,]\d| of\b)"
+                    r"(?:,? (1\d{3}|20\d\d)\b)?", re.IGNORECASE), _numeric_date),
     Rule(re.compile(r"(?<![\w/:" + MONEY + r"])(?:(\d+) )?(\d+)/(\d+)(?![\w/])"), _fraction),
     Rule(re.compile(r"(?<=\d)\(([a-z])\)(?!\w)"), lambda m: f" {m.group(1)}"),  # "Section 4(b)": four b
     # what no number was next to: "20-25°C" (the range read first), "a 5° turn"

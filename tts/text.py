@@ -21,8 +21,8 @@ from codec.errors import CodecError
 from .capitals import RULES as CAPITALS_RULES
 from .markdown import plain, prose
 from .numbers import digits_words, number_words, ordinal_words, year_words
-from .semiotic import (CURRENCY, MONEY, MONTH_WRITTEN, RULES as SEMIOTIC_RULES, SENTENCE_END, TIME_END, Rule, date_words,
-                       kept_period)
+from .semiotic import (CURRENCY, MONEY, MONTH_WRITTEN, RULES as SEMIOTIC_RULES, SENTENCE_END, TIME_END, WEEKDAY, Rule,
+                       date_words, kept_period, weekday_name)
 
 MAX_CHARS = 2000
 TOKENIZER_FILE = "tokenizer.json"
@@ -42,10 +42,6 @@ ABBREVIATIONS = {
     "dept": "department", "depts": "departments", "govt": "government", "univ": "university",
     "assn": "association", "intl": "international", "natl": "national", "hwy": "highway",
 }
-# weekdays written short, read whole in a range ("Mon-Fri", "Mon–Sat"): alone, "Sun" or "Wed" may be words
-WEEKDAYS = {"mon": "Monday", "tue": "Tuesday", "tues": "Tuesday", "wed": "Wednesday", "thu": "Thursday",
-            "thur": "Thursday", "thurs": "Thursday", "fri": "Friday", "sat": "Saturday", "sun": "Sunday"}
-_WEEKDAY = r"(" + "|".join(sorted(WEEKDAYS, key=len, reverse=True)) + r"|(?:mon|tues|wednes|thurs|fri|satur|sun)day)\.?"
 PUNCT_MAP = {"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'", "\u2014": ", ", "\u2013": ", ",
              "\u2026": "...", "\u00a0": " ", "&": " and ", "%": " percent", "+": " plus ", "=": " equals ",
              "@": " at ", "#": " number "}
@@ -73,13 +69,9 @@ _BEFORE_SYMBOLS = [
     ("#", re.compile(r"(?<![\w#])#(?=[A-Za-z])"), ""),  # a hashtag is its word ("#1" is number one)
     # letters joined by "&" are spelled: "AT&T" is "A T and T" ("AT" alone may be the word)
     ("&", re.compile(r"\b([A-Z]{1,3})&([A-Z]{1,3})\b"), lambda m: f"{' '.join(m.group(1))} and {' '.join(m.group(2))}"),
-    ("-\u2013\u2014", re.compile(r"\b" + _WEEKDAY + r" ?[-\u2013\u2014] ?" + _WEEKDAY + r"(?!\w)" + SENTENCE_END, re.IGNORECASE),
-     lambda m: f"{_weekday(m.group(1))} to {_weekday(m.group(2))}" + kept_period(m)),  # "Mon-Fri": Monday to Friday
+    ("-\u2013\u2014", re.compile(r"\b(" + WEEKDAY + r") ?[-\u2013\u2014] ?(" + WEEKDAY + r")(?!\w)" + SENTENCE_END, re.IGNORECASE),
+     lambda m: f"{weekday_name(m.group(1))} to {weekday_name(m.group(2))}" + kept_period(m)),  # "Mon-Fri": Monday to Friday
 ]
-
-
-def _weekday(day: str) -> str:
-    return WEEKDAYS.get(day.lower(), day.capitalize())
 
 
 BEFORE_NUMBERS = {"no": "number", "nos": "numbers", "p": "page", "pp": "pages", "fig": "figure", "figs": "figures",
@@ -90,6 +82,9 @@ LEADING = {"mr", "mrs", "ms", "dr", "st", "prof", "capt", "gen", "lt", "col", "s
 # the lookahead turns away most places at once: a word of letters and a period follows
 _ABBR_RE = re.compile(r"\b(?=[a-z]{2,6}\.)(" + "|".join(ABBREVIATIONS) + r")\." + SENTENCE_END, re.IGNORECASE)
 _AFTER_NAME_RE = re.compile(r"\b[A-Z][a-z]*,? $")  # "John Smith Jr.": a name's suffix, which may end a sentence
+# what is named after a "Jr.", which then ends no sentence: "Martin Luther King Jr. Day"
+_NAMED_AFTER_RE = re.compile(r" (?:Day|Boulevard|Blvd|Drive|Avenue|Street|Parkway|Highway|Memorial|High|Elementary|"
+                             r"Middle|School|Hospital|Center|Library|Park|Bridge|Airport|Stadium|Building|Award|Prize)\b")
 _ABBR_END_RE = re.compile(r"\b(?:" + "|".join(LEADING) + r")\.$", re.IGNORECASE)  # "Mr." ends no sentence
 _CURRENCY_RE = re.compile("([" + MONEY + r"])\s?(\d[\d,]*)(?:\.(\d{1,2}))?\b")
 _ORDINAL_RE = re.compile(r"\b(\d{1,3}(?:,\d{3})+|\d+)(st|nd|rd|th)\b", re.IGNORECASE)
@@ -191,7 +186,8 @@ def _abbreviation(m: re.Match) -> str:
     (the text's end, or a capital next); a title's never does ("Mr. Brown"), nor does "Sr." or
     "Jr." before a word unless it follows a name ("Sr. Engineer"; "John Smith Jr. Then...")."""
     key = m.group(1).lower()
-    title = key in LEADING or (key in ("sr", "jr") and not _AFTER_NAME_RE.search(m.string, 0, m.start()))
+    title = key in LEADING or (key in ("sr", "jr") and (not _AFTER_NAME_RE.search(m.string, 0, m.start())
+                                                        or _NAMED_AFTER_RE.match(m.string, m.end())))
     return ABBREVIATIONS[key] + ("" if title else kept_period(m))
 
 
@@ -213,7 +209,7 @@ _RULES: list[Rule] = [
          lambda m: BEFORE_NUMBERS[m.group(1).lower()] + " "),
     Rule(_CODE_RE, _code),
     # a toll-free number spelled as a word: "1-800-FLOWERS" is "one eight hundred flowers"
-    Rule(re.compile(r"(?<![\w-])1[-. ]?(8(?:00|88|77|66|55|44|33))[-. ]((?-i:[A-Z]{3,10}))(?![\w-])"),
+    Rule(re.compile(r"(?<![\w-])1[-. ]?(8(?:00|88|77|66|55|44|33))[-. ]((?-i:[A-Z][A-Z\d]{2,11}))(?![\w-])"),
          lambda m: f"one {'eight hundred' if m.group(1) == '800' else digits_words(m.group(1))} {m.group(2).lower()}"),
     Rule(re.compile(r"(?<![\w-])-(?=\d)"), lambda m: "minus "),  # before the measures: "-3.5°C"
     *SEMIOTIC_RULES,  # measures, telephones, fractions, month dates, addresses: before the number rules
