@@ -55,18 +55,21 @@ class AsyncSpeechClient:
     async def delete_voice(self, name: str, model: str = "") -> None:
         await self._call(self.tts.DeleteVoice, pb.DeleteVoiceRequest(name=name, model=model))
 
-    async def synthesize(self, text: str, **options) -> tuple[np.ndarray, int]:
-        """Whole utterance (float32, rate). Options: see ``serve.client.synthesis_request``."""
-        resp = await self._call(self.tts.Synthesize, synthesis_request(text, **options))
+    async def synthesize(self, text: str, timepoints: list | None = None, **options) -> tuple[np.ndarray, int]:
+        """Whole utterance (float32, rate); ``timepoints``: a list that each SSML mark's
+        ``Timepoint`` is appended to. Options: see ``serve.client.synthesis_request``."""
+        resp = await self._call(self.tts.Synthesize, synthesis_request(text, timepoints=timepoints is not None, **options))
+        if timepoints is not None:
+            timepoints.extend(resp.timepoints)
         return np.frombuffer(resp.audio, "<f4").copy(), resp.sample_rate_hz
 
     async def synthesize_stream(self, text: str, chunk_ms: int = 0, words: list | None = None,
                                 timepoints: list | None = None, **options) -> AsyncIterator[tuple[np.ndarray, int]]:
         """Audio chunks (float32, rate) as the server generates them; the first one is small.
         ``words`` / ``timepoints``: lists that each ``WordTime`` / SSML mark's ``Timepoint`` is
-        appended to as they come (the server needs --tts-verifier)."""
-        request = synthesis_request(text, chunk_ms=chunk_ms, word_times=words is not None or timepoints is not None,
-                                    **options)
+        appended to as they come (words, and a mark inside text, need the server's --tts-verifier)."""
+        request = synthesis_request(text, chunk_ms=chunk_ms, word_times=words is not None,
+                                    timepoints=timepoints is not None, **options)
         async for resp in self._call(self.tts.SynthesizeStream, request):
             if words is not None:
                 words.extend(resp.words)

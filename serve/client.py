@@ -4,7 +4,7 @@
     speech-client decode speech.codes -o speech.wav [--stream]
     speech-client synthesize "Hello there." -o hello.wav [--stream] [--voice NAME |
                              --voice-audio ref.wav --voice-text "what ref.wav says"]
-                             [--best-of N] [--word-times words.json]
+                             [--best-of N] [--word-times words.json] [--marks marks.json]
     speech-client voices
     speech-client info
 """
@@ -101,9 +101,12 @@ class SpeechClient:
     def delete_voice(self, name: str, model: str = "") -> None:
         self._call(self.tts.DeleteVoice, pb.DeleteVoiceRequest(name=name, model=model))
 
-    def synthesize(self, text: str, **options) -> tuple[np.ndarray, int]:
-        """Whole utterance (float32, rate). Options: see ``synthesis_request``."""
-        resp = self._call(self.tts.Synthesize, synthesis_request(text, **options))
+    def synthesize(self, text: str, timepoints: list | None = None, **options) -> tuple[np.ndarray, int]:
+        """Whole utterance (float32, rate). ``timepoints``: a list that each SSML mark's
+        ``Timepoint`` is appended to (Google's enable_time_pointing). Options: see ``synthesis_request``."""
+        resp = self._call(self.tts.Synthesize, synthesis_request(text, timepoints=timepoints is not None, **options))
+        if timepoints is not None:
+            timepoints.extend(resp.timepoints)
         return np.frombuffer(resp.audio, "<f4").copy(), resp.sample_rate_hz
 
     def synthesize_words(self, text: str, timepoints: list | None = None,
@@ -120,9 +123,9 @@ class SpeechClient:
         """Audio chunks (float32, rate) as the server generates them; the first one is small.
         ``words``: a list that each word's ``WordTime`` is appended to (each sentence's come with
         the audio after it; the server needs --tts-verifier); ``timepoints``: likewise each SSML
-        mark's ``Timepoint`` (asks for the word times too)."""
-        timed = words is not None or timepoints is not None
-        request = synthesis_request(text, chunk_ms=chunk_ms, word_times=timed, **options)
+        mark's ``Timepoint`` once known (a mark inside text needs the verifier)."""
+        request = synthesis_request(text, chunk_ms=chunk_ms, word_times=words is not None,
+                                    timepoints=timepoints is not None, **options)
         for resp in self._call(self.tts.SynthesizeStream, request):
             if words is not None:
                 words.extend(resp.words)
@@ -184,10 +187,12 @@ def synthesis_request(text: str, voice: str = "", voice_audio: Path | None = Non
                       seed: int = 0, temperature: float = 0.0, top_p: float = 0.0, model: str = "",
                       sample_rate: int = 0, chunk_ms: int = 0, cfg_scale: float = 0.0,
                       speaking_rate: float = 0.0, word_times: bool = False, best_of: int = 0,
-                      custom_dictionary: str = "", volume_gain_db: float = 0.0) -> pb.SynthesizeSpeechRequest:
+                      custom_dictionary: str = "", volume_gain_db: float = 0.0,
+                      timepoints: bool = False) -> pb.SynthesizeSpeechRequest:
     """A Riva-style request: a bundled ``voice`` name or a reference recording (file bytes) +
     its transcript; zero sampling values mean the server's defaults. ``best_of``: candidates per
-    sentence, the server's verifier keeps one. ``custom_dictionary``: pronunciations (``tts.respell``)."""
+    sentence, the server's verifier keeps one. ``custom_dictionary``: pronunciations (``tts.respell``).
+    ``timepoints``: when each SSML mark is reached (``word_times`` gives them too)."""
     zero_shot = None
     if voice_audio is not None:
         zero_shot = pb.ZeroShotData(audio_prompt=Path(voice_audio).read_bytes(), encoding=pb.WAV, transcript=voice_text)
@@ -195,7 +200,8 @@ def synthesis_request(text: str, voice: str = "", voice_audio: Path | None = Non
                                       zero_shot_data=zero_shot, seed=seed, temperature=temperature, top_p=top_p,
                                       model=model, chunk_ms=chunk_ms, cfg_scale=cfg_scale, speaking_rate=speaking_rate,
                                       word_times=word_times, best_of=best_of, custom_dictionary=custom_dictionary,
-                                      volume_gain_db=volume_gain_db)
+                                      volume_gain_db=volume_gain_db,
+                                      enable_time_pointing=[pb.SSML_MARK] if timepoints else [])
 
 
 def voice_request(name: str, recording: Path, transcript: str, description: str = "", model: str = "",
@@ -267,6 +273,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     syn.add_argument("--word-times", type=Path, metavar="FILE.json",
                      help="also write when each word is said and each SSML <mark> is reached (the server needs "
                           "--tts-verifier)")
+    syn.add_argument("--marks", type=Path, metavar="FILE.json",
+                     help="also write when each SSML <mark> is reached, without the words (a mark inside text "
+                          "needs the server's --tts-verifier)")
     sub.add_parser("voices", help="list the server's voices")
     add = sub.add_parser("add-voice", help="keep a voice of your own on the server: a recording and what it says")
     add.add_argument("name")
@@ -350,7 +359,7 @@ def _synthesize(client: SpeechClient, args: argparse.Namespace) -> None:
     from tts.lines import check_batch_options, unwritten, utterance_lines
     from tts.respell import load_dictionary
 
-    check_batch_options(args.out_dir, args.resume, args.word_times)
+    check_batch_options(args.out_dir, args.resume, args.word_times, args.marks)
     said = load_dictionary(args.dictionary) if args.dictionary else {}  # checked here: a bad entry fails in one line
     options = dict(voice=args.voice, voice_audio=args.voice_audio, voice_text=args.voice_text, seed=args.seed,
                    temperature=args.temperature, model=args.model, sample_rate=args.sample_rate,
@@ -416,15 +425,14 @@ def _say(client: SpeechClient, text: str, options: dict, args: argparse.Namespac
     from codec import audio
 
     words: list | None = [] if args.word_times else None
-    timepoints: list = []
+    timepoints: list | None = [] if args.word_times or args.marks else None
     if args.word_times and not args.stream:
         wav, rate, words = client.synthesize_words(text, timepoints, **options)
     elif not args.stream:
-        wav, rate = client.synthesize(text, **options)
+        wav, rate = client.synthesize(text, timepoints, **options)
     else:
         start, chunks, rate = time.perf_counter(), [], 0
-        for chunk, rate in client.synthesize_stream(text, words=words, timepoints=timepoints if words is not None else None,
-                                                    **options):
+        for chunk, rate in client.synthesize_stream(text, words=words, timepoints=timepoints, **options):
             if not chunks:
                 print(f"first audio after {1000 * (time.perf_counter() - start):.0f} ms", file=sys.stderr)
             chunks.append(chunk)
@@ -432,6 +440,8 @@ def _say(client: SpeechClient, text: str, options: dict, args: argparse.Namespac
     audio.save(dst, wav, rate)
     if words is not None:
         _write_words(args.word_times, words, timepoints)
+    if args.marks:
+        _write_words(args.marks, [], timepoints)
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@ FILE_FORMATS = {"mp3": "MP3", "opus": "OGG", "flac": "FLAC"}  # encoded: libsndf
 WHOLE_FORMATS = {"flac"}  # made once the audio is all there
 FIELDS = {"model", "input", "voice", "response_format", "speed", "stream_format", "instructions",  # OpenAI's
           "seed", "temperature", "sample_rate", "best_of", "word_times", "voice_audio", "voice_text",  # this server's own
-          "volume_gain_db"}
+          "volume_gain_db", "enable_time_pointing"}
 HTTP_STATUS = {
     grpc.StatusCode.INVALID_ARGUMENT: (400, "invalid_request_error"),
     grpc.StatusCode.FAILED_PRECONDITION: (400, "invalid_request_error"),
@@ -120,8 +120,12 @@ def speech_request(body: dict[str, Any]) -> tuple[pb.SynthesizeSpeechRequest, st
             raise HttpError(400, f"{name} must be {what}, got {body[name]!r}")
     if not isinstance(body.get("word_times", False), bool):
         raise HttpError(400, f"word_times must be true or false, got {body['word_times']!r}")
-    if body.get("word_times") and body.get("stream_format") != "sse":
-        raise HttpError(400, 'word_times come as events: ask for them with "stream_format": "sse"')
+    pointing = body.get("enable_time_pointing", [])
+    if not isinstance(pointing, list) or not all(kind in pb.TimepointType.keys() for kind in pointing):
+        raise HttpError(400, f'enable_time_pointing must be a list of {", ".join(pb.TimepointType.keys())}, got {pointing!r}')
+    for name in ("word_times", "enable_time_pointing"):
+        if body.get(name) and body.get("stream_format") != "sse":
+            raise HttpError(400, f'{name} come as events: ask for them with "stream_format": "sse"')
     speed = body.get("speed", 1.0)
     if not MIN_FACTOR <= speed <= MAX_FACTOR:  # said here in the HTTP field's name, not the gRPC one's
         raise HttpError(400, f"speed must be {MIN_FACTOR:g} to {MAX_FACTOR:g} (1 = as the model speaks), got {speed:g}")
@@ -129,7 +133,8 @@ def speech_request(body: dict[str, Any]) -> tuple[pb.SynthesizeSpeechRequest, st
         text=text, model=body.get("model", ""), voice_name=body.get("voice", ""), speaking_rate=speed,
         seed=body.get("seed", 0), temperature=body.get("temperature", 0.0), best_of=body.get("best_of", 0),
         sample_rate_hz=body.get("sample_rate", 0), word_times=body.get("word_times", False),
-        volume_gain_db=body.get("volume_gain_db", 0.0), encoding=pb.LINEAR_PCM if fmt in ("pcm", "wav") else pb.FLOAT32_PCM)
+        volume_gain_db=body.get("volume_gain_db", 0.0), encoding=pb.LINEAR_PCM if fmt in ("pcm", "wav") else pb.FLOAT32_PCM,
+        enable_time_pointing=[pb.TimepointType.Value(kind) for kind in pointing])
     if "voice_audio" in body or "voice_text" in body:
         request.zero_shot_data.CopyFrom(_zero_shot(body))
     return request, fmt, body.get("stream_format") == "sse"

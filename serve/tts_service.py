@@ -33,7 +33,7 @@ from serve.step_batcher import StepBatcher
 from serve.tts_runtime import OnnxTts
 from serve.voice_store import CustomVoice, VoiceStore, check_name
 from tts.lru import Lru
-from tts.mark_times import MarkTime, MarkTimer, mark_times
+from tts.mark_times import MarkTime, MarkTimer, mark_times, marked
 from tts.pretrained import bundled_voices, find_tts_dir, load_tts
 from tts.respell import load_dictionary, parse_dictionary, respell
 from tts.sampling import SamplingConfig
@@ -193,8 +193,12 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
         # empty, junk-only and over-long text, or bad SSML, is refused in one line before anything plays
         voices = {}
         if is_ssml(text):
-            for name in dict.fromkeys(item.voice for item in parse_ssml(text) if isinstance(item, Say) and item.voice):
+            plan = parse_ssml(text)
+            for name in dict.fromkeys(item.voice for item in plan if isinstance(item, Say) and item.voice):
                 voices[name] = await self._named_voice(entry, name, said)
+            if _marks_wanted(req) and entry.synth.verifier is None and any(isinstance(i, Say) and i.marks for i in plan):
+                raise CodecError("a <mark> inside text is timed by finding its words: start the server with "
+                                 "--tts-verifier (e.g. asr_verifier)")
         else:
             text = normalize(text)
         return entry, text, voice, sampling, voices
@@ -249,9 +253,9 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
     async def Synthesize(self, req, context):
         start = time.perf_counter()
         entry, text, voice, sampling, voices = await self._prepare(req)
-        if req.word_times:
+        if _marks_wanted(req):
             wav, words, timepoints = await submit(self.generating, _with_word_times, entry.synth, text, voice, sampling,
-                                                  req.speaking_rate or 1.0, voices, metrics=self.metrics)
+                                                  req.speaking_rate or 1.0, voices, req.word_times, metrics=self.metrics)
         else:
             wav, words, timepoints = await submit(self.generating, entry.synth.synthesize, text, voice, sampling,
                                                   req.speaking_rate or 1.0, voices, metrics=self.metrics), [], []
@@ -269,25 +273,27 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
             entry, text, voice, sampling, voices = await self._prepare(req)
             out = _AudioOut(entry, req)
             stop, seconds, sentences, marks = threading.Event(), 0.0, [], []
-            timer = WordTimer(entry.synth.sample_rate, entry.synth.verifier.recognizer) if req.word_times else None
-            marked = MarkTimer(entry.synth.sample_rate, marks)
+            timer = _word_timer(entry.synth, req, marks)
+            marked = MarkTimer(entry.synth.sample_rate, marks) if _marks_wanted(req) else None
 
             def produce() -> Iterator[tuple[np.ndarray | None, list[WordTime], list[MarkTime]]]:
                 """Each chunk with the words and marks found since the chunk before it: a sentence's
-                words once the next has played past the margin, found after the chunk went out (not
-                before it); a mark once its time is known."""
-                new, sent, played, due = [], 0, 0, []
+                words once the next has played past the margin (or a pause has begun), found after
+                the chunk went out (not before it); a mark once its time is known."""
+                new, sent, played, due, found = [], 0, 0, [], []
                 for chunk in entry.synth.stream(text, voice, sampling, LATER_CHUNK_FRAMES, out.first_frames, stop.is_set,
                                                 req.speaking_rate or 1.0, sentences=sentences if timer else None,
                                                 marks=marks, voices=voices):
-                    yield chunk, new, due
+                    yield chunk, new if req.word_times else [], due
+                    played += len(chunk)
                     if timer is not None:
                         timer.push(chunk, sentences)
-                        found, played = timer.so_far(), played + len(chunk)
-                        new, sent, due = found[sent:], len(found), marked.due(played, found)
-                if timer is not None and not stop.is_set():  # the rest once all audio is out
-                    found = timer.finish()
-                    yield None, new + found[sent:], due + marked.due(played, found, finished=True)
+                        found = timer.so_far()
+                        new, sent = found[sent:], len(found)
+                    due = marked.due(played, found) if marked is not None else []
+                if marked is not None and not stop.is_set():  # the rest once all audio is out
+                    found = timer.finish() if timer is not None else []
+                    yield None, new + found[sent:] if req.word_times else [], due + marked.due(played, found, finished=True)
 
             last: tuple = ([], [])
             async with contextlib.aclosing(self._pooled(produce, stop)) as made:
@@ -558,18 +564,36 @@ def normalize_piece(text: str) -> str:
     return normalize(text)
 
 
-def _with_word_times(synth, text: str, voice, sampling: SamplingConfig, speaking_rate: float,
-                     voices: dict) -> tuple[np.ndarray, list[pb.WordTime], list[pb.Timepoint]]:
-    """A whole utterance, when each of its words is said and when its marks are reached (one
-    inference job)."""
+def _with_word_times(synth, text: str, voice, sampling: SamplingConfig, speaking_rate: float, voices: dict,
+                     all_words: bool) -> tuple[np.ndarray, list[pb.WordTime], list[pb.Timepoint]]:
+    """A whole utterance and when its marks are reached; ``all_words``: when each of its words is
+    said too (else only the words of sentences holding marks are found, and not sent). One
+    inference job."""
     sentences: list = []
     marks: list = []
     chunks = list(synth.stream(text, voice, sampling, 1 << 30, speaking_rate=speaking_rate, sentences=sentences,
                                marks=marks, voices=voices))
     wav = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
-    words = word_times(wav, synth.sample_rate, sentences, synth.verifier.recognizer)
-    return (wav, [_word_proto(w) for w in words],
+    words = [] if synth.verifier is None else word_times(wav, synth.sample_rate, sentences, synth.verifier.recognizer,
+                                                          wanted=None if all_words else marked(marks))
+    return (wav, [_word_proto(w) for w in words] if all_words else [],
             [_timepoint(m) for m in mark_times(synth.sample_rate, marks, len(wav), words)])
+
+
+def _marks_wanted(req: pb.SynthesizeSpeechRequest) -> bool:
+    """Whether the request asks when its SSML marks are reached: with its words, or alone
+    (Google's enable_time_pointing)."""
+    return req.word_times or pb.SSML_MARK in req.enable_time_pointing
+
+
+def _word_timer(synth, req: pb.SynthesizeSpeechRequest, marks: list) -> WordTimer | None:
+    """What finds a stream's words: all of them (word_times), or those of the sentences holding
+    marks (timepoints alone; none without a verifier: then no mark is inside text)."""
+    if req.word_times:
+        return WordTimer(synth.sample_rate, synth.verifier.recognizer)
+    if _marks_wanted(req) and synth.verifier is not None:
+        return WordTimer(synth.sample_rate, synth.verifier.recognizer, wanted=marked(marks))
+    return None
 
 
 def recording(entry: TtsEntry, z: pb.ZeroShotData) -> np.ndarray:

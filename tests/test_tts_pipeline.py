@@ -286,6 +286,11 @@ def _cli_reads_text_and_files(tmp_path: Path, model_dir: Path, out: Path, runs: 
     assert [(w["word"], w["sentence"]) for w in words] == [("Hello,", 0), ("two", 0), ("birds.", 0), ("Hi.", 1)]
     assert all(a["start"] <= b["start"] for a, b in zip(words, words[1:]))
     assert 0 <= words[0]["start"] and words[-1]["end"] <= len(audio.load(timed, 24000)) / 24000 + 0.01
+    marks = tmp_path / "marks.json"  # the mark alone: only its sentence aligned, the same time
+    proc = _run("-m", "tts.cli", "synthesize", '<speak>Hello, 2 <mark name="m"/>birds. Hi.</speak>', "-o", str(timed),
+                "--model", str(model_dir), "--seed", "0", "--marks", str(marks), "--verifier", str(asr_dir))
+    assert proc.returncode == 0 and "1 marks -> " in proc.stderr, proc.stderr
+    assert json.loads(marks.read_text()) == [mark]
     came_times = tmp_path / "came.json"  # read as it arrives: the same words at the same times
     proc = _run("-m", "tts.cli", "synthesize", "-", "-o", str(came), "--model", str(model_dir), "--seed", "0",
                 "--as-it-comes", "--word-times", str(came_times), "--verifier", str(asr_dir), stdin="Hello, 2 birds. Hi.")
@@ -361,6 +366,8 @@ def _cli_voice_prompts(tmp_path: Path, model_dir: Path, chars_per_second: float,
     (["synthesize", " \n ", "--out-dir", "x"], "the text has no lines"),
     (["synthesize", "Hi.\n\n\U0001F600\n", "--out-dir", "x"], "line 3: text has nothing to say"),  # the file's line
     (["synthesize", "hi", "--out-dir", "x", "--word-times", "w.json"], "--word-times writes one file"),
+    (["synthesize", "hi", "--out-dir", "x", "--marks", "m.json"], "--marks writes one file"),
+    (["synthesize", "-", "-o", "x.wav", "--as-it-comes", "--marks", "m.json"], "--as-it-comes reads plain text"),
     (["synthesize", "hi", "-o", "x.wav", "--resume"], "--resume goes on with an --out-dir batch"),
     (["synthesize", "hi", "-o", "x.wav", "--as-it-comes"], "--as-it-comes reads the text from stdin (-)"),
     (["synthesize", "hi", "-o", "x.wav", "--voice", "tests/conftest.py"], "--voice needs --voice-text"),

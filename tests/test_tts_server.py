@@ -162,6 +162,37 @@ def test_ssml_marks_are_timed_with_the_words(server, stub):
     assert not stub.Synthesize(request(text=doc)).timepoints  # only when asked
 
 
+def test_marks_alone_are_timed_as_with_the_words(server, unpaced, stub):
+    """enable_time_pointing [SSML_MARK] (Google's): the same timepoints as word_times gives, and no
+    words; a mark between pieces needs no recognizer, one inside text does (refused in one line
+    without it, before anything plays)."""
+    doc = ('<speak><mark name="start"/>Hello <mark name="mid"/>there. The <mark name="late"/>old mill.<break time="300ms"/>'
+           '<mark name="after"/>Hi.<mark name="end"/></speak>')
+    with_words = stub.Synthesize(request(text=doc, word_times=True))
+    alone = stub.Synthesize(request(text=doc, enable_time_pointing=[pb.SSML_MARK]))
+    assert alone.audio == with_words.audio and not alone.words
+    assert list(alone.timepoints) == list(with_words.timepoints)
+    streamed = list(stub.SynthesizeStream(request(text=doc, enable_time_pointing=[pb.SSML_MARK])))
+    assert not any(r.words for r in streamed)
+    assert [t for r in streamed for t in r.timepoints][:4] == list(with_words.timepoints)[:4]
+    between = '<speak>Hello there.<break time="300ms"/><mark name="after"/>The old mill.<mark name="end"/></speak>'
+    with grpc.insecure_channel(unpaced.target) as channel:
+        plain = pb_grpc.TextToSpeechStub(channel)
+        answer = plain.Synthesize(request(text=between, enable_time_pointing=[pb.SSML_MARK]))
+        wav = np.frombuffer(answer.audio, "<f4")
+        after = round(answer.timepoints[0].time_s * SR)
+        assert [t.mark_name for t in answer.timepoints] == ["after", "end"] and not answer.words
+        assert not wav[after - int(0.3 * SR) : after].any() and wav[after : after + 480].any()
+        assert answer.timepoints[1].time_s == pytest.approx(len(wav) / SR, abs=1e-4)
+        streamed = list(plain.SynthesizeStream(request(text=between, enable_time_pointing=[pb.SSML_MARK])))
+        assert [t for r in streamed for t in r.timepoints][:1] == list(answer.timepoints)[:1]
+        for call in (plain.Synthesize, lambda r: list(plain.SynthesizeStream(r))):
+            with pytest.raises(grpc.RpcError) as info:
+                call(request(text=doc, enable_time_pointing=[pb.SSML_MARK]))
+            assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert "a <mark> inside text is timed by finding its words" in info.value.details()
+
+
 def test_a_batching_server_reads_greedy_text_as_one_at_a_time(unpaced):
     """--tts-batch 2: a request's sentences are generated two at a time; with no draw involved
     (top_k 1) the speech is what one at a time says."""
@@ -524,6 +555,11 @@ def test_python_client_and_cli(server, stub, tmp_path, monkeypatch, capsys):
     timed = json.loads(streamed.read_text())  # an SSML mark among the words, where it stands
     assert [w.get("word", w.get("mark")) for w in timed] == ["Hello", "there.", "m", "A", "quiet", "bridge."]
     assert timed[2]["time"] == timed[3]["start"] and set(timed[2]) == {"mark", "time"}
+    marks = tmp_path / "marks.json"  # the marks alone (enable_time_pointing), unary and streamed
+    for how in ([], ["--stream"]):
+        assert main(["--server", server.target, "synthesize", '<speak>Hello there. <mark name="m"/>A quiet bridge.</speak>',
+                     "-o", str(out), "--marks", str(marks), *how]) == 0
+        assert json.loads(marks.read_text()) == [timed[2]]
     monkeypatch.setattr("sys.stdin", io.StringIO("Hello there. A quiet bridge."))  # as it comes: each sentence's words
     came_times = tmp_path / "came.json"
     assert main(["--server", server.target, "synthesize", "-", "-o", str(came), "--as-it-comes",
@@ -674,6 +710,8 @@ def test_http_speech_is_the_grpc_answer_in_openais_shape(gateway):
     ("/v1/audio/speech", {"model": "tts", "input": 5}, "t0k", 400, "invalid_request_error", "input must be the text"),
     ("/v1/audio/speech", {"model": "tts", "input": "Hi.", "word_times": True}, "t0k", 400, "invalid_request_error",
      'word_times come as events: ask for them with "stream_format": "sse"'),
+    ("/v1/audio/speech", {"model": "tts", "input": "Hi.", "enable_time_pointing": "SSML_MARK", "stream_format": "sse"},
+     "t0k", 400, "invalid_request_error", "enable_time_pointing must be a list of TIMEPOINT_TYPE_UNSPECIFIED, SSML_MARK"),
     ("/v1/audio/speech", {"model": "tts", "input": "Hi.", "seed": 1.5}, "t0k", 400, "invalid_request_error",
      "seed must be an integer, got 1.5"),
     ("/v1/audio/speech", {"model": "tts", "input": "Hi.", "volume_gain_db": 30}, "t0k", 400, "invalid_request_error",
@@ -1058,6 +1096,10 @@ def test_http_server_sent_events_carry_each_sentences_words(gateway):
     assert [(w["word"], w["sentence"], w["start_s"]) for w in events[1]["words"]] == [
         (w.word, w.sentence, round(w.start_s, 3)) for w in whole.words]
     assert events[2]["marks"] == [{"mark": t.mark_name, "time_s": round(t.time_s, 3)} for t in whole.timepoints]
+    alone = {**said, "word_times": False, "enable_time_pointing": ["SSML_MARK"], "response_format": "pcm"}
+    events = sse_events(http(gateway, "/v1/audio/speech", alone)[2])  # the marks without the words
+    assert "speech.words" not in [e["type"] for e in events]
+    assert [m for e in events if e["type"] == "speech.marks" for m in e["marks"]] == marked
 
 
 def test_an_http_client_that_leaves_cancels_its_synthesis(gateway):

@@ -60,6 +60,10 @@ def test_words_found_as_the_audio_plays_are_those_found_at_the_end(speech, recog
             timer.push(wav[a : a + size], [m for m in marks if m[1] < a + size])
             held = max(held, sum(len(c) for c in timer.chunks))
         assert timer.finish() == whole
+        wanted = WordTimer(SR, recognizer, wanted=lambda k: k == 1)  # only a marked sentence's words
+        wanted.push(wav[:size], [m for m in marks if m[1] < size])
+        wanted.push(wav[size:], marks)
+        assert wanted.finish() == [w for w in whole if w.sentence == 1]
         if size < len(wav):
             assert held <= len(said) + len(pause) + size + SR // 5, (size, held)
             assert timer.aligned == 3

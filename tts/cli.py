@@ -44,9 +44,11 @@ def _check_args(args: argparse.Namespace) -> None:
     from .time_stretch import MAX_FACTOR, MIN_FACTOR
 
     check_batch(args.batch, args.context)
-    check_batch_options(args.out_dir, args.resume, args.word_times)
+    check_batch_options(args.out_dir, args.resume, args.word_times, args.marks)
     if args.as_it_comes and (args.text != "-" or args.out_dir):
         raise CodecError("--as-it-comes reads the text from stdin (-) into one output (-o)")
+    if args.as_it_comes and args.marks:
+        raise CodecError("--marks times SSML's marks, and --as-it-comes reads plain text")
     if not MIN_FACTOR <= args.speaking_rate <= MAX_FACTOR:
         raise CodecError(f"--speaking-rate must be {MIN_FACTOR:g} to {MAX_FACTOR:g}, got {args.speaking_rate:g}")
     if args.voice_seconds is not None and args.voice_seconds < 0:
@@ -143,7 +145,7 @@ def cmd_synthesize(args: argparse.Namespace) -> None:
                               search_seconds=args.search_seconds, search_beams=args.search_beams)
     model, tokenizer = load_tts(args.model, args.backend, args.threads, args.quantize == "int8")
     synth = Synthesizer(model, tokenizer, backend=args.backend, context=args.context, batch=args.batch)
-    if args.best_of > 1 or args.word_times:  # word times: the verifier's recognizer finds the words
+    if args.best_of > 1 or args.word_times or args.marks:  # word times: the verifier's recognizer finds the words
         synth.verifier = load_verifier(args.verifier, args.backend, args.threads)
     voice = _voice_prompt(args, synth, source)
     voices = {name: _voice_prompt(args, synth, named_source) for name, named_source in named.items()}
@@ -181,12 +183,13 @@ def _say(synth, text: str, voice, sampling, args: argparse.Namespace, dst: Path,
     PCM16 on stdout), with its word times if asked: (seconds of audio, time to first audio)."""
     from codec import audio
 
-    from .mark_times import mark_times
+    from .mark_times import mark_times, marked
     from .word_times import WordTimer
 
     start, first, samples = time.perf_counter(), None, 0
-    sentences, marks = ([], []) if args.word_times else (None, None)
-    timer = WordTimer(synth.sample_rate, synth.verifier.recognizer) if args.word_times else None
+    sentences, marks = ([], []) if args.word_times or args.marks else (None, None)
+    timer = None if marks is None else WordTimer(synth.sample_rate, synth.verifier.recognizer,
+                                                 wanted=None if args.word_times else marked(marks))
     with contextlib.ExitStack() as stack:
         write = _write_stdout if str(dst) == "-" else stack.enter_context(audio.writer(dst, synth.sample_rate))
         for chunk in synth.stream(text, voice, sampling, chunk_frames=args.chunk_frames if args.stream else 1 << 30,
@@ -199,7 +202,11 @@ def _say(synth, text: str, voice, sampling, args: argparse.Namespace, dst: Path,
                 timer.push(chunk, sentences)
     if timer is not None:
         words = timer.finish()
-        _write_words(args.word_times, words, mark_times(synth.sample_rate, marks, samples, words))
+        timed = mark_times(synth.sample_rate, marks, samples, words)
+        if args.word_times:
+            _write_words(args.word_times, words, timed)
+        if args.marks:
+            _write_words(args.marks, [], timed)
     return samples / synth.sample_rate, first or 0.0
 
 
@@ -207,7 +214,8 @@ def _write_words(path: str, words: list, marks: list = ()) -> None:
     from .word_times import write_json
 
     write_json(path, words, marks)
-    print(f"tts-cli: {len(words)} word times{f' and {len(marks)} marks' if marks else ''} -> {path}", file=sys.stderr)
+    said = [f"{len(words)} word times"] * bool(words) + [f"{len(marks)} marks"] * bool(marks or not words)
+    print(f"tts-cli: {' and '.join(said)} -> {path}", file=sys.stderr)
 
 
 def _say_as_it_comes(synth, said: dict[str, str], voice, sampling, args: argparse.Namespace,
@@ -404,6 +412,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--word-times", type=Path, metavar="FILE.json",
                    help="also write when each word is said (captions; found by --verifier's recognizer) and each "
                         "SSML <mark> is reached")
+    s.add_argument("--marks", type=Path, metavar="FILE.json",
+                   help="also write when each SSML <mark> is reached, without the words (only the sentences holding "
+                        "marks are aligned)")
     s.add_argument("--stream", action="store_true", help="decode and emit audio every --chunk-frames frames")
     s.add_argument("--as-it-comes", action="store_true",
                    help="with - : read stdin's text as it arrives (a language model's answer piped in), each sentence "

@@ -22,12 +22,13 @@ from .text import normalize
 RESUME_HELP = "with --out-dir: skip the lines whose file is already there (a run that stopped goes on)"
 
 
-def check_batch_options(out_dir: Path | None, resume: bool, word_times: Path | None) -> None:
+def check_batch_options(out_dir: Path | None, resume: bool, word_times: Path | None, marks: Path | None = None) -> None:
     """The options that only go with one file, or only with a folder, refused before any work."""
     if resume and not out_dir:
         raise CodecError("--resume goes on with an --out-dir batch: there is no folder to look in")
-    if out_dir and word_times:
-        raise CodecError("--word-times writes one file: synthesize the lines one at a time with -o")
+    for option, given in (("--word-times", word_times), ("--marks", marks)):
+        if out_dir and given:
+            raise CodecError(f"{option} writes one file: synthesize the lines one at a time with -o")
 
 
 def utterance_lines(text: str, out_dir: Path, said: dict[str, str] | None = None) -> list[tuple[Path, str]]:

@@ -11,6 +11,7 @@ verifier).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from .ssml import Say
 from .text import InvalidText, normalize, split_sentences
@@ -53,6 +54,15 @@ def marks_in_text(say: Say, first_sentence: int) -> list[MarkAt]:
             k += 1
         out.append(MarkAt(name, None, first_sentence + k, min(before, counts[k])))
     return out
+
+
+def marked(marks: list[MarkAt]) -> Callable[[int], bool]:
+    """Whether the words of the request's sentence ``k`` must be found to time its marks
+    (``WordTimer(wanted=)``): it holds a mark inside its text, or the next one does (where a
+    sentence's last word ends bounds where the next one's first may start: the marks come out
+    as with all words found). ``marks`` is the synthesizer's list, read when asked (a sentence's
+    marks are there before its audio is made)."""
+    return lambda k: any(m.sample is None and m.sentence in (k, k + 1) for m in marks)
 
 
 def _words(text: str) -> int:

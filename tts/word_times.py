@@ -12,7 +12,7 @@ its words spread evenly over its stretch, marked ``aligned: false``.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -35,10 +35,10 @@ class WordTime:
 
 
 def word_times(wav: np.ndarray, sample_rate: int, sentences: list[tuple[str | None, int]], recognizer,
-               margin_s: float = MARGIN_S) -> list[WordTime]:
+               margin_s: float = MARGIN_S, wanted: Callable[[int], bool] | None = None) -> list[WordTime]:
     """Every word of ``sentences`` [(sentence, sample where its audio begins); (None, sample where
-    a pause begins)] in ``wav``."""
-    timer = WordTimer(sample_rate, recognizer, margin_s)
+    a pause begins)] in ``wav`` (of the ``wanted`` sentences: ``WordTimer``)."""
+    timer = WordTimer(sample_rate, recognizer, margin_s, wanted)
     timer.push(np.asarray(wav, np.float32), sentences)
     return timer.finish()
 
@@ -53,8 +53,12 @@ class WordTimer:
     SSML pause begins: a sentence's stretch ends there exactly, so its words are neither looked
     for in the pause nor in the speech after it, and are found as soon as the pause begins."""
 
-    def __init__(self, sample_rate: int, recognizer, margin_s: float = MARGIN_S) -> None:
+    def __init__(self, sample_rate: int, recognizer, margin_s: float = MARGIN_S,
+                 wanted: Callable[[int], bool] | None = None) -> None:
+        """``wanted``: which sentences (numbered from 0) to find the words of (default: all); the
+        others' audio is let go unheard (``tts.mark_times.marked``: only those holding marks)."""
         self.sample_rate, self.recognizer, self.margin = sample_rate, recognizer, int(margin_s * sample_rate)
+        self.wanted = wanted
         self.chunks: list[np.ndarray] = []
         self.start = self.total = 0  # output samples before the chunks held; played in all
         self.marks: list[tuple[str | None, int]] = []
@@ -105,8 +109,9 @@ class WordTimer:
         i = self._next()
         a = self._begin(i)
         wav = np.concatenate(self.chunks) if self.chunks else np.zeros(0, np.float32)
-        self.found += _sentence(wav[a - self.start : end - self.start], self.sample_rate, self.marks[i][0],
-                                self.recognizer, a / self.sample_rate, self.aligned)
+        if self.wanted is None or self.wanted(self.aligned):
+            self.found += _sentence(wav[a - self.start : end - self.start], self.sample_rate, self.marks[i][0],
+                                    self.recognizer, a / self.sample_rate, self.aligned)
         self.aligned, self.at = self.aligned + 1, i + 1
         keep = max(0, self.marks[i + 1][1] - self.margin) if i + 1 < len(self.marks) else a
         self.chunks, self.start = [wav[keep - self.start :]], keep  # from where the next stretch may start

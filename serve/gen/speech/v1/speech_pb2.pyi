@@ -17,6 +17,11 @@ class AudioEncoding(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ALAW: _ClassVar[AudioEncoding]
     FLOAT32_PCM: _ClassVar[AudioEncoding]
     WAV: _ClassVar[AudioEncoding]
+
+class TimepointType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TIMEPOINT_TYPE_UNSPECIFIED: _ClassVar[TimepointType]
+    SSML_MARK: _ClassVar[TimepointType]
 ENCODING_UNSPECIFIED: AudioEncoding
 LINEAR_PCM: AudioEncoding
 FLAC: AudioEncoding
@@ -25,6 +30,8 @@ OGG: AudioEncoding
 ALAW: AudioEncoding
 FLOAT32_PCM: AudioEncoding
 WAV: AudioEncoding
+TIMEPOINT_TYPE_UNSPECIFIED: TimepointType
+SSML_MARK: TimepointType
 
 class Audio(_message.Message):
     __slots__ = ("data", "encoding", "sample_rate_hz", "channels")
@@ -181,7 +188,7 @@ class ZeroShotData(_message.Message):
     def __init__(self, audio_prompt: _Optional[bytes] = ..., encoding: _Optional[_Union[AudioEncoding, str]] = ..., sample_rate_hz: _Optional[int] = ..., transcript: _Optional[str] = ...) -> None: ...
 
 class SynthesizeSpeechRequest(_message.Message):
-    __slots__ = ("text", "language_code", "encoding", "sample_rate_hz", "voice_name", "zero_shot_data", "temperature", "top_p", "top_k", "seed", "speaking_rate", "chunk_ms", "model", "cfg_scale", "best_of", "word_times", "custom_dictionary", "volume_gain_db")
+    __slots__ = ("text", "language_code", "encoding", "sample_rate_hz", "voice_name", "zero_shot_data", "temperature", "top_p", "top_k", "seed", "speaking_rate", "chunk_ms", "model", "cfg_scale", "best_of", "word_times", "custom_dictionary", "volume_gain_db", "enable_time_pointing")
     TEXT_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_CODE_FIELD_NUMBER: _ClassVar[int]
     ENCODING_FIELD_NUMBER: _ClassVar[int]
@@ -200,6 +207,7 @@ class SynthesizeSpeechRequest(_message.Message):
     WORD_TIMES_FIELD_NUMBER: _ClassVar[int]
     CUSTOM_DICTIONARY_FIELD_NUMBER: _ClassVar[int]
     VOLUME_GAIN_DB_FIELD_NUMBER: _ClassVar[int]
+    ENABLE_TIME_POINTING_FIELD_NUMBER: _ClassVar[int]
     text: str
     language_code: str
     encoding: AudioEncoding
@@ -218,7 +226,8 @@ class SynthesizeSpeechRequest(_message.Message):
     word_times: bool
     custom_dictionary: str
     volume_gain_db: float
-    def __init__(self, text: _Optional[str] = ..., language_code: _Optional[str] = ..., encoding: _Optional[_Union[AudioEncoding, str]] = ..., sample_rate_hz: _Optional[int] = ..., voice_name: _Optional[str] = ..., zero_shot_data: _Optional[_Union[ZeroShotData, _Mapping]] = ..., temperature: _Optional[float] = ..., top_p: _Optional[float] = ..., top_k: _Optional[int] = ..., seed: _Optional[int] = ..., speaking_rate: _Optional[float] = ..., chunk_ms: _Optional[int] = ..., model: _Optional[str] = ..., cfg_scale: _Optional[float] = ..., best_of: _Optional[int] = ..., word_times: _Optional[bool] = ..., custom_dictionary: _Optional[str] = ..., volume_gain_db: _Optional[float] = ...) -> None: ...
+    enable_time_pointing: _containers.RepeatedScalarFieldContainer[TimepointType]
+    def __init__(self, text: _Optional[str] = ..., language_code: _Optional[str] = ..., encoding: _Optional[_Union[AudioEncoding, str]] = ..., sample_rate_hz: _Optional[int] = ..., voice_name: _Optional[str] = ..., zero_shot_data: _Optional[_Union[ZeroShotData, _Mapping]] = ..., temperature: _Optional[float] = ..., top_p: _Optional[float] = ..., top_k: _Optional[int] = ..., seed: _Optional[int] = ..., speaking_rate: _Optional[float] = ..., chunk_ms: _Optional[int] = ..., model: _Optional[str] = ..., cfg_scale: _Optional[float] = ..., best_of: _Optional[int] = ..., word_times: _Optional[bool] = ..., custom_dictionary: _Optional[str] = ..., volume_gain_db: _Optional[float] = ..., enable_time_pointing: _Optional[_Iterable[_Union[TimepointType, str]]] = ...) -> None: ...
 
 class SynthesizeTextStreamRequest(_message.Message):
     __slots__ = ("config", "text", "flush", "interrupt")
