@@ -411,6 +411,11 @@ def test_pronunciations_respell_the_text(stub):
         stub.Synthesize(request(text="Hello there.")).audio
     streamed = b"".join(r.audio for r in stub.SynthesizeStream(request(text="Hello, Zyzzyva.")))
     np.testing.assert_allclose(np.frombuffer(streamed, "<f4"), np.frombuffer(bridge, "<f4"), atol=1e-5)
+    # phonemes (Riva's IPA entries, SSML <phoneme>) are read as their respelling
+    respelled = stub.Synthesize(request(text="Hello, nooyen.")).audio
+    assert stub.Synthesize(request(text="Hello, Nguyen.", custom_dictionary="Nguyen  nˈuːjɛn")).audio == respelled
+    assert stub.Synthesize(request(text='<speak>Hello, <phoneme alphabet="ipa" ph="nˈuːjɛn">Nguyen</phoneme>.</speak>')
+                           ).audio == respelled
 
 
 def test_pronunciations_respell_the_voice_prompts_transcript(stub):

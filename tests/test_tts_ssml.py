@@ -32,6 +32,10 @@ def test_plan_of_a_document():
     assert nested == [Say("a", 0.75), Say("b", 1.5, 6.0)]  # nested prosody multiplies
     assert parse_ssml('<speak><say-as interpret-as="digits">4 0 7</say-as> x</speak>') == [Say("4 0 7 x")]
     assert is_ssml("  <speak>x</speak>") and not is_ssml("speak <b>") and not is_ssml(None)
+    # phonemes are read as letters that sound like them (tts.phonemes), in IPA or X-SAMPA
+    assert parse_ssml('<speak>Ask <phoneme alphabet="ipa" ph="nˈuːjɛn">Nguyen</phoneme> and '
+                      '<phoneme alphabet="x-sampa" ph="t@\'meI4oU">tomato</phoneme>.</speak>') == [
+        Say("Ask nooyen and tamaytoh.")]
 
 
 def test_marks_are_places_in_the_plan():
@@ -120,7 +124,9 @@ def test_say_as_reads_telephones_dates_fractions_times_units(say_as, spoken):
     ('<speak><say-as interpret-as="date" format="dmy">5/2020</say-as></speak>', "cannot read"),
     ('<speak><say-as interpret-as="fraction">1/0</say-as></speak>', "cannot read '1/0'"),
     ('<speak><say-as interpret-as="time">noon</say-as></speak>', "cannot read 'noon'"),
-    ('<speak><phoneme alphabet="ipa" ph="w\u026an">Nguyen</phoneme></speak>', "respell the word with <sub alias"),
+    ('<speak><phoneme alphabet="ups" ph="S1 AA R . IY">x</phoneme></speak>', "phoneme alphabet 'ups': one of ipa, x-sampa"),
+    ('<speak><phoneme alphabet="ipa" ph="\u0298a">x</phoneme></speak>', "no English sound for"),
+    ('<speak><phoneme>x</phoneme></speak>', "needs a ph attribute"),
     ('<speak><say-as interpret-as="ordinal">first</say-as></speak>', "not a whole number"),
     ("<speak> <break/> , </speak>", "nothing to say"),
     ("<speak>x" + '<break time="9s"/>' * 7 + "</speak>", "pauses add up to 63 s"),

@@ -1,7 +1,8 @@
 """A user's pronunciation dictionary (Riva's ``custom_dictionary``): words the model misreads,
 each with a respelling it reads right ("Nguyen" -> "win", "SQL" -> "sequel").
 
-The model reads letters, not phonemes, so a pronunciation here is plain text; it replaces
+The model reads letters, so a pronunciation here is plain text, or IPA (Riva's), which is
+read as letters that sound like it (``tts.phonemes``: "Nguyen  nˈuːjɛn" is "nooyen"); it replaces
 the whole word (case-insensitive; "Nguyen's" becomes "win's"; a key may be several words)
 before normalization, and in SSML only outside the markup. Riva's format is accepted as is:
 entries separated by commas or new lines, each a key and its respelling separated by a tab
@@ -14,6 +15,7 @@ import functools
 import re
 from pathlib import Path
 
+from .phonemes import is_ipa, respelling
 from .text import InvalidText
 
 MAX_ENTRIES = 10000
@@ -32,6 +34,11 @@ def parse_dictionary(text: str, source: str = "dictionary") -> dict[str, str]:
             raise InvalidText(f"{source}: entry {n} ({entry.strip()[:40]!r}) needs a word, then a tab or two spaces, "
                               "then how to say it")
         key, value = " ".join(parts[0].split()).lower(), " ".join(parts[1].split())
+        if is_ipa(value):  # Riva's pronunciations are IPA: read as letters that sound like them
+            try:
+                value = respelling(value)
+            except InvalidText as err:
+                raise InvalidText(f"{source}: entry {n}: {err}") from None
         if len(key) > MAX_KEY_CHARS or len(value) > MAX_VALUE_CHARS:
             raise InvalidText(f"{source}: entry {n} is too long (words up to {MAX_KEY_CHARS} characters, "
                               f"respellings up to {MAX_VALUE_CHARS})")

@@ -4,7 +4,8 @@
 Supported: ``<speak>``; ``<break time="500ms"|"1.5s" strength="none".."x-strong">``;
 ``<prosody rate="slow"|"150%"|"1.2" volume="loud"|"-6dB">`` (nested prosody multiplies;
 pitch is refused: the model has no control over it and resampling would change the voice);
-``<sub alias="...">``; ``<say-as interpret-as="characters"|"spell-out"|"verbatim"|"digits"|
+``<sub alias="...">``; ``<phoneme alphabet="ipa"|"x-sampa" ph="...">`` (the phonemes read as
+letters that sound like them: ``tts.phonemes``); ``<say-as interpret-as="characters"|"spell-out"|"verbatim"|"digits"|
 "cardinal"|"ordinal"|"telephone"|"date" (format="mdy", "dmy", "ymd", ...)|"fraction"|"time"|
 "unit"|"currency"|"address"|"name"|"expletive" (a bleep)>``; ``<p>`` and ``<s>`` (a sentence each, a pause after a paragraph); ``<emphasis>``
 (read as plain text); ``<voice name="...">`` (its text read in that voice: one of the
@@ -21,6 +22,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, replace
 
 from .numbers import year_words
+from .phonemes import respelling
 from .semiotic import date_words, fraction_words, telephone_words
 from .text import MAX_CHARS, InvalidText
 from .time_stretch import MAX_FACTOR, MIN_FACTOR
@@ -139,6 +141,9 @@ def _walk(element: ET.Element, how: Say, plan: list, depth: int) -> None:
     elif tag == "sub":
         _add(plan, _required(element, "alias"), how)
         return
+    elif tag == "phoneme":  # the model reads letters: the phonemes respelled (tts.phonemes)
+        _add(plan, respelling(_required(element, "ph"), element.get("alphabet", "ipa").lower()), how)
+        return
     elif tag == "say-as":
         if element.get("interpret-as") == "expletive":
             letters = sum(ch.isalnum() for ch in "".join(element.itertext()))
@@ -147,11 +152,8 @@ def _walk(element: ET.Element, how: Say, plan: list, depth: int) -> None:
         _add(plan, _say_as(element), how)
         return
     elif tag not in ("speak", "p", "s", "emphasis"):
-        if tag == "phoneme":  # the model reads letters: a respelling is how to steer it
-            raise InvalidText("SSML <phoneme> is not supported: the model reads letters, not phonemes; respell the word "
-                              "with <sub alias=\"...\"> or a pronunciation dictionary (custom_dictionary)")
-        raise InvalidText(f"SSML tag <{tag}> is not supported (speak, break, prosody, sub, say-as, p, s, emphasis, mark, "
-                          "voice)")
+        raise InvalidText(f"SSML tag <{tag}> is not supported (speak, break, prosody, sub, phoneme, say-as, p, s, emphasis, "
+                          "mark, voice)")
     _add(plan, element.text, how)
     for child in element:
         _walk(child, how, plan, depth + 1)
