@@ -203,6 +203,11 @@ def test_a_piece_in_another_voice_is_read_as_that_voice_reads_it(synth, context)
     np.testing.assert_array_equal(got, np.concatenate([np.concatenate(list(chunks)) for chunks in alone]))
     with pytest.raises(InvalidText, match="no voice of that name"):
         next(reader.stream(doc, sampling=sampling))
+    # a piece in the request's own voice (an equal copy: a server respells a named voice anew) goes
+    # on as the text without the element does: no new decoder stream, no new start
+    own = np.concatenate(list(reader.stream('<speak>Hello there. A quiet bridge. Hello.</speak>', ann, sampling)))
+    same = np.concatenate(list(reader.stream(doc, ann, sampling, voices={"ann": replace(ann)})))
+    np.testing.assert_array_equal(same, own)
 
 
 def test_an_expletive_is_a_bleep_as_long_as_the_word(synth):

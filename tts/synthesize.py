@@ -472,7 +472,7 @@ class Continuation:
     def speak_as(self, voice: VoicePrompt | None) -> None:
         """The pieces after this one in ``voice``: a decoder stream warmed by it, and the next
         sentence starts from the voice, not from the sentence before (another speaker's)."""
-        if voice is not self.voice:
+        if voice is not self.voice and voice != self.voice:  # an equal copy is the same voice
             self.voice, self.decoder, self.new_voice = voice, self.synth._decoder(voice), True
 
     def say(self, text: str, rate: float = 1.0, volume_db: float = 0.0) -> Iterator[np.ndarray]:
