@@ -414,7 +414,8 @@ def _write_words(path: str, words: list, timepoints: list = ()) -> None:
     from tts.mark_times import MarkTime
     from tts.word_times import WordTime, write_json
 
-    write_json(path, [WordTime(w.word, w.start_s, w.end_s, w.sentence, w.aligned) for w in words],
+    write_json(path, [WordTime(w.word, w.start_s, w.end_s, w.sentence, w.aligned, w.text_offset if w.text_length else None,
+                               w.text_length or None) for w in words],
                [MarkTime(t.mark_name, t.time_s) for t in timepoints])
 
 

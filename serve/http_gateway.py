@@ -487,8 +487,8 @@ def _audio_chunks(call, first: pb.SynthesizeSpeechResponse, fmt: str, made: _Mad
 
 def word_dicts(words) -> list[dict]:
     """``WordTime`` messages as JSON (the SSE ``speech.words`` events, the socket's ``words`` messages)."""
-    return [{"word": w.word, "start_s": round(w.start_s, 3), "end_s": round(w.end_s, 3), "sentence": w.sentence}
-            for w in words]
+    return [{"word": w.word, "start_s": round(w.start_s, 3), "end_s": round(w.end_s, 3), "sentence": w.sentence,
+             **({"text_offset": w.text_offset, "text_length": w.text_length} if w.text_length else {})} for w in words]
 
 
 def _cut_short(chunks: Iterator[bytes]) -> Iterator[bytes]:

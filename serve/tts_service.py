@@ -40,6 +40,7 @@ from tts.sampling import SamplingConfig
 from tts.synthesize import Continuation, Synthesizer, VoicePrompt, text_plan
 from tts.ssml import Say, is_ssml, parse_ssml
 from tts.text import InvalidText, normalize, split_long_text
+from tts.text_spans import word_spans
 from tts.text_stream import SentenceBuffer
 from tts.time_stretch import MAX_FACTOR, MIN_FACTOR  # as speaking rates too: 0.5x to 2x
 from tts.verify import load_verifier
@@ -255,7 +256,8 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
         entry, text, voice, sampling, voices = await self._prepare(req)
         if _marks_wanted(req):
             wav, words, timepoints = await submit(self.generating, _with_word_times, entry.synth, text, voice, sampling,
-                                                  req.speaking_rate or 1.0, voices, req.word_times, metrics=self.metrics)
+                                                  req.speaking_rate or 1.0, voices, _spans(req, text),
+                                                  metrics=self.metrics)
         else:
             wav, words, timepoints = await submit(self.generating, entry.synth.synthesize, text, voice, sampling,
                                                   req.speaking_rate or 1.0, voices, metrics=self.metrics), [], []
@@ -273,7 +275,7 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
             entry, text, voice, sampling, voices = await self._prepare(req)
             out = _AudioOut(entry, req)
             stop, seconds, sentences, marks = threading.Event(), 0.0, [], []
-            timer = _word_timer(entry.synth, req, marks)
+            timer = _word_timer(entry.synth, req, text, marks)
             marked = MarkTimer(entry.synth.sample_rate, marks) if _marks_wanted(req) else None
 
             def produce() -> Iterator[tuple[np.ndarray | None, list[WordTime], list[MarkTime]]]:
@@ -565,17 +567,18 @@ def normalize_piece(text: str) -> str:
 
 
 def _with_word_times(synth, text: str, voice, sampling: SamplingConfig, speaking_rate: float, voices: dict,
-                     all_words: bool) -> tuple[np.ndarray, list[pb.WordTime], list[pb.Timepoint]]:
-    """A whole utterance and when its marks are reached; ``all_words``: when each of its words is
-    said too (else only the words of sentences holding marks are found, and not sent). One
-    inference job."""
+                     spans: list | None) -> tuple[np.ndarray, list[pb.WordTime], list[pb.Timepoint]]:
+    """A whole utterance and when its marks are reached; with ``spans`` (each sentence's words'
+    places in the text as sent), when each of its words is said too (else only the words of
+    sentences holding marks are found, and not sent). One inference job."""
+    all_words = spans is not None
     sentences: list = []
     marks: list = []
     chunks = list(synth.stream(text, voice, sampling, 1 << 30, speaking_rate=speaking_rate, sentences=sentences,
                                marks=marks, voices=voices))
     wav = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
     words = [] if synth.verifier is None else word_times(wav, synth.sample_rate, sentences, synth.verifier.recognizer,
-                                                          wanted=None if all_words else marked(marks))
+                                                          wanted=None if all_words else marked(marks), spans=spans)
     return (wav, [_word_proto(w) for w in words] if all_words else [],
             [_timepoint(m) for m in mark_times(synth.sample_rate, marks, len(wav), words)])
 
@@ -586,11 +589,11 @@ def _marks_wanted(req: pb.SynthesizeSpeechRequest) -> bool:
     return req.word_times or pb.SSML_MARK in req.enable_time_pointing
 
 
-def _word_timer(synth, req: pb.SynthesizeSpeechRequest, marks: list) -> WordTimer | None:
+def _word_timer(synth, req: pb.SynthesizeSpeechRequest, text: str, marks: list) -> WordTimer | None:
     """What finds a stream's words: all of them (word_times), or those of the sentences holding
     marks (timepoints alone; none without a verifier: then no mark is inside text)."""
     if req.word_times:
-        return WordTimer(synth.sample_rate, synth.verifier.recognizer)
+        return WordTimer(synth.sample_rate, synth.verifier.recognizer, spans=_spans(req, text))
     if _marks_wanted(req) and synth.verifier is not None:
         return WordTimer(synth.sample_rate, synth.verifier.recognizer, wanted=marked(marks))
     return None
@@ -608,7 +611,14 @@ def louder(wav: np.ndarray, gain_db: float) -> np.ndarray:
 
 
 def _word_proto(w: WordTime) -> pb.WordTime:
-    return pb.WordTime(word=w.word, start_s=w.start, end_s=w.end, sentence=w.sentence, aligned=w.aligned)
+    return pb.WordTime(word=w.word, start_s=w.start, end_s=w.end, sentence=w.sentence, aligned=w.aligned,
+                       text_offset=w.text_offset or 0, text_length=w.text_length or 0)
+
+
+def _spans(req: pb.SynthesizeSpeechRequest, text: str) -> list[list[tuple[int, int]]] | None:
+    """Where each word read of ``text`` (the request's text respelled) is in the text as sent:
+    with the words only."""
+    return word_spans(req.text, Synthesizer.sentences(text), is_ssml(req.text)) if req.word_times else None
 
 
 def _timepoint(m: MarkTime) -> pb.Timepoint:

@@ -284,6 +284,8 @@ def _cli_reads_text_and_files(tmp_path: Path, model_dir: Path, out: Path, runs: 
     mark = words.pop(2)  # before the word it stands before
     assert mark == {"mark": "m", "time": words[2]["start"]}
     assert [(w["word"], w["sentence"]) for w in words] == [("Hello,", 0), ("two", 0), ("birds.", 0), ("Hi.", 1)]
+    ssml = '<speak>Hello, 2 <mark name="m"/>birds. Hi.</speak>'  # each word's place in the document
+    assert [ssml[w["text_offset"] : w["text_offset"] + w["text_length"]] for w in words] == ["Hello", "2", "birds", "Hi"]
     assert all(a["start"] <= b["start"] for a, b in zip(words, words[1:]))
     assert 0 <= words[0]["start"] and words[-1]["end"] <= len(audio.load(timed, 24000)) / 24000 + 0.01
     marks = tmp_path / "marks.json"  # the mark alone: only its sentence aligned, the same time

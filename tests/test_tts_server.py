@@ -152,6 +152,7 @@ def test_ssml_marks_are_timed_with_the_words(server, stub):
     wav, words = np.frombuffer(whole.audio, "<f4"), whole.words
     marks = [(t.mark_name, round(t.time_s, 4)) for t in whole.timepoints]
     assert [w.word for w in words] == ["Hello", "there.", "The", "old", "mill."]
+    assert [doc[w.text_offset : w.text_offset + w.text_length] for w in words] == ["Hello", "there", "The", "old", "mill"]
     assert marks == [("start", 0.0), ("mid", round(words[1].start_s, 4)), ("after", marks[2][1]), ("end", round(len(wav) / SR, 4))]
     after = round(marks[2][1] * SR)
     assert not wav[after - int(0.3 * SR) : after].any() and wav[after : after + 480].any()  # just after the break
@@ -552,7 +553,8 @@ def test_python_client_and_cli(server, stub, tmp_path, monkeypatch, capsys):
                  "--word-times", str(times)]) == 0
     words = json.loads(times.read_text())
     assert [(w["word"], w["sentence"]) for w in words] == [("Hello", 0), ("there.", 0), ("A", 1), ("quiet", 1), ("bridge.", 1)]
-    assert set(words[0]) == {"word", "start", "end", "sentence", "aligned"}
+    assert set(words[0]) == {"word", "start", "end", "sentence", "aligned", "text_offset", "text_length"}
+    assert [(w["text_offset"], w["text_length"]) for w in words] == [(0, 5), (6, 5), (13, 1), (15, 5), (21, 6)]
     assert words[-1]["end"] <= soundfile.info(out).duration + 1e-3
     streamed = tmp_path / "streamed.json"  # the same through SynthesizeStream: the words come with its last message
     assert main(["--server", server.target, "synthesize", '<speak>Hello there. <mark name="m"/>A quiet bridge.</speak>',

@@ -154,7 +154,7 @@ def cmd_synthesize(args: argparse.Namespace) -> None:
         if args.as_it_comes:  # the text comes from stdin, piece by piece
             length, first = _say_as_it_comes(synth, said, voice, sampling, args, dst)
         else:
-            length, first = _say(synth, respell(line, said), voice, sampling, args, dst, voices)
+            length, first = _say(synth, respell(line, said), voice, sampling, args, dst, voices, line)
         seconds, firsts = seconds + length, firsts + [first]
     lines = f" in {len(jobs)} files under {args.out_dir}" if args.out_dir else ""
     print(f"{seconds:.2f} s of audio{lines}, first audio after {firsts[0]:.3f} s, real-time factor "
@@ -178,18 +178,22 @@ def _named_voices(args: argparse.Namespace, texts: list[str]) -> dict[str, tuple
 
 
 def _say(synth, text: str, voice, sampling, args: argparse.Namespace, dst: Path,
-         voices: dict | None = None) -> tuple[float, float]:
+         voices: dict | None = None, written: str | None = None) -> tuple[float, float]:
     """One text into ``dst`` (written as the audio comes, appearing only when complete; - is raw
-    PCM16 on stdout), with its word times if asked: (seconds of audio, time to first audio)."""
+    PCM16 on stdout), with its word times if asked, each word's place in ``written`` (the text
+    before pronunciations respelled it): (seconds of audio, time to first audio)."""
     from codec import audio
 
     from .mark_times import mark_times, marked
+    from .ssml import is_ssml
+    from .text_spans import word_spans
     from .word_times import WordTimer
 
     start, first, samples = time.perf_counter(), None, 0
     sentences, marks = ([], []) if args.word_times or args.marks else (None, None)
+    spans = word_spans(written or text, synth.sentences(text, long_form=True), is_ssml(text)) if args.word_times else None
     timer = None if marks is None else WordTimer(synth.sample_rate, synth.verifier.recognizer,
-                                                 wanted=None if args.word_times else marked(marks))
+                                                 wanted=None if args.word_times else marked(marks), spans=spans)
     with contextlib.ExitStack() as stack:
         write = _write_stdout if str(dst) == "-" else stack.enter_context(audio.writer(dst, synth.sample_rate))
         for chunk in synth.stream(text, voice, sampling, chunk_frames=args.chunk_frames if args.stream else 1 << 30,

@@ -187,6 +187,14 @@ class Synthesizer:
             yield chunk
             played += len(chunk)
 
+    @staticmethod
+    def sentences(text: str, long_form: bool = False) -> list[str]:
+        """``text``'s sentences as ``stream`` reads them (normalized), in order: what the
+        ``sentences`` it reports hold, known before any audio (``tts.text_spans``)."""
+        if not (is_ssml(text) or long_form):
+            return split_sentences(normalize(text))
+        return [s for item in text_plan(text) if isinstance(item, Say) for s in split_sentences(normalize(item.text))]
+
     def _stream_plan(self, plan: list[Say | Pause | Mark], voice: VoicePrompt | None, sampling: SamplingConfig | None,
                      chunk_frames: int, first_chunk_frames: int | None, should_stop: Callable[[], bool] | None,
                      speaking_rate: float, progress: bool, said: list[Spoken], marks: list,

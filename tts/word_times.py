@@ -29,16 +29,19 @@ class WordTime:
     end: float
     sentence: int
     aligned: bool = True
+    text_offset: int | None = None  # where in the text as sent the word comes from (``tts.text_spans``)
+    text_length: int | None = None
 
     def to_dict(self) -> dict:
-        return {k: round(v, 3) if isinstance(v, float) else v for k, v in asdict(self).items()}
+        return {k: round(v, 3) if isinstance(v, float) else v for k, v in asdict(self).items() if v is not None}
 
 
 def word_times(wav: np.ndarray, sample_rate: int, sentences: list[tuple[str | None, int]], recognizer,
-               margin_s: float = MARGIN_S, wanted: Callable[[int], bool] | None = None) -> list[WordTime]:
+               margin_s: float = MARGIN_S, wanted: Callable[[int], bool] | None = None,
+               spans: list[list[tuple[int, int]]] | None = None) -> list[WordTime]:
     """Every word of ``sentences`` [(sentence, sample where its audio begins); (None, sample where
-    a pause begins)] in ``wav`` (of the ``wanted`` sentences: ``WordTimer``)."""
-    timer = WordTimer(sample_rate, recognizer, margin_s, wanted)
+    a pause begins)] in ``wav`` (of the ``wanted`` sentences, with their ``spans``: ``WordTimer``)."""
+    timer = WordTimer(sample_rate, recognizer, margin_s, wanted, spans)
     timer.push(np.asarray(wav, np.float32), sentences)
     return timer.finish()
 
@@ -54,11 +57,12 @@ class WordTimer:
     for in the pause nor in the speech after it, and are found as soon as the pause begins."""
 
     def __init__(self, sample_rate: int, recognizer, margin_s: float = MARGIN_S,
-                 wanted: Callable[[int], bool] | None = None) -> None:
+                 wanted: Callable[[int], bool] | None = None, spans: list[list[tuple[int, int]]] | None = None) -> None:
         """``wanted``: which sentences (numbered from 0) to find the words of (default: all); the
-        others' audio is let go unheard (``tts.mark_times.marked``: only those holding marks)."""
+        others' audio is let go unheard (``tts.mark_times.marked``: only those holding marks).
+        ``spans``: each sentence's words' (start, end) in the text as sent (``tts.text_spans``)."""
         self.sample_rate, self.recognizer, self.margin = sample_rate, recognizer, int(margin_s * sample_rate)
-        self.wanted = wanted
+        self.wanted, self.spans = wanted, spans
         self.chunks: list[np.ndarray] = []
         self.start = self.total = 0  # output samples before the chunks held; played in all
         self.marks: list[tuple[str | None, int]] = []
@@ -110,8 +114,9 @@ class WordTimer:
         a = self._begin(i)
         wav = np.concatenate(self.chunks) if self.chunks else np.zeros(0, np.float32)
         if self.wanted is None or self.wanted(self.aligned):
+            spans = self.spans[self.aligned] if self.spans is not None and self.aligned < len(self.spans) else None
             self.found += _sentence(wav[a - self.start : end - self.start], self.sample_rate, self.marks[i][0],
-                                    self.recognizer, a / self.sample_rate, self.aligned)
+                                    self.recognizer, a / self.sample_rate, self.aligned, spans)
         self.aligned, self.at = self.aligned + 1, i + 1
         keep = max(0, self.marks[i + 1][1] - self.margin) if i + 1 < len(self.marks) else a
         self.chunks, self.start = [wav[keep - self.start :]], keep  # from where the next stretch may start
@@ -161,18 +166,25 @@ def _in_order(words: list[WordTime]) -> list[WordTime]:
     return out
 
 
-def _sentence(wav: np.ndarray, sample_rate: int, text: str, recognizer, offset: float, k: int) -> list[WordTime]:
+def _sentence(wav: np.ndarray, sample_rate: int, text: str, recognizer, offset: float, k: int,
+              spans: list[tuple[int, int]] | None = None) -> list[WordTime]:
+    """Sentence ``k``'s words in its stretch of audio (``offset`` s into the output), each with
+    its span of the text as sent where ``spans`` gives them."""
     try:
         tokens, owner, bounds = word_bounds(wav, sample_rate, text, recognizer)
     except InvalidText:  # audio too short to hold the words
         tokens = normalize(text).split()
         edges = offset + np.linspace(0.0, len(wav) / sample_rate, len(tokens) + 1)
-        return [WordTime(t, float(edges[i]), float(edges[i + 1]), k, False) for i, t in enumerate(tokens)]
-    owner, frame = np.asarray(owner), 1.0 / recognizer.frame_rate  # bounds: each word's first and last frame
-    last = offset + len(wav) / sample_rate
-    return [WordTime(token, offset + float(bounds[owner == i, 0].min()),
-                     min(last, offset + float(bounds[owner == i, 1].max()) + frame), k)
-            for i, token in enumerate(tokens) if (owner == i).any()]
+        found = [(i, WordTime(t, float(edges[i]), float(edges[i + 1]), k, False)) for i, t in enumerate(tokens)]
+    else:
+        owner, frame = np.asarray(owner), 1.0 / recognizer.frame_rate  # bounds: each word's first and last frame
+        last = offset + len(wav) / sample_rate
+        found = [(i, WordTime(token, offset + float(bounds[owner == i, 0].min()),
+                              min(last, offset + float(bounds[owner == i, 1].max()) + frame), k))
+                 for i, token in enumerate(tokens) if (owner == i).any()]
+    if spans is None or len(spans) != len(tokens):
+        return [w for _, w in found]
+    return [replace(w, text_offset=spans[i][0], text_length=spans[i][1] - spans[i][0]) for i, w in found]
 
 
 def write_json(path, words: list[WordTime], marks: list = ()) -> None:

@@ -268,18 +268,22 @@ class Timepoint(_message.Message):
     def __init__(self, mark_name: _Optional[str] = ..., time_s: _Optional[float] = ...) -> None: ...
 
 class WordTime(_message.Message):
-    __slots__ = ("word", "start_s", "end_s", "sentence", "aligned")
+    __slots__ = ("word", "start_s", "end_s", "sentence", "aligned", "text_offset", "text_length")
     WORD_FIELD_NUMBER: _ClassVar[int]
     START_S_FIELD_NUMBER: _ClassVar[int]
     END_S_FIELD_NUMBER: _ClassVar[int]
     SENTENCE_FIELD_NUMBER: _ClassVar[int]
     ALIGNED_FIELD_NUMBER: _ClassVar[int]
+    TEXT_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    TEXT_LENGTH_FIELD_NUMBER: _ClassVar[int]
     word: str
     start_s: float
     end_s: float
     sentence: int
     aligned: bool
-    def __init__(self, word: _Optional[str] = ..., start_s: _Optional[float] = ..., end_s: _Optional[float] = ..., sentence: _Optional[int] = ..., aligned: _Optional[bool] = ...) -> None: ...
+    text_offset: int
+    text_length: int
+    def __init__(self, word: _Optional[str] = ..., start_s: _Optional[float] = ..., end_s: _Optional[float] = ..., sentence: _Optional[int] = ..., aligned: _Optional[bool] = ..., text_offset: _Optional[int] = ..., text_length: _Optional[int] = ...) -> None: ...
 
 class ListVoicesRequest(_message.Message):
     __slots__ = ()
