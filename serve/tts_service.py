@@ -335,7 +335,8 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
                         continue
                     piece = normalize_piece(respell(piece, said))
                     chars, text.speaking = chars + len(piece), True
-                    async with contextlib.aclosing(self._pooled(lambda: now.going_on.say(piece), now.cut)) as made:  # noqa: B023
+                    written = text.written
+                    async with contextlib.aclosing(self._pooled(lambda: now.going_on.say(piece, written), now.cut)) as made:  # noqa: B023
                         async for chunk, words in made:
                             if now.cut.is_set():
                                 break  # interrupted: the rest of this piece is not wanted
@@ -487,6 +488,7 @@ class _TextReader:
         self.pieces: asyncio.Queue = asyncio.Queue()  # bounded by ``unsaid``
         self.unsaid = 0  # characters in ``pieces``
         self.cut = threading.Event()  # set by an interrupt; the next reading gets a new one
+        self.written = ""  # the text sent since the stream began or the last interrupt (word spans are in it)
         self._room = asyncio.Event()
         self._speaking, self._quiet_since = False, time.monotonic()
 
@@ -509,13 +511,15 @@ class _TextReader:
     async def run(self, text: str) -> None:
         buffer = SentenceBuffer()
         try:
+            self.written = text
             await self._put(buffer.push(text))
             while (message := await self._next()) is not None:
                 if message.HasField("config"):
                     raise CodecError("the config may only come first")
                 if message.interrupt:
-                    buffer = SentenceBuffer()
+                    buffer, self.written = SentenceBuffer(), ""
                     self._interrupt()
+                self.written += message.text
                 await self._put(buffer.push(message.text) + (buffer.finish() if message.flush else []))
                 if message.flush:
                     self.pieces.put_nowait(FLUSHED)

@@ -1182,6 +1182,9 @@ def test_a_text_stream_tells_each_sentences_words_as_it_goes(stub):
                                                               ("Hello th", "ere. The old", " mill by the river.")])))
     words, whole = [w for answer in answers for w in answer.words], [w for answer in streamed for w in answer.words]
     assert [(w.word, w.sentence) for w in words] == [(w.word, w.sentence) for w in whole]
+    # each word's place in the text as sent, all its messages one after another
+    assert [(w.text_offset, w.text_length) for w in words] == [(w.text_offset, w.text_length) for w in whole]
+    assert [text[w.text_offset : w.text_offset + w.text_length] for w in words] == [w.word.strip(".") for w in words]
     assert [t for w in words for t in (w.start_s, w.end_s)] == pytest.approx(
         [t for w in whole for t in (w.start_s, w.end_s)], abs=1e-3)
     first = next(i for i, answer in enumerate(answers) if answer.words)
@@ -1218,8 +1221,8 @@ def test_an_interrupted_text_stream_goes_on_with_the_next_text(stub):
         text="A quiet bridge. The end.", word_times=True))])))
     np.testing.assert_allclose(np.concatenate([np.frombuffer(a.audio, "<f4") for a in after]),
                                np.concatenate([np.frombuffer(a.audio, "<f4") for a in fresh]), atol=1e-5)
-    assert [(w.word, w.sentence, round(w.start_s, 3)) for a in after for w in a.words] == [
-        (w.word, w.sentence, round(w.start_s, 3)) for a in fresh for w in a.words]
+    assert [(w.word, w.sentence, round(w.start_s, 3), w.text_offset) for a in after for w in a.words] == [
+        (w.word, w.sentence, round(w.start_s, 3), w.text_offset) for a in fresh for w in a.words]  # places from 0 too
     said = np.concatenate([np.frombuffer(a.audio, "<f4") for a in before])
     whole = np.concatenate(text_stream(stub, [LONG_ANSWER]))
     assert 0 < len(said) < len(whole) / 2  # cut off early

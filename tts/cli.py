@@ -235,10 +235,11 @@ def _say_as_it_comes(synth, said: dict[str, str], voice, sampling, args: argpars
     from .text_stream import SentenceBuffer, arriving
     from .word_times import TimedReading, WordTimer
 
-    buffer = SentenceBuffer()
+    buffer, written = SentenceBuffer(), []
 
     def pieces() -> Iterator[str]:
         for text in arriving(sys.stdin):
+            written.append(text)
             yield from buffer.push(text)
         yield from buffer.finish()
 
@@ -250,7 +251,7 @@ def _say_as_it_comes(synth, said: dict[str, str], voice, sampling, args: argpars
         for piece in pieces():
             if is_ssml(piece):
                 raise InvalidText("--as-it-comes reads plain text; SSML is read whole (without --as-it-comes)")
-            for chunk, _ in going_on.say(respell(piece, said)):
+            for chunk, _ in going_on.say(respell(piece, said), "".join(written)):
                 first = first or time.perf_counter() - start
                 write(chunk)
                 samples += len(chunk)

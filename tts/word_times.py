@@ -57,7 +57,7 @@ class WordTimer:
     for in the pause nor in the speech after it, and are found as soon as the pause begins."""
 
     def __init__(self, sample_rate: int, recognizer, margin_s: float = MARGIN_S,
-                 wanted: Callable[[int], bool] | None = None, spans: list[list[tuple[int, int]]] | None = None) -> None:
+                 wanted: Callable[[int], bool] | None = None, spans: list[list[tuple[int, int]] | None] | None = None) -> None:
         """``wanted``: which sentences (numbered from 0) to find the words of (default: all); the
         others' audio is let go unheard (``tts.mark_times.marked``: only those holding marks).
         ``spans``: each sentence's words' (start, end) in the text as sent (``tts.text_spans``)."""
@@ -114,7 +114,7 @@ class WordTimer:
         a = self._begin(i)
         wav = np.concatenate(self.chunks) if self.chunks else np.zeros(0, np.float32)
         if self.wanted is None or self.wanted(self.aligned):
-            spans = self.spans[self.aligned] if self.spans is not None and self.aligned < len(self.spans) else None
+            spans = self.spans[self.aligned] if self.spans and self.aligned < len(self.spans) else None
             self.found += _sentence(wav[a - self.start : end - self.start], self.sample_rate, self.marks[i][0],
                                     self.recognizer, a / self.sample_rate, self.aligned, spans)
         self.aligned, self.at = self.aligned + 1, i + 1
@@ -125,19 +125,27 @@ class WordTimer:
 class TimedReading:
     """A text read piece by piece (a ``tts.synthesize.Continuation``: a text stream), each
     sentence's words found by ``timer`` (a ``WordTimer``; None: no words) and handed out with
-    the audio that follows, once the next sentence has played past the margin."""
+    the audio that follows, once the next sentence has played past the margin; each word with
+    its place in the text as sent, where ``say`` is given that text."""
 
     def __init__(self, going_on, timer: WordTimer | None) -> None:
         self.going_on, self.timer = going_on, timer
         self.marks: list[tuple[str, int]] = []  # (sentence as read, output sample where it begins)
         self.played = self.sent = 0  # output samples so far; words handed out
+        self.cursor = 0  # where in the text as sent the next piece's words are looked for
+        if timer is not None:
+            timer.spans = []  # each piece's sentences' word spans, added as it is said
 
     @property
     def said(self) -> list:
         return self.going_on.said
 
-    def say(self, piece: str) -> Iterator[tuple[np.ndarray, list[WordTime]]]:
-        """Each audio chunk of ``piece`` with the words found since the chunk before."""
+    def say(self, piece: str, written: str | None = None) -> Iterator[tuple[np.ndarray, list[WordTime]]]:
+        """Each audio chunk of ``piece`` with the words found since the chunk before. ``written``:
+        the whole text as sent so far, which ``piece`` (respelled, normalized) was cut from after
+        the pieces before it: its words' places are found there."""
+        if self.timer is not None:
+            self.timer.spans += self._spans(piece, written)
         for chunk in self.going_on.say(piece):
             if self.timer is None:
                 yield chunk, []
@@ -150,6 +158,19 @@ class TimedReading:
     def finish(self) -> list[WordTime]:
         """The words not yet handed out, once the text is all said."""
         return self._new(self.timer.finish()) if self.timer is not None else []
+
+    def _spans(self, piece: str, written: str | None) -> list:
+        """The piece's sentences' word spans in ``written``, from where the last piece's ended."""
+        from .synthesize import Synthesizer
+        from .text_spans import word_spans
+
+        sentences = Synthesizer.sentences(piece)
+        if written is None:
+            return [None] * len(sentences)
+        found = [[(a + self.cursor, b + self.cursor) for a, b in spans]
+                 for spans in word_spans(written[self.cursor :], sentences)]
+        self.cursor = max([b for spans in found for _, b in spans], default=self.cursor)
+        return found
 
     def _new(self, found: list[WordTime]) -> list[WordTime]:
         words, self.sent = found[self.sent:], len(found)
