@@ -71,7 +71,7 @@ from tts.text import InvalidText, TextTokenizer, normalize, split_long_text, spl
      "thirty p m. Then"),  # a form's period ending a sentence stays
     ("In A.D. 1066, 44 BC, 500 B.C. There on the 1st Jan. 1900 and 5 May 2020", "In A D ten sixty six, forty four B C, "
      "five hundred B C. There on the first of january, nineteen hundred and fifth of may, twenty twenty"),
-    ("From 10:30-11:30 for $5.50", "From ten thirty-eleven thirty for five dollars and fifty cents"),  # times, money untouched
+    ("From 10:30-11:30 for $5.50", "From ten thirty to eleven thirty for five dollars and fifty cents"),  # a range of times
     # words in capitals (tts.capitals): initialisms spelled, acronyms said, shouting in sentence case
     ("The FBI and NASA met the CEO of IBM at the UN.", "The F B I and Nasa met the C E O of I B M at the U N."),
     ("Use HTML, JSON and an API; the NAACP, USSR and UCLA.", "Use H T M L, jason and an A P I; the N A A C P, U S S R "
@@ -125,6 +125,9 @@ from tts.text import InvalidText, TextTokenizer, normalize, split_long_text, spl
      "version two point zero on one nine two dot one six eight dot zero dot one (Ubuntu twenty two point zero four); due "
      "on january fifteenth, Monday december twenty fifth, twenty twenty three, for one fifteenth of us; call one eight "
      "seven seven kars four kids on Martin Luther King junior Day. Go two point two five miles, cut by one third."),
+    ("Ran 5km in 25:30 at 9:30-10:15 am, a 1:1000 map, 3x faster, a 4x4, 25 y/o; 0x1F.", "Ran five kilometers in "
+     "twenty five thirty at nine thirty to ten fifteen a m, a one to one thousand map, three times faster, a four by four, "
+     "twenty five years old; zero x one F."),
 ])
 def test_normalize_cases(raw, spoken):
     assert normalize(raw) == spoken

@@ -88,7 +88,7 @@ _NAMED_AFTER_RE = re.compile(r" (?:Day|Boulevard|Blvd|Drive|Avenue|Street|Parkwa
 _ABBR_END_RE = re.compile(r"\b(?:" + "|".join(LEADING) + r")\.$", re.IGNORECASE)  # "Mr." ends no sentence
 _CURRENCY_RE = re.compile("([" + MONEY + r"])\s?(\d[\d,]*)(?:\.(\d{1,2}))?\b")
 _ORDINAL_RE = re.compile(r"\b(\d{1,3}(?:,\d{3})+|\d+)(st|nd|rd|th)\b", re.IGNORECASE)
-_TIME_RE = re.compile(r"\b(\d{1,2}):(\d{2})(?:\s*(am|pm|a\.m\.|p\.m\.)(?!\w)" + TIME_END + ")?", re.IGNORECASE)
+_TIME_RE = re.compile(r"\b(\d{1,2}):(\d{2})(?!\d)(?:\s*(am|pm|a\.m\.|p\.m\.)(?!\w)" + TIME_END + ")?", re.IGNORECASE)
 _DATE_RE = re.compile(r"\b(\d{1,2})/(\d{1,2})/(\d{4})\b")
 _DECIMAL_RE = re.compile(r"\b(\d+)\.(\d+)\b")
 _NUMBER_RE = re.compile(r"\b\d{1,3}(?:,\d{3})+\b|\b\d+\b")
@@ -169,8 +169,10 @@ def _currency(m: re.Match) -> str:
 
 def _time(m: re.Match) -> str:
     h, mins, suffix = int(m.group(1)), int(m.group(2)), (m.group(3) or "").lower().replace(".", "")
-    if h > 24 or mins > 59:
+    if mins > 59:
         return m.group(0)
+    if h > 24:  # minutes and seconds: "ran 5 km in 25:30" is "twenty five thirty"
+        return f"{number_words(h)} {'oh ' * (mins < 10)}{number_words(mins)}" + kept_period(m)
     on_the_hour = " hundred" if h > 12 or (h == 0 and not suffix) else " o'clock"  # 17:00 is "seventeen hundred"
     spoken = number_words(h) + (on_the_hour if mins == 0 and not suffix else "" if mins == 0 else
                                 " oh " + number_words(mins) if mins < 10 else " " + number_words(mins))
@@ -212,14 +214,19 @@ _RULES: list[Rule] = [
     Rule(re.compile(r"(?<![\w-])1[-. ]?(8(?:00|88|77|66|55|44|33))[-. ]((?-i:[A-Z][A-Z\d]{2,11}))(?![\w-])"),
          lambda m: f"one {'eight hundred' if m.group(1) == '800' else digits_words(m.group(1))} {m.group(2).lower()}"),
     Rule(re.compile(r"(?<![\w-])-(?=\d)"), lambda m: "minus "),  # before the measures: "-3.5°C"
+    Rule(re.compile(r"\b(\d+) ?y/o\b"), lambda m: f"{m.group(1)} years old"),  # before "and/or" is two words
     *SEMIOTIC_RULES,  # measures, telephones, fractions, month dates, addresses: before the number rules
     Rule(_YEAR_NAMED_RE, lambda m: f"{m.group(1)} {year_words(int(m.group(2)))}"),  # before "Dec." is spelled out
     Rule(_ABBR_RE, _abbreviation, digits=False),
     Rule(re.compile(r"\bvs\b(?!\.)"), lambda m: "versus", digits=False),  # "A vs B" (with its period: an abbreviation)
     Rule(_CURRENCY_RE, _currency),
     Rule(_DATE_RE, _date),
+    Rule(re.compile(r"\b(\d{1,2}:\d{2}) ?- ?(?=\d{1,2}:\d{2}\b)"), lambda m: f"{m.group(1)} to "),  # "9:30-10:15"
     Rule(_TIME_RE, _time),
     Rule(_RATIO_RE, lambda m: f"{m.group(1)} to {m.group(2)}"),
+    # "3x faster" is three times; "4x4", "1920x1080" a size ("0x1F" stays a hex number)
+    Rule(re.compile(r"\b(\d+(?:\.\d+)?)x(?= (?:more|less|as|the|\w+er)\b)"), lambda m: f"{m.group(1)} times"),
+    Rule(re.compile(r"\b(\d+)x(\d+)\b"), lambda m: f"{m.group(1)} by {m.group(2)}"),
     Rule(_ORDINAL_RE, lambda m: ordinal_words(int(m.group(1).replace(",", "")))),
     Rule(_YEARS_BETWEEN_RE, lambda m: f"{m.group(1)} {year_words(int(m.group(2)))} {m.group(3)} {year_words(int(m.group(4)))}"),
     Rule(_YEAR_CONTEXT_RE, lambda m: f"{m.group(1)} {year_words(int(m.group(2)))}"),
