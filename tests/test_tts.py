@@ -128,6 +128,13 @@ from tts.text import InvalidText, TextTokenizer, normalize, split_long_text, spl
     ("Ran 5km in 25:30 at 9:30-10:15 am, a 1:1000 map, 3x faster, a 4x4, 25 y/o; 0x1F.", "Ran five kilometers in "
      "twenty five thirty at nine thirty to ten fifteen a m, a one to one thousand map, three times faster, a four by four, "
      "twenty five years old; zero x one F."),
+    ("Cost \u2248 $5 \u00b1 1; 10 \u00f7 2; x \u2264 5, y \u2265 3, a \u2260 b; 1\u00bd cups, \u00bc tsp; Brand\u2122 \u00a9 2024, "
+     "\u00a7 5; 5 \u00b5s, 10 \u2126; x^2, x\u00b3, 2^10; 10 m\u00b2, 9.8 m/s\u00b2; w/ cheese, w/o onions; Jan 1-5, 2024; "
+     "3 p.m. ET today \u2192 done.", "Cost about five dollars plus or minus one; ten divided by two; x less than or equal to "
+     "five, y more than or equal to three, a not equal to b; one and one half cups, one quarter teaspoon; Brand copyright "
+     "two thousand and twenty four, section five; five microseconds, ten ohms; x squared, x cubed, two to the power of "
+     "ten; ten square meters, nine point eight meters per second squared; with cheese, without onions; january first "
+     "to fifth, twenty twenty four; three p m E T today to done."),
 ])
 def test_normalize_cases(raw, spoken):
     assert normalize(raw) == spoken

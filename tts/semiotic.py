@@ -34,7 +34,13 @@ UNITS = {
     "hr": ("hour", "hours"), "hrs": ("hour", "hours"), "yr": ("year", "years"), "yrs": ("year", "years"),
     "tsp": ("teaspoon", "teaspoons"), "tbsp": ("tablespoon", "tablespoons"),
     "°C": ("degree celsius", "degrees celsius"), "°F": ("degree fahrenheit", "degrees fahrenheit"),
-    "°": ("degree", "degrees"),
+    "°": ("degree", "degrees"), "μs": ("microsecond", "microseconds"), "ns": ("nanosecond", "nanoseconds"),
+    "μm": ("micrometer", "micrometers"), "μg": ("microgram", "micrograms"), "Ω": ("ohm", "ohms"),
+    "kΩ": ("kilohm", "kilohms"), "m/s": ("meter per second", "meters per second"),
+    "m/s^2": ("meter per second squared", "meters per second squared"), "m^2": ("square meter", "square meters"),
+    "km^2": ("square kilometer", "square kilometers"), "cm^2": ("square centimeter", "square centimeters"),
+    "ft^2": ("square foot", "square feet"), "m^3": ("cubic meter", "cubic meters"),
+    "cm^3": ("cubic centimeter", "cubic centimeters"),
 }
 CURRENCY = {"$": ("dollar", "dollars", "cent", "cents"), "£": ("pound", "pounds", "penny", "pence"),
             "€": ("euro", "euros", "cent", "cents"), "¥": ("yen", "yen", "sen", "sen"),
@@ -58,7 +64,7 @@ DOMAINS = "com org net edu gov io ai dev info co uk us ca de fr".split()
 # capital); ``kept_period`` puts the period back there, so the sentence still ends
 SENTENCE_END = r"(?=(\s*$|\s+(?-i:[A-Z]))?)"
 # after a time: a time zone goes on with it ("3 p.m. EST"), any other capital starts a sentence
-ZONES = r"(?:[ECMP][SD]T|GMT|UTC|CEST|CET|BST|IST|AEST|AEDT|JST|HST|AKST|AKDT)\b"
+ZONES = r"(?:[ECMP][SD]?T|GMT|UTC|CEST|CET|BST|IST|AEST|AEDT|JST|HST|AKST|AKDT)\b"
 TIME_END = r"(?=(\s*$|\s+(?!" + ZONES + r")(?-i:[A-Z]))?)"
 
 
@@ -129,6 +135,14 @@ def _month_date(m: re.Match) -> str:
     """'Jan. 5, 2020' -> 'january fifth, twenty twenty'."""
     year = int(m.group(3)) if m.group(3) else None
     return date_words(MONTH_WRITTEN[m.group(1)], int(m.group(2)), year) or m.group(0)
+
+
+def _month_days(m: re.Match) -> str:
+    """'Jan 1-5, 2024' -> 'january first to fifth, twenty twenty four'."""
+    first, last = date_words(MONTH_WRITTEN[m.group(1)], int(m.group(2)), None), int(m.group(3))
+    if first is None or not int(m.group(2)) < last <= 31:
+        return m.group(0)
+    return f"{first} to {ordinal_words(last)}" + (f", {year_words(int(m.group(4)))}" if m.group(4) else "")
 
 
 def _day_month(m: re.Match) -> str:
@@ -273,11 +287,13 @@ def _web(m: re.Match) -> str:
 
 class Rule(NamedTuple):
     """A written form and its reading; ``digits``: it only ever matches text with a digit in it
-    (most do, and most text has none: ``normalize`` skips them there)."""
+    (most do, and most text has none: ``normalize`` skips them there); ``needs``: a character
+    it cannot match without (looked for before the pattern is run)."""
 
     pattern: re.Pattern
     reading: Callable[[re.Match], str]
     digits: bool = True
+    needs: str = ""
 
 
 _MONTHS = "|".join(sorted(MONTH_WRITTEN, key=len, reverse=True))
@@ -317,6 +333,9 @@ RULES: list[Rule] = [
     Rule(re.compile(r"\b(\d+(?:st|nd|rd|th)?) St\.(?=\s+[A-Z])"), lambda m: f"{m.group(1)} street."),  # never a saint
     Rule(re.compile(r"\b(" + _STREET + r") St(?:\.(?=\s+[a-z]|\s*[,;:!?])|\b(?!\.))"), lambda m: f"{m.group(1)} street",
          digits=False),
+    # a month's days from one to another: "Jan 1-5" -> "january first to fifth"
+    Rule(re.compile(r"\b(" + _MONTHS + r")\.? (\d{1,2})(?:st|nd|rd|th)? ?- ?(\d{1,2})(?:st|nd|rd|th)?\b(?![,.]\d|-)"
+                    r"(?:,? (\d{4})\b)?"), _month_days, needs="-"),
     Rule(re.compile(r"\b(" + _MONTHS + r")\.? (\d{1,2})(?:st|nd|rd|th)?\b(?![,.]\d)(?:,? (\d{4})\b)?"), _month_date),
     # the day first: "1st Jan. 1900", "5th May", "5 May 2020" (not "5 May" alone: "5 may be")
     Rule(re.compile(r"(?<![\w.])(\d{1,2})(?:st|nd|rd|th) (" + _MONTHS + r")\b\.?(?:,? (\d{4})\b)?"), _day_month),
@@ -346,7 +365,7 @@ RULES: list[Rule] = [
     Rule(re.compile(r"(?<![\w.:" + MONEY + r"'])'?(\d0|\d{2}[0-9]0)s\b"), _decade),
     Rule(re.compile(r"(?<![\w.:" + MONEY + r"-])(\d[\d,]*(?:\.\d+)?) ?[-\u2013] ?(\d[\d,]*(?:\.\d+)?) ?(" + _UNITS
                     + r")(?![\w/])"), _measure_range),
-    Rule(re.compile(r"(?<![\w.:" + MONEY + r"-])(\d+)-(\d+)(?![\w:-])"), _range),
+    Rule(re.compile(r"(?<![\w.:" + MONEY + r"-])(\d+)-(\d+)(?![\w:-])"), _range, needs="-"),
     # a duration in hours and minutes: "2h 30m", "1h30min" ("30m" alone is metres)
     Rule(re.compile(r"(?<![\w.])(\d+) ?h ?(\d+) ?m(?:in)?\b"),
          lambda m: f"{_amount(m.group(1))} {'hour' if m.group(1) == '1' else 'hours'} {_amount(m.group(2))} "
@@ -372,10 +391,10 @@ RULES: list[Rule] = [
     # a month and day after a word that says a date comes: "due on 1/15" -> "due on january fifteenth"
     Rule(re.compile(r"\b(" + _BEFORE_DATES + r") (0?[1-9]|1[0-2])/(0?[1-9]|[12]\d|3[01])(?![\w/]|[.,]\d| of\b)"
                     r"(?:,? (1\d{3}|20\d\d)\b)?", re.IGNORECASE), _numeric_date),
-    Rule(re.compile(r"(?<![\w/:" + MONEY + r"])(?:(\d+) )?(\d+)/(\d+)(?![\w/])"), _fraction),
+    Rule(re.compile(r"(?<![\w/:" + MONEY + r"])(?:(\d+) )?(\d+)/(\d+)(?![\w/])"), _fraction, needs="/"),
     Rule(re.compile(r"(?<=\d)\(([a-z])\)(?!\w)"), lambda m: f" {m.group(1)}"),  # "Section 4(b)": four b
     # what no number was next to: "20-25°C" (the range read first), "a 5° turn"
     Rule(re.compile(r"° ?([CF])\b"), lambda m: f" degrees {UNITS['°' + m.group(1)][1].split()[1]} ", digits=False),
     Rule(re.compile(r"°"), lambda m: " degrees ", digits=False),
-    Rule(re.compile(r"(?<=[A-Za-z])/(?=[A-Za-z])"), lambda m: " ", digits=False),  # "and/or", "A/B" (after units, addresses)
+    Rule(re.compile(r"(?<=[A-Za-z])/(?=[A-Za-z])"), lambda m: " ", digits=False, needs="/"),  # "and/or", "A/B" (after units, addresses)
 ]

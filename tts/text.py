@@ -44,7 +44,15 @@ ABBREVIATIONS = {
 }
 PUNCT_MAP = {"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'", "\u2014": ", ", "\u2013": ", ",
              "\u2026": "...", "\u00a0": " ", "&": " and ", "%": " percent", "+": " plus ", "=": " equals ",
-             "@": " at ", "#": " number "}
+             "@": " at ", "#": " number ", "\u2248": " about ", "\u00b1": " plus or minus ", "\u00f7": " divided by ",
+             "\u2264": " less than or equal to ", "\u2265": " more than or equal to ", "\u2260": " not equal to ",
+             "\u2192": " to ", "\u00a7": " section ", "\u00b6": " paragraph ", "\u00a9": " copyright ", "\u2122": "",
+             "\u00ae": ""}
+# what NFKC would make unreadable: "½" is "1⁄2" after it, "m²" "m2"
+_BEFORE_NFKC = {"\u00bd": " 1/2", "\u00bc": " 1/4", "\u00be": " 3/4", "\u2153": " 1/3", "\u2154": " 2/3",
+                "\u215b": " 1/8", "\u215c": " 3/8", "\u215d": " 5/8", "\u215e": " 7/8", "\u2155": " 1/5",
+                "\u00b2": "^2", "\u00b3": "^3", "\u2122": "", "\u00ae": ""}
+_BEFORE_NFKC_RE = re.compile("[" + "".join(_BEFORE_NFKC) + "]")
 _COMPARED = {"~": "about ", "<": "less than ", ">": "more than "}  # before a number
 _EMAIL_SAID = {".": " dot ", "_": " underscore ", "-": " dash ", "+": " plus ", "@": " at "}
 
@@ -130,7 +138,7 @@ def _normalize_cached(text: str) -> str:
     text = _clean_unicode(text)
     digits = any(ch.isdigit() for ch in text)
     for rule in _RULES:
-        if digits or not rule.digits:
+        if (digits or not rule.digits) and (not rule.needs or rule.needs in text):
             text = rule.pattern.sub(rule.reading, text)
     text = re.sub(r"\s+([,.!?;:])", r"\1", re.sub(r"\s+", " ", text)).strip()
     if not any(ch.isalpha() for ch in text):
@@ -140,6 +148,9 @@ def _normalize_cached(text: str) -> str:
 
 def _clean_unicode(text: str) -> str:
     """NFKC, typographic punctuation to ASCII, control and unassigned characters dropped."""
+    if _BEFORE_NFKC_RE.search(text):
+        text = re.sub(r"(?<=\d) (?=1/2|1/4|3/4|1/3|2/3|1/8|3/8|5/8|7/8|1/5)", " ",
+                      _BEFORE_NFKC_RE.sub(lambda m: _BEFORE_NFKC[m.group(0)], text)).replace("  ", " ")
     text = plain(unicodedata.normalize("NFKC", text))  # a chat model's Markdown (tts.markdown)
     for chars, pattern, said in _BEFORE_SYMBOLS:
         if any(ch in text for ch in chars):
@@ -150,7 +161,7 @@ def _clean_unicode(text: str) -> str:
         cat = unicodedata.category(ch)
         if cat[0] == "C" and ch not in "\n\t":
             continue  # control, format, unassigned, private use
-        if cat[0] == "S" and ch not in MONEY + "¢°":
+        if cat[0] == "S" and ch not in MONEY + "¢°^":  # "^": a power, read by a rule (or dropped there)
             kept.append(" ")  # emoji and other symbols are not spoken
             continue
         kept.append(ch)
@@ -214,19 +225,25 @@ _RULES: list[Rule] = [
     Rule(re.compile(r"(?<![\w-])1[-. ]?(8(?:00|88|77|66|55|44|33))[-. ]((?-i:[A-Z][A-Z\d]{2,11}))(?![\w-])"),
          lambda m: f"one {'eight hundred' if m.group(1) == '800' else digits_words(m.group(1))} {m.group(2).lower()}"),
     Rule(re.compile(r"(?<![\w-])-(?=\d)"), lambda m: "minus "),  # before the measures: "-3.5°C"
-    Rule(re.compile(r"\b(\d+) ?y/o\b"), lambda m: f"{m.group(1)} years old"),  # before "and/or" is two words
+    Rule(re.compile(r"\b(\d+) ?y/o\b"), lambda m: f"{m.group(1)} years old", needs="/"),  # before "and/or" is two words
+    Rule(re.compile(r"\b[wW]/o\b"), lambda m: "without", digits=False, needs="/"),
+    Rule(re.compile(r"\b([wW])/(?= )"), lambda m: "with" if m.group(1) == "w" else "With", digits=False, needs="/"),
     *SEMIOTIC_RULES,  # measures, telephones, fractions, month dates, addresses: before the number rules
     Rule(_YEAR_NAMED_RE, lambda m: f"{m.group(1)} {year_words(int(m.group(2)))}"),  # before "Dec." is spelled out
     Rule(_ABBR_RE, _abbreviation, digits=False),
     Rule(re.compile(r"\bvs\b(?!\.)"), lambda m: "versus", digits=False),  # "A vs B" (with its period: an abbreviation)
     Rule(_CURRENCY_RE, _currency),
     Rule(_DATE_RE, _date),
-    Rule(re.compile(r"\b(\d{1,2}:\d{2}) ?- ?(?=\d{1,2}:\d{2}\b)"), lambda m: f"{m.group(1)} to "),  # "9:30-10:15"
-    Rule(_TIME_RE, _time),
-    Rule(_RATIO_RE, lambda m: f"{m.group(1)} to {m.group(2)}"),
+    Rule(re.compile(r"\b(\d{1,2}:\d{2}) ?- ?(?=\d{1,2}:\d{2}\b)"), lambda m: f"{m.group(1)} to ", needs=":"),  # "9:30-10:15"
+    Rule(_TIME_RE, _time, needs=":"),
+    Rule(_RATIO_RE, lambda m: f"{m.group(1)} to {m.group(2)}", needs=":"),
+    # powers: "x^2" is x squared, "2^10" two to the power of ten
+    Rule(re.compile(r"(?<=\w)\^([23])(?!\d)"), lambda m: " squared" if m.group(1) == "2" else " cubed", needs="^"),
+    Rule(re.compile(r"(?<=\w)\^(\d+)"), lambda m: f" to the power of {m.group(1)}", needs="^"),
+    Rule(re.compile(r"\^"), lambda m: " ", digits=False, needs="^"),  # a caret that is no power is not read
     # "3x faster" is three times; "4x4", "1920x1080" a size ("0x1F" stays a hex number)
-    Rule(re.compile(r"\b(\d+(?:\.\d+)?)x(?= (?:more|less|as|the|\w+er)\b)"), lambda m: f"{m.group(1)} times"),
-    Rule(re.compile(r"\b(\d+)x(\d+)\b"), lambda m: f"{m.group(1)} by {m.group(2)}"),
+    Rule(re.compile(r"\b(\d+(?:\.\d+)?)x(?= (?:more|less|as|the|\w+er)\b)"), lambda m: f"{m.group(1)} times", needs="x"),
+    Rule(re.compile(r"\b(\d+)x(\d+)\b"), lambda m: f"{m.group(1)} by {m.group(2)}", needs="x"),
     Rule(_ORDINAL_RE, lambda m: ordinal_words(int(m.group(1).replace(",", "")))),
     Rule(_YEARS_BETWEEN_RE, lambda m: f"{m.group(1)} {year_words(int(m.group(2)))} {m.group(3)} {year_words(int(m.group(4)))}"),
     Rule(_YEAR_CONTEXT_RE, lambda m: f"{m.group(1)} {year_words(int(m.group(2)))}"),
