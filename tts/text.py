@@ -46,8 +46,7 @@ PUNCT_MAP = {"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'", "\u2014
              "\u2026": "...", "\u00a0": " ", "&": " and ", "%": " percent", "+": " plus ", "=": " equals ",
              "@": " at ", "#": " number ", "\u2248": " about ", "\u00b1": " plus or minus ", "\u00f7": " divided by ",
              "\u2264": " less than or equal to ", "\u2265": " more than or equal to ", "\u2260": " not equal to ",
-             "\u2192": " to ", "\u00a7": " section ", "\u00b6": " paragraph ", "\u00a9": " copyright ", "\u2122": "",
-             "\u00ae": ""}
+             "\u2192": " to ", "\u00a7": " section ", "\u00b6": " paragraph ", "\u00a9": " copyright "}
 # what NFKC would make unreadable: "½" is "1⁄2" after it, "m²" "m2"
 _BEFORE_NFKC = {"\u00bd": " 1/2", "\u00bc": " 1/4", "\u00be": " 3/4", "\u2153": " 1/3", "\u2154": " 2/3",
                 "\u215b": " 1/8", "\u215c": " 3/8", "\u215d": " 5/8", "\u215e": " 7/8", "\u2155": " 1/5",
