@@ -88,7 +88,7 @@ from tts.text import InvalidText, TextTokenizer, normalize, split_long_text, spl
      "nineteen ninety nine, Q three twenty twenty four and in the year ten sixty six; May one thousand people"),
     ("A 3:2 ratio on 16:9 screens at 10:30.", "A three to two ratio on sixteen to nine screens at ten thirty."),
     ("Call 911 or dial 999; a 911 dispatcher; a Porsche 911.", "Call nine one one or dial nine nine nine; a nine one one "
-     "dispatcher; a Porsche nine hundred and eleven."),
+     "dispatcher; a Porsche nine eleven."),
     ("Mail john.doe@example.com or first_last+x@my-site.co.uk.", "Mail john dot doe at example dot com or first underscore "
      "last plus x at my dash site dot co dot uk."),
     ("Apt. 5B on Fifth Ave. near Sunset Blvd. Then 20-25°C. She has a Ph.D.", "apartment five B on Fifth avenue near "
@@ -135,6 +135,10 @@ from tts.text import InvalidText, TextTokenizer, normalize, split_long_text, spl
      "two thousand and twenty four, section five; five microseconds, ten ohms; x squared, x cubed, two to the power of "
      "ten; ten square meters, nine point eight meters per second squared; with cheese, without onions; january first "
      "to fifth, twenty twenty four; three p m E T today to done."),
+    ("Room 237: fly a Boeing 747 or Airbus A380 on Highway 101, drive an F-150, buy an RTX 4090; the Fortune 500, "
+     "over 300 people, in May 350 came.", "Room two thirty seven: fly a Boeing seven forty seven or Airbus A three eighty "
+     "on Highway one oh one, drive an F one fifty, buy an R T X forty ninety; the Fortune five hundred, over three "
+     "hundred people, in May three hundred and fifty came."),
 ])
 def test_normalize_cases(raw, spoken):
     assert normalize(raw) == spoken

@@ -87,6 +87,9 @@ BEFORE_NUMBERS = {"no": "number", "nos": "numbers", "p": "page", "pp": "pages", 
 # abbreviations that lead into what follows (titles, "vs."): never a sentence's end
 LEADING = {"mr", "mrs", "ms", "dr", "st", "prof", "capt", "gen", "lt", "col", "sgt", "rev", "mt", "vs", "apt"}
 # the lookahead turns away most places at once: a word of letters and a period follows
+_MONTH_NAMES = "|".join(MONTH_WRITTEN)  # "in May 350 came": not a model
+# words whose number is read in pairs even where they start a sentence ("Room 237 is haunted")
+_DESIGNATORS = "Room|Flight|Route|Highway|Interstate|Suite|Gate|Platform|Bus|Section|Title|Chapter|Page|Area|Model|Boeing|Airbus"
 _ABBR_RE = re.compile(r"\b(?=[a-z]{2,6}\.)(" + "|".join(ABBREVIATIONS) + r")\." + SENTENCE_END, re.IGNORECASE)
 _AFTER_NAME_RE = re.compile(r"\b[A-Z][a-z]*,? $")  # "John Smith Jr.": a name's suffix, which may end a sentence
 # what is named after a "Jr.", which then ends no sentence: "Martin Luther King Jr. Day"
@@ -211,6 +214,18 @@ def _code(m: re.Match) -> str:
     return said + ", ".join(digits_words(part) for part in m.group(2).split("-"))
 
 
+def _pairs(digits: str) -> str:
+    """'747' -> 'seven forty seven', '101' -> 'one oh one', '4090' -> 'forty ninety' ('500': five hundred)."""
+    if digits[0] == "0":
+        return digits_words(digits)
+    if digits.endswith("00"):
+        return number_words(int(digits))
+    if len(digits) == 4:
+        return year_words(int(digits))
+    head, tail = digits[0], digits[1:]
+    return f"{number_words(int(head))} {'oh ' + number_words(int(tail)) if tail[0] == '0' else number_words(int(tail))}"
+
+
 def _number(m: re.Match) -> str:
     return number_words(int(m.group(0).replace(",", "")))
 
@@ -247,6 +262,11 @@ _RULES: list[Rule] = [
     Rule(_YEARS_BETWEEN_RE, lambda m: f"{m.group(1)} {year_words(int(m.group(2)))} {m.group(3)} {year_words(int(m.group(4)))}"),
     Rule(_YEAR_CONTEXT_RE, lambda m: f"{m.group(1)} {year_words(int(m.group(2)))}"),
     Rule(_EMERGENCY_RE, lambda m: " ".join(filter(None, (m.group(1), digits_words(m.group(2) or m.group(3)))))),
+    # a model or route number after a name is read in pairs, as said: "Boeing 747" -> "seven forty seven", "Highway
+    # 101" -> "one oh one", "RTX 4090", "A380", "F-150" (a name mid-sentence: "Over 300 people" is a count)
+    Rule(re.compile(r"(?:(?<=[a-z,;:)] )(?!(?:" + _MONTH_NAMES + r")\b)|\b(?=(?:" + _DESIGNATORS + r") ))([A-Z][A-Za-z]*) "
+                    r"(\d{3,4})(?=s?\b)(?![.,:/]\d)"), lambda m: f"{m.group(1)} {_pairs(m.group(2))}"),
+    Rule(re.compile(r"\b([A-Z]{1,3})-?(\d{3,4})(?=s?\b)(?![.,:/]\d)"), lambda m: f"{m.group(1)} {_pairs(m.group(2))}"),
     Rule(re.compile(r"(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])"), lambda m: " "),  # "A4", "3D", "MP3": the number apart
     Rule(_DECIMAL_RE, lambda m: f"{number_words(int(m.group(1)))} point {digits_words(m.group(2))}"),
     Rule(_NUMBER_RE, _number),
