@@ -132,7 +132,7 @@ from tts.text import InvalidText, TextTokenizer, normalize, split_long_text, spl
      "\u00a7 5; 5 \u00b5s, 10 \u2126; x^2, x\u00b3, 2^10; 10 m\u00b2, 9.8 m/s\u00b2; w/ cheese, w/o onions; Jan 1-5, 2024; "
      "3 p.m. ET today \u2192 done.", "Cost about five dollars plus or minus one; ten divided by two; x less than or equal to "
      "five, y more than or equal to three, a not equal to b; one and one half cups, one quarter teaspoon; Brand copyright "
-     "two thousand and twenty four, section five; five microseconds, ten ohms; x squared, x cubed, two to the power of "
+     "twenty twenty four, section five; five microseconds, ten ohms; x squared, x cubed, two to the power of "
      "ten; ten square meters, nine point eight meters per second squared; with cheese, without onions; january first "
      "to fifth, twenty twenty four; three p m E T today to done."),
     ("Room 237: fly a Boeing 747 or Airbus A380 on Highway 101, drive an F-150, buy an RTX 4090; the Fortune 500, "

@@ -102,7 +102,7 @@ _TIME_RE = re.compile(r"\b(\d{1,2}):(\d{2})(?!\d)(?:\s*(am|pm|a\.m\.|p\.m\.)(?!\
 _DATE_RE = re.compile(r"\b(\d{1,2})/(\d{1,2})/(\d{4})\b")
 _DECIMAL_RE = re.compile(r"\b(\d+)\.(\d+)\b")
 _NUMBER_RE = re.compile(r"\b\d{1,3}(?:,\d{3})+\b|\b\d+\b")
-_YEAR_CONTEXT_RE = re.compile(r"\b(in|since|of|from|by|until|till|during|circa)\s+(1[1-9]\d\d|20\d\d)\b",
+_YEAR_CONTEXT_RE = re.compile(r"\b(in|since|of|from|by|until|till|during|circa|copyright)\s+(1[1-9]\d\d|20\d\d)\b",
                               re.IGNORECASE)
 _YEARS_BETWEEN_RE = re.compile(r"\b(between|from)\s+(1[1-9]\d\d|20\d\d) (and|to|until|till|through) (1[1-9]\d\d|20\d\d)\b"
                                r"(?![,.]?\d)", re.IGNORECASE)
