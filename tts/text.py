@@ -214,16 +214,21 @@ def _code(m: re.Match) -> str:
     return said + ", ".join(digits_words(part) for part in m.group(2).split("-"))
 
 
-def _pairs(digits: str) -> str:
-    """'747' -> 'seven forty seven', '101' -> 'one oh one', '4090' -> 'forty ninety' ('500': five hundred)."""
+def _pairs(digits: str, plural: str = "") -> str:
+    """'747' -> 'seven forty seven', '101' -> 'one oh one', '4090' -> 'forty ninety' ('500': five
+    hundred); ``plural`` "s": "747s" -> 'seven forty sevens'."""
     if digits[0] == "0":
-        return digits_words(digits)
-    if digits.endswith("00"):
-        return number_words(int(digits))
-    if len(digits) == 4:
-        return year_words(int(digits))
-    head, tail = digits[0], digits[1:]
-    return f"{number_words(int(head))} {'oh ' + number_words(int(tail)) if tail[0] == '0' else number_words(int(tail))}"
+        said = digits_words(digits)
+    elif digits.endswith("00"):
+        said = number_words(int(digits))
+    elif len(digits) == 4:
+        said = year_words(int(digits))
+    else:
+        tail = digits[1:]
+        said = f"{number_words(int(digits[0]))} {'oh ' * (tail[0] == '0')}{number_words(int(tail))}"
+    if not plural:
+        return said
+    return said[:-1] + "ies" if said.endswith("y") else said + ("es" if said.endswith("x") else "s")
 
 
 def _number(m: re.Match) -> str:
@@ -265,8 +270,8 @@ _RULES: list[Rule] = [
     # a model or route number after a name is read in pairs, as said: "Boeing 747" -> "seven forty seven", "Highway
     # 101" -> "one oh one", "RTX 4090", "A380", "F-150" (a name mid-sentence: "Over 300 people" is a count)
     Rule(re.compile(r"(?:(?<=[a-z,;:)] )(?!(?:" + _MONTH_NAMES + r")\b)|\b(?=(?:" + _DESIGNATORS + r") ))([A-Z][A-Za-z]*) "
-                    r"(\d{3,4})(?=s?\b)(?![.,:/]\d)"), lambda m: f"{m.group(1)} {_pairs(m.group(2))}"),
-    Rule(re.compile(r"\b([A-Z]{1,3})-?(\d{3,4})(?=s?\b)(?![.,:/]\d)"), lambda m: f"{m.group(1)} {_pairs(m.group(2))}"),
+                    r"(\d{3,4})(s?)\b(?![.,:/]\d)"), lambda m: f"{m.group(1)} {_pairs(m.group(2), m.group(3))}"),
+    Rule(re.compile(r"\b([A-Z]{1,3})-?(\d{3,4})(s?)\b(?![.,:/]\d)"), lambda m: f"{m.group(1)} {_pairs(m.group(2), m.group(3))}"),
     Rule(re.compile(r"(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])"), lambda m: " "),  # "A4", "3D", "MP3": the number apart
     Rule(_DECIMAL_RE, lambda m: f"{number_words(int(m.group(1)))} point {digits_words(m.group(2))}"),
     Rule(_NUMBER_RE, _number),
