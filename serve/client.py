@@ -188,7 +188,7 @@ def synthesis_request(text: str, voice: str = "", voice_audio: Path | None = Non
                       sample_rate: int = 0, chunk_ms: int = 0, cfg_scale: float = 0.0,
                       speaking_rate: float = 0.0, word_times: bool = False, best_of: int = 0,
                       custom_dictionary: str = "", volume_gain_db: float = 0.0,
-                      timepoints: bool = False) -> pb.SynthesizeSpeechRequest:
+                      timepoints: bool = False, pitch: float = 0.0) -> pb.SynthesizeSpeechRequest:
     """A Riva-style request: a bundled ``voice`` name or a reference recording (file bytes) +
     its transcript; zero sampling values mean the server's defaults. ``best_of``: candidates per
     sentence, the server's verifier keeps one. ``custom_dictionary``: pronunciations (``tts.respell``).
@@ -200,7 +200,7 @@ def synthesis_request(text: str, voice: str = "", voice_audio: Path | None = Non
                                       zero_shot_data=zero_shot, seed=seed, temperature=temperature, top_p=top_p,
                                       model=model, chunk_ms=chunk_ms, cfg_scale=cfg_scale, speaking_rate=speaking_rate,
                                       word_times=word_times, best_of=best_of, custom_dictionary=custom_dictionary,
-                                      volume_gain_db=volume_gain_db,
+                                      volume_gain_db=volume_gain_db, pitch=pitch,
                                       enable_time_pointing=[pb.SSML_MARK] if timepoints else [])
 
 
@@ -263,6 +263,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     syn.add_argument("--cfg-scale", type=float, default=0.0, help="guidance on the text, 1 = off (0: the model's)")
     syn.add_argument("--speaking-rate", type=float, default=0.0, help="0.5 to 2 times as fast, pitch kept (0: 1)")
     syn.add_argument("--volume-gain-db", type=float, default=0.0, help="louder (or softer) by this many dB, -96 to 16")
+    syn.add_argument("--pitch", type=float, default=0.0, help="this many semitones higher (or lower), -12 to 12")
     syn.add_argument("--model", default="")
     syn.add_argument("--sample-rate", type=int, default=0)
     syn.add_argument("--best-of", type=int, default=0,
@@ -363,7 +364,7 @@ def _synthesize(client: SpeechClient, args: argparse.Namespace) -> None:
     said = load_dictionary(args.dictionary) if args.dictionary else {}  # checked here: a bad entry fails in one line
     options = dict(voice=args.voice, voice_audio=args.voice_audio, voice_text=args.voice_text, seed=args.seed,
                    temperature=args.temperature, model=args.model, sample_rate=args.sample_rate,
-                   cfg_scale=args.cfg_scale, speaking_rate=args.speaking_rate, volume_gain_db=args.volume_gain_db,
+                   cfg_scale=args.cfg_scale, speaking_rate=args.speaking_rate, volume_gain_db=args.volume_gain_db, pitch=args.pitch,
                    best_of=args.best_of,
                    custom_dictionary="\n".join(f"{word}  {spoken}" for word, spoken in said.items()))
     if args.as_it_comes:

@@ -48,7 +48,7 @@ FILE_FORMATS = {"mp3": "MP3", "opus": "OGG", "flac": "FLAC"}  # encoded: libsndf
 WHOLE_FORMATS = {"flac"}  # made once the audio is all there
 FIELDS = {"model", "input", "voice", "response_format", "speed", "stream_format", "instructions",  # OpenAI's
           "seed", "temperature", "sample_rate", "best_of", "word_times", "voice_audio", "voice_text",  # this server's own
-          "volume_gain_db", "enable_time_pointing"}
+          "volume_gain_db", "enable_time_pointing", "pitch"}
 HTTP_STATUS = {
     grpc.StatusCode.INVALID_ARGUMENT: (400, "invalid_request_error"),
     grpc.StatusCode.FAILED_PRECONDITION: (400, "invalid_request_error"),
@@ -113,7 +113,8 @@ def speech_request(body: dict[str, Any]) -> tuple[pb.SynthesizeSpeechRequest, st
     if body.get("instructions"):
         raise HttpError(400, "instructions are not supported: this model has no way to act on them")
     fields = {"model": str, "voice": str, "speed": (int, float), "seed": int, "temperature": (int, float),
-              "sample_rate": int, "best_of": int, "voice_audio": str, "voice_text": str, "volume_gain_db": (int, float)}
+              "sample_rate": int, "best_of": int, "voice_audio": str, "voice_text": str, "volume_gain_db": (int, float),
+              "pitch": (int, float)}
     for name, kind in fields.items():
         if name in body and (not isinstance(body[name], kind) or isinstance(body[name], bool)):
             what = {str: "text", int: "an integer"}.get(kind, "a number")
@@ -133,7 +134,7 @@ def speech_request(body: dict[str, Any]) -> tuple[pb.SynthesizeSpeechRequest, st
         text=text, model=body.get("model", ""), voice_name=body.get("voice", ""), speaking_rate=speed,
         seed=body.get("seed", 0), temperature=body.get("temperature", 0.0), best_of=body.get("best_of", 0),
         sample_rate_hz=body.get("sample_rate", 0), word_times=body.get("word_times", False),
-        volume_gain_db=body.get("volume_gain_db", 0.0), encoding=pb.LINEAR_PCM if fmt in ("pcm", "wav") else pb.FLOAT32_PCM,
+        volume_gain_db=body.get("volume_gain_db", 0.0), pitch=body.get("pitch", 0.0), encoding=pb.LINEAR_PCM if fmt in ("pcm", "wav") else pb.FLOAT32_PCM,
         enable_time_pointing=[pb.TimepointType.Value(kind) for kind in pointing])
     if "voice_audio" in body or "voice_text" in body:
         request.zero_shot_data.CopyFrom(_zero_shot(body))

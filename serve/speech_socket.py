@@ -39,7 +39,7 @@ from serve.wire import SAMPLE_BYTES
 
 FORMATS = {"pcm": pb.LINEAR_PCM, "mulaw": pb.MULAW, "alaw": pb.ALAW}
 OPTIONS = {"model", "voice", "response_format", "sample_rate", "speed", "seed", "temperature", "token", "text",
-           "word_times", "voice_audio", "voice_text", "volume_gain_db"}
+           "word_times", "voice_audio", "voice_text", "volume_gain_db", "pitch"}
 LATER = {"text", "flush", "end", "interrupt"}
 
 

@@ -42,7 +42,7 @@ from tts.ssml import Say, is_ssml, parse_ssml
 from tts.text import InvalidText, normalize, split_long_text
 from tts.text_spans import word_spans
 from tts.text_stream import SentenceBuffer
-from tts.time_stretch import MAX_FACTOR, MIN_FACTOR  # as speaking rates too: 0.5x to 2x
+from tts.time_stretch import MAX_FACTOR, MIN_FACTOR, check_reshape  # as speaking rates too: 0.5x to 2x
 from tts.verify import load_verifier
 from tts.word_times import TimedReading, WordTime, WordTimer, word_times
 
@@ -212,6 +212,7 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
         if not (req.speaking_rate == 0.0 or MIN_FACTOR <= req.speaking_rate <= MAX_FACTOR):
             raise CodecError(f"speaking_rate must be {MIN_FACTOR:g} to {MAX_FACTOR:g} (1 = as the model speaks; 0 = 1), "
                              f"got {req.speaking_rate:g}")
+        check_reshape(req.speaking_rate or 1.0, req.pitch)  # the pitch, and the two together
         if not MIN_GAIN_DB <= req.volume_gain_db <= MAX_GAIN_DB:
             raise CodecError(f"volume_gain_db must be {MIN_GAIN_DB:g} to {MAX_GAIN_DB:g} (0 = as the model speaks), "
                              f"got {req.volume_gain_db:g}")
@@ -256,11 +257,11 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
         entry, text, voice, sampling, voices = await self._prepare(req)
         if _marks_wanted(req):
             wav, words, timepoints = await submit(self.generating, _with_word_times, entry.synth, text, voice, sampling,
-                                                  req.speaking_rate or 1.0, voices, _spans(req, text),
+                                                  req.speaking_rate or 1.0, voices, _spans(req, text), req.pitch,
                                                   metrics=self.metrics)
         else:
             wav, words, timepoints = await submit(self.generating, entry.synth.synthesize, text, voice, sampling,
-                                                  req.speaking_rate or 1.0, voices, metrics=self.metrics), [], []
+                                                  req.speaking_rate or 1.0, voices, req.pitch, metrics=self.metrics), [], []
         log_request("Synthesize", start, len(wav) / entry.synth.sample_rate, self.metrics, model=entry.name,
                     chars=len(text))
         out = self._encode_out(wav, entry, req)
@@ -285,7 +286,7 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
                 new, sent, played, due, found = [], 0, 0, [], []
                 for chunk in entry.synth.stream(text, voice, sampling, LATER_CHUNK_FRAMES, out.first_frames, stop.is_set,
                                                 req.speaking_rate or 1.0, sentences=sentences if timer else None,
-                                                marks=marks, voices=voices):
+                                                marks=marks, voices=voices, pitch=req.pitch):
                     yield chunk, new if req.word_times else [], due
                     played += len(chunk)
                     if timer is not None:
@@ -374,7 +375,7 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
         """A text stream's reading: the whole stream's, or what follows an interrupt (which sets ``cut``)."""
         out = _AudioOut(entry, req)
         going_on = entry.synth.continuation(voice, sampling, LATER_CHUNK_FRAMES, out.first_frames, cut.is_set,
-                                            req.speaking_rate or 1.0, decoder=decoder)
+                                            req.speaking_rate or 1.0, decoder=decoder, pitch=req.pitch)
         timer = WordTimer(entry.synth.sample_rate, entry.synth.verifier.recognizer) if req.word_times else None
         return _Reading(out, TimedReading(going_on, timer), going_on, cut)
 
@@ -571,7 +572,7 @@ def normalize_piece(text: str) -> str:
 
 
 def _with_word_times(synth, text: str, voice, sampling: SamplingConfig, speaking_rate: float, voices: dict,
-                     spans: list | None) -> tuple[np.ndarray, list[pb.WordTime], list[pb.Timepoint]]:
+                     spans: list | None, pitch: float) -> tuple[np.ndarray, list[pb.WordTime], list[pb.Timepoint]]:
     """A whole utterance and when its marks are reached; with ``spans`` (each sentence's words'
     places in the text as sent), when each of its words is said too (else only the words of
     sentences holding marks are found, and not sent). One inference job."""
@@ -579,7 +580,7 @@ def _with_word_times(synth, text: str, voice, sampling: SamplingConfig, speaking
     sentences: list = []
     marks: list = []
     chunks = list(synth.stream(text, voice, sampling, 1 << 30, speaking_rate=speaking_rate, sentences=sentences,
-                               marks=marks, voices=voices))
+                               marks=marks, voices=voices, pitch=pitch))
     wav = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
     words = [] if synth.verifier is None else word_times(wav, synth.sample_rate, sentences, synth.verifier.recognizer,
                                                           wanted=None if all_words else marked(marks), spans=spans)

@@ -361,6 +361,20 @@ def test_volume_gain_scales_what_is_said(stub):
     assert np.abs(loudest).max() <= 1.0 and np.allclose(loudest, np.clip(plain * 10 ** (16 / 20), -1, 1), atol=1e-5)
 
 
+def test_pitch_reshapes_what_is_said(stub):
+    """pitch (Google's, semitones): the same speech reshaped (tts.time_stretch.Reshaper), as long,
+    unary and streamed."""
+    from tts.time_stretch import Reshaper
+
+    plain = np.frombuffer(stub.Synthesize(request(text="Hello there.")).audio, "<f4")
+    higher = np.frombuffer(stub.Synthesize(request(text="Hello there.", pitch=3.0)).audio, "<f4")
+    shift = Reshaper(1.0, 3.0, SR)
+    np.testing.assert_allclose(higher, np.concatenate([shift.push(plain), shift.flush()]), atol=1e-5)
+    streamed = np.concatenate([np.frombuffer(r.audio, "<f4") for r in stub.SynthesizeStream(
+        request(text="Hello there.", pitch=3.0))])
+    np.testing.assert_allclose(streamed, higher, atol=1e-5)
+
+
 def test_ssml_requests(stub):
     doc = '<speak>Hello there.<break time="200ms"/><prosody rate="fast">A quiet bridge.</prosody></speak>'
     unary = np.frombuffer(stub.Synthesize(request(text=doc)).audio, "<f4")
@@ -384,6 +398,8 @@ def test_ssml_requests(stub):
     (dict(language_code="fr-FR"), grpc.StatusCode.INVALID_ARGUMENT, "English only"),
     (dict(speaking_rate=3.0), grpc.StatusCode.INVALID_ARGUMENT, "speaking_rate must be 0.5 to 2"),
     (dict(volume_gain_db=20.0), grpc.StatusCode.INVALID_ARGUMENT, "volume_gain_db must be -96 to 16"),
+    (dict(pitch=13.0), grpc.StatusCode.INVALID_ARGUMENT, "pitch must be -12 to 12 semitones"),
+    (dict(pitch=-12.0, speaking_rate=2.0), grpc.StatusCode.INVALID_ARGUMENT, "would stretch the speech x0.25"),
     (dict(text="<speak>Hi <audio/></speak>"), grpc.StatusCode.INVALID_ARGUMENT, "<audio> is not supported"),
     (dict(text='<speak><prosody rate="2">Hi</prosody></speak>', speaking_rate=1.5), grpc.StatusCode.INVALID_ARGUMENT,
      "speaking_rate must be"),
@@ -688,7 +704,7 @@ def test_http_speech_is_the_grpc_answer_in_openais_shape(gateway):
     assert http(gateway, "/healthz", token=None)[:1] == (200,)
     assert metrics("grpc_server_handled_total", labels) - streams == 6  # the gRPC stream above, pcm, wav, mp3 (twice), opus
     assert metrics("speech_http_requests_total", {"path": "/v1/audio/speech", "code": "200"}) - answered == 6
-    http(gateway, "/v1/audio/speech", {"input": "Hi.", "pitch": 1})  # refused before any gRPC call: counted here
+    http(gateway, "/v1/audio/speech", {"input": "Hi.", "emotion": "glad"})  # refused before any gRPC call: counted here
     http(gateway, "/nowhere")
     assert metrics("speech_http_requests_total", {"path": "/v1/audio/speech", "code": "400"}) >= 1
     assert metrics("speech_http_requests_total", {"path": "other", "code": "404"}) >= 1
@@ -710,8 +726,8 @@ def test_http_speech_is_the_grpc_answer_in_openais_shape(gateway):
      "response_format must be one of mp3, opus, flac, wav, pcm, got 'aac'"),
     ("/v1/audio/speech", {"model": "tts", "input": "Hi.", "response_format": "opus", "sample_rate": 22050}, "t0k", 400,
      "invalid_request_error", "OGG (Opus) audio can be 8000, 12000, 16000, 24000, 48000 Hz, not 22050"),
-    ("/v1/audio/speech", {"model": "tts", "input": "Hi.", "pitch": 2}, "t0k", 400, "invalid_request_error",
-     "unknown field pitch"),
+    ("/v1/audio/speech", {"model": "tts", "input": "Hi.", "emotion": "glad"}, "t0k", 400, "invalid_request_error",
+     "unknown field emotion"),
     ("/v1/audio/speech", {"model": "tts", "input": "Hi.", "stream_format": "ws"}, "t0k", 400, "invalid_request_error",
      "stream_format must be 'audio' or 'sse', got 'ws'"),
     ("/v1/audio/speech", {"model": "tts", "input": 5}, "t0k", 400, "invalid_request_error", "input must be the text"),
@@ -723,6 +739,8 @@ def test_http_speech_is_the_grpc_answer_in_openais_shape(gateway):
      "seed must be an integer, got 1.5"),
     ("/v1/audio/speech", {"model": "tts", "input": "Hi.", "volume_gain_db": 30}, "t0k", 400, "invalid_request_error",
      "volume_gain_db must be -96 to 16"),
+    ("/v1/audio/speech", {"model": "tts", "input": "Hi.", "pitch": "up"}, "t0k", 400, "invalid_request_error",
+     "pitch must be a number, got 'up'"),
     ("/v1/audio/speech", {"model": "tts", "input": "Hi.", "speed": "fast"}, "t0k", 400, "invalid_request_error",
      "speed must be a number, got 'fast'"),
     ("/v1/audio/speech", {"model": "tts", "input": "Hi.", "voice_audio": "UklGRg=="}, "t0k", 400,
@@ -1518,7 +1536,7 @@ def test_a_websocket_answer_can_be_interrupted(gateway):
 @pytest.mark.parametrize("messages, headers, kind, needle, code", [
     ([{"model": "tts", "text": "Hi."}, {"end": True}], {}, "authentication_error", "missing or wrong bearer token", 1008),
     ([{"voice": "alloy"}], None, "not_found_error", "voice 'alloy' not found", 1008),
-    ([{"pitch": 2}], None, "invalid_request_error", "unknown option pitch", 1008),
+    ([{"emotion": "glad"}], None, "invalid_request_error", "unknown option emotion", 1008),
     ([{"response_format": "mp3"}], None, "invalid_request_error", "response_format must be one of pcm, mulaw, alaw", 1008),
     (["{not json"], None, "invalid_request_error", "a message is not JSON", 1008),
     ([b"\x00\x01"], None, "invalid_request_error", "send JSON text messages", 1008),

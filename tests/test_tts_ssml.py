@@ -30,6 +30,10 @@ def test_plan_of_a_document():
     assert parse_ssml(namespaced) == [Say("Hi"), Pause(1.25), Say("there")]  # pauses in a row add up
     nested = parse_ssml('<speak><prosody rate="slow">a <prosody rate="2" volume="loud">b</prosody></prosody></speak>')
     assert nested == [Say("a", 0.75), Say("b", 1.5, 6.0)]  # nested prosody multiplies
+    pitched = parse_ssml('<speak><prosody pitch="+2st">a <prosody pitch="high">b</prosody></prosody> '
+                         '<prosody pitch="-20%">c</prosody><prosody pitch="default">d</prosody></speak>')
+    assert pitched == [Say("a", pitch=2.0), Say("b", pitch=5.0), Say("c", pitch=pytest.approx(-3.863, abs=1e-3)),
+                       Say("d")]  # pitches add up, in semitones
     assert parse_ssml('<speak><say-as interpret-as="digits">4 0 7</say-as> x</speak>') == [Say("4 0 7 x")]
     assert is_ssml("  <speak>x</speak>") and not is_ssml("speak <b>") and not is_ssml(None)
     # phonemes are read as letters that sound like them (tts.phonemes), in IPA or X-SAMPA
@@ -115,7 +119,9 @@ def test_say_as_reads_telephones_dates_fractions_times_units(say_as, spoken):
     ('<speak><prosody rate="300%">x</prosody></speak>', "rate comes to 3"),
     ('<speak><prosody rate="zippy">x</prosody></speak>', "a percentage"),
     ('<speak><prosody volume="max">x</prosody></speak>', "decibels"),
-    ('<speak><prosody pitch="+2st">x</prosody></speak>', "no pitch control"),
+    ('<speak><prosody pitch="+50Hz">x</prosody></speak>', "not Hz: the voice's own pitch is not known"),
+    ('<speak><prosody pitch="+8st"><prosody pitch="+6st">x</prosody></prosody></speak>', "the pitch comes to .14 semitones"),
+    ('<speak><prosody contour="(0%,+20Hz)">x</prosody></speak>', "<prosody contour> is not supported"),
     ('<speak><sub>x</sub></speak>', "needs a alias attribute"),
     ('<speak><say-as interpret-as="chemical">1</say-as></speak>', "one of characters"),
     ('<speak><say-as interpret-as="telephone">none</say-as></speak>', "has no digits"),

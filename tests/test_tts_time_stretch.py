@@ -16,7 +16,7 @@ from codec import audio
 from tts.config import ConfigError, TtsConfig
 from tts.sampling import SamplingConfig
 from tts.text import normalize
-from tts.time_stretch import TimeStretcher, time_stretch
+from tts.time_stretch import Reshaper, TimeStretcher, check_reshape, time_stretch
 from tts.verify import load_verifier
 from tts.voice_pace import match_pace, pace_factor, speaking_rate
 
@@ -145,3 +145,41 @@ def test_speaking_rate_streams_what_synthesize_returns(synth):
     for bad in (0.3, 2.5):
         with pytest.raises(ValueError, match="speaking_rate must be 0.5 to 2"):
             synth.synthesize(PHRASE, sampling=sampling, speaking_rate=bad)
+
+
+@pytest.mark.parametrize("semitones, rate", [(12.0, 1.0), (-12.0, 1.0), (4.0, 1.0), (3.0, 1.25), (-2.0, 0.8)])
+def test_a_pitch_shift_moves_the_pitch_not_the_length(semitones, rate):
+    """Reshaper: stretched by 2^(st/12)/rate, resampled by 2^(st/12): the tone moves by the shift,
+    the length is the rate's, and chunks as they stream give what the whole does."""
+    t = np.arange(2 * SR) / SR
+    tone = (0.5 * np.sin(2 * np.pi * 187.0 * t) + 0.2 * np.sin(2 * np.pi * 561.0 * t)).astype(np.float32)
+    whole = Reshaper(rate, semitones, SR)
+    out = np.concatenate([whole.push(tone), whole.flush()])
+    assert len(out) == round(len(tone) / rate)
+    assert peak_hz(out[SR // 4 : SR // 4 + 8192]) == pytest.approx(187.0 * 2 ** (semitones / 12), abs=3.0)
+    streaming = Reshaper(rate, semitones, SR)
+    chunks = [streaming.push(tone[i : i + 999]) for i in range(0, len(tone), 999)] + [streaming.flush()]
+    np.testing.assert_allclose(np.concatenate(chunks), out, atol=1e-6)
+
+
+def test_pitch_and_rate_are_checked_together():
+    check_reshape(2.0, 12.0)  # a stretch of 1: the most both ways
+    for rate, semitones, needle in ((1.0, 13.0, "pitch must be -12 to 12"), (3.0, 0.0, "speaking_rate must be 0.5 to 2"),
+                                    (2.0, -12.0, "would stretch the speech x0.25")):
+        with pytest.raises(ValueError, match=needle):
+            check_reshape(rate, semitones)
+
+
+def test_pitch_streams_what_synthesize_returns(synth):
+    """A request's pitch (Google's) is the speech as played at its rate, reshaped: streamed or
+    whole, plain text or an SSML piece's <prosody pitch> (which adds to it)."""
+    sampling = SamplingConfig(seed=1, max_frames=40)
+    normal = synth.synthesize(PHRASE, sampling=sampling)
+    shift = Reshaper(1.0, 3.0, SR)
+    expected = np.concatenate([shift.push(normal), shift.flush()])
+    np.testing.assert_allclose(synth.synthesize(PHRASE, sampling=sampling, pitch=3.0), expected, atol=1e-5)
+    chunks = list(synth.stream(PHRASE, sampling=sampling, chunk_frames=3, pitch=3.0))
+    np.testing.assert_allclose(np.concatenate(chunks), expected, atol=1e-5)
+    ssml = np.concatenate(list(synth.stream(f'<speak><prosody pitch="+2st">{PHRASE}</prosody></speak>', sampling=sampling,
+                                            pitch=1.0)))
+    np.testing.assert_allclose(ssml, expected, atol=1e-5)

@@ -41,7 +41,7 @@ def _check_args(args: argparse.Namespace) -> None:
     """Refuse bad --voice* and --speaking-rate options before any model loads."""
     from .lines import check_batch_options
     from .synthesize import check_batch
-    from .time_stretch import MAX_FACTOR, MIN_FACTOR
+    from .time_stretch import MAX_FACTOR, MIN_FACTOR, check_reshape
 
     check_batch(args.batch, args.context)
     check_batch_options(args.out_dir, args.resume, args.word_times, args.marks)
@@ -51,6 +51,10 @@ def _check_args(args: argparse.Namespace) -> None:
         raise CodecError("--marks times SSML's marks, and --as-it-comes reads plain text")
     if not MIN_FACTOR <= args.speaking_rate <= MAX_FACTOR:
         raise CodecError(f"--speaking-rate must be {MIN_FACTOR:g} to {MAX_FACTOR:g}, got {args.speaking_rate:g}")
+    try:
+        check_reshape(args.speaking_rate, args.pitch)
+    except ValueError as err:
+        raise CodecError(f"--{err}") from None
     if args.voice_seconds is not None and args.voice_seconds < 0:
         raise CodecError(f"--voice-seconds must be >= 0, got {args.voice_seconds}")
     if args.voice_pace != "model":
@@ -198,6 +202,7 @@ def _say(synth, text: str, voice, sampling, args: argparse.Namespace, dst: Path,
         write = _write_stdout if str(dst) == "-" else stack.enter_context(audio.writer(dst, synth.sample_rate))
         for chunk in synth.stream(text, voice, sampling, chunk_frames=args.chunk_frames if args.stream else 1 << 30,
                                   speaking_rate=args.speaking_rate, long_form=True, sentences=sentences, marks=marks,
+                                  pitch=args.pitch,
                                   voices=voices):
             first = first or time.perf_counter() - start
             write(chunk)
@@ -245,7 +250,8 @@ def _say_as_it_comes(synth, said: dict[str, str], voice, sampling, args: argpars
 
     start, first, samples = time.perf_counter(), None, 0
     timer = WordTimer(synth.sample_rate, synth.verifier.recognizer) if args.word_times else None
-    going_on = TimedReading(synth.continuation(voice, sampling, args.chunk_frames, speaking_rate=args.speaking_rate), timer)
+    going_on = TimedReading(synth.continuation(voice, sampling, args.chunk_frames, speaking_rate=args.speaking_rate,
+                                               pitch=args.pitch), timer)
     with contextlib.ExitStack() as stack:
         write = _write_stdout if str(dst) == "-" else stack.enter_context(audio.writer(dst, synth.sample_rate))
         for piece in pieces():
@@ -409,6 +415,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "training voices read worse, README); 0 (default): as recorded")
     s.add_argument("--speaking-rate", type=float, default=1.0,
                    help="play the speech this many times as fast, pitch kept (0.5 to 2; WSOLA, streams too)")
+    s.add_argument("--pitch", type=float, default=0.0,
+                   help="this many semitones higher (or lower), -12 to 12 (stretched and resampled; streams too)")
     s.add_argument("--context", choices=CONTEXTS, default="voice",
                    help="what the second and later sentences are prompted with: the voice prompt again, the previous "
                         "sentence's text and codes (the model goes on from where it was)")

@@ -2,8 +2,9 @@
 ``<speak>`` becomes a plan of things to say (each with its own rate and volume) and pauses.
 
 Supported: ``<speak>``; ``<break time="500ms"|"1.5s" strength="none".."x-strong">``;
-``<prosody rate="slow"|"150%"|"1.2" volume="loud"|"-6dB">`` (nested prosody multiplies;
-pitch is refused: the model has no control over it and resampling would change the voice);
+``<prosody rate="slow"|"150%"|"1.2" volume="loud"|"-6dB" pitch="+2st"|"high"|"+10%">`` (nested
+prosody multiplies the rate and adds the volume and pitch; a pitch is played by stretching and
+resampling the speech, ``tts.time_stretch.Reshaper``);
 ``<sub alias="...">``; ``<phoneme alphabet="ipa"|"x-sampa" ph="...">`` (the phonemes read as
 letters that sound like them: ``tts.phonemes``); ``<say-as interpret-as="characters"|"spell-out"|"verbatim"|"digits"|
 "cardinal"|"ordinal"|"telephone"|"date" (format="mdy", "dmy", "ymd", ...)|"fraction"|"time"|
@@ -18,6 +19,7 @@ reaches the parser).
 from __future__ import annotations
 
 import functools
+import math
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, replace
@@ -26,7 +28,7 @@ from .numbers import year_words
 from .phonemes import respelling
 from .semiotic import date_words, fraction_words, telephone_words
 from .text import MAX_CHARS, InvalidText
-from .time_stretch import MAX_FACTOR, MIN_FACTOR
+from .time_stretch import MAX_FACTOR, MAX_PITCH, MIN_FACTOR, MIN_PITCH
 
 MAX_SSML_CHARS = 4 * MAX_CHARS  # markup included
 MAX_BREAK_S = 10.0
@@ -35,6 +37,7 @@ MAX_PAUSES_S = 60.0  # in one document: silence costs memory and stream time lik
 PARAGRAPH_PAUSE_S = 0.5
 STRENGTHS = {"none": 0.0, "x-weak": 0.1, "weak": 0.25, "medium": 0.5, "strong": 0.75, "x-strong": 1.2}
 RATES = {"x-slow": 0.5, "slow": 0.75, "medium": 1.0, "fast": 1.25, "x-fast": 1.75, "default": 1.0}
+PITCHES = {"x-low": -6.0, "low": -3.0, "medium": 0.0, "high": 3.0, "x-high": 6.0, "default": 0.0}  # semitones
 VOLUMES = {"silent": -200.0, "x-soft": -12.0, "soft": -6.0, "medium": 0.0, "loud": 6.0, "x-loud": 12.0, "default": 0.0}
 SAY_AS = ("characters", "spell-out", "verbatim", "digits", "cardinal", "number", "ordinal", "telephone", "date",
           "fraction", "time", "unit", "currency", "address", "name", "expletive")
@@ -54,10 +57,11 @@ class Say:
     volume_db: float = 0.0
     marks: tuple[tuple[int, str], ...] = ()
     voice: str | None = None
+    pitch: float = 0.0  # semitones above the voice's
 
     def reads_as(self, other: "Say") -> bool:
         """Read the same way (one piece if side by side)."""
-        return (self.rate, self.volume_db, self.voice) == (other.rate, other.volume_db, other.voice)
+        return (self.rate, self.volume_db, self.voice, self.pitch) == (other.rate, other.volume_db, other.voice, other.pitch)
 
 
 @dataclass(frozen=True)
@@ -145,7 +149,10 @@ def _walk(element: ET.Element, how: Say, plan: list, depth: int) -> None:
         return
     if tag == "prosody":
         rate, volume = _prosody(element, how.rate, how.volume_db)
-        how = replace(how, rate=rate, volume_db=volume)
+        how = replace(how, rate=rate, volume_db=volume, pitch=how.pitch + _pitch(element))
+        if not MIN_PITCH <= how.pitch <= MAX_PITCH:
+            raise InvalidText(f"SSML <prosody pitch>: the pitch comes to {how.pitch:+.3g} semitones; it must be "
+                              f"{MIN_PITCH:g} to {MAX_PITCH:+g}")
     elif tag == "voice":
         how = replace(how, voice=_voice(element))
     elif tag == "sub":
@@ -226,9 +233,25 @@ def _break_seconds(element: ET.Element) -> float:
     return seconds
 
 
+def _pitch(element: ET.Element) -> float:
+    """``<prosody pitch>`` in semitones: "+2st", a keyword, or a relative "+10%" (its frequency
+    that much higher); nested ones add up (``tts.time_stretch.Reshaper`` plays them)."""
+    if element.get("contour") is not None:
+        raise InvalidText("SSML <prosody contour> is not supported: give a pitch for the whole element")
+    value = element.get("pitch")
+    if value is None:
+        return 0.0
+    if value in PITCHES:
+        return PITCHES[value]
+    if match := re.fullmatch(r"\s*([+-]?\d+(?:\.\d+)?)\s*st\s*", value):
+        return float(match.group(1))
+    if (match := re.fullmatch(r"\s*([+-]?\d+(?:\.\d+)?)\s*%\s*", value)) and float(match.group(1)) > -100:
+        return 12 * math.log2(1 + float(match.group(1)) / 100)
+    raise InvalidText(f"SSML <prosody pitch={value!r}>: semitones (+2st, -3st), a percentage (+10%) or one of "
+                      f"{', '.join(PITCHES)} (not Hz: the voice's own pitch is not known)")
+
+
 def _prosody(element: ET.Element, rate: float, volume: float) -> tuple[float, float]:
-    if element.get("pitch") is not None or element.get("contour") is not None:
-        raise InvalidText("SSML <prosody pitch> is not supported: the model has no pitch control")
     value = element.get("rate")
     if value is not None:
         if value in RATES:

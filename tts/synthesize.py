@@ -23,7 +23,7 @@ from .search import search
 from .sequence import build_prompt, codes_to_frames, frames_to_codes
 from .ssml import BLEEP_HZ, Mark, Pause, Say, is_ssml, parse_ssml
 from .text import InvalidText, TextTokenizer, normalize, split_long_text, split_sentences
-from .time_stretch import MAX_FACTOR, MIN_FACTOR, TimeStretcher
+from .time_stretch import Reshaper, check_reshape
 
 
 @dataclass
@@ -150,12 +150,14 @@ class Synthesizer:
                chunk_frames: int = 10, first_chunk_frames: int | None = None,
                should_stop: Callable[[], bool] | None = None, speaking_rate: float = 1.0,
                long_form: bool = False, sentences: list[tuple[str, int]] | None = None,
-               marks: list | None = None, voices: Mapping[str, VoicePrompt | None] | None = None) -> Iterator[np.ndarray]:
+               marks: list | None = None, voices: Mapping[str, VoicePrompt | None] | None = None,
+               pitch: float = 0.0) -> Iterator[np.ndarray]:
         """Audio chunks (float32) as codes are generated, sentence after sentence.
 
         The first chunk of the request may be smaller (``first_chunk_frames``) for a quick start.
         With ``sampling.best_of`` > 1 a sentence's chunks come once its candidate is chosen.
-        ``speaking_rate`` plays the speech that many times as fast, pitch kept (``tts.time_stretch``).
+        ``speaking_rate`` plays the speech that many times as fast, pitch kept, and ``pitch`` that
+        many semitones higher (``tts.time_stretch.Reshaper``).
         Text starting with ``<speak>`` is SSML (``tts.ssml``): its pieces are read in turn, each
         at its own rate and volume, with its pauses as silence, through one decoder stream (a
         change of prosody mid-sentence has no seam). ``long_form``: plain text of any length (a
@@ -174,10 +176,10 @@ class Synthesizer:
             plan = text_plan(text)  # paragraphs get a progress bar
             chunks = self._stream_plan(plan, voice, sampling, chunk_frames, first_chunk_frames, should_stop,
                                        speaking_rate, not is_ssml(text) and len(plan) > 1, said,
-                                       [] if marks is None else marks, voices or {}, pauses)
+                                       [] if marks is None else marks, voices or {}, pauses, pitch)
         else:
             chunks = self._stream_text(text, voice, sampling, chunk_frames, first_chunk_frames, should_stop,
-                                       speaking_rate, said=said)
+                                       speaking_rate, said=said, pitch=pitch)
         played = counted = 0
         for chunk in chunks:
             if sentences is not None:  # a sentence joins ``said`` just before its first chunk
@@ -198,7 +200,7 @@ class Synthesizer:
     def _stream_plan(self, plan: list[Say | Pause | Mark], voice: VoicePrompt | None, sampling: SamplingConfig | None,
                      chunk_frames: int, first_chunk_frames: int | None, should_stop: Callable[[], bool] | None,
                      speaking_rate: float, progress: bool, said: list[Spoken], marks: list,
-                     voices: Mapping[str, VoicePrompt | None], pauses: list[int]) -> Iterator[np.ndarray]:
+                     voices: Mapping[str, VoicePrompt | None], pauses: list[int], pitch: float = 0.0) -> Iterator[np.ndarray]:
         """Pieces read in turn as one ``Continuation`` (``said`` collects their sentences, ``marks``
         the marks, ``pauses`` the output sample where each pause after speech begins), each in its
         voice (``voices``; the request's ``voice`` where it names none)."""
@@ -206,12 +208,13 @@ class Synthesizer:
 
         from .mark_times import MarkAt, marks_in_text
 
-        for item in plan:  # a bad rate or an unknown voice is refused before anything plays
+        for item in plan:  # a bad rate or pitch or an unknown voice is refused before anything plays
             if isinstance(item, Say):
-                self._check_rate(item.rate * speaking_rate)
+                self._check_rate(item.rate * speaking_rate, item.pitch + pitch)
                 if item.voice is not None and item.voice not in voices:
                     raise InvalidText(f"SSML <voice name={item.voice!r}>: no voice of that name")
-        going_on = self.continuation(voice, sampling, chunk_frames, first_chunk_frames, should_stop, speaking_rate, said)
+        going_on = self.continuation(voice, sampling, chunk_frames, first_chunk_frames, should_stop, speaking_rate, said,
+                                     pitch=pitch)
         played = 0
         for item in tqdm(plan, desc="paragraphs", unit="", disable=not progress, file=sys.stderr):
             if should_stop is not None and should_stop():
@@ -226,7 +229,7 @@ class Synthesizer:
             else:
                 marks.extend(marks_in_text(item, len(said)))
                 going_on.speak_as(voice if item.voice is None else voices[item.voice])
-                chunks = going_on.say(item.text, item.rate, item.volume_db)
+                chunks = going_on.say(item.text, item.rate, item.volume_db, item.pitch)
             for chunk in chunks:
                 played += len(chunk)
                 yield chunk
@@ -234,22 +237,22 @@ class Synthesizer:
     def continuation(self, voice: VoicePrompt | None = None, sampling: SamplingConfig | None = None,
                      chunk_frames: int = 10, first_chunk_frames: int | None = None,
                      should_stop: Callable[[], bool] | None = None, speaking_rate: float = 1.0,
-                     said: list[Spoken] | None = None, decoder=None) -> Continuation:
+                     said: list[Spoken] | None = None, decoder=None, pitch: float = 0.0) -> Continuation:
         """One request read a piece at a time, the pieces given as they come (``Continuation``).
         ``decoder``: the codec decoder stream to go on from (default: a fresh one warmed by the
         voice; a fork of one saves warming it again)."""
-        self._check_rate(speaking_rate)
+        self._check_rate(speaking_rate, pitch)
         return Continuation(self, voice, sampling or SamplingConfig(), chunk_frames, first_chunk_frames, should_stop,
-                            speaking_rate, [] if said is None else said, decoder)
+                            speaking_rate, [] if said is None else said, decoder, pitch)
 
     def _stream_text(self, text: str, voice: VoicePrompt | None, sampling: SamplingConfig | None, chunk_frames: int,
                      first_chunk_frames: int | None, should_stop: Callable[[], bool] | None,
                      speaking_rate: float, decoder=None, said: list[Spoken] | None = None,
-                     go_on: bool = True) -> Iterator[np.ndarray]:
+                     go_on: bool = True, pitch: float = 0.0) -> Iterator[np.ndarray]:
         """``said``: the request's sentences so far (SSML pieces before this one), which this
         piece's sentences are appended to and its first may continue (``context``; not when
         ``go_on`` is False: the sentence before was in another voice)."""
-        stretcher = self._stretcher(speaking_rate)
+        stretcher = self._stretcher(speaking_rate, pitch)
         decoder = self._decoder(voice) if decoder is None else decoder
         said = [] if said is None else said
         for spoken, frames in self._generate(text, voice, sampling, chunk_frames, first_chunk_frames, should_stop,
@@ -274,32 +277,33 @@ class Synthesizer:
                 spoken.append(sentence)
         return spoken
 
-    def render(self, spoken: list[Spoken], voice: VoicePrompt | None = None, speaking_rate: float = 1.0) -> np.ndarray:
+    def render(self, spoken: list[Spoken], voice: VoicePrompt | None = None, speaking_rate: float = 1.0,
+               pitch: float = 0.0) -> np.ndarray:
         """The audio of ``speak``'s sentences through one decoder stream, as ``stream`` plays them."""
         decoder = self._decoder(voice)
         chunks = [decoder.push(self._codes(s.frames))[0] for s in spoken if s.frames]
         wav = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
-        stretcher = self._stretcher(speaking_rate)
+        stretcher = self._stretcher(speaking_rate, pitch)
         return wav if stretcher is None else np.concatenate([stretcher.push(wav), stretcher.flush()])
 
     def synthesize(self, text: str, voice: VoicePrompt | None = None, sampling: SamplingConfig | None = None,
-                   speaking_rate: float = 1.0, voices: Mapping[str, VoicePrompt | None] | None = None) -> np.ndarray:
+                   speaking_rate: float = 1.0, voices: Mapping[str, VoicePrompt | None] | None = None,
+                   pitch: float = 0.0) -> np.ndarray:
         if is_ssml(text):
             chunks = list(self.stream(text, voice, sampling, chunk_frames=1 << 30, speaking_rate=speaking_rate,
-                                      voices=voices))
+                                      voices=voices, pitch=pitch))
             return np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
-        return self.render(self.speak(text, voice, sampling), voice, speaking_rate)
+        return self.render(self.speak(text, voice, sampling), voice, speaking_rate, pitch)
 
     @staticmethod
-    def _check_rate(speaking_rate: float) -> None:
-        if not MIN_FACTOR <= speaking_rate <= MAX_FACTOR:
-            raise ValueError(f"speaking_rate must be {MIN_FACTOR:g} to {MAX_FACTOR:g} (1 = as the model speaks), "
-                             f"got {speaking_rate:g}")
+    def _check_rate(speaking_rate: float, pitch: float = 0.0) -> None:
+        check_reshape(speaking_rate, pitch)
 
-    def _stretcher(self, speaking_rate: float) -> TimeStretcher | None:
-        """Nothing at rate 1; else WSOLA playing 1/rate times as long (Google/Riva's ``speaking_rate``)."""
-        self._check_rate(speaking_rate)
-        return None if speaking_rate == 1.0 else TimeStretcher(1.0 / speaking_rate, self.sample_rate)
+    def _stretcher(self, speaking_rate: float, pitch: float = 0.0) -> Reshaper | None:
+        """Nothing at rate 1 and pitch 0; else the speech played 1/rate times as long (WSOLA:
+        Google/Riva's ``speaking_rate``) and ``pitch`` semitones higher (Google's ``pitch``)."""
+        self._check_rate(speaking_rate, pitch)
+        return None if speaking_rate == 1.0 and pitch == 0.0 else Reshaper(speaking_rate, pitch, self.sample_rate)
 
     def _sentences(self, text: str, voice: VoicePrompt | None, sampling: SamplingConfig,
                    previous: Spoken | None = None) -> Iterator[Reading]:
@@ -471,8 +475,9 @@ class Continuation:
 
     def __init__(self, synth: Synthesizer, voice: VoicePrompt | None, sampling: SamplingConfig, chunk_frames: int,
                  first_chunk_frames: int | None, should_stop: Callable[[], bool] | None, speaking_rate: float,
-                 said: list[Spoken], decoder=None) -> None:
+                 said: list[Spoken], decoder=None, pitch: float = 0.0) -> None:
         self.synth, self.voice, self.sampling, self.speaking_rate = synth, voice, sampling, speaking_rate
+        self.pitch = pitch
         self.chunk_frames, self.first_chunk_frames, self.should_stop = chunk_frames, first_chunk_frames, should_stop
         self.decoder = synth._decoder(voice) if decoder is None else decoder
         self.said, self.sentences, self.new_voice = said, 0, False
@@ -483,12 +488,14 @@ class Continuation:
         if voice is not self.voice and voice != self.voice:  # an equal copy is the same voice
             self.voice, self.decoder, self.new_voice = voice, self.synth._decoder(voice), True
 
-    def say(self, text: str, rate: float = 1.0, volume_db: float = 0.0) -> Iterator[np.ndarray]:
-        """The audio of one piece of plain text (at ``rate`` times the request's speaking rate)."""
+    def say(self, text: str, rate: float = 1.0, volume_db: float = 0.0, pitch: float = 0.0) -> Iterator[np.ndarray]:
+        """The audio of one piece of plain text (at ``rate`` times the request's speaking rate,
+        ``pitch`` semitones above its pitch)."""
         gain = np.float32(10 ** (volume_db / 20))
         for wav in self.synth._stream_text(text, self.voice, nth_sentence(self.sampling, self.sentences),
                                            self.chunk_frames, self.first_chunk_frames, self.should_stop,
-                                           rate * self.speaking_rate, self.decoder, self.said, not self.new_voice):
+                                           rate * self.speaking_rate, self.decoder, self.said, not self.new_voice,
+                                           self.pitch + pitch):
             yield wav if gain == 1 else np.clip(wav * gain, -1.0, 1.0)
         self.new_voice = False
         self.first_chunk_frames = None  # only the first chunk is small (a text stream sets it again for a new turn)

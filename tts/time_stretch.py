@@ -1,4 +1,5 @@
-"""Change how fast speech is spoken without changing its pitch (WSOLA), offline or streaming.
+"""Change how fast speech is spoken without changing its pitch (WSOLA), offline or streaming;
+and its pitch (``Reshaper``: stretched, then resampled).
 
 Waveform-similarity overlap-add (Verhelst & Roelands, 1993): the output is Hann frames at a
 fixed hop, each copied from near where the time map puts it in the input, shifted by up to
@@ -21,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 MIN_FACTOR, MAX_FACTOR = 0.5, 2.0
+MIN_PITCH, MAX_PITCH = -12.0, 12.0  # semitones (Google's pitch and SSML's, within an octave)
 
 
 class TimeStretcher:
@@ -106,6 +108,46 @@ class TimeStretcher:
         end = len(produced) if limit is None else max(start, min(len(produced), limit - self.emitted))
         self.emitted += len(produced)
         return produced[start:end]
+
+
+class Reshaper:
+    """Speech played ``rate`` times as fast and ``semitones`` higher, streaming (``push``, then
+    ``flush`` once). A pitch shift is the speech stretched (WSOLA, pitch kept) by the shift's
+    factor and then resampled to be that much shorter again: played faster, pitch and formants
+    go up together, as a tape's do; a few semitones sound like the same voice higher. Rate and
+    shift come to one stretch, ``2^(semitones/12) / rate``, which must be within the
+    stretcher's range."""
+
+    def __init__(self, rate: float, semitones: float, sample_rate: int) -> None:
+        import soxr
+
+        shift = 2.0 ** (semitones / 12.0)
+        check_reshape(rate, semitones)
+        self.stretcher = None if shift == rate else TimeStretcher(shift / rate, sample_rate)
+        self.resampler = None if semitones == 0 else soxr.ResampleStream(sample_rate * shift, sample_rate, 1,
+                                                                            dtype="float32", quality="HQ")
+
+    def push(self, chunk: np.ndarray) -> np.ndarray:
+        """More speech; the output that is final so far (possibly empty)."""
+        out = np.asarray(chunk, np.float32) if self.stretcher is None else self.stretcher.push(chunk)
+        return out if self.resampler is None else self.resampler.resample_chunk(out)
+
+    def flush(self) -> np.ndarray:
+        """The rest of the output."""
+        out = np.zeros(0, np.float32) if self.stretcher is None else self.stretcher.flush()
+        return out if self.resampler is None else self.resampler.resample_chunk(out, last=True)
+
+
+def check_reshape(rate: float, semitones: float) -> None:
+    """Refuse a rate, pitch or the two together that ``Reshaper`` cannot play (one line)."""
+    if not MIN_FACTOR <= rate <= MAX_FACTOR:
+        raise ValueError(f"speaking_rate must be {MIN_FACTOR:g} to {MAX_FACTOR:g} (1 = as the model speaks), got {rate:g}")
+    if not MIN_PITCH <= semitones <= MAX_PITCH:
+        raise ValueError(f"pitch must be {MIN_PITCH:g} to {MAX_PITCH:g} semitones (0 = as the model speaks), got {semitones:g}")
+    stretch = 2.0 ** (semitones / 12.0) / rate
+    if not MIN_FACTOR <= stretch <= MAX_FACTOR:
+        raise ValueError(f"pitch {semitones:g} semitones at speaking_rate {rate:g} would stretch the speech x{stretch:.2f}; "
+                         f"together they must come to x{MIN_FACTOR:g} to x{MAX_FACTOR:g} (2^(pitch/12) / rate)")
 
 
 def time_stretch(wav: np.ndarray, factor: float, sample_rate: int, frame_s: float = 0.02,

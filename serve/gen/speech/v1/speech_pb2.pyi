@@ -188,7 +188,7 @@ class ZeroShotData(_message.Message):
     def __init__(self, audio_prompt: _Optional[bytes] = ..., encoding: _Optional[_Union[AudioEncoding, str]] = ..., sample_rate_hz: _Optional[int] = ..., transcript: _Optional[str] = ...) -> None: ...
 
 class SynthesizeSpeechRequest(_message.Message):
-    __slots__ = ("text", "language_code", "encoding", "sample_rate_hz", "voice_name", "zero_shot_data", "temperature", "top_p", "top_k", "seed", "speaking_rate", "chunk_ms", "model", "cfg_scale", "best_of", "word_times", "custom_dictionary", "volume_gain_db", "enable_time_pointing")
+    __slots__ = ("text", "language_code", "encoding", "sample_rate_hz", "voice_name", "zero_shot_data", "temperature", "top_p", "top_k", "seed", "speaking_rate", "chunk_ms", "model", "cfg_scale", "best_of", "word_times", "custom_dictionary", "volume_gain_db", "enable_time_pointing", "pitch")
     TEXT_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_CODE_FIELD_NUMBER: _ClassVar[int]
     ENCODING_FIELD_NUMBER: _ClassVar[int]
@@ -208,6 +208,7 @@ class SynthesizeSpeechRequest(_message.Message):
     CUSTOM_DICTIONARY_FIELD_NUMBER: _ClassVar[int]
     VOLUME_GAIN_DB_FIELD_NUMBER: _ClassVar[int]
     ENABLE_TIME_POINTING_FIELD_NUMBER: _ClassVar[int]
+    PITCH_FIELD_NUMBER: _ClassVar[int]
     text: str
     language_code: str
     encoding: AudioEncoding
@@ -227,7 +228,8 @@ class SynthesizeSpeechRequest(_message.Message):
     custom_dictionary: str
     volume_gain_db: float
     enable_time_pointing: _containers.RepeatedScalarFieldContainer[TimepointType]
-    def __init__(self, text: _Optional[str] = ..., language_code: _Optional[str] = ..., encoding: _Optional[_Union[AudioEncoding, str]] = ..., sample_rate_hz: _Optional[int] = ..., voice_name: _Optional[str] = ..., zero_shot_data: _Optional[_Union[ZeroShotData, _Mapping]] = ..., temperature: _Optional[float] = ..., top_p: _Optional[float] = ..., top_k: _Optional[int] = ..., seed: _Optional[int] = ..., speaking_rate: _Optional[float] = ..., chunk_ms: _Optional[int] = ..., model: _Optional[str] = ..., cfg_scale: _Optional[float] = ..., best_of: _Optional[int] = ..., word_times: _Optional[bool] = ..., custom_dictionary: _Optional[str] = ..., volume_gain_db: _Optional[float] = ..., enable_time_pointing: _Optional[_Iterable[_Union[TimepointType, str]]] = ...) -> None: ...
+    pitch: float
+    def __init__(self, text: _Optional[str] = ..., language_code: _Optional[str] = ..., encoding: _Optional[_Union[AudioEncoding, str]] = ..., sample_rate_hz: _Optional[int] = ..., voice_name: _Optional[str] = ..., zero_shot_data: _Optional[_Union[ZeroShotData, _Mapping]] = ..., temperature: _Optional[float] = ..., top_p: _Optional[float] = ..., top_k: _Optional[int] = ..., seed: _Optional[int] = ..., speaking_rate: _Optional[float] = ..., chunk_ms: _Optional[int] = ..., model: _Optional[str] = ..., cfg_scale: _Optional[float] = ..., best_of: _Optional[int] = ..., word_times: _Optional[bool] = ..., custom_dictionary: _Optional[str] = ..., volume_gain_db: _Optional[float] = ..., enable_time_pointing: _Optional[_Iterable[_Union[TimepointType, str]]] = ..., pitch: _Optional[float] = ...) -> None: ...
 
 class SynthesizeTextStreamRequest(_message.Message):
     __slots__ = ("config", "text", "flush", "interrupt")
