@@ -210,7 +210,7 @@ class Synthesizer:
 
         for item in plan:  # a bad rate or pitch or an unknown voice is refused before anything plays
             if isinstance(item, Say):
-                self._check_rate(item.rate * speaking_rate, item.pitch + pitch)
+                check_reshape(item.rate * speaking_rate, item.pitch + pitch)
                 if item.voice is not None and item.voice not in voices:
                     raise InvalidText(f"SSML <voice name={item.voice!r}>: no voice of that name")
         going_on = self.continuation(voice, sampling, chunk_frames, first_chunk_frames, should_stop, speaking_rate, said,
@@ -241,7 +241,7 @@ class Synthesizer:
         """One request read a piece at a time, the pieces given as they come (``Continuation``).
         ``decoder``: the codec decoder stream to go on from (default: a fresh one warmed by the
         voice; a fork of one saves warming it again)."""
-        self._check_rate(speaking_rate, pitch)
+        check_reshape(speaking_rate, pitch)
         return Continuation(self, voice, sampling or SamplingConfig(), chunk_frames, first_chunk_frames, should_stop,
                             speaking_rate, [] if said is None else said, decoder, pitch)
 
@@ -295,14 +295,10 @@ class Synthesizer:
             return np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
         return self.render(self.speak(text, voice, sampling), voice, speaking_rate, pitch)
 
-    @staticmethod
-    def _check_rate(speaking_rate: float, pitch: float = 0.0) -> None:
-        check_reshape(speaking_rate, pitch)
-
     def _stretcher(self, speaking_rate: float, pitch: float = 0.0) -> Reshaper | None:
         """Nothing at rate 1 and pitch 0; else the speech played 1/rate times as long (WSOLA:
         Google/Riva's ``speaking_rate``) and ``pitch`` semitones higher (Google's ``pitch``)."""
-        self._check_rate(speaking_rate, pitch)
+        check_reshape(speaking_rate, pitch)
         return None if speaking_rate == 1.0 and pitch == 0.0 else Reshaper(speaking_rate, pitch, self.sample_rate)
 
     def _sentences(self, text: str, voice: VoicePrompt | None, sampling: SamplingConfig,
