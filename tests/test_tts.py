@@ -135,7 +135,8 @@ from tts.text import InvalidText, TextTokenizer, normalize, split_long_text, spl
      "twenty twenty four, section five; five microseconds, ten ohms; x squared, x cubed, two to the power of "
      "ten; ten square meters, nine point eight meters per second squared; with cheese, without onions; january first "
      "to fifth, twenty twenty four; three p m E T today to done."),
-    ("Two Boeing 747s landed.", "Two Boeing seven forty sevens landed."),
+    ("Two Boeing 747s landed on 1920x1080 screens.", "Two Boeing seven forty sevens landed on nineteen twenty by ten "
+     "eighty screens."),
     ("Room 237: fly a Boeing 747 or Airbus A380 on Highway 101, drive an F-150, buy an RTX 4090; the Fortune 500, "
      "over 300 people, in May 350 came.", "Room two thirty seven: fly a Boeing seven forty seven or Airbus A three eighty "
      "on Highway one oh one, drive an F one fifty, buy an R T X forty ninety; the Fortune five hundred, over three "

@@ -231,6 +231,11 @@ def _pairs(digits: str, plural: str = "") -> str:
     return said[:-1] + "ies" if said.endswith("y") else said + ("es" if said.endswith("x") else "s")
 
 
+def _size(digits: str) -> str:
+    """A side of a size: "1920x1080" is said in pairs, "nineteen twenty by ten eighty"."""
+    return _pairs(digits) if len(digits) in (3, 4) else digits
+
+
 def _number(m: re.Match) -> str:
     return number_words(int(m.group(0).replace(",", "")))
 
@@ -262,7 +267,7 @@ _RULES: list[Rule] = [
     Rule(re.compile(r"\^"), lambda m: " ", digits=False, needs="^"),  # a caret that is no power is not read
     # "3x faster" is three times; "4x4", "1920x1080" a size ("0x1F" stays a hex number)
     Rule(re.compile(r"\b(\d+(?:\.\d+)?)x(?= (?:more|less|as|the|\w+er)\b)"), lambda m: f"{m.group(1)} times", needs="x"),
-    Rule(re.compile(r"\b(\d+)x(\d+)\b"), lambda m: f"{m.group(1)} by {m.group(2)}", needs="x"),
+    Rule(re.compile(r"\b(\d+)x(\d+)\b"), lambda m: f"{_size(m.group(1))} by {_size(m.group(2))}", needs="x"),
     Rule(_ORDINAL_RE, lambda m: ordinal_words(int(m.group(1).replace(",", "")))),
     Rule(_YEARS_BETWEEN_RE, lambda m: f"{m.group(1)} {year_words(int(m.group(2)))} {m.group(3)} {year_words(int(m.group(4)))}"),
     Rule(_YEAR_CONTEXT_RE, lambda m: f"{m.group(1)} {year_words(int(m.group(2)))}"),
