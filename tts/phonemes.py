@@ -188,10 +188,8 @@ def _vowel(p: str, after: list[str], first: bool) -> str:
     if p == "ʊ":
         return {"ʃ": "u", "l": "u", "d": "ou"}.get(after[0], "oo")  # "push", "full", "could", "look"
     open_ = len(after) > 1 and after[1] in VOWELS  # one consonant, then a vowel
-    if p == "aɪ" and open_ and (first or after[0] not in ("ɹ", "r")):
-        return "i"  # "identical", "final" ("gyro": before an r, "y")
-    if p == "aɪ" and open_:
-        return "y"
+    if p == "aɪ" and open_:  # "identical", "final"; before an r, "y" ("gyro")
+        return "i" if first or after[0] not in ("ɹ", "r") else "y"
     return VOWELS[p][1 if open_ else 0]
 
 

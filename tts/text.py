@@ -150,9 +150,8 @@ def _normalize_cached(text: str) -> str:
 
 def _clean_unicode(text: str) -> str:
     """NFKC, typographic punctuation to ASCII, control and unassigned characters dropped."""
-    if _BEFORE_NFKC_RE.search(text):
-        text = re.sub(r"(?<=\d) (?=1/2|1/4|3/4|1/3|2/3|1/8|3/8|5/8|7/8|1/5)", " ",
-                      _BEFORE_NFKC_RE.sub(lambda m: _BEFORE_NFKC[m.group(0)], text)).replace("  ", " ")
+    if _BEFORE_NFKC_RE.search(text):  # "1½" -> "1 1/2"; "2 ½" -> "2 1/2" (one space: a mixed number)
+        text = _BEFORE_NFKC_RE.sub(lambda m: _BEFORE_NFKC[m.group(0)], text).replace("  ", " ")
     text = plain(unicodedata.normalize("NFKC", text))  # a chat model's Markdown (tts.markdown)
     for chars, pattern, said in _BEFORE_SYMBOLS:
         if any(ch in text for ch in chars):

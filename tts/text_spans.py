@@ -47,8 +47,7 @@ def word_spans(text: str, sentences: list[str], markup: bool = False) -> list[li
     """For each sentence as read (normalized), each of its words' (start, end) in ``text``."""
     written = written_words(text, markup)
     said = [word for sentence in sentences for word in sentence.split()]
-    texts = [text[a:b] for a, b in written]
-    found = _align([_key(t) for t in texts], [_key(w) for w in said], written, texts)
+    found = _align([text[a:b] for a, b in written], [_key(w) for w in said], written)
     out, k = [], 0
     for sentence in sentences:
         n = len(sentence.split())
@@ -61,9 +60,11 @@ def _key(word: str) -> str:
     return "".join(c for c in word.lower() if c.isalnum())
 
 
-def _align(written: list[str], said: list[str], spans: list[tuple[int, int]], texts: list[str]) -> list[tuple[int, int]]:
-    """Each said word's span, a stretch of ``STRETCH`` said words at a time against the written
-    words (``texts``, compared as ``written``) from where the last stretch's last anchor left off."""
+def _align(texts: list[str], said: list[str], spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Each said word's span (``said``: their keys), a stretch of ``STRETCH`` said words at a time
+    against the written words (``texts``, at ``spans``) from where the last stretch's last anchor
+    left off."""
+    written = [_key(t) for t in texts]
     found: list[tuple[int, int]] = []
     i = j = 0
     while j < len(said):
@@ -76,7 +77,8 @@ def _align(written: list[str], said: list[str], spans: list[tuple[int, int]], te
             if tag == "equal":
                 found += spans[i + a1 : i + a2]
             else:
-                found += _block(texts[i + a1 : i + a2], spans[i + a1 : i + a2], said[j + b1 : j + b2], spans[: i + a1][-1:])
+                before = spans[i + a1 - 1 : i + a1] if i + a1 else []  # not a copy of all before it
+                found += _block(texts[i + a1 : i + a2], spans[i + a1 : i + a2], said[j + b1 : j + b2], before)
         i, j = i + ops[-1][2], j + ops[-1][4]
     return found
 
