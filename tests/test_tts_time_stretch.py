@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from codec import audio
 from tts.config import ConfigError, TtsConfig
 from tts.sampling import SamplingConfig
 from tts.text import normalize
+from tts.formants import FormantKeeper
 from tts.time_stretch import Reshaper, TimeStretcher, check_reshape, time_stretch
 from tts.verify import load_verifier
 from tts.voice_pace import match_pace, pace_factor, speaking_rate
@@ -160,6 +162,67 @@ def test_a_pitch_shift_moves_the_pitch_not_the_length(semitones, rate):
     streaming = Reshaper(rate, semitones, SR)
     chunks = [streaming.push(tone[i : i + 999]) for i in range(0, len(tone), 999)] + [streaming.flush()]
     np.testing.assert_allclose(np.concatenate(chunks), out, atol=1e-6)
+
+
+def harmonics_vowel(f0: float, seconds: float = 2.0) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
+    """A steady vowel: harmonics of ``f0`` weighted by three resonances (700, 1200, 2600 Hz), and
+    its envelope in dB (what a shift that keeps the formants must keep)."""
+    def envelope_db(f: np.ndarray) -> np.ndarray:
+        z = np.exp(2j * np.pi * np.asarray(f) / SR)
+        gain = np.ones_like(z)
+        for centre, width in ((700, 80), (1200, 90), (2600, 120)):
+            r = np.exp(-np.pi * width / SR)
+            gain = gain * (1 - r) / np.abs((1 - r * np.exp(2j * np.pi * centre / SR) / z) * (1 - r * np.exp(-2j * np.pi * centre / SR) / z))
+        return 20 * np.log10(np.abs(gain))
+
+    t, harmonics = np.arange(int(seconds * SR)) / SR, np.arange(1, int(6000 / f0)) * f0
+    phases = np.random.default_rng(0).uniform(0, 2 * np.pi, len(harmonics))
+    wav = sum(10 ** (a / 20) * np.cos(2 * np.pi * h * t + p) for h, a, p in zip(harmonics, envelope_db(harmonics), phases))
+    return (0.3 * wav / np.abs(wav).max()).astype(np.float32), envelope_db
+
+
+def envelope_error_db(wav: np.ndarray, f0: float, envelope_db: Callable[[np.ndarray], np.ndarray]) -> float:
+    """Mean |dB| between ``wav``'s harmonic amplitudes (below 4 kHz) and the envelope, loudness aside."""
+    seg = wav[SR // 4 : -SR // 4]
+    spectrum = np.abs(np.fft.rfft(seg * np.hanning(len(seg))))
+    harmonics = np.arange(1, int(4000 / f0)) * f0
+    amp = np.array([20 * np.log10(spectrum[int(round(h * len(seg) / SR)) - 3 : int(round(h * len(seg) / SR)) + 4].max())
+                    for h in harmonics])
+    off = amp - envelope_db(harmonics)
+    return float(np.abs(off - off.mean()).mean())
+
+
+@pytest.mark.parametrize("semitones", [7.0, -7.0, 12.0, -4.0])
+def test_a_pitch_shift_keeps_the_formants(semitones):
+    """The harmonics move by the shift while their amplitudes keep following the vowel's
+    resonances where they were; resampling alone (a tape) moves the resonances too."""
+    vowel, envelope_db = harmonics_vowel(120.0)
+    f0 = 120.0 * 2 ** (semitones / 12)
+    errors, peaks = {}, {}
+    for keep in (True, False):
+        reshaper = Reshaper(1.0, semitones, SR, keep_formants=keep)
+        out = np.concatenate([reshaper.push(vowel), reshaper.flush()])
+        assert len(out) == len(vowel)
+        errors[keep], peaks[keep] = envelope_error_db(out, f0, envelope_db), peak_hz(out[SR // 4 : SR // 4 + 16384])
+    assert errors[True] < 4.0 and errors[False] > 2.5 * errors[True], errors
+    assert abs(peaks[True] - 700) <= f0  # the strongest harmonic: by the first resonance ...
+    moved = 700 * 2 ** (semitones / 12)
+    assert abs(peaks[False] - moved) < abs(peaks[False] - 700)  # ... which a tape moves with the pitch
+
+
+def test_the_formant_keeper_streams_and_keeps_an_unshifted_signal():
+    wav = np.random.default_rng(3).standard_normal(SR).astype(np.float32)
+    same = FormantKeeper(1.0, SR)
+    np.testing.assert_allclose(np.concatenate([same.push(wav), same.flush()]), wav, atol=1e-5)  # overlap-add is exact
+    whole = FormantKeeper(1.4, SR)
+    expected = np.concatenate([whole.push(wav), whole.flush()])
+    assert len(expected) == len(wav)
+    streaming = FormantKeeper(1.4, SR)
+    chunks = [streaming.push(wav[i : i + 333]) for i in range(0, len(wav), 333)] + [streaming.flush()]
+    assert 0 < len(wav) - sum(len(c) for c in chunks[:-1]) <= streaming.latency + streaming.hop  # a frame behind at most
+    np.testing.assert_array_equal(np.concatenate(chunks), expected)
+    empty = FormantKeeper(0.8, SR)
+    assert len(empty.push(np.zeros(0, np.float32))) == len(empty.flush()) == 0
 
 
 def test_pitch_and_rate_are_checked_together():

@@ -1,5 +1,5 @@
 """Change how fast speech is spoken without changing its pitch (WSOLA), offline or streaming;
-and its pitch (``Reshaper``: stretched, then resampled).
+and its pitch (``Reshaper``: stretched, its formants held in place, then resampled).
 
 Waveform-similarity overlap-add (Verhelst & Roelands, 1993): the output is Hann frames at a
 fixed hop, each copied from near where the time map puts it in the input, shifted by up to
@@ -20,6 +20,8 @@ joined, equal ``time_stretch`` of the whole signal.
 from __future__ import annotations
 
 import numpy as np
+
+from .formants import FormantKeeper
 
 MIN_FACTOR, MAX_FACTOR = 0.5, 2.0
 MIN_PITCH, MAX_PITCH = -12.0, 12.0  # semitones (Google's pitch and SSML's, within an octave)
@@ -113,28 +115,32 @@ class TimeStretcher:
 class Reshaper:
     """Speech played ``rate`` times as fast and ``semitones`` higher, streaming (``push``, then
     ``flush`` once). A pitch shift is the speech stretched (WSOLA, pitch kept) by the shift's
-    factor and then resampled to be that much shorter again: played faster, pitch and formants
-    go up together, as a tape's do; a few semitones sound like the same voice higher. Rate and
-    shift come to one stretch, ``2^(semitones/12) / rate``, which must be within the
-    stretcher's range."""
+    factor and then resampled to be that much shorter again; resampling alone would move the
+    formants with the pitch, as a tape played faster does (a smaller speaker, not the same one
+    higher), so ``keep_formants`` first moves each spectrum's envelope the other way
+    (``tts.formants``). Rate and shift come to one stretch, ``2^(semitones/12) / rate``, which
+    must be within the stretcher's range."""
 
-    def __init__(self, rate: float, semitones: float, sample_rate: int) -> None:
+    def __init__(self, rate: float, semitones: float, sample_rate: int, keep_formants: bool = True) -> None:
         import soxr
 
         shift = 2.0 ** (semitones / 12.0)
         check_reshape(rate, semitones)
         self.stretcher = None if shift == rate else TimeStretcher(shift / rate, sample_rate)
+        self.keeper = FormantKeeper(shift, sample_rate) if keep_formants and semitones != 0 else None
         self.resampler = None if semitones == 0 else soxr.ResampleStream(sample_rate * shift, sample_rate, 1,
                                                                             dtype="float32", quality="HQ")
 
     def push(self, chunk: np.ndarray) -> np.ndarray:
         """More speech; the output that is final so far (possibly empty)."""
         out = np.asarray(chunk, np.float32) if self.stretcher is None else self.stretcher.push(chunk)
+        out = out if self.keeper is None else self.keeper.push(out)
         return out if self.resampler is None else self.resampler.resample_chunk(out)
 
     def flush(self) -> np.ndarray:
         """The rest of the output."""
         out = np.zeros(0, np.float32) if self.stretcher is None else self.stretcher.flush()
+        out = out if self.keeper is None else np.concatenate([self.keeper.push(out), self.keeper.flush()])
         return out if self.resampler is None else self.resampler.resample_chunk(out, last=True)
 
 
