@@ -141,6 +141,12 @@ from tts.text import InvalidText, TextTokenizer, normalize, split_long_text, spl
      "over 300 people, in May 350 came.", "Room two thirty seven: fly a Boeing seven forty seven or Airbus A three eighty "
      "on Highway one oh one, drive an F one fifty, buy an R T X forty ninety; the Fortune five hundred, over three "
      "hundred people, in May three hundred and fifty came."),
+    ("See https://example.com/search?q=cats&page=2 or www.example.org/docs/index.html#setup.", "See example dot com "
+     "slash search question mark q equals cats and page equals two or w w w dot example dot org slash docs slash index "
+     "dot html hash setup."),
+    ("The 49ers beat the 76ers.", "The forty niners beat the seventy sixers."),
+    ("ISO 9001 and RFC 2616 cover IEEE 802.11ac, not $802.15.", "I S O ninety oh one and R F C twenty six sixteen cover "
+     "I E E E eight oh two dot eleven a c, not eight hundred and two dollars and fifteen cents."),
 ])
 def test_normalize_cases(raw, spoken):
     assert normalize(raw) == spoken

@@ -278,11 +278,21 @@ def version_words(written: str) -> str:
     return " point ".join(digits_words(p) if p[0] == "0" and len(p) > 1 else number_words(int(p)) for p in written.split("."))
 
 
-def _web(m: re.Match) -> str:
-    """'www.example.com/docs' -> 'w w w dot example dot com slash docs' (no scheme)."""
+def web_words(m: re.Match) -> str:
+    """'www.example.com/docs' -> 'w w w dot example dot com slash docs' (no scheme); a query and
+    fragment too: '/search?q=cats' -> 'slash search question mark q equals cats'."""
     address = re.sub(r"^https?://", "", m.group(0), flags=re.IGNORECASE).rstrip("/")
     address = re.sub(r"^www\.", "w w w.", address, flags=re.IGNORECASE)
-    return re.sub(r"[./-]", lambda s: {".": " dot ", "/": " slash ", "-": " dash "}[s.group(0)], address)
+    return re.sub(r"[./?=&#~_%+-]", lambda s: _WEB_SYMBOLS[s.group(0)], address)
+
+
+_WEB_SYMBOLS = {".": " dot ", "/": " slash ", "-": " dash ", "?": " question mark ", "=": " equals ", "&": " and ",
+                "#": " hash ", "~": " tilde ", "_": " underscore ", "%": " percent ", "+": " plus "}
+_WEB_PART = r"[\w~%+-]+(?:\.[\w~%+-]+)*"  # a path segment or query value: dots inside only (a sentence may end after)
+# a web address: read before the symbols' general readings ("=" is "equals" anywhere; "#" "number")
+WEB_RE = re.compile(r"\b(?:https?://)?(?:[A-Za-z0-9-]+\.)+(?:" + "|".join(DOMAINS) + r")\b(?:/(?:" + _WEB_PART + r")?)*"
+                    r"(?:\?" + _WEB_PART + r"=" + _WEB_PART + r"(?:&" + _WEB_PART + r"=" + _WEB_PART + r")*)?(?:#[\w-]+)?",
+                    re.IGNORECASE)
 
 
 class Rule(NamedTuple):
@@ -315,8 +325,6 @@ _DATE_WORDS = ("on", "until", "till", "before", "after", "since", "through", "th
 _BEFORE_DATES = "|".join(_DATE_WORDS) + "|" + WEEKDAY
 
 RULES: list[Rule] = [
-    Rule(re.compile(r"\b(?:https?://)?(?:[A-Za-z0-9-]+\.)+(?:" + "|".join(DOMAINS) + r")\b(?:/[\w/-]*)?", re.IGNORECASE), _web,
-         digits=False),
     Rule(re.compile(r"\be\.g\.(?!\w)", re.IGNORECASE), lambda m: "for example", digits=False),
     Rule(re.compile(r"\bi\.e\.(?!\w)", re.IGNORECASE), lambda m: "that is", digits=False),
     # years of an era, before the initialisms below spell "B.C." out

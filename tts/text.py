@@ -21,8 +21,8 @@ from codec.errors import CodecError
 from .capitals import RULES as CAPITALS_RULES
 from .markdown import plain, prose
 from .numbers import digits_words, number_words, ordinal_words, year_words
-from .semiotic import (CURRENCY, MONEY, MONTH_WRITTEN, RULES as SEMIOTIC_RULES, SENTENCE_END, TIME_END, WEEKDAY, Rule,
-                       date_words, kept_period, weekday_name)
+from .semiotic import (CURRENCY, MONEY, MONTH_WRITTEN, RULES as SEMIOTIC_RULES, SENTENCE_END, TIME_END, WEB_RE, WEEKDAY,
+                       Rule, date_words, kept_period, weekday_name, web_words)
 
 MAX_CHARS = 2000
 TOKENIZER_FILE = "tokenizer.json"
@@ -65,6 +65,7 @@ def _email(m: re.Match) -> str:
 # readings; each is looked for only in text with one of its characters (most text has none)
 _BEFORE_SYMBOLS = [
     ("@", re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}\b"), _email),  # every symbol of an address said
+    (".", WEB_RE, web_words),  # "example.com/search?q=cats": the query's "=" too, as a web address says it
     ("P", re.compile(r"\bPh\.? ?D\.?(?!\w)" + SENTENCE_END), lambda m: "P H D" + kept_period(m)),
     # "5–10", "9 a.m. – 5 p.m.": a range, not a pause
     ("\u2013\u2014", re.compile(r"(?<=\d) ?[\u2013\u2014] ?(?=\d)"), "-"),
@@ -89,7 +90,8 @@ LEADING = {"mr", "mrs", "ms", "dr", "st", "prof", "capt", "gen", "lt", "col", "s
 # the lookahead turns away most places at once: a word of letters and a period follows
 _MONTH_NAMES = "|".join(MONTH_WRITTEN)  # "in May 350 came": not a model
 # words whose number is read in pairs even where they start a sentence ("Room 237 is haunted")
-_DESIGNATORS = "Room|Flight|Route|Highway|Interstate|Suite|Gate|Platform|Bus|Section|Title|Chapter|Page|Area|Model|Boeing|Airbus"
+_DESIGNATORS = ("Room|Flight|Route|Highway|Interstate|Suite|Gate|Platform|Bus|Section|Title|Chapter|Page|Area|Model|Boeing|Airbus|"
+                "ISO|IEC|RFC|PEP|ANSI|DIN")  # standards too: "ISO 9001" is ninety oh one
 _ABBR_RE = re.compile(r"\b(?=[a-z]{2,6}\.)(" + "|".join(ABBREVIATIONS) + r")\." + SENTENCE_END, re.IGNORECASE)
 _AFTER_NAME_RE = re.compile(r"\b[A-Z][a-z]*,? $")  # "John Smith Jr.": a name's suffix, which may end a sentence
 # what is named after a "Jr.", which then ends no sentence: "Martin Luther King Jr. Day"
@@ -230,6 +232,11 @@ def _pairs(digits: str, plural: str = "") -> str:
     return said[:-1] + "ies" if said.endswith("y") else said + ("es" if said.endswith("x") else "s")
 
 
+def _ers(said: str) -> str:
+    """'forty nine' -> 'forty niners', 'seventy six' -> 'seventy sixers' (a team named by a number)."""
+    return said + ("rs" if said.endswith("e") else "ers")
+
+
 def _size(digits: str) -> str:
     """A side of a size: "1920x1080" is said in pairs, "nineteen twenty by ten eighty"."""
     return _pairs(digits) if len(digits) in (3, 4) else digits
@@ -244,6 +251,9 @@ _RULES: list[Rule] = [
     Rule(re.compile(r"\b(" + "|".join(BEFORE_NUMBERS) + r")\. ?(?=\d)", re.IGNORECASE),
          lambda m: BEFORE_NUMBERS[m.group(1).lower()] + " "),
     Rule(_CODE_RE, _code),
+    # the networking standards: "802.11ac" is eight oh two dot eleven a c
+    Rule(re.compile(r"(?<![$\d.,])\b802\.(1\d|2[0-2]|[1-9])([a-zA-Z]{0,2})\b(?!\.\d)"),
+         lambda m: " ".join(["eight oh two dot", number_words(int(m.group(1))), *m.group(2)]), needs="802."),
     # a toll-free number spelled as a word: "1-800-FLOWERS" is "one eight hundred flowers"
     Rule(re.compile(r"(?<![\w-])1[-. ]?(8(?:00|88|77|66|55|44|33))[-. ]((?-i:[A-Z][A-Z\d]{2,11}))(?![\w-])"),
          lambda m: f"one {'eight hundred' if m.group(1) == '800' else digits_words(m.group(1))} {m.group(2).lower()}"),
@@ -276,6 +286,7 @@ _RULES: list[Rule] = [
     Rule(re.compile(r"(?:(?<=[a-z,;:)] )(?!(?:" + _MONTH_NAMES + r")\b)|\b(?=(?:" + _DESIGNATORS + r") ))([A-Z][A-Za-z]*) "
                     r"(\d{3,4})(s?)\b(?![.,:/]\d)"), lambda m: f"{m.group(1)} {_pairs(m.group(2), m.group(3))}"),
     Rule(re.compile(r"\b([A-Z]{1,3})-?(\d{3,4})(s?)\b(?![.,:/]\d)"), lambda m: f"{m.group(1)} {_pairs(m.group(2), m.group(3))}"),
+    Rule(re.compile(r"\b(\d?[1-9])ers\b"), lambda m: _ers(number_words(int(m.group(1)))), needs="ers"),  # "49ers", "76ers"
     Rule(re.compile(r"(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])"), lambda m: " "),  # "A4", "3D", "MP3": the number apart
     Rule(_DECIMAL_RE, lambda m: f"{number_words(int(m.group(1)))} point {digits_words(m.group(2))}"),
     Rule(_NUMBER_RE, _number),
