@@ -382,10 +382,25 @@ def _cli_voice_prompts(tmp_path: Path, model_dir: Path, chars_per_second: float,
     (["synthesize", "hi", "-o", "x.wav", "--voice-pace", "fast"], "--voice-pace must be 'model' or characters per second"),
     (["synthesize", "hi", "-o", "x.wav", "--voice-pace", "-3"], "--voice-pace must be >= 0"),
 ])
-def test_cli_errors_are_one_line(args, needle, tmp_path):
-    proc = _run("-m", "tts.cli", *args)
-    assert proc.returncode == 1 and "Traceback" not in proc.stderr
-    assert proc.stderr.strip().splitlines()[-1].startswith("tts-cli: error:") and needle in proc.stderr
+def test_cli_errors_are_one_line(args, needle, tmp_path, monkeypatch, capsys):
+    """In this process (``main`` is what ``python -m tts.cli`` runs; the process's own exit status
+    and stderr are checked by ``test_a_mistake_ends_the_process_in_one_line``), in a scratch
+    folder: no case may write anything."""
+    from tts.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "conftest.py").write_text("not a recording")
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("tts-cli: error:") and needle in err, err
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["conftest.py", "tests"]
+
+
+def test_a_mistake_ends_the_process_in_one_line():
+    proc = _run("-m", "tts.cli", "synthesize", "hi", "-o", "x.wav", "--pitch", "13")
+    assert proc.returncode == 1 and proc.stderr.splitlines() == [
+        "tts-cli: error: --pitch must be -12 to 12 semitones (0 = as the model speaks), got 13"]
 
 
 def test_speed_perturbed_copies_are_voices_of_their_own(tmp_path):
