@@ -34,7 +34,11 @@ ASR_ONNX := $(patsubst %/model.safetensors,%/asr.onnx,$(wildcard models/asr_veri
 models/asr_verifier/asr.onnx: models/asr_verifier/model.safetensors models/asr_verifier/config.json tts/asr_onnx.py tts/asr.py $(STAMP)
 	$(BIN)/python -m tts.asr export-onnx models/asr_verifier
 
-onnx: $(ONNX) $(TTS_ONNX) $(ASR_ONNX)
+SPEAKER_ONNX := $(patsubst %/model.safetensors,%/speaker.onnx,$(wildcard models/speaker/model.safetensors))
+models/speaker/speaker.onnx: models/speaker/model.safetensors models/speaker/config.json tts/speaker_onnx.py tts/asr_onnx.py tts/speaker.py $(STAMP)
+	$(BIN)/python -m tts.speaker export-onnx models/speaker
+
+onnx: $(ONNX) $(TTS_ONNX) $(ASR_ONNX) $(SPEAKER_ONNX)
 
 # espeak-ng makes the training corpus; ffmpeg/opus-tools/codec2 are the evaluation baselines.
 system-deps:

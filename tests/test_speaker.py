@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from codec import audio
-from tts.speaker import SpeakerEncoder, equal_error_rate, train
+from tts.speaker import SpeakerConfig, SpeakerEncoder, equal_error_rate, train
 
 SR = 24000
 VOICES = ["en-us", "en-gb-x-rp+f3", "en-us+m7"]
@@ -59,6 +59,34 @@ def test_a_trained_encoder_tells_voices_apart_and_resumes(voices_corpus, tmp_pat
     same = full.similarity(a, audio.load(rows[1]["path"], SR), SR)
     assert same > full.similarity(a, b, SR)
     assert train(manifest, str(tmp_path / "full"), test, steps=60) is None  # finished: a rerun does nothing
+
+
+def test_the_onnx_graph_embeds_as_torch_does(voices_corpus, tmp_path):
+    """``speaker.onnx`` (the torch-free server's consent check): the same embeddings within 1e-5,
+    any length (one shorter than a window too); a graph of other weights is refused."""
+    import torch
+
+    from codec.errors import CodecError
+    from serve.speaker_runtime import OnnxSpeakerEncoder
+    from tts.speaker import main
+
+    torch.manual_seed(0)
+    encoder = SpeakerEncoder(SpeakerConfig(dim=32, embed_dim=16, n_speakers=3)).eval()
+    with torch.no_grad():  # batch norm's running statistics as training leaves them, not 0 and 1
+        for norm in list(encoder.frames)[2::3]:
+            norm.running_mean.uniform_(-0.5, 0.5), norm.running_var.uniform_(0.5, 2.0)
+    encoder.save_pretrained(tmp_path / "spk")
+    assert main(["export-onnx", str(tmp_path / "spk")]) == 0
+    graph = OnnxSpeakerEncoder(tmp_path / "spk")
+    rows = [json.loads(line) for line in open(voices_corpus / "test.jsonl")]
+    for wav in (audio.load(rows[0]["path"], 16000), 0.1 * np.random.default_rng(0).standard_normal(300).astype(np.float32)):
+        np.testing.assert_allclose(graph.embedding(wav, 16000), encoder.embedding(wav, 16000), atol=1e-5)
+    a, b = (audio.load(rows[i]["path"], SR) for i in (0, 2))
+    assert graph.similarity(a, b, SR) == pytest.approx(encoder.similarity(a, b, SR), abs=1e-5)
+    torch.manual_seed(1)
+    SpeakerEncoder(encoder.cfg).save_pretrained(tmp_path / "spk")  # retrained: the graph is stale
+    with pytest.raises(CodecError, match="exported from other weights"):
+        OnnxSpeakerEncoder(tmp_path / "spk")
 
 
 def test_the_codec_evaluation_reports_how_much_voice_survives(voices_corpus, tmp_path):

@@ -252,7 +252,7 @@ def test_recipe_end_to_end_tiny(tmp_path):
     assert "| ctc |" in wer_table and "2 held-out sentences" in wer_table
     assert "Reading start (aligned heads" in wer_table  # read from the heads the training recorded
     assert "Speaker similarity (cosine of" in wer_table  # the recipe's speaker encoder (stage 10)
-    assert {p.name for p in (models / "speaker").iterdir()} == {"config.json", "model.safetensors"}
+    assert {p.name for p in (models / "speaker").iterdir()} == {"config.json", "model.safetensors", "speaker.onnx"}
     assert {p.name for p in (models / "asr").iterdir()} == {"config.json", "model.safetensors"}
     assert {p.name for p in (models / "asr_verifier").iterdir()} == {"config.json", "model.safetensors", "asr.onnx"}
     served = (exp / "eval" / "tts_best4.md").read_text()  # best-of-N, judged by the other recognizer

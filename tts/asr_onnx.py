@@ -12,6 +12,7 @@ model with a dynamic length).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import onnx
@@ -23,10 +24,13 @@ from serve.asr_runtime import ASR_ONNX
 
 from .asr import CtcRecognizer
 
+if TYPE_CHECKING:
+    from .speaker import SpeakerEncoder
+
 OPSET = 18  # ReduceMean with axes as an input
 
 
-class _GraphBuilder:
+class GraphBuilder:
     """Nodes and initializers of one graph, each output named after its op and a counter."""
 
     def __init__(self) -> None:
@@ -69,9 +73,10 @@ class _GraphBuilder:
         return self.op("Div", centered, self.op("Sqrt", self.op("Add", var, self.scalar(eps))))
 
 
-def _log_mel(g: _GraphBuilder, recognizer: CtcRecognizer, wav: str) -> str:
-    """wav [B, samples] -> normalized log-mel [B, frames, n_mels], as ``tts.asr.LogMel``."""
-    cfg, mel = recognizer.cfg, recognizer.features.mel
+def log_mel(g: GraphBuilder, model: "CtcRecognizer | SpeakerEncoder", wav: str) -> str:
+    """wav [B, samples] -> normalized log-mel [B, frames, n_mels], as ``tts.asr.LogMel`` (the
+    recognizer's front end and the speaker encoder's)."""
+    cfg, mel = model.cfg, model.features.mel
     cos, sin = dft_basis(cfg.n_fft)
     basis = (torch.cat([cos, -sin]) * mel.spectrogram.window.double()).float()[:, None]  # [2 * freqs, 1, n_fft]
     freqs, half = cfg.n_fft // 2 + 1, cfg.n_fft // 2
@@ -101,8 +106,8 @@ def _gru_weights(rnn: torch.nn.GRU, layer: int) -> list[torch.Tensor]:
 
 def build_graph(recognizer: CtcRecognizer) -> onnx.ModelProto:
     """The recognizer's ``log_probs_batch`` as ONNX: wav [B, samples] -> log_probs [B, frames, classes]."""
-    g = _GraphBuilder()
-    x = _log_mel(g, recognizer, "wav")
+    g = GraphBuilder()
+    x = log_mel(g, recognizer, "wav")
     x = g.op("Add", g.op("MatMul", x, g.const(recognizer.inp.weight.T)), g.const(recognizer.inp.bias))
     x = g.op("Transpose", x, perm=[0, 2, 1])  # [B, dim, frames]
     for conv, _, norm in recognizer.convs:  # x + GroupNorm(GELU(Conv(x)))
@@ -130,15 +135,19 @@ def build_graph(recognizer: CtcRecognizer) -> onnx.ModelProto:
 
 
 def export_asr(recognizer: CtcRecognizer, directory: str | Path) -> Path:
-    """Write ``directory/asr.onnx``: wav [B, samples] (at least n_fft) -> log_probs [B, frames, classes];
-    its metadata carries the weights hash, so a stale graph is refused at load."""
+    """Write ``directory/asr.onnx``: wav [B, samples] (at least n_fft) -> log_probs [B, frames, classes]."""
+    with torch.no_grad():
+        proto = build_graph(recognizer.eval())
+    return write_graph(proto, recognizer, Path(directory) / ASR_ONNX)
+
+
+def write_graph(proto: onnx.ModelProto, model: torch.nn.Module, path: Path) -> Path:
+    """Check and write a graph, atomically; its metadata carries the weights hash, so a stale
+    graph is refused at load."""
     from codec.atomic import atomic_write
     from codec.checkpoint import state_hash
 
-    with torch.no_grad():
-        proto = build_graph(recognizer.eval())
-    proto.metadata_props.add(key="weights_hash", value=state_hash(recognizer))
+    proto.metadata_props.add(key="weights_hash", value=state_hash(model))
     onnx.checker.check_model(proto, full_check=True)
-    path = Path(directory) / ASR_ONNX
     atomic_write(path, lambda tmp: onnx.save_model(proto, tmp))
     return path

@@ -161,7 +161,14 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--stop-after", type=int, help="checkpoint and stop after this step (resume by running again)")
     t.add_argument("--threads", type=int, default=0)
+    e = sub.add_parser("export-onnx", help="write DIR/speaker.onnx (audio -> embedding) for torch-free serving")
+    e.add_argument("model_dir")
     args = p.parse_args(argv)
+    if args.cmd == "export-onnx":
+        from .speaker_onnx import export_speaker
+
+        print(export_speaker(SpeakerEncoder.from_pretrained(args.model_dir), args.model_dir))
+        return 0
     if args.threads:
         torch.set_num_threads(args.threads)
     eer = train(args.manifest, args.out, args.dev, args.steps, seed=args.seed, per_speaker=args.per_speaker,

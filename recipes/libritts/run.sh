@@ -190,6 +190,7 @@ if [ "$stage" -le 10 ] && [ "$stop_stage" -ge 10 ]; then
   $PY -m tts.speaker train "$manifests/train.jsonl" "$exp/speaker" --dev "$manifests/test.jsonl" $speaker_args
   mkdir -p "$models/speaker"
   cp "$exp/speaker/config.json" "$exp/speaker/model.safetensors" "$models/speaker/"
+  $PY -m tts.speaker export-onnx "$models/speaker"   # the server's consent check compares voices with it
 fi
 evaluate_tts() {  # PREFIX: the published TTS's word error rates and speaker similarity -> $exp/eval/PREFIX*.md
   local eval_tts=(recipes/libritts/evaluate_tts.py --manifest "$manifests/test.jsonl" --train-manifest "$manifests/train.jsonl"
