@@ -92,11 +92,16 @@ class SpeechClient:
     def voices(self) -> list[str]:
         return [v.name for v in self._call(self.tts.ListVoices, pb.ListVoicesRequest()).voices]
 
+    def consent_statement(self) -> str:
+        """What a speaker must say for the server to make a voice of theirs ("": no consent asked)."""
+        return self._call(self.tts.ListVoices, pb.ListVoicesRequest()).consent_statement
+
     def create_voice(self, name: str, recording: Path, transcript: str, description: str = "", model: str = "",
-                     replace: bool = False) -> pb.Voice:
+                     replace: bool = False, consent: Path | None = None) -> pb.Voice:
         """Keep a voice of one's own on the server (a recording file and what it says), said
-        after as ``voice=name``."""
-        return self._call(self.tts.CreateVoice, voice_request(name, recording, transcript, description, model, replace))
+        after as ``voice=name``; ``consent``: see ``voice_request``."""
+        return self._call(self.tts.CreateVoice, voice_request(name, recording, transcript, description, model, replace,
+                                                              consent))
 
     def delete_voice(self, name: str, model: str = "") -> None:
         self._call(self.tts.DeleteVoice, pb.DeleteVoiceRequest(name=name, model=model))
@@ -205,10 +210,13 @@ def synthesis_request(text: str, voice: str = "", voice_audio: Path | None = Non
 
 
 def voice_request(name: str, recording: Path, transcript: str, description: str = "", model: str = "",
-                  replace: bool = False) -> pb.CreateVoiceRequest:
-    """A voice of one's own: a recording file (any the server reads) and what it says."""
+                  replace: bool = False, consent: Path | None = None) -> pb.CreateVoiceRequest:
+    """A voice of one's own: a recording file (any the server reads) and what it says; where
+    the server asks for consent (``SpeechClient.consent_statement``), ``consent``: a recording of the
+    same speaker saying that statement."""
     return pb.CreateVoiceRequest(name=name, recording=pb.ZeroShotData(
         audio_prompt=Path(recording).read_bytes(), encoding=pb.WAV, transcript=transcript),
+        consent=pb.ZeroShotData(audio_prompt=Path(consent).read_bytes() if consent else b""),
         model=model, description=description, replace=replace)
 
 
@@ -285,6 +293,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     add.add_argument("--description", default="")
     add.add_argument("--model", default="")
     add.add_argument("--replace", action="store_true", help="replace your voice of that name")
+    add.add_argument("--consent", type=Path, help="a recording of the same speaker saying the server's consent "
+                                                  "statement (speech-client consent prints it), where it asks for one")
+    sub.add_parser("consent", help="the statement a speaker must say for add-voice (nothing: no consent asked)")
     delete = sub.add_parser("delete-voice", help="delete a voice added with add-voice")
     delete.add_argument("name")
     delete.add_argument("--model", default="")
@@ -301,8 +312,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(client.model_info())
             elif args.command == "voices":
                 print("\n".join(client.voices()))
+            elif args.command == "consent":
+                print(client.consent_statement())
             elif args.command == "add-voice":
-                made = client.create_voice(args.name, args.recording, args.text, args.description, args.model, args.replace)
+                made = client.create_voice(args.name, args.recording, args.text, args.description, args.model, args.replace,
+                                           args.consent)
                 print(f"voice {made.name!r} kept for model {made.model!r}: say with --voice {made.name}")
             elif args.command == "delete-voice":
                 client.delete_voice(args.name, args.model)

@@ -162,7 +162,7 @@ def _base64_audio(text: str, field: str) -> bytes:
 def voice_request(body: dict[str, Any]) -> pb.CreateVoiceRequest:
     """``POST /v1/audio/voices``: a voice's ``name``, its recording (``audio``: a file, base64 in
     JSON, its bytes in a form) and what is said in it (``text``); ``description``, ``model`` and
-    ``replace`` if wanted."""
+    ``replace`` if wanted; ``consent`` (a file too) where the server asks for it."""
     if "audio_sample" in body and "audio" not in body:  # OpenAI's name for the recording
         body = {**{k: v for k, v in body.items() if k != "audio_sample"}, "audio": body["audio_sample"]}
     unknown = sorted(set(body) - set(VOICE_FIELDS))
@@ -174,11 +174,12 @@ def voice_request(body: dict[str, Any]) -> pb.CreateVoiceRequest:
         raise HttpError(400, f"a voice needs {', '.join(missing)}: its name, its recording (an audio file; base64 in "
                              "JSON) and what is said in it")
     for name, kind in VOICE_FIELDS.items():
-        if name in body and not isinstance(body[name], (kind, bytes) if name == "audio" else kind):
+        if name in body and not isinstance(body[name], (kind, bytes) if name in AUDIO_FIELDS else kind):
             raise HttpError(400, f"{name} must be {'true or false' if kind is bool else 'text'}, got {body[name]!r}")
-    audio_file = body["audio"] if isinstance(body["audio"], bytes) else _base64_audio(body["audio"], "audio")
-    recording = pb.ZeroShotData(audio_prompt=audio_file, transcript=body["text"])
-    return pb.CreateVoiceRequest(name=body["name"], recording=recording, model=body.get("model", ""),
+    files = {name: body[name] if isinstance(body[name], bytes) else _base64_audio(body[name], name)
+             for name in AUDIO_FIELDS if name in body}
+    return pb.CreateVoiceRequest(name=body["name"], recording=pb.ZeroShotData(audio_prompt=files["audio"], transcript=body["text"]),
+                                 consent=pb.ZeroShotData(audio_prompt=files.get("consent", b"")), model=body.get("model", ""),
                                  description=body.get("description", ""), replace=body.get("replace", False))
 
 
@@ -198,7 +199,9 @@ def wav_header(sample_rate: int) -> bytes:
 VOICE = "/v1/audio/voices/{name}"  # a custom voice, to delete
 ENDPOINTS = {"/v1/audio/speech": "POST", "/v1/models": "GET", "/v1/audio/voices": "GET, POST", VOICE: "DELETE",
              "/healthz": "GET", "/v1/audio/codes": "POST", "/v1/audio/decode": "POST", **{path: "GET" for path in SOCKETS}}
-VOICE_FIELDS = {"name": str, "audio": str, "text": str, "description": str, "model": str, "replace": bool}
+VOICE_FIELDS = {"name": str, "audio": str, "text": str, "description": str, "model": str, "replace": bool,
+                "consent": str}  # consent: the speaker saying the server's consent statement (an audio file)
+AUDIO_FIELDS = ("audio", "consent")  # files: base64 in JSON, bytes in a form
 
 
 def endpoint(path: str) -> str:
@@ -249,9 +252,10 @@ class Gateway:
                 return _json(start_response, 200, {"object": "list", "data": [
                     {"id": name, "object": "model", "owned_by": "speechcodec"} for name in models]})
             if route == ("GET", "/v1/audio/voices"):  # names (as before), and each voice as an object
-                voices = self.tts.ListVoices(pb.ListVoicesRequest(), metadata=metadata).voices
-                return _json(start_response, 200, {"voices": [v.name for v in voices],
-                                                   "data": [voice_json(v) for v in voices]})
+                listed = self.tts.ListVoices(pb.ListVoicesRequest(), metadata=metadata)
+                consent = {"consent_statement": listed.consent_statement} if listed.consent_statement else {}
+                return _json(start_response, 200, {"voices": [v.name for v in listed.voices],
+                                                   "data": [voice_json(v) for v in listed.voices], **consent})
             if route == ("POST", "/v1/audio/voices"):  # JSON, or a form with the recording as a file
                 form = _content_type(environ) == "multipart/form-data"
                 if not form and _content_type(environ) not in ("application/json", ""):

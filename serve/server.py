@@ -46,6 +46,7 @@ from serve.engine import load_codec_engine
 from serve.runtime import OnnxCodec
 from serve.gen.speech.v1 import speech_pb2 as pb
 from serve.gen.speech.v1 import speech_pb2_grpc as pb_grpc
+from tts.consent import ConsentSettings
 from tts.synthesize import CONTEXTS, check_batch
 
 log = logging.getLogger("speech.server")
@@ -97,6 +98,12 @@ class ServerConfig:
     # restart, and server processes sharing the folder share them (serve.voice_store). None: in memory
     voice_dir: str | None = None
     max_voices: int = 100  # custom voices kept (each up to 30 s of recording: 2.9 MB as float WAV)
+    # voices made only with their speaker's consent (tts.consent): CreateVoice needs a recording of
+    # the same voice saying this statement, checked by the verifier and the speaker encoder;
+    # requests' own recordings are then refused. None: no consent asked for
+    voice_consent: str | None = None
+    consent_speaker_encoder: str = "speaker"  # directory or bundled name, with speaker.onnx
+    consent_min_similarity: float = 0.6  # the cosine of the two recordings' speaker embeddings
     backend: str = "auto"
     threads: int | None = None  # per inference call
     workers: int = 2  # concurrent inference calls
@@ -162,11 +169,24 @@ class ServerConfig:
             raise ConfigError(f"tts_search_seconds must be >= 0, got {self.tts_search_seconds}")
         if self.tts_verifier and not self.tts:  # it would be loaded for nothing and best_of still refused
             raise ConfigError("--tts-verifier verifies TTS candidates: it needs --tts")
+        if self.voice_consent is not None:
+            if not self.tts_verifier:  # its recognizer hears whether the statement was said
+                raise ConfigError("--voice-consent checks consent recordings with the verifier: it needs --tts-verifier")
+            try:
+                self.consent_settings()
+            except ValueError as err:
+                raise ConfigError(str(err)) from None
         if self.voice_prompt_seconds is not None:
             if self.voice_prompt_seconds <= 0:
                 raise ConfigError(f"voice_prompt_seconds must be > 0, got {self.voice_prompt_seconds}")
             if not self.tts_verifier:  # its recognizer finds the words to cut between
                 raise ConfigError("--voice-prompt-seconds cuts prompts between words the verifier finds: it needs --tts-verifier")
+
+
+    def consent_settings(self) -> ConsentSettings | None:
+        if self.voice_consent is None:
+            return None
+        return ConsentSettings(self.voice_consent, self.consent_speaker_encoder, self.consent_min_similarity)
 
 
 class CodecRegistry:
@@ -374,7 +394,7 @@ class SpeechServer:
             self.tts_registry = TtsRegistry(cfg.tts, self.registry, cfg.backend, cfg.threads, cfg.tts_int8,
                                             cfg.tts_verifier, cfg.voice_prompt_seconds, cfg.voice_prompt_pace,
                                             cfg.sentence_context, cfg.tts_batch, cfg.tts_dictionary, cfg.tts_step_rows,
-                                            cfg.voice_dir, cfg.max_voices)
+                                            cfg.voice_dir, cfg.max_voices, cfg.consent_settings())
             self.tts_registry.warm()
         self.pool = ThreadPoolExecutor(max_workers=cfg.workers, thread_name_prefix="infer")
         # batched steps: a generation waits on the batcher, not on a worker, so each gets a thread
@@ -554,6 +574,13 @@ def parse_args(argv: list[str] | None) -> ServerConfig:
     p.add_argument("--voice-dir", metavar="DIR", help="keep clients' own voices (CreateVoice) here: they outlive a "
                                                       "restart and are shared by servers using the same folder")
     p.add_argument("--max-voices", type=int, default=d.max_voices, help="most custom voices kept")
+    p.add_argument("--voice-consent", metavar="STATEMENT",
+                   help="make voices only with their speaker's consent: CreateVoice needs a recording of the same "
+                        "voice saying STATEMENT (needs --tts-verifier); requests' own recordings are refused")
+    p.add_argument("--consent-speaker-encoder", default=d.consent_speaker_encoder, metavar="DIR",
+                   help="speaker encoder (directory or bundled name, with speaker.onnx) that compares the voices")
+    p.add_argument("--consent-min-similarity", type=float, default=d.consent_min_similarity, metavar="COS",
+                   help="how alike the consent and the recording must sound (cosine of speaker embeddings)")
     p.add_argument("--backend", choices=("auto", "onnx", "torch"), default=d.backend)
     p.add_argument("--threads", type=int, help="threads per inference call")
     p.add_argument("--workers", type=int, default=d.workers, help="concurrent inference calls")

@@ -38,6 +38,7 @@ from tts.pretrained import bundled_voices, find_tts_dir, load_tts
 from tts.respell import load_dictionary, parse_dictionary, respell
 from tts.sampling import SamplingConfig
 from tts.synthesize import Continuation, Synthesizer, VoicePrompt, text_plan
+from tts.consent import ConsentSettings, NoConsent, load_consent_check
 from tts.ssml import Say, is_ssml, parse_ssml
 from tts.text import InvalidText, normalize, split_long_text
 from tts.text_spans import word_spans
@@ -68,7 +69,8 @@ class TtsRegistry:
     def __init__(self, specs: list[str], codec_registry, backend: str = "auto", threads: int | None = None,
                  int8: bool = False, verifier: str | None = None, voice_seconds: float | None = None,
                  pace: bool = False, context: str = "voice", batch: int = 1, dictionary: str | None = None,
-                 step_rows: int = 1, voice_dir: str | None = None, max_voices: int = 100) -> None:
+                 step_rows: int = 1, voice_dir: str | None = None, max_voices: int = 100,
+                 consent: ConsentSettings | None = None) -> None:
         self.entries: dict[str, TtsEntry] = {}
         self.batchers: list[StepBatcher] = []  # one per ONNX model with step_rows > 1 (serve.step_batcher)
         self.dictionary = load_dictionary(dictionary) if dictionary else {}  # tts.respell, for every request
@@ -79,6 +81,8 @@ class TtsRegistry:
         self.pace = pace  # zero-shot prompts are stretched to the model's training pace (tts.voice_pace)
         self.zero_shot_voices: Lru[VoicePrompt] = Lru(ZERO_SHOT_VOICES)  # requests' recordings, made
         self.verifier = load_verifier(verifier, backend, threads) if verifier and specs else None
+        # voices made only with their speaker's consent (tts.consent), checked with the verifier
+        self.consent = load_consent_check(consent, self.verifier, threads) if consent and specs else None
         for spec in specs:
             directory = find_tts_dir(spec)
             model, tokenizer = load_tts(spec, backend, threads, int8)
@@ -143,8 +147,12 @@ class TtsRegistry:
             raise AlreadyExists(f"{req.name!r} is one of the model's own voices: choose another name")
         if not req.recording.audio_prompt:
             raise CodecError("a voice needs its recording (recording.audio_prompt) and what is said in it (transcript)")
-        voice = self.custom.add(entry.name, req.name, recording(entry, req.recording), req.recording.transcript,
-                                req.description, req.replace)
+        wav, consent = recording(entry, req.recording), None
+        if self.consent is not None:
+            said = recording(entry, req.consent) if req.consent.audio_prompt else None
+            consent = (said, self.consent.check(said, wav, entry.synth.sample_rate))
+        voice = self.custom.add(entry.name, req.name, wav, req.recording.transcript, req.description, req.replace,
+                                consent)
         self._say_a_word(entry, voice.prompt)
         return voice
 
@@ -239,6 +247,9 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
         a client's voice on the inference pool, as making its prompt (and reading it from
         --voice-dir) takes 20-450 ms that would hold up every other stream on the event loop."""
         if req.HasField("zero_shot_data") and req.zero_shot_data.audio_prompt:
+            if self.registry.consent is not None:
+                raise NoConsent("this server makes a voice only with its speaker's consent: make it with CreateVoice "
+                                "(its consent recording) and ask for it by name")
             return await submit(self.pool, self.registry.zero_shot, entry, req.zero_shot_data,
                                 respell(req.zero_shot_data.transcript, said), metrics=self.metrics)
         return await self._named_voice(entry, req.voice_name, said) if req.voice_name else None
@@ -416,7 +427,8 @@ class TextToSpeechService(pb_grpc.TextToSpeechServicer):
                                 model=entry.name) for v in entry.voices]
             voices += [pb.Voice(name=name, language_code=DEFAULT_LANGUAGE, description=about, model=entry.name, custom=True)
                        for name, about in self.registry.custom.descriptions(entry.name).items()]
-        return pb.ListVoicesResponse(voices=voices)
+        consent = self.registry.consent
+        return pb.ListVoicesResponse(voices=voices, consent_statement=consent.settings.statement if consent else "")
 
     @unary
     async def CreateVoice(self, req, context):

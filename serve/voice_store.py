@@ -4,10 +4,11 @@ client that clones a voice sends its recording once, not with every request.
 
 With a folder (``--voice-dir``) a voice is ``DIR/<model>/<name>/`` holding ``recording.wav``
 (float, at the model's rate: the prompt made again after a restart is the same) and
-``voice.json`` (transcript, description). It is written under a dotted name and renamed into
-place, and taken away by a rename to a dotted name first, so a voice is there whole or not at
-all, even for a server killed mid-write; dotted leftovers over a minute old are swept at start.
-Server processes that share the folder (``--reuse-port``) share the voices: a name not in
+``voice.json`` (transcript, description), and where the server asks for consent
+(``tts.consent``) ``consent.wav`` and what was checked (``voice.json``'s ``consent``). It is
+written under a dotted name and renamed into place, and taken away by a rename to a dotted
+name first, so a voice is there whole or not at all, even for a server killed mid-write;
+dotted leftovers over a minute old are swept at start. Server processes that share the folder (``--reuse-port``) share the voices: a name not in
 memory is looked for on disk, and one in memory whose folder changed (deleted, or replaced by
 another process) is read again; a request pays one ``stat`` for that. Voices made, replaced
 and deleted by several processes at once stay whole (reads and renames retried, ``Raced``
@@ -34,10 +35,11 @@ import numpy as np
 from codec import audio as audio_io
 from codec.errors import CodecError, describe
 from serve.rpc import AlreadyExists, ModelNotFound, Overloaded, Raced, Unwritable
+from tts.consent import Consent
 from tts.synthesize import VoicePrompt
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-RECORDING, META = "recording.wav", "voice.json"
+RECORDING, META, CONSENT = "recording.wav", "voice.json", "consent.wav"
 RETRIES = 3  # reads and writes raced by another process's change of the same voice
 LEFTOVER_S = 60.0  # a dotted folder this old is a write or delete that was cut short
 
@@ -119,8 +121,9 @@ class VoiceStore:
         return sum(len(self.names(model.name)) for model in self.directory.iterdir() if model.is_dir())
 
     def add(self, model: str, name: str, wav: np.ndarray, transcript: str, description: str = "",
-            replace: bool = False) -> CustomVoice:
-        """Keep a new voice (its prompt is made first: a recording that makes none stores nothing)."""
+            replace: bool = False, consent: tuple[np.ndarray, Consent] | None = None) -> CustomVoice:
+        """Keep a new voice (its prompt is made first: a recording that makes none stores nothing);
+        ``consent``: its speaker's consent recording and what was checked, kept beside it."""
         check_name(name)
         prompt = self.make(model, wav, transcript)
         with self.lock:
@@ -131,7 +134,7 @@ class VoiceStore:
                 raise Overloaded(f"this server keeps at most {self.limit} custom voices (--max-voices); delete one first")
             voice = CustomVoice(name, model, transcript, description, prompt)
             if self.directory is not None:
-                voice = self._write(voice, wav, replace)
+                voice = self._write(voice, wav, replace, consent)
             self.voices[(model, name)] = voice
             return voice
 
@@ -161,13 +164,18 @@ class VoiceStore:
         self.voices[(model, name)] = voice
         return voice
 
-    def _write(self, voice: CustomVoice, wav: np.ndarray, replace: bool) -> CustomVoice:
+    def _write(self, voice: CustomVoice, wav: np.ndarray, replace: bool,
+               consent: tuple[np.ndarray, Consent] | None) -> CustomVoice:
         """The voice's folder, written aside and renamed into place (over the old one's, with ``replace``)."""
         folder = self._folder(voice.model, voice.name)
         fresh = folder.with_name(f".new-{voice.name}-{secrets.token_hex(4)}")
+        meta = {"transcript": voice.transcript, "description": voice.description}
         try:
             fresh.mkdir(parents=True)
-            (fresh / META).write_text(json.dumps({"transcript": voice.transcript, "description": voice.description}))
+            if consent is not None:
+                audio_io.save(fresh / CONSENT, consent[0], self.rates[voice.model], subtype="FLOAT")
+                meta["consent"] = consent[1].record()
+            (fresh / META).write_text(json.dumps(meta))
             audio_io.save(fresh / RECORDING, wav, self.rates[voice.model], subtype="FLOAT")
             for _ in range(RETRIES):
                 if replace:

@@ -629,6 +629,10 @@ def test_sigterm_drains_in_flight_stream(model_dir, speech, tmp_path):
     ({"port": 9100, "http_port": 9100, "tts": ["tts"]}, "port, metrics_port and http_port must differ"),
     ({"http_port": 70000}, "http_port must be 0"),
     ({"http_cors": ["*"]}, "--http-cors lets pages call the HTTP gateway: it needs --http-port"),
+    ({"tts": ["tts"], "voice_consent": "I agree."}, "--voice-consent checks consent recordings with the verifier"),
+    ({"tts": ["tts"], "tts_verifier": "asr_verifier", "voice_consent": " ..."}, "the consent statement: text has nothing to say"),
+    ({"tts": ["tts"], "tts_verifier": "asr_verifier", "voice_consent": "I agree.", "consent_min_similarity": 2},
+     "a cosine, -1 to 1"),
 ])
 def test_server_config_refuses_impossible_settings(settings, message):
     with pytest.raises(ConfigError, match=message):
@@ -637,6 +641,9 @@ def test_server_config_refuses_impossible_settings(settings, message):
 
 def test_server_flags_reach_the_config():
     assert parse_args(["--voice-prompt-pace"]).voice_prompt_pace and not parse_args([]).voice_prompt_pace
+    consent = parse_args(["--tts", "tts", "--tts-verifier", "asr_verifier", "--voice-consent", "I agree.",
+                          "--consent-min-similarity", "0.7"]).consent_settings()
+    assert (consent.statement, consent.speaker_encoder, consent.min_similarity) == ("I agree.", "speaker", 0.7)
     assert parse_args(["--sentence-context", "previous"]).sentence_context == "previous"
     assert parse_args(["--tts-batch", "4"]).tts_batch == 4 and parse_args([]).tts_batch == 1
     cfg = parse_args(["--tts", "tts", "--tts-verifier", "asr_verifier", "--voice-prompt-seconds", "3"])

@@ -1740,3 +1740,67 @@ def test_http_cors_lets_the_allowed_pages_call_from_a_browser(gateway):
     assert status == 403 and "Access-Control-Allow-Origin" not in headers and b"--http-cors" in body
     status, headers, _ = http(gateway, "/v1/models", Origin="https://evil.example")
     assert status == 200 and "Access-Control-Allow-Origin" not in headers
+
+
+CONSENT = "I agree that recordings of my voice may be used to make a synthetic voice on this server."
+
+
+def espeak(directory: Path, voice: str, text: str) -> Path:
+    import shutil
+    import subprocess
+
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng not installed (make system-deps)")
+    path = directory / f"{voice}-{len(text)}.wav"
+    subprocess.run(["espeak-ng", "-v", voice, "-w", str(path), text], check=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def consenting(server, tmp_path_factory):
+    """The same TTS, making voices only with their speaker's consent (--voice-consent), checked by
+    the bundled verifier and speaker encoder (their ONNX graphs: make onnx)."""
+    cfg = server.server.cfg
+    running = RunningServer(ServerConfig(port=0, codec=cfg.codec, tts=cfg.tts, tts_verifier="asr_verifier", http_port=0,
+                                         voice_consent=CONSENT, voice_dir=str(tmp_path_factory.mktemp("consented"))))
+    yield running
+    running.stop()
+
+
+def test_a_voice_is_made_only_with_its_speakers_consent(consenting, tmp_path):
+    """The consent recording must say the statement (the verifier hears it) in the recording's
+    voice (the speaker encoder): else INVALID_ARGUMENT and nothing kept; what was checked is kept
+    with the voice; a request's own recording is refused (it would be a voice made without it)."""
+    from serve.client import SpeechClient
+
+    recording = espeak(tmp_path, "en-us+f3", "The old captain walked home slowly after the long storm had passed.")
+    agreed = espeak(tmp_path, "en-us+f3", CONSENT)
+    other_words = espeak(tmp_path, "en-us+f3", "Seven green apples fell from the tree into the quiet river below.")
+    other_voice = espeak(tmp_path, "en-us+f4", CONSENT)
+    folder = Path(consenting.server.cfg.voice_dir) / "tts"
+    with SpeechClient(consenting.target) as client:
+        assert client.consent_statement() == CONSENT
+        for consent, needle in ((None, "only with its speaker's consent: send consent, a recording of the speaker saying"),
+                                (other_words, "the consent recording does not say the statement"),
+                                (other_voice, "the consent recording is not in the recording's voice")):
+            with pytest.raises(grpc.RpcError) as info:
+                client.create_voice("mine", recording, "the old captain walked home", consent=consent)
+            assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and needle in info.value.details()
+            assert not folder.exists() or not any(folder.iterdir())
+        made = client.create_voice("mine", recording, "the old captain walked home", consent=agreed)
+        assert made.name == "mine"
+        kept = json.loads((folder / "mine" / "voice.json").read_text())["consent"]
+        assert kept["statement"] == CONSENT and kept["score"] <= 4.0 and kept["similarity"] >= 0.6
+        np.testing.assert_allclose(audio.load(folder / "mine" / "consent.wav", SR), audio.load(agreed, SR), atol=1e-6)
+        assert client.synthesize("Hello there.", voice="mine", seed=3)[0].size
+        with pytest.raises(grpc.RpcError) as info:
+            client.synthesize("Hello there.", voice_audio=recording, voice_text="the old captain walked home")
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "make it with CreateVoice" in info.value.details()
+    status, _, body = http(consenting, "/v1/audio/voices", token=None)
+    assert status == 200 and json.loads(body)["consent_statement"] == CONSENT
+    voice = {"name": "yours", "audio": base64.b64encode(recording.read_bytes()).decode(), "text": "the old captain"}
+    status, _, body = http(consenting, "/v1/audio/voices", voice, token=None)
+    assert status == 400 and "only with its speaker's consent" in json.loads(body)["error"]["message"]
+    status, _, body = http(consenting, "/v1/audio/voices", {**voice, "consent": base64.b64encode(agreed.read_bytes()).decode()},
+                           token=None)
+    assert status == 201 and (folder / "yours" / "consent.wav").is_file()

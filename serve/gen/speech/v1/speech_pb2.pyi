@@ -306,18 +306,20 @@ class Voice(_message.Message):
     def __init__(self, name: _Optional[str] = ..., language_code: _Optional[str] = ..., description: _Optional[str] = ..., model: _Optional[str] = ..., custom: _Optional[bool] = ...) -> None: ...
 
 class CreateVoiceRequest(_message.Message):
-    __slots__ = ("name", "recording", "model", "description", "replace")
+    __slots__ = ("name", "recording", "model", "description", "replace", "consent")
     NAME_FIELD_NUMBER: _ClassVar[int]
     RECORDING_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     REPLACE_FIELD_NUMBER: _ClassVar[int]
+    CONSENT_FIELD_NUMBER: _ClassVar[int]
     name: str
     recording: ZeroShotData
     model: str
     description: str
     replace: bool
-    def __init__(self, name: _Optional[str] = ..., recording: _Optional[_Union[ZeroShotData, _Mapping]] = ..., model: _Optional[str] = ..., description: _Optional[str] = ..., replace: _Optional[bool] = ...) -> None: ...
+    consent: ZeroShotData
+    def __init__(self, name: _Optional[str] = ..., recording: _Optional[_Union[ZeroShotData, _Mapping]] = ..., model: _Optional[str] = ..., description: _Optional[str] = ..., replace: _Optional[bool] = ..., consent: _Optional[_Union[ZeroShotData, _Mapping]] = ...) -> None: ...
 
 class DeleteVoiceRequest(_message.Message):
     __slots__ = ("name", "model")
@@ -332,10 +334,12 @@ class DeleteVoiceResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class ListVoicesResponse(_message.Message):
-    __slots__ = ("voices",)
+    __slots__ = ("voices", "consent_statement")
     VOICES_FIELD_NUMBER: _ClassVar[int]
+    CONSENT_STATEMENT_FIELD_NUMBER: _ClassVar[int]
     voices: _containers.RepeatedCompositeFieldContainer[Voice]
-    def __init__(self, voices: _Optional[_Iterable[_Union[Voice, _Mapping]]] = ...) -> None: ...
+    consent_statement: str
+    def __init__(self, voices: _Optional[_Iterable[_Union[Voice, _Mapping]]] = ..., consent_statement: _Optional[str] = ...) -> None: ...
 
 class ListModelsRequest(_message.Message):
     __slots__ = ()
