@@ -33,6 +33,24 @@ def session_options(threads: int | None = None) -> ort.SessionOptions:
     return opts
 
 
+def judge_session(model_dir: Path, graph: str, module: str, threads: int | None = None
+                  ) -> tuple[ort.InferenceSession, dict]:
+    """(session, config.json) of a recipe judge's graph (the recognizer's, the speaker
+    encoder's): each runs now and then between codec and TTS runs, so its idle threads do not
+    spin on (they stole the cores the next session needed: a voice prompt cut + encode 56 -> 36 ms
+    on 2 cores); a graph exported from other weights than the folder's is refused."""
+    path = model_dir / graph
+    if not path.is_file():
+        raise CodecError(f"{model_dir}: no {graph} (run: python -m {module} export-onnx {model_dir})")
+    meta = json.loads((model_dir / "config.json").read_text())
+    options = session_options(threads)
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    if session.get_modelmeta().custom_metadata_map.get("weights_hash") != meta.get("weights_hash"):
+        raise CodecError(f"{path}: exported from other weights than {model_dir}/model.safetensors; re-export")
+    return session, meta
+
+
 def onnx_files_present(model_dir: str | os.PathLike) -> bool:
     return all((Path(model_dir) / f"{g}.onnx").is_file() for g in GRAPHS)
 

@@ -4,16 +4,13 @@ onnxruntime only, so the torch-free server can compare voices (a voice's consent
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 
 from codec.audio import resample
-from codec.errors import CodecError
-from serve.runtime import session_options
+from serve.runtime import judge_session
 
 SPEAKER_ONNX = "speaker.onnx"
 
@@ -21,16 +18,8 @@ SPEAKER_ONNX = "speaker.onnx"
 class OnnxSpeakerEncoder:
     def __init__(self, model_dir: str | os.PathLike, threads: int | None = None) -> None:
         self.model_dir = Path(model_dir)
-        graph = self.model_dir / SPEAKER_ONNX
-        if not graph.is_file():
-            raise CodecError(f"{self.model_dir}: no {SPEAKER_ONNX} (run: python -m tts.speaker export-onnx {self.model_dir})")
-        meta = json.loads((self.model_dir / "config.json").read_text())
+        self.session, meta = judge_session(self.model_dir, SPEAKER_ONNX, "tts.speaker", threads)
         self.sample_rate, self.n_fft = int(meta["config"]["sample_rate"]), int(meta["config"]["n_fft"])
-        options = session_options(threads)
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # a run now and then
-        self.session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
-        if self.session.get_modelmeta().custom_metadata_map.get("weights_hash") != meta.get("weights_hash"):
-            raise CodecError(f"{graph}: exported from other weights than {self.model_dir}/model.safetensors; re-export")
 
     def embedding(self, wav: np.ndarray, sample_rate: int) -> np.ndarray:
         """Mono float audio -> its unit-length speaker embedding (as ``SpeakerEncoder.embedding``)."""
