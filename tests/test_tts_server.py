@@ -1767,7 +1767,7 @@ def consenting(server, tmp_path_factory):
     running.stop()
 
 
-def test_a_voice_is_made_only_with_its_speakers_consent(consenting, tmp_path):
+def test_a_voice_is_made_only_with_its_speakers_consent(consenting, tmp_path, capsys):
     """The consent recording must say the statement (the verifier hears it) in the recording's
     voice (the speaker encoder): else INVALID_ARGUMENT and nothing kept; what was checked is kept
     with the voice; a request's own recording is refused (it would be a voice made without it)."""
@@ -1796,6 +1796,14 @@ def test_a_voice_is_made_only_with_its_speakers_consent(consenting, tmp_path):
         with pytest.raises(grpc.RpcError) as info:
             client.synthesize("Hello there.", voice_audio=recording, voice_text="the old captain walked home")
         assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "make it with CreateVoice" in info.value.details()
+    from serve.client import main as speech_client  # the command line: the statement, a voice with its consent
+
+    assert speech_client(["--server", consenting.target, "consent"]) == 0 and capsys.readouterr().out == CONSENT + "\n"
+    assert speech_client(["--server", consenting.target, "add-voice", "theirs", str(recording), "--text", "the old captain",
+                          "--consent", str(other_voice)]) == 1
+    assert "the consent recording is not in the recording's voice" in capsys.readouterr().err
+    assert speech_client(["--server", consenting.target, "add-voice", "theirs", str(recording), "--text", "the old captain",
+                          "--consent", str(agreed)]) == 0 and (folder / "theirs" / "consent.wav").is_file()
     status, _, body = http(consenting, "/v1/audio/voices", token=None)
     assert status == 200 and json.loads(body)["consent_statement"] == CONSENT
     voice = {"name": "yours", "audio": base64.b64encode(recording.read_bytes()).decode(), "text": "the old captain"}
