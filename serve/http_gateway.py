@@ -178,9 +178,10 @@ def voice_request(body: dict[str, Any]) -> pb.CreateVoiceRequest:
             raise HttpError(400, f"{name} must be {'true or false' if kind is bool else 'text'}, got {body[name]!r}")
     files = {name: body[name] if isinstance(body[name], bytes) else _base64_audio(body[name], name)
              for name in AUDIO_FIELDS if name in body}
-    return pb.CreateVoiceRequest(name=body["name"], recording=pb.ZeroShotData(audio_prompt=files["audio"], transcript=body["text"]),
-                                 consent=pb.ZeroShotData(audio_prompt=files.get("consent", b"")), model=body.get("model", ""),
-                                 description=body.get("description", ""), replace=body.get("replace", False))
+    recording = pb.ZeroShotData(audio_prompt=files["audio"], transcript=body["text"])
+    return pb.CreateVoiceRequest(name=body["name"], recording=recording, consent=pb.ZeroShotData(
+        audio_prompt=files.get("consent", b"")), model=body.get("model", ""), description=body.get("description", ""),
+        replace=body.get("replace", False))
 
 
 def voice_json(voice: pb.Voice) -> dict:

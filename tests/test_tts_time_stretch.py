@@ -15,9 +15,9 @@ import pytest
 
 from codec import audio
 from tts.config import ConfigError, TtsConfig
+from tts.formants import FormantKeeper
 from tts.sampling import SamplingConfig
 from tts.text import normalize
-from tts.formants import FormantKeeper
 from tts.time_stretch import Reshaper, TimeStretcher, check_reshape, time_stretch
 from tts.verify import load_verifier
 from tts.voice_pace import match_pace, pace_factor, speaking_rate
@@ -172,7 +172,8 @@ def harmonics_vowel(f0: float, seconds: float = 2.0) -> tuple[np.ndarray, Callab
         gain = np.ones_like(z)
         for centre, width in ((700, 80), (1200, 90), (2600, 120)):
             r = np.exp(-np.pi * width / SR)
-            gain = gain * (1 - r) / np.abs((1 - r * np.exp(2j * np.pi * centre / SR) / z) * (1 - r * np.exp(-2j * np.pi * centre / SR) / z))
+            pole = r * np.exp(2j * np.pi * centre / SR)
+            gain = gain * (1 - r) / np.abs((1 - pole / z) * (1 - pole.conjugate() / z))
         return 20 * np.log10(np.abs(gain))
 
     t, harmonics = np.arange(int(seconds * SR)) / SR, np.arange(1, int(6000 / f0)) * f0
