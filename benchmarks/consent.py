@@ -14,31 +14,22 @@ Each of 10 espeak-ng voices says the consent statement and two other sentences.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from codec import audio  # noqa: E402
 from codec.errors import run_cli  # noqa: E402
+from pitch_formants import SR, espeak  # noqa: E402  (espeak-ng at 24 kHz, as the corpus engine runs it)
 from tts.consent import MAX_SCORE  # noqa: E402
 
-SR = 24000
 STATEMENT = "I agree that recordings of my voice may be used to make a synthetic voice on this server."
 OTHERS = ["The old captain walked home slowly after the long storm had passed.",
           "Seven green apples fell from the tree into the quiet river below."]
 VOICES = ["en-us", "en-gb", "en-us+f3", "en-gb-scotland+m3", "en-us+f4", "en-gb-x-rp", "en-029", "en-us+m5",
           "en-gb-x-gbclan+f2", "en-us-nyc"]
-
-
-def espeak(directory: Path, voice: str, text: str, index: int) -> np.ndarray:
-    path = directory / f"{voice}-{index}.wav"
-    subprocess.run(["espeak-ng", "-v", voice, "-w", str(path), text], check=True, capture_output=True)
-    return audio.load(str(path), SR)
 
 
 def main() -> None:
@@ -52,8 +43,7 @@ def main() -> None:
     p.add_argument("--speaker", default="models/speaker")
     args = p.parse_args()
     verifier, speaker = load_verifier(args.verifier, "onnx"), OnnxSpeakerEncoder(args.speaker)
-    with tempfile.TemporaryDirectory() as tmp:
-        said = {v: [espeak(Path(tmp), v, t, i) for i, t in enumerate([STATEMENT, *OTHERS])] for v in VOICES}
+    said = {v: [espeak(t, v) for t in [STATEMENT, *OTHERS]] for v in VOICES}
     target = normalize(STATEMENT)
     agreed = [verifier.score(said[v][0], SR, target) for v in VOICES]
     other = [verifier.score(w, SR, target) for v in VOICES for w in said[v][1:]]

@@ -17,9 +17,7 @@ recipe's corpus engine), 24 kHz. Per shift and method:
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -36,10 +34,12 @@ SR = 24000
 VOICES = ["en-us", "en-gb", "en-us+f3", "en-gb-scotland+m3", "en-us+f4", "en-gb-x-rp"]
 
 
-def espeak(text: str, voice: str, directory: Path) -> np.ndarray:
-    path = directory / f"{voice}-{abs(hash(text))}.wav"
-    subprocess.run(["espeak-ng", "-v", voice, "-w", str(path), text], check=True, capture_output=True)
-    return audio.load(str(path), SR)
+def espeak(text: str, voice: str) -> np.ndarray:
+    """espeak-ng's default speed, pitch and loudness, as the mini corpus's engine runs it, at SR."""
+    from recipes.libritts.espeak import EspeakProgram
+
+    wav, rate = EspeakProgram().speak(text, voice, speed=175, pitch=50, amplitude=100)
+    return audio.resample(wav, rate, SR)
 
 
 def frames(wav: np.ndarray, n: int = 1024, hop: int = 240) -> np.ndarray:
@@ -106,9 +106,8 @@ def main() -> None:
     p.add_argument("--speaker", default="models/speaker")
     args = p.parse_args()
     asr, speaker = CtcRecognizer.from_pretrained(args.asr), SpeakerEncoder.from_pretrained(args.speaker)
-    with tempfile.TemporaryDirectory() as tmp:
-        items = [(s, VOICES[i % len(VOICES)]) for i, s in enumerate(PUBLIC_DOMAIN[: args.limit])]
-        wavs = [espeak(s, v, Path(tmp)) for s, v in items]
+    items = [(s, VOICES[i % len(VOICES)]) for i, s in enumerate(PUBLIC_DOMAIN[: args.limit])]
+    wavs = [espeak(s, v) for s, v in items]
     texts = [s for s, _ in items]
     seconds = sum(len(w) for w in wavs) / SR
 
